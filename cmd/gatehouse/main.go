@@ -1,0 +1,17 @@
+// Command gatehouse is Caddy with Gatehouse built in: `gatehouse run`,
+// `adapt`, `validate` and the rest behave as Caddy's, and `gatehouse users`
+// and `gatehouse groups` manage a pool's users in the store the server uses.
+package main
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	// Caddy's standard modules, as in the stock caddy binary.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/gatehouse-auth/gatehouse/module"
+)
+
+func main() {
+	caddycmd.Main()
+}

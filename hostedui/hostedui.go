@@ -1,0 +1,210 @@
+// Package hostedui serves the hosted pages of a user pool under the path
+// prefix /_gatehouse/ of every site the gateway guards: the sign-in form,
+// sign-out, and the pages' static assets.
+//
+// The gateway mounts one Handler per guarded site and hands it every request
+// whose path starts with /_gatehouse/:
+//
+//	ui, err := hostedui.New(hostedui.Config{
+//		Pool:     p,
+//		Sessions: gateway,           // starts and ends the site's session cookie
+//		Codecs:   securecookie.CodecsFromPairs(hashKey),
+//	})
+//	...
+//	if strings.HasPrefix(r.URL.Path, hostedui.PathPrefix) {
+//		ui.ServeHTTP(w, r)
+//		return
+//	}
+//
+// The pages work without JavaScript. Every form is protected by a signed
+// double-submit CSRF token and an Origin check.
+package hostedui
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/pool"
+)
+
+// Paths the handler answers. The gateway sends unauthenticated browsers to
+// SignInPath with the page they wanted in the rd query parameter, made safe
+// with SafeReturnTo.
+const (
+	PathPrefix = "/_gatehouse/"
+	SignInPath = PathPrefix + "signin"
+	LogoutPath = PathPrefix + "logout"
+	staticPath = PathPrefix + "static/"
+)
+
+// Config is what a Handler is made from.
+type Config struct {
+	// Pool checks the credentials typed into the sign-in form.
+	Pool *pool.Pool
+	// Sessions starts the site's session after a successful sign-in and ends
+	// it on sign-out.
+	Sessions Sessions
+	// DisplayName is the pool's name as shown on every page; default "Sign in".
+	DisplayName string
+	// LogoutRedirect is where /_gatehouse/logout sends the browser; default
+	// "/_gatehouse/signin". It is the operator's choice, so it may be absolute.
+	LogoutRedirect string
+	// Codecs sign the CSRF cookie: the first encodes, all decode, so keys can
+	// be rotated without breaking forms already on screen.
+	Codecs []securecookie.Codec
+	// Secure reports whether cookies set on r must be Secure; default: when r
+	// came over TLS.
+	Secure func(*http.Request) bool
+	// Logger receives sign-in outcomes and internal errors; default: none.
+	Logger *zap.Logger
+}
+
+// Handler serves the hosted pages. It is safe for concurrent use and holds
+// only what New prepared: the request path parses nothing.
+type Handler struct {
+	pool           *pool.Pool
+	sessions       Sessions
+	displayName    string
+	logoutRedirect string
+	codecs         []securecookie.Codec
+	secure         func(*http.Request) bool
+	log            *zap.Logger
+	pages          pages
+	static         *staticFiles
+}
+
+// New checks cfg, parses the embedded templates and indexes the static files.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("hostedui: Config.Pool is required")
+	}
+	if cfg.Sessions == nil {
+		return nil, errors.New("hostedui: Config.Sessions is required")
+	}
+	if len(cfg.Codecs) == 0 {
+		return nil, errors.New("hostedui: Config.Codecs needs at least one codec to sign the CSRF cookie")
+	}
+	for i, c := range cfg.Codecs {
+		if c == nil {
+			return nil, fmt.Errorf("hostedui: Config.Codecs[%d] is nil", i)
+		}
+	}
+	h := &Handler{
+		pool:           cfg.Pool,
+		sessions:       cfg.Sessions,
+		displayName:    cfg.DisplayName,
+		logoutRedirect: cfg.LogoutRedirect,
+		codecs:         cfg.Codecs,
+		secure:         cfg.Secure,
+		log:            cfg.Logger,
+	}
+	if h.displayName == "" {
+		h.displayName = "Sign in"
+	}
+	if h.logoutRedirect == "" {
+		h.logoutRedirect = SignInPath
+	}
+	if err := checkRedirectTarget(h.logoutRedirect); err != nil {
+		return nil, fmt.Errorf("hostedui: Config.LogoutRedirect %q: %w", h.logoutRedirect, err)
+	}
+	if h.secure == nil {
+		h.secure = func(r *http.Request) bool { return r.TLS != nil }
+	}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	tmpl, err := fs.Sub(gatehouse.Templates, "templates")
+	if err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	if h.pages, err = parsePages(tmpl); err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	static, err := fs.Sub(gatehouse.Static, "static")
+	if err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	if h.static, err = newStaticFiles(static, staticPath); err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	return h, nil
+}
+
+// checkRedirectTarget accepts a path or an absolute http(s) URL, the only
+// things a Location header should carry.
+func checkRedirectTarget(s string) error {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f || s[i] == ' ' || s[i] == '\\' {
+			return errors.New("contains a control character, space or backslash")
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	switch {
+	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//"):
+		return nil
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+		return nil
+	}
+	return errors.New("must be a path starting with one \"/\" or an absolute http(s) URL")
+}
+
+// ServeHTTP routes a request under /_gatehouse/ to its page.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == SignInPath:
+		h.signIn(w, r)
+	case p == LogoutPath:
+		h.logout(w, r)
+	case strings.HasPrefix(p, staticPath):
+		h.serveStatic(w, r)
+	default:
+		h.notFound(w, r)
+	}
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.RenderError(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
+}
+
+// methodNotAllowed answers 405 with the Allow header RFC 9110 requires.
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	h.RenderError(w, r, http.StatusMethodNotAllowed, "Method not allowed",
+		"This page does not accept "+r.Method+" requests.")
+}
+
+// logout ends the session and sends the browser on. It needs no CSRF token:
+// the worst a forged request can do is sign someone out.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		h.methodNotAllowed(w, r, "GET, POST")
+		return
+	}
+	if err := h.sessions.End(w, r); err != nil {
+		h.log.Error("sign-out failed", zap.Error(err), zap.String("remote_ip", remoteIP(r)))
+		h.RenderError(w, r, http.StatusInternalServerError, "Sign-out failed",
+			"Your session could not be ended. Please try again.")
+		return
+	}
+	h.log.Info("signed out", zap.String("remote_ip", remoteIP(r)))
+	seeOther(w, h.logoutRedirect)
+}
+
+// seeOther redirects with 303, so the browser follows with a GET, writing
+// the Location as given: http.Redirect would clean the path.
+func seeOther(w http.ResponseWriter, location string) {
+	setPageHeaders(w.Header())
+	w.Header().Set("Location", location)
+	w.WriteHeader(http.StatusSeeOther)
+}

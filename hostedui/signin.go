@@ -1,0 +1,176 @@
+package hostedui
+
+import (
+	"errors"
+	"mime"
+	"net"
+	"net/http"
+	"unicode"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/pool"
+)
+
+// maxFormBytes bounds a sign-in POST: an email and a password fit many times
+// over, and argon2id is never asked to hash megabytes.
+const maxFormBytes = 64 << 10
+
+// msgInvalidCredentials is the one answer to an unknown email and to a wrong
+// password, so the page does not tell which emails have accounts.
+const msgInvalidCredentials = "Incorrect email or password."
+
+// signInPage is what templates/signin.html shows.
+type signInPage struct {
+	DisplayName string
+	CSRF        string
+	ReturnTo    string
+	Email       string
+	Error       string
+}
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		rd, _ := SafeReturnTo(r.URL.Query().Get("rd"))
+		h.renderSignIn(w, r, http.StatusOK, signInPage{ReturnTo: rd})
+	case http.MethodPost:
+		h.signInPost(w, r)
+	default:
+		h.methodNotAllowed(w, r, "GET, HEAD, POST")
+	}
+}
+
+func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status int, p signInPage) {
+	tok, err := h.issueCSRF(w, r)
+	if err != nil {
+		h.internalError(w, r, "issuing the CSRF cookie", err)
+		return
+	}
+	p.DisplayName = h.displayName
+	p.CSRF = tok
+	h.render(w, status, h.pages.signIn, p)
+}
+
+func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	if !sameOrigin(r) {
+		h.log.Warn("sign-in refused", zap.String("reason", "cross_origin"),
+			zap.String("origin", clip(r.Header.Get("Origin"))), zap.String("remote_ip", ip))
+		h.RenderError(w, r, http.StatusForbidden, "Request refused",
+			"This form was sent from another site. Open the sign-in page and try again.")
+		return
+	}
+	// The cookie is checked before the body is read: a request without one
+	// cannot succeed, so it gets no password hashed and no body parsed.
+	cookieTok, ok := h.csrfToken(r)
+	if !ok {
+		h.log.Info("sign-in refused", zap.String("reason", "csrf_cookie"), zap.String("remote_ip", ip))
+		h.formExpired(w, r)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		h.RenderError(w, r, http.StatusUnsupportedMediaType, "Unsupported form encoding",
+			"The sign-in form must be sent as application/x-www-form-urlencoded.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+			h.RenderError(w, r, http.StatusRequestEntityTooLarge, "Form too large",
+				"The form sent was larger than a sign-in form can be.")
+			return
+		}
+		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form sent could not be read.")
+		return
+	}
+	if !checkCSRFForm(cookieTok, r.PostForm.Get(csrfField)) {
+		h.log.Info("sign-in refused", zap.String("reason", "csrf_token"), zap.String("remote_ip", ip))
+		h.formExpired(w, r)
+		return
+	}
+
+	rd, _ := SafeReturnTo(r.PostForm.Get("rd"))
+	email := r.PostForm.Get("email")
+	u, err := h.pool.SignIn(r.Context(), email, r.PostForm.Get("password"))
+	switch {
+	case err == nil:
+	case errors.Is(err, pool.ErrInvalidCredentials):
+		h.signInFailed(r, "invalid_credentials", email)
+		h.renderSignIn(w, r, http.StatusUnauthorized, signInPage{ReturnTo: rd, Email: email, Error: msgInvalidCredentials})
+		return
+	case errors.Is(err, pool.ErrUserDisabled):
+		h.signInFailed(r, "user_disabled", email)
+		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		return
+	case errors.Is(err, pool.ErrUserNotConfirmed):
+		h.signInFailed(r, "user_not_confirmed", email)
+		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		return
+	default:
+		h.internalError(w, r, "checking credentials", err)
+		return
+	}
+	if err := h.sessions.Start(w, r, u, []string{"pwd"}); err != nil {
+		h.internalError(w, r, "starting the session", err)
+		return
+	}
+	h.log.Info("signed in", zap.String("user_id", u.ID), zap.String("email", u.Email), zap.String("remote_ip", ip))
+	seeOther(w, rd)
+}
+
+func (h *Handler) signInFailed(r *http.Request, reason, email string) {
+	h.log.Info("sign-in failed", zap.String("reason", reason),
+		zap.String("email", clip(email)), zap.String("remote_ip", remoteIP(r)))
+}
+
+func (h *Handler) formExpired(w http.ResponseWriter, r *http.Request) {
+	h.RenderError(w, r, http.StatusForbidden, "Form expired",
+		"This sign-in form has expired or was not sent from this site. Open the sign-in page and try again.")
+}
+
+// internalError logs err and shows a page that says nothing about it.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, doing string, err error) {
+	h.log.Error("hosted page failed", zap.String("while", doing), zap.Error(err),
+		zap.String("path", r.URL.Path), zap.String("remote_ip", remoteIP(r)))
+	h.RenderError(w, r, http.StatusInternalServerError, "Something went wrong",
+		"The server could not complete your request. Please try again in a moment.")
+}
+
+// clip bounds what a client typed before it goes into a log line.
+func clip(s string) string {
+	const max = 256
+	if len(s) <= max {
+		return s
+	}
+	for i := max; i > max-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i] + "…"
+		}
+	}
+	return s[:max] + "…"
+}
+
+// sentence turns an error message ("this account is disabled") into one a
+// page can show ("This account is disabled.").
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if c := s[len(s)-1]; c != '.' && c != '!' && c != '?' {
+		s += "."
+	}
+	return s
+}
+
+// remoteIP is the address of the peer that sent r, for the logs.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

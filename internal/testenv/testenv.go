@@ -1,0 +1,175 @@
+// Package testenv starts the real parts Gatehouse's end-to-end tests talk
+// to: a Caddy server with the Gatehouse modules loaded, from a Caddyfile,
+// and an upstream that records what it was sent.
+package testenv
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	// The standard handlers (reverse_proxy, respond, ...) the test
+	// Caddyfiles use, as in the gatehouse binary.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// caddyMu serializes Caddy instances: Caddy's running config is global to
+// the process, so tests that start one must not overlap.
+var caddyMu sync.Mutex
+
+// FastHash is a pool option block that makes argon2id cheap, for tests that
+// sign in many times. Production defaults are tested separately.
+const FastHash = `password_hash {
+				memory_kib 64
+				iterations 1
+				parallelism 1
+			}`
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartCaddy adapts caddyfile, turns the admin endpoint off and loads it
+// into this process. It fails the test on any adapt warning or load error.
+// The returned function stops Caddy (a restart test calls it, then starts
+// again); the test's cleanup stops it too if it is still running.
+func StartCaddy(t testing.TB, caddyfile string) (stop func()) {
+	t.Helper()
+	cfgJSON := Adapt(t, caddyfile)
+	var cfg map[string]any
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["admin"] = map[string]any{"disabled": true}
+	body, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caddyMu.Lock()
+	if err := caddy.Load(body, true); err != nil {
+		caddyMu.Unlock()
+		t.Fatalf("loading Caddy config: %v\n%s", err, body)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			defer caddyMu.Unlock()
+			if err := caddy.Stop(); err != nil {
+				t.Errorf("stopping Caddy: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// Adapt turns a Caddyfile into JSON, failing the test on errors or on
+// warnings other than about formatting.
+func Adapt(t testing.TB, caddyfile string) []byte {
+	t.Helper()
+	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		// Layout is not what these tests are about; every other warning is.
+		if !strings.Contains(w.Message, "not formatted") {
+			t.Fatalf("Caddyfile warning: %s", w.String())
+		}
+	}
+	return out
+}
+
+// Upstream is a real HTTP server standing in for the app Gatehouse guards.
+// It records every request's headers and answers 200 "upstream".
+type Upstream struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []*http.Request
+}
+
+// StartUpstream starts an Upstream on loopback, closed when the test ends.
+func StartUpstream(t testing.TB) *Upstream {
+	t.Helper()
+	u := &Upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.requests = append(u.requests, r.Clone(r.Context()))
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "upstream")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// Addr returns host:port, for reverse_proxy.
+func (u *Upstream) Addr() string { return strings.TrimPrefix(u.URL, "http://") }
+
+// Last returns the last request the upstream received, or nil.
+func (u *Upstream) Last() *http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.requests) == 0 {
+		return nil
+	}
+	return u.requests[len(u.requests)-1]
+}
+
+// Count returns how many requests the upstream has received.
+func (u *Upstream) Count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.requests)
+}
+
+// Browser returns an HTTP client with a cookie jar that does not follow
+// redirects, so tests see each hop as a browser would make it.
+func Browser(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{
+		Jar:     jar,
+		Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// WaitHTTP polls url until it answers or the timeout passes.
+func WaitHTTP(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer within %s: %v", url, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

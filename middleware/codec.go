@@ -1,0 +1,208 @@
+// Package middleware is Gatehouse's per-request path: the session cookie
+// codec, the authenticate / deny / allow decision, and the identity headers
+// given to upstreams (and stripped from what clients send).
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// Session is what the session cookie carries: who the user is, when and how
+// they signed in, and the identity already signed for upstreams, so that an
+// authenticated request needs no store lookup and no signing.
+type Session struct {
+	ID            string   `json:"sid"`
+	UserID        string   `json:"sub"`
+	Email         string   `json:"em,omitempty"`
+	EmailVerified bool     `json:"ev,omitempty"`
+	Name          string   `json:"nm,omitempty"`
+	Groups        []string `json:"gr,omitempty"`
+	AMR           []string `json:"amr,omitempty"`
+	// AuthTime is when the user last proved who they are (unix nanoseconds).
+	AuthTime int64 `json:"at"`
+	// IssuedAt is when the session began (unix nanoseconds); user-wide
+	// revocations end sessions issued at or before theirs.
+	IssuedAt int64 `json:"iat"`
+	// Expires is the session's hard end (unix nanoseconds).
+	Expires int64 `json:"exp"`
+	// RefreshAt is when the claims are re-read from the pool and re-signed.
+	RefreshAt int64 `json:"rat"`
+	// DataToken is the signed X-Amzn-Oidc-Data header value.
+	DataToken string `json:"dt"`
+	// AccessToken is passed as X-Amzn-Oidc-Accesstoken when configured.
+	AccessToken string `json:"ac,omitempty"`
+}
+
+// CookieKeyLen is the length of a cookie key's material: a 64-byte HMAC key
+// followed by a 32-byte AES-256 key.
+const CookieKeyLen = 64 + 32
+
+// shardSize keeps each cookie, with its name and attributes, under the
+// 4096-byte limit browsers enforce per cookie.
+const shardSize = 3800
+
+// maxShards bounds how many numbered cookies a session may span, and so what
+// a client can make the codec read.
+const maxShards = 8
+
+// ErrNoSession means the request carries no session cookie.
+var ErrNoSession = errors.New("no session cookie")
+
+// Codec turns sessions into encrypted, authenticated cookies and back, with
+// gorilla/securecookie (AES-256-CTR, HMAC-SHA-256). The first key encodes;
+// every key decodes, so rotated-out keys keep working until removed.
+type Codec struct {
+	name   string
+	codecs []securecookie.Codec
+}
+
+// NewCodec returns a codec for cookies called name, using keys (each
+// CookieKeyLen bytes, newest first) and refusing cookies older than maxAge.
+func NewCodec(name string, keys [][]byte, maxAge time.Duration) (*Codec, error) {
+	if name == "" || strings.ContainsAny(name, "=;, \t\r\n") {
+		return nil, fmt.Errorf("invalid cookie name %q", name)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no cookie keys")
+	}
+	c := &Codec{name: name}
+	for i, k := range keys {
+		if len(k) != CookieKeyLen {
+			return nil, fmt.Errorf("cookie key %d has %d bytes, want %d", i, len(k), CookieKeyLen)
+		}
+		sc := securecookie.New(k[:64], k[64:])
+		sc.MaxAge(int(maxAge / time.Second))
+		sc.MaxLength(0) // sharding, not securecookie, bounds the size
+		sc.SetSerializer(securecookie.JSONEncoder{})
+		c.codecs = append(c.codecs, sc)
+	}
+	return c, nil
+}
+
+// Codecs returns the underlying codecs, for other cookies signed with the
+// same keys (the hosted pages' CSRF cookie).
+func (c *Codec) Codecs() []securecookie.Codec { return c.codecs }
+
+// Name returns the cookie name.
+func (c *Codec) Name() string { return c.name }
+
+// Encode returns the cookie value for s.
+func (c *Codec) Encode(s *Session) (string, error) {
+	return securecookie.EncodeMulti(c.name, s, c.codecs...)
+}
+
+// Decode verifies, decrypts and parses a cookie value.
+func (c *Codec) Decode(value string) (*Session, error) {
+	s := new(Session)
+	if err := securecookie.DecodeMulti(c.name, value, s, c.codecs...); err != nil {
+		return nil, err
+	}
+	if s.ID == "" || s.UserID == "" {
+		return nil, errors.New("session cookie lacks ids")
+	}
+	return s, nil
+}
+
+// Write sets the cookie(s) for value on w: one cookie when it fits, numbered
+// shards name-0, name-1, ... when it does not. Cookies left from an earlier,
+// differently sharded value are cleared.
+func (c *Codec) Write(w http.ResponseWriter, r *http.Request, value string, expires time.Time, secure bool) {
+	maxAge := int(time.Until(expires) / time.Second)
+	if maxAge <= 0 {
+		maxAge = -1
+	}
+	if len(value) <= shardSize {
+		http.SetCookie(w, c.cookie(c.name, value, maxAge, secure))
+		c.clearShards(w, r, 0, secure)
+		return
+	}
+	n := 0
+	for ; len(value) > 0; n++ {
+		part := value[:min(shardSize, len(value))]
+		value = value[len(part):]
+		http.SetCookie(w, c.cookie(c.shardName(n), part, maxAge, secure))
+	}
+	c.clearShards(w, r, n, secure)
+	if _, ok := cookieValue(r, c.name); ok {
+		http.SetCookie(w, c.cookie(c.name, "", -1, secure))
+	}
+}
+
+// Clear removes the session cookie and every shard the request carries.
+func (c *Codec) Clear(w http.ResponseWriter, r *http.Request, secure bool) {
+	http.SetCookie(w, c.cookie(c.name, "", -1, secure))
+	c.clearShards(w, r, 0, secure)
+}
+
+// clearShards expires the shards from index from on that r carries.
+func (c *Codec) clearShards(w http.ResponseWriter, r *http.Request, from int, secure bool) {
+	for i := from; i < maxShards; i++ {
+		name := c.shardName(i)
+		if _, ok := cookieValue(r, name); !ok {
+			break
+		}
+		http.SetCookie(w, c.cookie(name, "", -1, secure))
+	}
+}
+
+func (c *Codec) cookie(name, value string, maxAge int, secure bool) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		Secure:   secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+func (c *Codec) shardName(i int) string { return c.name + "-" + strconv.Itoa(i) }
+
+// Read returns the raw session cookie value r carries: the single cookie if
+// present, else its shards joined in order.
+func (c *Codec) Read(r *http.Request) (string, error) {
+	if v, ok := cookieValue(r, c.name); ok {
+		return v, nil
+	}
+	var b strings.Builder
+	for i := 0; i < maxShards; i++ {
+		v, ok := cookieValue(r, c.shardName(i))
+		if !ok {
+			break
+		}
+		b.WriteString(v)
+	}
+	if b.Len() == 0 {
+		return "", ErrNoSession
+	}
+	return b.String(), nil
+}
+
+// cookieValue finds one cookie by name in r's Cookie headers without parsing
+// the others (http.Request.Cookie allocates for every cookie on the request;
+// this runs on every request). It returns a substring of the header.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimLeft(part, " \t")
+			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+				v := strings.TrimRight(part[len(name)+1:], " \t")
+				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				return v, true
+			}
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,383 @@
+package middleware
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+)
+
+// Mode is what the gateway does with a request that has no valid session.
+type Mode int
+
+const (
+	// ModeAuthenticate sends browsers to sign in (302) and answers 401 to
+	// requests that cannot follow a sign-in round trip.
+	ModeAuthenticate Mode = iota
+	// ModeDeny answers 401.
+	ModeDeny
+	// ModeAllow passes the request on without identity headers.
+	ModeAllow
+)
+
+// ParseMode reads "authenticate", "deny" or "allow"; "" is authenticate.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", "authenticate":
+		return ModeAuthenticate, nil
+	case "deny":
+		return ModeDeny, nil
+	case "allow":
+		return ModeAllow, nil
+	}
+	return 0, fmt.Errorf("unknown on_unauthenticated %q (want authenticate, deny or allow)", s)
+}
+
+// Config is what a gateway is made from, once, at provision time.
+type Config struct {
+	Pool  *pool.Pool
+	Codec *Codec
+	Data  *ALBDataSigner
+	Mode  Mode
+	// SessionTimeout is how long a session lasts after sign-in.
+	SessionTimeout time.Duration
+	// ClaimsRefresh is how often a session's claims are re-read from the
+	// pool and its identity re-signed; also the lifetime of the signed data.
+	ClaimsRefresh time.Duration
+	// Headers are the plain identity headers; nil means DefaultHeaders.
+	Headers []HeaderRule
+	// PassAccessToken adds X-Amzn-Oidc-Accesstoken.
+	PassAccessToken bool
+	// Secure reports whether cookies set on r must be Secure.
+	Secure func(*http.Request) bool
+	// SignInPath is where ModeAuthenticate sends browsers.
+	SignInPath string
+	// Unauthorized answers a request the gateway refuses (a 401 page or JSON).
+	Unauthorized func(w http.ResponseWriter, r *http.Request)
+	// SafeReturnTo is the hosted pages' rule for return-to URLs, applied
+	// here too so the gateway never builds a link the pages would refuse.
+	SafeReturnTo func(string) (string, bool)
+	// CacheSize bounds the decoded-session cache; 0 means 10000.
+	CacheSize int
+	Logger    *zap.Logger
+}
+
+// Gateway guards a site: it strips client-sent identity headers, recognizes
+// the session cookie, and injects the identity of the signed-in user.
+type Gateway struct {
+	cfg     Config
+	headers []headerTemplate
+	strip   stripper
+	cache   *sessionCache
+	now     func() time.Time
+}
+
+// dataTokenGrace keeps the signed data valid a little past the refresh time,
+// for upstream clocks that run slightly ahead of ours.
+const dataTokenGrace = time.Minute
+
+// NewGateway checks cfg and compiles the header templates.
+func NewGateway(cfg Config) (*Gateway, error) {
+	if cfg.Pool == nil || cfg.Codec == nil || cfg.Data == nil || cfg.Unauthorized == nil || cfg.Secure == nil || cfg.SafeReturnTo == nil {
+		return nil, errors.New("gateway: pool, codec, data signer, secure, safe-return-to and unauthorized handler are required")
+	}
+	if cfg.SessionTimeout <= 0 || cfg.ClaimsRefresh <= 0 {
+		return nil, errors.New("gateway: session timeout and claims refresh must be positive")
+	}
+	if cfg.SessionTimeout > cfg.Pool.UserRevocationTTL() {
+		return nil, fmt.Errorf("gateway: session timeout %s is longer than the pool keeps revocations (%s)", cfg.SessionTimeout, cfg.Pool.UserRevocationTTL())
+	}
+	if cfg.SignInPath == "" {
+		cfg.SignInPath = "/_gatehouse/signin"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	rules := cfg.Headers
+	if rules == nil {
+		rules = DefaultHeaders
+	}
+	headers, err := compileHeaders(rules)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{HeaderIdentity, HeaderData, HeaderAccessToken}
+	for _, h := range headers {
+		names = append(names, h.name)
+	}
+	size := cfg.CacheSize
+	if size <= 0 {
+		size = 10000
+	}
+	return &Gateway{cfg: cfg, headers: headers, strip: newStripper(names), cache: newSessionCache(size), now: time.Now}, nil
+}
+
+// Guard runs for every request to the guarded site. It returns true when the
+// request may go on to the upstream; otherwise it has answered it already.
+func (g *Gateway) Guard(w http.ResponseWriter, r *http.Request) bool {
+	g.strip.strip(r.Header)
+	if e := g.current(w, r); e != nil {
+		g.inject(r.Header, e)
+		return true
+	}
+	switch g.cfg.Mode {
+	case ModeAllow:
+		return true
+	case ModeAuthenticate:
+		if canSignIn(r) {
+			rd, _ := g.cfg.SafeReturnTo(r.URL.RequestURI())
+			http.Redirect(w, r, g.cfg.SignInPath+"?rd="+url.QueryEscape(rd), http.StatusFound)
+			return false
+		}
+	}
+	g.cfg.Unauthorized(w, r)
+	return false
+}
+
+// canSignIn reports whether a sign-in round trip can serve r: a navigation
+// (GET or HEAD) by something that takes HTML. An API call asking only for
+// JSON gets 401 instead of a page it cannot use.
+func canSignIn(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	accept := r.Header.Get("Accept")
+	if accept == "" || strings.Contains(accept, "text/html") {
+		return true
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return false
+		}
+	}
+	return true
+}
+
+// Authenticated returns the session r carries, if valid, without changing
+// the response; for pages that show who is signed in.
+func (g *Gateway) Authenticated(r *http.Request) (*Session, bool) {
+	raw, err := g.cfg.Codec.Read(r)
+	if err != nil {
+		return nil, false
+	}
+	e := g.lookup(raw)
+	if e == nil || !g.live(e.s) {
+		return nil, false
+	}
+	return e.s, true
+}
+
+// current returns the request's valid session, refreshing its claims when
+// due, or nil.
+func (g *Gateway) current(w http.ResponseWriter, r *http.Request) *cacheEntry {
+	raw, err := g.cfg.Codec.Read(r)
+	if err != nil {
+		return nil
+	}
+	e := g.lookup(raw)
+	if e == nil || !g.live(e.s) {
+		return nil
+	}
+	if g.now().UnixNano() >= e.s.RefreshAt {
+		return g.refresh(w, r, e)
+	}
+	return e
+}
+
+// lookup returns the decoded session for a raw cookie value, from the cache
+// or by verifying and decrypting it once.
+func (g *Gateway) lookup(raw string) *cacheEntry {
+	if e := g.cache.get(raw); e != nil {
+		return e
+	}
+	s, err := g.cfg.Codec.Decode(raw)
+	if err != nil {
+		return nil
+	}
+	e := g.entry(s)
+	g.cache.put(raw, e)
+	return e
+}
+
+// live reports whether s has neither expired nor been revoked.
+func (g *Gateway) live(s *Session) bool {
+	if g.now().UnixNano() >= s.Expires {
+		return false
+	}
+	return !g.cfg.Pool.DenyList().Revoked(s.ID, s.UserID, time.Unix(0, s.IssuedAt))
+}
+
+// refresh re-reads the user, re-signs the identity and re-issues the cookie.
+// A user who was deleted or disabled loses the session. When the store
+// cannot be read, the current session is kept for this request: an outage of
+// the store should not sign everyone out.
+func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request, e *cacheEntry) *cacheEntry {
+	u, err := g.cfg.Pool.User(r.Context(), e.s.UserID)
+	if errors.Is(err, pool.ErrUserNotFound) || (err == nil && !u.Enabled) {
+		g.cfg.Codec.Clear(w, r, g.cfg.Secure(r))
+		return nil
+	}
+	if err != nil {
+		g.cfg.Logger.Warn("session refresh failed; keeping the session", zap.String("user_id", e.s.UserID), zap.Error(err))
+		return e
+	}
+	now := g.now()
+	s := *e.s
+	s.Email, s.EmailVerified, s.Name, s.Groups = u.Email, u.EmailVerified, u.Name, u.Groups
+	if err := g.sign(&s, now); err != nil {
+		g.cfg.Logger.Error("signing refreshed session failed", zap.String("user_id", s.UserID), zap.Error(err))
+		return e
+	}
+	next, err := g.write(w, r, &s)
+	if err != nil {
+		g.cfg.Logger.Error("encoding refreshed session failed", zap.String("user_id", s.UserID), zap.Error(err))
+		return e
+	}
+	return next
+}
+
+// Start begins a session for u on this site (it implements hostedui.Sessions).
+func (g *Gateway) Start(w http.ResponseWriter, r *http.Request, u *store.User, amr []string) error {
+	now := g.now()
+	s := &Session{
+		ID:            rand.Text(),
+		UserID:        u.ID,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Name:          u.Name,
+		Groups:        u.Groups,
+		AMR:           amr,
+		AuthTime:      now.UnixNano(),
+		IssuedAt:      now.UnixNano(),
+		Expires:       now.Add(g.cfg.SessionTimeout).UnixNano(),
+	}
+	if err := g.sign(s, now); err != nil {
+		return err
+	}
+	_, err := g.write(w, r, s)
+	return err
+}
+
+// End clears the session cookie and revokes the session, so that a copy of
+// the cookie kept elsewhere stops working too.
+func (g *Gateway) End(w http.ResponseWriter, r *http.Request) error {
+	defer g.cfg.Codec.Clear(w, r, g.cfg.Secure(r))
+	raw, err := g.cfg.Codec.Read(r)
+	if err != nil {
+		return nil
+	}
+	e := g.lookup(raw)
+	if e == nil {
+		return nil
+	}
+	return g.cfg.Pool.RevokeSession(context.WithoutCancel(r.Context()), e.s.ID, time.Unix(0, e.s.Expires))
+}
+
+// sign sets the refresh time and the signed identity of s.
+func (g *Gateway) sign(s *Session, now time.Time) error {
+	refreshAt := min(now.Add(g.cfg.ClaimsRefresh).UnixNano(), s.Expires)
+	s.RefreshAt = refreshAt
+	exp := time.Unix(0, refreshAt).Add(dataTokenGrace)
+	groups := s.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	claims := map[string]any{
+		"sub":            s.UserID,
+		"email":          s.Email,
+		"email_verified": s.EmailVerified,
+		"name":           s.Name,
+		"groups":         groups,
+		"auth_time":      time.Unix(0, s.AuthTime).Unix(),
+	}
+	var err error
+	if s.DataToken, err = g.cfg.Data.Sign(claims, exp); err != nil {
+		return err
+	}
+	if g.cfg.PassAccessToken {
+		if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// accessToken mints a Cognito-style access token for the session, signed
+// with the pool's current key.
+func (g *Gateway) accessToken(s *Session, now, exp time.Time) (string, error) {
+	key := g.cfg.Data.Keys.Current()
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss":       g.cfg.Data.Issuer,
+		"sub":       s.UserID,
+		"client_id": g.cfg.Data.ClientID,
+		"token_use": "access",
+		"scope":     "openid email profile",
+		"groups":    s.Groups,
+		"auth_time": time.Unix(0, s.AuthTime).Unix(),
+		"iat":       now.Unix(),
+		"exp":       exp.Unix(),
+		"jti":       rand.Text(),
+	})
+	t.Header["kid"] = key.ID
+	return t.SignedString(key.Private)
+}
+
+// write encodes s, sets its cookie(s) and caches the decoded form under the
+// new value, so the next request with it costs no decryption.
+func (g *Gateway) write(w http.ResponseWriter, r *http.Request, s *Session) (*cacheEntry, error) {
+	raw, err := g.cfg.Codec.Encode(s)
+	if err != nil {
+		return nil, err
+	}
+	g.cfg.Codec.Write(w, r, raw, time.Unix(0, s.Expires), g.cfg.Secure(r))
+	e := g.entry(s)
+	g.cache.put(raw, e)
+	return e, nil
+}
+
+// entry precomputes the header values of s. The one-element slices are
+// shared by every request with this session: handlers replace header slices
+// (Set, Del) or append to them, which copies a full slice, so none is
+// written in place.
+func (g *Gateway) entry(s *Session) *cacheEntry {
+	e := &cacheEntry{
+		s:        s,
+		identity: []string{s.UserID},
+		data:     []string{s.DataToken},
+		values:   make([][]string, len(g.headers)),
+	}
+	if s.AccessToken != "" {
+		e.access = []string{s.AccessToken}
+	}
+	for i, h := range g.headers {
+		if v := h.render(s); v != "" {
+			e.values[i] = []string{v}
+		}
+	}
+	return e
+}
+
+// inject adds the identity headers of e to h.
+func (g *Gateway) inject(h http.Header, e *cacheEntry) {
+	h[HeaderIdentity] = e.identity
+	h[HeaderData] = e.data
+	if g.cfg.PassAccessToken && e.access != nil {
+		h[HeaderAccessToken] = e.access
+	}
+	for i, t := range g.headers {
+		if v := e.values[i]; v != nil {
+			h[t.name] = v
+		}
+	}
+}

@@ -1,0 +1,287 @@
+// Package module is Gatehouse's Caddy glue: the `gatehouse` app (the global
+// option that defines user pools), the `gatehouse` HTTP handler that guards a
+// site, their Caddyfile syntax, and the loading of a pool for the CLI. The
+// logic lives in the packages below (pool, store, middleware, hostedui, oidc).
+package module
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `gatehouse` Caddy app: the user pools that site handlers refer
+// to by name. Each pool has its own store, keys and users.
+type App struct {
+	// Pools by name.
+	Pools map[string]*PoolConfig `json:"pools,omitempty"`
+
+	ready  map[string]*Pool
+	cancel context.CancelFunc
+	logger *zap.Logger
+}
+
+// PoolConfig configures one user pool.
+type PoolConfig struct {
+	// Store is where the pool keeps its users and keys.
+	Store StoreConfig `json:"store"`
+	// Issuer is the pool's issuer URL: `iss` of what it signs.
+	Issuer string `json:"issuer,omitempty"`
+	// DisplayName is shown on the hosted pages.
+	DisplayName string `json:"display_name,omitempty"`
+	// Password is the policy for new passwords.
+	Password pool.PasswordPolicy `json:"password,omitempty"`
+	// PasswordHash sets argon2id's cost.
+	PasswordHash pool.HashParams `json:"password_hash,omitempty"`
+	// RevocationRefresh is how often revocations made by other processes
+	// (another gateway, the CLI) are loaded. Default 5s.
+	RevocationRefresh caddy.Duration `json:"revocation_refresh,omitempty"`
+}
+
+// StoreConfig selects a store backend.
+type StoreConfig struct {
+	// Driver is "sqlite".
+	Driver string `json:"driver"`
+	// Path is the SQLite database file; placeholders such as {env.X} work.
+	Path string `json:"path,omitempty"`
+}
+
+// Pool is a provisioned pool: ready objects, made once.
+type Pool struct {
+	Name       string
+	Config     *PoolConfig
+	Pool       *pool.Pool
+	Keys       *oidc.KeySet
+	CookieKeys [][]byte
+	Store      store.Store
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "gatehouse",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision opens every pool's store and loads its keys.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.ready = make(map[string]*Pool, len(a.Pools))
+	for _, name := range a.poolNames() {
+		p, err := OpenPool(ctx, name, a.Pools[name])
+		if err != nil {
+			a.closeAll()
+			return fmt.Errorf("pool %s: %w", name, err)
+		}
+		a.ready[name] = p
+	}
+	return nil
+}
+
+// Validate checks every pool's configuration.
+func (a *App) Validate() error {
+	for _, name := range a.poolNames() {
+		if err := a.Pools[name].Validate(); err != nil {
+			return fmt.Errorf("pool %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Start begins each pool's background refresh of revocations.
+func (a *App) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	for name, p := range a.ready {
+		interval := time.Duration(p.Config.RevocationRefresh)
+		if interval <= 0 {
+			interval = 5 * time.Second
+		}
+		log := a.logger.With(zap.String("pool", name))
+		go p.Pool.DenyList().Run(ctx, interval, func(err error) {
+			log.Warn("refreshing revocations failed", zap.Error(err))
+		})
+	}
+	return nil
+}
+
+// Stop ends the background refreshes.
+func (a *App) Stop() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	return nil
+}
+
+// Cleanup closes the stores.
+func (a *App) Cleanup() error {
+	a.closeAll()
+	return nil
+}
+
+func (a *App) closeAll() {
+	for _, p := range a.ready {
+		_ = p.Store.Close()
+	}
+}
+
+// Pool returns a provisioned pool by name.
+func (a *App) Pool(name string) (*Pool, error) {
+	p, ok := a.ready[name]
+	if !ok {
+		return nil, fmt.Errorf("no pool named %q in the gatehouse global options (defined: %v)", name, a.poolNames())
+	}
+	return p, nil
+}
+
+func (a *App) poolNames() []string {
+	names := make([]string, 0, len(a.Pools))
+	for n := range a.Pools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Validate checks a pool's configuration without opening anything.
+func (c *PoolConfig) Validate() error {
+	switch c.Store.Driver {
+	case "sqlite":
+		if c.Store.Path == "" {
+			return errors.New("store sqlite: a database file path is required")
+		}
+	case "":
+		return errors.New("store: required (for example: store sqlite ./data/gatehouse.db)")
+	default:
+		return fmt.Errorf("store: unknown driver %q (known: sqlite)", c.Store.Driver)
+	}
+	if c.Issuer != "" {
+		u, err := url.Parse(c.Issuer)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("issuer %q: must be an http(s) URL with a host and no query or fragment", c.Issuer)
+		}
+	}
+	if _, err := pool.NewHasher(c.PasswordHash, 1); err != nil {
+		return fmt.Errorf("password_hash: %w", err)
+	}
+	if err := c.Password.Validate(); err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
+	if c.RevocationRefresh < 0 {
+		return fmt.Errorf("revocation_refresh %s: must be positive", time.Duration(c.RevocationRefresh))
+	}
+	return nil
+}
+
+// issuer returns the configured issuer or a stand-in naming the pool.
+func (c *PoolConfig) issuer(name string) string {
+	if c.Issuer != "" {
+		return c.Issuer
+	}
+	return "urn:gatehouse:pool:" + name
+}
+
+// OpenPool opens a pool's store and makes its ready objects. The server and
+// the CLI both call it, so both act on exactly the same pool.
+func OpenPool(ctx context.Context, name string, cfg *PoolConfig) (*Pool, error) {
+	if cfg == nil {
+		return nil, errors.New("no configuration")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	repl := caddy.NewReplacer()
+	path := repl.ReplaceKnown(cfg.Store.Path, "")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	p, err := openPoolOn(ctx, name, cfg, s)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store) (*Pool, error) {
+	pl, err := pool.New(ctx, s, pool.Config{Name: name, Password: cfg.Password, Hash: cfg.PasswordHash})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := oidc.LoadKeySet(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	stored, err := pool.EnsureKeys(ctx, s, "cookie", func() (store.Key, error) {
+		// A fixed id makes concurrent first starts agree on one key.
+		return store.Key{ID: "1", Material: securecookie.GenerateRandomKey(middleware.CookieKeyLen)}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cookie keys: %w", err)
+	}
+	cookieKeys := make([][]byte, 0, len(stored))
+	for _, k := range stored {
+		if len(k.Material) == middleware.CookieKeyLen {
+			cookieKeys = append(cookieKeys, k.Material)
+		}
+	}
+	if len(cookieKeys) == 0 {
+		return nil, errors.New("cookie keys: none usable in the store")
+	}
+	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, Store: s}, nil
+}
+
+// Close closes the pool's store.
+func (p *Pool) Close() error { return p.Store.Close() }
+
+// LoadPoolConfig reads the gatehouse app's pool configuration out of a Caddy
+// config (Caddyfile or JSON, as `caddy run --config` would load it).
+func LoadPoolConfig(configFile, adapter, name string) (*PoolConfig, error) {
+	raw, err := adaptConfig(configFile, adapter)
+	if err != nil {
+		return nil, err
+	}
+	var cfg struct {
+		Apps struct {
+			Gatehouse *App `json:"gatehouse"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("reading config %s: %w", configFile, err)
+	}
+	if cfg.Apps.Gatehouse == nil {
+		return nil, fmt.Errorf("%s defines no gatehouse pools", configFile)
+	}
+	p, ok := cfg.Apps.Gatehouse.Pools[name]
+	if !ok {
+		return nil, fmt.Errorf("%s has no pool named %q (defined: %v)", configFile, name, cfg.Apps.Gatehouse.poolNames())
+	}
+	return p, nil
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.Validator   = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,131 @@
+package pool
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// DenyList is the in-memory copy of a pool's revocations. Checks read an
+// immutable snapshot through one atomic load, so the request path takes no
+// lock and does no I/O; Refresh merges what other processes (another gateway,
+// the CLI) wrote to the store since the last refresh.
+type DenyList struct {
+	snap atomic.Pointer[denySnapshot]
+
+	mu      sync.Mutex // serializes writers; readers never take it
+	since   time.Time  // where the next incremental refresh starts
+	store   store.Store
+	timeNow func() time.Time
+}
+
+type denySnapshot struct {
+	sessions map[string]time.Time // session id -> entry expiry
+	users    map[string]userRevocation
+}
+
+type userRevocation struct{ at, expires time.Time }
+
+func newDenyList(s store.Store, now func() time.Time) *DenyList {
+	d := &DenyList{store: s, timeNow: now}
+	d.snap.Store(&denySnapshot{sessions: map[string]time.Time{}, users: map[string]userRevocation{}})
+	return d
+}
+
+// Revoked reports whether a session issued at issuedAt for userID is on the
+// deny list, either by its own id or by a later user-wide revocation.
+func (d *DenyList) Revoked(sessionID, userID string, issuedAt time.Time) bool {
+	s := d.snap.Load()
+	if _, ok := s.sessions[sessionID]; ok {
+		return true
+	}
+	if u, ok := s.users[userID]; ok && !issuedAt.After(u.at) {
+		return true
+	}
+	return false
+}
+
+// Len returns the number of entries held, for metrics and tests.
+func (d *DenyList) Len() int {
+	s := d.snap.Load()
+	return len(s.sessions) + len(s.users)
+}
+
+// add merges entries into a new snapshot, dropping expired ones.
+func (d *DenyList) add(revs ...store.Revocation) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addLocked(revs)
+}
+
+func (d *DenyList) addLocked(revs []store.Revocation) {
+	now := d.timeNow()
+	old := d.snap.Load()
+	next := &denySnapshot{
+		sessions: make(map[string]time.Time, len(old.sessions)+len(revs)),
+		users:    make(map[string]userRevocation, len(old.users)),
+	}
+	for id, exp := range old.sessions {
+		if exp.After(now) {
+			next.sessions[id] = exp
+		}
+	}
+	for id, u := range old.users {
+		if u.expires.After(now) {
+			next.users[id] = u
+		}
+	}
+	for _, r := range revs {
+		if !r.Expires.After(now) {
+			continue
+		}
+		switch {
+		case r.SessionID != "":
+			next.sessions[r.SessionID] = r.Expires
+		case r.UserID != "":
+			if cur, ok := next.users[r.UserID]; !ok || r.At.After(cur.at) {
+				next.users[r.UserID] = userRevocation{at: r.At, expires: r.Expires}
+			}
+		}
+	}
+	d.snap.Store(next)
+}
+
+// Refresh loads the entries made since the last refresh. Entries made in the
+// same instant as the previous refresh are read again (the overlap is
+// harmless), so none is missed at the boundary.
+func (d *DenyList) Refresh(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	revs, err := d.store.RevocationsSince(ctx, d.since)
+	if err != nil {
+		return err
+	}
+	for _, r := range revs {
+		if r.At.After(d.since) {
+			d.since = r.At
+		}
+	}
+	d.addLocked(revs)
+	return nil
+}
+
+// Run refreshes the list every interval until ctx ends, reporting failures
+// to onError (the store may be briefly unavailable; the old list stays).
+func (d *DenyList) Run(ctx context.Context, interval time.Duration, onError func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.Refresh(ctx); err != nil && ctx.Err() == nil && onError != nil {
+				onError(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,381 @@
+// Package pool is the user-pool domain: who the users are, how they prove who
+// they are, which groups they belong to, and which of their sessions are no
+// longer valid. It knows nothing of HTTP; the hosted pages, the gateway and the
+// CLI all act through it, so the rules live in one place.
+package pool
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/google/uuid"
+)
+
+// Errors callers tell apart; the hosted pages and the CLI map them to
+// messages in one place each.
+var (
+	// ErrInvalidCredentials covers both an unknown login and a wrong
+	// password, so that no caller can reveal which it was.
+	ErrInvalidCredentials = errors.New("incorrect email or password")
+	// ErrUserDisabled is returned only after the right password was given.
+	ErrUserDisabled = errors.New("this account is disabled")
+	// ErrUserNotConfirmed is returned only after the right password was given.
+	ErrUserNotConfirmed = errors.New("this account is not confirmed yet")
+	// ErrUserExists means the email is taken.
+	ErrUserExists = errors.New("a user with this email already exists")
+	// ErrUserNotFound is for administrative lookups, never for sign-in.
+	ErrUserNotFound = errors.New("no such user")
+	// ErrInvalidEmail means the address is not a plain email address.
+	ErrInvalidEmail = errors.New("not a valid email address")
+	// ErrInvalidGroup means a group name has characters or a length outside
+	// what groups may have.
+	ErrInvalidGroup = errors.New("group names are 1 to 128 letters, digits, '.', '_' or '-'")
+)
+
+// PasswordPolicyError says which rule a new password broke.
+type PasswordPolicyError struct{ Rule string }
+
+func (e *PasswordPolicyError) Error() string { return "password " + e.Rule }
+
+// PasswordPolicy is the pool's rule for new passwords.
+type PasswordPolicy struct {
+	// MinLength in characters; 0 means 12.
+	MinLength int `json:"min_length,omitempty"`
+	// MaxLength in characters; 0 means 128.
+	MaxLength int `json:"max_length,omitempty"`
+}
+
+// Check returns a *PasswordPolicyError when password breaks the policy.
+func (p PasswordPolicy) Check(password string) error {
+	if !utf8.ValidString(password) {
+		return &PasswordPolicyError{Rule: "must be valid text"}
+	}
+	n := utf8.RuneCountInString(password)
+	if min := p.minLength(); n < min {
+		return &PasswordPolicyError{Rule: fmt.Sprintf("must be at least %d characters", min)}
+	}
+	if max := p.maxLength(); n > max {
+		return &PasswordPolicyError{Rule: fmt.Sprintf("must be at most %d characters", max)}
+	}
+	return nil
+}
+
+// Validate checks that the policy's bounds make sense.
+func (p PasswordPolicy) Validate() error {
+	if p.MinLength < 0 || p.MaxLength < 0 || p.MaxLength > 1024 || p.MinLength > 1024 || p.maxLength() < p.minLength() {
+		return fmt.Errorf("length bounds min_length %d, max_length %d are not sensible (0 < min <= max <= 1024)", p.minLength(), p.maxLength())
+	}
+	return nil
+}
+
+func (p PasswordPolicy) minLength() int {
+	if p.MinLength <= 0 {
+		return 12
+	}
+	return p.MinLength
+}
+
+func (p PasswordPolicy) maxLength() int {
+	if p.MaxLength <= 0 {
+		return 128
+	}
+	return p.MaxLength
+}
+
+// Config is what a pool is made from.
+type Config struct {
+	Name     string
+	Password PasswordPolicy
+	Hash     HashParams
+	// HashConcurrency bounds simultaneous password hashes; 0 means one per CPU.
+	HashConcurrency int
+	// UserRevocationTTL is how long a "sign out everywhere" entry is kept;
+	// it must outlive the longest session. 0 means 366 days.
+	UserRevocationTTL time.Duration
+}
+
+// Pool is one user pool on one store.
+type Pool struct {
+	name      string
+	store     store.Store
+	hasher    *Hasher
+	policy    PasswordPolicy
+	dummyHash string
+	userTTL   time.Duration
+	deny      *DenyList
+	now       func() time.Time
+}
+
+// New returns a pool on s. It hashes one random password up front, the
+// stand-in verified for unknown logins so that they take as long as known ones.
+func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
+	h, err := NewHasher(cfg.Hash, cfg.HashConcurrency)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Password.Validate(); err != nil {
+		return nil, err
+	}
+	dummy, err := h.Hash(ctx, rand.Text())
+	if err != nil {
+		return nil, err
+	}
+	ttl := cfg.UserRevocationTTL
+	if ttl <= 0 {
+		ttl = 366 * 24 * time.Hour
+	}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now}
+	p.deny = newDenyList(s, p.now)
+	if err := p.deny.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("loading revocations: %w", err)
+	}
+	return p, nil
+}
+
+// DenyList returns the pool's in-memory revocation list.
+func (p *Pool) DenyList() *DenyList { return p.deny }
+
+// Name returns the pool's name.
+func (p *Pool) Name() string { return p.name }
+
+// Store returns the pool's store, for the packages that keep their own
+// records there (keys, the OIDC provider).
+func (p *Pool) Store() store.Store { return p.store }
+
+// Hasher returns the pool's password hasher.
+func (p *Pool) Hasher() *Hasher { return p.hasher }
+
+// NormalizeEmail trims and lower-cases an address and checks that it is a
+// bare address (no display name, no comments), at most 254 bytes.
+func NormalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	if e == "" || len(e) > 254 || !utf8.ValidString(e) {
+		return "", ErrInvalidEmail
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") && !strings.HasSuffix(e, "@localhost") {
+		return "", ErrInvalidEmail
+	}
+	return e, nil
+}
+
+var groupName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// NewUser is what an administrator or a sign-up supplies.
+type NewUser struct {
+	Email         string
+	Password      string
+	Name          string
+	EmailVerified bool
+	// Status defaults to CONFIRMED.
+	Status     string
+	Attributes map[string]string
+}
+
+// CreateUser checks the email and password against the pool's rules, hashes
+// the password and stores the user.
+func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) {
+	email, err := NormalizeEmail(nu.Email)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.policy.Check(nu.Password); err != nil {
+		return nil, err
+	}
+	if len(nu.Name) > 256 || !utf8.ValidString(nu.Name) {
+		return nil, errors.New("name must be valid text of at most 256 bytes")
+	}
+	hash, err := p.hasher.Hash(ctx, nu.Password)
+	if err != nil {
+		return nil, err
+	}
+	status := nu.Status
+	if status == "" {
+		status = store.StatusConfirmed
+	}
+	attrs := nu.Attributes
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	u := &store.User{
+		ID:            uuid.NewString(),
+		Email:         email,
+		EmailVerified: nu.EmailVerified,
+		Name:          nu.Name,
+		PasswordHash:  hash,
+		Status:        status,
+		Enabled:       true,
+		Attributes:    attrs,
+	}
+	if err := p.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, ErrUserExists
+		}
+		return nil, err
+	}
+	return p.store.UserByID(ctx, u.ID)
+}
+
+// SignIn checks a login and password. Unknown logins cost one argon2id
+// verification too and give the same error as a wrong password. A stale hash
+// is upgraded to the pool's current parameters after a successful check.
+func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User, error) {
+	email, err := NormalizeEmail(login)
+	var u *store.User
+	if err == nil {
+		u, err = p.store.UserByEmail(ctx, email)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrInvalidEmail) {
+		return nil, err // the store failed: not the user's fault, not a "no"
+	}
+	if u == nil || u.PasswordHash == "" {
+		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
+		return nil, ErrInvalidCredentials
+	}
+	ok, stale, err := p.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil && !errors.Is(err, ErrMalformedHash) {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrInvalidCredentials
+	}
+	if !u.Enabled {
+		return nil, ErrUserDisabled
+	}
+	if u.Status == store.StatusUnconfirmed {
+		return nil, ErrUserNotConfirmed
+	}
+	if stale {
+		if hash, err := p.hasher.Hash(ctx, password); err == nil {
+			if err := p.store.UpdatePassword(ctx, u.ID, hash, u.Status); err == nil {
+				u.PasswordHash = hash
+			}
+		}
+	}
+	return u, nil
+}
+
+// User returns a user by id.
+func (p *Pool) User(ctx context.Context, id string) (*store.User, error) {
+	return mapNotFound(p.store.UserByID(ctx, id))
+}
+
+// UserByEmail returns a user by email, for administration.
+func (p *Pool) UserByEmail(ctx context.Context, email string) (*store.User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	return mapNotFound(p.store.UserByEmail(ctx, e))
+}
+
+// ListUsers pages through the pool's users by email.
+func (p *Pool) ListUsers(ctx context.Context, opts store.ListOptions) ([]*store.User, error) {
+	return p.store.ListUsers(ctx, opts)
+}
+
+// SetPassword sets a new password that meets the policy and signs the user
+// out everywhere, since whoever knew the old one may hold a session.
+func (p *Pool) SetPassword(ctx context.Context, userID, password string) error {
+	if err := p.policy.Check(password); err != nil {
+		return err
+	}
+	u, err := p.User(ctx, userID)
+	if err != nil {
+		return err
+	}
+	hash, err := p.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	status := u.Status
+	if status == store.StatusForceChangePassword || status == store.StatusResetRequired {
+		status = store.StatusConfirmed
+	}
+	if err := p.store.UpdatePassword(ctx, userID, hash, status); err != nil {
+		return mapNotFoundErr(err)
+	}
+	return p.RevokeUserSessions(ctx, userID)
+}
+
+// SetEnabled enables or disables a user; disabling also ends every session.
+func (p *Pool) SetEnabled(ctx context.Context, userID string, enabled bool) error {
+	if err := p.store.SetEnabled(ctx, userID, enabled); err != nil {
+		return mapNotFoundErr(err)
+	}
+	if enabled {
+		return nil
+	}
+	return p.RevokeUserSessions(ctx, userID)
+}
+
+// DeleteUser removes a user and ends every session they had.
+func (p *Pool) DeleteUser(ctx context.Context, userID string) error {
+	if err := p.store.DeleteUser(ctx, userID); err != nil {
+		return mapNotFoundErr(err)
+	}
+	return p.RevokeUserSessions(ctx, userID)
+}
+
+// AddToGroup adds a user to a group, creating the group by use.
+func (p *Pool) AddToGroup(ctx context.Context, userID, group string) error {
+	if !groupName.MatchString(group) {
+		return ErrInvalidGroup
+	}
+	return mapNotFoundErr(p.store.AddToGroup(ctx, userID, group))
+}
+
+// RemoveFromGroup ends a membership.
+func (p *Pool) RemoveFromGroup(ctx context.Context, userID, group string) error {
+	if !groupName.MatchString(group) {
+		return ErrInvalidGroup
+	}
+	if _, err := p.User(ctx, userID); err != nil {
+		return err
+	}
+	return p.store.RemoveFromGroup(ctx, userID, group)
+}
+
+// RevokeSession puts one session on the deny list until it would have expired.
+func (p *Pool) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
+	return p.revoke(ctx, store.Revocation{SessionID: sessionID, At: p.now(), Expires: expires})
+}
+
+// RevokeUserSessions ends every session the user holds now.
+func (p *Pool) RevokeUserSessions(ctx context.Context, userID string) error {
+	now := p.now()
+	return p.revoke(ctx, store.Revocation{UserID: userID, At: now, Expires: now.Add(p.userTTL)})
+}
+
+// revoke records r in the store, where other processes will see it, and in
+// this process's list at once, so the next request here is already refused.
+func (p *Pool) revoke(ctx context.Context, r store.Revocation) error {
+	if err := p.store.Revoke(ctx, r); err != nil {
+		return err
+	}
+	p.deny.add(r)
+	return nil
+}
+
+// UserRevocationTTL is how long a user-wide revocation is kept, and so the
+// longest a session may last.
+func (p *Pool) UserRevocationTTL() time.Duration { return p.userTTL }
+
+func mapNotFound(u *store.User, err error) (*store.User, error) {
+	return u, mapNotFoundErr(err)
+}
+
+func mapNotFoundErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUserNotFound
+	}
+	return err
+}

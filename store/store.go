@@ -1,0 +1,134 @@
+// Package store defines the persistence seam of Gatehouse: one Store interface
+// of whole operations, each its own transaction, implemented by the backends in
+// the subpackages (store/sqlite today) and held to one conformance suite in
+// store/storetest.
+//
+// The store knows nothing of a pool's rules: it does not hash passwords, check
+// policies or decide who may sign in. It only keeps what it is given, safely.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns for the same conditions, so callers can tell
+// them apart with errors.Is without knowing which backend is in use.
+var (
+	// ErrNotFound means the user, key or other record asked for does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a unique value (a user's email or id, a key id) is taken.
+	ErrConflict = errors.New("store: already exists")
+)
+
+// User status values, mirroring Cognito's user statuses.
+const (
+	StatusConfirmed           = "CONFIRMED"
+	StatusUnconfirmed         = "UNCONFIRMED"
+	StatusForceChangePassword = "FORCE_CHANGE_PASSWORD"
+	StatusResetRequired       = "RESET_REQUIRED"
+)
+
+// User is one account of a pool. ID is the stable subject (`sub`) and never
+// changes; Email is stored lower-cased by the pool and is unique per store.
+type User struct {
+	ID            string
+	Email         string
+	EmailVerified bool
+	Name          string
+	// PasswordHash is a PHC-format string (for example argon2id); empty for a
+	// user who has no password (federated only).
+	PasswordHash string
+	Status       string
+	Enabled      bool
+	// Attributes holds the other standard and custom attributes by name
+	// ("given_name", "custom:tenant"). Never nil on a user read from a store.
+	Attributes map[string]string
+	// Groups is filled on read, sorted by name. CreateUser ignores it.
+	Groups    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ListOptions pages through users in a stable order (by email).
+type ListOptions struct {
+	// After is the email to start after; empty starts at the beginning.
+	After string
+	// Limit caps the number returned; 0 means a backend default of 100.
+	Limit int
+}
+
+// Revocation is one entry of a pool's deny list. Exactly one of SessionID and
+// UserID is set: a SessionID revokes that one session (sign-out); a UserID
+// revokes every session of that user issued before At (sign out everywhere,
+// disable, password change).
+type Revocation struct {
+	SessionID string
+	UserID    string
+	// At is when the revocation was made; for a user revocation, sessions
+	// issued at or before At are invalid.
+	At time.Time
+	// Expires is when the entry may be forgotten: no session it could match
+	// outlives it.
+	Expires time.Time
+}
+
+// Key is named secret material kept by the store so that every instance on the
+// same store, and every restart, uses the same keys.
+type Key struct {
+	// Kind groups keys by purpose, for example "cookie" or "alb-es256".
+	Kind string
+	// ID is unique per kind (for signing keys, the `kid`).
+	ID string
+	// Material is the secret itself, opaque to the store.
+	Material  []byte
+	CreatedAt time.Time
+	// NotAfter, when set, is when the key stops being used at all.
+	NotAfter time.Time
+}
+
+// Store is everything Gatehouse keeps. Each method is one transaction: it
+// either happens completely or not at all. Implementations are safe for
+// concurrent use by many goroutines and by several processes on one database.
+type Store interface {
+	// CreateUser inserts u (ID, Email, and the rest but Groups). It returns
+	// ErrConflict if the ID or the email is taken. CreatedAt and UpdatedAt
+	// are set by the store.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByID returns the user with that id, or ErrNotFound.
+	UserByID(ctx context.Context, id string) (*User, error)
+	// UserByEmail returns the user with that (already normalized) email, or
+	// ErrNotFound.
+	UserByEmail(ctx context.Context, email string) (*User, error)
+	// ListUsers returns users ordered by email.
+	ListUsers(ctx context.Context, opts ListOptions) ([]*User, error)
+	// UpdatePassword replaces a user's password hash and status.
+	UpdatePassword(ctx context.Context, userID, hash, status string) error
+	// SetEnabled enables or disables a user.
+	SetEnabled(ctx context.Context, userID string, enabled bool) error
+	// DeleteUser removes a user and their group memberships.
+	DeleteUser(ctx context.Context, userID string) error
+
+	// AddToGroup makes the user a member of group; adding twice is not an
+	// error. It returns ErrNotFound if the user does not exist.
+	AddToGroup(ctx context.Context, userID, group string) error
+	// RemoveFromGroup ends a membership; removing a non-member is not an error.
+	RemoveFromGroup(ctx context.Context, userID, group string) error
+
+	// Revoke adds an entry to the deny list.
+	Revoke(ctx context.Context, r Revocation) error
+	// RevocationsSince returns the entries made at or after since that have
+	// not expired, oldest first. A zero since returns them all.
+	RevocationsSince(ctx context.Context, since time.Time) ([]Revocation, error)
+	// PurgeRevocations forgets entries that expired before now.
+	PurgeRevocations(ctx context.Context, now time.Time) error
+
+	// Keys returns the keys of one kind, newest first.
+	Keys(ctx context.Context, kind string) ([]Key, error)
+	// AddKey stores a new key; it returns ErrConflict if kind+ID exists.
+	AddKey(ctx context.Context, k Key) error
+
+	// Close releases the store's connections.
+	Close() error
+}

@@ -1,0 +1,351 @@
+package module_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// sessionCookies returns the Cookie header value a browser holding c's
+// cookies sends to rawURL, to replay it from another client.
+func sessionCookies(t *testing.T, c *http.Client, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, ck := range c.Jar.Cookies(u) {
+		if strings.HasPrefix(ck.Name, "gatehouse_session") {
+			parts = append(parts, ck.Name+"="+ck.Value)
+		}
+	}
+	if len(parts) == 0 {
+		t.Fatal("the client holds no session cookie")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// replay sends a GET with exactly the given Cookie header from a fresh client.
+func replay(t *testing.T, rawURL, cookie string) *http.Response {
+	t.Helper()
+	resp, _ := get(t, testenv.Browser(t), rawURL, http.Header{"Cookie": {cookie}})
+	return resp
+}
+
+func TestLogoutRevokesTheSession(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": "pool default\nlogout_redirect /signed-out"})
+	createAda(t, s)
+	base := s.url("app", "")
+	c := testenv.Browser(t)
+	signIn(t, c, base, "/", adaEmail, adaPassword)
+	copied := sessionCookies(t, c, base)
+	if resp := replay(t, base+"/private", copied); resp.StatusCode != http.StatusOK {
+		t.Fatalf("copied cookie before logout: status %d, want 200", resp.StatusCode)
+	}
+
+	resp, _ := get(t, c, base+"/_gatehouse/logout", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signed-out" {
+		t.Fatalf("logout: status %d to %q, want 303 to /signed-out", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if ck := cookieNamed(resp, "gatehouse_session"); ck == nil || ck.MaxAge >= 0 {
+		t.Fatalf("logout did not expire the session cookie: %v", ck)
+	}
+	if resp, _ := get(t, c, base+"/private", nil); resp.StatusCode != http.StatusFound {
+		t.Errorf("after logout, the browser got %d, want 302 to sign in", resp.StatusCode)
+	}
+	if resp := replay(t, base+"/private", copied); resp.StatusCode != http.StatusFound {
+		t.Errorf("a copy of the logged-out cookie got %d, want 302 to sign in", resp.StatusCode)
+	}
+}
+
+func TestUnauthenticatedModes(t *testing.T) {
+	s := startSite(t, "", map[string]string{
+		"deny":  "on_unauthenticated deny",
+		"allow": "on_unauthenticated allow",
+		"auth":  "on_unauthenticated authenticate",
+	})
+	forged := http.Header{"X-Amzn-Oidc-Identity": {"attacker"}, "x-auth-request-email": {"a@evil.example"}}
+	cases := []struct {
+		site, method, accept string
+		wantStatus           int
+		wantType             string // prefix of Content-Type
+		wantUpstream         bool
+	}{
+		{"deny", "GET", "text/html", http.StatusUnauthorized, "text/html", false},
+		{"deny", "GET", "application/json", http.StatusUnauthorized, "application/json", false},
+		{"allow", "GET", "text/html", http.StatusOK, "text/plain", true},
+		{"allow", "POST", "application/json", http.StatusOK, "text/plain", true},
+		{"auth", "GET", "text/html,application/xhtml+xml", http.StatusFound, "", false},
+		{"auth", "GET", "application/json", http.StatusUnauthorized, "application/json", false},
+		{"auth", "POST", "text/html", http.StatusUnauthorized, "text/html", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.site+" "+tc.method+" "+tc.accept, func(t *testing.T) {
+			before := s.upstream.Count()
+			req, err := http.NewRequest(tc.method, s.url(tc.site, "/thing"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept", tc.accept)
+			for k, v := range forged {
+				req.Header[k] = v
+			}
+			resp, body := do(t, testenv.Browser(t), req)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			if !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) {
+				t.Errorf("Content-Type %q, want %q", resp.Header.Get("Content-Type"), tc.wantType)
+			}
+			if tc.wantType == "application/json" {
+				var e map[string]any
+				if err := json.Unmarshal([]byte(body), &e); err != nil || e["error"] == nil {
+					t.Errorf("JSON error body %q: %v", body, err)
+				}
+			}
+			reached := s.upstream.Count() > before
+			if reached != tc.wantUpstream {
+				t.Fatalf("upstream reached: %v, want %v", reached, tc.wantUpstream)
+			}
+			if reached {
+				for name := range s.upstream.Last().Header {
+					l := strings.ToLower(name)
+					if strings.HasPrefix(l, "x-amzn-oidc") || strings.HasPrefix(l, "x-auth-request") {
+						t.Errorf("anonymous request reached the upstream with %s", name)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestNoOpenRedirect(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": ""})
+	createAda(t, s)
+	base := s.url("app", "")
+	for _, rd := range []string{
+		"//evil.com", "https://evil.com", `/\evil.com`, "/%2F%2Fevil.com", "%2F%2Fevil.com",
+		"/%5Cevil.com", "///evil.com", "/\t/evil.com", "javascript:alert(1)", "http:evil.com",
+		"https:/evil.com", "/%252F%252Fevil.com",
+	} {
+		t.Run(rd, func(t *testing.T) {
+			c := testenv.Browser(t)
+			resp := signIn(t, c, base, rd, adaEmail, adaPassword)
+			loc := resp.Header.Get("Location")
+			if loc != "/" {
+				t.Errorf("return-to %q redirected to %q, want /", rd, loc)
+			}
+		})
+	}
+	// A redirect to the sign-in page built from a crafted path stays local.
+	resp, _ := get(t, testenv.Browser(t), base+"//evil.com/x", nil)
+	if loc := resp.Header.Get("Location"); strings.Contains(loc, "evil.com") && !strings.HasPrefix(loc, "/_gatehouse/signin?rd=") {
+		t.Errorf("unauthenticated //evil.com/x redirected to %q", loc)
+	}
+}
+
+// TestRevocationFromAnotherProcess disables a user through a second handle
+// on the store, as the CLI does, and checks the running server refuses the
+// session within the refresh interval.
+func TestRevocationFromAnotherProcess(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": ""})
+	ada := createAda(t, s)
+	base := s.url("app", "")
+	c := testenv.Browser(t)
+	signIn(t, c, base, "/", adaEmail, adaPassword)
+	if resp, _ := get(t, c, base+"/", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed in: status %d", resp.StatusCode)
+	}
+	if err := s.pool.Pool.SetEnabled(context.Background(), ada.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, _ := get(t, c, base+"/", nil)
+		if resp.StatusCode == http.StatusFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("disabled user still served after 5s (status %d)", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// And a disabled user cannot sign in again.
+	csrf := signInForm(t, c, base, "/")
+	if resp, _ := postSignIn(t, c, base, csrf, "/", adaEmail, adaPassword); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("disabled user sign-in: status %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestRestartKeepsSessions stops Caddy and starts it again on the same
+// store: the cookie and signing keys come from the store, so the session
+// and the data header's key survive.
+func TestRestartKeepsSessions(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": ""})
+	createAda(t, s)
+	base := s.url("app", "")
+	c := testenv.Browser(t)
+	signIn(t, c, base, "/", adaEmail, adaPassword)
+	get(t, c, base+"/", nil)
+	kidBefore := jwtHeader(t, s.upstream.Last().Header.Get("X-Amzn-Oidc-Data"))["kid"]
+
+	s.stop()
+	s.start()
+
+	resp, _ := get(t, c, base+"/after-restart", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after restart: status %d, want 200", resp.StatusCode)
+	}
+	if kid := jwtHeader(t, s.upstream.Last().Header.Get("X-Amzn-Oidc-Data"))["kid"]; kid != kidBefore {
+		t.Errorf("signing key changed across restart: %v -> %v", kidBefore, kid)
+	}
+	verifyALBData(t, s.upstream.Last().Header.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", middleware.DefaultSigner("default"))
+}
+
+// jwtHeader decodes a JWT's JOSE header without verifying it; segments may
+// be padded (ALB style) or not.
+func jwtHeader(t *testing.T, token string) map[string]any {
+	t.Helper()
+	seg := strings.TrimRight(strings.Split(token, ".")[0], "=")
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	var h map[string]any
+	if err != nil || json.Unmarshal(raw, &h) != nil {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	return h
+}
+
+// TestShardedSessionCookie gives a user so many groups that the session no
+// longer fits one cookie: it is split into numbered shards and still works.
+func TestShardedSessionCookie(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": ""})
+	var groups []string
+	for i := 0; i < 120; i++ {
+		groups = append(groups, fmt.Sprintf("team-with-a-rather-long-name-%03d", i))
+	}
+	createAda(t, s, groups...)
+	base := s.url("app", "")
+	c := testenv.Browser(t)
+	resp := signIn(t, c, base, "/", adaEmail, adaPassword)
+	if cookieNamed(resp, "gatehouse_session-0") == nil || cookieNamed(resp, "gatehouse_session-1") == nil {
+		t.Fatalf("expected shards gatehouse_session-0 and -1, got %v", resp.Cookies())
+	}
+	for _, ck := range resp.Cookies() {
+		if len(ck.String()) > 4096 {
+			t.Errorf("cookie %s is %d bytes, over the 4096 browsers keep", ck.Name, len(ck.String()))
+		}
+	}
+	r, _ := get(t, c, base+"/", nil)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("sharded session: status %d", r.StatusCode)
+	}
+	if got := s.upstream.Last().Header.Get("X-Auth-Request-Groups"); got != strings.Join(groups, ",") {
+		t.Errorf("groups header has %d bytes, want all %d groups", len(got), len(groups))
+	}
+	// A missing shard is no session at all.
+	u, _ := url.Parse(base)
+	var only0 string
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "gatehouse_session-0" {
+			only0 = ck.Name + "=" + ck.Value
+		}
+	}
+	if resp := replay(t, base+"/", only0); resp.StatusCode != http.StatusFound {
+		t.Errorf("first shard alone: status %d, want 302", resp.StatusCode)
+	}
+}
+
+func TestAccessTokenAndCustomHeaders(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": `pass_access_token
+		signer arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/mine/abc
+		client_id webapp
+		header X-Remote-User {email}
+		header X-Remote-Who "{name} <{email}>"`})
+	ada := createAda(t, s, "ops")
+	base := s.url("app", "")
+	c := testenv.Browser(t)
+	signIn(t, c, base, "/", adaEmail, adaPassword)
+	get(t, c, base+"/", http.Header{"X-Auth-Request-User": {"kept"}})
+	h := s.upstream.Last().Header
+	if got := h.Get("X-Remote-User"); got != adaEmail {
+		t.Errorf("X-Remote-User = %q", got)
+	}
+	if got := h.Get("X-Remote-Who"); got != "Ada Lovelace <"+adaEmail+">" {
+		t.Errorf("X-Remote-Who = %q", got)
+	}
+	// Custom headers replace the defaults: the default names are no longer
+	// injected, nor protected.
+	if got := h.Get("X-Auth-Request-User"); got != "kept" {
+		t.Errorf("X-Auth-Request-User = %q, want the client's value passed through", got)
+	}
+	hdr, _ := verifyALBData(t, h.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/mine/abc")
+	if hdr["client"] != "webapp" {
+		t.Errorf("client = %v", hdr["client"])
+	}
+	at := h.Get("X-Amzn-Oidc-Accesstoken")
+	if at == "" {
+		t.Fatal("no access token passed")
+	}
+	kid := jwtHeader(t, at)["kid"].(string)
+	pub := fetchPublicKey(t, base+"/_gatehouse/public-keys/"+kid)
+	tok, err := jwt.Parse(at, func(*jwt.Token) (any, error) { return pub, nil }, jwt.WithValidMethods([]string{"ES256"}),
+		jwt.WithIssuer("https://auth.example.test"), jwt.WithExpirationRequired())
+	if err != nil {
+		t.Fatalf("access token: %v", err)
+	}
+	cl := tok.Claims.(jwt.MapClaims)
+	if cl["sub"] != ada.ID || cl["token_use"] != "access" || cl["client_id"] != "webapp" {
+		t.Errorf("access token claims %v", cl)
+	}
+}
+
+// TestClaimsRefresh changes a user's groups after sign-in: after the
+// claims_refresh interval, the upstream sees the new groups in a freshly
+// signed header.
+func TestClaimsRefresh(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": "claims_refresh 1s"})
+	ada := createAda(t, s, "staff")
+	base := s.url("app", "")
+	c := testenv.Browser(t)
+	signIn(t, c, base, "/", adaEmail, adaPassword)
+	get(t, c, base+"/", nil)
+	first := s.upstream.Last().Header.Get("X-Amzn-Oidc-Data")
+	if err := s.pool.Pool.AddToGroup(context.Background(), ada.ID, "admins"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	resp, _ := get(t, c, base+"/", nil)
+	if cookieNamed(resp, "gatehouse_session") == nil {
+		t.Errorf("refresh did not re-issue the session cookie")
+	}
+	h := s.upstream.Last().Header
+	if got := h.Get("X-Auth-Request-Groups"); got != "admins,staff" {
+		t.Errorf("groups after refresh = %q, want admins,staff", got)
+	}
+	if h.Get("X-Amzn-Oidc-Data") == first {
+		t.Errorf("data header not re-signed after refresh")
+	}
+	_, claims := verifyALBData(t, h.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", middleware.DefaultSigner("default"))
+	if g, _ := json.Marshal(claims["groups"]); string(g) != `["admins","staff"]` {
+		t.Errorf("refreshed data groups = %s", g)
+	}
+	// A user deleted meanwhile loses the session at the next refresh.
+	if err := s.pool.Pool.DeleteUser(context.Background(), ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if resp, _ := get(t, c, base+"/", nil); resp.StatusCode != http.StatusFound {
+		t.Errorf("deleted user: status %d, want 302", resp.StatusCode)
+	}
+}

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	// Caddy's standard modules, as in the stock caddy binary.
@@ -13,5 +14,7 @@ import (
 )
 
 func main() {
+	// Help and errors name the command people typed.
+	caddy.CustomBinaryName = "gatehouse"
 	caddycmd.Main()
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/pool"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "groups",
+		Usage: "add-user|remove-user --group <group> --email <email> [--config <path>] [--pool <name>] ...",
+		Short: "Manages group membership in a Gatehouse pool",
+		Long: `
+Adds users to groups and removes them, in the store the server uses (found
+from --config and --pool as for 'gatehouse users'). A group exists while it
+has members; 'require group <name>' in a site's gatehouse block checks them.
+Sessions pick up a change within the handler's claims_refresh.
+
+  gatehouse groups add-user --group admins --email ada@example.com
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			parentCommand(cmd, groupsMemberCmd(true), groupsMemberCmd(false))
+		},
+	})
+}
+
+// groupsMemberCmd is `groups add-user` or `groups remove-user`.
+func groupsMemberCmd(add bool) *cobra.Command {
+	var (
+		pf    poolFlags
+		group string
+		email string
+	)
+	verb, short, long := "remove-user", "Removes a user from a group", `
+Removes a user from a group; removing a non-member changes nothing.
+`
+	if add {
+		verb, short, long = "add-user", "Adds a user to a group", `
+Adds a user to a group, creating the group by use; adding a member changes
+nothing.
+`
+	}
+	cmd := poolCommand(verb+" --group <group> --email <email>", short, long, &pf)
+	cmd.Flags().StringVar(&group, "group", "", "The group's name (required)")
+	_ = cmd.MarkFlagRequired("group")
+	emailFlag(cmd, &email)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		e, err := normalizeEmail(email)
+		if err != nil {
+			return err
+		}
+		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
+			u, err := findUser(ctx, p, e)
+			if err != nil {
+				return err
+			}
+			member := slices.Contains(u.Groups, group)
+			if add {
+				err = p.AddToGroup(ctx, u.ID, group)
+			} else {
+				err = p.RemoveFromGroup(ctx, u.ID, group)
+			}
+			if err != nil {
+				return fmt.Errorf("group %q: %w", group, userError(e, err))
+			}
+			if u, err = p.User(ctx, u.ID); err != nil {
+				return userError(e, err)
+			}
+			var msg string
+			switch {
+			case add && member:
+				msg = "%s is already in group %s"
+			case add:
+				msg = "added %s to group %s"
+			case member:
+				msg = "removed %s from group %s"
+			default:
+				msg = "%s was not in group %s"
+			}
+			return printDone(cmd.OutOrStdout(), pf.json, u, msg, u.Email, group)
+		})
+	}
+	return cmd
+}

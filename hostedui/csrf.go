@@ -67,8 +67,10 @@ func checkCSRFForm(cookieTok []byte, field string) bool {
 
 // sameOrigin reports whether r's Origin header, when present, is r's own
 // origin. Browsers send Origin on every cross-site POST, so this refuses
-// them before the token is even looked at.
-func sameOrigin(r *http.Request) bool {
+// them before the token is even looked at. The site counts as HTTPS when the
+// request came over TLS or cookies must be Secure (cookie_secure always,
+// for a site behind a TLS-terminating proxy).
+func (h *Handler) sameOrigin(r *http.Request) bool {
 	values, present := r.Header["Origin"]
 	if !present {
 		return true
@@ -77,7 +79,7 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if r.TLS != nil || h.secure(r) {
 		scheme = "https"
 	}
 	o, err := url.Parse(values[0])

@@ -64,7 +64,9 @@ func setSecurityHeaders(hdr http.Header) {
 	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" on the form's own POST, which the origin check refuses.
+	hdr.Set("Referrer-Policy", "same-origin")
 }
 
 // render executes a page into a buffer first, so that a template failure

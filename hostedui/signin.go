@@ -55,7 +55,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 
 func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 	ip := remoteIP(r)
-	if !sameOrigin(r) {
+	if !h.sameOrigin(r) {
 		h.log.Warn("sign-in refused", zap.String("reason", "cross_origin"),
 			zap.String("origin", clip(r.Header.Get("Origin"))), zap.String("remote_ip", ip))
 		h.RenderError(w, r, http.StatusForbidden, "Request refused",

@@ -500,11 +500,32 @@ func checkPageHeaders(t *testing.T, h http.Header) {
 		"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 		"X-Frame-Options":         "DENY",
 		"X-Content-Type-Options":  "nosniff",
-		"Referrer-Policy":         "no-referrer",
+		"Referrer-Policy":         "same-origin",
 		"Cache-Control":           "no-store",
 	} {
 		if got := h.Get(k); got != want {
 			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+}
+
+// TestOriginBehindTLSProxy: with Secure cookies forced (TLS ends at a proxy
+// in front of Caddy), the site's origin is https even though the request
+// reached Caddy over plain http.
+func TestOriginBehindTLSProxy(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Secure = func(*http.Request) bool { return true } })
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{
+		{"https://example.com", http.StatusSeeOther},
+		{"http://example.com", http.StatusForbidden},
+	} {
+		cookie, tok := f.form(t, "/next")
+		r := postForm(signInForm(adaEmail, adaPassword, tok, "/next"), cookie)
+		r.Header.Set("Origin", tc.origin)
+		if res := f.do(r); res.StatusCode != tc.want {
+			t.Errorf("Origin %s: status %d, want %d", tc.origin, res.StatusCode, tc.want)
 		}
 	}
 }

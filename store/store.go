@@ -77,7 +77,7 @@ type Revocation struct {
 // Key is named secret material kept by the store so that every instance on the
 // same store, and every restart, uses the same keys.
 type Key struct {
-	// Kind groups keys by purpose, for example "cookie" or "alb-es256".
+	// Kind groups keys by purpose, for example "cookie" or "es256".
 	Kind string
 	// ID is unique per kind (for signing keys, the `kid`).
 	ID string

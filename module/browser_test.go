@@ -1,0 +1,146 @@
+package module_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/module"
+	"github.com/gatehouse-auth/gatehouse/pool"
+)
+
+// chromiumPath is Debian's Chromium; the browser test never lets a tool
+// download a browser of its own.
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserSignIn runs testdata/browser/signin.mjs: a real Chromium,
+// driven by playwright-core, signs in through the hosted pages, reaches an
+// upstream that echoes the identity header, and signs out. Set
+// GATEHOUSE_SHOTS to keep its screenshots; otherwise they go to a temporary
+// directory.
+//
+// Without node, Chromium or `npm ci` at the repository root the test skips,
+// unless CI=true, where a missing piece is a failure: CI installs them
+// (.ci/run), so a skip there would hide a broken setup.
+func TestBrowserSignIn(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := browserPrereqs(t, root)
+
+	dir := t.TempDir()
+	sitePort, upstreamPort := testenv.FreePort(t), testenv.FreePort(t)
+	const displayName = "Browser Test Corp"
+	caddyfile := fmt.Sprintf(`{
+	default_bind 127.0.0.1
+	gatehouse {
+		pool default {
+			store sqlite %s
+			issuer http://127.0.0.1:%d
+			display_name %q
+			%s
+		}
+	}
+}
+
+http://127.0.0.1:%d {
+	gatehouse {
+		pool default
+		on_unauthenticated authenticate
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+
+# The upstream shows what Gatehouse told it, as in Caddyfile.example.
+http://127.0.0.1:%d {
+	header Content-Type "text/plain; charset=utf-8"
+	respond <<TEXT
+		Hello from the upstream.
+		X-Auth-Request-Email: {header.X-Auth-Request-Email}
+		Path: {uri}
+		TEXT 200
+}
+`, filepath.Join(dir, "data", "gatehouse.db"), sitePort, displayName, testenv.FastHash,
+		sitePort, upstreamPort, upstreamPort)
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.StartCaddy(t, caddyfile)
+	base := fmt.Sprintf("http://127.0.0.1:%d", sitePort)
+	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
+
+	const email, password = "grace@example.com", "a long enough test password"
+	cfg, err := module.LoadPoolConfig(file, "", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := module.OpenPool(context.Background(), "default", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{
+		Email: email, Password: password, Name: "Grace Hopper", EmailVerified: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	shots := os.Getenv("GATEHOUSE_SHOTS")
+	if shots == "" {
+		shots = filepath.Join(dir, "shots")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "module", "testdata", "browser", "signin.mjs"),
+		base, email, password, shots, displayName)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	cmd.WaitDelay = 5 * time.Second // Chromium's children may hold the pipes open
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("signin.mjs took %s; screenshots in %s", time.Since(start).Round(time.Millisecond), shots)
+	if ctx.Err() != nil {
+		t.Fatalf("signin.mjs did not finish within 120s:\n%s", out)
+	}
+	if err != nil {
+		t.Fatalf("signin.mjs: %v\n%s", err, out)
+	}
+	t.Logf("signin.mjs:\n%s", out)
+}
+
+// browserPrereqs returns the node binary, or skips the test (fails it under
+// CI=true) when node, Chromium or playwright-core is missing.
+func browserPrereqs(t *testing.T, root string) string {
+	t.Helper()
+	var missing []string
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing = append(missing, "node (apt-get install nodejs)")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		missing = append(missing, chromiumPath+" (apt-get install chromium)")
+	}
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "playwright-core", "package.json")); errors.Is(err, os.ErrNotExist) {
+		missing = append(missing, "node_modules/playwright-core (npm ci at the repository root)")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) == 0 {
+		return node
+	}
+	msg := "browser test needs " + strings.Join(missing, ", ")
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; CI=true, so this is a failure, not a skip")
+	}
+	t.Skip(msg + "; skipping (set CI=true to make this a failure)")
+	return ""
+}

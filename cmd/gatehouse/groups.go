@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 func init() {
@@ -51,16 +52,10 @@ nothing.
 	_ = cmd.MarkFlagRequired("group")
 	emailFlag(cmd, &email)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		e, err := normalizeEmail(email)
-		if err != nil {
-			return err
-		}
-		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
-			u, err := findUser(ctx, p, e)
-			if err != nil {
-				return err
-			}
+		return pf.withUser(cmd, email, func(ctx context.Context, p *pool.Pool, u *store.User) error {
+			e := u.Email
 			member := slices.Contains(u.Groups, group)
+			var err error
 			if add {
 				err = p.AddToGroup(ctx, u.ID, group)
 			} else {

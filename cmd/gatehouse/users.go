@@ -206,15 +206,7 @@ Shows a user's attributes, status and groups (never the password hash).
 `, &pf)
 	emailFlag(cmd, &email)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		e, err := normalizeEmail(email)
-		if err != nil {
-			return err
-		}
-		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
-			u, err := findUser(ctx, p, e)
-			if err != nil {
-				return err
-			}
+		return pf.withUser(cmd, email, func(ctx context.Context, p *pool.Pool, u *store.User) error {
 			return printUser(cmd.OutOrStdout(), pf.json, u)
 		})
 	}
@@ -231,15 +223,8 @@ Deletes a user and their group memberships, and signs them out everywhere.
 `, &pf)
 	emailFlag(cmd, &email)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		e, err := normalizeEmail(email)
-		if err != nil {
-			return err
-		}
-		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
-			u, err := findUser(ctx, p, e)
-			if err != nil {
-				return err
-			}
+		return pf.withUser(cmd, email, func(ctx context.Context, p *pool.Pool, u *store.User) error {
+			e := u.Email
 			if err := p.DeleteUser(ctx, u.ID); err != nil {
 				return userError(e, err)
 			}
@@ -249,7 +234,7 @@ Deletes a user and their group memberships, and signs them out everywhere.
 					userOutput
 				}{true, newUserOutput(u)})
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s (sub %s)\n", u.Email, u.ID)
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s (sub %s)\n", u.Email, u.ID)
 			return err
 		})
 	}
@@ -270,23 +255,17 @@ CONFIRMED afterwards.
 	emailFlag(cmd, &email)
 	pw.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		e, err := normalizeEmail(email)
-		if err != nil {
-			return err
-		}
 		password, err := pw.read(cmd)
 		if err != nil {
 			return err
 		}
-		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
-			u, err := findUser(ctx, p, e)
-			if err != nil {
-				return err
-			}
+		return pf.withUser(cmd, email, func(ctx context.Context, p *pool.Pool, u *store.User) error {
+			e := u.Email
 			if err := p.SetPassword(ctx, u.ID, password); err != nil {
 				return userError(e, err)
 			}
-			if u, err = p.User(ctx, u.ID); err != nil {
+			u, err := p.User(ctx, u.ID)
+			if err != nil {
 				return userError(e, err)
 			}
 			return printDone(cmd.OutOrStdout(), pf.json, u, "set a new password for %s; their sessions are revoked", u.Email)
@@ -312,19 +291,13 @@ Enables a user again; they sign in anew, since disabling ended their sessions.
 	cmd := poolCommand(verb+" --email <email>", short, long, &pf)
 	emailFlag(cmd, &email)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		e, err := normalizeEmail(email)
-		if err != nil {
-			return err
-		}
-		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
-			u, err := findUser(ctx, p, e)
-			if err != nil {
-				return err
-			}
+		return pf.withUser(cmd, email, func(ctx context.Context, p *pool.Pool, u *store.User) error {
+			e := u.Email
 			if err := p.SetEnabled(ctx, u.ID, enable); err != nil {
 				return userError(e, err)
 			}
-			if u, err = p.User(ctx, u.ID); err != nil {
+			u, err := p.User(ctx, u.ID)
+			if err != nil {
 				return userError(e, err)
 			}
 			msg := "disabled user %s; their sessions are revoked"
@@ -354,4 +327,20 @@ func userError(email string, err error) error {
 		return fmt.Errorf("%w: %s", err, email)
 	}
 	return err
+}
+
+// withUser checks the email, opens the pool and runs fn on the user with
+// that email, so every per-user command words its errors the same way.
+func (f *poolFlags) withUser(cmd *cobra.Command, email string, fn func(ctx context.Context, p *pool.Pool, u *store.User) error) error {
+	e, err := normalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	return f.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
+		u, err := findUser(ctx, p, e)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, p, u)
+	})
 }

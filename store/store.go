@@ -70,7 +70,8 @@ type Revocation struct {
 	// issued at or before At are invalid.
 	At time.Time
 	// Expires is when the entry may be forgotten: no session it could match
-	// outlives it.
+	// outlives it. A zero Expires never expires: forgetting an entry too
+	// early would bring a session back, keeping it too long costs a row.
 	Expires time.Time
 }
 
@@ -83,6 +84,7 @@ type Key struct {
 	ID string
 	// Material is the secret itself, opaque to the store.
 	Material  []byte
+	// CreatedAt orders keys; a zero CreatedAt is set by the store to its now.
 	CreatedAt time.Time
 	// NotAfter, when set, is when the key stops being used at all.
 	NotAfter time.Time
@@ -103,11 +105,13 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (*User, error)
 	// ListUsers returns users ordered by email.
 	ListUsers(ctx context.Context, opts ListOptions) ([]*User, error)
-	// UpdatePassword replaces a user's password hash and status.
+	// UpdatePassword replaces a user's password hash and status; ErrNotFound
+	// for an unknown user.
 	UpdatePassword(ctx context.Context, userID, hash, status string) error
-	// SetEnabled enables or disables a user.
+	// SetEnabled enables or disables a user; ErrNotFound for an unknown user.
 	SetEnabled(ctx context.Context, userID string, enabled bool) error
-	// DeleteUser removes a user and their group memberships.
+	// DeleteUser removes a user and their group memberships; ErrNotFound
+	// for an unknown user. The user's revocations stay.
 	DeleteUser(ctx context.Context, userID string) error
 
 	// AddToGroup makes the user a member of group; adding twice is not an
@@ -119,9 +123,10 @@ type Store interface {
 	// Revoke adds an entry to the deny list.
 	Revoke(ctx context.Context, r Revocation) error
 	// RevocationsSince returns the entries made at or after since that have
-	// not expired, oldest first. A zero since returns them all.
+	// not expired (Expires after the store's now, or zero), oldest first. A
+	// zero since returns them all.
 	RevocationsSince(ctx context.Context, since time.Time) ([]Revocation, error)
-	// PurgeRevocations forgets entries that expired before now.
+	// PurgeRevocations forgets entries whose Expires is before now.
 	PurgeRevocations(ctx context.Context, now time.Time) error
 
 	// Keys returns the keys of one kind, newest first.

@@ -83,7 +83,7 @@ type Key struct {
 	// ID is unique per kind (for signing keys, the `kid`).
 	ID string
 	// Material is the secret itself, opaque to the store.
-	Material  []byte
+	Material []byte
 	// CreatedAt orders keys; a zero CreatedAt is set by the store to its now.
 	CreatedAt time.Time
 	// NotAfter, when set, is when the key stops being used at all.

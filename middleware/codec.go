@@ -110,10 +110,18 @@ func (c *Codec) Decode(value string) (*Session, error) {
 	return s, nil
 }
 
+// ErrSessionTooLarge means a session needs more cookie shards than a
+// request may carry (maxShards): typically a user in hundreds of groups.
+var ErrSessionTooLarge = errors.New("session too large for its cookies")
+
 // Write sets the cookie(s) for value on w: one cookie when it fits, numbered
 // shards name-0, name-1, ... when it does not. Cookies left from an earlier,
-// differently sharded value are cleared.
-func (c *Codec) Write(w http.ResponseWriter, r *http.Request, value string, expires time.Time, secure bool) {
+// differently sharded value are cleared. A value Read could not reassemble
+// is refused with ErrSessionTooLarge and nothing is written.
+func (c *Codec) Write(w http.ResponseWriter, r *http.Request, value string, expires time.Time, secure bool) error {
+	if (len(value)+shardSize-1)/shardSize > maxShards {
+		return ErrSessionTooLarge
+	}
 	maxAge := int(time.Until(expires) / time.Second)
 	if maxAge <= 0 {
 		maxAge = -1
@@ -121,7 +129,7 @@ func (c *Codec) Write(w http.ResponseWriter, r *http.Request, value string, expi
 	if len(value) <= shardSize {
 		http.SetCookie(w, c.cookie(c.name, value, maxAge, secure))
 		c.clearShards(w, r, 0, secure)
-		return
+		return nil
 	}
 	n := 0
 	for ; len(value) > 0; n++ {
@@ -133,6 +141,7 @@ func (c *Codec) Write(w http.ResponseWriter, r *http.Request, value string, expi
 	if _, ok := cookieValue(r, c.name); ok {
 		http.SetCookie(w, c.cookie(c.name, "", -1, secure))
 	}
+	return nil
 }
 
 // Clear removes the session cookie and every shard the request carries.

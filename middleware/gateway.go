@@ -340,7 +340,9 @@ func (g *Gateway) write(w http.ResponseWriter, r *http.Request, s *Session) (*ca
 	if err != nil {
 		return nil, err
 	}
-	g.cfg.Codec.Write(w, r, raw, time.Unix(0, s.Expires), g.cfg.Secure(r))
+	if err := g.cfg.Codec.Write(w, r, raw, time.Unix(0, s.Expires), g.cfg.Secure(r)); err != nil {
+		return nil, err
+	}
 	e := g.entry(s)
 	g.cache.put(raw, e)
 	return e, nil

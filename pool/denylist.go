@@ -94,13 +94,23 @@ func (d *DenyList) addLocked(revs []store.Revocation) {
 	d.snap.Store(next)
 }
 
-// Refresh loads the entries made since the last refresh. Entries made in the
-// same instant as the previous refresh are read again (the overlap is
-// harmless), so none is missed at the boundary.
+// refreshLookback is how far before the newest entry seen each refresh
+// reads again. An entry can be committed after a newer one (its time was
+// taken before a slow write) or be stamped by a writer whose clock lags;
+// re-reading the last minute finds those for the cost of a few rows.
+// Instances whose clocks differ by more than this must be fixed with NTP.
+const refreshLookback = time.Minute
+
+// Refresh loads the entries made since the last refresh, and those of the
+// minute before it again (see refreshLookback); merging is idempotent.
 func (d *DenyList) Refresh(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	revs, err := d.store.RevocationsSince(ctx, d.since)
+	since := d.since
+	if !since.IsZero() {
+		since = since.Add(-refreshLookback)
+	}
+	revs, err := d.store.RevocationsSince(ctx, since)
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,8 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 }
 
 // Verify reports whether password matches encoded, and whether encoded was
-// made with weaker parameters than the hasher's and should be replaced.
+// made with weaker parameters (less memory, fewer iterations, a shorter salt
+// or key) than the hasher's and should be replaced.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, stale bool, err error) {
 	params, salt, want, err := decodePHC(encoded)
 	if err != nil {
@@ -119,7 +120,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, stal
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}
-	stale = params != h.params || len(want) != keyLen || len(salt) != saltLen
+	// Only weaker hashes are replaced: a gateway configured with lower costs
+	// must not downgrade a hash another one made stronger.
+	stale = params.MemoryKiB < h.params.MemoryKiB || params.Iterations < h.params.Iterations ||
+		len(want) < keyLen || len(salt) < saltLen
 	return true, stale, nil
 }
 

@@ -156,8 +156,13 @@ func (p *Pool) Hasher() *Hasher { return p.hasher }
 // NormalizeEmail trims and lower-cases an address and checks that it is a
 // bare address (no display name, no comments), at most 254 bytes.
 func NormalizeEmail(email string) (string, error) {
+	// Validity first: ToLower would turn invalid bytes into U+FFFD and so
+	// store a different address than the one given.
+	if !utf8.ValidString(email) {
+		return "", ErrInvalidEmail
+	}
 	e := strings.ToLower(strings.TrimSpace(email))
-	if e == "" || len(e) > 254 || !utf8.ValidString(e) {
+	if e == "" || len(e) > 254 {
 		return "", ErrInvalidEmail
 	}
 	a, err := mail.ParseAddress(e)
@@ -241,7 +246,10 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		return nil, ErrInvalidCredentials
 	}
 	ok, stale, err := p.hasher.Verify(ctx, password, u.PasswordHash)
-	if err != nil && !errors.Is(err, ErrMalformedHash) {
+	if errors.Is(err, ErrMalformedHash) {
+		// Answer no faster than a real check would.
+		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
+	} else if err != nil {
 		return nil, err
 	}
 	if !ok {

@@ -65,6 +65,9 @@ type Config struct {
 	Secure func(*http.Request) bool
 	// Logger receives sign-in outcomes and internal errors; default: none.
 	Logger *zap.Logger
+	// ClientIP returns the client's address for logs; default: the host of
+	// r.RemoteAddr. Behind trusted proxies the module passes Caddy's own.
+	ClientIP func(*http.Request) string
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -76,6 +79,7 @@ type Handler struct {
 	logoutRedirect string
 	codecs         []securecookie.Codec
 	secure         func(*http.Request) bool
+	clientIP       func(*http.Request) string
 	log            *zap.Logger
 	pages          pages
 	static         *staticFiles
@@ -104,6 +108,7 @@ func New(cfg Config) (*Handler, error) {
 		logoutRedirect: cfg.LogoutRedirect,
 		codecs:         cfg.Codecs,
 		secure:         cfg.Secure,
+		clientIP:       cfg.ClientIP,
 		log:            cfg.Logger,
 	}
 	if h.displayName == "" {
@@ -120,6 +125,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.log == nil {
 		h.log = zap.NewNop()
+	}
+	if h.clientIP == nil {
+		h.clientIP = remoteIP
 	}
 	tmpl, err := fs.Sub(gatehouse.Templates, "templates")
 	if err != nil {
@@ -192,12 +200,12 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.sessions.End(w, r); err != nil {
-		h.log.Error("sign-out failed", zap.Error(err), zap.String("remote_ip", remoteIP(r)))
+		h.log.Error("sign-out failed", zap.Error(err), zap.String("remote_ip", h.clientIP(r)))
 		h.RenderError(w, r, http.StatusInternalServerError, "Sign-out failed",
 			"Your session could not be ended. Please try again.")
 		return
 	}
-	h.log.Info("signed out", zap.String("remote_ip", remoteIP(r)))
+	h.log.Info("signed out", zap.String("remote_ip", h.clientIP(r)))
 	seeOther(w, h.logoutRedirect)
 }
 

@@ -54,7 +54,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
-	ip := remoteIP(r)
+	ip := h.clientIP(r)
 	if !h.sameOrigin(r) {
 		h.log.Warn("sign-in refused", zap.String("reason", "cross_origin"),
 			zap.String("origin", clip(r.Header.Get("Origin"))), zap.String("remote_ip", ip))
@@ -122,7 +122,7 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) signInFailed(r *http.Request, reason, email string) {
 	h.log.Info("sign-in failed", zap.String("reason", reason),
-		zap.String("email", clip(email)), zap.String("remote_ip", remoteIP(r)))
+		zap.String("email", clip(email)), zap.String("remote_ip", h.clientIP(r)))
 }
 
 func (h *Handler) formExpired(w http.ResponseWriter, r *http.Request) {
@@ -133,7 +133,7 @@ func (h *Handler) formExpired(w http.ResponseWriter, r *http.Request) {
 // internalError logs err and shows a page that says nothing about it.
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, doing string, err error) {
 	h.log.Error("hosted page failed", zap.String("while", doing), zap.Error(err),
-		zap.String("path", r.URL.Path), zap.String("remote_ip", remoteIP(r)))
+		zap.String("path", r.URL.Path), zap.String("remote_ip", h.clientIP(r)))
 	h.RenderError(w, r, http.StatusInternalServerError, "Something went wrong",
 		"The server could not complete your request. Please try again in a moment.")
 }

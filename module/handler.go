@@ -2,6 +2,7 @@ package module
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -154,6 +155,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Secure:         secure,
 		Logger:         logger,
 		Sessions:       h.gateway,
+		ClientIP:       clientIP,
 	})
 	if err != nil {
 		return err
@@ -176,6 +178,19 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("headers: both turned off and configured")
 	}
 	return nil
+}
+
+// clientIP is the client address Caddy determined for r, which honours the
+// server's trusted_proxies; logs use it rather than the proxy's address.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func secureFunc(mode string) (func(*http.Request) bool, error) {

@@ -35,6 +35,8 @@ var errNotImplemented = errors.New("memStore: not implemented")
 
 // memStore is the part of store.Store the pool uses for sign-in, in memory.
 type memStore struct {
+	// The OAuth records are not used by the pages; calling one panics.
+	store.Store
 	mu    sync.Mutex
 	users map[string]*store.User // by id
 	// failLookups, when set, is returned by every user lookup.

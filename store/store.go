@@ -20,6 +20,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict means a unique value (a user's email or id, a key id) is taken.
 	ErrConflict = errors.New("store: already exists")
+	// ErrTokenReused means a refresh token that was already exchanged was
+	// presented again: its whole family has been revoked.
+	ErrTokenReused = errors.New("store: refresh token reused")
 )
 
 // User status values, mirroring Cognito's user statuses.
@@ -90,6 +93,63 @@ type Key struct {
 	NotAfter time.Time
 }
 
+// Client is an OAuth 2.0 app client kept in the store (clients written in
+// the Caddyfile are configuration and never stored).
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is a hash of the client secret, opaque to the store; empty
+	// for a public client.
+	SecretHash string
+	Public     bool
+	// RedirectURIs are matched exactly.
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	// Scopes the client may ask for.
+	Scopes []string
+	// GrantTypes the client may use: authorization_code, refresh_token,
+	// client_credentials.
+	GrantTypes      []string
+	IDTokenTTL      time.Duration
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	CreatedAt       time.Time
+}
+
+// AuthCode is a one-time authorization code, kept under a hash of its value
+// so that a copy of the database gives no usable codes.
+type AuthCode struct {
+	Hash                string
+	ClientID            string
+	UserID              string
+	RedirectURI         string
+	Scope               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	SessionID           string
+	AuthTime            time.Time
+	AMR                 []string
+	Expires             time.Time
+}
+
+// RefreshToken is one link of a rotation chain (a family), kept under a hash
+// of its value. Each exchange retires the token and issues the next one of
+// the same family; presenting a retired token again revokes the family.
+type RefreshToken struct {
+	Hash      string
+	FamilyID  string
+	ClientID  string
+	UserID    string
+	Scope     string
+	SessionID string
+	AuthTime  time.Time
+	AMR       []string
+	IssuedAt  time.Time
+	// Expires is when this token stops working.
+	Expires time.Time
+}
+
 // Store is everything Gatehouse keeps. Each method is one transaction: it
 // either happens completely or not at all. Implementations are safe for
 // concurrent use by many goroutines and by several processes on one database.
@@ -133,6 +193,46 @@ type Store interface {
 	Keys(ctx context.Context, kind string) ([]Key, error)
 	// AddKey stores a new key; it returns ErrConflict if kind+ID exists.
 	AddKey(ctx context.Context, k Key) error
+
+	// CreateClient stores an app client; ErrConflict if the ID is taken.
+	// CreatedAt is set by the store.
+	CreateClient(ctx context.Context, c *Client) error
+	// ClientByID returns a client, or ErrNotFound.
+	ClientByID(ctx context.Context, id string) (*Client, error)
+	// ListClients returns every stored client, ordered by ID.
+	ListClients(ctx context.Context) ([]*Client, error)
+	// DeleteClient removes a client with its codes and refresh tokens;
+	// ErrNotFound for an unknown client.
+	DeleteClient(ctx context.Context, id string) error
+
+	// SaveAuthCode stores a new code; ErrConflict if the hash exists. Codes,
+	// like refresh tokens, are expired once now reaches Expires, which is
+	// required.
+	SaveAuthCode(ctx context.Context, c AuthCode) error
+	// ConsumeAuthCode returns the code with that hash and deletes it, in one
+	// transaction, so that of any number of concurrent callers exactly one
+	// gets it. ErrNotFound if it is unknown, already used, or expired at now.
+	ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*AuthCode, error)
+
+	// SaveRefreshToken stores the first token of a new family; ErrConflict
+	// if the hash or the family exists (a revoked family never comes back).
+	SaveRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken retires the token with hash old and stores next
+	// (which must carry old's FamilyID), in one transaction, returning old.
+	// Of concurrent callers presenting the same token exactly one succeeds.
+	// If old was retired before, the whole family is revoked and
+	// ErrTokenReused returned, whatever else holds (reuse is checked first,
+	// even for an expired token or a next of another family); ErrNotFound if
+	// old is unknown, revoked or expired at now.
+	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, now time.Time) (*RefreshToken, error)
+	// RefreshTokenByHash returns a live (not retired, revoked or expired at
+	// now) token, or ErrNotFound.
+	RefreshTokenByHash(ctx context.Context, hash string, now time.Time) (*RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of a family; revoking an
+	// unknown family is not an error.
+	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	// RevokeUserRefreshTokens revokes every refresh token of a user.
+	RevokeUserRefreshTokens(ctx context.Context, userID string) error
 
 	// Close releases the store's connections.
 	Close() error

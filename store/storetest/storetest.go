@@ -33,6 +33,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("Clients", func(t *testing.T) { testClients(t, open) })
+	t.Run("AuthCodes", func(t *testing.T) { testAuthCodes(t, open) })
+	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

@@ -1,6 +1,7 @@
 // Command gatehouse is Caddy with Gatehouse built in: `gatehouse run`,
-// `adapt`, `validate` and the rest behave as Caddy's, and `gatehouse users`
-// and `gatehouse groups` manage a pool's users in the store the server uses.
+// `adapt`, `validate` and the rest behave as Caddy's, and `gatehouse users`,
+// `groups` and `clients` manage a pool's users and app clients in the store
+// the server uses.
 package main
 
 import (

@@ -1,0 +1,270 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// Token use values, as Cognito labels its tokens.
+const (
+	useID     = "id"
+	useAccess = "access"
+)
+
+// profileAttributes are the OpenID Connect profile claims a user's
+// attributes may hold (besides name, which the user record holds).
+var profileAttributes = []string{
+	"given_name", "family_name", "middle_name", "nickname", "preferred_username",
+	"profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale",
+}
+
+// grant is what a token response is minted from: the client, and for a
+// user's tokens who signed in, when and how.
+type grant struct {
+	client *Client
+	// user is nil for a client_credentials grant.
+	user     *store.User
+	scopes   []string
+	nonce    string
+	authTime time.Time
+	amr      []string
+}
+
+// tokenResponse is the token endpoint's success body (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	IDToken      string `json:"id_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// mint signs the access token and, for a user grant with the openid scope,
+// the ID token. Every token the provider signs is made here.
+func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
+	if err := p.keys.Maintain(context.WithoutCancel(ctx)); err != nil {
+		p.log.Warn("signing key maintenance failed; signing with the key loaded", zap.Error(err))
+	}
+	key := p.keys.CurrentFor(g.client.SigningAlg)
+	if key == nil {
+		return nil, fmt.Errorf("oidc: no %s signing key", g.client.SigningAlg)
+	}
+	now := p.now()
+	scope := strings.Join(g.scopes, " ")
+	access := map[string]any{
+		"iss":       p.issuer,
+		"client_id": g.client.ID,
+		"scope":     scope,
+		"token_use": useAccess,
+		"jti":       uuid.NewString(),
+		"iat":       now.Unix(),
+		"exp":       now.Add(g.client.AccessTokenTTL).Unix(),
+	}
+	if g.user == nil {
+		access["sub"] = g.client.ID
+		access["auth_time"] = now.Unix()
+	} else {
+		access["sub"] = g.user.ID
+		access["username"] = g.user.ID
+		access["auth_time"] = g.authTime.Unix()
+		addGroups(access, g.user.Groups)
+	}
+	at, err := sign(key, access)
+	if err != nil {
+		return nil, err
+	}
+	resp := &tokenResponse{
+		AccessToken: at,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(g.client.AccessTokenTTL / time.Second),
+		Scope:       scope,
+	}
+	if g.user == nil || !slices.Contains(g.scopes, "openid") {
+		return resp, nil
+	}
+	id := userClaims(g.user, g.scopes)
+	id["iss"] = p.issuer
+	id["sub"] = g.user.ID
+	id["aud"] = g.client.ID
+	id["token_use"] = useID
+	id["cognito:username"] = g.user.ID
+	id["auth_time"] = g.authTime.Unix()
+	id["iat"] = now.Unix()
+	id["exp"] = now.Add(g.client.IDTokenTTL).Unix()
+	id["jti"] = uuid.NewString()
+	id["at_hash"] = leftHalfHash(at)
+	amr := g.amr
+	if amr == nil {
+		amr = []string{}
+	}
+	id["amr"] = amr
+	if g.nonce != "" {
+		id["nonce"] = g.nonce
+	}
+	addGroups(id, g.user.Groups)
+	if resp.IDToken, err = sign(key, id); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// addGroups adds the user's groups under both names relying parties look
+// for: "groups", always, and Cognito's "cognito:groups" when there are any.
+func addGroups(claims map[string]any, groups []string) {
+	if groups == nil {
+		groups = []string{}
+	}
+	claims["groups"] = groups
+	if len(groups) > 0 {
+		claims["cognito:groups"] = groups
+	}
+}
+
+// userClaims are the claims about u that scopes allow (OpenID Connect Core
+// §5.4), shared by the ID token and the userinfo endpoint.
+func userClaims(u *store.User, scopes []string) map[string]any {
+	c := map[string]any{}
+	if slices.Contains(scopes, "email") {
+		c["email"] = u.Email
+		c["email_verified"] = u.EmailVerified
+	}
+	if slices.Contains(scopes, "profile") {
+		if u.Name != "" {
+			c["name"] = u.Name
+		}
+		for _, a := range profileAttributes {
+			if v := u.Attributes[a]; v != "" {
+				c[a] = v
+			}
+		}
+		for a, v := range u.Attributes {
+			if strings.HasPrefix(a, "custom:") {
+				c[a] = v
+			}
+		}
+		if !u.UpdatedAt.IsZero() {
+			c["updated_at"] = u.UpdatedAt.Unix()
+		}
+	}
+	if slices.Contains(scopes, "phone") {
+		if v := u.Attributes["phone_number"]; v != "" {
+			c["phone_number"] = v
+			c["phone_number_verified"] = u.Attributes["phone_number_verified"] == "true"
+		}
+	}
+	return c
+}
+
+// sign makes a compact JWT of claims with key, its kid in the header.
+func sign(key *SigningKey, claims map[string]any) (string, error) {
+	var (
+		method jwt.SigningMethod
+		priv   any
+	)
+	switch key.Alg {
+	case ES256:
+		method, priv = jwt.SigningMethodES256, key.Private
+	case RS256:
+		method, priv = jwt.SigningMethodRS256, key.RSA
+	default:
+		return "", fmt.Errorf("oidc: cannot sign with %q", key.Alg)
+	}
+	t := jwt.NewWithClaims(method, jwt.MapClaims(claims))
+	t.Header["kid"] = key.ID
+	s, err := t.SignedString(priv)
+	if err != nil {
+		return "", fmt.Errorf("oidc: signing a token: %w", err)
+	}
+	return s, nil
+}
+
+// leftHalfHash is OpenID Connect's at_hash of a token signed with a
+// SHA-256 algorithm (ES256, RS256).
+func leftHalfHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return b64(sum[:len(sum)/2])
+}
+
+// errNotOurs means a JWT was not signed by this provider's keys for this
+// issuer, or is malformed.
+var errNotOurs = errors.New("not a token of this issuer")
+
+// parseOwn verifies a JWT this provider signed (signature, algorithm of its
+// key, issuer, and unless ignoreExpiry the expiry) and returns its claims.
+func (p *Provider) parseOwn(ctx context.Context, raw string, ignoreExpiry bool) (jwt.MapClaims, error) {
+	if len(raw) > 16<<10 {
+		return nil, errNotOurs
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{ES256, RS256}),
+		jwt.WithTimeFunc(p.now),
+	}
+	if ignoreExpiry {
+		opts = append(opts, jwt.WithoutClaimsValidation())
+	} else {
+		opts = append(opts, jwt.WithExpirationRequired(), jwt.WithIssuer(p.issuer))
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k, ok := p.keys.Key(kid)
+		if !ok && kid != "" && p.keys.mayReloadOnMiss() {
+			// Perhaps another instance signed with a key it just made.
+			_ = p.keys.Reload(ctx)
+			k, ok = p.keys.Key(kid)
+		}
+		if !ok || t.Method.Alg() != k.Alg {
+			return nil, errNotOurs
+		}
+		if k.RSA != nil {
+			return &k.RSA.PublicKey, nil
+		}
+		return &k.Private.PublicKey, nil
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotOurs, err)
+	}
+	if iss, _ := claims["iss"].(string); iss != p.issuer {
+		return nil, errNotOurs
+	}
+	return claims, nil
+}
+
+// newOpaque returns a new authorization code or refresh token: 32 random
+// bytes, base64url.
+func newOpaque() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails: crypto/rand aborts the program instead
+	return b64(b)
+}
+
+// hashOpaque is how a code or refresh token is kept in the store: a copy of
+// the database holds nothing usable.
+func hashOpaque(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return b64(sum[:])
+}
+
+// familyOf names the refresh token family an authorization code starts, so
+// that a replayed code can revoke what its first exchange issued (RFC 6749
+// §4.1.2) without the store remembering spent codes.
+func familyOf(codeHash string) string {
+	sum := sha256.Sum256([]byte("refresh family\x00" + codeHash))
+	return b64(sum[:])
+}
+
+func decodeB64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

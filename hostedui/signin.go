@@ -33,8 +33,14 @@ type signInPage struct {
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		rd, _ := SafeReturnTo(r.URL.Query().Get("rd"))
-		h.renderSignIn(w, r, http.StatusOK, signInPage{ReturnTo: rd})
+		q := r.URL.Query()
+		rd, _ := SafeReturnTo(q.Get("rd"))
+		// An OpenID client's login_hint fills in the email, if it is one.
+		hint, err := pool.NormalizeEmail(q.Get("login_hint"))
+		if err != nil {
+			hint = ""
+		}
+		h.renderSignIn(w, r, http.StatusOK, signInPage{ReturnTo: rd, Email: hint})
 	case http.MethodPost:
 		h.signInPost(w, r)
 	default:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -526,6 +527,23 @@ func TestOriginBehindTLSProxy(t *testing.T) {
 		r.Header.Set("Origin", tc.origin)
 		if res := f.do(r); res.StatusCode != tc.want {
 			t.Errorf("Origin %s: status %d, want %d", tc.origin, res.StatusCode, tc.want)
+		}
+	}
+}
+
+func TestSignInPageLoginHint(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tc := range []struct {
+		hint, want string
+	}{
+		{"Ada@Example.com", `value="ada@example.com"`},
+		{"not an email", `value=""`},
+		{`"><script>x</script>@example.com`, `value=""`},
+	} {
+		res := f.do(httptest.NewRequest(http.MethodGet, SignInPath+"?login_hint="+url.QueryEscape(tc.hint), nil))
+		body := readBody(t, res)
+		if !regexp.MustCompile(`id="email"[^>]*` + regexp.QuoteMeta(tc.want)).MatchString(body) {
+			t.Errorf("login_hint %q: email field does not hold %s", tc.hint, tc.want)
 		}
 	}
 }

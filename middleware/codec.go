@@ -38,6 +38,9 @@ type Session struct {
 	DataToken string `json:"dt"`
 	// AccessToken is passed as X-Amzn-Oidc-Accesstoken when configured.
 	AccessToken string `json:"ac,omitempty"`
+	// RefreshToken is an outside issuer's refresh token, for the source's
+	// next Refresh; the cookie is encrypted, so it never leaves in clear.
+	RefreshToken string `json:"rt,omitempty"`
 }
 
 // CookieKeyLen is the length of a cookie key's material: a 64-byte HMAC key

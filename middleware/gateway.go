@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -60,8 +59,12 @@ type Config struct {
 	PassAccessToken bool
 	// Secure reports whether cookies set on r must be Secure.
 	Secure func(*http.Request) bool
-	// SignInPath is where ModeAuthenticate sends browsers.
+	// SignInPath is the hosted sign-in page, where ModeAuthenticate sends
+	// browsers when Source is nil.
 	SignInPath string
+	// Source is where users sign in and how sessions are renewed; nil means
+	// PoolSource{Pool, SignInPath}: the hosted pages of Pool.
+	Source Source
 	// Unauthorized answers a request the gateway refuses (a 401 page or JSON).
 	Unauthorized func(w http.ResponseWriter, r *http.Request)
 	// SafeReturnTo is the hosted pages' rule for return-to URLs, applied
@@ -100,6 +103,9 @@ func NewGateway(cfg Config) (*Gateway, error) {
 	if cfg.SignInPath == "" {
 		cfg.SignInPath = "/_gatehouse/signin"
 	}
+	if cfg.Source == nil {
+		cfg.Source = PoolSource{Pool: cfg.Pool, SignInPath: cfg.SignInPath}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -136,7 +142,7 @@ func (g *Gateway) Guard(w http.ResponseWriter, r *http.Request) bool {
 	case ModeAuthenticate:
 		if canSignIn(r) {
 			rd, _ := g.cfg.SafeReturnTo(r.URL.RequestURI())
-			http.Redirect(w, r, g.cfg.SignInPath+"?rd="+url.QueryEscape(rd), http.StatusFound)
+			g.cfg.Source.SignIn(w, r, rd)
 			return false
 		}
 	}
@@ -218,13 +224,18 @@ func (g *Gateway) live(s *Session) bool {
 	return !g.cfg.Pool.DenyList().Revoked(s.ID, s.UserID, time.Unix(0, s.IssuedAt))
 }
 
-// refresh re-reads the user, re-signs the identity and re-issues the cookie.
-// A user who was deleted or disabled loses the session. When the store
-// cannot be read, the current session is kept for this request: an outage of
-// the store should not sign everyone out.
+// refresh asks the source for the user's identity now, re-signs it and
+// re-issues the cookie. When the source says the session is over (user
+// deleted or disabled, refresh token refused) the session ends; when it
+// cannot answer (store or issuer down) the current session is kept for this
+// request: an outage should not sign everyone out.
 func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request, e *cacheEntry) *cacheEntry {
-	u, err := g.cfg.Pool.User(r.Context(), e.s.UserID)
-	if errors.Is(err, pool.ErrUserNotFound) || (err == nil && !u.Enabled) {
+	id, err := g.cfg.Source.Refresh(r.Context(), e.s)
+	if err == nil && id.Subject != e.s.UserID {
+		err = fmt.Errorf("%w: the source returned another subject", ErrSessionEnded)
+	}
+	if errors.Is(err, ErrSessionEnded) {
+		g.cfg.Logger.Info("session ended at refresh", zap.String("user_id", e.s.UserID), zap.Error(err))
 		g.cfg.Codec.Clear(w, r, g.cfg.Secure(r))
 		return nil
 	}
@@ -232,10 +243,8 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request, e *cacheEntry)
 		g.cfg.Logger.Warn("session refresh failed; keeping the session", zap.String("user_id", e.s.UserID), zap.Error(err))
 		return e
 	}
-	now := g.now()
 	s := *e.s
-	s.Email, s.EmailVerified, s.Name, s.Groups = u.Email, u.EmailVerified, u.Name, u.Groups
-	if err := g.sign(&s, now); err != nil {
+	if err := g.build(&s, id, g.now()); err != nil {
 		g.cfg.Logger.Error("signing refreshed session failed", zap.String("user_id", s.UserID), zap.Error(err))
 		return e
 	}
@@ -249,20 +258,23 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request, e *cacheEntry)
 
 // Start begins a session for u on this site (it implements hostedui.Sessions).
 func (g *Gateway) Start(w http.ResponseWriter, r *http.Request, u *store.User, amr []string) error {
+	return g.StartIdentity(w, r, UserIdentity(u, amr))
+}
+
+// StartIdentity begins a session for id on this site: the one way a session
+// starts, from the hosted pages (Start) and from an outside issuer's callback.
+func (g *Gateway) StartIdentity(w http.ResponseWriter, r *http.Request, id *Identity) error {
+	if id == nil || id.Subject == "" {
+		return errors.New("gateway: identity without a subject")
+	}
 	now := g.now()
 	s := &Session{
-		ID:            rand.Text(),
-		UserID:        u.ID,
-		Email:         u.Email,
-		EmailVerified: u.EmailVerified,
-		Name:          u.Name,
-		Groups:        u.Groups,
-		AMR:           amr,
-		AuthTime:      now.UnixNano(),
-		IssuedAt:      now.UnixNano(),
-		Expires:       now.Add(g.cfg.SessionTimeout).UnixNano(),
+		ID:       rand.Text(),
+		AuthTime: now.UnixNano(),
+		IssuedAt: now.UnixNano(),
+		Expires:  now.Add(g.cfg.SessionTimeout).UnixNano(),
 	}
-	if err := g.sign(s, now); err != nil {
+	if err := g.build(s, id, now); err != nil {
 		return err
 	}
 	_, err := g.write(w, r, s)
@@ -284,9 +296,22 @@ func (g *Gateway) End(w http.ResponseWriter, r *http.Request) error {
 	return g.cfg.Pool.RevokeSession(context.WithoutCancel(r.Context()), e.s.ID, time.Unix(0, e.s.Expires))
 }
 
-// sign sets the refresh time and the signed identity of s.
-func (g *Gateway) sign(s *Session, now time.Time) error {
+// build sets s's claims from id and signs them: the one place where a
+// session's contents are made, at sign-in and at every refresh. The session's
+// id, issue time and expiry are left as they are.
+func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
+	s.UserID, s.Email, s.EmailVerified, s.Name, s.Groups = id.Subject, id.Email, id.EmailVerified, id.Name, id.Groups
+	if id.AMR != nil {
+		s.AMR = id.AMR
+	}
+	if !id.AuthTime.IsZero() {
+		s.AuthTime = id.AuthTime.UnixNano()
+	}
+	s.RefreshToken = id.RefreshToken
 	refreshAt := min(now.Add(g.cfg.ClaimsRefresh).UnixNano(), s.Expires)
+	if !id.RefreshBy.IsZero() {
+		refreshAt = min(refreshAt, id.RefreshBy.UnixNano())
+	}
 	s.RefreshAt = refreshAt
 	exp := time.Unix(0, refreshAt).Add(dataTokenGrace)
 	groups := s.Groups
@@ -305,9 +330,15 @@ func (g *Gateway) sign(s *Session, now time.Time) error {
 	if s.DataToken, err = g.cfg.Data.Sign(claims, exp); err != nil {
 		return err
 	}
+	s.AccessToken = ""
 	if g.cfg.PassAccessToken {
-		if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
-			return err
+		// An outside issuer's own token is passed as is, as an ALB does; a
+		// local pool's sessions get one Gatehouse mints.
+		s.AccessToken = id.AccessToken
+		if s.AccessToken == "" {
+			if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

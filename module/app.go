@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
@@ -53,14 +54,22 @@ type PoolConfig struct {
 	// RevocationRefresh is how often revocations made by other processes
 	// (another gateway, the CLI) are loaded. Default 5s.
 	RevocationRefresh caddy.Duration `json:"revocation_refresh,omitempty"`
+	// Clients are the pool's app clients, served by `gatehouse_idp`.
+	Clients []ClientConfig `json:"clients,omitempty"`
+	// KeyRotation is how often the signing keys are replaced. Default 30d.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
 }
 
 // StoreConfig selects a store backend.
 type StoreConfig struct {
-	// Driver is "sqlite".
+	// Driver is "sqlite" or "postgres".
 	Driver string `json:"driver"`
 	// Path is the SQLite database file; placeholders such as {env.X} work.
 	Path string `json:"path,omitempty"`
+	// DSN is the PostgreSQL connection string (URL or key=value form);
+	// placeholders such as {env.DATABASE_URL} work. Tables live in the
+	// connection's current schema, so a search_path in the DSN selects it.
+	DSN string `json:"dsn,omitempty"`
 }
 
 // Pool is a provisioned pool: ready objects, made once.
@@ -168,10 +177,14 @@ func (c *PoolConfig) Validate() error {
 		if c.Store.Path == "" {
 			return errors.New("store sqlite: a database file path is required")
 		}
+	case "postgres":
+		if c.Store.DSN == "" {
+			return errors.New("store postgres: a DSN is required (for example: store postgres {env.DATABASE_URL})")
+		}
 	case "":
 		return errors.New("store: required (for example: store sqlite ./data/gatehouse.db)")
 	default:
-		return fmt.Errorf("store: unknown driver %q (known: sqlite)", c.Store.Driver)
+		return fmt.Errorf("store: unknown driver %q (known: sqlite, postgres)", c.Store.Driver)
 	}
 	if c.Issuer != "" {
 		u, err := url.Parse(c.Issuer)
@@ -187,6 +200,9 @@ func (c *PoolConfig) Validate() error {
 	}
 	if c.RevocationRefresh < 0 {
 		return fmt.Errorf("revocation_refresh %s: must be positive", time.Duration(c.RevocationRefresh))
+	}
+	if err := validateIDPConfig(c); err != nil {
+		return err
 	}
 	return nil
 }
@@ -208,11 +224,9 @@ func OpenPool(ctx context.Context, name string, cfg *PoolConfig) (*Pool, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	repl := caddy.NewReplacer()
-	path := repl.ReplaceKnown(cfg.Store.Path, "")
-	s, err := sqlite.Open(ctx, path)
+	s, err := openStore(ctx, cfg.Store)
 	if err != nil {
-		return nil, fmt.Errorf("opening store %s: %w", path, err)
+		return nil, err
 	}
 	p, err := openPoolOn(ctx, name, cfg, s)
 	if err != nil {
@@ -222,12 +236,38 @@ func OpenPool(ctx context.Context, name string, cfg *PoolConfig) (*Pool, error) 
 	return p, nil
 }
 
+// openStore opens the configured backend, with placeholders replaced.
+func openStore(ctx context.Context, cfg StoreConfig) (store.Store, error) {
+	repl := caddy.NewReplacer()
+	switch cfg.Driver {
+	case "postgres":
+		dsn := repl.ReplaceKnown(cfg.DSN, "")
+		if dsn == "" {
+			return nil, fmt.Errorf("store postgres: DSN %q is empty once placeholders are replaced (is the variable set?)", cfg.DSN)
+		}
+		// The DSN may hold a password: the error names the database
+		// without it (see postgres.Open).
+		s, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening store: %w", err)
+		}
+		return s, nil
+	default:
+		path := repl.ReplaceKnown(cfg.Path, "")
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("opening store %s: %w", path, err)
+		}
+		return s, nil
+	}
+}
+
 func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store) (*Pool, error) {
 	pl, err := pool.New(ctx, s, pool.Config{Name: name, Password: cfg.Password, Hash: cfg.PasswordHash})
 	if err != nil {
 		return nil, err
 	}
-	keys, err := oidc.LoadKeySet(ctx, s)
+	keys, err := oidc.OpenKeySet(ctx, s, keyPolicy(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}

@@ -2,6 +2,7 @@ package module
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -25,6 +26,7 @@ func init() {
 //	gatehouse {
 //		pool <name> {
 //			store sqlite <path>
+//			store postgres <dsn>
 //			issuer <url>
 //			display_name <text>
 //			password {
@@ -37,6 +39,8 @@ func init() {
 //				parallelism <n>
 //			}
 //			revocation_refresh <duration>
+//			key_rotation <duration>
+//			client <id> { ... }      # see parseClient
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -87,12 +91,16 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 		case "store":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
-				return nil, d.Errf("store: want `store sqlite <path>`, got %d arguments", len(args))
+				return nil, d.Errf("store: want `store sqlite <path>` or `store postgres <dsn>`, got %d arguments", len(args))
 			}
-			if args[0] != "sqlite" {
-				return nil, d.Errf("store: unknown driver %q (known: sqlite)", args[0])
+			switch args[0] {
+			case "sqlite":
+				cfg.Store = StoreConfig{Driver: args[0], Path: args[1]}
+			case "postgres":
+				cfg.Store = StoreConfig{Driver: args[0], DSN: args[1]}
+			default:
+				return nil, d.Errf("store: unknown driver %q (known: sqlite, postgres)", args[0])
 			}
-			cfg.Store = StoreConfig{Driver: args[0], Path: args[1]}
 		case "issuer":
 			if err := oneArg(d, &cfg.Issuer); err != nil {
 				return nil, err
@@ -111,6 +119,14 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 				return nil, d.Errf("revocation_refresh %q: want a positive duration such as 5s", s)
 			}
 			cfg.RevocationRefresh = caddy.Duration(dur)
+		case "client":
+			if err := parseClient(d, cfg); err != nil {
+				return nil, err
+			}
+		case "key_rotation":
+			if err := parseKeyRotation(d, cfg); err != nil {
+				return nil, err
+			}
 		case "password":
 			for n := d.Nesting(); d.NextBlock(n); {
 				opt := d.Val()
@@ -168,6 +184,9 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 //
 //	gatehouse {
 //		pool <name>
+//		oidc_issuer <url>          # sign in at an outside OpenID provider
+//		client_secret <secret>     # with oidc_issuer
+//		scopes <scope...>          # with oidc_issuer; default openid email profile
 //		on_unauthenticated authenticate|deny|allow
 //		session_timeout <duration>
 //		claims_refresh <duration>
@@ -237,6 +256,19 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "client_id":
 			if err := oneArg(d, &m.ClientID); err != nil {
 				return err
+			}
+		case "oidc_issuer":
+			if err := oneArg(d, &m.OIDCIssuer); err != nil {
+				return err
+			}
+		case "client_secret":
+			if err := oneArg(d, &m.ClientSecret); err != nil {
+				return err
+			}
+		case "scopes":
+			m.Scopes = d.RemainingArgs()
+			if !slices.Contains(m.Scopes, "openid") {
+				return d.Errf("scopes %v: must include openid", m.Scopes)
 			}
 		case "pass_access_token":
 			if d.NextArg() {

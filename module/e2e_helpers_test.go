@@ -40,13 +40,24 @@ type site struct {
 // site gets its own loopback port and proxies to the shared upstream.
 func startSite(t *testing.T, poolOptions string, siteBlocks map[string]string) *site {
 	t.Helper()
+	return startSiteWithStore(t, "", poolOptions, siteBlocks)
+}
+
+// startSiteWithStore is startSite with the pool's store line given, such as
+// "store postgres {env.DATABASE_URL}"; "" is a fresh SQLite file in the
+// site's directory.
+func startSiteWithStore(t *testing.T, storeLine, poolOptions string, siteBlocks map[string]string) *site {
+	t.Helper()
 	s := &site{t: t, dir: t.TempDir(), upstream: testenv.StartUpstream(t), ports: map[string]int{}}
+	if storeLine == "" {
+		storeLine = "store sqlite " + filepath.Join(s.dir, "data", "gatehouse.db")
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `{
 	default_bind 127.0.0.1
 	gatehouse {
 		pool default {
-			store sqlite %s
+			%s
 			issuer https://auth.example.test
 			display_name "Example Corp"
 			revocation_refresh 100ms
@@ -55,7 +66,7 @@ func startSite(t *testing.T, poolOptions string, siteBlocks map[string]string) *
 		}
 	}
 }
-`, filepath.Join(s.dir, "data", "gatehouse.db"), testenv.FastHash, poolOptions)
+`, storeLine, testenv.FastHash, poolOptions)
 	for name, opts := range siteBlocks {
 		port := testenv.FreePort(t)
 		s.ports[name] = port

@@ -1,16 +1,21 @@
 package module
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/gatehouse-auth/gatehouse/federation/oidcrp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/pool"
 	"go.uber.org/zap"
 )
 
@@ -18,11 +23,24 @@ func init() {
 	caddy.RegisterModule(Handler{})
 }
 
-// Handler is the `gatehouse` HTTP handler: it guards a site with a pool's
-// sessions and serves the hosted pages under /_gatehouse/.
+// Handler is the `gatehouse` HTTP handler: it guards a site with sessions
+// and serves the pages under /_gatehouse/. Users sign in on a pool's hosted
+// pages, or, with OIDCIssuer, at an outside OpenID provider.
 type Handler struct {
-	// Pool names the pool (in the gatehouse global options). Default "default".
+	// Pool names the pool (in the gatehouse global options) whose users
+	// sign in, or, with OIDCIssuer, whose keys and revocations the sessions
+	// use. Default "default" without OIDCIssuer; none with it (see
+	// GatewayStorePath).
 	Pool string `json:"pool,omitempty"`
+	// OIDCIssuer is an outside OpenID provider's issuer URL: users sign in
+	// there (authorization code flow with PKCE), as with an ALB's
+	// authenticate-oidc action. Needs ClientID.
+	OIDCIssuer string `json:"oidc_issuer,omitempty"`
+	// ClientSecret is the gateway client's secret at OIDCIssuer; empty for
+	// a public client.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// Scopes asked of OIDCIssuer; default openid email profile.
+	Scopes []string `json:"scopes,omitempty"`
 	// OnUnauthenticated is authenticate (default), deny or allow.
 	OnUnauthenticated string `json:"on_unauthenticated,omitempty"`
 	// SessionTimeout is how long a sign-in lasts. Default 7 days.
@@ -38,7 +56,8 @@ type Handler struct {
 	// Signer is the `signer` of X-Amzn-Oidc-Data. Default an ARN-shaped
 	// string naming the pool.
 	Signer string `json:"signer,omitempty"`
-	// ClientID is the `client` of X-Amzn-Oidc-Data. Default "gatehouse".
+	// ClientID is the `client` of X-Amzn-Oidc-Data, and with OIDCIssuer
+	// the gateway's client id there. Default "gatehouse" without OIDCIssuer.
 	ClientID string `json:"client_id,omitempty"`
 	// PassAccessToken adds X-Amzn-Oidc-Accesstoken.
 	PassAccessToken bool `json:"pass_access_token,omitempty"`
@@ -52,7 +71,10 @@ type Handler struct {
 
 	gateway *middleware.Gateway
 	ui      *hostedui.Handler
+	rp      *oidcrp.RP
 	pool    *Pool
+	// keysPath is the gateway store this handler holds a reference to, if any.
+	keysPath string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -71,9 +93,10 @@ const (
 	publicKeysPrefix      = prefix + "public-keys/"
 )
 
-// Provision builds the gateway and hosted pages from the named pool.
+// Provision builds the gateway and the pages: from the named pool, or for
+// an outside issuer, on the pool's keys or the gateway store's.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	if h.Pool == "" {
+	if h.Pool == "" && h.OIDCIssuer == "" {
 		h.Pool = "default"
 	}
 	if h.SessionTimeout == 0 {
@@ -85,11 +108,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.CookieName == "" {
 		h.CookieName = defaultCookieName
 	}
-	if h.ClientID == "" {
+	if h.ClientID == "" && h.OIDCIssuer == "" {
 		h.ClientID = "gatehouse"
 	}
 	if h.Signer == "" {
-		h.Signer = middleware.DefaultSigner(h.Pool)
+		name := h.Pool
+		if name == "" {
+			name = gatewayStoreName
+		}
+		h.Signer = middleware.DefaultSigner(name)
 	}
 	if h.LogoutRedirect == "" {
 		h.LogoutRedirect = "/"
@@ -97,16 +124,27 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	appIface, err := ctx.App("gatehouse")
-	if err != nil {
-		return fmt.Errorf("loading gatehouse app: %w", err)
-	}
-	p, err := appIface.(*App).Pool(h.Pool)
-	if err != nil {
-		return err
+	logger := ctx.Logger()
+	var p *Pool
+	if h.Pool != "" {
+		appIface, err := ctx.App("gatehouse")
+		if err != nil {
+			return fmt.Errorf("loading gatehouse app: %w", err)
+		}
+		if p, err = appIface.(*App).Pool(h.Pool); err != nil {
+			return err
+		}
+		logger = logger.With(zap.String("pool", h.Pool))
+	} else {
+		h.keysPath = GatewayStorePath()
+		gs, err := openGatewayStore(h.keysPath, logger)
+		if err != nil {
+			h.keysPath = ""
+			return err
+		}
+		p = gs.Pool
 	}
 	h.pool = p
-	logger := ctx.Logger().With(zap.String("pool", h.Pool))
 
 	secure, err := secureFunc(h.CookieSecure)
 	if err != nil {
@@ -115,6 +153,32 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	codec, err := middleware.NewCodec(h.CookieName, p.CookieKeys, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
+	}
+	// The pages are made last; the gateway and the RP only call this at
+	// run time.
+	renderError := func(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+		h.ui.RenderError(w, r, status, title, message)
+	}
+	issuer, clientID := p.Config.issuer(h.Pool), h.ClientID
+	var source middleware.Source // nil: the pool's hosted pages
+	if h.OIDCIssuer != "" {
+		repl := caddy.NewReplacer()
+		clientID = repl.ReplaceKnown(h.ClientID, "")
+		h.rp, err = oidcrp.New(oidcrp.Config{
+			Issuer:       repl.ReplaceKnown(h.OIDCIssuer, ""),
+			ClientID:     clientID,
+			ClientSecret: repl.ReplaceKnown(h.ClientSecret, ""),
+			Scopes:       h.Scopes,
+			Keys:         p.CookieKeys,
+			Secure:       secure,
+			SafeReturnTo: hostedui.SafeReturnTo,
+			RenderError:  renderError,
+			Logger:       logger,
+		})
+		if err != nil {
+			return fmt.Errorf("oidc_issuer: %w", err)
+		}
+		source, issuer = h.rp, h.rp.Issuer()
 	}
 	mode, _ := middleware.ParseMode(h.OnUnauthenticated)
 	headers := h.Headers
@@ -127,8 +191,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Data: &middleware.ALBDataSigner{
 			Keys:     p.Keys,
 			Signer:   h.Signer,
-			Issuer:   p.Config.issuer(h.Pool),
-			ClientID: h.ClientID,
+			Issuer:   issuer,
+			ClientID: clientID,
 		},
 		Mode:            mode,
 		SessionTimeout:  time.Duration(h.SessionTimeout),
@@ -136,10 +200,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Headers:         headers,
 		PassAccessToken: h.PassAccessToken,
 		Secure:          secure,
-		SignInPath:      prefix + "signin",
-		// The pages are made below; the gateway only calls this at run time.
+		SignInPath:      hostedui.SignInPath,
+		Source:          source,
 		Unauthorized: func(w http.ResponseWriter, r *http.Request) {
-			h.ui.RenderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
+			renderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
 		},
 		SafeReturnTo: hostedui.SafeReturnTo,
 		Logger:       logger,
@@ -163,6 +227,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// Cleanup lets go of the gateway store, closed when no handler holds it.
+func (h *Handler) Cleanup() error {
+	if h.keysPath != "" {
+		_, err := gatewayStores.Delete(h.keysPath)
+		h.keysPath = ""
+		return err
+	}
+	return nil
+}
+
 // Validate checks the handler's configuration.
 func (h *Handler) Validate() error {
 	if _, err := middleware.ParseMode(h.OnUnauthenticated); err != nil {
@@ -176,6 +250,18 @@ func (h *Handler) Validate() error {
 	}
 	if h.NoPlainHeaders && len(h.Headers) > 0 {
 		return fmt.Errorf("headers: both turned off and configured")
+	}
+	if h.OIDCIssuer == "" {
+		if h.ClientSecret != "" || len(h.Scopes) > 0 {
+			return fmt.Errorf("client_secret and scopes are options of oidc_issuer, which is not set")
+		}
+		return nil
+	}
+	if h.ClientID == "" {
+		return fmt.Errorf("oidc_issuer %s: client_id is required", h.OIDCIssuer)
+	}
+	if len(h.Scopes) > 0 && !slices.Contains(h.Scopes, "openid") {
+		return fmt.Errorf("scopes %v: must include openid", h.Scopes)
 	}
 	return nil
 }
@@ -205,12 +291,23 @@ func secureFunc(mode string) (func(*http.Request) bool, error) {
 	return nil, fmt.Errorf("cookie_secure %q: want auto, always or never", mode)
 }
 
-// ServeHTTP serves the hosted pages and guards everything else.
+// ServeHTTP serves the pages under /_gatehouse/ and guards everything else.
+// With an outside issuer, sign-in starts there and ends at the callback.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, prefix) {
 		if kid, ok := strings.CutPrefix(r.URL.Path, publicKeysPrefix); ok {
 			h.pool.Keys.ServePublicKey(w, r, kid)
 			return nil
+		}
+		if h.rp != nil {
+			switch r.URL.Path {
+			case oidcrp.CallbackPath:
+				h.rp.ServeCallback(w, r, h.gateway)
+				return nil
+			case oidcrp.SignInPath:
+				h.rp.ServeSignIn(w, r)
+				return nil
+			}
 		}
 		h.ui.ServeHTTP(w, r)
 		return nil
@@ -221,9 +318,69 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(w, r)
 }
 
+// The gateway store: where a site that signs users in at an outside issuer
+// and names no pool keeps its cookie keys, signing keys and revocations, so
+// that sessions survive a restart and the X-Amzn-Oidc-Data key stays put. It
+// is a pool with no users on a small SQLite file, opened once per process
+// and shared by every such site (and across config reloads). Several
+// gateway instances that must accept each other's sessions name a pool on a
+// shared store instead.
+const gatewayStoreName = "gateway"
+
+// gatewayStoreHash makes argon2id nearly free: the store has no users, and
+// the pool hashes one dummy password when it opens.
+var gatewayStoreHash = pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+
+// GatewayStorePath is the gateway store's file: gatehouse/gateway.db in
+// Caddy's data directory (caddy.AppDataDir, which follows XDG_DATA_HOME).
+func GatewayStorePath() string {
+	return filepath.Join(caddy.AppDataDir(), "gatehouse", "gateway.db")
+}
+
+var gatewayStores = caddy.NewUsagePool()
+
+type gatewayStore struct {
+	*Pool
+	stop context.CancelFunc
+}
+
+// Destruct stops the revocation refresh and closes the store.
+func (g *gatewayStore) Destruct() error {
+	g.stop()
+	return g.Close()
+}
+
+// openGatewayStore opens the gateway store at path, or takes one more
+// reference to it; Handler.Cleanup gives it back.
+func openGatewayStore(path string, logger *zap.Logger) (*gatewayStore, error) {
+	v, _, err := gatewayStores.LoadOrNew(path, func() (caddy.Destructor, error) {
+		// The store outlives the config that opened it (reloads share
+		// it), so it must not use that config's context.
+		p, err := OpenPool(context.Background(), gatewayStoreName, &PoolConfig{
+			Store:        StoreConfig{Driver: "sqlite", Path: path},
+			PasswordHash: gatewayStoreHash,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gateway store %s: %w", path, err)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		// Revocations made by another process on the same file (the
+		// CLI, a second server) are picked up as a pool's are.
+		go p.Pool.DenyList().Run(ctx, 5*time.Second, func(err error) {
+			logger.Warn("refreshing the gateway store's revocations failed", zap.Error(err))
+		})
+		return &gatewayStore{Pool: p, stop: stop}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*gatewayStore), nil
+}
+
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

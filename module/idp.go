@@ -1,0 +1,321 @@
+package module
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/hostedui"
+	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/oidc"
+)
+
+func init() {
+	caddy.RegisterModule(IDP{})
+}
+
+// IDP is the `gatehouse_idp` HTTP handler: on a pool's issuer site it serves
+// the pool's OpenID Provider (discovery, JWKS, authorize, token, userinfo,
+// revoke, logout) and the hosted pages under /_gatehouse/, where browsers
+// sign in once for every app of the pool. Other requests go on to the next
+// handler, stripped of forged identity headers.
+type IDP struct {
+	// Pool names the pool (in the gatehouse global options). Default
+	// "default". The pool must have an issuer: the URL of this site.
+	Pool string `json:"pool,omitempty"`
+	// SessionTimeout is how long a sign-in on the issuer site lasts, and so
+	// how long apps get codes without asking the user again. Default 7d.
+	SessionTimeout caddy.Duration `json:"session_timeout,omitempty"`
+	// CookieName is the issuer site's session cookie. Default
+	// "gatehouse_idp_session".
+	CookieName string `json:"cookie_name,omitempty"`
+	// CookieSecure is auto (default), always or never, as for `gatehouse`.
+	CookieSecure string `json:"cookie_secure,omitempty"`
+
+	provider *oidc.Provider
+	gateway  *middleware.Gateway
+	ui       *hostedui.Handler
+	pool     *Pool
+}
+
+// CaddyModule returns the Caddy module information.
+func (IDP) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.gatehouse_idp",
+		New: func() caddy.Module { return new(IDP) },
+	}
+}
+
+const (
+	defaultIDPCookieName = "gatehouse_idp_session"
+	defaultKeyRotation   = 30 * 24 * time.Hour
+)
+
+// Provision builds the issuer site's session (a gateway that only reads
+// it), the hosted pages, and the provider.
+func (h *IDP) Provision(ctx caddy.Context) error {
+	if h.Pool == "" {
+		h.Pool = "default"
+	}
+	if h.SessionTimeout == 0 {
+		h.SessionTimeout = caddy.Duration(defaultSessionTimeout)
+	}
+	if h.CookieName == "" {
+		h.CookieName = defaultIDPCookieName
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	appIface, err := ctx.App("gatehouse")
+	if err != nil {
+		return fmt.Errorf("loading gatehouse app: %w", err)
+	}
+	p, err := appIface.(*App).Pool(h.Pool)
+	if err != nil {
+		return err
+	}
+	if p.Config.Issuer == "" {
+		return fmt.Errorf("gatehouse_idp: pool %q has no issuer; set `issuer <url of this site>` in its pool block", h.Pool)
+	}
+	h.pool = p
+	logger := ctx.Logger().With(zap.String("pool", h.Pool))
+
+	secure, err := secureFunc(h.CookieSecure)
+	if err != nil {
+		return err
+	}
+	codec, err := middleware.NewCodec(h.CookieName, p.CookieKeys, time.Duration(h.SessionTimeout))
+	if err != nil {
+		return err
+	}
+	h.gateway, err = middleware.NewGateway(middleware.Config{
+		Pool:  p.Pool,
+		Codec: codec,
+		Data: &middleware.ALBDataSigner{
+			Keys:     p.Keys,
+			Signer:   middleware.DefaultSigner(h.Pool),
+			Issuer:   p.Config.Issuer,
+			ClientID: "gatehouse",
+		},
+		Mode:           middleware.ModeAllow,
+		SessionTimeout: time.Duration(h.SessionTimeout),
+		ClaimsRefresh:  defaultClaimsRefresh,
+		Secure:         secure,
+		SignInPath:     hostedui.SignInPath,
+		Unauthorized: func(w http.ResponseWriter, r *http.Request) {
+			h.ui.RenderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
+		},
+		SafeReturnTo: hostedui.SafeReturnTo,
+		Logger:       logger,
+	})
+	if err != nil {
+		return err
+	}
+	h.ui, err = hostedui.New(hostedui.Config{
+		Pool:        p.Pool,
+		DisplayName: p.Config.DisplayName,
+		Codecs:      codec.Codecs(),
+		Secure:      secure,
+		Logger:      logger,
+		Sessions:    h.gateway,
+	})
+	if err != nil {
+		return err
+	}
+	// Discovery promises RS256 (OpenID Connect Discovery requires it), so
+	// the pool keeps RS256 keys from the first start on.
+	if err := p.Keys.Ensure(ctx, oidc.RS256); err != nil {
+		return fmt.Errorf("gatehouse_idp: %w", err)
+	}
+	clients, err := readyClients(p.Config.Clients)
+	if err != nil {
+		return fmt.Errorf("gatehouse_idp: pool %s: %w", h.Pool, err)
+	}
+	h.provider, err = oidc.NewProvider(oidc.Config{
+		Issuer:       p.Config.Issuer,
+		Pool:         p.Pool,
+		Store:        p.Store,
+		Keys:         p.Keys,
+		Clients:      clients,
+		Sessions:     idpSessions{h.gateway},
+		SignInPath:   hostedui.SignInPath,
+		SafeReturnTo: hostedui.SafeReturnTo,
+		ErrorPage:    h.ui.RenderError,
+		// The newest cookie key's HMAC half, which only this pool's
+		// instances hold; the provider derives its own key from it.
+		MarkerKey: p.CookieKeys[0][:64],
+		Logger:    logger.Named("oidc"),
+	})
+	if err != nil {
+		return fmt.Errorf("gatehouse_idp: %w", err)
+	}
+	// A stored client with the id of a configured one is never used: say so.
+	if stored, err := p.Store.ListClients(ctx); err == nil {
+		for _, c := range stored {
+			if h.provider.Configured(c.ID) {
+				logger.Warn("a stored client has the id of a Caddyfile client; the Caddyfile's is used", zap.String("client_id", c.ID))
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks the handler's configuration.
+func (h *IDP) Validate() error {
+	if _, err := secureFunc(h.CookieSecure); err != nil {
+		return err
+	}
+	if h.SessionTimeout < 0 {
+		return errors.New("session_timeout must be positive")
+	}
+	return nil
+}
+
+// ServeHTTP serves the provider's endpoints and the hosted pages, and
+// passes everything else on.
+func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.provider.ServeHTTP(w, r) {
+		return nil
+	}
+	if strings.HasPrefix(r.URL.Path, prefix) {
+		if kid, ok := strings.CutPrefix(r.URL.Path, publicKeysPrefix); ok {
+			h.pool.Keys.ServePublicKey(w, r, kid)
+			return nil
+		}
+		h.ui.ServeHTTP(w, r)
+		return nil
+	}
+	// ModeAllow: never refuses, but removes identity headers a client sent
+	// and adds the signed-in user's.
+	if !h.gateway.Guard(w, r) {
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// idpSessions adapts the issuer site's gateway to what the provider reads.
+type idpSessions struct{ g *middleware.Gateway }
+
+func (s idpSessions) Current(r *http.Request) (oidc.SessionInfo, bool) {
+	sess, ok := s.g.Authenticated(r)
+	if !ok {
+		return oidc.SessionInfo{}, false
+	}
+	return oidc.SessionInfo{ID: sess.ID, UserID: sess.UserID, AuthTime: time.Unix(0, sess.AuthTime), AMR: sess.AMR}, true
+}
+
+func (s idpSessions) End(w http.ResponseWriter, r *http.Request) error { return s.g.End(w, r) }
+
+// ClientConfig is an app client of a pool, written in the Caddyfile.
+type ClientConfig struct {
+	ID                     string   `json:"id"`
+	RedirectURIs           []string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// Secret is replaced at provision: {env.X} placeholders work.
+	Secret string `json:"secret,omitempty"`
+	Public bool   `json:"public,omitempty"`
+	// Scopes the client may ask for; default openid email profile phone.
+	Scopes []string `json:"scopes,omitempty"`
+	// GrantTypes default to authorization_code and refresh_token.
+	GrantTypes      []string       `json:"grant_types,omitempty"`
+	IDTokenTTL      caddy.Duration `json:"id_token_ttl,omitempty"`
+	AccessTokenTTL  caddy.Duration `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+	// SigningAlg is ES256 (default) or RS256.
+	SigningAlg string `json:"signing_alg,omitempty"`
+}
+
+func (c ClientConfig) client(secret string) *oidc.Client {
+	return &oidc.Client{
+		ID:                     c.ID,
+		Secret:                 secret,
+		Public:                 c.Public,
+		RedirectURIs:           c.RedirectURIs,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		Scopes:                 c.Scopes,
+		GrantTypes:             c.GrantTypes,
+		IDTokenTTL:             time.Duration(c.IDTokenTTL),
+		AccessTokenTTL:         time.Duration(c.AccessTokenTTL),
+		RefreshTokenTTL:        time.Duration(c.RefreshTokenTTL),
+		SigningAlg:             c.SigningAlg,
+	}
+}
+
+// readyClients replaces placeholders in the secrets and checks them.
+func readyClients(cfgs []ClientConfig) ([]*oidc.Client, error) {
+	repl := caddy.NewReplacer()
+	out := make([]*oidc.Client, 0, len(cfgs))
+	for _, c := range cfgs {
+		secret := ""
+		if c.Secret != "" {
+			secret = repl.ReplaceKnown(c.Secret, "")
+			if len(secret) < oidc.MinClientSecretLen {
+				return nil, fmt.Errorf("client %s: secret %q is shorter than %d characters once placeholders are replaced (is the variable set?)",
+					c.ID, c.Secret, oidc.MinClientSecretLen)
+			}
+		}
+		oc := c.client(secret)
+		if err := oc.Validate(); err != nil {
+			return nil, fmt.Errorf("client %s: %w", c.ID, err)
+		}
+		out = append(out, oc)
+	}
+	return out, nil
+}
+
+// validateIDPConfig checks a pool's provider options without opening
+// anything; PoolConfig.Validate calls it.
+func validateIDPConfig(c *PoolConfig) error {
+	if c.KeyRotation != 0 && time.Duration(c.KeyRotation) < oidc.MinKeyRotation {
+		return fmt.Errorf("key_rotation %s: must be at least %s", time.Duration(c.KeyRotation), oidc.MinKeyRotation)
+	}
+	if len(c.Clients) > 0 && c.Issuer == "" {
+		return errors.New("client: a pool with app clients needs an issuer (the URL of its gatehouse_idp site)")
+	}
+	seen := map[string]bool{}
+	for _, cc := range c.Clients {
+		if seen[cc.ID] {
+			return fmt.Errorf("client %s: defined twice", cc.ID)
+		}
+		seen[cc.ID] = true
+		// The secret may still be a placeholder; only its presence counts.
+		if err := cc.client(cc.Secret).Validate(); err != nil {
+			return fmt.Errorf("client %s: %w", cc.ID, err)
+		}
+	}
+	return nil
+}
+
+// keyClock is the clock of every pool's signing keys; tests move it to
+// drive rotation. nil means time.Now.
+var keyClock atomic.Pointer[func() time.Time]
+
+func keyNow() time.Time {
+	if f := keyClock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
+
+// keyPolicy is how a pool's signing keys are kept.
+func keyPolicy(c *PoolConfig) oidc.KeyPolicy {
+	rotation := time.Duration(c.KeyRotation)
+	if rotation == 0 {
+		rotation = defaultKeyRotation
+	}
+	return oidc.KeyPolicy{Rotation: rotation, Now: keyNow}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*IDP)(nil)
+	_ caddy.Validator             = (*IDP)(nil)
+	_ caddyhttp.MiddlewareHandler = (*IDP)(nil)
+)

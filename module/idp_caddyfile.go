@@ -1,0 +1,172 @@
+package module
+
+import (
+	"slices"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/gatehouse-auth/gatehouse/oidc"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("gatehouse_idp", parseIDP)
+	// Before respond, and so before reverse_proxy and gatehouse too: the
+	// provider's paths must be answered by the provider even on an issuer
+	// site that also responds, proxies or is guarded.
+	httpcaddyfile.RegisterDirectiveOrder("gatehouse_idp", httpcaddyfile.Before, "respond")
+}
+
+// parseIDP reads the site directive:
+//
+//	gatehouse_idp {
+//		pool <name>
+//		session_timeout <duration>
+//		cookie_name <name>
+//		cookie_secure auto|always|never
+//	}
+func parseIDP(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := &IDP{}
+	return m, m.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens.
+func (m *IDP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "pool":
+			if err := oneArg(d, &m.Pool); err != nil {
+				return err
+			}
+		case "session_timeout":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return d.Errf("session_timeout %q: want a positive duration such as 7d or 12h", s)
+			}
+			m.SessionTimeout = caddy.Duration(dur)
+		case "cookie_name":
+			if err := oneArg(d, &m.CookieName); err != nil {
+				return err
+			}
+		case "cookie_secure":
+			if err := oneArg(d, &m.CookieSecure); err != nil {
+				return err
+			}
+			if _, err := secureFunc(m.CookieSecure); err != nil {
+				return d.Errf("%v", err)
+			}
+		default:
+			return d.Errf("unrecognized gatehouse_idp option %q (want pool, session_timeout, cookie_name or cookie_secure)", d.Val())
+		}
+	}
+	return nil
+}
+
+// parseClient reads one app client of a pool block, the cursor on `client`:
+//
+//	client <id> {
+//		redirect_uri <uri>...
+//		post_logout_redirect_uri <uri>...
+//		secret <secret or {env.X}>
+//		public
+//		scopes <scope>...
+//		grant_types <grant>...
+//		id_token_ttl <duration>
+//		access_token_ttl <duration>
+//		refresh_token_ttl <duration>
+//		signing_alg ES256|RS256
+//	}
+func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.Errf("client: want `client <id> { ... }`, got %d arguments", len(args))
+	}
+	c := ClientConfig{ID: args[0]}
+	for n := d.Nesting(); d.NextBlock(n); {
+		opt := d.Val()
+		switch opt {
+		case "redirect_uri", "post_logout_redirect_uri", "scopes", "grant_types":
+			vals := d.RemainingArgs()
+			if len(vals) == 0 {
+				return d.Errf("client %s: %s: want at least one value", c.ID, opt)
+			}
+			switch opt {
+			case "redirect_uri":
+				c.RedirectURIs = append(c.RedirectURIs, vals...)
+			case "post_logout_redirect_uri":
+				c.PostLogoutRedirectURIs = append(c.PostLogoutRedirectURIs, vals...)
+			case "scopes":
+				c.Scopes = append(c.Scopes, vals...)
+			case "grant_types":
+				c.GrantTypes = append(c.GrantTypes, vals...)
+			}
+		case "secret":
+			if err := oneArg(d, &c.Secret); err != nil {
+				return err
+			}
+		case "public":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.Public = true
+		case "id_token_ttl", "access_token_ttl", "refresh_token_ttl":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return d.Errf("client %s: %s %q: want a positive duration such as 1h or 30d", c.ID, opt, s)
+			}
+			switch opt {
+			case "id_token_ttl":
+				c.IDTokenTTL = caddy.Duration(dur)
+			case "access_token_ttl":
+				c.AccessTokenTTL = caddy.Duration(dur)
+			case "refresh_token_ttl":
+				c.RefreshTokenTTL = caddy.Duration(dur)
+			}
+		case "signing_alg":
+			if err := oneArg(d, &c.SigningAlg); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl or signing_alg)", c.ID, opt)
+		}
+	}
+	if slices.ContainsFunc(cfg.Clients, func(o ClientConfig) bool { return o.ID == c.ID }) {
+		return d.Errf("client %s: defined twice", c.ID)
+	}
+	if err := c.client(c.Secret).Validate(); err != nil {
+		return d.Errf("client %s: %v", c.ID, err)
+	}
+	cfg.Clients = append(cfg.Clients, c)
+	return nil
+}
+
+// parseKeyRotation reads `key_rotation <duration>`.
+func parseKeyRotation(d *caddyfile.Dispenser, cfg *PoolConfig) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur < oidc.MinKeyRotation {
+		return d.Errf("key_rotation %q: want a duration of at least %s, such as 30d", s, oidc.MinKeyRotation)
+	}
+	cfg.KeyRotation = caddy.Duration(dur)
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*IDP)(nil)

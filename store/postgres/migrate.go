@@ -1,15 +1,13 @@
 package postgres
 
 import (
+	"github.com/gatehouse-auth/gatehouse/store/migration"
+
 	"context"
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,54 +24,11 @@ var migrationFiles embed.FS
 // constant is easy to find in pg_locks ("gatehous" in ASCII).
 const migrationLock int64 = 0x6761_7465_686f_7573
 
-// migration is one schema step, identified by the number its file name starts
-// with; that number, not the name, is what schema_migrations records, so a
-// file may be renamed without being applied again.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads dir of fsys and returns its NNNN_name.sql files in
-// version order. It refuses malformed names and duplicate versions rather than
-// guess, since a silently skipped migration would surface much later as a
-// missing column.
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
-			continue
-		}
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %q: name must be NNNN_name.sql", e.Name())
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %q and %q share version %d", other, e.Name(), v)
-		}
-		seen[v] = e.Name()
-		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // migrate brings the connection's current schema up to date with ms in one
 // transaction holding migrationLock. A second Open waits on the lock, then
 // finds every version recorded and applies nothing. DDL is transactional in
 // PostgreSQL, so a migration that fails leaves no half-made tables behind.
-func migrate(ctx context.Context, db *pgxpool.Pool, ms []migration) error {
+func migrate(ctx context.Context, db *pgxpool.Pool, ms []migration.Step) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return fmt.Errorf("migration lock: %w", err)
@@ -106,7 +61,7 @@ func migrate(ctx context.Context, db *pgxpool.Pool, ms []migration) error {
 		// know; writing to it could break the newer build's invariants.
 		known := map[int]bool{}
 		for _, m := range ms {
-			known[m.version] = true
+			known[m.Version] = true
 		}
 		for _, v := range versions {
 			if !known[v] {
@@ -116,18 +71,18 @@ func migrate(ctx context.Context, db *pgxpool.Pool, ms []migration) error {
 
 		now := time.Now()
 		for _, m := range ms {
-			if applied[m.version] {
+			if applied[m.Version] {
 				continue
 			}
 			// Without arguments pgx uses the simple protocol, which runs a
 			// file of several statements as is.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx,
 				`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, now); err != nil {
-				return fmt.Errorf("migration %s: record: %w", m.name, err)
+				m.Version, m.Name, now); err != nil {
+				return fmt.Errorf("migration %s: record: %w", m.Name, err)
 			}
 		}
 		return nil

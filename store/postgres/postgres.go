@@ -19,6 +19,8 @@
 package postgres
 
 import (
+	"github.com/gatehouse-auth/gatehouse/store/migration"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,7 +60,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	ms, err := loadMigrations(migrationFiles, "migrations")
+	ms, err := migration.Load(migrationFiles, "migrations")
 	if err == nil {
 		err = migrate(ctx, db, ms)
 	}

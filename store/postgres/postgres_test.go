@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"github.com/gatehouse-auth/gatehouse/store/migration"
+
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,9 +69,9 @@ func appliedMigrations(t *testing.T, s *Store) []appliedMigration {
 	return out
 }
 
-func embeddedMigrations(t *testing.T) []migration {
+func embeddedMigrations(t *testing.T) []migration.Step {
 	t.Helper()
-	ms, err := loadMigrations(migrationFiles, "migrations")
+	ms, err := migration.Load(migrationFiles, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,54 +464,20 @@ func TestInvalidInputRejected(t *testing.T) {
 	}
 }
 
-func TestLoadMigrations(t *testing.T) {
-	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
-	t.Run("order", func(t *testing.T) {
-		ms, err := loadMigrations(fstest.MapFS{
-			"m/0010_c.sql":  file("c"),
-			"m/0002_b.sql":  file("b"),
-			"m/0001_a.sql":  file("a"),
-			"m/README.md":   file("not a migration"),
-			"m/0003_x.sql~": file("backup"),
-		}, "m")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, m := range ms {
-			got = append(got, fmt.Sprintf("%d:%s", m.version, m.sql))
-		}
-		if strings.Join(got, " ") != "1:a 2:b 10:c" {
-			t.Errorf("migrations = %v", got)
-		}
-	})
-	for name, fsys := range map[string]fstest.MapFS{
-		"duplicate version": {"m/0001_a.sql": file(""), "m/1_b.sql": file("")},
-		"no number":         {"m/initial.sql": file("")},
-		"zero":              {"m/0000_a.sql": file("")},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if ms, err := loadMigrations(fsys, "m"); err == nil {
-				t.Errorf("loadMigrations succeeded with %d migrations, want an error", len(ms))
-			}
-		})
+func TestFailedMigrationRollsBack(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, testenv.PostgresDSN(t))
+	ms := append(embeddedMigrations(t),
+		migration.Step{Version: 900, Name: "0900_ok.sql", SQL: "CREATE TABLE extra (x integer)"},
+		migration.Step{Version: 901, Name: "0901_bad.sql", SQL: "CREATE TABLE broken (x"})
+	if err := migrate(ctx, s.db, ms); err == nil {
+		t.Fatal("migrate with a broken migration succeeded")
 	}
-
-	t.Run("failed migration rolls back", func(t *testing.T) {
-		ctx := context.Background()
-		s := openAt(t, testenv.PostgresDSN(t))
-		ms := append(embeddedMigrations(t),
-			migration{version: 900, name: "0900_ok.sql", sql: "CREATE TABLE extra (x integer)"},
-			migration{version: 901, name: "0901_bad.sql", sql: "CREATE TABLE broken (x"})
-		if err := migrate(ctx, s.db, ms); err == nil {
-			t.Fatal("migrate with a broken migration succeeded")
-		}
-		var extra *string
-		if err := s.db.QueryRow(ctx, `SELECT to_regclass('extra')::text`).Scan(&extra); err != nil || extra != nil {
-			t.Errorf("table from the failed batch exists: %v, %v", err, extra)
-		}
-		if got, want := len(appliedMigrations(t, s)), len(embeddedMigrations(t)); got != want {
-			t.Errorf("%d migrations recorded, want %d", got, want)
-		}
-	})
+	var extra *string
+	if err := s.db.QueryRow(ctx, `SELECT to_regclass('extra')::text`).Scan(&extra); err != nil || extra != nil {
+		t.Errorf("table from the failed batch exists: %v, %v", err, extra)
+	}
+	if got, want := len(appliedMigrations(t, s)), len(embeddedMigrations(t)); got != want {
+		t.Errorf("%d migrations recorded, want %d", got, want)
+	}
 }

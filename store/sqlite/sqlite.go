@@ -9,6 +9,8 @@
 package sqlite
 
 import (
+	"github.com/gatehouse-auth/gatehouse/store/migration"
+
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -70,7 +72,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	ms, err := loadMigrations(migrationFiles, "migrations")
+	ms, err := migration.Load(migrationFiles, "migrations")
 	if err == nil {
 		err = migrate(ctx, db, ms)
 	}

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"github.com/gatehouse-auth/gatehouse/store/migration"
+
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -134,9 +135,9 @@ func appliedMigrations(t *testing.T, s *Store) []appliedMigration {
 	return out
 }
 
-func embeddedMigrations(t *testing.T) []migration {
+func embeddedMigrations(t *testing.T) []migration.Step {
 	t.Helper()
-	ms, err := loadMigrations(migrationFiles, "migrations")
+	ms, err := migration.Load(migrationFiles, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,54 +541,19 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-func TestLoadMigrations(t *testing.T) {
-	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
-	t.Run("order", func(t *testing.T) {
-		ms, err := loadMigrations(fstest.MapFS{
-			"m/0010_c.sql":  file("c"),
-			"m/0002_b.sql":  file("b"),
-			"m/0001_a.sql":  file("a"),
-			"m/README.md":   file("not a migration"),
-			"m/0003_x.sql~": file("backup"),
-		}, "m")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, m := range ms {
-			got = append(got, fmt.Sprintf("%d:%s", m.version, m.sql))
-		}
-		if strings.Join(got, " ") != "1:a 2:b 10:c" {
-			t.Errorf("migrations = %v", got)
-		}
-	})
-	for name, fsys := range map[string]fstest.MapFS{
-		"duplicate version": {"m/0001_a.sql": file(""), "m/1_b.sql": file("")},
-		"no number":         {"m/initial.sql": file("")},
-		"zero":              {"m/0000_a.sql": file("")},
-		"not a number":      {"m/abcd_a.sql": file("")},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if ms, err := loadMigrations(fsys, "m"); err == nil {
-				t.Errorf("loadMigrations succeeded with %d migrations, want an error", len(ms))
-			}
-		})
+func TestFailedMigrationRollsBack(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "m.db"))
+	ms := append(embeddedMigrations(t),
+		migration.Step{Version: 900, Name: "0900_ok.sql", SQL: "CREATE TABLE extra (x INTEGER) STRICT"},
+		migration.Step{Version: 901, Name: "0901_bad.sql", SQL: "CREATE TABLE broken (x"})
+	if err := migrate(context.Background(), s.db, ms); err == nil {
+		t.Fatal("migrate with a broken migration succeeded")
 	}
-
-	t.Run("failed migration rolls back", func(t *testing.T) {
-		s := openAt(t, filepath.Join(t.TempDir(), "m.db"))
-		ms := append(embeddedMigrations(t),
-			migration{version: 900, name: "0900_ok.sql", sql: "CREATE TABLE extra (x INTEGER) STRICT"},
-			migration{version: 901, name: "0901_bad.sql", sql: "CREATE TABLE broken (x"})
-		if err := migrate(context.Background(), s.db, ms); err == nil {
-			t.Fatal("migrate with a broken migration succeeded")
-		}
-		var n int
-		if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'extra'`).Scan(&n); err != nil || n != 0 {
-			t.Errorf("table from the failed batch exists: %v, %d", err, n)
-		}
-		if got, want := len(appliedMigrations(t, s)), len(embeddedMigrations(t)); got != want {
-			t.Errorf("%d migrations recorded, want %d", got, want)
-		}
-	})
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'extra'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("table from the failed batch exists: %v, %d", err, n)
+	}
+	if got, want := len(appliedMigrations(t, s)), len(embeddedMigrations(t)); got != want {
+		t.Errorf("%d migrations recorded, want %d", got, want)
+	}
 }

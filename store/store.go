@@ -193,6 +193,9 @@ type Store interface {
 	Keys(ctx context.Context, kind string) ([]Key, error)
 	// AddKey stores a new key; it returns ErrConflict if kind+ID exists.
 	AddKey(ctx context.Context, k Key) error
+	// DeleteKey removes a key (a rotated-out cookie key); ErrNotFound if
+	// kind+ID does not exist.
+	DeleteKey(ctx context.Context, kind, id string) error
 
 	// CreateClient stores an app client; ErrConflict if the ID is taken.
 	// CreatedAt is set by the store.
@@ -233,6 +236,30 @@ type Store interface {
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	// RevokeUserRefreshTokens revokes every refresh token of a user.
 	RevokeUserRefreshTokens(ctx context.Context, userID string) error
+
+	// UpdateUser applies up to the user in one transaction and bumps
+	// UpdatedAt; ErrNotFound for an unknown user, ErrConflict if up.Email
+	// belongs to another user.
+	UpdateUser(ctx context.Context, userID string, up UserUpdate) error
+
+	// SaveVerificationCode stores c, replacing the user's code of the same
+	// purpose (tries and all); ErrNotFound for an unknown user. A user's
+	// codes go with the user when it is deleted.
+	SaveVerificationCode(ctx context.Context, c VerificationCode) error
+	// VerificationCode returns the user's code of that purpose, expired
+	// or not, or ErrNotFound.
+	VerificationCode(ctx context.Context, userID, purpose string) (*VerificationCode, error)
+	// ConsumeVerificationCode checks hash against the user's code of that
+	// purpose in one transaction, so that of concurrent callers at most one
+	// succeeds and no more than maxAttempts tries are ever counted. A match
+	// deletes the code and returns it. A mismatch counts a try, deletes the
+	// code once Attempts reaches maxAttempts, and returns ErrCodeMismatch
+	// with the code as it now is. No code, or one expired at now, gives
+	// ErrNotFound and counts nothing.
+	ConsumeVerificationCode(ctx context.Context, userID, purpose, hash string, maxAttempts int, now time.Time) (*VerificationCode, error)
+	// DeleteVerificationCode removes the user's code of that purpose;
+	// deleting none is not an error.
+	DeleteVerificationCode(ctx context.Context, userID, purpose string) error
 
 	// Close releases the store's connections.
 	Close() error

@@ -433,4 +433,13 @@ func (s *Store) AddKey(ctx context.Context, k store.Key) error {
 	return wrap("add key", err)
 }
 
+// DeleteKey removes a key; store.ErrNotFound if kind+ID does not exist.
+func (s *Store) DeleteKey(ctx context.Context, kind, id string) error {
+	tag, err := s.db.Exec(ctx, `DELETE FROM keys WHERE kind = $1 AND id = $2`, kind, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = store.ErrNotFound
+	}
+	return wrap("delete key", err)
+}
+
 var _ store.Store = (*Store)(nil)

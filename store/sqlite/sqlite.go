@@ -660,4 +660,16 @@ func (s *Store) AddKey(ctx context.Context, k store.Key) error {
 	return wrap("add key", err)
 }
 
+// DeleteKey removes a key; store.ErrNotFound if kind+ID does not exist.
+func (s *Store) DeleteKey(ctx context.Context, kind, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE kind = ? AND id = ?`, kind, id)
+		if err != nil {
+			return err
+		}
+		return affectedOne(res)
+	})
+	return wrap("delete key", err)
+}
+
 var _ store.Store = (*Store)(nil)

@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Clients", func(t *testing.T) { testClients(t, open) })
 	t.Run("AuthCodes", func(t *testing.T) { testAuthCodes(t, open) })
 	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
+	t.Run("UpdateUserFields", func(t *testing.T) { testUpdateUserFields(t, open) })
+	t.Run("VerificationCodes", func(t *testing.T) { testVerificationCodes(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the
@@ -667,6 +669,23 @@ func testKeys(t *testing.T, open func(t *testing.T) store.Store) {
 		dup := store.Key{Kind: "cookie", ID: "c1", Material: []byte("replacement"), CreatedAt: base.Add(time.Hour)}
 		wantErr(t, "AddKey duplicate", s.AddKey(ctx, dup), store.ErrConflict)
 		same(t, keys(t, s, "cookie"), []store.Key{k})
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		s := open(t)
+		k1 := store.Key{Kind: "cookie", ID: "k1", Material: []byte("one"), CreatedAt: base}
+		k2 := store.Key{Kind: "cookie", ID: "k2", Material: []byte("two"), CreatedAt: base.Add(time.Hour)}
+		other := store.Key{Kind: "es256", ID: "k1", Material: []byte("signing"), CreatedAt: base}
+		add(t, s, k1, k2, other)
+		if err := s.DeleteKey(ctx, "cookie", "k1"); err != nil {
+			t.Fatalf("DeleteKey: %v", err)
+		}
+		same(t, keys(t, s, "cookie"), []store.Key{k2})
+		same(t, keys(t, s, "es256"), []store.Key{other}) // same id, other kind: kept
+		wantErr(t, "DeleteKey again", s.DeleteKey(ctx, "cookie", "k1"), store.ErrNotFound)
+		wantErr(t, "DeleteKey unknown kind", s.DeleteKey(ctx, "nothing", "k2"), store.ErrNotFound)
+		// The id is free again.
+		add(t, s, store.Key{Kind: "cookie", ID: "k1", Material: []byte("new"), CreatedAt: base.Add(2 * time.Hour)})
 	})
 
 	t.Run("MaterialExact", func(t *testing.T) {

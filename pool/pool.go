@@ -51,10 +51,24 @@ type PasswordPolicy struct {
 	MinLength int `json:"min_length,omitempty"`
 	// MaxLength in characters; 0 means 128.
 	MaxLength int `json:"max_length,omitempty"`
+	// Require* ask for at least one character of each class named.
+	RequireLowercase bool `json:"require_lowercase,omitempty"`
+	RequireUppercase bool `json:"require_uppercase,omitempty"`
+	RequireDigit     bool `json:"require_digit,omitempty"`
+	RequireSymbol    bool `json:"require_symbol,omitempty"`
+	// AllowCommon turns off the refusal of the most common passwords
+	// (see CommonPassword).
+	AllowCommon bool `json:"allow_common,omitempty"`
+	// AllowEmail turns off the refusal of passwords that contain the name
+	// part of the user's own email address.
+	AllowEmail bool `json:"allow_email,omitempty"`
 }
 
 // Check returns a *PasswordPolicyError when password breaks the policy.
-func (p PasswordPolicy) Check(password string) error {
+// CheckFor also knows whose password it is.
+func (p PasswordPolicy) Check(password string) error { return p.CheckFor(password, "") }
+
+func (p PasswordPolicy) checkLength(password string) error {
 	if !utf8.ValidString(password) {
 		return &PasswordPolicyError{Rule: "must be valid text"}
 	}
@@ -100,6 +114,9 @@ type Config struct {
 	// UserRevocationTTL is how long a "sign out everywhere" entry is kept;
 	// it must outlive the longest session. 0 means 366 days.
 	UserRevocationTTL time.Duration
+	// Accounts configures sign-up, verification codes and the rest of
+	// the account lifecycle (accounts.go).
+	Accounts AccountConfig
 }
 
 // Pool is one user pool on one store.
@@ -112,6 +129,7 @@ type Pool struct {
 	userTTL   time.Duration
 	deny      *DenyList
 	now       func() time.Time
+	acct      AccountConfig
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -124,6 +142,10 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if err := cfg.Password.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Accounts.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Accounts.setDefaults()
 	dummy, err := h.Hash(ctx, rand.Text())
 	if err != nil {
 		return nil, err
@@ -132,7 +154,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts}
 	p.deny = newDenyList(s, p.now)
 	if err := p.deny.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("loading revocations: %w", err)
@@ -192,7 +214,7 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := p.policy.Check(nu.Password); err != nil {
+	if err := p.policy.CheckFor(nu.Password, email); err != nil {
 		return nil, err
 	}
 	if len(nu.Name) > 256 || !utf8.ValidString(nu.Name) {
@@ -258,8 +280,8 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	if !u.Enabled {
 		return nil, ErrUserDisabled
 	}
-	if u.Status == store.StatusUnconfirmed {
-		return nil, ErrUserNotConfirmed
+	if err := p.signInStatus(ctx, u); err != nil {
+		return nil, err
 	}
 	if stale {
 		if hash, err := p.hasher.Hash(ctx, password); err == nil {
@@ -293,11 +315,11 @@ func (p *Pool) ListUsers(ctx context.Context, opts store.ListOptions) ([]*store.
 // SetPassword sets a new password that meets the policy and signs the user
 // out everywhere, since whoever knew the old one may hold a session.
 func (p *Pool) SetPassword(ctx context.Context, userID, password string) error {
-	if err := p.policy.Check(password); err != nil {
-		return err
-	}
 	u, err := p.User(ctx, userID)
 	if err != nil {
+		return err
+	}
+	if err := p.policy.CheckFor(password, u.Email); err != nil {
 		return err
 	}
 	hash, err := p.hasher.Hash(ctx, password)

@@ -258,6 +258,7 @@ func TestSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	forced := mustCreate(t, p, NewUser{Email: "forced@example.com", Status: store.StatusForceChangePassword})
+	mustCreate(t, p, NewUser{Email: "reset@example.com", Status: store.StatusResetRequired})
 
 	tests := []struct {
 		name            string
@@ -279,11 +280,17 @@ func TestSignIn(t *testing.T) {
 		{"unconfirmed, wrong password", "new@example.com", "wrong password here", "", ErrInvalidCredentials},
 		{"disabled and unconfirmed, right password", "both@example.com", goodPassword, "", ErrUserDisabled},
 		{"disabled and unconfirmed, wrong password", "both@example.com", "wrong password here", "", ErrInvalidCredentials},
-		{"must change password, right password", "forced@example.com", goodPassword, forced.ID, nil},
+		{"must change password, right password", "forced@example.com", goodPassword, "", ErrNewPasswordRequired},
+		{"must change password, wrong password", "forced@example.com", "wrong password here", "", ErrInvalidCredentials},
+		{"reset required, right password", "reset@example.com", goodPassword, "", ErrPasswordResetRequired},
+		{"reset required, wrong password", "reset@example.com", "wrong password here", "", ErrInvalidCredentials},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u, err := p.SignIn(t.Context(), tt.login, tt.password)
+			if npr, ok := errors.AsType[*NewPasswordRequiredError](err); ok && npr.User.ID != forced.ID {
+				t.Errorf("new password required for %s, want %s", npr.User.ID, forced.ID)
+			}
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) || u != nil {
 					t.Fatalf("SignIn = %+v, %v; want nil, %v", u, err, tt.wantErr)

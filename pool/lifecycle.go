@@ -1,0 +1,565 @@
+package pool
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-auth/gatehouse/mail"
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// ErrChallengeExpired: a "choose a new password" step was started for a
+// password that is no longer the user's, or for a user who has none to
+// change any more. Sign in again.
+var ErrChallengeExpired = errors.New("this sign-in has expired; sign in again")
+
+// ErrSameEmail: the new address is the one the account already has.
+var ErrSameEmail = errors.New("this is already your address")
+
+// signInStatus is the part of SignIn that follows a right password: what
+// the user's status allows.
+func (p *Pool) signInStatus(ctx context.Context, u *store.User) error {
+	switch u.Status {
+	case store.StatusUnconfirmed:
+		if p.acct.SignInUnverified {
+			return nil
+		}
+		return ErrUserNotConfirmed
+	case store.StatusResetRequired:
+		return ErrPasswordResetRequired
+	case store.StatusForceChangePassword:
+		if err := p.checkTemporary(ctx, u); err != nil {
+			return err
+		}
+		return &NewPasswordRequiredError{User: u}
+	}
+	return nil
+}
+
+// checkTemporary refuses a temporary password past its deadline. A user
+// made FORCE_CHANGE_PASSWORD without a recorded deadline (by an older
+// version, or through NewUser.Status) has none.
+func (p *Pool) checkTemporary(ctx context.Context, u *store.User) error {
+	c, err := p.store.VerificationCode(ctx, u.ID, PurposeTemporaryPassword)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !p.now().Before(c.Expires) {
+		return ErrTemporaryPasswordExpired
+	}
+	return nil
+}
+
+// PasswordFingerprint names the user's current password without revealing
+// anything of it: a page that asks for a new password after a temporary
+// one carries it, so that the step dies once the password has changed.
+func PasswordFingerprint(u *store.User) string {
+	sum := sha256.Sum256([]byte("gatehouse password fingerprint\x00" + u.ID + "\x00" + u.PasswordHash))
+	return hex.EncodeToString(sum[:16])
+}
+
+// SignUpRequest is what the sign-up form sends.
+type SignUpRequest struct {
+	Email    string
+	Password string
+	// Attributes by name, as configured ("name", "custom:tenant").
+	Attributes map[string]string
+}
+
+// CheckSignUp returns the normalized email and attributes of req, or
+// FieldErrors saying what is wrong with each field. It stores nothing.
+func (p *Pool) CheckSignUp(req SignUpRequest) (string, map[string]string, error) {
+	fe := FieldErrors{}
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		fe["email"] = "Enter a valid email address, such as name@example.com."
+	}
+	if err := p.policy.CheckFor(req.Password, email); err != nil {
+		fe["password"] = policyMessage(err)
+	}
+	known := map[string]bool{}
+	attrs := map[string]string{}
+	for _, a := range p.acct.Attributes {
+		known[a.Name] = true
+		v := strings.TrimSpace(req.Attributes[a.Name])
+		if msg := a.Check(v); msg != "" {
+			fe[a.Name] = msg
+			continue
+		}
+		if v != "" {
+			attrs[a.Name] = v
+		}
+	}
+	for name := range req.Attributes {
+		if !known[name] {
+			fe[clipName(name)] = "Not an attribute of this pool."
+		}
+	}
+	if len(fe) > 0 {
+		return "", nil, fe
+	}
+	return email, attrs, nil
+}
+
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}
+
+// policyMessage words a password policy error as a sentence.
+func policyMessage(err error) string {
+	var pe *PasswordPolicyError
+	if errors.As(err, &pe) {
+		return "Password " + pe.Rule + "."
+	}
+	return "Choose another password."
+}
+
+// SignUp creates an UNCONFIRMED user and mails a code to confirm the
+// address. Its answer does not depend on whether the address already has
+// an account: for one that has, no user is made or changed, and its owner
+// gets a new code (an unconfirmed account) or a note that they already have
+// an account; either way the caller sees the same result, so sign-up tells
+// no one which addresses are taken.
+//
+// Invalid input gives FieldErrors and stores nothing. ErrMailNotSent means
+// the account exists but the mail failed: asking for a new code works.
+func (p *Pool) SignUp(ctx context.Context, req SignUpRequest) (string, error) {
+	if p.acct.SignUp != SignUpOpen {
+		return "", ErrSignUpDisabled
+	}
+	email, attrs, err := p.CheckSignUp(req)
+	if err != nil {
+		return "", err
+	}
+	existing, err := p.store.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	if existing != nil {
+		// As long as a new account takes: one password hash.
+		if _, err := p.hasher.Hash(ctx, req.Password); err != nil {
+			return "", err
+		}
+		return email, p.signUpExisting(ctx, existing)
+	}
+	name := attrs["name"]
+	delete(attrs, "name")
+	hash, err := p.hasher.Hash(ctx, req.Password)
+	if err != nil {
+		return "", err
+	}
+	u := &store.User{
+		ID:           uuid.NewString(),
+		Email:        email,
+		Name:         name,
+		PasswordHash: hash,
+		Status:       store.StatusUnconfirmed,
+		Enabled:      true,
+		Attributes:   attrs,
+	}
+	if err := p.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// Taken between the lookup and now.
+			if existing, err := p.store.UserByEmail(ctx, email); err == nil {
+				return email, p.signUpExisting(ctx, existing)
+			}
+			return email, nil
+		}
+		return "", err
+	}
+	err = p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, email, "", p.acct.CodeTTL)
+	if err != nil && !errors.Is(err, ErrMailNotSent) {
+		// No code could be kept: nobody could ever confirm this account,
+		// so it must not stay behind to block the address.
+		if derr := p.store.DeleteUser(context.WithoutCancel(ctx), u.ID); derr != nil {
+			return "", errors.Join(err, derr)
+		}
+		return "", err
+	}
+	return email, err
+}
+
+// signUpExisting answers a sign-up for a taken address by writing to its
+// owner, within the resend cool-down.
+func (p *Pool) signUpExisting(ctx context.Context, u *store.User) error {
+	if u.Status == store.StatusUnconfirmed {
+		wait, err := p.cooldown(ctx, u.ID, PurposeVerifyEmail)
+		if err != nil || wait > 0 {
+			return err
+		}
+		return p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, u.Email, "", p.acct.CodeTTL)
+	}
+	wait, err := p.cooldown(ctx, u.ID, purposeExistsNotice)
+	if err != nil || wait > 0 {
+		return err
+	}
+	now := p.now()
+	rec := store.VerificationCode{UserID: u.ID, Purpose: purposeExistsNotice, SentAt: now, Expires: now.Add(p.acct.ResendCooldown)}
+	if err := p.store.SaveVerificationCode(ctx, rec); err != nil {
+		return err
+	}
+	if err := p.send(ctx, mail.KindAccountExists, mail.Data{Email: u.Email}); err != nil {
+		_ = p.store.DeleteVerificationCode(context.WithoutCancel(ctx), u.ID, purposeExistsNotice)
+		return err
+	}
+	return nil
+}
+
+// ConfirmSignUp checks the code mailed to email and marks the address
+// verified and the user CONFIRMED. An unknown address is ErrWrongCode, as a
+// wrong code is; a code that expired or was tried too often is
+// ErrCodeExpired.
+func (p *Pool) ConfirmSignUp(ctx context.Context, email, code string) (*store.User, error) {
+	u, err := p.userForCode(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.consumeCode(ctx, u.ID, PurposeVerifyEmail, code); err != nil {
+		return nil, err
+	}
+	up := store.UserUpdate{EmailVerified: ptrTo(true)}
+	if u.Status == store.StatusUnconfirmed {
+		up.Status = ptrTo(store.StatusConfirmed)
+	}
+	if err := p.store.UpdateUser(ctx, u.ID, up); err != nil {
+		return nil, mapNotFoundErr(err)
+	}
+	return p.User(ctx, u.ID)
+}
+
+// userForCode finds the user a code was mailed to; any failure to find one
+// is ErrWrongCode, so the answer says nothing about which addresses exist.
+func (p *Pool) userForCode(ctx context.Context, email string) (*store.User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, ErrWrongCode
+	}
+	u, err := p.store.UserByEmail(ctx, e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrWrongCode
+	}
+	return u, err
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// ResendConfirmation mails a new confirmation code to an address that has
+// an unconfirmed account; for any other address it does nothing and says
+// nothing. Within the cool-down it returns a *TooSoonError.
+func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
+	if p.acct.Mail == nil {
+		return ErrMailUnavailable
+	}
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil
+	}
+	u, err := p.store.UserByEmail(ctx, e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !u.Enabled || (u.Status != store.StatusUnconfirmed && u.EmailVerified) {
+		return nil
+	}
+	wait, err := p.cooldown(ctx, u.ID, PurposeVerifyEmail)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return &TooSoonError{Wait: wait}
+	}
+	return p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, u.Email, "", p.acct.CodeTTL)
+}
+
+// ForgotPassword mails a password reset code to the address, if it has an
+// enabled account with a password that may be reset; otherwise, or within
+// the cool-down, it does nothing. It never says which: callers answer alike
+// in every case. ErrMailNotSent is for the log, not for the person asking.
+func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
+	if p.acct.Mail == nil {
+		return ErrMailUnavailable
+	}
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil
+	}
+	u, err := p.store.UserByEmail(ctx, e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !u.Enabled || u.PasswordHash == "" || (u.Status != store.StatusConfirmed && u.Status != store.StatusResetRequired) {
+		return nil
+	}
+	wait, err := p.cooldown(ctx, u.ID, PurposeResetPassword)
+	if err != nil || wait > 0 {
+		return err
+	}
+	return p.issueCode(ctx, u, PurposeResetPassword, mail.KindResetPassword, u.Email, "", p.acct.ResetCodeTTL)
+}
+
+// ResetPassword sets a new password with the code ForgotPassword mailed.
+// The new password is checked first, so a refused one uses up no try. On
+// success the user is CONFIRMED with a verified address (the code proved
+// it) and every session and refresh token they had is revoked.
+func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword string) (*store.User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, ErrWrongCode
+	}
+	if err := p.policy.CheckFor(newPassword, e); err != nil {
+		return nil, err
+	}
+	u, err := p.userForCode(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.consumeCode(ctx, u.ID, PurposeResetPassword, code); err != nil {
+		return nil, err
+	}
+	hash, err := p.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.store.UpdateUser(ctx, u.ID, store.UserUpdate{EmailVerified: ptrTo(true)}); err != nil {
+		return nil, mapNotFoundErr(err)
+	}
+	if err := p.store.UpdatePassword(ctx, u.ID, hash, store.StatusConfirmed); err != nil {
+		return nil, mapNotFoundErr(err)
+	}
+	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	return p.User(ctx, u.ID)
+}
+
+// CompleteNewPassword replaces a temporary password with the user's own,
+// for the user SignIn answered with a NewPasswordRequiredError. fingerprint
+// is PasswordFingerprint of that user then: a step started for an older
+// password is ErrChallengeExpired.
+func (p *Pool) CompleteNewPassword(ctx context.Context, userID, fingerprint, newPassword string) (*store.User, error) {
+	u, err := p.store.UserByID(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrChallengeExpired
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !u.Enabled {
+		return nil, ErrUserDisabled
+	}
+	if u.Status != store.StatusForceChangePassword || PasswordFingerprint(u) != fingerprint {
+		return nil, ErrChallengeExpired
+	}
+	if err := p.checkTemporary(ctx, u); err != nil {
+		return nil, err
+	}
+	if err := p.policy.CheckFor(newPassword, u.Email); err != nil {
+		return nil, err
+	}
+	if same, _, _ := p.hasher.Verify(ctx, newPassword, u.PasswordHash); same {
+		return nil, &PasswordPolicyError{Rule: "must not be the temporary password"}
+	}
+	hash, err := p.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.store.UpdatePassword(ctx, u.ID, hash, store.StatusConfirmed); err != nil {
+		return nil, mapNotFoundErr(err)
+	}
+	if err := p.store.DeleteVerificationCode(ctx, u.ID, PurposeTemporaryPassword); err != nil {
+		return nil, err
+	}
+	return p.User(ctx, u.ID)
+}
+
+// VerifyPassword checks a signed-in user's password again before a
+// sensitive change; a wrong one is ErrInvalidCredentials.
+func (p *Pool) VerifyPassword(ctx context.Context, userID, password string) (*store.User, error) {
+	u, err := p.User(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	ok, _, err := p.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil && !errors.Is(err, ErrMalformedHash) {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrInvalidCredentials
+	}
+	return u, nil
+}
+
+// ChangePassword sets a new password for a signed-in user who knows the
+// current one, and ends every other session and refresh token they hold
+// (the caller starts a new session for the one that made the change).
+func (p *Pool) ChangePassword(ctx context.Context, userID, current, newPassword string) (*store.User, error) {
+	u, err := p.VerifyPassword(ctx, userID, current)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.policy.CheckFor(newPassword, u.Email); err != nil {
+		return nil, err
+	}
+	if newPassword == current {
+		return nil, &PasswordPolicyError{Rule: "must differ from the current one"}
+	}
+	hash, err := p.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return nil, err
+	}
+	status := u.Status
+	if status == store.StatusForceChangePassword || status == store.StatusResetRequired {
+		status = store.StatusConfirmed
+	}
+	if err := p.store.UpdatePassword(ctx, u.ID, hash, status); err != nil {
+		return nil, mapNotFoundErr(err)
+	}
+	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	return p.User(ctx, u.ID)
+}
+
+// UpdateProfile changes a signed-in user's attributes: values holds the
+// configured, mutable attributes to set ("" clears an optional one).
+// Anything else, or a value that does not check, gives FieldErrors and
+// changes nothing.
+func (p *Pool) UpdateProfile(ctx context.Context, userID string, values map[string]string) (*store.User, error) {
+	fe := FieldErrors{}
+	up := store.UserUpdate{SetAttributes: map[string]string{}}
+	specs := map[string]AttributeSpec{}
+	for _, a := range p.acct.Attributes {
+		specs[a.Name] = a
+	}
+	for name, raw := range values {
+		a, ok := specs[name]
+		switch {
+		case !ok:
+			fe[clipName(name)] = "Not an attribute of this pool."
+			continue
+		case a.Immutable:
+			fe[name] = "Cannot be changed."
+			continue
+		}
+		v := strings.TrimSpace(raw)
+		if msg := a.Check(v); msg != "" {
+			fe[name] = msg
+			continue
+		}
+		switch {
+		case name == "name":
+			up.Name = ptrTo(v)
+		case v == "":
+			up.DeleteAttributes = append(up.DeleteAttributes, name)
+		default:
+			up.SetAttributes[name] = v
+		}
+	}
+	if len(fe) > 0 {
+		return nil, fe
+	}
+	if err := p.store.UpdateUser(ctx, userID, up); err != nil {
+		return nil, mapNotFoundErr(err)
+	}
+	return p.User(ctx, userID)
+}
+
+// RequestEmailChange starts moving a signed-in user to a new address: it
+// checks their password and mails a code to the new address. The old
+// address stays in use until ConfirmEmailChange. Whether the new address
+// is taken is not said here, only to whoever can read its mail.
+func (p *Pool) RequestEmailChange(ctx context.Context, userID, password, newEmail string) (string, error) {
+	if p.acct.Mail == nil {
+		return "", ErrMailUnavailable
+	}
+	e, err := NormalizeEmail(newEmail)
+	if err != nil {
+		return "", err
+	}
+	u, err := p.VerifyPassword(ctx, userID, password)
+	if err != nil {
+		return "", err
+	}
+	if e == u.Email {
+		return "", ErrSameEmail
+	}
+	wait, err := p.cooldown(ctx, u.ID, PurposeChangeEmail)
+	if err != nil {
+		return "", err
+	}
+	if wait > 0 {
+		return "", &TooSoonError{Wait: wait}
+	}
+	return e, p.issueCode(ctx, u, PurposeChangeEmail, mail.KindVerifyNewEmail, e, e, p.acct.CodeTTL)
+}
+
+// PendingEmailChange returns the address a user is moving to and until
+// when its code works; "" when there is none.
+func (p *Pool) PendingEmailChange(ctx context.Context, userID string) (string, time.Time, error) {
+	c, err := p.store.VerificationCode(ctx, userID, PurposeChangeEmail)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !p.now().Before(c.Expires) || c.Attempts >= p.acct.MaxAttempts {
+		return "", time.Time{}, nil
+	}
+	return c.Target, c.Expires, nil
+}
+
+// ConfirmEmailChange checks the code mailed to the new address and makes
+// it the user's, verified. ErrEmailTaken if another account took it since.
+func (p *Pool) ConfirmEmailChange(ctx context.Context, userID, code string) (*store.User, error) {
+	c, err := p.consumeCode(ctx, userID, PurposeChangeEmail, code)
+	if err != nil {
+		return nil, err
+	}
+	err = p.store.UpdateUser(ctx, userID, store.UserUpdate{Email: ptrTo(c.Target), EmailVerified: ptrTo(true)})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, ErrEmailTaken
+	}
+	if err != nil {
+		return nil, mapNotFoundErr(err)
+	}
+	return p.User(ctx, userID)
+}
+
+// CancelEmailChange forgets a pending change of address.
+func (p *Pool) CancelEmailChange(ctx context.Context, userID string) error {
+	return p.store.DeleteVerificationCode(ctx, userID, PurposeChangeEmail)
+}
+
+// DeleteOwnAccount deletes a signed-in user who confirmed with their
+// password, when the pool allows it, with every session and refresh token.
+func (p *Pool) DeleteOwnAccount(ctx context.Context, userID, password string) error {
+	if !p.acct.AllowDelete {
+		return ErrDeleteNotAllowed
+	}
+	if _, err := p.VerifyPassword(ctx, userID, password); err != nil {
+		return err
+	}
+	if err := p.DeleteUser(ctx, userID); err != nil {
+		return err
+	}
+	return p.store.RevokeUserRefreshTokens(ctx, userID)
+}

@@ -13,6 +13,11 @@ type cacheEntry struct {
 	data     []string
 	access   []string
 	values   [][]string // one per configured plain header; nil when empty
+	// az is what authorization rules read (rules.go).
+	az authz
+	// keys is the cookie keys' removal count when the cookie was opened
+	// (see CookieKeys.Set); an entry from before a removal is opened again.
+	keys uint64
 }
 
 // sessionCache maps raw cookie values to their decoded sessions, so a

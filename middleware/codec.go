@@ -59,52 +59,61 @@ const maxShards = 8
 var ErrNoSession = errors.New("no session cookie")
 
 // Codec turns sessions into encrypted, authenticated cookies and back, with
-// gorilla/securecookie (AES-256-CTR, HMAC-SHA-256). The first key encodes;
+// gorilla/securecookie (AES-256-CTR, HMAC-SHA-256). The active key encodes;
 // every key decodes, so rotated-out keys keep working until removed.
 type Codec struct {
-	name   string
-	codecs []securecookie.Codec
+	name string
+	ring *ringCodec
 }
 
 // NewCodec returns a codec for cookies called name, using keys (each
-// CookieKeyLen bytes, newest first) and refusing cookies older than maxAge.
+// CookieKeyLen bytes, newest first: the first encodes) and refusing cookies
+// older than maxAge.
 func NewCodec(name string, keys [][]byte, maxAge time.Duration) (*Codec, error) {
-	if name == "" || strings.ContainsAny(name, "=;, \t\r\n") {
-		return nil, fmt.Errorf("invalid cookie name %q", name)
-	}
 	if len(keys) == 0 {
 		return nil, errors.New("no cookie keys")
 	}
-	c := &Codec{name: name}
+	ck := make([]CookieKey, len(keys))
 	for i, k := range keys {
-		if len(k) != CookieKeyLen {
-			return nil, fmt.Errorf("cookie key %d has %d bytes, want %d", i, len(k), CookieKeyLen)
-		}
-		sc := securecookie.New(k[:64], k[64:])
-		sc.MaxAge(int(maxAge / time.Second))
-		sc.MaxLength(0) // sharding, not securecookie, bounds the size
-		sc.SetSerializer(securecookie.JSONEncoder{})
-		c.codecs = append(c.codecs, sc)
+		ck[i] = CookieKey{Material: k}
 	}
-	return c, nil
+	set, err := NewCookieKeys(ck)
+	if err != nil {
+		return nil, err
+	}
+	return NewRotatingCodec(name, set, maxAge)
 }
 
-// Codecs returns the underlying codecs, for other cookies signed with the
-// same keys (the hosted pages' CSRF cookie).
-func (c *Codec) Codecs() []securecookie.Codec { return c.codecs }
+// NewRotatingCodec returns a codec for cookies called name on a set of keys
+// that may change while it is in use (see CookieKeys), refusing cookies
+// older than maxAge.
+func NewRotatingCodec(name string, keys *CookieKeys, maxAge time.Duration) (*Codec, error) {
+	if name == "" || strings.ContainsAny(name, "=;, \t\r\n") {
+		return nil, fmt.Errorf("invalid cookie name %q", name)
+	}
+	if keys == nil {
+		return nil, errors.New("no cookie keys")
+	}
+	// maxLength 0: sharding, not securecookie, bounds the size.
+	return &Codec{name: name, ring: &ringCodec{keys: keys, maxAge: maxAge}}, nil
+}
+
+// Codecs returns a codec for other cookies sealed with the same keys (the
+// hosted pages' CSRF cookie); it follows key rotation as the session does.
+func (c *Codec) Codecs() []securecookie.Codec { return []securecookie.Codec{c.ring} }
 
 // Name returns the cookie name.
 func (c *Codec) Name() string { return c.name }
 
 // Encode returns the cookie value for s.
 func (c *Codec) Encode(s *Session) (string, error) {
-	return securecookie.EncodeMulti(c.name, s, c.codecs...)
+	return c.ring.Encode(c.name, s)
 }
 
 // Decode verifies, decrypts and parses a cookie value.
 func (c *Codec) Decode(value string) (*Session, error) {
 	s := new(Session)
-	if err := securecookie.DecodeMulti(c.name, value, s, c.codecs...); err != nil {
+	if err := c.ring.Decode(c.name, value, s); err != nil {
 		return nil, err
 	}
 	if s.ID == "" || s.UserID == "" {

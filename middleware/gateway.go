@@ -73,6 +73,14 @@ type Config struct {
 	// CacheSize bounds the decoded-session cache; 0 means 10000.
 	CacheSize int
 	Logger    *zap.Logger
+	// Policy is the authorization rules and roles (rules.go).
+	Policy Policy
+	// Bearer, when set, authenticates requests carrying
+	// `Authorization: Bearer <jwt>` by the token (bearer.go).
+	Bearer *BearerConfig
+	// RenderError answers the refusals other than a plain 401 (403, a
+	// refused bearer token, 503) as a page or JSON; nil means plain text.
+	RenderError func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 }
 
 // Gateway guards a site: it strips client-sent identity headers, recognizes
@@ -83,6 +91,8 @@ type Gateway struct {
 	strip   stripper
 	cache   *sessionCache
 	now     func() time.Time
+	pol     *policy
+	bearer  *bearerAuth // nil: bearer tokens are not looked at
 }
 
 // dataTokenGrace keeps the signed data valid a little past the refresh time,
@@ -117,7 +127,17 @@ func NewGateway(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := []string{HeaderIdentity, HeaderData, HeaderAccessToken}
+	pol, err := compilePolicy(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	var bearer *bearerAuth
+	if cfg.Bearer != nil {
+		if bearer, err = newBearerAuth(cfg.Bearer, cfg.Data.Keys, cfg.Pool.DenyList(), cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	names := []string{HeaderIdentity, HeaderData, HeaderAccessToken, HeaderRole}
 	for _, h := range headers {
 		names = append(names, h.name)
 	}
@@ -125,29 +145,15 @@ func NewGateway(cfg Config) (*Gateway, error) {
 	if size <= 0 {
 		size = 10000
 	}
-	return &Gateway{cfg: cfg, headers: headers, strip: newStripper(names), cache: newSessionCache(size), now: time.Now}, nil
+	return &Gateway{cfg: cfg, headers: headers, strip: newStripper(names), cache: newSessionCache(size), now: time.Now, pol: pol, bearer: bearer}, nil
 }
 
 // Guard runs for every request to the guarded site. It returns true when the
 // request may go on to the upstream; otherwise it has answered it already.
+// It is Authorize for a request no other gateway has seen.
 func (g *Gateway) Guard(w http.ResponseWriter, r *http.Request) bool {
-	g.strip.strip(r.Header)
-	if e := g.current(w, r); e != nil {
-		g.inject(r.Header, e)
-		return true
-	}
-	switch g.cfg.Mode {
-	case ModeAllow:
-		return true
-	case ModeAuthenticate:
-		if canSignIn(r) {
-			rd, _ := g.cfg.SafeReturnTo(r.URL.RequestURI())
-			g.cfg.Source.SignIn(w, r, rd)
-			return false
-		}
-	}
-	g.cfg.Unauthorized(w, r)
-	return false
+	_, ok := g.Authorize(w, r, Auth{})
+	return ok
 }
 
 // canSignIn reports whether a sign-in round trip can serve r: a navigation
@@ -204,7 +210,10 @@ func (g *Gateway) current(w http.ResponseWriter, r *http.Request) *cacheEntry {
 // lookup returns the decoded session for a raw cookie value, from the cache
 // or by verifying and decrypting it once.
 func (g *Gateway) lookup(raw string) *cacheEntry {
-	if e := g.cache.get(raw); e != nil {
+	// Read before decoding: a key removed meanwhile leaves this entry
+	// stale, to be opened again with the keys left.
+	keys := g.cfg.Codec.ring.removals()
+	if e := g.cache.get(raw); e != nil && e.keys == keys {
 		return e
 	}
 	s, err := g.cfg.Codec.Decode(raw)
@@ -212,6 +221,7 @@ func (g *Gateway) lookup(raw string) *cacheEntry {
 		return nil
 	}
 	e := g.entry(s)
+	e.keys = keys
 	g.cache.put(raw, e)
 	return e
 }
@@ -367,6 +377,7 @@ func (g *Gateway) accessToken(s *Session, now, exp time.Time) (string, error) {
 // write encodes s, sets its cookie(s) and caches the decoded form under the
 // new value, so the next request with it costs no decryption.
 func (g *Gateway) write(w http.ResponseWriter, r *http.Request, s *Session) (*cacheEntry, error) {
+	keys := g.cfg.Codec.ring.removals()
 	raw, err := g.cfg.Codec.Encode(s)
 	if err != nil {
 		return nil, err
@@ -375,6 +386,7 @@ func (g *Gateway) write(w http.ResponseWriter, r *http.Request, s *Session) (*ca
 		return nil, err
 	}
 	e := g.entry(s)
+	e.keys = keys
 	g.cache.put(raw, e)
 	return e, nil
 }
@@ -398,6 +410,7 @@ func (g *Gateway) entry(s *Session) *cacheEntry {
 			e.values[i] = []string{v}
 		}
 	}
+	g.setFacts(e, sessionFacts(s))
 	return e
 }
 

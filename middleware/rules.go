@@ -1,0 +1,636 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// HeaderRole carries the request's role (see RoleRule) to the upstream. Like
+// the other identity headers, any copy a client sends is removed first.
+const HeaderRole = "X-Gatehouse-Role"
+
+// Rule is one `require` line of a gatehouse block. A request must satisfy
+// every rule of the block; a rule with several values is satisfied by any
+// one of them.
+type Rule struct {
+	// Kind is what is required: "group", "claim", "scope", "mfa",
+	// "authenticated" or "role".
+	Kind string `json:"kind"`
+	// Claim names the claim of a "claim" rule.
+	Claim string `json:"claim,omitempty"`
+	// Values are the groups, claim values, scopes or roles accepted.
+	Values []string `json:"values,omitempty"`
+}
+
+// RoleRule maps authenticated requests to a role, as a Cognito identity
+// pool's rules do: a gateway's role rules are tried in order and the first
+// that matches names the request's role.
+type RoleRule struct {
+	// Role is the role's name, sent upstream in X-Gatehouse-Role.
+	Role string `json:"role"`
+	// When is "group", "claim", or "" for a rule that matches every
+	// authenticated request (a default role, written last).
+	When string `json:"when,omitempty"`
+	// Claim names the claim of a "claim" condition.
+	Claim string `json:"claim,omitempty"`
+	// Values: any one of them matches.
+	Values []string `json:"values,omitempty"`
+}
+
+// Policy is the authorization part of a gateway's configuration.
+type Policy struct {
+	// Rules must all hold for a request to pass.
+	Rules []Rule
+	// Roles are tried in order; the first match names the request's role.
+	Roles []RoleRule
+	// GuestRole is the role of requests without identity that pass (in
+	// ModeAllow, on a public path, or with AllowAnonymous).
+	GuestRole string
+	// AllowAnonymous lets requests without identity through; Rules must be
+	// empty.
+	AllowAnonymous bool
+	// PublicPaths are paths where the gateway requires nothing: "/exact",
+	// "/prefix/*" or "*.suffix", matched case-sensitively against the
+	// cleaned request path.
+	PublicPaths []string
+}
+
+// Role is a role a gateway can give requests, compiled once.
+type Role struct {
+	name   string
+	header []string // shared by every request with this role; never written
+	when   condition
+}
+
+// Name returns the role's name; "" for no role (nil).
+func (r *Role) Name() string {
+	if r == nil {
+		return ""
+	}
+	return r.name
+}
+
+type ruleKind uint8
+
+const (
+	ruleAuthenticated ruleKind = iota
+	ruleGroup
+	ruleClaim
+	ruleScope
+	ruleMFA
+	ruleRole
+	ruleAlways // role conditions only: every authenticated request
+)
+
+// condition is a compiled rule or role condition.
+type condition struct {
+	kind   ruleKind
+	claim  string
+	values []string
+}
+
+// rule is a compiled Rule with what a refusal says, made once.
+type rule struct {
+	condition
+	// text describes the rule in logs: "group admins".
+	text string
+	// challenge is the WWW-Authenticate value a bearer request that fails
+	// the rule gets (RFC 6750 §3.1, RFC 9470 for mfa).
+	challenge string
+	// message is what the refused user reads.
+	message string
+}
+
+// policy is a compiled Policy.
+type policy struct {
+	rules          []rule
+	roles          []*Role
+	guest          *Role
+	allowAnonymous bool
+	public         []pathPattern
+}
+
+// secondFactors are the `amr` values (RFC 8176) that show a second factor.
+var secondFactors = []string{"mfa", "otp", "hwk", "swk", "sms", "sc", "pop"}
+
+func compilePolicy(p Policy) (*policy, error) {
+	out := &policy{allowAnonymous: p.AllowAnonymous}
+	if p.AllowAnonymous && len(p.Rules) > 0 {
+		return nil, errors.New("allow anonymous: a block that lets everyone in cannot also require something (put the rules in another block)")
+	}
+	for _, r := range p.Rules {
+		c, err := compileRule(r)
+		if err != nil {
+			return nil, err
+		}
+		out.rules = append(out.rules, c)
+	}
+	for i, rr := range p.Roles {
+		if err := checkRoleName(rr.Role); err != nil {
+			return nil, err
+		}
+		var cond condition
+		switch rr.When {
+		case "":
+			if len(rr.Values) > 0 || rr.Claim != "" {
+				return nil, fmt.Errorf("role %s: values without a condition", rr.Role)
+			}
+			if i != len(p.Roles)-1 {
+				return nil, fmt.Errorf("role %s: a role without a condition matches everyone, so it must be the last role line", rr.Role)
+			}
+			cond = condition{kind: ruleAlways}
+		case "group":
+			if len(rr.Values) == 0 || rr.Claim != "" {
+				return nil, fmt.Errorf("role %s when group: want at least one group", rr.Role)
+			}
+			cond = condition{kind: ruleGroup, values: slices.Clone(rr.Values)}
+		case "claim":
+			if rr.Claim == "" || len(rr.Values) == 0 {
+				return nil, fmt.Errorf("role %s when claim: want a claim name and at least one value", rr.Role)
+			}
+			cond = condition{kind: ruleClaim, claim: rr.Claim, values: slices.Clone(rr.Values)}
+		default:
+			return nil, fmt.Errorf("role %s: unknown condition %q (want group or claim)", rr.Role, rr.When)
+		}
+		out.roles = append(out.roles, &Role{name: rr.Role, header: []string{rr.Role}, when: cond})
+	}
+	if p.GuestRole != "" {
+		if err := checkRoleName(p.GuestRole); err != nil {
+			return nil, err
+		}
+		out.guest = &Role{name: p.GuestRole, header: []string{p.GuestRole}}
+	}
+	for _, s := range p.PublicPaths {
+		pp, err := compilePath(s)
+		if err != nil {
+			return nil, err
+		}
+		out.public = append(out.public, pp)
+	}
+	return out, nil
+}
+
+func compileRule(r Rule) (rule, error) {
+	c := rule{condition: condition{claim: r.Claim, values: slices.Clone(r.Values)}}
+	needValues := true
+	switch r.Kind {
+	case "authenticated":
+		c.kind, needValues = ruleAuthenticated, false
+		c.text = "authenticated"
+		c.message = "You need to sign in to see this page."
+	case "group":
+		c.kind = ruleGroup
+		c.text = "group " + strings.Join(r.Values, " ")
+		c.message = "Your account does not have access to this page."
+		c.challenge = `Bearer error="insufficient_scope", error_description="the token's user is not in a group this resource requires"`
+	case "claim":
+		if r.Claim == "" {
+			return rule{}, errors.New("require claim: want a claim name and at least one value")
+		}
+		c.kind = ruleClaim
+		c.text = "claim " + r.Claim + " " + strings.Join(r.Values, " ")
+		c.message = "Your account does not have access to this page."
+		c.challenge = `Bearer error="insufficient_scope", error_description="the token lacks a claim value this resource requires"`
+	case "scope":
+		c.kind = ruleScope
+		c.text = "scope " + strings.Join(r.Values, " ")
+		c.message = "This needs an access token with the scope " + strings.Join(r.Values, " or ") + "."
+		c.challenge = `Bearer error="insufficient_scope", error_description="the token lacks a scope this resource requires", scope=` +
+			strconv.Quote(strings.Join(r.Values, " "))
+	case "mfa":
+		c.kind, needValues = ruleMFA, false
+		c.text = "mfa"
+		c.message = "This page needs a sign-in with a second factor."
+		c.challenge = `Bearer error="insufficient_user_authentication", error_description="this resource requires multi-factor authentication", acr_values="mfa"`
+	case "role":
+		c.kind = ruleRole
+		c.text = "role " + strings.Join(r.Values, " ")
+		c.message = "Your account does not have access to this page."
+		c.challenge = `Bearer error="insufficient_scope", error_description="the token's role is not one this resource requires"`
+	default:
+		return rule{}, fmt.Errorf("require %q: unknown rule (want group, claim, scope, mfa, authenticated or role)", r.Kind)
+	}
+	if r.Claim != "" && c.kind != ruleClaim {
+		return rule{}, fmt.Errorf("require %s: takes no claim name", r.Kind)
+	}
+	if needValues && len(r.Values) == 0 {
+		return rule{}, fmt.Errorf("require %s: want at least one value", r.Kind)
+	}
+	if !needValues && len(r.Values) > 0 {
+		return rule{}, fmt.Errorf("require %s: takes no values", r.Kind)
+	}
+	for _, v := range r.Values {
+		if v == "" {
+			return rule{}, fmt.Errorf("require %s: empty value", r.Kind)
+		}
+	}
+	if c.kind == ruleScope {
+		for _, v := range r.Values {
+			// RFC 6749 §3.3 scope tokens; also keeps the challenge quotable.
+			if strings.ContainsAny(v, " \"\\") {
+				return rule{}, fmt.Errorf("require scope %q: not a scope token", v)
+			}
+		}
+	}
+	return c, nil
+}
+
+func checkRoleName(name string) error {
+	if name == "" {
+		return errors.New("role: empty name")
+	}
+	for i := 0; i < len(name); i++ {
+		// A header value, read by upstream code: keep it to visible ASCII
+		// without separators that would make it a list.
+		if c := name[i]; c <= ' ' || c >= 0x7f || c == ',' || c == '"' {
+			return fmt.Errorf("role %q: use letters, digits and punctuation other than , and \" only", name)
+		}
+	}
+	return nil
+}
+
+// facts is what rules read about an authenticated request, made once per
+// session or verified token and then shared read-only, so that evaluating
+// rules allocates nothing.
+type facts struct {
+	// claims holds a bearer token's claims with string, boolean, number or
+	// string-array values; nil for a session (see single).
+	claims map[string][]string
+	// single holds a session's sub, email, email_verified and name, each
+	// sliced out as a one-element []string without allocating.
+	single [4]string
+	groups []string
+	amr    []string
+	// scopes are a bearer token's scopes; nil for a session, which has none.
+	scopes []string
+	bearer bool
+	mfa    bool
+}
+
+func sessionFacts(s *Session) facts {
+	return facts{
+		single: [4]string{s.UserID, s.Email, strconv.FormatBool(s.EmailVerified), s.Name},
+		groups: s.Groups,
+		amr:    s.AMR,
+		mfa:    hasSecondFactor(s.AMR),
+	}
+}
+
+func hasSecondFactor(amr []string) bool {
+	for _, m := range amr {
+		if slices.Contains(secondFactors, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// claim returns the values of a claim, or nil.
+func (f *facts) claim(name string) []string {
+	if f.claims != nil {
+		return f.claims[name]
+	}
+	switch name {
+	case "sub":
+		return f.single[0:1]
+	case "email":
+		if f.single[1] == "" {
+			return nil
+		}
+		return f.single[1:2]
+	case "email_verified":
+		if f.single[1] == "" {
+			return nil
+		}
+		return f.single[2:3]
+	case "name":
+		if f.single[3] == "" {
+			return nil
+		}
+		return f.single[3:4]
+	case "groups", "cognito:groups":
+		return f.groups
+	case "amr":
+		return f.amr
+	}
+	return nil
+}
+
+// anyOf reports whether have and want share a value.
+func anyOf(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if h == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holds reports whether the condition holds for f (nil: no identity) with
+// role.
+func (c *condition) holds(f *facts, role *Role) bool {
+	if c.kind == ruleRole {
+		if role == nil {
+			return false
+		}
+		for _, v := range c.values {
+			if v == role.name {
+				return true
+			}
+		}
+		return false
+	}
+	if f == nil {
+		return false
+	}
+	switch c.kind {
+	case ruleAuthenticated, ruleAlways:
+		return true
+	case ruleGroup:
+		return anyOf(f.groups, c.values)
+	case ruleClaim:
+		return anyOf(f.claim(c.claim), c.values)
+	case ruleScope:
+		return anyOf(f.scopes, c.values)
+	case ruleMFA:
+		return f.mfa
+	}
+	return false
+}
+
+// check returns the index of the first rule that does not hold, or -1.
+func (p *policy) check(f *facts, role *Role) int {
+	for i := range p.rules {
+		if !p.rules[i].holds(f, role) {
+			return i
+		}
+	}
+	return -1
+}
+
+// roleFor returns the role of an authenticated request: the first role
+// rule that matches, or nil.
+func (p *policy) roleFor(f *facts) *Role {
+	for _, r := range p.roles {
+		if r.when.holds(f, nil) {
+			return r
+		}
+	}
+	return nil
+}
+
+// pathPattern is one public path: exact, a prefix ("/static/*") or a
+// suffix ("*.css").
+type pathPattern struct {
+	exact, prefix, suffix string
+}
+
+func compilePath(s string) (pathPattern, error) {
+	switch {
+	case s == "" || s == "*" || s == "/*":
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: for every path, write `allow anonymous` without paths", s)
+	case strings.HasPrefix(s, "*"):
+		if strings.Contains(s[1:], "*") || strings.Contains(s, "/") {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: a suffix pattern is *<end of a file name>, such as *.css", s)
+		}
+		return pathPattern{suffix: s[1:]}, nil
+	case !strings.HasPrefix(s, "/"):
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: a path starts with / (or is *.suffix)", s)
+	case strings.HasSuffix(s, "*"):
+		p := s[:len(s)-1]
+		if strings.Contains(p, "*") {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: * only at the end or the start", s)
+		}
+		if path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: not a clean path", s)
+		}
+		return pathPattern{prefix: p}, nil
+	}
+	if strings.Contains(s, "*") || path.Clean(s) != s {
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: not a clean path (* only at the end or the start)", s)
+	}
+	return pathPattern{exact: s}, nil
+}
+
+// isPublic reports whether r's path is one of the public paths. The path
+// is cleaned first (dot segments, repeated slashes; it is already
+// percent-decoded), so /public/../admin is /admin, as an upstream that
+// cleans paths will see it.
+func (p *policy) isPublic(r *http.Request) bool {
+	if len(p.public) == 0 {
+		return false
+	}
+	raw := r.URL.Path
+	if raw == "" {
+		raw = "/"
+	}
+	clean := path.Clean("/" + raw)
+	if strings.HasSuffix(raw, "/") && clean != "/" {
+		clean += "/"
+	}
+	for _, pp := range p.public {
+		switch {
+		case pp.exact != "":
+			if clean == pp.exact {
+				return true
+			}
+		case pp.prefix != "":
+			if strings.HasPrefix(clean, pp.prefix) {
+				return true
+			}
+		case pp.suffix != "":
+			if strings.HasSuffix(clean, pp.suffix) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// authz is what a principal's rules need, made with it: its facts and, for
+// the gateway whose cache holds it, that gateway's role and verdict, so a
+// request with a cached session or token evaluates nothing.
+type authz struct {
+	facts  facts
+	owner  *Gateway
+	role   *Role
+	failed int // index of the first rule that does not hold; -1 for none
+}
+
+// setFacts gives e its facts and g's verdict on them.
+func (g *Gateway) setFacts(e *cacheEntry, f facts) {
+	e.az.facts = f
+	e.az.owner = g
+	e.az.role = g.pol.roleFor(&e.az.facts)
+	e.az.failed = g.pol.check(&e.az.facts, e.az.role)
+}
+
+// Principal is who a request was authenticated as: a session or a verified
+// bearer token, with its header values and what rules read about it. It is
+// immutable and shared by every request presenting the same credentials.
+type Principal = cacheEntry
+
+// anonymous is the principal of a request without identity.
+var anonymous = &Principal{az: authz{failed: -1}}
+
+// Authenticated reports whether p is an identity rather than anonymous.
+func (e *cacheEntry) Authenticated() bool { return e != nil && e != anonymous }
+
+// Subject returns the `sub` of an authenticated principal.
+func (e *cacheEntry) Subject() string {
+	if !e.Authenticated() {
+		return ""
+	}
+	return e.s.UserID
+}
+
+// Auth is what the gatehouse blocks a request has passed so far
+// established. The first block authenticates the request; a block that
+// runs after it (one inside a `handle` of a guarded site) is given its
+// Auth, so that it neither reads the credentials again nor injects the
+// identity headers twice: it applies its own rules and roles to the same
+// principal.
+type Auth struct {
+	// Principal is the request's identity, or the anonymous principal;
+	// nil while no gateway has run.
+	Principal *Principal
+	// Role is the request's role; nil for none.
+	Role *Role
+}
+
+// Authorize decides whether r may go on. Given a zero prior it
+// authenticates r first: strips client-sent identity headers, verifies a
+// bearer token or the session cookie, and injects the identity headers;
+// given the Auth of an earlier gateway, it takes that identity as is.
+// Then it applies its rules. It returns the request's Auth and true when r
+// may go on; otherwise it has answered r (sign-in redirect, 401 or 403).
+//
+// Evaluation allocates nothing: a principal from this gateway's own cache
+// carries its verdict, and rules on another's read only precomputed facts.
+func (g *Gateway) Authorize(w http.ResponseWriter, r *http.Request, prior Auth) (Auth, bool) {
+	p, role := prior.Principal, prior.Role
+	first := p == nil
+	if first {
+		g.strip.strip(r.Header)
+		if p = g.authenticate(w, r); p == nil {
+			return Auth{}, false
+		}
+	}
+	if p == anonymous {
+		if g.pol.guest != nil {
+			role = g.pol.guest
+		}
+		pass := g.pol.allowAnonymous || g.pol.isPublic(r) ||
+			g.cfg.Mode == ModeAllow && g.pol.check(nil, role) < 0
+		if !pass {
+			g.unauthenticated(w, r)
+			return Auth{}, false
+		}
+	} else {
+		failed := p.az.failed
+		if first && p.az.owner == g {
+			if len(g.pol.roles) > 0 {
+				role = p.az.role
+			}
+		} else {
+			if len(g.pol.roles) > 0 {
+				role = g.pol.roleFor(&p.az.facts)
+			}
+			failed = g.pol.check(&p.az.facts, role)
+		}
+		if failed >= 0 && !g.pol.isPublic(r) {
+			g.forbid(w, r, p, failed)
+			return Auth{}, false
+		}
+		if first {
+			g.inject(r.Header, p)
+		}
+	}
+	if role != nil {
+		r.Header[HeaderRole] = role.header
+	} else if prior.Role != nil {
+		delete(r.Header, HeaderRole)
+	}
+	return Auth{Principal: p, Role: role}, true
+}
+
+// authenticate returns r's principal: the bearer token's when r carries
+// one, else the session's, else anonymous. It returns nil when it has
+// answered r (a refused token).
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) *Principal {
+	if g.bearer != nil {
+		tok, ok, terr := bearerToken(r)
+		if ok && terr == nil {
+			var p *Principal
+			if p, terr = g.bearerPrincipal(r.Context(), tok); terr == nil {
+				return p
+			}
+		}
+		if terr != nil {
+			g.refuseToken(w, r, terr)
+			return nil
+		}
+	}
+	if e := g.current(w, r); e != nil {
+		return e
+	}
+	return anonymous
+}
+
+// unauthenticated answers a request that needs an identity and has none:
+// browsers are sent to sign in (unless the mode is deny), others get 401.
+func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	if g.cfg.Mode != ModeDeny && canSignIn(r) {
+		rd, _ := g.cfg.SafeReturnTo(r.URL.RequestURI())
+		g.cfg.Source.SignIn(w, r, rd)
+		return
+	}
+	if g.bearer != nil {
+		// RFC 6750 §3: no error code, since no token was sent.
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	g.cfg.Unauthorized(w, r)
+}
+
+// forbid answers 403 to an authenticated request that fails rule i; a
+// bearer request also gets the RFC 6750 challenge (insufficient_scope).
+// Never a redirect: signing in again would not change the answer.
+func (g *Gateway) forbid(w http.ResponseWriter, r *http.Request, p *Principal, i int) {
+	rl := &g.pol.rules[i]
+	g.cfg.Logger.Info("request refused by a rule",
+		zap.String("rule", rl.text), zap.String("sub", p.s.UserID), zap.Bool("bearer", p.az.facts.bearer), zap.String("path", r.URL.Path))
+	if p.az.facts.bearer {
+		w.Header().Set("WWW-Authenticate", rl.challenge)
+	}
+	g.renderError(w, r, http.StatusForbidden, "Access denied", rl.message)
+}
+
+func (g *Gateway) renderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	if g.cfg.RenderError != nil {
+		g.cfg.RenderError(w, r, status, title, message)
+		return
+	}
+	http.Error(w, title+": "+message, status)
+}
+
+// CheckPolicy reports what is wrong with p, as NewGateway would.
+func CheckPolicy(p Policy) error {
+	_, err := compilePolicy(p)
+	return err
+}
+
+// String returns the subject, so that a principal in a log placeholder
+// names the user and shows nothing else of the session.
+func (e *cacheEntry) String() string { return e.Subject() }
+
+// String returns the role's name, for the role in a placeholder.
+func (r *Role) String() string { return r.Name() }

@@ -1,6 +1,8 @@
 // Package hostedui serves the hosted pages of a user pool under the path
 // prefix /_gatehouse/ of every site the gateway guards: the sign-in form,
-// sign-out, and the pages' static assets.
+// sign-out, sign-up and address confirmation, forgotten passwords, the
+// choice of a new password after a temporary one, the account page, and the
+// pages' static assets.
 //
 // The gateway mounts one Handler per guarded site and hands it every request
 // whose path starts with /_gatehouse/:
@@ -174,6 +176,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.signIn(w, r)
 	case p == LogoutPath:
 		h.logout(w, r)
+	case p == SignUpPath:
+		h.signUp(w, r)
+	case p == ConfirmPath:
+		h.confirm(w, r)
+	case p == ForgotPath:
+		h.forgot(w, r)
+	case p == ResetPath:
+		h.reset(w, r)
+	case p == NewPasswordPath:
+		h.newPassword(w, r)
+	case p == AccountPath:
+		h.account(w, r)
 	case strings.HasPrefix(p, staticPath):
 		h.serveStatic(w, r)
 	default:

@@ -22,12 +22,18 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 // pages holds one template set per page: each page file defines the blocks
 // of layout.html, so each needs its own copy of the layout.
 type pages struct {
-	signIn *template.Template
-	error  *template.Template
+	signIn      *template.Template
+	error       *template.Template
+	signUp      *template.Template
+	confirm     *template.Template
+	forgot      *template.Template
+	reset       *template.Template
+	newPassword *template.Template
+	account     *template.Template
 }
 
 func parsePages(fsys fs.FS) (pages, error) {
-	layout, err := template.ParseFS(fsys, "layout.html")
+	layout, err := template.ParseFS(fsys, "layout.html", "partials.html")
 	if err != nil {
 		return pages{}, err
 	}
@@ -50,6 +56,21 @@ func parsePages(fsys fs.FS) (pages, error) {
 	}
 	if p.error, err = page("error.html"); err != nil {
 		return pages{}, err
+	}
+	for _, pg := range []struct {
+		dst  **template.Template
+		file string
+	}{
+		{&p.signUp, "signup.html"},
+		{&p.confirm, "confirm.html"},
+		{&p.forgot, "forgot.html"},
+		{&p.reset, "reset.html"},
+		{&p.newPassword, "new_password.html"},
+		{&p.account, "account.html"},
+	} {
+		if *pg.dst, err = page(pg.file); err != nil {
+			return pages{}, err
+		}
 	}
 	return p, nil
 }

@@ -2,7 +2,6 @@ package hostedui
 
 import (
 	"errors"
-	"mime"
 	"net"
 	"net/http"
 	"unicode"
@@ -28,6 +27,11 @@ type signInPage struct {
 	ReturnTo    string
 	Email       string
 	Error       string
+	Notice      string
+	// SignUp is the pool's sign-up mode; CanReset whether "Forgot your
+	// password?" is offered.
+	SignUp   string
+	CanReset bool
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +44,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			hint = ""
 		}
-		h.renderSignIn(w, r, http.StatusOK, signInPage{ReturnTo: rd, Email: hint})
+		h.renderSignIn(w, r, http.StatusOK, signInPage{ReturnTo: rd, Email: hint, Notice: notices[q.Get("notice")]})
 	case http.MethodPost:
 		h.signInPost(w, r)
 	default:
@@ -56,44 +60,14 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	}
 	p.DisplayName = h.displayName
 	p.CSRF = tok
+	p.SignUp = h.pool.Accounts().SignUp
+	p.CanReset = h.pool.CanMail()
 	h.render(w, status, h.pages.signIn, p)
 }
 
 func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 	ip := h.clientIP(r)
-	if !h.sameOrigin(r) {
-		h.log.Warn("sign-in refused", zap.String("reason", "cross_origin"),
-			zap.String("origin", clip(r.Header.Get("Origin"))), zap.String("remote_ip", ip))
-		h.RenderError(w, r, http.StatusForbidden, "Request refused",
-			"This form was sent from another site. Open the sign-in page and try again.")
-		return
-	}
-	// The cookie is checked before the body is read: a request without one
-	// cannot succeed, so it gets no password hashed and no body parsed.
-	cookieTok, ok := h.csrfToken(r)
-	if !ok {
-		h.log.Info("sign-in refused", zap.String("reason", "csrf_cookie"), zap.String("remote_ip", ip))
-		h.formExpired(w, r)
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		h.RenderError(w, r, http.StatusUnsupportedMediaType, "Unsupported form encoding",
-			"The sign-in form must be sent as application/x-www-form-urlencoded.")
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			h.RenderError(w, r, http.StatusRequestEntityTooLarge, "Form too large",
-				"The form sent was larger than a sign-in form can be.")
-			return
-		}
-		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form sent could not be read.")
-		return
-	}
-	if !checkCSRFForm(cookieTok, r.PostForm.Get(csrfField)) {
-		h.log.Info("sign-in refused", zap.String("reason", "csrf_token"), zap.String("remote_ip", ip))
-		h.formExpired(w, r)
+	if !h.readForm(w, r, "sign-in") {
 		return
 	}
 
@@ -112,7 +86,30 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, pool.ErrUserNotConfirmed):
 		h.signInFailed(r, "user_not_confirmed", email)
+		if h.pool.CanMail() {
+			h.renderConfirm(w, r, http.StatusForbidden, confirmPage{Email: email, ReturnTo: rd,
+				Error: "This account is not confirmed yet. Enter the code we emailed you, or send a new one."})
+			return
+		}
 		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		return
+	case errors.Is(err, pool.ErrNewPasswordRequired):
+		npr, _ := errors.AsType[*pool.NewPasswordRequiredError](err)
+		h.log.Info("sign-in needs a new password", zap.String("user_id", npr.User.ID), zap.String("remote_ip", ip))
+		h.renderNewPassword(w, r, http.StatusOK, npr.User, rd, "")
+		return
+	case errors.Is(err, pool.ErrTemporaryPasswordExpired):
+		h.signInFailed(r, "temporary_password_expired", email)
+		h.RenderError(w, r, http.StatusForbidden, "Temporary password expired",
+			"Your temporary password has expired. Ask your administrator for a new one.")
+		return
+	case errors.Is(err, pool.ErrPasswordResetRequired):
+		h.signInFailed(r, "reset_required", email)
+		msg := "Your password must be reset before you can sign in. Ask your administrator for help."
+		if h.pool.CanMail() {
+			msg = "Your password must be reset before you can sign in. Use \"Forgot your password?\" on the sign-in page to get a code by email."
+		}
+		h.RenderError(w, r, http.StatusForbidden, "Password reset required", msg)
 		return
 	default:
 		h.internalError(w, r, "checking credentials", err)
@@ -129,11 +126,6 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signInFailed(r *http.Request, reason, email string) {
 	h.log.Info("sign-in failed", zap.String("reason", reason),
 		zap.String("email", clip(email)), zap.String("remote_ip", h.clientIP(r)))
-}
-
-func (h *Handler) formExpired(w http.ResponseWriter, r *http.Request) {
-	h.RenderError(w, r, http.StatusForbidden, "Form expired",
-		"This sign-in form has expired or was not sent from this site. Open the sign-in page and try again.")
 }
 
 // internalError logs err and shows a page that says nothing about it.

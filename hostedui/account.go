@@ -1,0 +1,319 @@
+package hostedui
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// sessionReader is what the account page needs of Sessions besides Start
+// and End: who is signed in on this site. The gateway has it; Sessions
+// that do not (a test double) get no account page.
+type sessionReader interface {
+	Authenticated(r *http.Request) (*middleware.Session, bool)
+}
+
+// accountPage is what templates/account.html shows.
+type accountPage struct {
+	DisplayName   string
+	CSRF          string
+	Email         string
+	EmailVerified bool
+	Status        string
+	Notice        string
+
+	Fields         []field
+	CanEditProfile bool
+	ProfileError   string
+
+	CanChangeEmail     bool
+	PendingEmail       string
+	EmailError         string
+	EmailCodeField     field
+	NewEmailField      field
+	EmailPasswordField field
+
+	PasswordError string
+	PasswordRules []string
+
+	CanDelete           bool
+	DeleteError         string
+	DeletePasswordField field
+}
+
+func passwordField(id, name, label, autocomplete, err string) field {
+	return field{ID: id, Name: name, Label: label, Type: "password", Autocomplete: autocomplete, Error: err, Required: true}
+}
+
+// accountUser returns the signed-in user of this site, or answers: a
+// browser without a session goes to sign in and comes back here.
+func (h *Handler) accountUser(w http.ResponseWriter, r *http.Request) (*store.User, bool) {
+	sr, ok := h.sessions.(sessionReader)
+	if !ok {
+		h.notFound(w, r)
+		return nil, false
+	}
+	s, ok := sr.Authenticated(r)
+	if !ok {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.RenderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to change your account.")
+			return nil, false
+		}
+		rd, _ := SafeReturnTo(r.URL.RequestURI())
+		seeOther(w, SignInPath+"?rd="+url.QueryEscape(rd))
+		return nil, false
+	}
+	u, err := h.pool.User(r.Context(), s.UserID)
+	if errors.Is(err, pool.ErrUserNotFound) {
+		// Signed in at an outside provider, or deleted a moment ago.
+		h.RenderError(w, r, http.StatusNotFound, "No account here",
+			"Your account is not kept here, so there is nothing to show or change.")
+		return nil, false
+	}
+	if err != nil {
+		h.internalError(w, r, "reading the signed-in user", err)
+		return nil, false
+	}
+	return u, true
+}
+
+func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		u, ok := h.accountUser(w, r)
+		if !ok {
+			return
+		}
+		q := r.URL.Query()
+		p := accountPage{Notice: notices[q.Get("notice")]}
+		p.EmailCodeField = codeField(clip(q.Get("code")), "")
+		h.renderAccount(w, r, http.StatusOK, u, p, nil, nil)
+	case http.MethodPost:
+		h.accountPost(w, r)
+	default:
+		h.methodNotAllowed(w, r, "GET, HEAD, POST")
+	}
+}
+
+// renderAccount fills in what p does not already say from u; values and
+// errs are the profile form as sent, when it is shown again with errors.
+func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status int, u *store.User, p accountPage, values map[string]string, errs pool.FieldErrors) {
+	tok, err := h.issueCSRF(w, r)
+	if err != nil {
+		h.internalError(w, r, "issuing the CSRF cookie", err)
+		return
+	}
+	acct := h.pool.Accounts()
+	p.DisplayName, p.CSRF = h.displayName, tok
+	p.Email, p.EmailVerified, p.Status = u.Email, u.EmailVerified, pool.DisplayStatus(u)
+	current := map[string]string{"name": u.Name}
+	for k, v := range u.Attributes {
+		current[k] = v
+	}
+	for k, v := range values {
+		current[k] = v
+	}
+	p.Fields = h.attributeFields(current, errs, true)
+	for _, a := range acct.Attributes {
+		if !a.Immutable {
+			p.CanEditProfile = true
+		}
+	}
+	p.CanChangeEmail = h.pool.CanMail()
+	if p.CanChangeEmail {
+		target, _, err := h.pool.PendingEmailChange(r.Context(), u.ID)
+		if err != nil {
+			h.internalError(w, r, "reading a pending email change", err)
+			return
+		}
+		p.PendingEmail = target
+	}
+	if p.EmailCodeField.ID == "" {
+		p.EmailCodeField = codeField("", "")
+	}
+	if p.NewEmailField.ID == "" {
+		p.NewEmailField = field{ID: "f-new-email", Name: "new_email", Label: "New email address", Type: "email",
+			Autocomplete: "email", InputMode: "email", Required: true, MaxLength: 254}
+	}
+	if p.EmailPasswordField.ID == "" {
+		p.EmailPasswordField = passwordField("f-email-password", "password", "Current password", "current-password", "")
+	}
+	p.PasswordRules = h.pool.PasswordPolicy().Rules()
+	p.CanDelete = acct.AllowDelete
+	if p.DeletePasswordField.ID == "" {
+		p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", "")
+	}
+	h.render(w, status, h.pages.account, p)
+}
+
+func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r, "account") {
+		return
+	}
+	u, ok := h.accountUser(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	f := r.PostForm
+	ip := h.clientIP(r)
+	log := h.log.With(zap.String("user_id", u.ID), zap.String("remote_ip", ip))
+	var p accountPage
+	switch action := f.Get("action"); action {
+	case "profile":
+		values := map[string]string{}
+		for _, a := range h.pool.Accounts().Attributes {
+			if vs, ok := f[a.Name]; ok && !a.Immutable {
+				values[a.Name] = vs[0]
+			}
+		}
+		_, err := h.pool.UpdateProfile(ctx, u.ID, values)
+		if fe, ok := errors.AsType[pool.FieldErrors](err); ok {
+			p.ProfileError = msgFixFields
+			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, p, values, fe)
+			return
+		}
+		if err != nil {
+			h.internalError(w, r, "saving a profile", err)
+			return
+		}
+		log.Info("profile saved")
+		seeOther(w, AccountPath+"?notice=profile_saved")
+
+	case "password":
+		nu, err := h.pool.ChangePassword(ctx, u.ID, f.Get("current_password"), f.Get("new_password"))
+		if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
+			p.PasswordError = "New password " + pe.Rule + "."
+			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, p, nil, nil)
+			return
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, pool.ErrInvalidCredentials):
+			p.PasswordError = "Your current password is not right."
+			h.renderAccount(w, r, http.StatusUnauthorized, u, p, nil, nil)
+			return
+		default:
+			h.internalError(w, r, "changing a password", err)
+			return
+		}
+		// Every session was ended; this browser gets a new one.
+		if err := h.sessions.Start(w, r, nu, []string{"pwd"}); err != nil {
+			h.internalError(w, r, "starting the session", err)
+			return
+		}
+		log.Info("password changed")
+		seeOther(w, AccountPath+"?notice=password_changed")
+
+	case "email":
+		newEmail := f.Get("new_email")
+		_, err := h.pool.RequestEmailChange(ctx, u.ID, f.Get("password"), newEmail)
+		p.NewEmailField = field{ID: "f-new-email", Name: "new_email", Label: "New email address", Type: "email",
+			Autocomplete: "email", InputMode: "email", Required: true, MaxLength: 254, Value: newEmail}
+		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
+			p.EmailError = "We sent a code moments ago. Wait " + humanWait(tooSoon.Wait) + " before asking for another."
+			h.renderAccount(w, r, http.StatusTooManyRequests, u, p, nil, nil)
+			return
+		}
+		status := http.StatusUnprocessableEntity
+		switch {
+		case err == nil:
+			log.Info("email change asked")
+			seeOther(w, AccountPath+"?notice=email_code_sent")
+			return
+		case errors.Is(err, pool.ErrMailNotSent):
+			p.EmailError, status = "We could not send the email just now. Cancel the change and ask again in a moment.", http.StatusServiceUnavailable
+		case errors.Is(err, pool.ErrInvalidCredentials):
+			p.EmailPasswordField = passwordField("f-email-password", "password", "Current password", "current-password",
+				"Your current password is not right.")
+			p.EmailError, status = msgFixFields, http.StatusUnauthorized
+		case errors.Is(err, pool.ErrInvalidEmail):
+			p.NewEmailField.Error = "Enter a valid email address, such as name@example.com."
+			p.EmailError = msgFixFields
+		case errors.Is(err, pool.ErrSameEmail):
+			p.NewEmailField.Error = sentence(err.Error())
+			p.EmailError = msgFixFields
+		default:
+			h.internalError(w, r, "starting an email change", err)
+			return
+		}
+		h.renderAccount(w, r, status, u, p, nil, nil)
+
+	case "email_confirm":
+		code := f.Get("code")
+		nu, err := h.pool.ConfirmEmailChange(ctx, u.ID, code)
+		switch {
+		case err == nil:
+		case errors.Is(err, pool.ErrWrongCode), errors.Is(err, pool.ErrCodeExpired), errors.Is(err, pool.ErrEmailTaken):
+			msg := msgWrongCode
+			if errors.Is(err, pool.ErrCodeExpired) {
+				msg = "That code has expired or was used up. Cancel the change and ask again."
+			} else if errors.Is(err, pool.ErrEmailTaken) {
+				msg = "That address is already used by another account."
+			}
+			p.EmailError = msg
+			p.EmailCodeField = codeField(code, msg)
+			h.renderAccount(w, r, http.StatusBadRequest, u, p, nil, nil)
+			return
+		default:
+			h.internalError(w, r, "confirming an email change", err)
+			return
+		}
+		if err := h.sessions.Start(w, r, nu, []string{"pwd"}); err != nil {
+			h.internalError(w, r, "starting the session", err)
+			return
+		}
+		log.Info("email changed", zap.String("email", nu.Email))
+		seeOther(w, AccountPath+"?notice=email_changed")
+
+	case "email_cancel":
+		if err := h.pool.CancelEmailChange(ctx, u.ID); err != nil {
+			h.internalError(w, r, "cancelling an email change", err)
+			return
+		}
+		seeOther(w, AccountPath+"?notice=email_cancelled")
+
+	case "signout_all":
+		if err := h.pool.SignOutEverywhere(ctx, u.ID); err != nil {
+			h.internalError(w, r, "signing out everywhere", err)
+			return
+		}
+		if err := h.sessions.End(w, r); err != nil {
+			h.internalError(w, r, "ending the session", err)
+			return
+		}
+		log.Info("signed out everywhere")
+		seeOther(w, SignInPath+"?notice=signed_out_all")
+
+	case "delete":
+		err := h.pool.DeleteOwnAccount(ctx, u.ID, f.Get("password"))
+		switch {
+		case err == nil:
+		case errors.Is(err, pool.ErrDeleteNotAllowed):
+			h.RenderError(w, r, http.StatusForbidden, "Not allowed", "Accounts cannot be deleted here. Ask your administrator.")
+			return
+		case errors.Is(err, pool.ErrInvalidCredentials):
+			p.DeleteError = "Your current password is not right."
+			p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", p.DeleteError)
+			h.renderAccount(w, r, http.StatusUnauthorized, u, p, nil, nil)
+			return
+		default:
+			h.internalError(w, r, "deleting an account", err)
+			return
+		}
+		if err := h.sessions.End(w, r); err != nil {
+			h.log.Warn("ending the session of a deleted account failed", zap.Error(err))
+		}
+		log.Info("account deleted by its user", zap.String("email", u.Email))
+		seeOther(w, SignInPath+"?notice=deleted")
+
+	default:
+		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form sent asks for nothing this page does.")
+	}
+}

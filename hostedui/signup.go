@@ -1,0 +1,518 @@
+package hostedui
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// Messages of the account pages, in one place.
+const (
+	msgFixFields   = "Please correct the fields marked below."
+	msgWrongCode   = "That code is not right. Check the latest email we sent and try again."
+	msgCodeExpired = "That code has expired or was used up. Ask for a new one."
+	msgMailNotSent = "We could not send the email just now. Use \"Send a new code\" to try again in a moment."
+)
+
+// signUpPage is what templates/signup.html shows.
+type signUpPage struct {
+	DisplayName   string
+	CSRF          string
+	ReturnTo      string
+	Error         string
+	EmailField    field
+	PasswordError string
+	PasswordRules []string
+	Fields        []field
+}
+
+// attributeFields makes the form fields of the pool's attributes, filled
+// with values and marked with errs.
+func (h *Handler) attributeFields(values map[string]string, errs pool.FieldErrors, forAccount bool) []field {
+	specs := h.pool.Accounts().Attributes
+	out := make([]field, 0, len(specs))
+	for _, a := range specs {
+		f := field{
+			ID:        fieldID(a.Name),
+			Name:      a.Name,
+			Label:     a.Label(),
+			Type:      "text",
+			Value:     values[a.Name],
+			Hint:      a.Hint(),
+			Error:     errs[a.Name],
+			Required:  a.Required,
+			ReadOnly:  forAccount && a.Immutable,
+			MaxLength: a.MaxLength,
+		}
+		switch a.Format() {
+		case "phone":
+			f.Type, f.Autocomplete = "tel", "tel"
+		case "url":
+			f.Type = "url"
+		case "date":
+			f.Type = "date"
+		case "number":
+			f.InputMode = "numeric"
+		}
+		switch a.Name {
+		case "name", "given_name", "family_name", "nickname":
+			f.Autocomplete = strings.ReplaceAll(a.Name, "_", "-")
+		case "middle_name":
+			f.Autocomplete = "additional-name"
+		case "birthdate":
+			f.Autocomplete = "bday"
+		case "locale":
+			f.Autocomplete = "language"
+		case "preferred_username":
+			f.Autocomplete = "username"
+		case "address":
+			f.Autocomplete = "street-address"
+		}
+		if f.MaxLength == 0 && a.Format() != "number" && a.Format() != "boolean" {
+			f.MaxLength = 256
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func emailField(value, err string) field {
+	return field{ID: "f-email", Name: "email", Label: "Email", Type: "email", Value: value,
+		Autocomplete: "username", InputMode: "email", Error: err, Required: true, MaxLength: 254}
+}
+
+func codeField(value, err string) field {
+	return field{ID: "f-code", Name: "code", Label: "Code", Type: "text", Value: value,
+		Autocomplete: "one-time-code", InputMode: "numeric", Hint: "The 6 digits from the email.",
+		Error: err, Required: true, MaxLength: 16}
+}
+
+func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
+	if h.pool.Accounts().SignUp != pool.SignUpOpen {
+		h.notFound(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		rd, _ := SafeReturnTo(r.URL.Query().Get("rd"))
+		h.renderSignUp(w, r, http.StatusOK, rd, nil, nil)
+	case http.MethodPost:
+		h.signUpPost(w, r)
+	default:
+		h.methodNotAllowed(w, r, "GET, HEAD, POST")
+	}
+}
+
+func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status int, rd string, values map[string]string, errs pool.FieldErrors) {
+	tok, err := h.issueCSRF(w, r)
+	if err != nil {
+		h.internalError(w, r, "issuing the CSRF cookie", err)
+		return
+	}
+	p := signUpPage{
+		DisplayName:   h.displayName,
+		CSRF:          tok,
+		ReturnTo:      rd,
+		EmailField:    emailField(values["email"], errs["email"]),
+		PasswordError: errs["password"],
+		PasswordRules: h.pool.PasswordPolicy().Rules(),
+		Fields:        h.attributeFields(values, errs, false),
+	}
+	if len(errs) > 0 {
+		p.Error = msgFixFields
+	}
+	h.render(w, status, h.pages.signUp, p)
+}
+
+func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r, "sign-up") {
+		return
+	}
+	f := r.PostForm
+	rd, _ := SafeReturnTo(f.Get("rd"))
+	req := pool.SignUpRequest{Email: f.Get("email"), Password: f.Get("password"), Attributes: map[string]string{}}
+	values := map[string]string{"email": req.Email}
+	for _, a := range h.pool.Accounts().Attributes {
+		if vs, ok := f[a.Name]; ok {
+			req.Attributes[a.Name] = vs[0]
+			values[a.Name] = vs[0]
+		}
+	}
+	email, err := h.pool.SignUp(r.Context(), req)
+	if fe, ok := errors.AsType[pool.FieldErrors](err); ok {
+		// The values typed are kept, the password never.
+		h.renderSignUp(w, r, http.StatusUnprocessableEntity, rd, values, fe)
+		return
+	}
+	q := url.Values{"email": {email}}
+	if rd != "/" {
+		q.Set("rd", rd)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, pool.ErrMailNotSent):
+		q.Set("mail", "failed")
+	default:
+		h.internalError(w, r, "signing up", err)
+		return
+	}
+	h.log.Info("sign-up", zap.String("email", clip(email)), zap.String("remote_ip", h.clientIP(r)))
+	seeOther(w, ConfirmPath+"?"+q.Encode())
+}
+
+// confirmPage is what templates/confirm.html shows.
+type confirmPage struct {
+	DisplayName string
+	CSRF        string
+	ReturnTo    string
+	Email       string
+	Notice      string
+	Error       string
+	EmailField  field
+	CodeField   field
+	codeError   string
+	code        string
+}
+
+func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
+	if !h.pool.CanMail() {
+		h.notFound(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		q := r.URL.Query()
+		rd, _ := SafeReturnTo(q.Get("rd"))
+		p := confirmPage{Email: clip(q.Get("email")), ReturnTo: rd, code: clip(q.Get("code")), Notice: notices[q.Get("notice")]}
+		if q.Get("mail") == "failed" {
+			p.Error = msgMailNotSent
+		}
+		h.renderConfirm(w, r, http.StatusOK, p)
+	case http.MethodPost:
+		h.confirmPost(w, r)
+	default:
+		h.methodNotAllowed(w, r, "GET, HEAD, POST")
+	}
+}
+
+func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status int, p confirmPage) {
+	tok, err := h.issueCSRF(w, r)
+	if err != nil {
+		h.internalError(w, r, "issuing the CSRF cookie", err)
+		return
+	}
+	p.DisplayName, p.CSRF = h.displayName, tok
+	p.EmailField = emailField(p.Email, "")
+	p.CodeField = codeField(p.code, p.codeError)
+	h.render(w, status, h.pages.confirm, p)
+}
+
+func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r, "confirmation") {
+		return
+	}
+	f := r.PostForm
+	rd, _ := SafeReturnTo(f.Get("rd"))
+	email := f.Get("email")
+	p := confirmPage{Email: email, ReturnTo: rd}
+	if f.Get("action") == "resend" {
+		err := h.pool.ResendConfirmation(r.Context(), email)
+		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
+			p.Error = "We sent a code moments ago. Wait " + humanWait(tooSoon.Wait) + " before asking for another."
+			h.renderConfirm(w, r, http.StatusTooManyRequests, p)
+			return
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, pool.ErrMailNotSent):
+			p.Error = msgMailNotSent
+			h.renderConfirm(w, r, http.StatusServiceUnavailable, p)
+			return
+		default:
+			h.internalError(w, r, "re-sending a confirmation code", err)
+			return
+		}
+		q := url.Values{"email": {email}, "notice": {"code_sent"}}
+		if rd != "/" {
+			q.Set("rd", rd)
+		}
+		seeOther(w, ConfirmPath+"?"+q.Encode())
+		return
+	}
+	u, err := h.pool.ConfirmSignUp(r.Context(), email, f.Get("code"))
+	switch {
+	case err == nil:
+	case errors.Is(err, pool.ErrWrongCode):
+		p.codeError, p.Error = msgWrongCode, msgWrongCode
+		h.renderConfirm(w, r, http.StatusBadRequest, p)
+		return
+	case errors.Is(err, pool.ErrCodeExpired):
+		p.codeError, p.Error = msgCodeExpired, msgCodeExpired
+		h.renderConfirm(w, r, http.StatusBadRequest, p)
+		return
+	default:
+		h.internalError(w, r, "confirming an address", err)
+		return
+	}
+	h.log.Info("address confirmed", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
+	q := url.Values{"notice": {"confirmed"}, "login_hint": {u.Email}}
+	if rd != "/" {
+		q.Set("rd", rd)
+	}
+	seeOther(w, SignInPath+"?"+q.Encode())
+}
+
+func humanWait(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	if s <= 1 {
+		return "a second"
+	}
+	if s < 90 {
+		return strconv.Itoa(s) + " seconds"
+	}
+	return strconv.Itoa((s+59)/60) + " minutes"
+}
+
+// forgotPage and resetPage are what templates/forgot.html and reset.html
+// show.
+type forgotPage struct {
+	DisplayName string
+	CSRF        string
+	Error       string
+	EmailField  field
+}
+
+type resetPage struct {
+	DisplayName   string
+	CSRF          string
+	Email         string
+	Sent          bool
+	Error         string
+	EmailField    field
+	CodeField     field
+	PasswordError string
+	PasswordRules []string
+}
+
+func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
+	if !h.pool.CanMail() {
+		h.notFound(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.renderForgot(w, r, http.StatusOK, clip(r.URL.Query().Get("email")), "")
+	case http.MethodPost:
+		h.forgotPost(w, r)
+	default:
+		h.methodNotAllowed(w, r, "GET, HEAD, POST")
+	}
+}
+
+func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status int, email, emailErr string) {
+	tok, err := h.issueCSRF(w, r)
+	if err != nil {
+		h.internalError(w, r, "issuing the CSRF cookie", err)
+		return
+	}
+	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr)}
+	if emailErr != "" {
+		p.Error = msgFixFields
+	}
+	h.render(w, status, h.pages.forgot, p)
+}
+
+// forgotPost answers at once and the same way for every address: whether
+// it has an account, and whether the mail could be sent, happen after the
+// answer, so neither the page nor its timing tells them apart. A failed
+// send is logged; the page says the mail may take a minute and offers to
+// ask again.
+func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r, "password reset") {
+		return
+	}
+	raw := r.PostForm.Get("email")
+	email, err := pool.NormalizeEmail(raw)
+	if err != nil {
+		h.renderForgot(w, r, http.StatusUnprocessableEntity, raw, "Enter a valid email address, such as name@example.com.")
+		return
+	}
+	ip := h.clientIP(r)
+	ctx := context.WithoutCancel(r.Context())
+	go func() {
+		if err := h.pool.ForgotPassword(ctx, email); err != nil {
+			h.log.Warn("password reset code not sent", zap.String("email", email), zap.Error(err), zap.String("remote_ip", ip))
+		}
+	}()
+	h.log.Info("password reset asked", zap.String("email", clip(email)), zap.String("remote_ip", ip))
+	seeOther(w, ResetPath+"?"+url.Values{"email": {email}, "sent": {"1"}}.Encode())
+}
+
+func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
+	if !h.pool.CanMail() {
+		h.notFound(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		q := r.URL.Query()
+		h.renderReset(w, r, http.StatusOK, resetPage{Email: clip(q.Get("email")), Sent: q.Get("sent") == "1",
+			CodeField: codeField(clip(q.Get("code")), "")})
+	case http.MethodPost:
+		h.resetPost(w, r)
+	default:
+		h.methodNotAllowed(w, r, "GET, HEAD, POST")
+	}
+}
+
+func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int, p resetPage) {
+	tok, err := h.issueCSRF(w, r)
+	if err != nil {
+		h.internalError(w, r, "issuing the CSRF cookie", err)
+		return
+	}
+	p.DisplayName, p.CSRF = h.displayName, tok
+	p.EmailField = emailField(p.Email, "")
+	if p.CodeField.ID == "" {
+		p.CodeField = codeField("", "")
+	}
+	p.PasswordRules = h.pool.PasswordPolicy().Rules()
+	h.render(w, status, h.pages.reset, p)
+}
+
+func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r, "password reset") {
+		return
+	}
+	f := r.PostForm
+	email, code := f.Get("email"), f.Get("code")
+	p := resetPage{Email: email, CodeField: codeField(code, "")}
+	u, err := h.pool.ResetPassword(r.Context(), email, code, f.Get("password"))
+	if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
+		p.PasswordError = "Password " + pe.Rule + "."
+		p.Error = msgFixFields
+		h.renderReset(w, r, http.StatusUnprocessableEntity, p)
+		return
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, pool.ErrWrongCode):
+		p.CodeField.Error, p.Error = msgWrongCode, msgWrongCode
+		h.renderReset(w, r, http.StatusBadRequest, p)
+		return
+	case errors.Is(err, pool.ErrCodeExpired):
+		p.CodeField.Error, p.Error = msgCodeExpired, msgCodeExpired
+		h.renderReset(w, r, http.StatusBadRequest, p)
+		return
+	default:
+		h.internalError(w, r, "resetting a password", err)
+		return
+	}
+	h.log.Info("password reset", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
+	seeOther(w, SignInPath+"?"+url.Values{"notice": {"reset"}, "login_hint": {u.Email}}.Encode())
+}
+
+// The "choose a new password" step after a temporary password: the form
+// carries a challenge, signed with the CSRF cookie's keys, naming the user
+// and their password as it was (pool.PasswordFingerprint), valid for a few
+// minutes. It proves the temporary password was typed without keeping it.
+const (
+	challengeName = "gatehouse_new_password"
+	challengeTTL  = 10 * time.Minute
+)
+
+type challenge struct {
+	UserID      string `json:"u"`
+	Fingerprint string `json:"f"`
+	Expires     int64  `json:"e"`
+}
+
+type newPasswordPage struct {
+	DisplayName   string
+	CSRF          string
+	ReturnTo      string
+	Challenge     string
+	Email         string
+	Error         string
+	PasswordRules []string
+}
+
+func (h *Handler) renderNewPassword(w http.ResponseWriter, r *http.Request, status int, u *store.User, rd, msg string) {
+	tok, err := h.issueCSRF(w, r)
+	if err != nil {
+		h.internalError(w, r, "issuing the CSRF cookie", err)
+		return
+	}
+	c, err := securecookie.EncodeMulti(challengeName, challenge{
+		UserID: u.ID, Fingerprint: pool.PasswordFingerprint(u), Expires: time.Now().Add(challengeTTL).Unix(),
+	}, h.codecs...)
+	if err != nil {
+		h.internalError(w, r, "signing the new-password step", err)
+		return
+	}
+	h.render(w, status, h.pages.newPassword, newPasswordPage{
+		DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c, Email: u.Email, Error: msg,
+		PasswordRules: h.pool.PasswordPolicy().Rules(),
+	})
+}
+
+func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		// The step starts from the sign-in form, never from a link.
+		h.methodNotAllowed(w, r, "POST")
+		return
+	}
+	if !h.readForm(w, r, "new password") {
+		return
+	}
+	f := r.PostForm
+	rd, _ := SafeReturnTo(f.Get("rd"))
+	var c challenge
+	if err := securecookie.DecodeMulti(challengeName, f.Get("challenge"), &c, h.codecs...); err != nil || time.Now().Unix() > c.Expires {
+		h.RenderError(w, r, http.StatusBadRequest, "Sign in again",
+			"This step has expired. Sign in again with your temporary password.")
+		return
+	}
+	u, err := h.pool.CompleteNewPassword(r.Context(), c.UserID, c.Fingerprint, f.Get("password"))
+	if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
+		cur, uerr := h.pool.User(r.Context(), c.UserID)
+		if uerr != nil {
+			h.internalError(w, r, "reading the user", uerr)
+			return
+		}
+		h.renderNewPassword(w, r, http.StatusUnprocessableEntity, cur, rd, "Password "+pe.Rule+".")
+		return
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, pool.ErrChallengeExpired):
+		h.RenderError(w, r, http.StatusBadRequest, "Sign in again", sentence(err.Error()))
+		return
+	case errors.Is(err, pool.ErrTemporaryPasswordExpired):
+		h.RenderError(w, r, http.StatusForbidden, "Temporary password expired",
+			"Your temporary password has expired. Ask your administrator for a new one.")
+		return
+	case errors.Is(err, pool.ErrUserDisabled):
+		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		return
+	default:
+		h.internalError(w, r, "setting a new password", err)
+		return
+	}
+	if err := h.sessions.Start(w, r, u, []string{"pwd"}); err != nil {
+		h.internalError(w, r, "starting the session", err)
+		return
+	}
+	h.log.Info("signed in with a new password", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
+	seeOther(w, rd)
+}

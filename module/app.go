@@ -58,6 +58,20 @@ type PoolConfig struct {
 	Clients []ClientConfig `json:"clients,omitempty"`
 	// KeyRotation is how often the signing keys are replaced. Default 30d.
 	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+	// SignUp is open (anyone may create an account), invite (the
+	// default: administrators create users) or off.
+	SignUp string `json:"signup,omitempty"`
+	// Attributes the pool asks for at sign-up besides the email.
+	Attributes []pool.AttributeSpec `json:"attributes,omitempty"`
+	// Verification tunes the codes mailed to users.
+	Verification VerificationConfig `json:"verification,omitempty"`
+	// TemporaryPasswordTTL is how long an administrator's temporary
+	// password works. Default 7d.
+	TemporaryPasswordTTL caddy.Duration `json:"temporary_password_ttl,omitempty"`
+	// AccountDeletion lets users delete their own account.
+	AccountDeletion bool `json:"account_deletion,omitempty"`
+	// Mail sends confirmation codes, reset codes and invitations.
+	Mail *MailConfig `json:"mail,omitempty"`
 }
 
 // StoreConfig selects a store backend.
@@ -74,13 +88,33 @@ type StoreConfig struct {
 
 // Pool is a provisioned pool: ready objects, made once.
 type Pool struct {
-	Name       string
-	Config     *PoolConfig
-	Pool       *pool.Pool
-	Keys       *oidc.KeySet
+	Name   string
+	Config *PoolConfig
+	Pool   *pool.Pool
+	Keys   *oidc.KeySet
+	// CookieKeys are the cookie keys as loaded at start, the sealing one
+	// first; CookieKeyRing follows rotations made later.
 	CookieKeys [][]byte
-	Store      store.Store
+	// CookieKeyRing is the pool's cookie keys, reloaded from the store with
+	// the revocations (Run), so that a key added or removed by another
+	// instance or the CLI is used here too.
+	CookieKeyRing *middleware.CookieKeys
+	// MarkerKey signs the OpenID provider's sign-in markers (see
+	// oidc.Config.MarkerKey). It is a key of its own in the store, made on
+	// first start and never rotated, so that every instance checks the
+	// markers every other one makes, whatever cookie keys each has loaded.
+	MarkerKey []byte
+	Store     store.Store
 }
+
+// markerKeyKind is the store.Key kind of a pool's MarkerKey.
+const markerKeyKind = "oidc-marker"
+
+// CookieKeyKind is the store.Key kind of a pool's cookie keys. A key's
+// CreatedAt is when it starts sealing cookies (middleware.CookieKey's
+// ActiveFrom): `gatehouse keys rotate` sets it a little ahead, so that every
+// instance has the key before any seals with it.
+const CookieKeyKind = "cookie"
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -115,22 +149,23 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start begins each pool's background refresh of revocations.
+// Start begins each pool's background refresh of what other processes
+// change in its store (see Pool.Run).
 func (a *App) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	for name, p := range a.ready {
 		interval := time.Duration(p.Config.RevocationRefresh)
 		if interval <= 0 {
-			interval = 5 * time.Second
+			interval = defaultRevocationRefresh
 		}
-		log := a.logger.With(zap.String("pool", name))
-		go p.Pool.DenyList().Run(ctx, interval, func(err error) {
-			log.Warn("refreshing revocations failed", zap.Error(err))
-		})
+		go p.Run(ctx, interval, a.logger.With(zap.String("pool", name)))
 	}
 	return nil
 }
+
+// defaultRevocationRefresh is revocation_refresh when not configured.
+const defaultRevocationRefresh = 5 * time.Second
 
 // Stop ends the background refreshes.
 func (a *App) Stop() error {
@@ -204,6 +239,9 @@ func (c *PoolConfig) Validate() error {
 	if err := validateIDPConfig(c); err != nil {
 		return err
 	}
+	if err := validateAccounts(c); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -263,7 +301,11 @@ func openStore(ctx context.Context, cfg StoreConfig) (store.Store, error) {
 }
 
 func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store) (*Pool, error) {
-	pl, err := pool.New(ctx, s, pool.Config{Name: name, Password: cfg.Password, Hash: cfg.PasswordHash})
+	acct, err := accountConfig(ctx, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := pool.New(ctx, s, pool.Config{Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct})
 	if err != nil {
 		return nil, err
 	}
@@ -271,23 +313,114 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	stored, err := pool.EnsureKeys(ctx, s, "cookie", func() (store.Key, error) {
+	stored, err := pool.EnsureKeys(ctx, s, CookieKeyKind, func() (store.Key, error) {
 		// A fixed id makes concurrent first starts agree on one key.
 		return store.Key{ID: "1", Material: securecookie.GenerateRandomKey(middleware.CookieKeyLen)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cookie keys: %w", err)
 	}
-	cookieKeys := make([][]byte, 0, len(stored))
-	for _, k := range stored {
-		if len(k.Material) == middleware.CookieKeyLen {
-			cookieKeys = append(cookieKeys, k.Material)
+	ring, err := cookieKeyRing(stored)
+	if err != nil {
+		return nil, err
+	}
+	var cookieKeys [][]byte
+	for _, k := range ring.Keys() {
+		cookieKeys = append(cookieKeys, k.Material)
+	}
+	// The key sealing now first, as the codecs on the ring choose it.
+	now := time.Now()
+	for i, k := range ring.Keys() {
+		if !k.ActiveFrom.After(now) {
+			cookieKeys[0], cookieKeys[i] = cookieKeys[i], cookieKeys[0]
+			break
 		}
 	}
-	if len(cookieKeys) == 0 {
+	marker, err := pool.EnsureKeys(ctx, s, markerKeyKind, func() (store.Key, error) {
+		// A fixed id, as for the first cookie key: concurrent first
+		// starts agree on one.
+		return store.Key{ID: "1", Material: securecookie.GenerateRandomKey(64)}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("marker key: %w", err)
+	}
+	markerKey := marker[0].Material // the fixed id: only ever one
+	if len(markerKey) < 32 {
+		return nil, errors.New("marker key: too short in the store")
+	}
+	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s}, nil
+}
+
+// cookieKeysOf returns the usable keys among stored cookie keys.
+func cookieKeysOf(stored []store.Key) []middleware.CookieKey {
+	keys := make([]middleware.CookieKey, 0, len(stored))
+	for _, k := range stored {
+		if len(k.Material) == middleware.CookieKeyLen {
+			keys = append(keys, middleware.CookieKey{Material: k.Material, ActiveFrom: k.CreatedAt})
+		}
+	}
+	return keys
+}
+
+func cookieKeyRing(stored []store.Key) (*middleware.CookieKeys, error) {
+	keys := cookieKeysOf(stored)
+	if len(keys) == 0 {
 		return nil, errors.New("cookie keys: none usable in the store")
 	}
-	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, Store: s}, nil
+	return middleware.NewCookieKeys(keys)
+}
+
+// ReloadCookieKeys re-reads the cookie keys from the store, so that a key
+// another instance or the CLI added starts opening (and, once active,
+// sealing) cookies here, and a removed one stops. On error, or if the store
+// holds no usable key, the keys loaded stay in use.
+func (p *Pool) ReloadCookieKeys(ctx context.Context) error {
+	stored, err := p.Store.Keys(ctx, CookieKeyKind)
+	if err != nil {
+		return fmt.Errorf("cookie keys: %w", err)
+	}
+	keys := cookieKeysOf(stored)
+	if len(keys) == 0 {
+		return errors.New("cookie keys: none usable in the store; keeping the ones loaded")
+	}
+	return p.CookieKeyRing.Set(keys)
+}
+
+// Run keeps, until ctx ends, what this process holds of the store in step
+// with what other processes (another gateway, the CLI) write there: every
+// interval it loads new revocations and the cookie keys, and lets the
+// signing keys re-read the store when their minute is up. All of it happens
+// here, in the background, so requests never wait for the store for it.
+// Failures are logged and retried at the next tick; what was loaded stays
+// in use meanwhile.
+func (p *Pool) Run(ctx context.Context, interval time.Duration, log *zap.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.refresh(ctx, interval, log)
+		}
+	}
+}
+
+// refreshTimeout bounds one refresh, so a store that stopped answering
+// (rather than refusing connections) cannot stall the loop for good.
+const refreshTimeout = 10 * time.Second
+
+func (p *Pool) refresh(ctx context.Context, interval time.Duration, log *zap.Logger) {
+	rctx, cancel := context.WithTimeout(ctx, max(interval, refreshTimeout))
+	defer cancel()
+	report := func(what string, err error) {
+		if err != nil && ctx.Err() == nil {
+			log.Warn("refreshing "+what+" failed", zap.Error(err))
+		}
+	}
+	report("revocations", p.Pool.DenyList().Refresh(rctx))
+	report("cookie keys", p.ReloadCookieKeys(rctx))
+	report("signing keys", p.Keys.Maintain(rctx))
 }
 
 // Close closes the pool's store.

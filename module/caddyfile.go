@@ -16,9 +16,12 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("gatehouse", parseGlobal)
 	httpcaddyfile.RegisterHandlerDirective("gatehouse", parseHandler)
-	// Guarding must happen before the request is proxied, so a bare site
-	// block needs no `order` line.
-	httpcaddyfile.RegisterDirectiveOrder("gatehouse", httpcaddyfile.Before, "reverse_proxy")
+	// Guarding must happen before anything answers the request, so a bare
+	// site block needs no `order` line: like basic_auth and forward_auth,
+	// gatehouse comes before `handle`, `route`, `respond` and
+	// `reverse_proxy`, so a site-level block guards every one of them, and
+	// a block inside a `handle` runs after it (adding its own rules).
+	httpcaddyfile.RegisterDirectiveOrder("gatehouse", httpcaddyfile.After, "forward_auth")
 }
 
 // parseGlobal reads the global option:
@@ -32,7 +35,16 @@ func init() {
 //			password {
 //				min_length <n>
 //				max_length <n>
+//				require lowercase|uppercase|digit|symbol...
+//				allow_common
+//				allow_email
 //			}
+//			signup open|invite|off
+//			attribute <name> [required] [immutable] [type <t>] ...
+//			verification { ... }
+//			temporary_password_ttl <duration>
+//			account_deletion on|off
+//			mail smtp://... | outbox <folder> { from ...; ... }   # see accounts_caddyfile.go
 //			password_hash {
 //				memory_kib <n>
 //				iterations <n>
@@ -128,23 +140,8 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 				return nil, err
 			}
 		case "password":
-			for n := d.Nesting(); d.NextBlock(n); {
-				opt := d.Val()
-				var v int
-				if err := intArg(d, &v); err != nil {
-					return nil, err
-				}
-				switch opt {
-				case "min_length":
-					cfg.Password.MinLength = v
-				case "max_length":
-					cfg.Password.MaxLength = v
-				default:
-					return nil, d.Errf("unrecognized password option %q (want min_length or max_length)", opt)
-				}
-			}
-			if err := cfg.Password.Validate(); err != nil {
-				return nil, d.Errf("password: %v", err)
+			if err := parsePasswordBlock(d, cfg); err != nil {
+				return nil, err
 			}
 		case "password_hash":
 			for n := d.Nesting(); d.NextBlock(n); {
@@ -168,6 +165,12 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 				}
 			}
 		default:
+			if ok, err := parseAccountOption(d, cfg); ok {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
 			return nil, d.Errf("unrecognized pool option %q", d.Val())
 		}
 	}
@@ -198,6 +201,20 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 //		header <Name> <template>   # repeatable; replaces the defaults
 //		header off                 # no plain identity headers
 //		logout_redirect <url>
+//		require group <g>...       # repeatable; every require must hold
+//		require claim <name> <value>...
+//		require scope <s>...
+//		require role <r>...
+//		require mfa
+//		require authenticated
+//		allow anonymous [<path>...]
+//		role <name> [when group <g>... | when claim <name> <value>...]
+//		guest_role <name>
+//		jwt_issuer <url> {
+//			audience <aud>...
+//			token_use access|id...
+//		}
+//		bearer off
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := &Handler{}
@@ -289,10 +306,132 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &m.LogoutRedirect); err != nil {
 				return err
 			}
+		case "require":
+			if err := parseRequire(d, m); err != nil {
+				return err
+			}
+		case "allow":
+			args := d.RemainingArgs()
+			if len(args) == 0 || args[0] != "anonymous" {
+				return d.Errf("allow: want `allow anonymous` or `allow anonymous <path>...`")
+			}
+			if len(args) == 1 {
+				m.AllowAnonymous = true
+			}
+			m.AnonymousPaths = append(m.AnonymousPaths, args[1:]...)
+		case "role":
+			if err := parseRole(d, m); err != nil {
+				return err
+			}
+		case "guest_role":
+			if err := oneArg(d, &m.GuestRole); err != nil {
+				return err
+			}
+		case "jwt_issuer":
+			if err := parseJWTIssuer(d, m); err != nil {
+				return err
+			}
+		case "bearer":
+			args := d.RemainingArgs()
+			if len(args) != 1 || args[0] != "off" {
+				return d.Errf("bearer: want `bearer off`")
+			}
+			m.NoBearer = true
 		default:
 			return d.Errf("unrecognized gatehouse option %q", d.Val())
 		}
 	}
+	return nil
+}
+
+// parseRequire reads `require <kind> ...`.
+func parseRequire(d *caddyfile.Dispenser, m *Handler) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("require: want group, claim, scope, role, mfa or authenticated")
+	}
+	r := middleware.Rule{Kind: args[0], Values: args[1:]}
+	if r.Kind == "claim" {
+		if len(args) < 3 {
+			return d.Errf("require claim: want `require claim <name> <value>...`")
+		}
+		r.Claim, r.Values = args[1], args[2:]
+	}
+	if len(r.Values) == 0 {
+		r.Values = nil
+	}
+	if err := middleware.CheckPolicy(middleware.Policy{Rules: []middleware.Rule{r}}); err != nil {
+		return d.Errf("%v", err)
+	}
+	m.Require = append(m.Require, r)
+	return nil
+}
+
+// parseRole reads `role <name> [when group <g>... | when claim <name> <value>...]`.
+func parseRole(d *caddyfile.Dispenser, m *Handler) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("role: want `role <name> when group <g>...`, `role <name> when claim <name> <value>...` or `role <name>`")
+	}
+	rr := middleware.RoleRule{Role: args[0]}
+	switch {
+	case len(args) == 1:
+	case len(args) >= 4 && args[1] == "when" && args[2] == "group":
+		rr.When, rr.Values = "group", args[3:]
+	case len(args) >= 5 && args[1] == "when" && args[2] == "claim":
+		rr.When, rr.Claim, rr.Values = "claim", args[3], args[4:]
+	default:
+		return d.Errf("role %s: want `when group <g>...` or `when claim <name> <value>...`", args[0])
+	}
+	for _, prev := range m.Roles {
+		if prev.When == "" {
+			return d.Errf("role %s: comes after role %s, which has no condition and so matches everyone first", rr.Role, prev.Role)
+		}
+	}
+	m.Roles = append(m.Roles, rr)
+	return nil
+}
+
+// parseJWTIssuer reads
+//
+//	jwt_issuer <url> {
+//		audience <aud>...
+//		token_use access|id...
+//	}
+func parseJWTIssuer(d *caddyfile.Dispenser, m *Handler) error {
+	var j middleware.JWTIssuer
+	if err := oneArg(d, &j.Issuer); err != nil {
+		return err
+	}
+	for _, prev := range m.JWTIssuers {
+		if prev.Issuer == j.Issuer {
+			return d.Errf("jwt_issuer %s: configured twice", j.Issuer)
+		}
+	}
+	for n := d.Nesting(); d.NextBlock(n); {
+		switch opt := d.Val(); opt {
+		case "audience":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("audience: want at least one value")
+			}
+			j.Audiences = append(j.Audiences, args...)
+		case "token_use":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("token_use: want access, id or both")
+			}
+			for _, u := range args {
+				if u != "access" && u != "id" {
+					return d.Errf("token_use %q: want access or id", u)
+				}
+			}
+			j.TokenUse = args
+		default:
+			return d.Errf("unrecognized jwt_issuer option %q (want audience or token_use)", opt)
+		}
+	}
+	m.JWTIssuers = append(m.JWTIssuers, j)
 	return nil
 }
 

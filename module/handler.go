@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -68,6 +69,29 @@ type Handler struct {
 	// LogoutRedirect is where /_gatehouse/logout sends the browser.
 	// Default "/".
 	LogoutRedirect string `json:"logout_redirect,omitempty"`
+
+	// Require lists authorization rules: a request must satisfy all of
+	// them, or it gets 403 (401 or a sign-in when it has no identity).
+	Require []middleware.Rule `json:"require,omitempty"`
+	// Roles map authenticated requests to a role, first match wins; the
+	// role goes upstream in X-Gatehouse-Role and `require role` reads it.
+	Roles []middleware.RoleRule `json:"roles,omitempty"`
+	// GuestRole is the role of requests without identity that pass
+	// (on_unauthenticated allow, allow anonymous).
+	GuestRole string `json:"guest_role,omitempty"`
+	// AllowAnonymous lets requests without identity through this block
+	// (a public part of a site); it cannot be combined with Require.
+	AllowAnonymous bool `json:"allow_anonymous,omitempty"`
+	// AnonymousPaths are paths ("/exact", "/prefix/*", "*.suffix") where
+	// this block requires nothing.
+	AnonymousPaths []string `json:"anonymous_paths,omitempty"`
+	// JWTIssuers are the issuers whose bearer JWTs are accepted besides
+	// the pool's own issuer (accepted by default, for any of its clients;
+	// list it here to name the clients).
+	JWTIssuers []middleware.JWTIssuer `json:"jwt_issuers,omitempty"`
+	// NoBearer turns bearer tokens off: the Authorization header is passed
+	// on unread and only the session cookie counts.
+	NoBearer bool `json:"no_bearer,omitempty"`
 
 	gateway *middleware.Gateway
 	ui      *hostedui.Handler
@@ -150,7 +174,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	codec, err := middleware.NewCodec(h.CookieName, p.CookieKeys, time.Duration(h.SessionTimeout))
+	codec, err := middleware.NewRotatingCodec(h.CookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}
@@ -169,7 +193,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			ClientID:     clientID,
 			ClientSecret: repl.ReplaceKnown(h.ClientSecret, ""),
 			Scopes:       h.Scopes,
-			Keys:         p.CookieKeys,
+			KeyRing:      p.CookieKeyRing,
 			Secure:       secure,
 			SafeReturnTo: hostedui.SafeReturnTo,
 			RenderError:  renderError,
@@ -207,6 +231,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		},
 		SafeReturnTo: hostedui.SafeReturnTo,
 		Logger:       logger,
+		Policy: middleware.Policy{
+			Rules:          h.Require,
+			Roles:          h.Roles,
+			GuestRole:      h.GuestRole,
+			AllowAnonymous: h.AllowAnonymous,
+			PublicPaths:    h.AnonymousPaths,
+		},
+		Bearer:      h.bearerConfig(p),
+		RenderError: renderError,
 	})
 	if err != nil {
 		return err
@@ -250,6 +283,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.NoPlainHeaders && len(h.Headers) > 0 {
 		return fmt.Errorf("headers: both turned off and configured")
+	}
+	if err := h.validateAuthz(); err != nil {
+		return err
 	}
 	if h.OIDCIssuer == "" {
 		if h.ClientSecret != "" || len(h.Scopes) > 0 {
@@ -312,10 +348,90 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.ui.ServeHTTP(w, r)
 		return nil
 	}
-	if !h.gateway.Guard(w, r) {
+	auth, ok := h.gateway.Authorize(w, r, priorAuth(r))
+	if !ok {
 		return nil
 	}
+	caddyhttp.SetVar(r.Context(), varUser, auth.Principal)
+	caddyhttp.SetVar(r.Context(), varRole, auth.Role)
 	return next.ServeHTTP(w, r)
+}
+
+// The request variables where a gatehouse block leaves what it established
+// for the blocks after it in the same request (a block inside a `handle` of
+// a guarded site): they reuse the identity instead of reading the
+// credentials again, and add only their own rules and roles. As
+// placeholders, {http.vars.gatehouse.user} is the user's sub and
+// {http.vars.gatehouse.role} the role.
+const (
+	varUser = "gatehouse.user"
+	varRole = "gatehouse.role"
+)
+
+// priorAuth returns what an earlier gatehouse block established for r, if
+// one ran. Only this handler sets these variables; anything else found
+// under their names (an operator's `vars`) does not count.
+func priorAuth(r *http.Request) middleware.Auth {
+	p, _ := caddyhttp.GetVar(r.Context(), varUser).(*middleware.Principal)
+	role, _ := caddyhttp.GetVar(r.Context(), varRole).(*middleware.Role)
+	if p == nil {
+		return middleware.Auth{}
+	}
+	return middleware.Auth{Principal: p, Role: role}
+}
+
+// bearerConfig lists the issuers whose tokens this block accepts: those
+// configured, and by default the pool's own issuer (for a site whose users
+// sign in on the pool), whose keys are used in process.
+func (h *Handler) bearerConfig(p *Pool) *middleware.BearerConfig {
+	if h.NoBearer {
+		return nil
+	}
+	own := ""
+	if h.Pool != "" {
+		own = p.Config.Issuer
+	}
+	repl := caddy.NewReplacer()
+	var issuers []middleware.JWTIssuer
+	ownListed := false
+	for _, j := range h.JWTIssuers {
+		j.Issuer = repl.ReplaceKnown(j.Issuer, "")
+		auds := make([]string, len(j.Audiences))
+		for i, a := range j.Audiences {
+			auds[i] = repl.ReplaceKnown(a, "")
+		}
+		j.Audiences = auds
+		if own != "" && j.Issuer == own {
+			j.Local, ownListed = true, true
+		}
+		issuers = append(issuers, j)
+	}
+	if own != "" && !ownListed && h.OIDCIssuer == "" {
+		issuers = append(issuers, middleware.JWTIssuer{Issuer: own, Local: true})
+	}
+	if len(issuers) == 0 {
+		return nil
+	}
+	return &middleware.BearerConfig{Issuers: issuers}
+}
+
+// validateAuthz checks the rules, roles and token options.
+func (h *Handler) validateAuthz() error {
+	if h.NoBearer && len(h.JWTIssuers) > 0 {
+		return errors.New("bearer off: jwt_issuer lines are configured too")
+	}
+	if h.AllowAnonymous && len(h.Require) > 0 {
+		return errors.New("allow anonymous: cannot be combined with require in the same block")
+	}
+	mode, _ := middleware.ParseMode(h.OnUnauthenticated)
+	if h.GuestRole != "" && mode != middleware.ModeAllow && !h.AllowAnonymous && len(h.AnonymousPaths) == 0 {
+		return fmt.Errorf("guest_role %s: only requests without identity that pass get it (on_unauthenticated allow, allow anonymous)", h.GuestRole)
+	}
+	// The rest is checked where it is compiled; this only reports it early.
+	return middleware.CheckPolicy(middleware.Policy{
+		Rules: h.Require, Roles: h.Roles, GuestRole: h.GuestRole,
+		AllowAnonymous: h.AllowAnonymous, PublicPaths: h.AnonymousPaths,
+	})
 }
 
 // The gateway store: where a site that signs users in at an outside issuer
@@ -364,11 +480,10 @@ func openGatewayStore(path string, logger *zap.Logger) (*gatewayStore, error) {
 			return nil, fmt.Errorf("gateway store %s: %w", path, err)
 		}
 		ctx, stop := context.WithCancel(context.Background())
-		// Revocations made by another process on the same file (the
-		// CLI, a second server) are picked up as a pool's are.
-		go p.Pool.DenyList().Run(ctx, 5*time.Second, func(err error) {
-			logger.Warn("refreshing the gateway store's revocations failed", zap.Error(err))
-		})
+		// Revocations and cookie keys changed by another process on
+		// the same file (the CLI, a second server) are picked up as a
+		// pool's are.
+		go p.Run(ctx, defaultRevocationRefresh, logger.With(zap.String("store", "gateway")))
 		return &gatewayStore{Pool: p, stop: stop}, nil
 	})
 	if err != nil {

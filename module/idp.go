@@ -91,7 +91,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	codec, err := middleware.NewCodec(h.CookieName, p.CookieKeys, time.Duration(h.SessionTimeout))
+	codec, err := middleware.NewRotatingCodec(h.CookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}
@@ -148,9 +148,9 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		SignInPath:   hostedui.SignInPath,
 		SafeReturnTo: hostedui.SafeReturnTo,
 		ErrorPage:    h.ui.RenderError,
-		// The newest cookie key's HMAC half, which only this pool's
-		// instances hold; the provider derives its own key from it.
-		MarkerKey: p.CookieKeys[0][:64],
+		// The pool's own marker key, the same on every instance; the
+		// provider derives its own key from it.
+		MarkerKey: p.MarkerKey,
 		Logger:    logger.Named("oidc"),
 	})
 	if err != nil {

@@ -13,10 +13,13 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("gatehouse_idp", parseIDP)
-	// Before respond, and so before reverse_proxy and gatehouse too: the
-	// provider's paths must be answered by the provider even on an issuer
-	// site that also responds, proxies or is guarded.
-	httpcaddyfile.RegisterDirectiveOrder("gatehouse_idp", httpcaddyfile.Before, "respond")
+	// Just before forward_auth, and so before gatehouse (just after it),
+	// handle, respond and reverse_proxy: the provider's paths and the issuer
+	// site's sign-in pages must be answered by the provider even on an issuer
+	// site that is also guarded, responds or proxies. Ordering relative to
+	// gatehouse itself is not allowed (only standard directives), hence the
+	// two neighbours of forward_auth.
+	httpcaddyfile.RegisterDirectiveOrder("gatehouse_idp", httpcaddyfile.Before, "forward_auth")
 }
 
 // parseIDP reads the site directive:

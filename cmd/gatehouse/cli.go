@@ -183,7 +183,7 @@ func newUserOutput(u *store.User) userOutput {
 		Email:         u.Email,
 		EmailVerified: u.EmailVerified,
 		Name:          u.Name,
-		Status:        u.Status,
+		Status:        pool.DisplayStatus(u),
 		Enabled:       u.Enabled,
 		Groups:        groups,
 		Attributes:    attrs,
@@ -209,7 +209,7 @@ func printUser(w io.Writer, asJSON bool, u *store.User) error {
 	row("sub", u.ID)
 	row("email_verified", u.EmailVerified)
 	row("name", orDash(u.Name))
-	row("status", u.Status)
+	row("status", pool.DisplayStatus(u))
 	row("enabled", u.Enabled)
 	row("groups", orDash(strings.Join(u.Groups, ", ")))
 	row("created_at", formatTime(u.CreatedAt))

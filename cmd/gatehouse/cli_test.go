@@ -366,7 +366,7 @@ func TestList(t *testing.T) {
 	wantRows := [][]string{
 		{"ada@example.com", "CONFIRMED", "true", "-", subs["ada@example.com"]},
 		{"bob@example.com", "CONFIRMED", "true", "admins", subs["bob@example.com"]},
-		{"carol@example.com", "CONFIRMED", "false", "-", subs["carol@example.com"]},
+		{"carol@example.com", "DISABLED", "false", "-", subs["carol@example.com"]},
 	}
 	if len(lines) != 1+len(wantRows) {
 		t.Fatalf("list printed %d lines, want %d:\n%s", len(lines), 1+len(wantRows), strings.Join(lines, "\n"))
@@ -377,7 +377,7 @@ func TestList(t *testing.T) {
 		if len(got) != 6 || !slices.Equal(got[:5], want) {
 			t.Errorf("row %d = %q, want %q + created", i, got, want)
 		}
-		if strings.Index(lines[i+1], "CONFIRMED") != col {
+		if strings.Index(lines[i+1], want[1]) != col {
 			t.Errorf("row %d is not aligned with the header:\n%s\n%s", i, lines[0], lines[i+1])
 		}
 	}

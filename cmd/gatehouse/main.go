@@ -1,7 +1,7 @@
 // Command gatehouse is Caddy with Gatehouse built in: `gatehouse run`,
 // `adapt`, `validate` and the rest behave as Caddy's, and `gatehouse users`,
-// `groups` and `clients` manage a pool's users and app clients in the store
-// the server uses.
+// `groups`, `clients` and `keys` manage a pool's users, app clients and keys
+// in the store the server uses.
 package main
 
 import (

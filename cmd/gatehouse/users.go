@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -69,38 +70,86 @@ func usersCreateCmd() *cobra.Command {
 		email      string
 		name       string
 		groups     []string
+		attrs      []string
 		unverified bool
+		temporary  string
+		invite     bool
 	)
 	cmd := poolCommand(
-		"create --email <email> (--password <password> | --password-stdin) [--name <name>] [--group <group>]... [--unverified]",
+		"create --email <email> (--password <password> | --password-stdin | --temporary-password <password> | --invite) [--name <name>] [--group <group>]... [--attribute <name>=<value>]... [--unverified]",
 		"Creates a user",
 		`
-Creates a user with a password that must meet the pool's password policy.
-The user is CONFIRMED with a verified email, ready to sign in, unless
---unverified makes them UNCONFIRMED until they confirm their address.
---group adds the user to groups (repeat it, or separate names with commas).
+Creates a user. With --password or --password-stdin, the password is theirs:
+it must meet the pool's password policy, and the user is CONFIRMED with a
+verified email, ready to sign in, unless --unverified makes them UNCONFIRMED
+until they confirm their address.
+
+With --temporary-password, or --invite, the user is FORCE_CHANGE_PASSWORD: at
+their first sign-in they must choose a password of their own. The temporary
+password works for the pool's temporary_password_ttl (7 days by default).
+--invite emails it to them (the pool needs mail); without --temporary-password
+it is generated. If the email cannot be sent, no user is created.
+
+--group adds the user to groups (repeat it, or separate names with commas);
+--attribute sets a standard or custom attribute (repeatable).
 `, &pf)
 	fs := cmd.Flags()
 	emailFlag(cmd, &email)
 	pw.register(fs)
 	fs.StringVar(&name, "name", "", "The user's full name")
 	fs.StringSliceVar(&groups, "group", nil, "A group to add the user to; repeatable")
-	fs.BoolVar(&unverified, "unverified", false, "Create the user UNCONFIRMED, with the email not verified")
+	fs.StringArrayVar(&attrs, "attribute", nil, "An attribute as name=value, such as custom:tenant=acme; repeatable")
+	fs.BoolVar(&unverified, "unverified", false, "Create the user with the email not verified (UNCONFIRMED with a password of their own)")
+	fs.StringVar(&temporary, "temporary-password", "", "A temporary password the user must replace at first sign-in")
+	fs.BoolVar(&invite, "invite", false, "Email the user a temporary password (generated unless --temporary-password is given)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		e, err := normalizeEmail(email)
 		if err != nil {
 			return err
 		}
-		password, err := pw.read(cmd)
+		attributes, err := parseAttributes(attrs)
 		if err != nil {
 			return err
 		}
-		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
-			nu := pool.NewUser{Email: e, Password: password, Name: name, EmailVerified: true, Status: store.StatusConfirmed}
-			if unverified {
-				nu.EmailVerified, nu.Status = false, store.StatusUnconfirmed
+		isTemporary := cmd.Flags().Changed("temporary-password") || invite
+		permanent := cmd.Flags().Changed("password") || pw.stdin
+		if isTemporary && permanent {
+			return errors.New("give either a password of the user's own (--password, --password-stdin) or a temporary one (--temporary-password, --invite), not both")
+		}
+		if cmd.Flags().Changed("temporary-password") && temporary == "" {
+			return errors.New("--temporary-password: empty; leave it out with --invite to generate one")
+		}
+		var password string
+		if !isTemporary {
+			if password, err = pw.read(cmd); err != nil {
+				return fmt.Errorf("%w (or --temporary-password <password>, or --invite)", err)
 			}
-			u, err := p.CreateUser(ctx, nu)
+		}
+		return pf.withPool(cmd, func(ctx context.Context, p *pool.Pool) error {
+			var (
+				u   *store.User
+				err error
+			)
+			if isTemporary {
+				u, _, err = p.InviteUser(ctx, pool.Invitation{Email: e, Name: name, EmailVerified: !unverified,
+					Attributes: attributes, TemporaryPassword: temporary, Send: invite})
+				if errors.Is(err, pool.ErrMailUnavailable) {
+					return fmt.Errorf("--invite: pool %s has no mail configured (add `mail smtp://...` or `mail outbox <folder>` to it)", pf.pool)
+				}
+				if errors.Is(err, pool.ErrMailNotSent) && u != nil {
+					if derr := p.DeleteUser(ctx, u.ID); derr != nil {
+						return fmt.Errorf("%w, and removing the user created for it failed: %v", err, derr)
+					}
+					return fmt.Errorf("%w; the user was not created, try again", err)
+				}
+			} else {
+				nu := pool.NewUser{Email: e, Password: password, Name: name, EmailVerified: true,
+					Status: store.StatusConfirmed, Attributes: attributes}
+				if unverified {
+					nu.EmailVerified, nu.Status = false, store.StatusUnconfirmed
+				}
+				u, err = p.CreateUser(ctx, nu)
+			}
 			if err != nil {
 				return userError(e, err)
 			}
@@ -119,10 +168,33 @@ The user is CONFIRMED with a verified email, ready to sign in, unless
 			if len(u.Groups) > 0 {
 				msg += " in groups " + strings.Join(u.Groups, ", ")
 			}
+			if isTemporary {
+				msg += fmt.Sprintf("; they must choose a new password at first sign-in (the temporary one works until %s)",
+					formatTime(time.Now().Add(p.Accounts().TemporaryPasswordTTL)))
+				if invite {
+					msg += "; the invitation was emailed to them"
+				}
+			}
 			return printDone(cmd.OutOrStdout(), pf.json, u, "%s", msg)
 		})
 	}
 	return cmd
+}
+
+// parseAttributes reads --attribute name=value flags.
+func parseAttributes(flags []string) (map[string]string, error) {
+	attrs := map[string]string{}
+	for _, f := range flags {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--attribute %q: want name=value", f)
+		}
+		if k == "email" || k == "name" {
+			return nil, fmt.Errorf("--attribute %s: use --%s", k, k)
+		}
+		attrs[k] = v
+	}
+	return attrs, nil
 }
 
 func addGroups(ctx context.Context, p *pool.Pool, userID string, groups []string) error {
@@ -166,7 +238,7 @@ Lists the pool's users in email order: all of them, or the first --limit.
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "EMAIL\tSTATUS\tENABLED\tGROUPS\tSUB\tCREATED")
 			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n", u.Email, u.Status, u.Enabled,
+				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n", u.Email, pool.DisplayStatus(u), u.Enabled,
 					orDash(strings.Join(u.Groups, ",")), u.ID, formatTime(u.CreatedAt))
 			}
 			return tw.Flush()

@@ -71,6 +71,10 @@ type Config struct {
 	// Keys seal the flow cookie: the session cookie's keys (each
 	// middleware.CookieKeyLen bytes, newest first).
 	Keys [][]byte
+	// KeyRing, when set, is used instead of Keys: the session cookie's
+	// keys as they rotate, so a flow begun on one instance of a pool's
+	// gateways can end on another after a rotation too.
+	KeyRing *middleware.CookieKeys
 	// Secure reports whether r came over HTTPS, for the redirect URI's
 	// scheme and the flow cookie's Secure flag; default: r.TLS != nil.
 	Secure func(*http.Request) bool
@@ -129,7 +133,7 @@ func New(cfg Config) (*RP, error) {
 	if cfg.RenderError == nil {
 		return nil, errors.New("oidcrp: RenderError is required")
 	}
-	if len(cfg.Keys) == 0 {
+	if len(cfg.Keys) == 0 && cfg.KeyRing == nil {
 		return nil, errors.New("oidcrp: cookie keys are required")
 	}
 	rp := &RP{
@@ -146,7 +150,11 @@ func New(cfg Config) (*RP, error) {
 		consumed:     newConsumedStates(maxConsumed),
 		flights:      newFlights(),
 	}
-	for i, k := range cfg.Keys {
+	keys := cfg.Keys
+	if cfg.KeyRing != nil {
+		rp.codecs, keys = []securecookie.Codec{cfg.KeyRing.SecureCookie(FlowTTL)}, nil
+	}
+	for i, k := range keys {
 		if len(k) != middleware.CookieKeyLen {
 			return nil, fmt.Errorf("oidcrp: cookie key %d has %d bytes, want %d", i, len(k), middleware.CookieKeyLen)
 		}

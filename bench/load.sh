@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Load test on loopback, in one run: (a) Caddy reverse_proxy alone to a
 # trivial upstream, (b) the same route behind the gatehouse handler with a
-# valid session cookie. Prints requests/s and latency p50/p99 for each and
-# the ratio (b)/(a). Every request goes to 127.0.0.1; the run is bounded by
+# valid session cookie, (c) the same guarded route called as an API with a
+# bearer access token from the pool's /oauth2/token (client_credentials).
+# Prints requests/s and latency p50/p99 for each and the ratios (b)/(a) and
+# (c)/(a). Every request goes to 127.0.0.1; the run is bounded by
 # DURATION per measurement and stops by itself.
 #
 #   bash bench/load.sh                 # defaults: 10s per round, 3 rounds
@@ -23,7 +25,9 @@ work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(free_port); PLAIN=$(free_port); GUARDED=$(free_port)
+UP=$(free_port); PLAIN=$(free_port); GUARDED=$(free_port); ISSUER=$(free_port)
+# The machine client's secret: random per run, never a real secret.
+client_secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 
 go build -o "$work/gatehouse" ./cmd/gatehouse
 
@@ -34,7 +38,12 @@ cat >"$work/Caddyfile" <<EOF
 	gatehouse {
 		pool default {
 			store sqlite $work/gatehouse.db
-			issuer http://127.0.0.1:$GUARDED
+			issuer http://127.0.0.1:$ISSUER
+			client loadtest {
+				secret $client_secret
+				grant_types client_credentials
+				scopes api/read
+			}
 		}
 	}
 }
@@ -49,7 +58,15 @@ http://:$PLAIN {
 	reverse_proxy 127.0.0.1:$UP
 }
 
-# (b) the same, guarded.
+# The pool's OpenID provider, for (c)'s token.
+http://:$ISSUER {
+	gatehouse_idp {
+		pool default
+	}
+	respond "issuer" 200
+}
+
+# (b) and (c): the same, guarded.
 http://:$GUARDED {
 	gatehouse {
 		pool default
@@ -66,7 +83,7 @@ for _ in $(seq 100); do
 done
 
 email=load@example.com
-password='a long enough load-test password'
+password='a long enough password for wrk runs'
 "$work/gatehouse" users create --config "$work/Caddyfile" --email "$email" --password "$password" --group staff >/dev/null
 
 # Sign in as a browser would, and keep the session cookie.
@@ -81,6 +98,12 @@ cookie=$(awk '$6 ~ /^gatehouse_session/ { printf "%s%s=%s", sep, $6, $7; sep="; 
 [ -n "$cookie" ] || { echo "sign-in failed: no session cookie" >&2; cat "$work/server.log" >&2; exit 1; }
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$GUARDED/")
 [ "$status" = 200 ] || { echo "the session cookie does not pass the gateway (status $status)" >&2; exit 1; }
+
+# (c)'s access token, as a machine client gets one.
+token=$(curl -fsS -u "loadtest:$client_secret" -d grant_type=client_credentials -d scope=api/read \
+	"http://127.0.0.1:$ISSUER/oauth2/token" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H "Accept: application/json" "http://127.0.0.1:$GUARDED/")
+[ "$status" = 200 ] || { echo "the bearer token does not pass the gateway (status $status)" >&2; exit 1; }
 
 # measure NAME URL [HEADER]: one wrk run; prints "rps p50_ms p99_ms".
 measure() {
@@ -114,9 +137,9 @@ to_ms() {
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per measurement, $ROUNDS rounds (a and b alternate)"
+echo "wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per measurement, $ROUNDS rounds (a, b and c alternate)"
 printf '%-6s %-28s %12s %10s %10s\n' round case req/s p50_ms p99_ms
-a_all=(); b_all=()
+a_all=(); b_all=(); c_all=()
 for round in $(seq "$ROUNDS"); do
 	# (a) gets the same Cookie header: a browser sends it either way, and
 	# parsing and forwarding it is not the gateway's cost.
@@ -124,7 +147,9 @@ for round in $(seq "$ROUNDS"); do
 	printf '%-6s %-28s %12s %10s %10s\n' "$round" "(a) reverse_proxy" "$ar" "$ap50" "$ap99"
 	read -r br bp50 bp99 < <(measure guarded "http://127.0.0.1:$GUARDED/" "Cookie: $cookie")
 	printf '%-6s %-28s %12s %10s %10s\n' "$round" "(b) gatehouse + session" "$br" "$bp50" "$bp99"
-	a_all+=("$ar $ap50 $ap99"); b_all+=("$br $bp50 $bp99")
+	read -r cr cp50 cp99 < <(measure bearer "http://127.0.0.1:$GUARDED/" "Authorization: Bearer $token")
+	printf '%-6s %-28s %12s %10s %10s\n' "$round" "(c) gatehouse + bearer" "$cr" "$cp50" "$cp99"
+	a_all+=("$ar $ap50 $ap99"); b_all+=("$br $bp50 $bp99"); c_all+=("$cr $cp50 $cp99")
 done
 
 # Medians over the rounds, then the ratios.
@@ -132,9 +157,14 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 col() { local i=$1; shift; for row in "$@"; do echo "$row" | awk -v i="$i" '{ print $i }'; done; }
 ar=$(col 1 "${a_all[@]}" | median); ap99=$(col 3 "${a_all[@]}" | median); ap50=$(col 2 "${a_all[@]}" | median)
 br=$(col 1 "${b_all[@]}" | median); bp99=$(col 3 "${b_all[@]}" | median); bp50=$(col 2 "${b_all[@]}" | median)
+cr=$(col 1 "${c_all[@]}" | median); cp99=$(col 3 "${c_all[@]}" | median); cp50=$(col 2 "${c_all[@]}" | median)
 echo
 printf 'median (a): %s req/s, p50 %s ms, p99 %s ms\n' "$ar" "$ap50" "$ap99"
 printf 'median (b): %s req/s, p50 %s ms, p99 %s ms\n' "$br" "$bp50" "$bp99"
+printf 'median (c): %s req/s, p50 %s ms, p99 %s ms\n' "$cr" "$cp50" "$cp99"
 awk -v a="$ar" -v b="$br" -v ap="$ap99" -v bp="$bp99" 'BEGIN {
 	printf "ratio (b)/(a): throughput %.3f (target >= 0.97), p99 %.3f (target <= 1.10)\n", b / a, bp / ap
+}'
+awk -v a="$ar" -v c="$cr" -v ap="$ap99" -v cp="$cp99" 'BEGIN {
+	printf "ratio (c)/(a): throughput %.3f, p99 %.3f\n", c / a, cp / ap
 }'

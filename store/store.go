@@ -261,6 +261,10 @@ type Store interface {
 	// deleting none is not an error.
 	DeleteVerificationCode(ctx context.Context, userID, purpose string) error
 
+	// MFAStore keeps second factors, recovery codes and failed sign-ins
+	// (mfa.go).
+	MFAStore
+
 	// Close releases the store's connections.
 	Close() error
 }

@@ -59,9 +59,10 @@ type MFAStore interface {
 	// MFAFactors returns a user's factors, confirmed or not, oldest first;
 	// none is an empty list, not an error.
 	MFAFactors(ctx context.Context, userID string) ([]MFAFactor, error)
-	// ConfirmMFAFactor marks the user's factor confirmed and records step
-	// as its LastStep (the code that confirmed it may not be used again);
-	// ErrNotFound if the user has no such factor.
+	// ConfirmMFAFactor marks the user's factor confirmed and raises its
+	// LastStep to step, never lowering it (the code that confirmed it, and
+	// any earlier one, may not be used again); ErrNotFound if the user has
+	// no such factor.
 	ConfirmMFAFactor(ctx context.Context, userID, factorID string, step int64) error
 	// DeleteMFAFactor removes one factor; ErrNotFound if the user has no
 	// such factor.
@@ -93,14 +94,14 @@ type MFAStore interface {
 	// RecordSignInFailure counts one failure at now and returns the record
 	// as it now is. A record whose LastAt is before now-window starts again
 	// from a count of 1 (its LockedUntil is kept). Concurrent failures are
-	// all counted.
+	// all counted. window must be positive.
 	RecordSignInFailure(ctx context.Context, login string, now time.Time, window time.Duration) (SignInFailures, error)
-	// LockSignIn sets the login's LockedUntil (creating the record if need
-	// be).
+	// LockSignIn sets the login's LockedUntil (creating the record, with a
+	// Count of 0 and a zero LastAt, if need be); a zero until lifts the lock.
 	LockSignIn(ctx context.Context, login string, until time.Time) error
 	// ClearSignInFailures forgets the login's record; none is not an error.
 	ClearSignInFailures(ctx context.Context, login string) error
 	// PurgeSignInFailures forgets records whose LastAt and LockedUntil are
-	// both before before.
+	// both before before (a zero one counts as before).
 	PurgeSignInFailures(ctx context.Context, before time.Time) error
 }

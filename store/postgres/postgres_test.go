@@ -314,7 +314,8 @@ func TestTablesInDSNSchema(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"users", "user_groups", "revocations", "keys", "clients",
-			"auth_codes", "refresh_tokens", "schema_migrations"} {
+			"auth_codes", "refresh_tokens", "verification_codes", "mfa_factors", "recovery_codes",
+			"sign_in_failures", "schema_migrations"} {
 			if !strings.Contains(","+strings.Join(tables, ",")+",", ","+want+",") {
 				t.Errorf("schema %s has tables %v, missing %s", tc.schema, tables, want)
 			}

@@ -38,6 +38,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
 	t.Run("UpdateUserFields", func(t *testing.T) { testUpdateUserFields(t, open) })
 	t.Run("VerificationCodes", func(t *testing.T) { testVerificationCodes(t, open) })
+	t.Run("MFA", func(t *testing.T) { testMFA(t, open) })
+	t.Run("RecoveryCodes", func(t *testing.T) { testRecoveryCodes(t, open) })
+	t.Run("SignInFailures", func(t *testing.T) { testSignInFailures(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

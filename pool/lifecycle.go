@@ -347,6 +347,11 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
 		return nil, err
 	}
+	// Proof of the mailbox ends a lockout: an attacker's guesses must not
+	// keep the owner out.
+	if err := p.clearFailures(ctx, e); err != nil {
+		return nil, err
+	}
 	return p.User(ctx, u.ID)
 }
 

@@ -117,6 +117,8 @@ type Config struct {
 	// Accounts configures sign-up, verification codes and the rest of
 	// the account lifecycle (accounts.go).
 	Accounts AccountConfig
+	// MFA configures second factors and the per-login lockout (mfa.go).
+	MFA MFAConfig
 }
 
 // Pool is one user pool on one store.
@@ -130,6 +132,7 @@ type Pool struct {
 	deny      *DenyList
 	now       func() time.Time
 	acct      AccountConfig
+	mfa       MFAConfig
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -146,6 +149,10 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	cfg.Accounts.setDefaults()
+	if err := cfg.MFA.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.MFA.setDefaults(cfg.Name)
 	dummy, err := h.Hash(ctx, rand.Text())
 	if err != nil {
 		return nil, err
@@ -154,7 +161,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA}
 	p.deny = newDenyList(s, p.now)
 	if err := p.deny.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("loading revocations: %w", err)
@@ -256,6 +263,12 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 // is upgraded to the pool's current parameters after a successful check.
 func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User, error) {
 	email, err := NormalizeEmail(login)
+	// A locked-out login is refused before any lookup or hashing, and
+	// alike whether or not it has an account.
+	failures, lerr := p.checkLock(ctx, email)
+	if lerr != nil {
+		return nil, lerr
+	}
 	var u *store.User
 	if err == nil {
 		u, err = p.store.UserByEmail(ctx, email)
@@ -265,7 +278,7 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	}
 	if u == nil || u.PasswordHash == "" {
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
-		return nil, ErrInvalidCredentials
+		return nil, p.failed(ctx, email)
 	}
 	ok, stale, err := p.hasher.Verify(ctx, password, u.PasswordHash)
 	if errors.Is(err, ErrMalformedHash) {
@@ -275,7 +288,12 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		return nil, err
 	}
 	if !ok {
-		return nil, ErrInvalidCredentials
+		return nil, p.failed(ctx, email)
+	}
+	if failures > 0 {
+		if err := p.clearFailures(ctx, email); err != nil {
+			return nil, err
+		}
 	}
 	if !u.Enabled {
 		return nil, ErrUserDisabled
@@ -291,6 +309,14 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		}
 	}
 	return u, nil
+}
+
+// failed counts a wrong password for email and gives the sign-in's answer.
+func (p *Pool) failed(ctx context.Context, email string) error {
+	if err := p.recordFailure(ctx, email); err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
 }
 
 // User returns a user by id.

@@ -45,6 +45,21 @@ type accountPage struct {
 	CanDelete           bool
 	DeleteError         string
 	DeletePasswordField field
+
+	// MFA is whether the pool offers second factors; Factors the user's.
+	MFA          bool
+	MFARequired  bool
+	Factors      []factorView
+	RecoveryLeft int
+	MFAError     string
+}
+
+// factorView is one factor as the account page lists it.
+type factorView struct {
+	ID       string
+	Name     string
+	Added    string
+	LastUsed string
 }
 
 func passwordField(id, name, label, autocomplete, err string) field {
@@ -145,6 +160,27 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		p.EmailPasswordField = passwordField("f-email-password", "password", "Current password", "current-password", "")
 	}
 	p.PasswordRules = h.pool.PasswordPolicy().Rules()
+	if mode := h.pool.MFA().Mode; mode != pool.MFAOff {
+		p.MFA, p.MFARequired = true, mode == pool.MFARequired
+		fs, err := h.pool.Factors(r.Context(), u.ID)
+		if err != nil {
+			h.internalError(w, r, "reading the user's factors", err)
+			return
+		}
+		for _, f := range fs {
+			v := factorView{ID: f.ID, Name: f.Name, Added: f.CreatedAt.UTC().Format("2 Jan 2006")}
+			if !f.LastUsedAt.IsZero() {
+				v.LastUsed = f.LastUsedAt.UTC().Format("2 Jan 2006 15:04 MST")
+			}
+			p.Factors = append(p.Factors, v)
+		}
+		if len(fs) > 0 {
+			if p.RecoveryLeft, err = h.pool.RecoveryCodesLeft(r.Context(), u.ID); err != nil {
+				h.internalError(w, r, "counting recovery codes", err)
+				return
+			}
+		}
+	}
 	p.CanDelete = acct.AllowDelete
 	if p.DeletePasswordField.ID == "" {
 		p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", "")
@@ -203,8 +239,9 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 			h.internalError(w, r, "changing a password", err)
 			return
 		}
-		// Every session was ended; this browser gets a new one.
-		if err := h.sessions.Start(w, r, nu, []string{"pwd"}); err != nil {
+		// Every session was ended; this browser gets a new one, as
+		// strong as the one it had.
+		if err := h.sessions.Start(w, r, nu, h.currentAMR(r)); err != nil {
 			h.internalError(w, r, "starting the session", err)
 			return
 		}
@@ -265,7 +302,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 			h.internalError(w, r, "confirming an email change", err)
 			return
 		}
-		if err := h.sessions.Start(w, r, nu, []string{"pwd"}); err != nil {
+		if err := h.sessions.Start(w, r, nu, h.currentAMR(r)); err != nil {
 			h.internalError(w, r, "starting the session", err)
 			return
 		}
@@ -313,7 +350,75 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		log.Info("account deleted by its user", zap.String("email", u.Email))
 		seeOther(w, SignInPath+"?notice=deleted")
 
+	case "mfa_add", "mfa_remove", "mfa_codes":
+		h.accountMFA(w, r, u, action, log)
+
 	default:
 		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form sent asks for nothing this page does.")
 	}
+}
+
+// accountMFA adds or removes a factor, or replaces the recovery codes,
+// each only after the current password is typed again.
+func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.User, action string, log *zap.Logger) {
+	ctx := r.Context()
+	f := r.PostForm
+	if h.pool.MFA().Mode == pool.MFAOff {
+		h.RenderError(w, r, http.StatusForbidden, "Not offered", "This site does not offer two-step verification.")
+		return
+	}
+	if _, err := h.pool.VerifyPassword(ctx, u.ID, f.Get("password")); err != nil {
+		if errors.Is(err, pool.ErrInvalidCredentials) {
+			h.renderAccount(w, r, http.StatusUnauthorized, u, accountPage{MFAError: "Your current password is not right."}, nil, nil)
+			return
+		}
+		h.internalError(w, r, "checking the password", err)
+		return
+	}
+	switch action {
+	case "mfa_add":
+		h.startEnrolment(w, r, u, AccountPath, fromAccount, f.Get("name"))
+	case "mfa_remove":
+		err := h.pool.RemoveFactor(ctx, u.ID, f.Get("factor"))
+		if errors.Is(err, pool.ErrNoSuchFactor) {
+			h.renderAccount(w, r, http.StatusNotFound, u, accountPage{MFAError: "That authenticator was removed already."}, nil, nil)
+			return
+		}
+		if err != nil {
+			h.internalError(w, r, "removing a factor", err)
+			return
+		}
+		log.Info("authenticator removed")
+		seeOther(w, AccountPath+"?notice=mfa_removed")
+	case "mfa_codes":
+		fs, err := h.pool.Factors(ctx, u.ID)
+		if err != nil {
+			h.internalError(w, r, "reading the user's factors", err)
+			return
+		}
+		if len(fs) == 0 {
+			h.renderAccount(w, r, http.StatusConflict, u, accountPage{MFAError: "Set up an authenticator app first."}, nil, nil)
+			return
+		}
+		codes, err := h.pool.RegenerateRecoveryCodes(ctx, u.ID)
+		if err != nil {
+			h.internalError(w, r, "making recovery codes", err)
+			return
+		}
+		log.Info("recovery codes replaced")
+		h.render(w, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
+			DisplayName: h.displayName, Codes: codes, Replaced: true, ContinueTo: AccountPath,
+		})
+	}
+}
+
+// currentAMR is how this site's session signed in, for a session that
+// replaces it; a password when there is none.
+func (h *Handler) currentAMR(r *http.Request) []string {
+	if sr, ok := h.sessions.(sessionReader); ok {
+		if s, ok := sr.Authenticated(r); ok && len(s.AMR) > 0 {
+			return s.AMR
+		}
+	}
+	return []string{pool.AMRPassword}
 }

@@ -41,9 +41,55 @@ type memStore struct {
 	users map[string]*store.User // by id
 	// failLookups, when set, is returned by every user lookup.
 	failLookups error
+	failures    map[string]store.SignInFailures
 }
 
-func newMemStore() *memStore { return &memStore{users: map[string]*store.User{}} }
+// The pool reads factors and failed sign-ins at every sign-in; these keep
+// the failures as a backend would, and no user has a factor.
+func (s *memStore) MFAFactors(context.Context, string) ([]store.MFAFactor, error) { return nil, nil }
+
+func (s *memStore) SignInFailures(_ context.Context, login string) (store.SignInFailures, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.failures[login]; ok {
+		return f, nil
+	}
+	return store.SignInFailures{Login: login}, nil
+}
+
+func (s *memStore) RecordSignInFailure(_ context.Context, login string, now time.Time, window time.Duration) (store.SignInFailures, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.failures[login]
+	f.Login = login
+	if f.LastAt.Before(now.Add(-window)) {
+		f.Count = 0
+	}
+	f.Count++
+	f.LastAt = now
+	s.failures[login] = f
+	return f, nil
+}
+
+func (s *memStore) LockSignIn(_ context.Context, login string, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.failures[login]
+	f.Login, f.LockedUntil = login, until
+	s.failures[login] = f
+	return nil
+}
+
+func (s *memStore) ClearSignInFailures(_ context.Context, login string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failures, login)
+	return nil
+}
+
+func newMemStore() *memStore {
+	return &memStore{users: map[string]*store.User{}, failures: map[string]store.SignInFailures{}}
+}
 
 func (s *memStore) CreateUser(_ context.Context, u *store.User) error {
 	s.mu.Lock()

@@ -112,6 +112,8 @@ var notices = map[string]string{
 	"reset":            "Your password was changed. Sign in with your new password.",
 	"signed_out_all":   "You were signed out on all devices.",
 	"deleted":          "Your account was deleted.",
+	"mfa_added":        "Two-step verification is on: sign-ins now ask for a code from your app.",
+	"mfa_removed":      "The authenticator app was removed.",
 	"profile_saved":    "Your profile was saved.",
 	"password_changed": "Your password was changed. You were signed out everywhere else.",
 	"email_code_sent":  "We emailed a code to your new address. Enter it below to start using it.",

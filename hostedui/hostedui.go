@@ -35,6 +35,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/ratelimit"
 )
 
 // Paths the handler answers. The gateway sends unauthenticated browsers to
@@ -67,9 +68,13 @@ type Config struct {
 	Secure func(*http.Request) bool
 	// Logger receives sign-in outcomes and internal errors; default: none.
 	Logger *zap.Logger
-	// ClientIP returns the client's address for logs; default: the host of
-	// r.RemoteAddr. Behind trusted proxies the module passes Caddy's own.
+	// ClientIP returns the client's address for logs and Throttle; default:
+	// the host of r.RemoteAddr. Behind trusted proxies the module passes
+	// Caddy's own.
 	ClientIP func(*http.Request) string
+	// Throttle limits the POSTs to the pages (all but sign-out) per client,
+	// keyed by ratelimit.ClientKey of ClientIP; nil: no limit.
+	Throttle *ratelimit.Limiter
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -82,6 +87,7 @@ type Handler struct {
 	codecs         []securecookie.Codec
 	secure         func(*http.Request) bool
 	clientIP       func(*http.Request) string
+	throttle       *ratelimit.Limiter
 	log            *zap.Logger
 	pages          pages
 	static         *staticFiles
@@ -111,6 +117,7 @@ func New(cfg Config) (*Handler, error) {
 		codecs:         cfg.Codecs,
 		secure:         cfg.Secure,
 		clientIP:       cfg.ClientIP,
+		throttle:       cfg.Throttle,
 		log:            cfg.Logger,
 	}
 	if h.displayName == "" {
@@ -171,6 +178,9 @@ func checkRedirectTarget(s string) error {
 
 // ServeHTTP routes a request under /_gatehouse/ to its page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path != LogoutPath && h.throttled(w, r) {
+		return
+	}
 	switch p := r.URL.Path; {
 	case p == SignInPath:
 		h.signIn(w, r)
@@ -188,6 +198,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.newPassword(w, r)
 	case p == AccountPath:
 		h.account(w, r)
+	case p == MFAPath:
+		h.mfa(w, r)
+	case p == mfaSetupPath:
+		h.mfaSetup(w, r)
 	case strings.HasPrefix(p, staticPath):
 		h.serveStatic(w, r)
 	default:

@@ -22,14 +22,17 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 // pages holds one template set per page: each page file defines the blocks
 // of layout.html, so each needs its own copy of the layout.
 type pages struct {
-	signIn      *template.Template
-	error       *template.Template
-	signUp      *template.Template
-	confirm     *template.Template
-	forgot      *template.Template
-	reset       *template.Template
-	newPassword *template.Template
-	account     *template.Template
+	signIn        *template.Template
+	error         *template.Template
+	signUp        *template.Template
+	confirm       *template.Template
+	forgot        *template.Template
+	reset         *template.Template
+	newPassword   *template.Template
+	account       *template.Template
+	mfa           *template.Template
+	mfaSetup      *template.Template
+	recoveryCodes *template.Template
 }
 
 func parsePages(fsys fs.FS) (pages, error) {
@@ -67,6 +70,9 @@ func parsePages(fsys fs.FS) (pages, error) {
 		{&p.reset, "reset.html"},
 		{&p.newPassword, "new_password.html"},
 		{&p.account, "account.html"},
+		{&p.mfa, "mfa.html"},
+		{&p.mfaSetup, "mfa_setup.html"},
+		{&p.recoveryCodes, "recovery_codes.html"},
 	} {
 		if *pg.dst, err = page(pg.file); err != nil {
 			return pages{}, err

@@ -74,6 +74,10 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 	rd, _ := SafeReturnTo(r.PostForm.Get("rd"))
 	email := r.PostForm.Get("email")
 	u, err := h.pool.SignIn(r.Context(), email, r.PostForm.Get("password"))
+	if le, ok := errors.AsType[*pool.LockedOutError](err); ok {
+		h.lockedOut(w, r, email, le)
+		return
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, pool.ErrInvalidCredentials):
@@ -115,12 +119,7 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "checking credentials", err)
 		return
 	}
-	if err := h.sessions.Start(w, r, u, []string{"pwd"}); err != nil {
-		h.internalError(w, r, "starting the session", err)
-		return
-	}
-	h.log.Info("signed in", zap.String("user_id", u.ID), zap.String("email", u.Email), zap.String("remote_ip", ip))
-	seeOther(w, rd)
+	h.afterPassword(w, r, u, rd)
 }
 
 func (h *Handler) signInFailed(r *http.Request, reason, email string) {

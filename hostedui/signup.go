@@ -509,10 +509,6 @@ func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "setting a new password", err)
 		return
 	}
-	if err := h.sessions.Start(w, r, u, []string{"pwd"}); err != nil {
-		h.internalError(w, r, "starting the session", err)
-		return
-	}
-	h.log.Info("signed in with a new password", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-	seeOther(w, rd)
+	h.log.Info("new password chosen", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
+	h.afterPassword(w, r, u, rd)
 }

@@ -81,6 +81,10 @@ type Config struct {
 	// RenderError answers the refusals other than a plain 401 (403, a
 	// refused bearer token, 503) as a page or JSON; nil means plain text.
 	RenderError func(w http.ResponseWriter, r *http.Request, status int, title, message string)
+	// StepUp, when set, answers a browser session refused by `require
+	// mfa` by sending it to give a second factor (returnTo as in
+	// Source.SignIn); nil answers 403.
+	StepUp func(w http.ResponseWriter, r *http.Request, returnTo string)
 }
 
 // Gateway guards a site: it strips client-sent identity headers, recognizes

@@ -604,8 +604,18 @@ func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request) {
 // forbid answers 403 to an authenticated request that fails rule i; a
 // bearer request also gets the RFC 6750 challenge (insufficient_scope).
 // Never a redirect: signing in again would not change the answer.
+//
+// The one exception is `require mfa` on a browser session, where a second
+// factor would change it: with Config.StepUp set, a navigation is sent
+// there to give one, and comes back with a session that has it.
 func (g *Gateway) forbid(w http.ResponseWriter, r *http.Request, p *Principal, i int) {
 	rl := &g.pol.rules[i]
+	if rl.kind == ruleMFA && !p.az.facts.bearer && g.cfg.StepUp != nil && canSignIn(r) {
+		rd, _ := g.cfg.SafeReturnTo(r.URL.RequestURI())
+		g.cfg.Logger.Info("step-up to a second factor", zap.String("sub", p.s.UserID), zap.String("path", r.URL.Path))
+		g.cfg.StepUp(w, r, rd)
+		return
+	}
 	g.cfg.Logger.Info("request refused by a rule",
 		zap.String("rule", rl.text), zap.String("sub", p.s.UserID), zap.Bool("bearer", p.az.facts.bearer), zap.String("path", r.URL.Path))
 	if p.az.facts.bearer {

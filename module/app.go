@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
@@ -72,6 +73,43 @@ type PoolConfig struct {
 	AccountDeletion bool `json:"account_deletion,omitempty"`
 	// Mail sends confirmation codes, reset codes and invitations.
 	Mail *MailConfig `json:"mail,omitempty"`
+	// MFA is off, optional (the default: users may enrol a factor) or
+	// required (every user enrols one at their next sign-in).
+	MFA string `json:"mfa,omitempty"`
+	// Lockout is the per-login brute-force defence.
+	Lockout LockoutConfig `json:"lockout,omitempty"`
+	// Throttle bounds hosted-page POSTs per client IP; nil means the
+	// default (DefaultThrottle).
+	Throttle *ThrottleConfig `json:"throttle,omitempty"`
+}
+
+// DefaultThrottle is the budget of a pool that sets none: generous for
+// people, and a wall for a script guessing passwords from one address.
+var DefaultThrottle = ThrottleConfig{Requests: 30, Per: caddy.Duration(time.Minute)}
+
+// limiter makes the pool's throttle; nil for `throttle off`.
+func (t *ThrottleConfig) limiter() *ratelimit.Limiter {
+	if t == nil {
+		t = &DefaultThrottle
+	}
+	if t.Off {
+		return nil
+	}
+	burst := t.Burst
+	if burst == 0 {
+		burst = t.Requests
+	}
+	return ratelimit.New(ratelimit.Limits{Rate: float64(t.Requests) / time.Duration(t.Per).Seconds(), Burst: burst})
+}
+
+// ThrottleConfig is a per-client-IP budget of hosted-page POSTs (sign-in,
+// sign-up, codes, resets): Requests per Per, with bursts of Burst
+// (default Requests).
+type ThrottleConfig struct {
+	Requests int            `json:"requests,omitempty"`
+	Per      caddy.Duration `json:"per,omitempty"`
+	Burst    int            `json:"burst,omitempty"`
+	Off      bool           `json:"off,omitempty"`
 }
 
 // StoreConfig selects a store backend.
@@ -105,6 +143,9 @@ type Pool struct {
 	// markers every other one makes, whatever cookie keys each has loaded.
 	MarkerKey []byte
 	Store     store.Store
+	// Throttle is the per-client-IP budget of hosted-page POSTs, shared
+	// by every site of the pool; nil with `throttle off`.
+	Throttle *ratelimit.Limiter
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
@@ -305,7 +346,14 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
-	pl, err := pool.New(ctx, s, pool.Config{Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct})
+	issuer := cfg.DisplayName
+	if issuer == "" {
+		issuer = name
+	}
+	pl, err := pool.New(ctx, s, pool.Config{
+		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
+		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool()},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +396,8 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if len(markerKey) < 32 {
 		return nil, errors.New("marker key: too short in the store")
 	}
-	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s}, nil
+	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
+		Throttle: cfg.Throttle.limiter()}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.

@@ -347,7 +347,7 @@ func TestAuthorization(t *testing.T) {
 		{"scope", "/", "read token", 403, `error="insufficient_scope"`},
 		{"scope", "/", "write token", 200, ""},
 
-		{"mfa", "/", "ada", 403, ""},
+		{"mfa", "/", "ada", 302, ""}, // step-up (mfa_e2e_test.go)
 		{"mfa", "/", "ada token", 403, `error="insufficient_user_authentication"`},
 		{"mfa", "/", "mfa token", 200, ""},
 
@@ -411,9 +411,13 @@ func TestAuthorization(t *testing.T) {
 			}
 			isBearer := c.header.Get("Authorization") != ""
 			if tc.status == 302 {
+				want := "/_gatehouse/signin"
+				if tc.site == "mfa" {
+					want = "/_gatehouse/mfa" // step-up of a password-only session
+				}
 				loc, _ := resp.Location()
-				if loc == nil || loc.Path != "/_gatehouse/signin" {
-					t.Errorf("redirect to %v, want the sign-in page", loc)
+				if loc == nil || loc.Path != want {
+					t.Errorf("redirect to %v, want %s", loc, want)
 				}
 			} else if resp.Header.Get("Location") != "" {
 				t.Errorf("a %d with Location %q", resp.StatusCode, resp.Header.Get("Location"))

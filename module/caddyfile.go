@@ -50,6 +50,9 @@ func init() {
 //				iterations <n>
 //				parallelism <n>
 //			}
+//			mfa off|optional|required
+//			lockout { threshold <n>; window <d>; duration <d>; max <d>; off }
+//			throttle <n> per <duration> [burst <n>] | off   # see mfa_caddyfile.go
 //			revocation_refresh <duration>
 //			key_rotation <duration>
 //			client <id> { ... }      # see parseClient
@@ -166,6 +169,12 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 			}
 		default:
 			if ok, err := parseAccountOption(d, cfg); ok {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if ok, err := parseMFAOption(d, cfg); ok {
 				if err != nil {
 					return nil, err
 				}
@@ -443,6 +452,14 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	}
 	*dst = args[0]
 	return nil
+}
+
+func positiveInt(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		return 0, strconv.ErrSyntax
+	}
+	return v, nil
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {

@@ -240,6 +240,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		},
 		Bearer:      h.bearerConfig(p),
 		RenderError: renderError,
+		StepUp:      stepUp(source),
 	})
 	if err != nil {
 		return err
@@ -253,6 +254,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger:         logger,
 		Sessions:       h.gateway,
 		ClientIP:       clientIP,
+		Throttle:       p.Throttle,
 	})
 	if err != nil {
 		return err
@@ -300,6 +302,18 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("scopes %v: must include openid", h.Scopes)
 	}
 	return nil
+}
+
+// stepUp sends a session that `require mfa` refused to the hosted page
+// that asks for a second factor; only the pool's own pages can, so a site
+// signing in at an outside issuer answers 403.
+func stepUp(source middleware.Source) func(http.ResponseWriter, *http.Request, string) {
+	if source != nil {
+		return nil
+	}
+	return func(w http.ResponseWriter, r *http.Request, returnTo string) {
+		http.Redirect(w, r, hostedui.StepUpURL(returnTo), http.StatusFound)
+	}
 }
 
 // clientIP is the client address Caddy determined for r, which honours the

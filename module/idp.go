@@ -125,6 +125,8 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Secure:      secure,
 		Logger:      logger,
 		Sessions:    h.gateway,
+		ClientIP:    clientIP,
+		Throttle:    p.Throttle,
 	})
 	if err != nil {
 		return err

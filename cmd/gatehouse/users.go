@@ -18,7 +18,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "users",
-		Usage: "create|list|show|delete|set-password|disable|enable [--config <path>] [--pool <name>] ...",
+		Usage: "create|list|show|delete|set-password|disable|enable|reset-mfa [--config <path>] [--pool <name>] ...",
 		Short: "Manages the users of a Gatehouse pool",
 		Long: `
 Creates, lists, shows, changes and deletes the users of one pool, in the store
@@ -43,6 +43,7 @@ with the reason on stderr, on any failure.
 				usersSetPasswordCmd(),
 				usersSetEnabledCmd(false),
 				usersSetEnabledCmd(true),
+				usersResetMFACmd(),
 			)
 		},
 	})
@@ -377,6 +378,28 @@ Enables a user again; they sign in anew, since disabling ended their sessions.
 				msg = "enabled user %s"
 			}
 			return printDone(cmd.OutOrStdout(), pf.json, u, msg, u.Email)
+		})
+	}
+	return cmd
+}
+
+func usersResetMFACmd() *cobra.Command {
+	var (
+		pf    poolFlags
+		email string
+	)
+	cmd := poolCommand("reset-mfa --email <email>", "Removes a user's second factors", `
+Removes every authenticator app and recovery code of a user, for a user who
+lost their phone. In a pool with mfa required they set up a new one at their
+next sign-in; otherwise their password alone signs them in until they do.
+`, &pf)
+	emailFlag(cmd, &email)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return pf.withUser(cmd, email, func(ctx context.Context, p *pool.Pool, u *store.User) error {
+			if err := p.ResetMFA(ctx, u.ID); err != nil {
+				return userError(u.Email, err)
+			}
+			return printDone(cmd.OutOrStdout(), pf.json, u, "removed the second factors of %s", u.Email)
 		})
 	}
 	return cmd

@@ -49,6 +49,7 @@ type accountPage struct {
 	// MFA is whether the pool offers second factors; Factors the user's.
 	MFA          bool
 	MFARequired  bool
+	CanAddEmail  bool
 	Factors      []factorView
 	RecoveryLeft int
 	MFAError     string
@@ -167,7 +168,9 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 			h.internalError(w, r, "reading the user's factors", err)
 			return
 		}
+		p.CanAddEmail = h.pool.CanEmailCodes()
 		for _, f := range fs {
+			p.CanAddEmail = p.CanAddEmail && f.Kind != store.FactorEmail
 			v := factorView{ID: f.ID, Name: f.Name, Added: f.CreatedAt.UTC().Format("2 Jan 2006")}
 			if !f.LastUsedAt.IsZero() {
 				v.LastUsed = f.LastUsedAt.UTC().Format("2 Jan 2006 15:04 MST")
@@ -350,7 +353,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		log.Info("account deleted by its user", zap.String("email", u.Email))
 		seeOther(w, SignInPath+"?notice=deleted")
 
-	case "mfa_add", "mfa_remove", "mfa_codes":
+	case "mfa_add", "mfa_email", "mfa_remove", "mfa_codes":
 		h.accountMFA(w, r, u, action, log)
 
 	default:
@@ -378,6 +381,8 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 	switch action {
 	case "mfa_add":
 		h.startEnrolment(w, r, u, AccountPath, fromAccount, f.Get("name"))
+	case "mfa_email":
+		h.startEmailCodes(w, r, u, AccountPath, fromAccount)
 	case "mfa_remove":
 		err := h.pool.RemoveFactor(ctx, u.ID, f.Get("factor"))
 		if errors.Is(err, pool.ErrNoSuchFactor) {

@@ -72,6 +72,9 @@ type Config struct {
 	// the host of r.RemoteAddr. Behind trusted proxies the module passes
 	// Caddy's own.
 	ClientIP func(*http.Request) string
+	// DeviceCodecs seal the remembered-device cookie, which may outlive
+	// a session and so the Codecs' max age; default Codecs.
+	DeviceCodecs []securecookie.Codec
 	// Throttle limits the POSTs to the pages (all but sign-out) per client,
 	// keyed by ratelimit.ClientKey of ClientIP; nil: no limit.
 	Throttle *ratelimit.Limiter
@@ -88,6 +91,7 @@ type Handler struct {
 	secure         func(*http.Request) bool
 	clientIP       func(*http.Request) string
 	throttle       *ratelimit.Limiter
+	deviceCodecs   []securecookie.Codec
 	log            *zap.Logger
 	pages          pages
 	static         *staticFiles
@@ -118,7 +122,11 @@ func New(cfg Config) (*Handler, error) {
 		secure:         cfg.Secure,
 		clientIP:       cfg.ClientIP,
 		throttle:       cfg.Throttle,
+		deviceCodecs:   cfg.DeviceCodecs,
 		log:            cfg.Logger,
+	}
+	if len(h.deviceCodecs) == 0 {
+		h.deviceCodecs = h.codecs
 	}
 	if h.displayName == "" {
 		h.displayName = "Sign in"

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
@@ -57,8 +59,24 @@ type mfaPage struct {
 	Challenge   string
 	Email       string
 	Error       string
+	Notice      string
 	StepUp      bool
+	// Action is where the code goes: MFAPath, or mfaSetupPath while
+	// turning email codes on.
+	Action string
+	// EmailSentTo is the (masked) address a code was mailed to; CanEmail
+	// offers to mail one (again).
+	EmailSentTo string
+	CanEmail    bool
+	Enrolling   bool
+	// RememberDays offers to skip the second factor on this browser for
+	// that many days; 0 does not.
+	RememberDays int
 }
+
+// emailFactor marks a challenge that turns email codes on, in place of
+// the id of an app being set up.
+const emailFactor = "email"
 
 type mfaSetupPage struct {
 	DisplayName string
@@ -70,6 +88,7 @@ type mfaSetupPage struct {
 	Secret      string
 	QRCode      template.URL
 	Required    bool
+	CanEmail    bool
 }
 
 type recoveryCodesPage struct {
@@ -88,8 +107,15 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, u *store
 		return
 	}
 	switch {
+	case hasFactor && h.remembered(r, u):
+		if err := h.sessions.Start(w, r, u, amrRemembered); err != nil {
+			h.internalError(w, r, "starting the session", err)
+			return
+		}
+		h.log.Info("signed in on a remembered device", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
+		seeOther(w, rd)
 	case hasFactor:
-		h.renderMFA(w, r, http.StatusOK, u, rd, fromSignIn, "")
+		h.askSecondFactor(w, r, u, rd, fromSignIn)
 	case enrol:
 		h.startEnrolment(w, r, u, rd, fromSignIn, "")
 	default:
@@ -137,23 +163,85 @@ func isDecodeError(err error) bool {
 	return errors.As(err, &e) && e.IsDecode()
 }
 
-func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, status int, u *store.User, rd, from, msg string) {
+// askSecondFactor shows the code page of a user with a factor. A user
+// whose only code factor is email gets a code mailed at once; one with an
+// app may ask for a mailed code instead.
+func (h *Handler) askSecondFactor(w http.ResponseWriter, r *http.Request, u *store.User, rd, from string) {
+	p := mfaPage{}
+	fs, err := h.pool.Factors(r.Context(), u.ID)
+	if err != nil {
+		h.internalError(w, r, "reading the user's factors", err)
+		return
+	}
+	app, email := false, false
+	for _, f := range fs {
+		app = app || f.Kind == store.FactorTOTP
+		email = email || f.Kind == store.FactorEmail
+	}
+	p.CanEmail = email && h.pool.CanEmailCodes()
+	if p.CanEmail && !app {
+		h.mailCode(r, u, &p)
+	}
+	h.renderMFA(w, r, http.StatusOK, u, rd, from, "", p)
+}
+
+// mailCode sends u a sign-in code and says so on p: sent, sent moments
+// ago, or could not be sent.
+func (h *Handler) mailCode(r *http.Request, u *store.User, p *mfaPage) {
+	err := h.pool.SendMFACode(r.Context(), u)
+	_, tooSoon := errors.AsType[*pool.TooSoonError](err)
+	switch {
+	case err == nil:
+		p.EmailSentTo, p.Notice = maskEmail(u.Email), "We emailed you a code."
+	case tooSoon:
+		p.EmailSentTo = maskEmail(u.Email)
+	default:
+		if !errors.Is(err, pool.ErrMailNotSent) {
+			h.log.Error("sending a sign-in code failed", zap.String("user_id", u.ID), zap.Error(err))
+		}
+		p.Error = "We could not send the email just now. Ask for a new code in a moment."
+	}
+}
+
+// maskEmail shows enough of an address to recognize it: "a•••@example.com".
+func maskEmail(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at < 1 {
+		return email
+	}
+	r, _ := utf8.DecodeRuneInString(email)
+	return string(r) + "•••" + email[at:]
+}
+
+// renderMFA shows the code page p for u, with a fresh challenge (one for
+// turning email codes on when p.Enrolling); msg, when set, is the error.
+func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, status int, u *store.User, rd, from, msg string, p mfaPage) {
 	tok, err := h.issueCSRF(w, r)
 	if err != nil {
 		h.internalError(w, r, "issuing the CSRF cookie", err)
 		return
 	}
-	c, err := h.sealChallenge(mfaChallenge{
+	ch := mfaChallenge{
 		UserID: u.ID, Fingerprint: pool.PasswordFingerprint(u), Expires: time.Now().Add(mfaChallengeTTL).Unix(), From: from,
-	})
+	}
+	p.Action = MFAPath
+	if p.Enrolling {
+		ch.Factor, p.Action = emailFactor, mfaSetupPath
+	}
+	c, err := h.sealChallenge(ch)
 	if err != nil {
 		h.internalError(w, r, "signing the second step", err)
 		return
 	}
-	h.render(w, status, h.pages.mfa, mfaPage{
-		DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c, Email: u.Email, Error: msg,
-		StepUp: from == fromStepUp,
-	})
+	p.DisplayName, p.CSRF, p.ReturnTo, p.Challenge, p.Email = h.displayName, tok, rd, c, u.Email
+	p.StepUp = from == fromStepUp
+	if !p.Enrolling {
+		p.RememberDays = h.rememberDays()
+	}
+	if msg != "" {
+		p.Error = msg
+	}
+	h.render(w, status, h.pages.mfa, p)
 }
 
 // mfa serves MFAPath: GET is the step-up of a signed-in session, POST
@@ -191,7 +279,7 @@ func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request) {
 		h.startEnrolment(w, r, u, rd, fromStepUp, "")
 		return
 	}
-	h.renderMFA(w, r, http.StatusOK, u, rd, fromStepUp, "")
+	h.askSecondFactor(w, r, u, rd, fromStepUp)
 }
 
 func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
@@ -207,6 +295,23 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		h.RenderError(w, r, http.StatusBadRequest, "Sign in again", "This step has expired. Sign in again.")
 		return
 	}
+	emailOn, err := h.pool.HasEmailFactor(r.Context(), u.ID)
+	if err != nil {
+		h.internalError(w, r, "reading the user's factors", err)
+		return
+	}
+	emailOn = emailOn && h.pool.CanEmailCodes()
+	if r.PostForm.Get("action") == "email" {
+		// "Email me a code": only for a user who has email codes on.
+		if !emailOn {
+			h.RenderError(w, r, http.StatusBadRequest, "Bad request", "Codes by email are not on for this account.")
+			return
+		}
+		p := mfaPage{CanEmail: true}
+		h.mailCode(r, u, &p)
+		h.renderMFA(w, r, http.StatusOK, u, rd, c.From, "", p)
+		return
+	}
 	amr, err := h.pool.VerifyMFA(r.Context(), u, r.PostForm.Get("code"))
 	if le, ok := errors.AsType[*pool.LockedOutError](err); ok {
 		h.lockedOut(w, r, u.Email, le)
@@ -216,7 +321,8 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case errors.Is(err, pool.ErrWrongCode):
 		h.signInFailed(r, "wrong_mfa_code", u.Email)
-		h.renderMFA(w, r, http.StatusUnauthorized, u, rd, c.From, "That code is not right, or was used already. Try the next code your app shows.")
+		h.renderMFA(w, r, http.StatusUnauthorized, u, rd, c.From, "That code is not right, or was used already. Try the newest code.",
+			mfaPage{CanEmail: emailOn})
 		return
 	default:
 		h.internalError(w, r, "checking the code", err)
@@ -225,6 +331,9 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	if err := h.sessions.Start(w, r, u, amr); err != nil {
 		h.internalError(w, r, "starting the session", err)
 		return
+	}
+	if r.PostForm.Get("remember") == "on" && h.rememberDays() > 0 {
+		h.remember(w, r, u)
 	}
 	h.log.Info("signed in with a second factor", zap.String("user_id", u.ID), zap.Strings("amr", amr),
 		zap.String("remote_ip", h.clientIP(r)))
@@ -275,7 +384,7 @@ func (h *Handler) renderSetup(w http.ResponseWriter, r *http.Request, status int
 	h.render(w, status, h.pages.mfaSetup, mfaSetupPage{
 		DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c, Email: u.Email, Error: msg,
 		Secret: secret, QRCode: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(qr)),
-		Required: from == fromSignIn,
+		Required: from == fromSignIn, CanEmail: h.pool.CanEmailCodes() && from != fromAccount,
 	})
 }
 
@@ -306,7 +415,22 @@ func (h *Handler) mfaSetup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	codes, err := h.pool.ConfirmTOTP(r.Context(), u.ID, c.Factor, r.PostForm.Get("code"))
+	if r.PostForm.Get("action") == "email" {
+		h.startEmailCodes(w, r, u, rd, c.From)
+		return
+	}
+	var codes []string
+	var err error
+	if c.Factor == emailFactor {
+		codes, err = h.pool.EnableEmailCodes(r.Context(), u.ID, r.PostForm.Get("code"))
+		if errors.Is(err, pool.ErrWrongCode) {
+			h.renderMFA(w, r, http.StatusUnprocessableEntity, u, rd, c.From, "That code is not right. Enter the newest code we emailed you.",
+				mfaPage{Enrolling: true, CanEmail: true, EmailSentTo: maskEmail(u.Email)})
+			return
+		}
+	} else {
+		codes, err = h.pool.ConfirmTOTP(r.Context(), u.ID, c.Factor, r.PostForm.Get("code"))
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, pool.ErrWrongCode):
@@ -321,11 +445,15 @@ func (h *Handler) mfaSetup(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, pool.ErrChallengeExpired):
 		h.RenderError(w, r, http.StatusBadRequest, "Start again", "This setup has expired or was finished already. Start again.")
 		return
+	case errors.Is(err, pool.ErrTooManyFactors):
+		h.RenderError(w, r, http.StatusConflict, "Too many factors", sentence(err.Error()))
+		return
 	default:
-		h.internalError(w, r, "confirming the authenticator", err)
+		h.internalError(w, r, "confirming the second factor", err)
 		return
 	}
-	h.log.Info("authenticator app enrolled", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
+	h.log.Info("second factor enrolled", zap.String("user_id", u.ID), zap.Bool("email", c.Factor == emailFactor),
+		zap.String("remote_ip", h.clientIP(r)))
 	next := AccountPath + "?notice=mfa_added"
 	if c.From != fromAccount {
 		// The code just typed proved the factor: this sign-in has two.
@@ -342,6 +470,18 @@ func (h *Handler) mfaSetup(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
 		DisplayName: h.displayName, Codes: codes, ContinueTo: next,
 	})
+}
+
+// startEmailCodes mails u a code whose entry turns email codes on, in
+// place of an app.
+func (h *Handler) startEmailCodes(w http.ResponseWriter, r *http.Request, u *store.User, rd, from string) {
+	if !h.pool.CanEmailCodes() {
+		h.RenderError(w, r, http.StatusBadRequest, "Not offered", "Codes by email are not offered here.")
+		return
+	}
+	p := mfaPage{Enrolling: true, CanEmail: true}
+	h.mailCode(r, u, &p)
+	h.renderMFA(w, r, http.StatusOK, u, rd, from, "", p)
 }
 
 // enrolmentFor shows an unfinished enrolment again after a wrong code.

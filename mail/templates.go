@@ -30,8 +30,11 @@ const (
 	KindAccountExists = "account_exists"
 )
 
+// KindMFACode carries a one-time code that is a sign-in's second step.
+const KindMFACode = "mfa_code"
+
 // Kinds lists every kind of message, for checks and docs.
-var Kinds = []string{KindVerifyEmail, KindResetPassword, KindInvitation, KindVerifyNewEmail, KindAccountExists}
+var Kinds = []string{KindVerifyEmail, KindResetPassword, KindInvitation, KindVerifyNewEmail, KindAccountExists, KindMFACode}
 
 // Data is what a template may use.
 type Data struct {

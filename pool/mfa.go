@@ -139,6 +139,9 @@ type MFAConfig struct {
 	// Lockout is the per-login brute-force defence of sign-in and of
 	// the second-factor step.
 	Lockout LockoutConfig
+	// RememberDevice, when set, lets a user skip the second factor on a
+	// browser where they gave one within this long; 0 never does.
+	RememberDevice time.Duration
 }
 
 // Validate reports a configuration error.
@@ -362,7 +365,9 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		return nil, err
 	}
 	now := p.now()
+	email := false
 	for _, f := range all {
+		email = email || (f.Confirmed && f.Kind == store.FactorEmail)
 		if !f.Confirmed || f.Kind != store.FactorTOTP {
 			continue
 		}
@@ -375,6 +380,12 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 			return nil, ErrWrongCode // replayed, or removed meanwhile
 		}
 		if err != nil {
+			return nil, err
+		}
+		return []string{AMRPassword, AMROTP, AMRMFA}, nil
+	}
+	if email {
+		if err := p.verifyEmailCode(ctx, userID, code); err != nil {
 			return nil, err
 		}
 		return []string{AMRPassword, AMROTP, AMRMFA}, nil
@@ -559,4 +570,21 @@ func TOTPCode(secretBase32 string, t time.Time) (string, error) {
 		return "", err
 	}
 	return hotp(secret, t.Unix()/totpPeriod), nil
+}
+
+// DeviceFingerprint names the user's second factors and password as they
+// are now, for a "remember this device" token: adding or removing a
+// factor, or changing the password, makes every remembered device ask
+// for a second factor again.
+func (p *Pool) DeviceFingerprint(ctx context.Context, u *store.User) (string, error) {
+	fs, err := p.Factors(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte("gatehouse device\x00" + PasswordFingerprint(u)))
+	for _, f := range fs {
+		h.Write([]byte("\x00" + f.ID))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }

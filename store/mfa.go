@@ -14,6 +14,9 @@ var ErrStepUsed = errors.New("store: one-time password already used")
 const (
 	// FactorTOTP is a time-based one-time password app (RFC 6238).
 	FactorTOTP = "totp"
+	// FactorEmail is a one-time code mailed to the user's address at each
+	// sign-in; it has no secret.
+	FactorEmail = "email"
 )
 
 // MFAFactor is a second factor a user enrolled. Only confirmed factors

@@ -102,6 +102,12 @@ func NewRotatingCodec(name string, keys *CookieKeys, maxAge time.Duration) (*Cod
 // hosted pages' CSRF cookie); it follows key rotation as the session does.
 func (c *Codec) Codecs() []securecookie.Codec { return []securecookie.Codec{c.ring} }
 
+// CodecsFor returns a codec like Codecs' that accepts values up to maxAge
+// old, for a cookie that outlives the session (a remembered device).
+func (c *Codec) CodecsFor(maxAge time.Duration) []securecookie.Codec {
+	return []securecookie.Codec{&ringCodec{keys: c.ring.keys, maxAge: maxAge}}
+}
+
 // Name returns the cookie name.
 func (c *Codec) Name() string { return c.name }
 

@@ -78,6 +78,9 @@ type PoolConfig struct {
 	MFA string `json:"mfa,omitempty"`
 	// Lockout is the per-login brute-force defence.
 	Lockout LockoutConfig `json:"lockout,omitempty"`
+	// RememberDevice lets users skip the second factor for this long on a
+	// browser where they gave one; 0 (the default) never does.
+	RememberDevice caddy.Duration `json:"remember_device,omitempty"`
 	// Throttle bounds hosted-page POSTs per client IP; nil means the
 	// default (DefaultThrottle).
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
@@ -86,6 +89,15 @@ type PoolConfig struct {
 // DefaultThrottle is the budget of a pool that sets none: generous for
 // people, and a wall for a script guessing passwords from one address.
 var DefaultThrottle = ThrottleConfig{Requests: 30, Per: caddy.Duration(time.Minute)}
+
+// deviceCodecs seal the pool's remembered-device cookies with codec's
+// keys, accepted for as long as a device is remembered; nil when none is.
+func (p *Pool) deviceCodecs(codec *middleware.Codec) []securecookie.Codec {
+	if p.Config == nil || p.Config.RememberDevice <= 0 {
+		return nil
+	}
+	return codec.CodecsFor(time.Duration(p.Config.RememberDevice))
+}
 
 // limiter makes the pool's throttle; nil for `throttle off`.
 func (t *ThrottleConfig) limiter() *ratelimit.Limiter {
@@ -352,7 +364,8 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
-		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool()},
+		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool(),
+			RememberDevice: time.Duration(cfg.RememberDevice)},
 	})
 	if err != nil {
 		return nil, err

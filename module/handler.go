@@ -255,6 +255,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Sessions:       h.gateway,
 		ClientIP:       clientIP,
 		Throttle:       p.Throttle,
+		DeviceCodecs:   p.deviceCodecs(codec),
 	})
 	if err != nil {
 		return err

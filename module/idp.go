@@ -119,14 +119,15 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.ui, err = hostedui.New(hostedui.Config{
-		Pool:        p.Pool,
-		DisplayName: p.Config.DisplayName,
-		Codecs:      codec.Codecs(),
-		Secure:      secure,
-		Logger:      logger,
-		Sessions:    h.gateway,
-		ClientIP:    clientIP,
-		Throttle:    p.Throttle,
+		Pool:         p.Pool,
+		DisplayName:  p.Config.DisplayName,
+		Codecs:       codec.Codecs(),
+		Secure:       secure,
+		Logger:       logger,
+		Sessions:     h.gateway,
+		ClientIP:     clientIP,
+		Throttle:     p.Throttle,
+		DeviceCodecs: p.deviceCodecs(codec),
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,7 @@ func (l LockoutConfig) pool() pool.LockoutConfig {
 //		off
 //	}
 //	throttle <n> per <duration> [burst <n>]   # per client IP, hosted-page POSTs
+//	remember_device <duration>                # skip the second factor on a known browser
 func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 	switch d.Val() {
 	case "mfa":
@@ -84,6 +85,8 @@ func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 		}
 	case "throttle":
 		return true, parseThrottle(d, cfg)
+	case "remember_device":
+		return true, durationArg(d, &cfg.RememberDevice)
 	default:
 		return false, nil
 	}

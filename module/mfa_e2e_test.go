@@ -407,3 +407,58 @@ func TestThrottle(t *testing.T) {
 		t.Fatal("429 without Retry-After")
 	}
 }
+
+// TestRememberDevice: with remember_device, a second factor given with
+// "don't ask again" lets that browser sign in with the password alone,
+// until the user's factors change; other browsers are still asked.
+func TestRememberDevice(t *testing.T) {
+	m := startMFA(t, "remember_device 30d")
+	u := createAda(t, m.site)
+	c := testenv.Browser(t)
+	signIn(t, c, m.base, "/", adaEmail, adaPassword)
+	_, body := m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_add"}, "password": {adaPassword}})
+	secret, resp, body := m.enrol(t, c, body, "")
+	wantStatus(t, "enrolment", resp, body, http.StatusOK)
+
+	get(t, c, m.base+"/_gatehouse/logout", nil)
+	body = m.mustPasswordStep(t, c)
+	if !strings.Contains(body, "on this device for 30 days") {
+		t.Fatalf("code page does not offer to remember the device:\n%s", body)
+	}
+	form := stepForm(t, body)
+	form.Set("rd", "/private")
+	form.Set("code", totpCode(t, secret, 30*time.Second))
+	form.Set("remember", "on")
+	resp, body = m.post(t, c, "/_gatehouse/mfa", form)
+	wantStatus(t, "code with remember", resp, body, http.StatusSeeOther)
+	dc := cookieNamed(resp, "gatehouse_device")
+	if dc == nil || !dc.HttpOnly || dc.SameSite != http.SameSiteStrictMode || dc.Path != "/_gatehouse/" ||
+		dc.MaxAge != 30*24*3600 {
+		t.Fatalf("device cookie %+v", dc)
+	}
+
+	// Signed out, the password alone signs this browser in again.
+	get(t, c, m.base+"/_gatehouse/logout", nil)
+	resp, body = m.passwordStep(t, c, "/private", adaEmail, adaPassword)
+	wantStatus(t, "password on a remembered device", resp, body, http.StatusSeeOther)
+	get(t, c, m.base+"/private", nil)
+	if amr := upstreamAMR(m); amr != "pwd,mfa" {
+		t.Fatalf("amr on a remembered device = %q, want pwd,mfa", amr)
+	}
+	// Another browser is asked.
+	m.mustPasswordStep(t, testenv.Browser(t))
+
+	// A change of factors forgets every remembered device.
+	if err := m.pool.Pool.ResetMFA(t.Context(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, testenv.Browser(t), m.base, "/", adaEmail, adaPassword) // no factor now
+	c2 := testenv.Browser(t)
+	signIn(t, c2, m.base, "/", adaEmail, adaPassword)
+	_, body = m.form(t, c2, "/_gatehouse/account", url.Values{"action": {"mfa_add"}, "password": {adaPassword}})
+	if _, resp, body = m.enrol(t, c2, body, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("second enrolment: %d\n%s", resp.StatusCode, body)
+	}
+	get(t, c, m.base+"/_gatehouse/logout", nil)
+	m.mustPasswordStep(t, c) // the old device cookie no longer skips the code
+}

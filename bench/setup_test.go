@@ -58,7 +58,8 @@ func newEnv(b *testing.B, hash pool.HashParams) *env {
 
 // newGateway returns a gateway on e's pool in mode, with the default plain
 // headers, as the Caddy handler builds it.
-func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int) (*middleware.Gateway, *middleware.Codec) {
+// opts change the configuration before the gateway is made.
+func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int, opts ...func(*middleware.Config)) (*middleware.Gateway, *middleware.Codec) {
 	b.Helper()
 	keys, err := oidc.LoadKeySet(b.Context(), e.store)
 	if err != nil {
@@ -72,7 +73,7 @@ func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int) (*mi
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := middleware.NewGateway(middleware.Config{
+	cfg := middleware.Config{
 		Pool:  e.pool,
 		Codec: codec,
 		Data: &middleware.ALBDataSigner{
@@ -88,7 +89,11 @@ func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int) (*mi
 		Unauthorized:   func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) },
 		SafeReturnTo:   func(s string) (string, bool) { return s, true },
 		CacheSize:      cacheSize,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	g, err := middleware.NewGateway(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -57,6 +57,9 @@ type Config struct {
 	Headers []HeaderRule
 	// PassAccessToken adds X-Amzn-Oidc-Accesstoken.
 	PassAccessToken bool
+	// StripSessionCookie removes the session cookie from the request the
+	// upstream gets (Codec.StripCookie), once the gateway has read it.
+	StripSessionCookie bool
 	// Secure reports whether cookies set on r must be Secure.
 	Secure func(*http.Request) bool
 	// SignInPath is the hosted sign-in page, where ModeAuthenticate sends

@@ -524,6 +524,9 @@ func (g *Gateway) Authorize(w http.ResponseWriter, r *http.Request, prior Auth) 
 		if p = g.authenticate(w, r); p == nil {
 			return Auth{}, false
 		}
+		if g.cfg.StripSessionCookie {
+			g.cfg.Codec.StripCookie(r.Header)
+		}
 	}
 	if p == anonymous {
 		if g.pol.guest != nil {

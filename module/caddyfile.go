@@ -207,6 +207,7 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 //		signer <arn>
 //		client_id <id>
 //		pass_access_token
+//		pass_session_cookie        # keep the session cookie in upstream requests
 //		header <Name> <template>   # repeatable; replaces the defaults
 //		header off                 # no plain identity headers
 //		logout_redirect <url>
@@ -301,6 +302,11 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			m.PassAccessToken = true
+		case "pass_session_cookie":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			m.PassSessionCookie = true
 		case "header":
 			args := d.RemainingArgs()
 			switch {

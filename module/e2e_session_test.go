@@ -349,3 +349,36 @@ func TestClaimsRefresh(t *testing.T) {
 		t.Errorf("deleted user: status %d, want 302", resp.StatusCode)
 	}
 }
+
+// TestUpstreamNeverSeesTheSession: the gateway removes its session cookie
+// (and shards) from what it proxies, keeping the request's other cookies;
+// pass_session_cookie keeps it for an upstream that wants it.
+func TestUpstreamNeverSeesTheSession(t *testing.T) {
+	s := startSite(t, "", map[string]string{
+		"app":  "pool default",
+		"pass": "pool default\n\t\tpass_session_cookie",
+	})
+	createAda(t, s)
+	c := testenv.Browser(t)
+	signIn(t, c, s.url("app", ""), "/", adaEmail, adaPassword)
+	for _, tc := range []struct {
+		site       string
+		wantCookie bool
+	}{{"app", false}, {"pass", true}} {
+		req, _ := http.NewRequest(http.MethodGet, s.url(tc.site, "/private"), nil)
+		req.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
+		req.AddCookie(&http.Cookie{Name: "gatehouse_session_note", Value: "not-ours"})
+		resp, body := do(t, c, req)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.site, resp.StatusCode, body)
+		}
+		got := s.upstream.Last().Header.Values("Cookie")
+		joined := strings.Join(got, "; ")
+		if !strings.Contains(joined, "theme=dark") || !strings.Contains(joined, "gatehouse_session_note=not-ours") {
+			t.Fatalf("%s: upstream lost the other cookies: %q", tc.site, got)
+		}
+		if has := strings.Contains(joined, "gatehouse_session="); has != tc.wantCookie {
+			t.Fatalf("%s: upstream Cookie %q; session cookie passed = %v, want %v", tc.site, got, has, tc.wantCookie)
+		}
+	}
+}

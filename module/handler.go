@@ -62,6 +62,9 @@ type Handler struct {
 	ClientID string `json:"client_id,omitempty"`
 	// PassAccessToken adds X-Amzn-Oidc-Accesstoken.
 	PassAccessToken bool `json:"pass_access_token,omitempty"`
+	// PassSessionCookie keeps Gatehouse's session cookie in what the
+	// upstream receives; by default it is removed.
+	PassSessionCookie bool `json:"pass_session_cookie,omitempty"`
 	// Headers replaces the default plain identity headers.
 	Headers []middleware.HeaderRule `json:"headers,omitempty"`
 	// NoPlainHeaders turns the plain identity headers off.
@@ -218,14 +221,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Issuer:   issuer,
 			ClientID: clientID,
 		},
-		Mode:            mode,
-		SessionTimeout:  time.Duration(h.SessionTimeout),
-		ClaimsRefresh:   time.Duration(h.ClaimsRefresh),
-		Headers:         headers,
-		PassAccessToken: h.PassAccessToken,
-		Secure:          secure,
-		SignInPath:      hostedui.SignInPath,
-		Source:          source,
+		Mode:               mode,
+		SessionTimeout:     time.Duration(h.SessionTimeout),
+		ClaimsRefresh:      time.Duration(h.ClaimsRefresh),
+		Headers:            headers,
+		PassAccessToken:    h.PassAccessToken,
+		StripSessionCookie: !h.PassSessionCookie,
+		Secure:             secure,
+		SignInPath:         hostedui.SignInPath,
+		Source:             source,
 		Unauthorized: func(w http.ResponseWriter, r *http.Request) {
 			renderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
 		},

@@ -265,6 +265,9 @@ type Store interface {
 	// (mfa.go).
 	MFAStore
 
+	// AuditStore keeps the audit trail of account security (audit.go).
+	AuditStore
+
 	// Close releases the store's connections.
 	Close() error
 }

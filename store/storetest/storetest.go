@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("MFA", func(t *testing.T) { testMFA(t, open) })
 	t.Run("RecoveryCodes", func(t *testing.T) { testRecoveryCodes(t, open) })
 	t.Run("SignInFailures", func(t *testing.T) { testSignInFailures(t, open) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

@@ -42,6 +42,16 @@ type memStore struct {
 	// failLookups, when set, is returned by every user lookup.
 	failLookups error
 	failures    map[string]store.SignInFailures
+	audit       []store.AuditEvent
+}
+
+// AppendAudit keeps the pool's audit events, oldest first.
+func (s *memStore) AppendAudit(_ context.Context, e store.AuditEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.ID = int64(len(s.audit) + 1)
+	s.audit = append(s.audit, e)
+	return nil
 }
 
 // The pool reads factors and failed sign-ins at every sign-in; these keep

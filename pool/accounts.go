@@ -391,7 +391,7 @@ func (p *Pool) SignOutEverywhere(ctx context.Context, userID string) error {
 	if _, err := p.User(ctx, userID); err != nil {
 		return err
 	}
-	return p.signOutEverywhere(ctx, userID)
+	return p.auditIf(ctx, p.signOutEverywhere(ctx, userID), AuditSignedOutEverywhere, userID)
 }
 
 // DisplayStatus is the status to show for u: its stored status, or

@@ -97,6 +97,7 @@ func (p *Pool) EnableEmailCodes(ctx context.Context, userID, code string) ([]str
 	if err := p.store.ConfirmMFAFactor(ctx, userID, id, 0); err != nil {
 		return nil, err
 	}
+	p.auditUser(ctx, AuditMFAEnrolled, userID, "kind", store.FactorEmail, "name", "Email codes")
 	if len(fs) > 0 {
 		return nil, nil
 	}

@@ -344,6 +344,8 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, store.StatusConfirmed); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	p.audit(ctx, store.AuditEvent{Type: AuditPasswordReset, UserID: u.ID, Login: u.Email,
+		Detail: map[string]string{"by": "email_code"}})
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
 		return nil, err
 	}
@@ -389,6 +391,8 @@ func (p *Pool) CompleteNewPassword(ctx context.Context, userID, fingerprint, new
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, store.StatusConfirmed); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	p.audit(ctx, store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email,
+		Detail: map[string]string{"replaced": "temporary_password"}})
 	if err := p.store.DeleteVerificationCode(ctx, u.ID, PurposeTemporaryPassword); err != nil {
 		return nil, err
 	}
@@ -437,6 +441,7 @@ func (p *Pool) ChangePassword(ctx context.Context, userID, current, newPassword 
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, status); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	p.audit(ctx, store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email})
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
 		return nil, err
 	}
@@ -539,6 +544,10 @@ func (p *Pool) ConfirmEmailChange(ctx context.Context, userID, code string) (*st
 	if err != nil {
 		return nil, err
 	}
+	old, err := p.User(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
 	err = p.store.UpdateUser(ctx, userID, store.UserUpdate{Email: ptrTo(c.Target), EmailVerified: ptrTo(true)})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, ErrEmailTaken
@@ -546,6 +555,8 @@ func (p *Pool) ConfirmEmailChange(ctx context.Context, userID, code string) (*st
 	if err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	p.audit(ctx, store.AuditEvent{Type: AuditEmailChanged, UserID: userID, Login: c.Target,
+		Detail: map[string]string{"from": old.Email}})
 	return p.User(ctx, userID)
 }
 
@@ -563,7 +574,7 @@ func (p *Pool) DeleteOwnAccount(ctx context.Context, userID, password string) er
 	if _, err := p.VerifyPassword(ctx, userID, password); err != nil {
 		return err
 	}
-	if err := p.DeleteUser(ctx, userID); err != nil {
+	if err := p.deleteUser(ctx, userID, "self"); err != nil {
 		return err
 	}
 	return p.store.RevokeUserRefreshTokens(ctx, userID)

@@ -15,8 +15,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // Errors callers tell apart; the hosted pages and the CLI map them to
@@ -119,6 +121,9 @@ type Config struct {
 	Accounts AccountConfig
 	// MFA configures second factors and the per-login lockout (mfa.go).
 	MFA MFAConfig
+	// AuditLog receives a line for each audit event (audit.go), besides
+	// the store's audit trail; default: none.
+	AuditLog *zap.Logger
 }
 
 // Pool is one user pool on one store.
@@ -133,6 +138,8 @@ type Pool struct {
 	now       func() time.Time
 	acct      AccountConfig
 	mfa       MFAConfig
+	rps       rpCache // WebAuthn configurations per origin (webauthn.go)
+	auditLog  *zap.Logger
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -161,7 +168,10 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog}
+	if p.auditLog == nil {
+		p.auditLog = zap.NewNop()
+	}
 	p.deny = newDenyList(s, p.now)
 	if err := p.deny.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("loading revocations: %w", err)
@@ -261,12 +271,16 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 // SignIn checks a login and password. Unknown logins cost one argon2id
 // verification too and give the same error as a wrong password. A stale hash
 // is upgraded to the pool's current parameters after a successful check.
+//
+// Every refusal is audited (AuditSignInFailed); a success is not, since the
+// sign-in may need a second factor yet: see SignedIn.
 func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User, error) {
 	email, err := NormalizeEmail(login)
 	// A locked-out login is refused before any lookup or hashing, and
 	// alike whether or not it has an account.
 	failures, lerr := p.checkLock(ctx, email)
 	if lerr != nil {
+		p.auditSignIn(ctx, nil, email, lerr)
 		return nil, lerr
 	}
 	var u *store.User
@@ -278,7 +292,7 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	}
 	if u == nil || u.PasswordHash == "" {
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
-		return nil, p.failed(ctx, email)
+		return nil, p.failed(ctx, u, email)
 	}
 	ok, stale, err := p.hasher.Verify(ctx, password, u.PasswordHash)
 	if errors.Is(err, ErrMalformedHash) {
@@ -288,7 +302,7 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		return nil, err
 	}
 	if !ok {
-		return nil, p.failed(ctx, email)
+		return nil, p.failed(ctx, u, email)
 	}
 	if failures > 0 {
 		if err := p.clearFailures(ctx, email); err != nil {
@@ -296,9 +310,11 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		}
 	}
 	if !u.Enabled {
+		p.auditSignIn(ctx, u, email, ErrUserDisabled)
 		return nil, ErrUserDisabled
 	}
 	if err := p.signInStatus(ctx, u); err != nil {
+		p.auditSignIn(ctx, u, email, err)
 		return nil, err
 	}
 	if stale {
@@ -311,8 +327,11 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	return u, nil
 }
 
-// failed counts a wrong password for email and gives the sign-in's answer.
-func (p *Pool) failed(ctx context.Context, email string) error {
+// failed audits and counts a wrong password for email (of u, nil for no
+// account) and gives the sign-in's answer. The failure is audited first, so
+// that it comes before the lockout it may start.
+func (p *Pool) failed(ctx context.Context, u *store.User, email string) error {
+	p.auditSignIn(ctx, u, email, ErrInvalidCredentials)
 	if err := p.recordFailure(ctx, email); err != nil {
 		return err
 	}
@@ -359,6 +378,8 @@ func (p *Pool) SetPassword(ctx context.Context, userID, password string) error {
 	if err := p.store.UpdatePassword(ctx, userID, hash, status); err != nil {
 		return mapNotFoundErr(err)
 	}
+	p.audit(ctx, store.AuditEvent{Type: AuditPasswordReset, UserID: userID, Login: u.Email,
+		Detail: map[string]string{"by": "admin"}})
 	return p.RevokeUserSessions(ctx, userID)
 }
 
@@ -368,16 +389,32 @@ func (p *Pool) SetEnabled(ctx context.Context, userID string, enabled bool) erro
 		return mapNotFoundErr(err)
 	}
 	if enabled {
+		p.auditUser(ctx, AuditUserEnabled, userID, "by", "admin")
 		return nil
 	}
+	p.auditUser(ctx, AuditUserDisabled, userID, "by", "admin")
 	return p.RevokeUserSessions(ctx, userID)
 }
 
-// DeleteUser removes a user and ends every session they had.
+// DeleteUser removes a user and ends every session they had. Their audit
+// trail stays.
 func (p *Pool) DeleteUser(ctx context.Context, userID string) error {
+	return p.deleteUser(ctx, userID, "admin")
+}
+
+// deleteUser is DeleteUser, audited as done by by.
+func (p *Pool) deleteUser(ctx context.Context, userID, by string) error {
+	// Read first: once deleted, the account's address is gone, and the
+	// event needs it to stay findable by it.
+	u, err := p.User(ctx, userID)
+	if err != nil {
+		return err
+	}
 	if err := p.store.DeleteUser(ctx, userID); err != nil {
 		return mapNotFoundErr(err)
 	}
+	p.audit(ctx, store.AuditEvent{Type: AuditUserDeleted, UserID: userID, Login: u.Email,
+		Detail: map[string]string{"by": by}})
 	return p.RevokeUserSessions(ctx, userID)
 }
 

@@ -53,12 +53,16 @@ type accountPage struct {
 	Factors      []factorView
 	RecoveryLeft int
 	MFAError     string
+
+	// CanAddPasskey offers "Add a passkey" (webauthn.go).
+	CanAddPasskey bool
 }
 
 // factorView is one factor as the account page lists it.
 type factorView struct {
 	ID       string
 	Name     string
+	Passkey  bool
 	Added    string
 	LastUsed string
 }
@@ -169,9 +173,10 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 			return
 		}
 		p.CanAddEmail = h.pool.CanEmailCodes()
+		p.CanAddPasskey = h.passkeysOffered(r)
 		for _, f := range fs {
 			p.CanAddEmail = p.CanAddEmail && f.Kind != store.FactorEmail
-			v := factorView{ID: f.ID, Name: f.Name, Added: f.CreatedAt.UTC().Format("2 Jan 2006")}
+			v := factorView{ID: f.ID, Name: f.Name, Passkey: f.Kind == store.FactorWebAuthn, Added: f.CreatedAt.UTC().Format("2 Jan 2006")}
 			if !f.LastUsedAt.IsZero() {
 				v.LastUsed = f.LastUsedAt.UTC().Format("2 Jan 2006 15:04 MST")
 			}

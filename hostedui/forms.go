@@ -114,6 +114,7 @@ var notices = map[string]string{
 	"deleted":          "Your account was deleted.",
 	"mfa_added":        "Two-step verification is on: sign-ins now ask for a code from your app.",
 	"mfa_removed":      "The authenticator app was removed.",
+	"passkey_added":    "Your passkey was added: sign-ins can use it now.",
 	"profile_saved":    "Your profile was saved.",
 	"password_changed": "Your password was changed. You were signed out everywhere else.",
 	"email_code_sent":  "We emailed a code to your new address. Enter it below to start using it.",

@@ -186,6 +186,7 @@ func checkRedirectTarget(s string) error {
 
 // ServeHTTP routes a request under /_gatehouse/ to its page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(pool.WithClientIP(r.Context(), h.clientIP(r))) // for the pool's audit events
 	if r.Method == http.MethodPost && r.URL.Path != LogoutPath && h.throttled(w, r) {
 		return
 	}
@@ -212,6 +213,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mfaSetup(w, r)
 	case strings.HasPrefix(p, staticPath):
 		h.serveStatic(w, r)
+	case strings.HasPrefix(p, webauthnPath):
+		h.webauthn(w, r)
 	default:
 		h.notFound(w, r)
 	}

@@ -72,6 +72,9 @@ type mfaPage struct {
 	// RememberDays offers to skip the second factor on this browser for
 	// that many days; 0 does not.
 	RememberDays int
+	// Passkey offers the user's passkey for this site (webauthn.go);
+	// PasskeyOnly says it is their only factor but recovery codes.
+	Passkey, PasskeyOnly bool
 }
 
 // emailFactor marks a challenge that turns email codes on, in place of
@@ -112,6 +115,7 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, u *store
 			h.internalError(w, r, "starting the session", err)
 			return
 		}
+		h.pool.SignedIn(r.Context(), u, amrRemembered)
 		h.log.Info("signed in on a remembered device", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
 		seeOther(w, rd)
 	case hasFactor:
@@ -123,6 +127,7 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, u *store
 			h.internalError(w, r, "starting the session", err)
 			return
 		}
+		h.pool.SignedIn(r.Context(), u, []string{pool.AMRPassword})
 		h.log.Info("signed in", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
 		seeOther(w, rd)
 	}
@@ -237,6 +242,7 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 	p.StepUp = from == fromStepUp
 	if !p.Enrolling {
 		p.RememberDays = h.rememberDays()
+		p.Passkey, p.PasskeyOnly = h.passkeyOffer(r, u)
 	}
 	if msg != "" {
 		p.Error = msg
@@ -332,6 +338,7 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "starting the session", err)
 		return
 	}
+	h.pool.SignedIn(r.Context(), u, amr)
 	if r.PostForm.Get("remember") == "on" && h.rememberDays() > 0 {
 		h.remember(w, r, u)
 	}
@@ -461,6 +468,7 @@ func (h *Handler) mfaSetup(w http.ResponseWriter, r *http.Request) {
 			h.internalError(w, r, "starting the session", err)
 			return
 		}
+		h.pool.SignedIn(r.Context(), u, []string{pool.AMRPassword, pool.AMROTP, pool.AMRMFA})
 		next = rd
 	}
 	if len(codes) == 0 {

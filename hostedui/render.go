@@ -14,9 +14,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// contentSecurityPolicy allows the pages nothing but their own stylesheet,
-// inline data: images and posting forms back to this site.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
+// contentSecurityPolicy allows the pages nothing but their own stylesheet
+// and script (static/webauthn.js: no inline script, no eval), inline data:
+// images, the script's requests and posting forms back to this site.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // pages holds one template set per page: each page file defines the blocks

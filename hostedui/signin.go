@@ -32,6 +32,8 @@ type signInPage struct {
 	// password?" is offered.
 	SignUp   string
 	CanReset bool
+	// Passkeys offers "Sign in with a passkey" (webauthn.go).
+	Passkeys bool
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +64,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	p.CSRF = tok
 	p.SignUp = h.pool.Accounts().SignUp
 	p.CanReset = h.pool.CanMail()
+	p.Passkeys = h.passkeysOffered(r)
 	h.render(w, status, h.pages.signIn, p)
 }
 

@@ -158,6 +158,9 @@ type Pool struct {
 	// Throttle is the per-client-IP budget of hosted-page POSTs, shared
 	// by every site of the pool; nil with `throttle off`.
 	Throttle *ratelimit.Limiter
+	// lastPurge is when Run last forgot old sign-in failures (its own
+	// goroutine only).
+	lastPurge time.Time
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
@@ -353,6 +356,17 @@ func openStore(ctx context.Context, cfg StoreConfig) (store.Store, error) {
 	}
 }
 
+// auditLogger is where a pool logs its audit events: in the server, the
+// logger "gatehouse.audit", which an operator can send to a file of its own
+// with Caddy's `log` options; from the CLI nowhere, since the events also
+// go to the store and the CLI's output is its own.
+func auditLogger(ctx context.Context) *zap.Logger {
+	if cctx, ok := ctx.(caddy.Context); ok {
+		return cctx.Logger().Named("audit")
+	}
+	return zap.NewNop()
+}
+
 func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store) (*Pool, error) {
 	acct, err := accountConfig(ctx, name, cfg)
 	if err != nil {
@@ -366,6 +380,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
 		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool(),
 			RememberDevice: time.Duration(cfg.RememberDevice)},
+		AuditLog: auditLogger(ctx),
 	})
 	if err != nil {
 		return nil, err
@@ -483,7 +498,15 @@ func (p *Pool) refresh(ctx context.Context, interval time.Duration, log *zap.Log
 	report("revocations", p.Pool.DenyList().Refresh(rctx))
 	report("cookie keys", p.ReloadCookieKeys(rctx))
 	report("signing keys", p.Keys.Maintain(rctx))
+	if now := time.Now(); now.Sub(p.lastPurge) >= purgeInterval {
+		p.lastPurge = now
+		report("old sign-in failures", p.Pool.ForgetOldFailures(rctx))
+	}
 }
+
+// purgeInterval is how often a pool forgets sign-in failures that no
+// longer count; every instance does it, harmlessly.
+const purgeInterval = 10 * time.Minute
 
 // Close closes the pool's store.
 func (p *Pool) Close() error { return p.Store.Close() }

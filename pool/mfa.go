@@ -319,6 +319,7 @@ func (p *Pool) ConfirmTOTP(ctx context.Context, userID, factorID, code string) (
 		}
 		return nil, err
 	}
+	p.auditUser(ctx, AuditMFAEnrolled, userID, "kind", f.Kind, "name", f.Name)
 	if hadFactor {
 		return nil, nil
 	}
@@ -333,11 +334,13 @@ func (p *Pool) ConfirmTOTP(ctx context.Context, userID, factorID, code string) (
 func (p *Pool) VerifyMFA(ctx context.Context, u *store.User, code string) ([]string, error) {
 	failures, err := p.checkLock(ctx, u.Email)
 	if err != nil {
+		p.auditSignIn(ctx, u, u.Email, err)
 		return nil, err
 	}
 	amr, err := p.verifyFactor(ctx, u.ID, code)
 	switch {
 	case errors.Is(err, ErrWrongCode):
+		p.auditSignIn(ctx, u, u.Email, err)
 		if lerr := p.recordFailure(ctx, u.Email); lerr != nil {
 			return nil, lerr
 		}
@@ -358,6 +361,7 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		if err != nil {
 			return nil, err
 		}
+		p.auditUser(ctx, AuditRecoveryCodeUsed, userID)
 		return []string{AMRPassword, AMRMFA}, nil
 	}
 	all, err := p.store.MFAFactors(ctx, userID)
@@ -403,6 +407,7 @@ func (p *Pool) RemoveFactor(ctx context.Context, userID, factorID string) error 
 	if err != nil {
 		return err
 	}
+	p.auditUser(ctx, AuditMFARemoved, userID, "factor", factorID)
 	left, err := p.Factors(ctx, userID)
 	if err != nil {
 		return err
@@ -419,7 +424,7 @@ func (p *Pool) ResetMFA(ctx context.Context, userID string) error {
 	if _, err := p.User(ctx, userID); err != nil {
 		return err
 	}
-	return p.store.DeleteMFA(ctx, userID)
+	return p.auditIf(ctx, p.store.DeleteMFA(ctx, userID), AuditMFAReset, userID, "by", "admin")
 }
 
 // RegenerateRecoveryCodes replaces the user's recovery codes with
@@ -435,6 +440,7 @@ func (p *Pool) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]st
 	if err := p.store.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	p.auditUser(ctx, AuditRecoveryCodesReplaced, userID)
 	return codes, nil
 }
 
@@ -472,6 +478,7 @@ func (p *Pool) recordFailure(ctx context.Context, login string) error {
 		return err
 	}
 	if rec.Count >= l.Threshold {
+		p.auditLockout(ctx, login, rec.Count, now.Add(l.lockFor(rec.Count)))
 		return p.store.LockSignIn(ctx, login, now.Add(l.lockFor(rec.Count)))
 	}
 	return nil
@@ -587,4 +594,12 @@ func (p *Pool) DeviceFingerprint(ctx context.Context, u *store.User) (string, er
 		h.Write([]byte("\x00" + f.ID))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16]), nil
+}
+
+// ForgetOldFailures deletes the failed-sign-in records that can no longer
+// count or lock (older than the lockout window and its longest lock), so
+// that guesses at many addresses do not pile up in the store.
+func (p *Pool) ForgetOldFailures(ctx context.Context) error {
+	l := p.mfa.Lockout
+	return p.store.PurgeSignInFailures(ctx, p.now().Add(-max(l.Window, l.Max)))
 }

@@ -345,3 +345,28 @@ func TestRecoveryCodeShape(t *testing.T) {
 		}
 	}
 }
+
+func TestForgetOldFailures(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	s := openSQLite(t, t.TempDir()+"/g.db")
+	p := withClock(newPoolOn(t, s, Config{MFA: MFAConfig{Lockout: LockoutConfig{
+		Threshold: 2, Window: time.Minute, Base: time.Minute, Max: 5 * time.Minute}}}), clk)
+	ctx := t.Context()
+	for _, login := range []string{"old@example.com", "old@example.com", "locked@example.com", "locked@example.com"} {
+		p.SignIn(ctx, login, "wrong password")
+		if login == "old@example.com" {
+			clk.advance(2 * time.Minute)
+		}
+	}
+	// "locked" is locked for a minute; "old"'s failures are 2 minutes old.
+	clk.advance(4 * time.Minute)
+	if err := p.ForgetOldFailures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.SignInFailures(ctx, "old@example.com"); rec.Count != 0 {
+		t.Errorf("a record older than window and lock is kept: %+v", rec)
+	}
+	if rec, _ := s.SignInFailures(ctx, "locked@example.com"); rec.Count != 2 {
+		t.Errorf("a record within the longest lock was forgotten: %+v", rec)
+	}
+}

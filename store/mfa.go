@@ -17,6 +17,9 @@ const (
 	// FactorEmail is a one-time code mailed to the user's address at each
 	// sign-in; it has no secret.
 	FactorEmail = "email"
+	// FactorWebAuthn is a passkey or security key (WebAuthn): ID is the
+	// base64url credential ID, Secret the pool's record of its public key.
+	FactorWebAuthn = "webauthn"
 )
 
 // MFAFactor is a second factor a user enrolled. Only confirmed factors
@@ -29,11 +32,13 @@ type MFAFactor struct {
 	Kind string
 	// Name is the user's label for it ("Phone").
 	Name string
-	// Secret is the factor's key material (TOTP: the shared secret),
-	// opaque to the store.
+	// Secret is the factor's key material (TOTP: the shared secret;
+	// WebAuthn: the public key and flags), opaque to the store.
 	Secret    []byte
 	Confirmed bool
-	// LastStep is the last TOTP time step accepted; 0 before any.
+	// LastStep is the replay guard UseTOTPStep raises: the last TOTP time
+	// step accepted, or for WebAuthn the pool's encoding of the last
+	// signature counter (and ceremony) accepted; 0 before any.
 	LastStep  int64
 	CreatedAt time.Time
 	// LastUsedAt is when a code of it was last accepted; zero before any.
@@ -77,7 +82,9 @@ type MFAStore interface {
 	// than the factor's LastStep, setting LastStep to it and LastUsedAt to
 	// at; otherwise ErrStepUsed. Of concurrent callers with one step, at
 	// most one succeeds. ErrNotFound if the user has no such confirmed
-	// factor.
+	// factor. It is the "must increase" guard of both kinds that have one:
+	// a TOTP code's time step, and a WebAuthn signature counter (a counter
+	// that does not rise is a cloned authenticator or a replay).
 	UseTOTPStep(ctx context.Context, userID, factorID string, step int64, at time.Time) error
 
 	// ReplaceRecoveryCodes makes hashes the user's only recovery codes,

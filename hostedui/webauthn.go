@@ -1,0 +1,459 @@
+package hostedui
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// Passkeys (WebAuthn) on the hosted pages: static/webauthn.js calls these
+// JSON endpoints, begin then finish, for each of the three ceremonies.
+//
+//	POST /_gatehouse/webauthn/register/{begin,finish}  add a passkey (account page)
+//	POST /_gatehouse/webauthn/login/{begin,finish}     second factor after the password
+//	POST /_gatehouse/webauthn/passkey/{begin,finish}   passwordless sign-in
+//
+// Each is CSRF-protected as the forms are, with the token in the
+// X-CSRF-Token header: the request must come from this site (an Origin
+// header naming it is required) and be application/json, which no
+// cross-site form can send. begin answers {"publicKey": {...}} for
+// navigator.credentials, and seals the ceremony in a cookie that only
+// finish reads; finish takes {"credential": <PublicKeyCredential as
+// JSON>, ...} and answers {"redirect": "/path"}. Errors are RenderError's
+// JSON.
+const (
+	webauthnPath = PathPrefix + "webauthn/"
+	// webauthnCookie holds one ceremony between begin and finish, sealed
+	// with the pages' codecs and bound to its purpose, user and site.
+	webauthnCookie = "gatehouse_webauthn"
+	csrfHeader     = "X-CSRF-Token"
+	// maxWebAuthnBody bounds a finish request: an attestation with a
+	// certificate chain fits many times over.
+	maxWebAuthnBody = 64 << 10
+)
+
+// webauthnRequest is the body of every endpoint; each reads its fields.
+type webauthnRequest struct {
+	// Name and Password: register/begin.
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	// Challenge is the second-factor page's sealed challenge: login/*.
+	Challenge string `json:"challenge"`
+	// ReturnTo is where a sign-in goes on: login/finish, passkey/finish.
+	ReturnTo string `json:"rd"`
+	// Remember asks to skip the second factor on this browser, as the
+	// code form's checkbox does: login/finish.
+	Remember bool `json:"remember"`
+	// Credential is the authenticator's answer: */finish.
+	Credential json.RawMessage `json:"credential"`
+}
+
+type webauthnFinished struct {
+	Redirect string `json:"redirect"`
+	// RecoveryCodes come once, with a user's first factor.
+	RecoveryCodes []string `json:"recovery_codes,omitempty"`
+}
+
+// webauthn routes the endpoints under webauthnPath.
+func (h *Handler) webauthn(w http.ResponseWriter, r *http.Request) {
+	route := strings.TrimPrefix(r.URL.Path, webauthnPath)
+	switch route {
+	case "register/begin", "register/finish", "login/begin", "login/finish", "passkey/begin", "passkey/finish":
+	default:
+		h.notFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		h.methodNotAllowed(w, r, "POST")
+		return
+	}
+	var req webauthnRequest
+	if !h.readJSON(w, r, &req) {
+		return
+	}
+	rp, err := h.relyingParty(r)
+	if err != nil {
+		h.RenderError(w, r, http.StatusBadRequest, "Passkeys not offered", sentence(err.Error())+
+			" Sign in with your password or a code instead.")
+		return
+	}
+	switch route {
+	case "register/begin":
+		h.registerBegin(w, r, rp, req)
+	case "register/finish":
+		h.registerFinish(w, r, rp, req)
+	case "login/begin":
+		h.secondFactorBegin(w, r, rp, req)
+	case "login/finish":
+		h.secondFactorFinish(w, r, rp, req)
+	case "passkey/begin":
+		h.passkeyBegin(w, r, rp)
+	case "passkey/finish":
+		h.passkeyFinish(w, r, rp, req)
+	}
+}
+
+// readJSON runs the checks every WebAuthn request gets, as readForm does
+// for forms, and decodes the body into dst. On any failure it has answered
+// and returns false.
+func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request, dst *webauthnRequest) bool {
+	ip := h.clientIP(r)
+	if _, present := r.Header["Origin"]; !present || !h.sameOrigin(r) {
+		h.log.Warn("passkey request refused", zap.String("reason", "cross_origin"),
+			zap.String("origin", clip(r.Header.Get("Origin"))), zap.String("remote_ip", ip))
+		h.RenderError(w, r, http.StatusForbidden, "Request refused",
+			"This request was not sent from this site. Reload the page and try again.")
+		return false
+	}
+	cookieTok, ok := h.csrfToken(r)
+	if !ok || !checkCSRFForm(cookieTok, r.Header.Get(csrfHeader)) {
+		h.log.Info("passkey request refused", zap.String("reason", "csrf"), zap.String("remote_ip", ip))
+		h.RenderError(w, r, http.StatusForbidden, "Page expired",
+			"This page has expired or the request was not sent from this site. Reload the page and try again.")
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		h.RenderError(w, r, http.StatusUnsupportedMediaType, "Unsupported encoding",
+			"Passkey requests must be sent as application/json.")
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebAuthnBody))
+	if err != nil {
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+			h.RenderError(w, r, http.StatusRequestEntityTooLarge, "Request too large",
+				"The request sent was larger than a passkey's answer can be.")
+			return false
+		}
+		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The request could not be read.")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil || dec.More() || !utf8.Valid(body) {
+		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The request is not the JSON this endpoint takes.")
+		return false
+	}
+	for _, s := range []string{dst.Name, dst.Password, dst.Challenge, dst.ReturnTo} {
+		if len(s) > maxFieldBytes {
+			h.RenderError(w, r, http.StatusRequestEntityTooLarge, "Field too long",
+				"A field of the request is longer than any field can be.")
+			return false
+		}
+	}
+	return true
+}
+
+// relyingParty is the WebAuthn site of r: its origin as the browser sees
+// it, so the one the authenticator signs.
+func (h *Handler) relyingParty(r *http.Request) (pool.RelyingParty, error) {
+	scheme := "http"
+	if r.TLS != nil || h.secure(r) {
+		scheme = "https"
+	}
+	return pool.NewRelyingParty(scheme + "://" + r.Host)
+}
+
+// passkeysOffered reports whether the pages show passkey buttons on r's
+// site: the pool offers second factors, and browsers would offer WebAuthn
+// on this origin.
+func (h *Handler) passkeysOffered(r *http.Request) bool {
+	if h.pool.MFA().Mode == pool.MFAOff {
+		return false
+	}
+	_, err := h.relyingParty(r)
+	return err == nil
+}
+
+// passkeyOffer says what the second-factor page offers u: a passkey
+// button (u has a passkey for this site), and whether a passkey is all
+// they have besides recovery codes.
+func (h *Handler) passkeyOffer(r *http.Request, u *store.User) (offer, only bool) {
+	rp, err := h.relyingParty(r)
+	if err != nil || h.pool.MFA().Mode == pool.MFAOff {
+		return false, false
+	}
+	fs, err := h.pool.Factors(r.Context(), u.ID)
+	if err != nil {
+		return false, false
+	}
+	has, err := h.pool.HasPasskey(r.Context(), u.ID, rp)
+	if err != nil || !has {
+		return false, false
+	}
+	only = true
+	for _, f := range fs {
+		only = only && f.Kind == store.FactorWebAuthn
+	}
+	return true, only
+}
+
+// setCeremony seals c into the ceremony cookie.
+func (h *Handler) setCeremony(w http.ResponseWriter, r *http.Request, c *pool.WebAuthnCeremony) error {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	v, err := securecookie.EncodeMulti(webauthnCookie, raw, h.codecs...)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: webauthnCookie, Value: v, Path: webauthnPath, MaxAge: int(pool.CeremonyTTL / time.Second),
+		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
+	})
+	return nil
+}
+
+// takeCeremony opens the ceremony cookie and clears it: a ceremony is
+// finished once, whatever the outcome.
+func (h *Handler) takeCeremony(w http.ResponseWriter, r *http.Request) (*pool.WebAuthnCeremony, bool) {
+	cookies := r.CookiesNamed(webauthnCookie)
+	if len(cookies) == 0 {
+		return nil, false
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: webauthnCookie, Value: "", Path: webauthnPath, MaxAge: -1,
+		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
+	})
+	for _, ck := range cookies {
+		var raw []byte
+		if securecookie.DecodeMulti(webauthnCookie, ck.Value, &raw, h.codecs...) != nil {
+			continue
+		}
+		var c pool.WebAuthnCeremony
+		if json.Unmarshal(raw, &c) == nil {
+			return &c, true
+		}
+	}
+	return nil, false
+}
+
+// writeJSON answers 200 with v.
+func writeJSON(w http.ResponseWriter, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	body = append(body, '\n')
+	hdr := w.Header()
+	setPageHeaders(hdr)
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// begun sets the ceremony cookie and answers with the browser's options.
+func (h *Handler) begun(w http.ResponseWriter, r *http.Request, opts any, c *pool.WebAuthnCeremony) {
+	if err := h.setCeremony(w, r, c); err != nil {
+		h.internalError(w, r, "sealing a passkey ceremony", err)
+		return
+	}
+	writeJSON(w, opts)
+}
+
+func (h *Handler) registerBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	u, ok := h.accountUser(w, r)
+	if !ok {
+		return
+	}
+	if _, err := h.pool.VerifyPassword(r.Context(), u.ID, req.Password); err != nil {
+		if errors.Is(err, pool.ErrInvalidCredentials) {
+			h.RenderError(w, r, http.StatusUnauthorized, "Wrong password", "Your current password is not right.")
+			return
+		}
+		h.internalError(w, r, "checking the password", err)
+		return
+	}
+	opts, c, err := h.pool.BeginPasskeyRegistration(r.Context(), u, rp, req.Name)
+	if err != nil {
+		h.passkeyError(w, r, u.Email, "register", err)
+		return
+	}
+	h.begun(w, r, opts, c)
+}
+
+func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	c, ok := h.takeCeremony(w, r)
+	u, signedIn := h.accountUser(w, r)
+	if !signedIn {
+		return
+	}
+	if !ok {
+		h.passkeyError(w, r, u.Email, "register", pool.ErrChallengeExpired)
+		return
+	}
+	codes, err := h.pool.FinishPasskeyRegistration(r.Context(), u, rp, c, req.Credential)
+	if err != nil {
+		h.passkeyError(w, r, u.Email, "register", err)
+		return
+	}
+	h.log.Info("passkey added", zap.String("user_id", u.ID), zap.String("rp_id", rp.ID), zap.String("remote_ip", h.clientIP(r)))
+	writeJSON(w, webauthnFinished{Redirect: AccountPath + "?notice=passkey_added", RecoveryCodes: codes})
+}
+
+// openChallengeValue opens the second-factor page's challenge, as
+// openChallenge does for the code form: the user whose password was just
+// proved, still enabled and with the same password.
+func (h *Handler) openChallengeValue(r *http.Request, value string) (mfaChallenge, *store.User, error) {
+	var c mfaChallenge
+	if err := securecookie.DecodeMulti(mfaChallengeName, value, &c, h.codecs...); err != nil {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	if time.Now().Unix() > c.Expires || c.Factor != "" {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	u, err := h.pool.User(r.Context(), c.UserID)
+	if errors.Is(err, pool.ErrUserNotFound) {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	if err != nil {
+		return c, nil, err
+	}
+	if !u.Enabled || pool.PasswordFingerprint(u) != c.Fingerprint {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	return c, u, nil
+}
+
+func (h *Handler) secondFactorBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	_, u, err := h.openChallengeValue(r, req.Challenge)
+	if err != nil {
+		h.passkeyError(w, r, "", "second_factor", err)
+		return
+	}
+	opts, c, err := h.pool.BeginPasskeySecondFactor(r.Context(), u, rp)
+	if err != nil {
+		h.passkeyError(w, r, u.Email, "second_factor", err)
+		return
+	}
+	h.begun(w, r, opts, c)
+}
+
+func (h *Handler) secondFactorFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	c, ok := h.takeCeremony(w, r)
+	_, u, err := h.openChallengeValue(r, req.Challenge)
+	if err == nil && !ok {
+		err = pool.ErrChallengeExpired
+	}
+	if err != nil {
+		h.passkeyError(w, r, "", "second_factor", err)
+		return
+	}
+	amr, err := h.pool.FinishPasskeySecondFactor(r.Context(), u, rp, c, req.Credential)
+	if err != nil {
+		h.passkeyError(w, r, u.Email, "second_factor", err)
+		return
+	}
+	h.signedInWithPasskey(w, r, u, amr, req, true)
+}
+
+func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty) {
+	opts, c, err := h.pool.BeginPasskeySignIn(r.Context(), rp)
+	if err != nil {
+		h.passkeyError(w, r, "", "passkey", err)
+		return
+	}
+	h.begun(w, r, opts, c)
+}
+
+func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	c, ok := h.takeCeremony(w, r)
+	if !ok {
+		h.passkeyError(w, r, "", "passkey", pool.ErrChallengeExpired)
+		return
+	}
+	u, amr, err := h.pool.FinishPasskeySignIn(r.Context(), rp, c, req.Credential)
+	if err != nil {
+		email := ""
+		if npr, ok := errors.AsType[*pool.NewPasswordRequiredError](err); ok {
+			email = npr.User.Email
+		}
+		h.passkeyError(w, r, email, "passkey", err)
+		return
+	}
+	h.signedInWithPasskey(w, r, u, amr, req, false)
+}
+
+// signedInWithPasskey starts the session of a passkey sign-in and tells
+// the script where to go.
+func (h *Handler) signedInWithPasskey(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, req webauthnRequest, secondFactor bool) {
+	rd, _ := SafeReturnTo(req.ReturnTo)
+	if err := h.sessions.Start(w, r, u, amr); err != nil {
+		h.internalError(w, r, "starting the session", err)
+		return
+	}
+	h.pool.SignedIn(r.Context(), u, amr)
+	if secondFactor && req.Remember && h.rememberDays() > 0 {
+		h.remember(w, r, u)
+	}
+	h.log.Info("signed in with a passkey", zap.String("user_id", u.ID), zap.Strings("amr", amr),
+		zap.String("remote_ip", h.clientIP(r)))
+	writeJSON(w, webauthnFinished{Redirect: rd})
+}
+
+// passkeyError answers a refused or failed ceremony. email, when known,
+// names the login in the sign-in log; ceremony names the endpoint.
+func (h *Handler) passkeyError(w http.ResponseWriter, r *http.Request, email, ceremony string, err error) {
+	if le, ok := errors.AsType[*pool.LockedOutError](err); ok {
+		h.lockedOut(w, r, email, le)
+		return
+	}
+	if fe, ok := errors.AsType[pool.FieldErrors](err); ok {
+		h.RenderError(w, r, http.StatusUnprocessableEntity, "Check the name", "Name: "+fe["name"])
+		return
+	}
+	refuse := func(status int, reason, title, msg string) {
+		h.log.Info("passkey refused", zap.String("ceremony", ceremony), zap.String("reason", reason),
+			zap.String("email", clip(email)), zap.String("detail", clip(err.Error())), zap.String("remote_ip", h.clientIP(r)))
+		h.RenderError(w, r, status, title, msg)
+	}
+	switch {
+	case errors.Is(err, pool.ErrChallengeExpired):
+		refuse(http.StatusBadRequest, "expired", "Start again", "This step has expired. Reload the page and try again.")
+	case errors.Is(err, pool.ErrPasskeyRefused):
+		refuse(http.StatusUnauthorized, "refused", "Passkey not accepted",
+			"The passkey was not accepted. Try again, or use another way to sign in.")
+	case errors.Is(err, pool.ErrPasskeyUnknown):
+		refuse(http.StatusUnauthorized, "unknown", "Passkey not recognized",
+			"This passkey is not registered for this site. Use another passkey, or sign in with your password.")
+	case errors.Is(err, pool.ErrPasskeyNotVerified):
+		refuse(http.StatusUnauthorized, "not_verified", "Passkey not verified", sentence(err.Error()))
+	case errors.Is(err, pool.ErrPasskeyExists):
+		refuse(http.StatusConflict, "exists", "Already added", "This passkey is registered already.")
+	case errors.Is(err, pool.ErrTooManyFactors):
+		refuse(http.StatusConflict, "too_many", "Too many authenticators", sentence(err.Error()))
+	case errors.Is(err, pool.ErrNoSuchFactor):
+		refuse(http.StatusConflict, "no_passkey", "No passkey", "You have no passkey for this site. Enter a code instead.")
+	case errors.Is(err, pool.ErrMFAUnavailable):
+		refuse(http.StatusForbidden, "mfa_off", "Not offered", "This site does not offer passkeys.")
+	case errors.Is(err, pool.ErrUserDisabled):
+		refuse(http.StatusForbidden, "user_disabled", "Cannot sign in", sentence(err.Error()))
+	case errors.Is(err, pool.ErrUserNotConfirmed):
+		refuse(http.StatusForbidden, "user_not_confirmed", "Cannot sign in",
+			"This account is not confirmed yet. Sign in with your email and password to confirm it.")
+	case errors.Is(err, pool.ErrNewPasswordRequired):
+		refuse(http.StatusForbidden, "new_password_required", "Choose a password first",
+			"Your account has a temporary password. Sign in with it to choose your own before using a passkey.")
+	case errors.Is(err, pool.ErrTemporaryPasswordExpired):
+		refuse(http.StatusForbidden, "temporary_password_expired", "Temporary password expired",
+			"Your temporary password has expired. Ask your administrator for a new one.")
+	case errors.Is(err, pool.ErrPasswordResetRequired):
+		refuse(http.StatusForbidden, "reset_required", "Password reset required",
+			"Your password must be reset before you can sign in.")
+	default:
+		h.internalError(w, r, "a passkey ceremony", err)
+	}
+}

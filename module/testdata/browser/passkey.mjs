@@ -1,0 +1,182 @@
+// Drives Debian's Chromium through Gatehouse's passkeys with Chromium's own
+// virtual authenticator (DevTools protocol, WebAuthn domain): sign in with
+// the password, add a passkey on the account page, sign out, and sign in
+// again with "Sign in with a passkey" alone. Run by
+// module/browser_passkey_test.go (TestBrowserPasskey); by hand:
+//
+//	node module/testdata/browser/passkey.mjs <base-url> <email> <password> <screenshot-dir> <display-name>
+//
+// The base URL must name a host, not an IP address (http://localhost:PORT):
+// browsers offer WebAuthn on domain names only. CHROMIUM overrides the
+// browser binary (default /usr/bin/chromium).
+//
+// It prints one JSON summary line on stdout and exits 0, or prints what
+// failed on stderr (plus a JSON line with "ok": false) and exits 1.
+
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [argBase, email, password, shots, displayName] = process.argv.slice(2);
+const base = (argBase || '').replace(/\/+$/, '');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!base || !email || !password || !shots || !displayName) {
+  console.error('usage: passkey.mjs <base-url> <email> <password> <screenshot-dir> <display-name>');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const privatePath = '/private/page';
+const started = Date.now();
+const steps = [];
+const screenshots = [];
+const consoleNotes = [];
+let current = 'starting';
+
+class AssertionError extends Error {}
+const check = (cond, message) => {
+  if (!cond) throw new AssertionError(`${current}: ${message}`);
+};
+const step = (name) => {
+  current = name;
+  steps.push(name);
+};
+const shoot = async (page, name) => {
+  const file = path.join(shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  screenshots.push(file);
+};
+const watch = (page, label) => {
+  page.on('pageerror', (err) => consoleNotes.push({ page: label, type: 'pageerror', text: String(err) }));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') {
+      consoleNotes.push({ page: label, type: msg.type(), text: msg.text() });
+    }
+  });
+};
+const onPath = (page) => new URL(page.url()).pathname;
+
+const browser = await chromium.launch({
+  executablePath,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
+});
+
+let failurePage = null;
+const summary = { ok: false, base, browser: browser.version() };
+try {
+  {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+    context.setDefaultTimeout(15000);
+    const page = await context.newPage();
+    failurePage = page;
+    watch(page, 'desktop');
+
+    step('add a virtual authenticator');
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+
+    step('sign in with the password');
+    await page.goto(base + privatePath);
+    check(onPath(page) === '/_gatehouse/signin', `browser is on ${page.url()}, want the sign-in page`);
+    const passkeyButton = page.getByRole('button', { name: 'Sign in with a passkey' });
+    await passkeyButton.waitFor({ state: 'visible', timeout: 5000 }).catch(() => {});
+    check(await passkeyButton.isVisible(), 'no visible "Sign in with a passkey" button (did webauthn.js run?)');
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await Promise.all([page.waitForURL((u) => u.pathname === privatePath), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+
+    step('add a passkey on the account page');
+    await page.goto(base + '/_gatehouse/account');
+    const form = page.locator('#passkey-add');
+    check(await form.isVisible(), 'the "Add a passkey" form is not visible');
+    await page.getByLabel('Name of the passkey').fill('This Chromium');
+    await page.locator('#f-passkey-password').fill(password);
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    const codes = page.locator('#passkey-codes');
+    await codes.waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});
+    const err = (await page.locator('#passkey-error').innerText().catch(() => '')).trim();
+    check(await codes.isVisible(), `no recovery codes after adding the first passkey (error: ${JSON.stringify(err)})`);
+    const shown = await codes.locator('li code').allInnerTexts();
+    check(shown.length === 10 && shown.every((c) => /^[a-z2-9]{5}-[a-z2-9]{5}$/.test(c)), `recovery codes shown: ${JSON.stringify(shown)}`);
+    await shoot(page, 'account-passkey-codes');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account'), codes.getByRole('link', { name: 'Continue' }).click()]);
+    const listed = page.locator('#factors li', { hasText: 'This Chromium' });
+    check((await listed.count()) === 1, 'the account page does not list the passkey');
+    check((await listed.locator('.badge').innerText()).trim() === 'passkey', 'the listed factor has no "passkey" badge');
+    check((await page.getByRole('status').innerText()).includes('passkey was added'), 'no notice that the passkey was added');
+    await shoot(page, 'account-passkey');
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    check(credentials.length === 1 && credentials[0].isResidentCredential, `authenticator holds ${JSON.stringify(credentials.map((c) => ({ rp: c.rpId, resident: c.isResidentCredential })))}`);
+    summary.credential = { rpId: credentials[0].rpId, resident: credentials[0].isResidentCredential, signCount: credentials[0].signCount };
+
+    step('sign out');
+    await page.goto(base + '/_gatehouse/logout');
+    check(onPath(page) === '/_gatehouse/signin', `after logout the browser is on ${page.url()}`);
+
+    step('sign in with a passkey alone');
+    await page.goto(base + privatePath);
+    check(onPath(page) === '/_gatehouse/signin', `browser is on ${page.url()}, want the sign-in page`);
+    await shoot(page, 'signin-passkey');
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === privatePath, { timeout: 15000 }),
+      page.getByRole('button', { name: 'Sign in with a passkey' }).click(),
+    ]);
+    summary.upstreamBody = (await page.locator('body').innerText()).trim();
+    check(summary.upstreamBody === 'upstream', `the upstream's page says ${JSON.stringify(summary.upstreamBody)}`);
+    await context.close();
+  }
+
+  {
+    step('without JavaScript: no passkey button, a <noscript> line');
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    failurePage = page;
+    await page.goto(base + '/_gatehouse/signin');
+    check(!(await page.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()), 'the passkey button shows without JavaScript');
+    check((await page.locator('body').innerText()).includes('Passkeys need JavaScript'), 'no <noscript> note about passkeys');
+    await context.close();
+  }
+
+  step('check the browser console');
+  const bad = consoleNotes.filter((n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text));
+  check(bad.length === 0, `the pages logged errors: ${JSON.stringify(bad)}`);
+  summary.ok = true;
+} catch (err) {
+  summary.error = err instanceof AssertionError ? err.message : `${current}: ${err && err.stack ? err.stack : err}`;
+  console.error(`FAIL ${summary.error}`);
+  if (failurePage && !failurePage.isClosed()) {
+    try {
+      console.error(`  page: ${failurePage.url()}`);
+      await shoot(failurePage, 'failure');
+    } catch {
+      // The screenshot is a courtesy; the failure above is what matters.
+    }
+  }
+} finally {
+  await browser.close();
+}
+
+summary.steps = steps;
+summary.screenshots = screenshots;
+summary.console = consoleNotes;
+summary.ms = Date.now() - started;
+console.log(JSON.stringify(summary));
+process.exit(summary.ok ? 0 : 1);

@@ -77,7 +77,7 @@ type Config struct {
 	DeviceCodecs []securecookie.Codec
 	// Throttle limits the POSTs to the pages (all but sign-out) per client,
 	// keyed by ratelimit.ClientKey of ClientIP; nil: no limit.
-	Throttle *ratelimit.Limiter
+	Throttle ratelimit.Throttle
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -90,7 +90,7 @@ type Handler struct {
 	codecs         []securecookie.Codec
 	secure         func(*http.Request) bool
 	clientIP       func(*http.Request) string
-	throttle       *ratelimit.Limiter
+	throttle       ratelimit.Throttle
 	deviceCodecs   []securecookie.Codec
 	log            *zap.Logger
 	pages          pages

@@ -21,7 +21,7 @@ func (h *Handler) throttled(w http.ResponseWriter, r *http.Request) bool {
 	}
 	ip := h.clientIP(r)
 	key := ratelimit.ClientKey(ip)
-	ok, wait := h.throttle.Allow(key)
+	ok, wait := h.throttle.Allow(r.Context(), key)
 	if ok {
 		return false
 	}

@@ -99,19 +99,35 @@ func (p *Pool) deviceCodecs(codec *middleware.Codec) []securecookie.Codec {
 	return codec.CodecsFor(time.Duration(p.Config.RememberDevice))
 }
 
-// limiter makes the pool's throttle; nil for `throttle off`.
-func (t *ThrottleConfig) limiter() *ratelimit.Limiter {
+// throttle makes the pool's throttle on s: in this process's memory on
+// SQLite, in the store on PostgreSQL, so that instances sharing a pool
+// share one budget per client; nil for `throttle off`.
+func (t *ThrottleConfig) throttle(driver string, s store.Store) ratelimit.Throttle {
 	if t == nil {
 		t = &DefaultThrottle
 	}
 	if t.Off {
 		return nil
 	}
+	if driver == "postgres" {
+		log := caddy.Log().Named("gatehouse.throttle")
+		return ratelimit.NewShared(s, t.Requests, time.Duration(t.Per), func(err error) {
+			log.Warn("counting a hosted-page post in the store failed; let through", zap.Error(err))
+		})
+	}
 	burst := t.Burst
 	if burst == 0 {
 		burst = t.Requests
 	}
 	return ratelimit.New(ratelimit.Limits{Rate: float64(t.Requests) / time.Duration(t.Per).Seconds(), Burst: burst})
+}
+
+// per is the throttle's window, for forgetting old shared counts.
+func (t *ThrottleConfig) per() time.Duration {
+	if t == nil || t.Per <= 0 {
+		return time.Duration(DefaultThrottle.Per)
+	}
+	return time.Duration(t.Per)
 }
 
 // ThrottleConfig is a per-client-IP budget of hosted-page POSTs (sign-in,
@@ -156,8 +172,9 @@ type Pool struct {
 	MarkerKey []byte
 	Store     store.Store
 	// Throttle is the per-client-IP budget of hosted-page POSTs, shared
-	// by every site of the pool; nil with `throttle off`.
-	Throttle *ratelimit.Limiter
+	// by every site of the pool (and, on PostgreSQL, by every instance);
+	// nil with `throttle off`.
+	Throttle ratelimit.Throttle
 	// lastPurge is when Run last forgot old sign-in failures (its own
 	// goroutine only).
 	lastPurge time.Time
@@ -425,7 +442,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		return nil, errors.New("marker key: too short in the store")
 	}
 	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
-		Throttle: cfg.Throttle.limiter()}, nil
+		Throttle: cfg.Throttle.throttle(cfg.Store.Driver, s)}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.
@@ -501,6 +518,9 @@ func (p *Pool) refresh(ctx context.Context, interval time.Duration, log *zap.Log
 	if now := time.Now(); now.Sub(p.lastPurge) >= purgeInterval {
 		p.lastPurge = now
 		report("old sign-in failures", p.Pool.ForgetOldFailures(rctx))
+		if _, shared := p.Throttle.(*ratelimit.Shared); shared {
+			report("old throttle counts", p.Store.PurgeHits(rctx, now.Add(-2*p.Config.Throttle.per())))
+		}
 	}
 }
 

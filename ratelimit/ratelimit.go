@@ -3,17 +3,19 @@
 //
 //	lim := ratelimit.New(ratelimit.Limits{Rate: 1.0 / 6, Burst: 10})
 //	...
-//	if ok, wait := lim.Allow(ratelimit.ClientKey(ip)); !ok {
+//	if ok, wait := lim.Allow(ctx, ratelimit.ClientKey(ip)); !ok {
 //		w.Header().Set("Retry-After", ...) // wait, rounded up
 //		w.WriteHeader(http.StatusTooManyRequests)
 //		return
 //	}
 //
 // The buckets live in this process only: with several gateway instances a
-// client gets each instance's allowance.
+// client gets each instance's allowance. Shared (shared.go) counts in a
+// store instead, so that one allowance holds for all of them.
 package ratelimit
 
 import (
+	"context"
 	"hash/maphash"
 	"math"
 	"net/netip"
@@ -127,8 +129,14 @@ func New(l Limits) *Limiter {
 	return lim
 }
 
+// Throttle is what a caller asks before an event: may key go on now, and
+// if not, how long until it may. Limiter and Shared are Throttles.
+type Throttle interface {
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration)
+}
+
 // Allow is AllowAt at the Limiter's clock.
-func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+func (l *Limiter) Allow(_ context.Context, key string) (ok bool, retryAfter time.Duration) {
 	return l.AllowAt(key, l.now())
 }
 

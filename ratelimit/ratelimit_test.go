@@ -150,14 +150,14 @@ func TestKeysAreIndependent(t *testing.T) {
 func TestAllowReadsTheClock(t *testing.T) {
 	now := t0
 	l := New(Limits{Rate: 1, Burst: 1, Now: func() time.Time { return now }})
-	if ok, _ := l.Allow("k"); !ok {
+	if ok, _ := l.Allow(t.Context(), "k"); !ok {
 		t.Fatal("first call refused")
 	}
-	if ok, wait := l.Allow("k"); ok || wait < time.Second || wait > time.Second+time.Microsecond {
+	if ok, wait := l.Allow(t.Context(), "k"); ok || wait < time.Second || wait > time.Second+time.Microsecond {
 		t.Fatalf("second call: %v, %v", ok, wait)
 	}
 	now = now.Add(time.Second)
-	if ok, _ := l.Allow("k"); !ok {
+	if ok, _ := l.Allow(t.Context(), "k"); !ok {
 		t.Error("refused after the clock moved a second")
 	}
 }

@@ -264,6 +264,9 @@ type Store interface {
 	// MFAStore keeps second factors, recovery codes and failed sign-ins
 	// (mfa.go).
 	MFAStore
+	// RateStore counts requests for limits shared by instances
+	// (ratelimit.go).
+	RateStore
 
 	// AuditStore keeps the audit trail of account security (audit.go).
 	AuditStore

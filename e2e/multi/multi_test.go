@@ -254,9 +254,16 @@ func (in *instance) signIn(email string) string {
 }
 
 func (in *instance) postSignIn(c *http.Client, csrf, email string) int {
+	status, _ := in.postPassword(c, csrf, email, password)
+	return status
+}
+
+// postPassword posts the sign-in form with any password and returns the
+// status and the page.
+func (in *instance) postPassword(c *http.Client, csrf, email, pw string) (int, string) {
 	t := in.t
 	t.Helper()
-	form := url.Values{"csrf": {csrf}, "rd": {"/"}, "email": {email}, "password": {password}}
+	form := url.Values{"csrf": {csrf}, "rd": {"/"}, "email": {email}, "password": {pw}}
 	req, err := http.NewRequest(http.MethodPost, in.url("/_gatehouse/signin"), strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
@@ -267,9 +274,9 @@ func (in *instance) postSignIn(c *http.Client, csrf, email string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, string(body)
 }
 
 // visit is one request of a signed-in browser to the instance: the status,
@@ -634,6 +641,51 @@ func TestTwoInstancesOnePool(t *testing.T) {
 		t.Logf("store back: b refuses the session revoked meanwhile after %s", took.Round(time.Millisecond))
 		if took > refresh+2*slack { // a new connection to open first
 			t.Errorf("b took %s after the store came back to apply the revocation", took)
+		}
+	})
+	// Last: it leaves this address throttled for a minute.
+	t.Run("LockoutAndThrottleShared", func(t *testing.T) {
+		a.t, b.t = t, t
+		c := testenv.Browser(t)
+		resp, err := c.Get(a.url("/_gatehouse/signin?rd=/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := csrfField.FindSubmatch(page)
+		if m == nil {
+			t.Fatalf("a's sign-in page: %d", resp.StatusCode)
+		}
+		csrf := string(m[1]) // the pool's cookie keys seal it: good on b too
+		both := []*instance{a, b}
+
+		// Five wrong passwords, alternating instances, lock the login on
+		// both: the failures are counted in the store.
+		for i := range 5 {
+			if st, body := both[i%2].postPassword(c, csrf, "mallory@example.com", "not the password"); st != http.StatusUnauthorized {
+				t.Fatalf("wrong password %d on %s: %d\n%s", i+1, both[i%2].name, st, body)
+			}
+		}
+		for _, in := range both {
+			st, body := in.postPassword(c, csrf, "mallory@example.com", "not the password")
+			if st != http.StatusTooManyRequests || !strings.Contains(body, "too many failed sign-ins") {
+				t.Fatalf("locked login on %s: %d\n%s", in.name, st, body)
+			}
+		}
+
+		// The per-IP throttle (30 a minute) counts in the store too: posts
+		// alternating between the instances meet one budget, not one each.
+		throttledAt := 0
+		for i := 1; i <= 61 && throttledAt == 0; i++ {
+			st, body := both[i%2].postPassword(c, csrf, fmt.Sprintf("guess%d@example.com", i), "not the password")
+			if st == http.StatusTooManyRequests && strings.Contains(body, "from your network") {
+				throttledAt = i
+			}
+		}
+		t.Logf("the shared throttle refused post %d of this run (posts before it count too)", throttledAt)
+		if throttledAt == 0 || throttledAt > 31 {
+			t.Fatalf("throttled at post %d, want by the 31st across both instances", throttledAt)
 		}
 	})
 	t.Logf("two instances: %s in all, %s of it building the binary", time.Since(start).Round(time.Millisecond), built.Sub(start).Round(time.Millisecond))

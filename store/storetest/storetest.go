@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RecoveryCodes", func(t *testing.T) { testRecoveryCodes(t, open) })
 	t.Run("SignInFailures", func(t *testing.T) { testSignInFailures(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("RateHits", func(t *testing.T) { testRateHits(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

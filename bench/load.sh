@@ -105,9 +105,18 @@ token=$(curl -fsS -u "loadtest:$client_secret" -d grant_type=client_credentials 
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H "Accept: application/json" "http://127.0.0.1:$GUARDED/")
 [ "$status" = 200 ] || { echo "the bearer token does not pass the gateway (status $status)" >&2; exit 1; }
 
-# measure NAME URL [HEADER]: one wrk run; prints "rps p50_ms p99_ms".
+# cpu_ticks: CPU time the server process (gateway, proxy and the trivial
+# upstream alike) has used so far, in clock ticks (utime + stime).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# measure NAME URL [HEADER]: one wrk run; prints "rps p50_ms p99_ms
+# cpu_us_per_request". The last is the server's CPU time over the requests
+# served: what each request costs the server, which steal time and noisy
+# neighbours on a VM move far less than they move throughput.
 measure() {
-	local out
+	local out t0 t1
+	t0=$(cpu_ticks)
 	if [ -n "${3:-}" ]; then
 		out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$3" "$2")
 	else
@@ -118,11 +127,13 @@ measure() {
 		printf '%s\n' "$out" >&2
 		exit 1
 	fi
-	local rps p50 p99
+	t1=$(cpu_ticks)
+	local rps p50 p99 n
 	rps=$(printf '%s' "$out" | awk '/^Requests\/sec/ { print $2 }')
 	p50=$(printf '%s' "$out" | awk '$1 == "50%" { print $2 }')
 	p99=$(printf '%s' "$out" | awk '$1 == "99%" { print $2 }')
-	echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+	n=$(printf '%s' "$out" | awk '/requests in/ { print $1 }')
+	echo "$rps $(to_ms "$p50") $(to_ms "$p99") $(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')"
 }
 
 # to_ms converts wrk's "812.00us" / "1.20ms" / "1.01s" to milliseconds.
@@ -138,18 +149,22 @@ to_ms() {
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per measurement, $ROUNDS rounds (a, b and c alternate)"
-printf '%-6s %-28s %12s %10s %10s\n' round case req/s p50_ms p99_ms
-a_all=(); b_all=(); c_all=()
+printf '%-6s %-28s %12s %10s %10s %12s\n' round case req/s p50_ms p99_ms cpu_us/req
+a_all=(); b_all=(); c_all=(); ratios_b=(); ratios_c=()
 for round in $(seq "$ROUNDS"); do
 	# (a) gets the same Cookie header: a browser sends it either way, and
 	# parsing and forwarding it is not the gateway's cost.
-	read -r ar ap50 ap99 < <(measure plain "http://127.0.0.1:$PLAIN/" "Cookie: $cookie")
-	printf '%-6s %-28s %12s %10s %10s\n' "$round" "(a) reverse_proxy" "$ar" "$ap50" "$ap99"
-	read -r br bp50 bp99 < <(measure guarded "http://127.0.0.1:$GUARDED/" "Cookie: $cookie")
-	printf '%-6s %-28s %12s %10s %10s\n' "$round" "(b) gatehouse + session" "$br" "$bp50" "$bp99"
-	read -r cr cp50 cp99 < <(measure bearer "http://127.0.0.1:$GUARDED/" "Authorization: Bearer $token")
-	printf '%-6s %-28s %12s %10s %10s\n' "$round" "(c) gatehouse + bearer" "$cr" "$cp50" "$cp99"
-	a_all+=("$ar $ap50 $ap99"); b_all+=("$br $bp50 $bp99"); c_all+=("$cr $cp50 $cp99")
+	read -r ar ap50 ap99 acpu < <(measure plain "http://127.0.0.1:$PLAIN/" "Cookie: $cookie")
+	printf '%-6s %-28s %12s %10s %10s %12s\n' "$round" "(a) reverse_proxy" "$ar" "$ap50" "$ap99" "$acpu"
+	read -r br bp50 bp99 bcpu < <(measure guarded "http://127.0.0.1:$GUARDED/" "Cookie: $cookie")
+	printf '%-6s %-28s %12s %10s %10s %12s\n' "$round" "(b) gatehouse + session" "$br" "$bp50" "$bp99" "$bcpu"
+	read -r cr cp50 cp99 ccpu < <(measure bearer "http://127.0.0.1:$GUARDED/" "Authorization: Bearer $token")
+	printf '%-6s %-28s %12s %10s %10s %12s\n' "$round" "(c) gatehouse + bearer" "$cr" "$cp50" "$cp99" "$ccpu"
+	a_all+=("$ar $ap50 $ap99 $acpu"); b_all+=("$br $bp50 $bp99 $bcpu"); c_all+=("$cr $cp50 $cp99 $ccpu")
+	# Each round's own ratio: (a), (b) and (c) ran back to back, so a
+	# slow spell of the VM weighs on all three.
+	ratios_b+=("$(awk -v a="$ar" -v b="$br" 'BEGIN { print b / a }')")
+	ratios_c+=("$(awk -v a="$ar" -v c="$cr" 'BEGIN { print c / a }')")
 done
 
 # Medians over the rounds, then the ratios.
@@ -168,3 +183,8 @@ awk -v a="$ar" -v b="$br" -v ap="$ap99" -v bp="$bp99" 'BEGIN {
 awk -v a="$ar" -v c="$cr" -v ap="$ap99" -v cp="$cp99" 'BEGIN {
 	printf "ratio (c)/(a): throughput %.3f, p99 %.3f\n", c / a, cp / ap
 }'
+acpu=$(col 4 "${a_all[@]}" | median); bcpu=$(col 4 "${b_all[@]}" | median); ccpu=$(col 4 "${c_all[@]}" | median)
+printf 'median of the rounds'"'"' own ratios: (b)/(a) %.3f, (c)/(a) %.3f\n' \
+	"$(printf '%s\n' "${ratios_b[@]}" | median)" "$(printf '%s\n' "${ratios_c[@]}" | median)"
+printf 'server CPU per request (median): (a) %s us, (b) %s us, (c) %s us; the gateway adds %s us (b) and %s us (c)\n' \
+	"$acpu" "$bcpu" "$ccpu" "$(awk -v a="$acpu" -v b="$bcpu" 'BEGIN { printf "%.1f", b - a }')" "$(awk -v a="$acpu" -v c="$ccpu" 'BEGIN { printf "%.1f", c - a }')"

@@ -15,7 +15,6 @@ import (
 // its own connection pool, and the replay guard, recovery codes and failure
 // counts still hold across them.
 func TestMFAAcrossStores(t *testing.T) {
-
 	dsn := testenv.PostgresDSN(t)
 	const n = 4
 	stores := make([]store.Store, n)

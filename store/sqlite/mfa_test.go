@@ -15,7 +15,6 @@ import (
 // has its own connections, and the replay guard, recovery codes and failure
 // counts still hold across them.
 func TestMFAAcrossStores(t *testing.T) {
-
 	path := filepath.Join(t.TempDir(), "mfa.db")
 	const n = 4
 	stores := make([]store.Store, n)

@@ -1,17 +1,13 @@
 package module_test
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
-	"github.com/gatehouse-auth/gatehouse/module"
-	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
 // TestBrowserPasskey runs testdata/browser/passkey.mjs: a real Chromium
@@ -62,52 +58,7 @@ http://localhost:%d {
 	testenv.WaitHTTP(t, base+"/_gatehouse/static/webauthn.js", 10*time.Second)
 
 	const email, password = "grace@example.com", "a long enough test password"
-	cfg, err := module.LoadPoolConfig(file, "", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := module.OpenPool(context.Background(), "default", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{
-		Email: email, Password: password, Name: "Grace Hopper", EmailVerified: true,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	openTestPool(t, file, email, password, "Grace Hopper")
 
-	shots := os.Getenv("GATEHOUSE_SHOTS")
-	if shots == "" {
-		shots = filepath.Join(dir, "shots")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "module", "testdata", "browser", "passkey.mjs"),
-		base, email, password, shots, displayName)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("passkey.mjs took %s; screenshots in %s", time.Since(start).Round(time.Millisecond), shots)
-	if ctx.Err() != nil {
-		t.Fatalf("passkey.mjs did not finish within 120s:\n%s", out)
-	}
-	if err != nil {
-		t.Fatalf("passkey.mjs: %v\n%s", err, out)
-	}
-	t.Logf("passkey.mjs:\n%s", out)
-
-	// What the upstream saw last is the passkey sign-in's request.
-	last := upstream.Last()
-	if last == nil {
-		t.Fatal("the upstream saw no request")
-	}
-	if got := last.Header.Get("X-Test-Email"); got != email {
-		t.Errorf("upstream X-Test-Email = %q, want %q", got, email)
-	}
-	if got := last.Header.Get("X-Test-Amr"); got != "hwk,mfa" {
-		t.Errorf("upstream amr = %q, want hwk,mfa (a passwordless passkey sign-in)", got)
-	}
+	runBrowserScript(t, node, root, dir, "passkey.mjs", []string{base, email, password}, displayName)
 }

@@ -1,12 +1,9 @@
 package module_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -87,23 +84,5 @@ http://127.0.0.1:%d {
 	}))
 	t.Cleanup(codes.Close)
 
-	shots := os.Getenv("GATEHOUSE_SHOTS")
-	if shots == "" {
-		shots = filepath.Join(dir, "shots")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "module", "testdata", "browser", "signup.mjs"),
-		base, codes.URL, "katherine@example.com", shots, displayName)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("signup.mjs did not finish within 120s:\n%s", out)
-	}
-	if err != nil {
-		t.Fatalf("signup.mjs: %v\n%s", err, out)
-	}
-	t.Logf("signup.mjs (screenshots in %s):\n%s", shots, out)
+	runBrowserScript(t, node, root, dir, "signup.mjs", []string{base, codes.URL, "katherine@example.com"}, displayName)
 }

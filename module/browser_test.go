@@ -79,6 +79,45 @@ http://127.0.0.1:%d {
 	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
 
 	const email, password = "grace@example.com", "a long enough test password"
+	openTestPool(t, file, email, password, "Grace Hopper")
+
+	runBrowserScript(t, node, root, dir, "signin.mjs", []string{base, email, password}, displayName)
+}
+
+// runBrowserScript runs testdata/browser/<script> with node, in Chromium
+// (CHROMIUM): its arguments are args, the screenshots folder, then tail.
+// The folder is GATEHOUSE_SHOTS, else one in dir. It fails the test on a
+// non-zero exit or after two minutes, and logs the script's output.
+func runBrowserScript(t *testing.T, node, root, dir, script string, args []string, tail ...string) {
+	t.Helper()
+	shots := os.Getenv("GATEHOUSE_SHOTS")
+	if shots == "" {
+		shots = filepath.Join(dir, "shots")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	argv := []string{filepath.Join(root, "module", "testdata", "browser", script)}
+	argv = append(append(append(argv, args...), shots), tail...)
+	cmd := exec.CommandContext(ctx, node, argv...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	cmd.WaitDelay = 5 * time.Second // Chromium's children may hold the pipes open
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s took %s; screenshots in %s", script, time.Since(start).Round(time.Millisecond), shots)
+	if ctx.Err() != nil {
+		t.Fatalf("%s did not finish within 120s:\n%s", script, out)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	t.Logf("%s:\n%s", script, out)
+}
+
+// openTestPool opens the pool of a Caddyfile as the CLI would and creates a
+// confirmed user in it.
+func openTestPool(t *testing.T, file, email, password, name string) *module.Pool {
+	t.Helper()
 	cfg, err := module.LoadPoolConfig(file, "", "default")
 	if err != nil {
 		t.Fatal(err)
@@ -89,32 +128,11 @@ http://127.0.0.1:%d {
 	}
 	t.Cleanup(func() { p.Close() })
 	if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{
-		Email: email, Password: password, Name: "Grace Hopper", EmailVerified: true,
+		Email: email, Password: password, Name: name, EmailVerified: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
-
-	shots := os.Getenv("GATEHOUSE_SHOTS")
-	if shots == "" {
-		shots = filepath.Join(dir, "shots")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "module", "testdata", "browser", "signin.mjs"),
-		base, email, password, shots, displayName)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
-	cmd.WaitDelay = 5 * time.Second // Chromium's children may hold the pipes open
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("signin.mjs took %s; screenshots in %s", time.Since(start).Round(time.Millisecond), shots)
-	if ctx.Err() != nil {
-		t.Fatalf("signin.mjs did not finish within 120s:\n%s", out)
-	}
-	if err != nil {
-		t.Fatalf("signin.mjs: %v\n%s", err, out)
-	}
-	t.Logf("signin.mjs:\n%s", out)
+	return p
 }
 
 // browserPrereqs returns the node binary, or skips the test (fails it under

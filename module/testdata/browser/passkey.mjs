@@ -13,70 +13,28 @@
 // It prints one JSON summary line on stdout and exits 0, or prints what
 // failed on stderr (plus a JSON line with "ok": false) and exits 1.
 
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { check, launch, pageErrors, run, shoot, step, watch } from './harness.mjs';
 
 const [argBase, email, password, shots, displayName] = process.argv.slice(2);
 const base = (argBase || '').replace(/\/+$/, '');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!base || !email || !password || !shots || !displayName) {
   console.error('usage: passkey.mjs <base-url> <email> <password> <screenshot-dir> <display-name>');
   process.exit(2);
 }
-mkdirSync(shots, { recursive: true });
 
 const privatePath = '/private/page';
-const started = Date.now();
-const steps = [];
-const screenshots = [];
-const consoleNotes = [];
-let current = 'starting';
 
-class AssertionError extends Error {}
-const check = (cond, message) => {
-  if (!cond) throw new AssertionError(`${current}: ${message}`);
-};
-const step = (name) => {
-  current = name;
-  steps.push(name);
-};
-const shoot = async (page, name) => {
-  const file = path.join(shots, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  screenshots.push(file);
-};
-const watch = (page, label) => {
-  page.on('pageerror', (err) => consoleNotes.push({ page: label, type: 'pageerror', text: String(err) }));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') {
-      consoleNotes.push({ page: label, type: msg.type(), text: msg.text() });
-    }
-  });
-};
 const onPath = (page) => new URL(page.url()).pathname;
 
-const browser = await chromium.launch({
-  executablePath,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launch(shots);
 
-let failurePage = null;
 const summary = { ok: false, base, browser: browser.version() };
-try {
+await run(browser, summary, async (failure) => {
   {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
     context.setDefaultTimeout(15000);
     const page = await context.newPage();
-    failurePage = page;
+    failure.page = page;
     watch(page, 'desktop');
 
     step('add a virtual authenticator');
@@ -148,7 +106,7 @@ try {
     step('without JavaScript: no passkey button, a <noscript> line');
     const context = await browser.newContext({ javaScriptEnabled: false });
     const page = await context.newPage();
-    failurePage = page;
+    failure.page = page;
     await page.goto(base + '/_gatehouse/signin');
     check(!(await page.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()), 'the passkey button shows without JavaScript');
     check((await page.locator('body').innerText()).includes('Passkeys need JavaScript'), 'no <noscript> note about passkeys');
@@ -156,27 +114,6 @@ try {
   }
 
   step('check the browser console');
-  const bad = consoleNotes.filter((n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text));
+  const bad = pageErrors();
   check(bad.length === 0, `the pages logged errors: ${JSON.stringify(bad)}`);
-  summary.ok = true;
-} catch (err) {
-  summary.error = err instanceof AssertionError ? err.message : `${current}: ${err && err.stack ? err.stack : err}`;
-  console.error(`FAIL ${summary.error}`);
-  if (failurePage && !failurePage.isClosed()) {
-    try {
-      console.error(`  page: ${failurePage.url()}`);
-      await shoot(failurePage, 'failure');
-    } catch {
-      // The screenshot is a courtesy; the failure above is what matters.
-    }
-  }
-} finally {
-  await browser.close();
-}
-
-summary.steps = steps;
-summary.screenshots = screenshots;
-summary.console = consoleNotes;
-summary.ms = Date.now() - started;
-console.log(JSON.stringify(summary));
-process.exit(summary.ok ? 0 : 1);
+});

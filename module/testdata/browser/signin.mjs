@@ -12,9 +12,7 @@
 // It prints one JSON summary line on stdout and exits 0, or prints what
 // failed on stderr (plus a JSON line with "ok": false) and exits 1.
 
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { check, launch, pageErrors, run, shoot, step, watch } from './harness.mjs';
 
 const [argBase, argEmail, argPassword, argShots, argDisplay] = process.argv.slice(2);
 const base = (argBase || process.env.GATEHOUSE_BASE_URL || '').replace(/\/+$/, '');
@@ -22,52 +20,22 @@ const email = argEmail || process.env.GATEHOUSE_EMAIL || '';
 const password = argPassword || process.env.GATEHOUSE_PASSWORD || '';
 const shots = argShots || process.env.GATEHOUSE_SHOTS || '';
 const displayName = argDisplay || process.env.GATEHOUSE_DISPLAY_NAME || '';
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 if (!base || !email || !password || !shots || !displayName) {
   console.error('usage: signin.mjs <base-url> <email> <password> <screenshot-dir> <display-name>');
   process.exit(2);
 }
-mkdirSync(shots, { recursive: true });
 
 const privatePath = '/private/page?x=1';
 const signInPath = '/_gatehouse/signin';
 const sessionCookie = 'gatehouse_session';
 const wrongPasswordText = 'Incorrect email or password.';
 
-const started = Date.now();
-const steps = [];
-const screenshots = [];
-const consoleNotes = [];
-let current = 'starting';
 
-class AssertionError extends Error {}
 
-function check(cond, message) {
-  if (!cond) throw new AssertionError(`${current}: ${message}`);
-}
 
-function step(name) {
-  current = name;
-  steps.push(name);
-}
 
-async function shoot(page, name) {
-  const file = path.join(shots, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  screenshots.push(file);
-}
 
-// watch records what the page itself complains about. A Content-Security-Policy
-// report or an uncaught error means the page is broken even if it looks fine.
-function watch(page, label) {
-  page.on('pageerror', (err) => consoleNotes.push({ page: label, type: 'pageerror', text: String(err) }));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') {
-      consoleNotes.push({ page: label, type: msg.type(), text: msg.text() });
-    }
-  });
-}
 
 function where(page) {
   const u = new URL(page.url());
@@ -138,28 +106,16 @@ async function sessionCookies(context) {
   return (await context.cookies(base)).filter((c) => c.name === sessionCookie || c.name.startsWith(`${sessionCookie}-`));
 }
 
-const browser = await chromium.launch({
-  executablePath,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launch(shots);
 
-let failurePage = null;
 const summary = { ok: false, base, browser: browser.version() };
-try {
+await run(browser, summary, async (failure) => {
   // 1. The whole journey in a desktop window with JavaScript on.
   {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
     context.setDefaultTimeout(15000);
     const page = await context.newPage();
-    failurePage = page;
+    failure.page = page;
     watch(page, 'desktop');
 
     step('open a private page while signed out');
@@ -240,7 +196,7 @@ try {
     });
     context.setDefaultTimeout(15000);
     const page = await context.newPage();
-    failurePage = page;
+    failure.page = page;
     watch(page, 'mobile');
 
     step('open the sign-in page on a 390x844 phone');
@@ -267,7 +223,7 @@ try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
     context.setDefaultTimeout(15000);
     const page = await context.newPage();
-    failurePage = page;
+    failure.page = page;
     watch(page, 'dark');
     step('the error state in dark mode');
     await page.goto(base + privatePath);
@@ -285,7 +241,7 @@ try {
     const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(15000);
     const page = await context.newPage();
-    failurePage = page;
+    failure.page = page;
     watch(page, 'nojs');
 
     step('sign in with JavaScript disabled');
@@ -302,30 +258,6 @@ try {
   }
 
   step('check the browser console');
-  const bad = consoleNotes.filter(
-    (n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text),
-  );
+  const bad = pageErrors();
   check(bad.length === 0, `the pages logged errors: ${JSON.stringify(bad)}`);
-
-  summary.ok = true;
-} catch (err) {
-  summary.error = err instanceof AssertionError ? err.message : `${current}: ${err && err.stack ? err.stack : err}`;
-  console.error(`FAIL ${summary.error}`);
-  if (failurePage && !failurePage.isClosed()) {
-    try {
-      console.error(`  page: ${failurePage.url()}`);
-      await shoot(failurePage, 'failure');
-    } catch {
-      // The screenshot is a courtesy; the failure above is what matters.
-    }
-  }
-} finally {
-  await browser.close();
-}
-
-summary.steps = steps;
-summary.screenshots = screenshots;
-summary.console = consoleNotes;
-summary.ms = Date.now() - started;
-console.log(JSON.stringify(summary));
-process.exit(summary.ok ? 0 : 1);
+});

@@ -13,9 +13,7 @@
 // It prints one JSON summary line on stdout and exits 0, or prints what
 // failed on stderr (plus a JSON line with "ok": false) and exits 1.
 
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { check, launch, pageErrors, run, shoot, step, watch } from './harness.mjs';
 
 const [argBase, argCodeURL, argEmail, argShots, argDisplay] = process.argv.slice(2);
 const base = (argBase || '').replace(/\/+$/, '');
@@ -23,47 +21,19 @@ const codeURL = argCodeURL || '';
 const email = argEmail || '';
 const shots = argShots || '';
 const displayName = argDisplay || '';
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 if (!base || !codeURL || !email || !shots || !displayName) {
   console.error('usage: signup.mjs <base-url> <code-url> <email> <screenshot-dir> <display-name>');
   process.exit(2);
 }
-mkdirSync(shots, { recursive: true });
 
 const privatePath = '/private/page?x=1';
 const password = 'a quiet walk in the hills';
-const started = Date.now();
-const steps = [];
-const screenshots = [];
-const consoleNotes = [];
-let current = 'starting';
 
-class AssertionError extends Error {}
 
-function check(cond, message) {
-  if (!cond) throw new AssertionError(`${current}: ${message}`);
-}
 
-function step(name) {
-  current = name;
-  steps.push(name);
-}
 
-async function shoot(page, name) {
-  const file = path.join(shots, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  screenshots.push(file);
-}
 
-function watch(page, label) {
-  page.on('pageerror', (err) => consoleNotes.push({ page: label, type: 'pageerror', text: String(err) }));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') {
-      consoleNotes.push({ page: label, type: msg.type(), text: msg.text() });
-    }
-  });
-}
 
 // click presses a button and waits for the answer to the POST and the page
 // it leads to.
@@ -76,19 +46,14 @@ async function click(page, name, postPath) {
   return resp;
 }
 
-const browser = await chromium.launch({
-  executablePath,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch(shots);
 
-let failurePage = null;
 const summary = { ok: false, base, browser: browser.version() };
-try {
+await run(browser, summary, async (failure) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
   context.setDefaultTimeout(15000);
   const page = await context.newPage();
-  failurePage = page;
+  failure.page = page;
   watch(page, 'signup');
 
   step('open a private page and follow "Create an account"');
@@ -162,27 +127,6 @@ try {
   await context.close();
 
   step('check the browser console');
-  const bad = consoleNotes.filter((n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text));
+  const bad = pageErrors();
   check(bad.length === 0, `the pages logged errors: ${JSON.stringify(bad)}`);
-  summary.ok = true;
-} catch (err) {
-  summary.error = err instanceof AssertionError ? err.message : `${current}: ${err && err.stack ? err.stack : err}`;
-  console.error(`FAIL ${summary.error}`);
-  if (failurePage && !failurePage.isClosed()) {
-    try {
-      console.error(`  page: ${failurePage.url()}`);
-      await shoot(failurePage, 'failure');
-    } catch {
-      // The screenshot is a courtesy; the failure above is what matters.
-    }
-  }
-} finally {
-  await browser.close();
-}
-
-summary.steps = steps;
-summary.screenshots = screenshots;
-summary.console = consoleNotes;
-summary.ms = Date.now() - started;
-console.log(JSON.stringify(summary));
-process.exit(summary.ok ? 0 : 1);
+});

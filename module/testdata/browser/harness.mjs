@@ -1,0 +1,100 @@
+// What the browser scripts share: launching Debian's Chromium (never a
+// browser of playwright's own), named steps and checks, screenshots, the
+// page errors and Content-Security-Policy reports each page logs, and the
+// one JSON summary line a script ends with.
+
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const steps = [];
+export const screenshots = [];
+export const consoleNotes = [];
+let current = 'starting';
+let shotsDir = '.';
+
+export class AssertionError extends Error {}
+
+// check fails the current step with message unless cond holds.
+export function check(cond, message) {
+  if (!cond) throw new AssertionError(`${current}: ${message}`);
+}
+
+// step names what the script does next, for the summary and for failures.
+export function step(name) {
+  current = name;
+  steps.push(name);
+}
+
+export async function shoot(page, name) {
+  const file = path.join(shotsDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  screenshots.push(file);
+}
+
+// watch records what the page itself complains about. A Content-Security-
+// Policy report or an uncaught error means the page is broken even if it
+// looks fine.
+export function watch(page, label) {
+  page.on('pageerror', (err) => consoleNotes.push({ page: label, type: 'pageerror', text: String(err) }));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') {
+      consoleNotes.push({ page: label, type: msg.type(), text: msg.text() });
+    }
+  });
+}
+
+// pageErrors is what watch heard that fails a run.
+export function pageErrors() {
+  return consoleNotes.filter((n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text));
+}
+
+// launch starts Chromium (CHROMIUM, default /usr/bin/chromium) with the
+// flags this machine needs, screenshots going to shots.
+export async function launch(shots) {
+  shotsDir = shots;
+  mkdirSync(shots, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+// run calls body(failure), then closes the browser, prints summary as one
+// JSON line and exits 0 if body returned, or 1 after saying on stderr what
+// failed, with a screenshot of failure.page if body set one.
+export async function run(browser, summary, body) {
+  const started = Date.now();
+  const failure = { page: null };
+  try {
+    await body(failure);
+    summary.ok = true;
+  } catch (err) {
+    summary.error = err instanceof AssertionError ? err.message : `${current}: ${err && err.stack ? err.stack : err}`;
+    console.error(`FAIL ${summary.error}`);
+    if (failure.page && !failure.page.isClosed()) {
+      try {
+        console.error(`  page: ${failure.page.url()}`);
+        await shoot(failure.page, 'failure');
+      } catch {
+        // The screenshot is a courtesy; the failure above is what matters.
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  summary.steps = steps;
+  summary.screenshots = screenshots;
+  summary.console = consoleNotes;
+  summary.ms = Date.now() - started;
+  console.log(JSON.stringify(summary));
+  process.exit(summary.ok ? 0 : 1);
+}

@@ -22,7 +22,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "audit",
-		Usage: "--email <email> | --all [--type <type> ...] [--since 24h|<RFC 3339>] [--limit <n>] [--config <path>] [--pool <name>] [--json]",
+		Usage: "--email <email> | --user <email or sub> | --all [--type <type> ...] [--since 24h|<RFC 3339>] [--limit <n>] [--config <path>] [--pool <name>] [--json]",
 		Short: "Lists the audit trail of a Gatehouse pool",
 		Long: `
 Lists a pool's audit events, newest first: sign-ins and failed ones, lockouts,
@@ -52,6 +52,7 @@ func auditCmd(cmd *cobra.Command) {
 	var (
 		pf    poolFlags
 		email string
+		user  string
 		all   bool
 		types []string
 		since string
@@ -59,6 +60,7 @@ func auditCmd(cmd *cobra.Command) {
 	)
 	pf.register(cmd.Flags())
 	cmd.Flags().StringVar(&email, "email", "", "List the events of this address's user and of sign-ins typed for it")
+	cmd.Flags().StringVar(&user, "user", "", "The same by the user's email or sub (its id): a deleted user's trail by sub")
 	cmd.Flags().BoolVar(&all, "all", false, "List every user's events")
 	cmd.Flags().StringArrayVar(&types, "type", nil, "Only events of this type (repeatable)")
 	cmd.Flags().StringVar(&since, "since", "", "Only events since this long ago (24h, 7d) or this time (RFC 3339)")
@@ -71,9 +73,20 @@ func auditCmd(cmd *cobra.Command) {
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var q store.AuditQuery
+		if user != "" && email == "" && !strings.Contains(user, "@") {
+			q.UserID = user // a sub: the user may be gone
+		} else if user != "" && email == "" {
+			email = user
+		} else if user != "" {
+			return errors.New("give --email or --user, not both")
+		}
 		switch {
+		case q.UserID != "":
+			if all {
+				return errors.New("give --user or --all, not both")
+			}
 		case (email == "") == !all:
-			return errors.New("give --email <email> or --all")
+			return errors.New("give --email <email>, --user <email or sub>, or --all")
 		case email != "":
 			e, err := normalizeEmail(email)
 			if err != nil {

@@ -90,13 +90,24 @@ func TestAudit(t *testing.T) {
 	if len(events) != 3 || events[0].Type != "user_deleted" || events[0].UserID != sub {
 		t.Errorf("after deleting the user: %+v", events)
 	}
+	// --user takes the sub (the account is gone) or the address.
+	decode(e.ok("audit", "--user", sub, "--json"))
+	if len(events) != 3 || events[0].Type != "user_deleted" || events[1].Type != "user_disabled" || events[2].Type != "sign_in_failed" {
+		t.Errorf("audit --user <sub> = %+v, want ada's three events", events)
+	}
+	decode(e.ok("audit", "--user", "ada@example.com", "--json"))
+	if len(events) != 3 {
+		t.Errorf("audit --user <email> = %+v, want the three of --email", events)
+	}
 
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"audit"}, "give --email <email> or --all"},
-		{[]string{"audit", "--all", "--email", "ada@example.com"}, "give --email <email> or --all"},
+		{[]string{"audit"}, "give --email <email>, --user <email or sub>, or --all"},
+		{[]string{"audit", "--all", "--email", "ada@example.com"}, "give --email <email>, --user <email or sub>, or --all"},
+		{[]string{"audit", "--user", sub, "--all"}, "give --user or --all, not both"},
+		{[]string{"audit", "--user", sub, "--email", "ada@example.com"}, "give --email or --user, not both"},
 		{[]string{"audit", "--email", "not an address"}, "not a valid email address"},
 		{[]string{"audit", "--all", "--type", "sign_out"}, `--type "sign_out": unknown`},
 		{[]string{"audit", "--all", "--since", "yesterday"}, `--since "yesterday"`},

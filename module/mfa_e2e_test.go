@@ -462,3 +462,52 @@ func TestRememberDevice(t *testing.T) {
 	get(t, c, m.base+"/_gatehouse/logout", nil)
 	m.mustPasswordStep(t, c) // the old device cookie no longer skips the code
 }
+
+// TestMFAWrongCodesLock: wrong second-factor codes count as failed
+// sign-ins of the login: past the threshold even the right code and the
+// right password are refused with 429 until the lock ends.
+func TestMFAWrongCodesLock(t *testing.T) {
+	m := startMFA(t, `lockout {
+				threshold 3
+				duration 2s
+				max 2s
+			}`)
+	createAda(t, m.site)
+	c := testenv.Browser(t)
+	signIn(t, c, m.base, "/", adaEmail, adaPassword)
+	_, body := m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_add"}, "password": {adaPassword}})
+	secret, resp, body := m.enrol(t, c, body, "")
+	wantStatus(t, "enrolment", resp, body, http.StatusOK)
+
+	c2 := testenv.Browser(t)
+	body = m.mustPasswordStep(t, c2)
+	valid := map[string]bool{}
+	for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second, 60 * time.Second} {
+		valid[totpCode(t, secret, d)] = true
+	}
+	wrong := 999990
+	for i := range 3 {
+		for valid[strconv.Itoa(wrong)] {
+			wrong--
+		}
+		form := stepForm(t, body)
+		form.Set("code", strconv.Itoa(wrong)) // six digits, none the app's now
+		wrong--
+		resp, body = m.post(t, c2, "/_gatehouse/mfa", form)
+		wantStatus(t, "wrong code "+strconv.Itoa(i+1), resp, body, http.StatusUnauthorized)
+	}
+	form := stepForm(t, body)
+	form.Set("code", totpCode(t, secret, 30*time.Second))
+	resp, body = m.post(t, c2, "/_gatehouse/mfa", form)
+	wantStatus(t, "right code while locked", resp, body, http.StatusTooManyRequests)
+	resp, body = m.passwordStep(t, testenv.Browser(t), "/", adaEmail, adaPassword)
+	wantStatus(t, "right password while locked", resp, body, http.StatusTooManyRequests)
+
+	time.Sleep(2100 * time.Millisecond)
+	c3 := testenv.Browser(t)
+	form = stepForm(t, m.mustPasswordStep(t, c3))
+	form.Set("rd", "/private")
+	form.Set("code", totpCode(t, secret, 30*time.Second))
+	resp, body = m.post(t, c3, "/_gatehouse/mfa", form)
+	wantStatus(t, "right code after the lock", resp, body, http.StatusSeeOther)
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SignInFailures", func(t *testing.T) { testSignInFailures(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("RateHits", func(t *testing.T) { testRateHits(t, open) })
+	t.Run("MFAInvalidInput", func(t *testing.T) { testMFAInvalidInput(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

@@ -301,15 +301,14 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		h.RenderError(w, r, http.StatusBadRequest, "Sign in again", "This step has expired. Sign in again.")
 		return
 	}
-	emailOn, err := h.pool.HasEmailFactor(r.Context(), u.ID)
-	if err != nil {
-		h.internalError(w, r, "reading the user's factors", err)
-		return
-	}
-	emailOn = emailOn && h.pool.CanEmailCodes()
 	if r.PostForm.Get("action") == "email" {
 		// "Email me a code": only for a user who has email codes on.
-		if !emailOn {
+		on, err := h.pool.EmailCodesOn(r.Context(), u.ID)
+		if err != nil {
+			h.internalError(w, r, "reading the user's factors", err)
+			return
+		}
+		if !on {
 			h.RenderError(w, r, http.StatusBadRequest, "Bad request", "Codes by email are not on for this account.")
 			return
 		}
@@ -327,8 +326,14 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case errors.Is(err, pool.ErrWrongCode):
 		h.signInFailed(r, "wrong_mfa_code", u.Email)
+		// Read only now: a right code needs no second look at the factors.
+		on, err := h.pool.EmailCodesOn(r.Context(), u.ID)
+		if err != nil {
+			h.internalError(w, r, "reading the user's factors", err)
+			return
+		}
 		h.renderMFA(w, r, http.StatusUnauthorized, u, rd, c.From, "That code is not right, or was used already. Try the newest code.",
-			mfaPage{CanEmail: emailOn})
+			mfaPage{CanEmail: on})
 		return
 	default:
 		h.internalError(w, r, "checking the code", err)

@@ -26,9 +26,12 @@ func (p *Pool) CanEmailCodes() bool {
 	return p.mfa.Mode != MFAOff && p.acct.Mail != nil
 }
 
-// HasEmailFactor reports whether the user gets their second-factor codes
-// by email.
-func (p *Pool) HasEmailFactor(ctx context.Context, userID string) (bool, error) {
+// EmailCodesOn reports whether the user gets their second-factor codes by
+// email: they turned it on, and the pool can still send them.
+func (p *Pool) EmailCodesOn(ctx context.Context, userID string) (bool, error) {
+	if !p.CanEmailCodes() {
+		return false, nil
+	}
 	fs, err := p.Factors(ctx, userID)
 	if err != nil {
 		return false, err

@@ -18,6 +18,9 @@ type cacheEntry struct {
 	// keys is the cookie keys' removal count when the cookie was opened
 	// (see CookieKeys.Set); an entry from before a removal is opened again.
 	keys uint64
+	// renew is this session's claims refresh, shared by every request
+	// that shows its cookie once it is due (renew.go).
+	renew renewals
 }
 
 // sessionCache maps raw cookie values to their decoded sessions, so a

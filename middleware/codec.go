@@ -132,12 +132,17 @@ func (c *Codec) Decode(value string) (*Session, error) {
 // request may carry (maxShards): typically a user in hundreds of groups.
 var ErrSessionTooLarge = errors.New("session too large for its cookies")
 
+// tooLarge reports whether a cookie value needs more than maxShards cookies.
+func tooLarge(value string) bool {
+	return (len(value)+shardSize-1)/shardSize > maxShards
+}
+
 // Write sets the cookie(s) for value on w: one cookie when it fits, numbered
 // shards name-0, name-1, ... when it does not. Cookies left from an earlier,
 // differently sharded value are cleared. A value Read could not reassemble
 // is refused with ErrSessionTooLarge and nothing is written.
 func (c *Codec) Write(w http.ResponseWriter, r *http.Request, value string, expires time.Time, secure bool) error {
-	if (len(value)+shardSize-1)/shardSize > maxShards {
+	if tooLarge(value) {
 		return ErrSessionTooLarge
 	}
 	maxAge := int(time.Until(expires) / time.Second)

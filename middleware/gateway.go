@@ -209,7 +209,7 @@ func (g *Gateway) current(w http.ResponseWriter, r *http.Request) *cacheEntry {
 		return nil
 	}
 	if g.now().UnixNano() >= e.s.RefreshAt {
-		return g.refresh(w, r, e)
+		return g.renew(w, r, e)
 	}
 	return e
 }
@@ -239,38 +239,6 @@ func (g *Gateway) live(s *Session) bool {
 		return false
 	}
 	return !g.cfg.Pool.DenyList().Revoked(s.ID, s.UserID, time.Unix(0, s.IssuedAt))
-}
-
-// refresh asks the source for the user's identity now, re-signs it and
-// re-issues the cookie. When the source says the session is over (user
-// deleted or disabled, refresh token refused) the session ends; when it
-// cannot answer (store or issuer down) the current session is kept for this
-// request: an outage should not sign everyone out.
-func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request, e *cacheEntry) *cacheEntry {
-	id, err := g.cfg.Source.Refresh(r.Context(), e.s)
-	if err == nil && id.Subject != e.s.UserID {
-		err = fmt.Errorf("%w: the source returned another subject", ErrSessionEnded)
-	}
-	if errors.Is(err, ErrSessionEnded) {
-		g.cfg.Logger.Info("session ended at refresh", zap.String("user_id", e.s.UserID), zap.Error(err))
-		g.cfg.Codec.Clear(w, r, g.cfg.Secure(r))
-		return nil
-	}
-	if err != nil {
-		g.cfg.Logger.Warn("session refresh failed; keeping the session", zap.String("user_id", e.s.UserID), zap.Error(err))
-		return e
-	}
-	s := *e.s
-	if err := g.build(&s, id, g.now()); err != nil {
-		g.cfg.Logger.Error("signing refreshed session failed", zap.String("user_id", s.UserID), zap.Error(err))
-		return e
-	}
-	next, err := g.write(w, r, &s)
-	if err != nil {
-		g.cfg.Logger.Error("encoding refreshed session failed", zap.String("user_id", s.UserID), zap.Error(err))
-		return e
-	}
-	return next
 }
 
 // Start begins a session for u on this site (it implements hostedui.Sessions).
@@ -384,18 +352,30 @@ func (g *Gateway) accessToken(s *Session, now, exp time.Time) (string, error) {
 // write encodes s, sets its cookie(s) and caches the decoded form under the
 // new value, so the next request with it costs no decryption.
 func (g *Gateway) write(w http.ResponseWriter, r *http.Request, s *Session) (*cacheEntry, error) {
-	keys := g.cfg.Codec.ring.removals()
-	raw, err := g.cfg.Codec.Encode(s)
+	raw, e, err := g.seal(s)
 	if err != nil {
 		return nil, err
 	}
 	if err := g.cfg.Codec.Write(w, r, raw, time.Unix(0, s.Expires), g.cfg.Secure(r)); err != nil {
 		return nil, err
 	}
+	return e, nil
+}
+
+// seal encodes s into a cookie value and caches its decoded form under it.
+func (g *Gateway) seal(s *Session) (string, *cacheEntry, error) {
+	keys := g.cfg.Codec.ring.removals()
+	raw, err := g.cfg.Codec.Encode(s)
+	if err != nil {
+		return "", nil, err
+	}
+	if tooLarge(raw) {
+		return "", nil, ErrSessionTooLarge
+	}
 	e := g.entry(s)
 	e.keys = keys
 	g.cache.put(raw, e)
-	return e, nil
+	return raw, e, nil
 }
 
 // entry precomputes the header values of s. The one-element slices are

@@ -7,6 +7,13 @@
 # (c)/(a). Every request goes to 127.0.0.1; the run is bounded by
 # DURATION per measurement and stops by itself.
 #
+# Two controls split what the gateway costs from what carrying identity
+# headers costs Caddy: (d) is (a) with the very headers (b) sends upstream
+# added by `header_up` and the session cookie removed, (e) the same for (c)'s
+# headers, with the bearer token passed on as the gateway passes it. The
+# script reads those values from the gateway itself (an echo site) and
+# reloads Caddy with the controls through a unix-socket admin endpoint.
+#
 #   bash bench/load.sh                 # defaults: 10s per round, 3 rounds
 #   DURATION=20s ROUNDS=5 CONNECTIONS=64 bash bench/load.sh
 #
@@ -26,6 +33,7 @@ trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port); PLAIN=$(free_port); GUARDED=$(free_port); ISSUER=$(free_port)
+ECHO=$(free_port); CTRL_SESSION=$(free_port); CTRL_BEARER=$(free_port)
 # The machine client's secret: random per run, never a real secret.
 client_secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 
@@ -33,7 +41,7 @@ go build -o "$work/gatehouse" ./cmd/gatehouse
 
 cat >"$work/Caddyfile" <<EOF
 {
-	admin off
+	admin unix/$work/admin.sock
 	default_bind 127.0.0.1
 	gatehouse {
 		pool default {
@@ -66,12 +74,24 @@ http://:$ISSUER {
 	respond "issuer" 200
 }
 
-# (b) and (c): the same, guarded.
+# (b) and (c): the same, guarded. A browser takes the renewed cookie at each
+# claims refresh (5 min by default); wrk sends one cookie for the whole run,
+# so the interval is set past the run's length to measure the steady state.
 http://:$GUARDED {
 	gatehouse {
 		pool default
+		claims_refresh 1h
 	}
 	reverse_proxy 127.0.0.1:$UP
+}
+
+# What the gateway sends upstream, for the controls (d) and (e).
+http://:$ECHO {
+	gatehouse {
+		pool default
+		claims_refresh 1h
+	}
+	respond "{header.X-Amzn-Oidc-Identity} {header.X-Amzn-Oidc-Data} {header.X-Auth-Request-User} {header.X-Auth-Request-Email} {header.X-Auth-Request-Groups}" 200
 }
 EOF
 
@@ -104,6 +124,41 @@ token=$(curl -fsS -u "loadtest:$client_secret" -d grant_type=client_credentials 
 	"http://127.0.0.1:$ISSUER/oauth2/token" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H "Accept: application/json" "http://127.0.0.1:$GUARDED/")
 [ "$status" = 200 ] || { echo "the bearer token does not pass the gateway (status $status)" >&2; exit 1; }
+
+# control PORT CREDENTIAL_HEADER: a reverse_proxy site adding the identity
+# headers the gateway gives a request with that credential, as Caddy's own
+# header_up; the session cookie is removed as the gateway removes it.
+control() {
+	local values id data user email groups
+	values=$(curl -fsS -H "$2" "http://127.0.0.1:$ECHO/")
+	read -r id data user email groups <<<"$values"
+	[ -n "$id" ] && [ -n "$data" ] || { echo "the echo site gave no identity for $2" >&2; exit 1; }
+	echo "http://:$1 {"
+	echo "	reverse_proxy 127.0.0.1:$UP {"
+	echo "		header_up -Cookie"
+	echo "		header_up X-Amzn-Oidc-Identity \"$id\""
+	echo "		header_up X-Amzn-Oidc-Data \"$data\""
+	for kv in "X-Auth-Request-User:$user" "X-Auth-Request-Email:$email" "X-Auth-Request-Groups:$groups"; do
+		[ -n "${kv#*:}" ] && echo "		header_up ${kv%%:*} \"${kv#*:}\""
+	done
+	echo "	}"
+	echo "}"
+}
+{
+	cat "$work/Caddyfile"
+	echo
+	echo "# (d) and (e): the controls."
+	control "$CTRL_SESSION" "Cookie: $cookie"
+	control "$CTRL_BEARER" "Authorization: Bearer $token"
+} >"$work/Caddyfile.controls"
+curl -fsS --unix-socket "$work/admin.sock" -H "Content-Type: text/caddyfile" \
+	--data-binary @"$work/Caddyfile.controls" http://localhost/load
+for _ in $(seq 100); do
+	curl -fsS -o /dev/null "http://127.0.0.1:$CTRL_BEARER/" 2>/dev/null && break
+	sleep 0.1
+done
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$GUARDED/")
+[ "$status" = 200 ] || { echo "the session cookie does not pass the gateway after the reload (status $status)" >&2; exit 1; }
 
 # cpu_ticks: CPU time the server process (gateway, proxy and the trivial
 # upstream alike) has used so far, in clock ticks (utime + stime).
@@ -148,43 +203,55 @@ to_ms() {
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per measurement, $ROUNDS rounds (a, b and c alternate)"
-printf '%-6s %-28s %12s %10s %10s %12s\n' round case req/s p50_ms p99_ms cpu_us/req
-a_all=(); b_all=(); c_all=(); ratios_b=(); ratios_c=()
+echo "wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per measurement, $ROUNDS rounds (a to e alternate)"
+printf '%-6s %-34s %12s %10s %10s %12s\n' round case req/s p50_ms p99_ms cpu_us/req
+cases=(a b c d e)
+declare -A label=(
+	[a]="(a) reverse_proxy"
+	[b]="(b) gatehouse + session"
+	[c]="(c) gatehouse + bearer"
+	[d]="(d) control: (b)'s headers"
+	[e]="(e) control: (c)'s headers"
+)
+# (a) and (d) get the same Cookie header as (b): a browser sends it either
+# way, and parsing it is not the gateway's cost.
+declare -A url=([a]=$PLAIN [b]=$GUARDED [c]=$GUARDED [d]=$CTRL_SESSION [e]=$CTRL_BEARER)
+declare -A cred=(
+	[a]="Cookie: $cookie" [b]="Cookie: $cookie" [c]="Authorization: Bearer $token"
+	[d]="Cookie: $cookie" [e]="Authorization: Bearer $token"
+)
+declare -A rows=() ratios=()
 for round in $(seq "$ROUNDS"); do
-	# (a) gets the same Cookie header: a browser sends it either way, and
-	# parsing and forwarding it is not the gateway's cost.
-	read -r ar ap50 ap99 acpu < <(measure plain "http://127.0.0.1:$PLAIN/" "Cookie: $cookie")
-	printf '%-6s %-28s %12s %10s %10s %12s\n' "$round" "(a) reverse_proxy" "$ar" "$ap50" "$ap99" "$acpu"
-	read -r br bp50 bp99 bcpu < <(measure guarded "http://127.0.0.1:$GUARDED/" "Cookie: $cookie")
-	printf '%-6s %-28s %12s %10s %10s %12s\n' "$round" "(b) gatehouse + session" "$br" "$bp50" "$bp99" "$bcpu"
-	read -r cr cp50 cp99 ccpu < <(measure bearer "http://127.0.0.1:$GUARDED/" "Authorization: Bearer $token")
-	printf '%-6s %-28s %12s %10s %10s %12s\n' "$round" "(c) gatehouse + bearer" "$cr" "$cp50" "$cp99" "$ccpu"
-	a_all+=("$ar $ap50 $ap99 $acpu"); b_all+=("$br $bp50 $bp99 $bcpu"); c_all+=("$cr $cp50 $cp99 $ccpu")
-	# Each round's own ratio: (a), (b) and (c) ran back to back, so a
-	# slow spell of the VM weighs on all three.
-	ratios_b+=("$(awk -v a="$ar" -v b="$br" 'BEGIN { print b / a }')")
-	ratios_c+=("$(awk -v a="$ar" -v c="$cr" 'BEGIN { print c / a }')")
+	declare -A rps=()
+	for k in "${cases[@]}"; do
+		read -r r p50 p99 cpu < <(measure "$k" "http://127.0.0.1:${url[$k]}/" "${cred[$k]}")
+		printf '%-6s %-34s %12s %10s %10s %12s\n' "$round" "${label[$k]}" "$r" "$p50" "$p99" "$cpu"
+		rows[$k]+="$r $p50 $p99 $cpu"$'\n'
+		rps[$k]=$r
+	done
+	# Each round's own ratios: the cases ran back to back, so a slow
+	# spell of the VM weighs on all of them.
+	for pair in b/a c/a b/d c/e; do
+		ratios[$pair]+="$(awk -v x="${rps[${pair%/*}]}" -v y="${rps[${pair#*/}]}" 'BEGIN { print x / y }')"$'\n'
+	done
 done
 
 # Medians over the rounds, then the ratios.
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-col() { local i=$1; shift; for row in "$@"; do echo "$row" | awk -v i="$i" '{ print $i }'; done; }
-ar=$(col 1 "${a_all[@]}" | median); ap99=$(col 3 "${a_all[@]}" | median); ap50=$(col 2 "${a_all[@]}" | median)
-br=$(col 1 "${b_all[@]}" | median); bp99=$(col 3 "${b_all[@]}" | median); bp50=$(col 2 "${b_all[@]}" | median)
-cr=$(col 1 "${c_all[@]}" | median); cp99=$(col 3 "${c_all[@]}" | median); cp50=$(col 2 "${c_all[@]}" | median)
+median() { grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { printf '%s' "${rows[$1]}" | awk -v i="$2" '{ print $i }' | median; }
 echo
-printf 'median (a): %s req/s, p50 %s ms, p99 %s ms\n' "$ar" "$ap50" "$ap99"
-printf 'median (b): %s req/s, p50 %s ms, p99 %s ms\n' "$br" "$bp50" "$bp99"
-printf 'median (c): %s req/s, p50 %s ms, p99 %s ms\n' "$cr" "$cp50" "$cp99"
-awk -v a="$ar" -v b="$br" -v ap="$ap99" -v bp="$bp99" 'BEGIN {
-	printf "ratio (b)/(a): throughput %.3f (target >= 0.97), p99 %.3f (target <= 1.10)\n", b / a, bp / ap
-}'
-awk -v a="$ar" -v c="$cr" -v ap="$ap99" -v cp="$cp99" 'BEGIN {
-	printf "ratio (c)/(a): throughput %.3f, p99 %.3f\n", c / a, cp / ap
-}'
-acpu=$(col 4 "${a_all[@]}" | median); bcpu=$(col 4 "${b_all[@]}" | median); ccpu=$(col 4 "${c_all[@]}" | median)
+for k in "${cases[@]}"; do
+	printf 'median %-34s %s req/s, p50 %s ms, p99 %s ms, CPU %s us/req\n' "${label[$k]}:" "$(med "$k" 1)" "$(med "$k" 2)" "$(med "$k" 3)" "$(med "$k" 4)"
+done
+ratio() { awk -v x="$(med "$1" "$3")" -v y="$(med "$2" "$3")" 'BEGIN { printf "%.3f", x / y }'; }
+echo
+printf 'ratio (b)/(a): throughput %s (target >= 0.97), p99 %s (target <= 1.10)\n' "$(ratio b a 1)" "$(ratio b a 3)"
+printf 'ratio (c)/(a): throughput %s (target >= 0.95), p99 %s (target <= 1.10)\n' "$(ratio c a 1)" "$(ratio c a 3)"
 printf 'median of the rounds'"'"' own ratios: (b)/(a) %.3f, (c)/(a) %.3f\n' \
-	"$(printf '%s\n' "${ratios_b[@]}" | median)" "$(printf '%s\n' "${ratios_c[@]}" | median)"
-printf 'server CPU per request (median): (a) %s us, (b) %s us, (c) %s us; the gateway adds %s us (b) and %s us (c)\n' \
-	"$acpu" "$bcpu" "$ccpu" "$(awk -v a="$acpu" -v b="$bcpu" 'BEGIN { printf "%.1f", b - a }')" "$(awk -v a="$acpu" -v c="$ccpu" 'BEGIN { printf "%.1f", c - a }')"
+	"$(printf '%s' "${ratios[b/a]}" | median)" "$(printf '%s' "${ratios[c/a]}" | median)"
+echo "the gateway against Caddy adding the same headers itself:"
+printf '  (b)/(d): throughput %s, p99 %s; rounds'"'"' own ratios %.3f\n' "$(ratio b d 1)" "$(ratio b d 3)" "$(printf '%s' "${ratios[b/d]}" | median)"
+printf '  (c)/(e): throughput %s, p99 %s; rounds'"'"' own ratios %.3f\n' "$(ratio c e 1)" "$(ratio c e 3)" "$(printf '%s' "${ratios[c/e]}" | median)"
+awk -v a="$(med a 4)" -v b="$(med b 4)" -v c="$(med c 4)" -v d="$(med d 4)" -v e="$(med e 4)" 'BEGIN {
+	printf "server CPU per request over (a): (b) %+.1f us, (c) %+.1f us; over its control: (b) %+.1f us, (c) %+.1f us\n", b - a, c - a, b - d, c - e
+}'

@@ -55,6 +55,9 @@ type PoolConfig struct {
 	// RevocationRefresh is how often revocations made by other processes
 	// (another gateway, the CLI) are loaded. Default 5s.
 	RevocationRefresh caddy.Duration `json:"revocation_refresh,omitempty"`
+	// AuditRetention is how long audit events are kept in the store.
+	// Default 365d; negative keeps them for good.
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 	// Clients are the pool's app clients, served by `gatehouse_idp`.
 	Clients []ClientConfig `json:"clients,omitempty"`
 	// KeyRotation is how often the signing keys are replaced. Default 30d.
@@ -175,8 +178,8 @@ type Pool struct {
 	// by every site of the pool (and, on PostgreSQL, by every instance);
 	// nil with `throttle off`.
 	Throttle ratelimit.Throttle
-	// lastPurge is when Run last forgot old sign-in failures (its own
-	// goroutine only).
+	// lastPurge is when Run last forgot old sign-in failures, throttle
+	// counts and audit events (its own goroutine only).
 	lastPurge time.Time
 }
 
@@ -239,6 +242,22 @@ func (a *App) Start() error {
 
 // defaultRevocationRefresh is revocation_refresh when not configured.
 const defaultRevocationRefresh = 5 * time.Second
+
+// defaultAuditRetention is audit_retention when not configured: a year, so
+// that "who signed in to this account, and from where" can be answered
+// about anything in the last one.
+const defaultAuditRetention = 365 * 24 * time.Hour
+
+// auditRetention is how long audit events are kept; 0 means for good.
+func (c *PoolConfig) auditRetention() time.Duration {
+	switch {
+	case c.AuditRetention < 0:
+		return 0
+	case c.AuditRetention == 0:
+		return defaultAuditRetention
+	}
+	return time.Duration(c.AuditRetention)
+}
 
 // Stop ends the background refreshes.
 func (a *App) Stop() error {
@@ -308,6 +327,9 @@ func (c *PoolConfig) Validate() error {
 	}
 	if c.RevocationRefresh < 0 {
 		return fmt.Errorf("revocation_refresh %s: must be positive", time.Duration(c.RevocationRefresh))
+	}
+	if c.AuditRetention > 0 && time.Duration(c.AuditRetention) < time.Hour {
+		return fmt.Errorf("audit_retention %s: keep events at least an hour (or `audit_retention forever`)", time.Duration(c.AuditRetention))
 	}
 	if err := validateIDPConfig(c); err != nil {
 		return err
@@ -521,11 +543,15 @@ func (p *Pool) refresh(ctx context.Context, interval time.Duration, log *zap.Log
 		if _, shared := p.Throttle.(*ratelimit.Shared); shared {
 			report("old throttle counts", p.Store.PurgeHits(rctx, now.Add(-2*p.Config.Throttle.per())))
 		}
+		if keep := p.Config.auditRetention(); keep > 0 {
+			report("old audit events", p.Store.PurgeAudit(rctx, now.Add(-keep)))
+		}
 	}
 }
 
 // purgeInterval is how often a pool forgets sign-in failures that no
-// longer count; every instance does it, harmlessly.
+// longer count and audit events past their retention; every instance does
+// it, harmlessly.
 const purgeInterval = 10 * time.Minute
 
 // Close closes the pool's store.

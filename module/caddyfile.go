@@ -54,6 +54,7 @@ func init() {
 //			lockout { threshold <n>; window <d>; duration <d>; max <d>; off }
 //			throttle <n> per <duration> [burst <n>] | off   # see mfa_caddyfile.go
 //			revocation_refresh <duration>
+//			audit_retention <duration>|forever
 //			key_rotation <duration>
 //			client <id> { ... }      # see parseClient
 //		}
@@ -134,6 +135,20 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 				return nil, d.Errf("revocation_refresh %q: want a positive duration such as 5s", s)
 			}
 			cfg.RevocationRefresh = caddy.Duration(dur)
+		case "audit_retention":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return nil, err
+			}
+			if s == "forever" {
+				cfg.AuditRetention = -1
+				break
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("audit_retention %q: want a duration such as 365d, or forever", s)
+			}
+			cfg.AuditRetention = caddy.Duration(dur)
 		case "client":
 			if err := parseClient(d, cfg); err != nil {
 				return nil, err

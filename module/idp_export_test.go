@@ -1,6 +1,11 @@
 package module
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+)
 
 // SetKeyClock makes f the clock of every pool's signing keys (creation,
 // rotation, retirement), for tests that drive rotation; the returned
@@ -9,3 +14,7 @@ func SetKeyClock(f func() time.Time) (restore func()) {
 	keyClock.Store(&f)
 	return func() { keyClock.Store(nil) }
 }
+
+// MaintainOnce runs one pass of p's background upkeep as Run does, the
+// purges of old records included when none has run yet.
+func (p *Pool) MaintainOnce(ctx context.Context) { p.refresh(ctx, time.Second, zap.NewNop()) }

@@ -84,6 +84,11 @@ type PoolConfig struct {
 	// RememberDevice lets users skip the second factor for this long on a
 	// browser where they gave one; 0 (the default) never does.
 	RememberDevice caddy.Duration `json:"remember_device,omitempty"`
+	// MFASecretKey, when set, seals the pool's TOTP secrets in the store:
+	// 32 bytes in base64, best given as a placeholder ({env.NAME} or
+	// {file./path}) so that it is kept outside the database. Without it a
+	// key the pool keeps in its store seals them.
+	MFASecretKey string `json:"mfa_secret_key,omitempty"`
 	// Throttle bounds hosted-page POSTs per client IP; nil means the
 	// default (DefaultThrottle).
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
@@ -415,10 +420,14 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if issuer == "" {
 		issuer = name
 	}
+	secretKey, err := mfaSecretKey(cfg.MFASecretKey)
+	if err != nil {
+		return nil, err
+	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
 		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool(),
-			RememberDevice: time.Duration(cfg.RememberDevice)},
+			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey},
 		AuditLog: auditLogger(ctx),
 	})
 	if err != nil {

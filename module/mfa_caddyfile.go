@@ -1,6 +1,9 @@
 package module
 
 import (
+	"encoding/base64"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -40,6 +43,7 @@ func (l LockoutConfig) pool() pool.LockoutConfig {
 //	}
 //	throttle <n> per <duration> [burst <n>]   # per client IP, hosted-page POSTs
 //	remember_device <duration>                # skip the second factor on a known browser
+//	mfa_secret_key <base64 of 32 bytes>       # seals TOTP secrets; use {env.NAME} or {file./path}
 func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 	switch d.Val() {
 	case "mfa":
@@ -87,6 +91,16 @@ func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 		return true, parseThrottle(d, cfg)
 	case "remember_device":
 		return true, durationArg(d, &cfg.RememberDevice)
+	case "mfa_secret_key":
+		if err := oneArg(d, &cfg.MFASecretKey); err != nil {
+			return true, err
+		}
+		// A literal key is checked now; a placeholder when the pool opens.
+		if !strings.Contains(cfg.MFASecretKey, "{") {
+			if _, err := mfaSecretKey(cfg.MFASecretKey); err != nil {
+				return true, d.Errf("%v", err)
+			}
+		}
 	default:
 		return false, nil
 	}
@@ -121,4 +135,25 @@ func parseThrottle(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 	}
 	cfg.Throttle = t
 	return nil
+}
+
+// mfaSecretKey reads the mfa_secret_key option, its placeholders replaced:
+// nil when unset.
+func mfaSecretKey(value string) ([]byte, error) {
+	if value == "" {
+		return nil, nil
+	}
+	v := strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(value, ""))
+	if v == "" {
+		return nil, fmt.Errorf("mfa_secret_key: %q is empty (is the variable or file set?)", value)
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(v); err == nil {
+			if len(k) != pool.SecretKeyLen {
+				return nil, fmt.Errorf("mfa_secret_key: %d bytes, want %d (openssl rand -base64 %d)", len(k), pool.SecretKeyLen, pool.SecretKeyLen)
+			}
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("mfa_secret_key: not base64 (openssl rand -base64 %d makes one)", pool.SecretKeyLen)
 }

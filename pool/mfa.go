@@ -142,6 +142,10 @@ type MFAConfig struct {
 	// RememberDevice, when set, lets a user skip the second factor on a
 	// browser where they gave one within this long; 0 never does.
 	RememberDevice time.Duration
+	// SecretKey, when set (SecretKeyLen bytes, kept outside the
+	// database), seals TOTP secrets; without it a key the pool keeps in
+	// its store does (secretbox.go).
+	SecretKey []byte
 }
 
 // Validate reports a configuration error.
@@ -247,7 +251,7 @@ func (p *Pool) StartTOTP(ctx context.Context, u *store.User, name string) (*TOTP
 	}
 	id := rand.Text()
 	if err := p.store.AddMFAFactor(ctx, store.MFAFactor{
-		ID: id, UserID: u.ID, Kind: store.FactorTOTP, Name: name, Secret: secret,
+		ID: id, UserID: u.ID, Kind: store.FactorTOTP, Name: name, Secret: p.secrets.sealSecret(u.ID, id, secret),
 	}); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
@@ -263,7 +267,11 @@ func (p *Pool) PendingTOTP(ctx context.Context, u *store.User, factorID string) 
 	}
 	for _, f := range all {
 		if f.ID == factorID && !f.Confirmed && f.Kind == store.FactorTOTP {
-			return p.enrolment(u, f.ID, f.Secret)
+			secret, err := p.secrets.openSecret(ctx, u.ID, f.ID, f.Secret)
+			if err != nil {
+				return nil, err
+			}
+			return p.enrolment(u, f.ID, secret)
 		}
 	}
 	return nil, ErrChallengeExpired
@@ -309,7 +317,11 @@ func (p *Pool) ConfirmTOTP(ctx context.Context, userID, factorID, code string) (
 	if f == nil {
 		return nil, ErrChallengeExpired
 	}
-	step, ok := matchTOTP(f.Secret, code, p.now())
+	secret, err := p.secrets.openSecret(ctx, userID, f.ID, f.Secret)
+	if err != nil {
+		return nil, err
+	}
+	step, ok := matchTOTP(secret, code, p.now())
 	if !ok {
 		return nil, ErrWrongCode
 	}
@@ -375,11 +387,15 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		if !f.Confirmed || f.Kind != store.FactorTOTP {
 			continue
 		}
-		step, ok := matchTOTP(f.Secret, code, now)
+		secret, err := p.secrets.openSecret(ctx, userID, f.ID, f.Secret)
+		if err != nil {
+			return nil, err
+		}
+		step, ok := matchTOTP(secret, code, now)
 		if !ok {
 			continue
 		}
-		err := p.store.UseTOTPStep(ctx, userID, f.ID, step, now)
+		err = p.store.UseTOTPStep(ctx, userID, f.ID, step, now)
 		if errors.Is(err, store.ErrStepUsed) || errors.Is(err, store.ErrNotFound) {
 			return nil, ErrWrongCode // replayed, or removed meanwhile
 		}

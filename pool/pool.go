@@ -139,6 +139,7 @@ type Pool struct {
 	acct      AccountConfig
 	mfa       MFAConfig
 	rps       rpCache // WebAuthn configurations per origin (webauthn.go)
+	secrets   *secretBox
 	auditLog  *zap.Logger
 }
 
@@ -171,6 +172,9 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog}
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
+	}
+	if p.secrets, err = newSecretBox(ctx, s, cfg.MFA.SecretKey); err != nil {
+		return nil, err
 	}
 	p.deny = newDenyList(s, p.now)
 	if err := p.deny.Refresh(ctx); err != nil {

@@ -1,0 +1,167 @@
+package pool
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// TOTP secrets are sealed (AES-256-GCM) before they reach the store, so a
+// copy of the database does not hand over every user's second factor. The
+// sealing key is the operator's (MFAConfig.SecretKey, kept outside the
+// database) when there is one; otherwise a key the pool generates once and
+// keeps in the store, which still protects an export or backup of the
+// factors without the keys. Every key the pool knows opens, so setting an
+// operator key later leaves the secrets sealed before readable.
+
+// secretKeyKind is the store.Key kind of the pool's own sealing key.
+const secretKeyKind = "totp-seal"
+
+// SecretKeyLen is the length of MFAConfig.SecretKey: an AES-256 key.
+const SecretKeyLen = 32
+
+// sealMagic starts every sealed secret. A secret stored before sealing
+// existed is the bare totpSecretSize bytes, and a sealed one is always
+// longer, so the two are never confused.
+const sealMagic = "ghs1"
+
+// ErrSecretKeyMissing means a secret was sealed with a key the pool does not
+// have: typically the operator's key was changed or removed.
+var ErrSecretKeyMissing = errors.New("pool: a TOTP secret is sealed with a key this pool does not have (was the mfa secret key changed?)")
+
+type secretBox struct {
+	store store.Store
+	mu    sync.RWMutex
+	aeads map[string]cipher.AEAD // by key id
+	seal  string                 // id of the key that seals
+}
+
+// newSecretBox loads the pool's sealing keys: the operator's, if given,
+// seals; else the pool's own, made on first start (a fixed id, so that
+// concurrent first starts agree on one).
+func newSecretBox(ctx context.Context, s store.Store, operatorKey []byte) (*secretBox, error) {
+	b := &secretBox{store: s, aeads: map[string]cipher.AEAD{}}
+	own, err := EnsureKeys(ctx, s, secretKeyKind, func() (store.Key, error) {
+		k := make([]byte, SecretKeyLen)
+		_, err := rand.Read(k)
+		return store.Key{ID: "1", Material: k}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("TOTP sealing key: %w", err)
+	}
+	if err := b.add(own); err != nil {
+		return nil, err
+	}
+	b.seal = own[0].ID
+	if operatorKey != nil {
+		if len(operatorKey) != SecretKeyLen {
+			return nil, fmt.Errorf("mfa secret key: %d bytes, want %d", len(operatorKey), SecretKeyLen)
+		}
+		sum := sha256.Sum256(operatorKey)
+		id := "operator-" + hex.EncodeToString(sum[:8]) // the same key has the same id on every instance
+		if err := b.add([]store.Key{{ID: id, Material: operatorKey}}); err != nil {
+			return nil, err
+		}
+		b.seal = id
+	}
+	return b, nil
+}
+
+func (b *secretBox) add(keys []store.Key) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		if _, ok := b.aeads[k.ID]; ok {
+			continue
+		}
+		block, err := aes.NewCipher(k.Material)
+		if err != nil {
+			return fmt.Errorf("TOTP sealing key %q: %w", k.ID, err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return err
+		}
+		b.aeads[k.ID] = aead
+	}
+	return nil
+}
+
+// secretAAD binds a sealed secret to its factor: a secret copied onto
+// another user's row does not open there.
+func secretAAD(userID, factorID string) []byte {
+	return []byte("totp\x00" + userID + "\x00" + factorID)
+}
+
+// sealSecret returns plain sealed for the user's factor: sealMagic, the
+// key id's length and the id, a random nonce, then the ciphertext.
+func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
+	b.mu.RLock()
+	aead := b.aeads[b.seal]
+	b.mu.RUnlock()
+	out := append([]byte(sealMagic), byte(len(b.seal)))
+	out = append(out, b.seal...)
+	nonce := make([]byte, aead.NonceSize())
+	rand.Read(nonce) // crypto/rand.Read does not fail
+	out = append(out, nonce...)
+	return aead.Seal(out, nonce, plain, secretAAD(userID, factorID))
+}
+
+// openSecret returns the plain secret of the user's factor as stored: a
+// sealed one opened, an unsealed one from before sealing as it is.
+func (b *secretBox) openSecret(ctx context.Context, userID, factorID string, stored []byte) ([]byte, error) {
+	if len(stored) == totpSecretSize {
+		return stored, nil
+	}
+	rest, ok := bytes.CutPrefix(stored, []byte(sealMagic))
+	if !ok || len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+		return nil, errors.New("pool: a stored TOTP secret is malformed")
+	}
+	id, rest := string(rest[1:1+int(rest[0])]), rest[1+int(rest[0]):]
+	aead, err := b.aead(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) < aead.NonceSize() {
+		return nil, errors.New("pool: a stored TOTP secret is malformed")
+	}
+	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], secretAAD(userID, factorID))
+	if err != nil {
+		return nil, fmt.Errorf("pool: a stored TOTP secret does not open: %w", err)
+	}
+	return plain, nil
+}
+
+// aead returns the key with that id, loading the store's keys again when
+// it is not known yet (another instance made the pool's key first).
+func (b *secretBox) aead(ctx context.Context, id string) (cipher.AEAD, error) {
+	b.mu.RLock()
+	aead := b.aeads[id]
+	b.mu.RUnlock()
+	if aead != nil {
+		return aead, nil
+	}
+	keys, err := b.store.Keys(ctx, secretKeyKind)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.add(keys); err != nil {
+		return nil, err
+	}
+	b.mu.RLock()
+	aead = b.aeads[id]
+	b.mu.RUnlock()
+	if aead == nil {
+		return nil, ErrSecretKeyMissing
+	}
+	return aead, nil
+}

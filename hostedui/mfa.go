@@ -92,6 +92,9 @@ type mfaSetupPage struct {
 	QRCode      template.URL
 	Required    bool
 	CanEmail    bool
+	// Passkeys offers a passkey instead of an app (not on the account
+	// page, which has its own "Add a passkey").
+	Passkeys bool
 }
 
 type recoveryCodesPage struct {
@@ -397,6 +400,7 @@ func (h *Handler) renderSetup(w http.ResponseWriter, r *http.Request, status int
 		DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c, Email: u.Email, Error: msg,
 		Secret: secret, QRCode: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(qr)),
 		Required: from == fromSignIn, CanEmail: h.pool.CanEmailCodes() && from != fromAccount,
+		Passkeys: from != fromAccount && h.passkeysOffered(r),
 	})
 }
 

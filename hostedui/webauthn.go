@@ -22,6 +22,8 @@ import (
 // JSON endpoints, begin then finish, for each of the three ceremonies.
 //
 //	POST /_gatehouse/webauthn/register/{begin,finish}  add a passkey (account page)
+//	POST /_gatehouse/webauthn/enrol/{begin,finish}     a passkey as the first factor, at a
+//	                                                   sign-in that must set one up
 //	POST /_gatehouse/webauthn/login/{begin,finish}     second factor after the password
 //	POST /_gatehouse/webauthn/passkey/{begin,finish}   passwordless sign-in
 //
@@ -49,9 +51,11 @@ type webauthnRequest struct {
 	// Name and Password: register/begin.
 	Name     string `json:"name"`
 	Password string `json:"password"`
-	// Challenge is the second-factor page's sealed challenge: login/*.
+	// Challenge is the second-factor page's sealed challenge (login/*),
+	// or the set-up page's (enrol/*).
 	Challenge string `json:"challenge"`
-	// ReturnTo is where a sign-in goes on: login/finish, passkey/finish.
+	// ReturnTo is where a sign-in goes on: login/finish, passkey/finish,
+	// enrol/finish.
 	ReturnTo string `json:"rd"`
 	// Remember asks to skip the second factor on this browser, as the
 	// code form's checkbox does: login/finish.
@@ -70,7 +74,8 @@ type webauthnFinished struct {
 func (h *Handler) webauthn(w http.ResponseWriter, r *http.Request) {
 	route := strings.TrimPrefix(r.URL.Path, webauthnPath)
 	switch route {
-	case "register/begin", "register/finish", "login/begin", "login/finish", "passkey/begin", "passkey/finish":
+	case "register/begin", "register/finish", "enrol/begin", "enrol/finish",
+		"login/begin", "login/finish", "passkey/begin", "passkey/finish":
 	default:
 		h.notFound(w, r)
 		return
@@ -94,6 +99,10 @@ func (h *Handler) webauthn(w http.ResponseWriter, r *http.Request) {
 		h.registerBegin(w, r, rp, req)
 	case "register/finish":
 		h.registerFinish(w, r, rp, req)
+	case "enrol/begin":
+		h.enrolBegin(w, r, rp, req)
+	case "enrol/finish":
+		h.enrolFinish(w, r, rp, req)
 	case "login/begin":
 		h.secondFactorBegin(w, r, rp, req)
 	case "login/finish":
@@ -302,6 +311,79 @@ func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request, rp pool
 	}
 	h.log.Info("passkey added", zap.String("user_id", u.ID), zap.String("rp_id", rp.ID), zap.String("remote_ip", h.clientIP(r)))
 	writeJSON(w, webauthnFinished{Redirect: AccountPath + "?notice=passkey_added", RecoveryCodes: codes})
+}
+
+// openEnrolment opens the set-up page's challenge, as mfaSetup does: an
+// enrolment made at sign-in or step-up (the account page adds passkeys
+// with register/*), for a user who is still enabled with the same
+// password, and at step-up only for the user signed in.
+func (h *Handler) openEnrolment(r *http.Request, value string) (mfaChallenge, *store.User, error) {
+	var c mfaChallenge
+	if err := securecookie.DecodeMulti(mfaChallengeName, value, &c, h.codecs...); err != nil {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	if time.Now().Unix() > c.Expires || c.Factor == "" || c.From == fromAccount {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	u, err := h.pool.User(r.Context(), c.UserID)
+	if errors.Is(err, pool.ErrUserNotFound) {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	if err != nil {
+		return c, nil, err
+	}
+	if !u.Enabled || pool.PasswordFingerprint(u) != c.Fingerprint {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	if c.From != fromSignIn {
+		if id, ok := h.signedIn(r); !ok || id != u.ID {
+			return c, nil, pool.ErrChallengeExpired
+		}
+	}
+	return c, u, nil
+}
+
+func (h *Handler) enrolBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	_, u, err := h.openEnrolment(r, req.Challenge)
+	if err != nil {
+		h.passkeyError(w, r, "", "enrol", err)
+		return
+	}
+	opts, c, err := h.pool.BeginPasskeyRegistration(r.Context(), u, rp, "")
+	if err != nil {
+		h.passkeyError(w, r, u.Email, "enrol", err)
+		return
+	}
+	h.begun(w, r, opts, c)
+}
+
+// enrolFinish adds the passkey and, as a code from a new app does on the
+// set-up page, starts the session it proves: password and passkey.
+func (h *Handler) enrolFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	c, ok := h.takeCeremony(w, r)
+	_, u, err := h.openEnrolment(r, req.Challenge)
+	if err == nil && !ok {
+		err = pool.ErrChallengeExpired
+	}
+	if err != nil {
+		h.passkeyError(w, r, "", "enrol", err)
+		return
+	}
+	codes, err := h.pool.FinishPasskeyRegistration(r.Context(), u, rp, c, req.Credential)
+	if err != nil {
+		h.passkeyError(w, r, u.Email, "enrol", err)
+		return
+	}
+	h.log.Info("second factor enrolled", zap.String("user_id", u.ID), zap.String("kind", "passkey"),
+		zap.String("rp_id", rp.ID), zap.String("remote_ip", h.clientIP(r)))
+	amr := []string{pool.AMRPassword, pool.AMRHardwareKey, pool.AMRMFA}
+	rd, _ := SafeReturnTo(req.ReturnTo)
+	if err := h.sessions.Start(w, r, u, amr); err != nil {
+		h.internalError(w, r, "starting the session", err)
+		return
+	}
+	h.pool.SignedIn(r.Context(), u, amr)
+	writeJSON(w, webauthnFinished{Redirect: rd, RecoveryCodes: codes})
 }
 
 // openChallengeValue opens the second-factor page's challenge, as

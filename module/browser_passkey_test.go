@@ -18,6 +18,20 @@ import (
 // names only. GATEHOUSE_SHOTS keeps the screenshots. It skips, or fails
 // under CI=true, as TestBrowserSignIn does.
 func TestBrowserPasskey(t *testing.T) {
+	runPasskeyBrowser(t, "", "Browser Passkey Corp", "passkey.mjs")
+}
+
+// TestBrowserPasskeyEnrolment runs testdata/browser/passkey_enrol.mjs: in
+// a pool with `mfa required`, a user without a second factor sets up a
+// passkey instead of an app at sign-in, in a real Chromium, sees the
+// recovery codes once and goes on to the page they asked for.
+func TestBrowserPasskeyEnrolment(t *testing.T) {
+	runPasskeyBrowser(t, "mfa required", "Browser Enrolment Corp", "passkey_enrol.mjs")
+}
+
+// runPasskeyBrowser starts a pool with poolOptions behind one site on
+// http://localhost, makes a user and runs script against it.
+func runPasskeyBrowser(t *testing.T, poolOptions, displayName, script string) {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +41,6 @@ func TestBrowserPasskey(t *testing.T) {
 	dir := t.TempDir()
 	upstream := testenv.StartUpstream(t)
 	sitePort := testenv.FreePort(t)
-	const displayName = "Browser Passkey Corp"
 	caddyfile := fmt.Sprintf(`{
 	default_bind 127.0.0.1
 	gatehouse {
@@ -35,6 +48,7 @@ func TestBrowserPasskey(t *testing.T) {
 			store sqlite %s
 			issuer http://localhost:%d
 			display_name %q
+			%s
 			%s
 		}
 	}
@@ -48,7 +62,7 @@ http://localhost:%d {
 	}
 	reverse_proxy %s
 }
-`, filepath.Join(dir, "data", "gatehouse.db"), sitePort, displayName, testenv.FastHash, sitePort, upstream.Addr())
+`, filepath.Join(dir, "data", "gatehouse.db"), sitePort, displayName, testenv.FastHash, poolOptions, sitePort, upstream.Addr())
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,5 +74,5 @@ http://localhost:%d {
 	const email, password = "grace@example.com", "a long enough test password"
 	openTestPool(t, file, email, password, "Grace Hopper")
 
-	runBrowserScript(t, node, root, dir, "passkey.mjs", []string{base, email, password}, displayName)
+	runBrowserScript(t, node, root, dir, script, []string{base, email, password}, displayName)
 }

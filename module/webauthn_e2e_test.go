@@ -605,3 +605,56 @@ func wantClientError(t *testing.T, resp *http.Response, body string) {
 		t.Fatalf("status %d, body %q; want a 4xx JSON error", resp.StatusCode, body)
 	}
 }
+
+var enrolChallengeRE = regexp.MustCompile(`data-webauthn="enrol"[^>]* data-challenge="([^"]+)"`)
+
+// TestPasskeyRequiredEnrolment: in a pool that requires a second factor, a
+// user without one may set up a passkey instead of an app at sign-in; the
+// session that starts has both, the recovery codes come once, and the
+// passkey then signs in as a second factor.
+func TestPasskeyRequiredEnrolment(t *testing.T) {
+	m := startPasskeys(t, "mfa required\n\t\t\tthrottle off")
+	createAda(t, m.site)
+	c := testenv.Browser(t)
+	resp, body := m.passwordStep(t, c, "/private?z=3", adaEmail, adaPassword)
+	wantStatus(t, "password step", resp, body, http.StatusOK)
+	ch, csrf := enrolChallengeRE.FindStringSubmatch(body), csrfField.FindStringSubmatch(body)
+	if ch == nil || csrf == nil || !strings.Contains(body, "Set up a passkey instead") {
+		t.Fatalf("set-up page offers no passkey:\n%s", body)
+	}
+	challenge := html.UnescapeString(ch[1])
+	auth := testenv.NewAuthenticator(t, "localhost", m.base)
+
+	// The set-up page's challenge does not open the second-factor step,
+	// nor does the second-factor kind open this one.
+	resp, b := m.jsonPost(t, c, "login/begin", csrf[1], mustJSON(t, map[string]string{"challenge": challenge}))
+	wantClientError(t, resp, b)
+
+	o := m.begin(t, c, "enrol/begin", csrf[1], map[string]string{"challenge": challenge})
+	if o.PublicKey.User.ID == "" || o.PublicKey.RP.ID != "localhost" {
+		t.Fatalf("enrol options: %+v", o.PublicKey)
+	}
+	resp, b = m.jsonPost(t, c, "enrol/finish", csrf[1], mustJSON(t, map[string]any{
+		"challenge": challenge, "rd": "/private?z=3",
+		"credential": json.RawMessage(auth.Create(t, b64d(t, o.PublicKey.Challenge), b64d(t, o.PublicKey.User.ID))),
+	}))
+	wantStatus(t, "enrol/finish", resp, b, http.StatusOK)
+	if f := decodeFinished(t, b); len(f.RecoveryCodes) != 10 {
+		t.Fatalf("enrolment gave %d recovery codes, want 10", len(f.RecoveryCodes))
+	}
+	m.wantSignedIn(t, m.at("app"), c, "after enrolling a passkey", resp, b, "/private?z=3", "pwd,hwk,mfa")
+
+	// The same ceremony does not finish twice.
+	resp, b = m.jsonPost(t, c, "enrol/finish", csrf[1], mustJSON(t, map[string]any{
+		"challenge": challenge, "rd": "/",
+		"credential": json.RawMessage(auth.Create(t, b64d(t, o.PublicKey.Challenge), b64d(t, o.PublicKey.User.ID))),
+	}))
+	wantClientError(t, resp, b)
+
+	// From now on the passkey is the second step.
+	c2 := testenv.Browser(t)
+	resp, body = m.passwordStep(t, c2, "/private", adaEmail, adaPassword)
+	wantStatus(t, "next password step", resp, body, http.StatusOK)
+	resp, b = m.passkeyStep(t, c2, auth, body, "/private")
+	m.wantSignedIn(t, m.at("app"), c2, "second factor with the enrolled passkey", resp, b, "/private", "pwd,hwk,mfa")
+}

@@ -5,6 +5,8 @@
 //   data-webauthn="passkey"   the sign-in page's "Sign in with a passkey"
 //   data-webauthn="mfa"       the second-factor page's "Use a passkey or security key"
 //   data-webauthn="register"  the account page's "Add a passkey" form
+//   data-webauthn="enrol"     the set-up page's "Set up a passkey instead", at a
+//                             sign-in that must set up a second factor
 //
 // Each runs one ceremony against /_gatehouse/webauthn/<kind>/{begin,finish}:
 // the server's options go to navigator.credentials, the answer back to the
@@ -149,12 +151,29 @@
     form.elements.password.value = '';
     const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
     const done = await post('register/finish', csrf, { credential: credentialJSON(cred) });
+    showCodes(done, form);
+  };
+
+  const enrol = async (el) => {
+    const { csrf, rd = '', challenge } = el.dataset;
+    const begin = await post('enrol/begin', csrf, { challenge });
+    const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
+    const done = await post('enrol/finish', csrf, { challenge, rd, credential: credentialJSON(cred) });
+    // The app's QR code and forms are moot now.
+    for (const other of document.querySelectorAll('form, ol.steps, .lede')) other.hidden = true;
+    const title = document.querySelector('h1');
+    if (title && done.recovery_codes) title.textContent = 'Save your recovery codes';
+    showCodes(done, el);
+  };
+
+  // showCodes shows the recovery codes of a user's first factor, once, in
+  // place of replaced; without any it goes on to the redirect.
+  const showCodes = (done, replaced) => {
     const codes = document.getElementById('passkey-codes');
     if (!done.recovery_codes || !codes) {
       go(done.redirect);
       return;
     }
-    // The user's first factor: show its recovery codes, once.
     const list = codes.querySelector('ul');
     for (const code of done.recovery_codes) {
       const li = document.createElement('li');
@@ -165,7 +184,7 @@
     }
     const cont = codes.querySelector('a');
     cont.href = /^\/(?![/\\])/.test(done.redirect) ? done.redirect : '/';
-    form.hidden = true;
+    replaced.hidden = true;
     codes.hidden = false;
     codes.scrollIntoView();
   };
@@ -179,6 +198,9 @@
           ev.preventDefault();
           run(el, el.querySelector('button[type="submit"]'), () => register(el));
         });
+      } else if (kind === 'enrol') {
+        const button = el.querySelector('button');
+        button.addEventListener('click', () => run(el, button, () => enrol(el)));
       } else if (kind === 'passkey' || kind === 'mfa') {
         const button = el.querySelector('button');
         const path = kind === 'mfa' ? 'login' : 'passkey';

@@ -585,6 +585,11 @@ func TestPasskeyBadInput(t *testing.T) {
 			r.Body = io.NopCloser(strings.NewReader(`{"challenge":"forged"}`))
 			r.ContentLength = -1
 		}, http.StatusBadRequest},
+		{"bad enrolment challenge", "enrol/begin", func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader(`{"challenge":"forged"}`))
+			r.ContentLength = -1
+		}, http.StatusBadRequest},
+		{"no enrolment challenge", "enrol/finish", func(*http.Request) {}, http.StatusBadRequest},
 	} {
 		resp, b := post(tc.path, tc.mutate)
 		if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
@@ -629,6 +634,26 @@ func TestPasskeyRequiredEnrolment(t *testing.T) {
 	// nor does the second-factor kind open this one.
 	resp, b := m.jsonPost(t, c, "login/begin", csrf[1], mustJSON(t, map[string]string{"challenge": challenge}))
 	wantClientError(t, resp, b)
+
+	// Malformed answers are refused, each after a fresh begin, and leave
+	// the enrolment open.
+	for name, body := range map[string]string{
+		"not JSON":        `{not json`,
+		"credential null": `{"credential": null}`,
+		"credential text": `{"credential": "x"}`,
+		"garbage":         `{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": "e30", "attestationObject": "o_8AEw"}}}`,
+	} {
+		m.begin(t, c, "enrol/begin", csrf[1], map[string]string{"challenge": challenge})
+		var v map[string]any
+		if json.Unmarshal([]byte(body), &v) == nil {
+			v["challenge"] = challenge
+			body = string(mustJSON(t, v))
+		}
+		resp, b := m.jsonPost(t, c, "enrol/finish", csrf[1], []byte(body))
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Fatalf("enrol/finish with %s: %d %s", name, resp.StatusCode, b)
+		}
+	}
 
 	o := m.begin(t, c, "enrol/begin", csrf[1], map[string]string{"challenge": challenge})
 	if o.PublicKey.User.ID == "" || o.PublicKey.RP.ID != "localhost" {

@@ -255,3 +255,6 @@ printf '  (c)/(e): throughput %s, p99 %s; rounds'"'"' own ratios %.3f\n' "$(rati
 awk -v a="$(med a 4)" -v b="$(med b 4)" -v c="$(med c 4)" -v d="$(med d 4)" -v e="$(med e 4)" 'BEGIN {
 	printf "server CPU per request over (a): (b) %+.1f us, (c) %+.1f us; over its control: (b) %+.1f us, (c) %+.1f us\n", b - a, c - a, b - d, c - e
 }'
+# The server's peak resident memory over the whole run (all sites in one
+# process), and what it holds now.
+awk '/^VmHWM|^VmRSS/ { printf "server %s %.1f MB\n", ($1 == "VmHWM:" ? "peak resident memory" : "resident memory at the end"), $2 / 1024 }' "/proc/$server/status"

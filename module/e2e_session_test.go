@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,6 +348,75 @@ func TestClaimsRefresh(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	if resp, _ := get(t, c, base+"/", nil); resp.StatusCode != http.StatusFound {
 		t.Errorf("deleted user: status %d, want 302", resp.StatusCode)
+	}
+}
+
+// TestClaimsRefreshOnce: requests that arrive together with a cookie past
+// its refresh time share one refresh. Each reaches the upstream with the
+// same newly signed X-Amzn-Oidc-Data (ES256 signatures differ every time,
+// so one value means one signature) and gets the same renewed cookie.
+func TestClaimsRefreshOnce(t *testing.T) {
+	s := startSite(t, "", map[string]string{"app": "claims_refresh 1s"})
+	createAda(t, s, "staff")
+	base := s.url("app", "")
+	c := testenv.Browser(t)
+	signIn(t, c, base, "/", adaEmail, adaPassword)
+	get(t, c, base+"/", nil)
+	first := s.upstream.Last().Header.Get("X-Amzn-Oidc-Data")
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := c.Jar.Cookies(u)
+	time.Sleep(1100 * time.Millisecond)
+
+	// A client without a jar, as a page's parallel loads that all left
+	// before the first answer came back.
+	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	const n = 20
+	before := s.upstream.Count()
+	renewed := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, base+"/page", nil)
+			for _, ck := range old {
+				req.AddCookie(ck)
+			}
+			resp, err := plain.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("request %d: %d", i, resp.StatusCode)
+			}
+			if ck := cookieNamed(resp, "gatehouse_session"); ck != nil {
+				renewed[i] = ck.Value
+			}
+		})
+	}
+	wg.Wait()
+	reqs := s.upstream.Since(before)
+	if len(reqs) != n {
+		t.Fatalf("upstream got %d requests, want %d", len(reqs), n)
+	}
+	data := reqs[0].Header.Get("X-Amzn-Oidc-Data")
+	if data == "" || data == first {
+		t.Fatalf("the first request after the refresh time carries no newly signed data")
+	}
+	signed := map[string]bool{}
+	for _, r := range reqs {
+		signed[r.Header.Get("X-Amzn-Oidc-Data")] = true
+	}
+	if len(signed) != 1 {
+		t.Fatalf("%d requests reached the upstream with %d different signatures: want one refresh for all", n, len(signed))
+	}
+	for i, v := range renewed {
+		if v == "" || v != renewed[0] {
+			t.Fatalf("request %d got renewed cookie %.20q, request 0 %.20q: want one renewed cookie for all", i, v, renewed[0])
+		}
 	}
 }
 

@@ -133,6 +133,16 @@ func (u *Upstream) Last() *http.Request {
 	return u.requests[len(u.requests)-1]
 }
 
+// Since returns the requests the upstream received after its first n.
+func (u *Upstream) Since(n int) []*http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n > len(u.requests) {
+		return nil
+	}
+	return append([]*http.Request(nil), u.requests[n:]...)
+}
+
 // Count returns how many requests the upstream has received.
 func (u *Upstream) Count() int {
 	u.mu.Lock()

@@ -43,6 +43,7 @@ type memStore struct {
 	failLookups error
 	failures    map[string]store.SignInFailures
 	audit       []store.AuditEvent
+	keys        []store.Key
 }
 
 // AppendAudit keeps the pool's audit events, oldest first.
@@ -174,9 +175,33 @@ func (s *memStore) DeleteUser(context.Context, string) error              { retu
 func (s *memStore) AddToGroup(context.Context, string, string) error      { return errNotImplemented }
 func (s *memStore) RemoveFromGroup(context.Context, string, string) error { return errNotImplemented }
 func (s *memStore) PurgeRevocations(context.Context, time.Time) error     { return errNotImplemented }
-func (s *memStore) Keys(context.Context, string) ([]store.Key, error)     { return nil, errNotImplemented }
-func (s *memStore) AddKey(context.Context, store.Key) error               { return errNotImplemented }
-func (s *memStore) Close() error                                          { return nil }
+
+// The pool keeps its TOTP sealing key with the store's keys.
+func (s *memStore) Keys(_ context.Context, kind string) ([]store.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Key
+	for i := len(s.keys) - 1; i >= 0; i-- { // newest first
+		if s.keys[i].Kind == kind {
+			out = append(out, s.keys[i])
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) AddKey(_ context.Context, k store.Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, have := range s.keys {
+		if have.Kind == k.Kind && have.ID == k.ID {
+			return store.ErrConflict
+		}
+	}
+	s.keys = append(s.keys, k)
+	return nil
+}
+
+func (s *memStore) Close() error { return nil }
 
 var _ store.Store = (*memStore)(nil)
 

@@ -143,19 +143,8 @@ func (h *Handler) sealChallenge(c mfaChallenge) (string, error) {
 // openChallenge decodes a step's challenge and the user it names, or
 // answers that the step must start again.
 func (h *Handler) openChallenge(w http.ResponseWriter, r *http.Request) (mfaChallenge, *store.User, bool) {
-	var c mfaChallenge
-	err := securecookie.DecodeMulti(mfaChallengeName, r.PostForm.Get("challenge"), &c, h.codecs...)
-	if err == nil && time.Now().Unix() > c.Expires {
-		err = pool.ErrChallengeExpired
-	}
-	var u *store.User
-	if err == nil {
-		u, err = h.pool.User(r.Context(), c.UserID)
-		if err == nil && (!u.Enabled || pool.PasswordFingerprint(u) != c.Fingerprint) {
-			err = pool.ErrChallengeExpired
-		}
-	}
-	if errors.Is(err, pool.ErrUserNotFound) || errors.Is(err, pool.ErrChallengeExpired) || errors.Is(err, securecookie.ErrMacInvalid) || (err != nil && isDecodeError(err)) {
+	c, u, err := h.decodeChallenge(r, r.PostForm.Get("challenge"))
+	if errors.Is(err, pool.ErrChallengeExpired) {
 		h.RenderError(w, r, http.StatusBadRequest, "Sign in again", "This step has expired. Sign in again.")
 		return c, nil, false
 	}
@@ -164,6 +153,35 @@ func (h *Handler) openChallenge(w http.ResponseWriter, r *http.Request) (mfaChal
 		return c, nil, false
 	}
 	return c, u, true
+}
+
+// decodeChallenge opens a sealed mfaChallenge, the one check every step
+// after the password shares: sealed by these pages, not expired, about a
+// user who is still enabled and has the same password. A value that fails
+// any of it is pool.ErrChallengeExpired; other errors are the store's.
+func (h *Handler) decodeChallenge(r *http.Request, value string) (mfaChallenge, *store.User, error) {
+	var c mfaChallenge
+	err := securecookie.DecodeMulti(mfaChallengeName, value, &c, h.codecs...)
+	if errors.Is(err, securecookie.ErrMacInvalid) || (err != nil && isDecodeError(err)) {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	if err != nil {
+		return c, nil, err
+	}
+	if time.Now().Unix() > c.Expires {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	u, err := h.pool.User(r.Context(), c.UserID)
+	if errors.Is(err, pool.ErrUserNotFound) {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	if err != nil {
+		return c, nil, err
+	}
+	if !u.Enabled || pool.PasswordFingerprint(u) != c.Fingerprint {
+		return c, nil, pool.ErrChallengeExpired
+	}
+	return c, u, nil
 }
 
 func isDecodeError(err error) bool {

@@ -318,21 +318,11 @@ func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request, rp pool
 // with register/*), for a user who is still enabled with the same
 // password, and at step-up only for the user signed in.
 func (h *Handler) openEnrolment(r *http.Request, value string) (mfaChallenge, *store.User, error) {
-	var c mfaChallenge
-	if err := securecookie.DecodeMulti(mfaChallengeName, value, &c, h.codecs...); err != nil {
-		return c, nil, pool.ErrChallengeExpired
-	}
-	if time.Now().Unix() > c.Expires || c.Factor == "" || c.From == fromAccount {
-		return c, nil, pool.ErrChallengeExpired
-	}
-	u, err := h.pool.User(r.Context(), c.UserID)
-	if errors.Is(err, pool.ErrUserNotFound) {
-		return c, nil, pool.ErrChallengeExpired
-	}
+	c, u, err := h.decodeChallenge(r, value)
 	if err != nil {
 		return c, nil, err
 	}
-	if !u.Enabled || pool.PasswordFingerprint(u) != c.Fingerprint {
+	if c.Factor == "" || c.From == fromAccount {
 		return c, nil, pool.ErrChallengeExpired
 	}
 	if c.From != fromSignIn {
@@ -390,22 +380,12 @@ func (h *Handler) enrolFinish(w http.ResponseWriter, r *http.Request, rp pool.Re
 // openChallenge does for the code form: the user whose password was just
 // proved, still enabled and with the same password.
 func (h *Handler) openChallengeValue(r *http.Request, value string) (mfaChallenge, *store.User, error) {
-	var c mfaChallenge
-	if err := securecookie.DecodeMulti(mfaChallengeName, value, &c, h.codecs...); err != nil {
-		return c, nil, pool.ErrChallengeExpired
-	}
-	if time.Now().Unix() > c.Expires || c.Factor != "" {
-		return c, nil, pool.ErrChallengeExpired
-	}
-	u, err := h.pool.User(r.Context(), c.UserID)
-	if errors.Is(err, pool.ErrUserNotFound) {
-		return c, nil, pool.ErrChallengeExpired
+	c, u, err := h.decodeChallenge(r, value)
+	if err == nil && c.Factor != "" {
+		err = pool.ErrChallengeExpired // an enrolment's, not this step's
 	}
 	if err != nil {
 		return c, nil, err
-	}
-	if !u.Enabled || pool.PasswordFingerprint(u) != c.Fingerprint {
-		return c, nil, pool.ErrChallengeExpired
 	}
 	return c, u, nil
 }

@@ -131,11 +131,14 @@ func (fi *fakeIssuer) discovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (fi *fakeIssuer) jwks(w http.ResponseWriter, r *http.Request) {
-	pub := fi.key.PublicKey
+	// The uncompressed point: 0x04, then X and Y, 32 bytes each.
+	point, err := fi.key.PublicKey.Bytes()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	b64 := base64.RawURLEncoding.EncodeToString
-	x, y := make([]byte, 32), make([]byte, 32)
-	pub.X.FillBytes(x)
-	pub.Y.FillBytes(y)
+	x, y := point[1:33], point[33:65]
 	writeJSON(w, http.StatusOK, map[string]any{"keys": []map[string]any{{
 		"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y), "kid": fi.kid, "alg": "ES256", "use": "sig",
 	}}})

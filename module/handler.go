@@ -373,6 +373,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	caddyhttp.SetVar(r.Context(), varUser, auth.Principal)
 	caddyhttp.SetVar(r.Context(), varRole, auth.Role)
+	if auth.Principal.Authenticated() {
+		// As Caddy's own authentication does: the access log's user_id,
+		// and {http.auth.user.id} for the handlers after this one.
+		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+			repl.Set("http.auth.user.id", auth.Principal.Subject())
+		}
+	}
 	return next.ServeHTTP(w, r)
 }
 

@@ -44,6 +44,37 @@ export function watch(page, label) {
   });
 }
 
+// openPage opens a page in a context of its own (a light 1280x900 window
+// unless options, Playwright's context options, say otherwise), watched
+// (watch) under label and named as the page a failure report shows.
+export async function openPage(browser, failure, label, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light', ...options });
+  context.setDefaultTimeout(15000);
+  const page = await context.newPage();
+  failure.page = page;
+  watch(page, label);
+  return { context, page };
+}
+
+// virtualAuthenticator gives the context Chromium's virtual platform
+// authenticator (DevTools protocol, WebAuthn domain): it keeps resident
+// keys, verifies the user and answers without a touch.
+export async function virtualAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}
+
 // pageErrors is what watch heard that fails a run.
 export function pageErrors() {
   return consoleNotes.filter((n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text));

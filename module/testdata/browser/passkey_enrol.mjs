@@ -13,7 +13,7 @@
 // prints what failed on stderr (plus a JSON line with "ok": false) and
 // exits 1.
 
-import { check, launch, pageErrors, run, shoot, step, watch } from './harness.mjs';
+import { check, launch, openPage, pageErrors, run, shoot, step, virtualAuthenticator } from './harness.mjs';
 
 const [argBase, email, password, shots, displayName] = process.argv.slice(2);
 const base = (argBase || '').replace(/\/+$/, '');
@@ -28,25 +28,10 @@ const browser = await launch(shots);
 
 const summary = { ok: false, base, browser: browser.version() };
 await run(browser, summary, async (failure) => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
-  context.setDefaultTimeout(15000);
-  const page = await context.newPage();
-  failure.page = page;
-  watch(page, 'desktop');
+  const { context, page } = await openPage(browser, failure, 'desktop');
 
   step('add a virtual authenticator');
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
+  const { cdp, authenticatorId } = await virtualAuthenticator(context, page);
 
   step('sign in with the password: the pool asks for a second step');
   await page.goto(base + privatePath);

@@ -12,7 +12,7 @@
 // It prints one JSON summary line on stdout and exits 0, or prints what
 // failed on stderr (plus a JSON line with "ok": false) and exits 1.
 
-import { check, launch, pageErrors, run, shoot, step, watch } from './harness.mjs';
+import { check, launch, openPage, pageErrors, run, shoot, step } from './harness.mjs';
 
 const [argBase, argEmail, argPassword, argShots, argDisplay] = process.argv.slice(2);
 const base = (argBase || process.env.GATEHOUSE_BASE_URL || '').replace(/\/+$/, '');
@@ -112,11 +112,7 @@ const summary = { ok: false, base, browser: browser.version() };
 await run(browser, summary, async (failure) => {
   // 1. The whole journey in a desktop window with JavaScript on.
   {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-    context.setDefaultTimeout(15000);
-    const page = await context.newPage();
-    failure.page = page;
-    watch(page, 'desktop');
+    const { context, page } = await openPage(browser, failure, 'desktop', { viewport: { width: 1280, height: 800 } });
 
     step('open a private page while signed out');
     const first = await page.goto(base + privatePath);
@@ -187,17 +183,12 @@ await run(browser, summary, async (failure) => {
 
   // 2. A phone-sized window: the page must fit without sideways scrolling.
   {
-    const context = await browser.newContext({
+    const { context, page } = await openPage(browser, failure, 'mobile', {
       viewport: { width: 390, height: 844 },
       deviceScaleFactor: 2,
       isMobile: true,
       hasTouch: true,
-      colorScheme: 'light',
     });
-    context.setDefaultTimeout(15000);
-    const page = await context.newPage();
-    failure.page = page;
-    watch(page, 'mobile');
 
     step('open the sign-in page on a 390x844 phone');
     await page.goto(base + privatePath);
@@ -220,11 +211,7 @@ await run(browser, summary, async (failure) => {
 
   // 3. Dark mode, for the screenshot: the error state is the busiest page.
   {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
-    context.setDefaultTimeout(15000);
-    const page = await context.newPage();
-    failure.page = page;
-    watch(page, 'dark');
+    const { context, page } = await openPage(browser, failure, 'dark', { viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
     step('the error state in dark mode');
     await page.goto(base + privatePath);
     const { emailField, passwordField } = await expectSignInPage(page);
@@ -238,11 +225,7 @@ await run(browser, summary, async (failure) => {
 
   // 4. JavaScript off: the pages have no scripts, so nothing may change.
   {
-    const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
-    context.setDefaultTimeout(15000);
-    const page = await context.newPage();
-    failure.page = page;
-    watch(page, 'nojs');
+    const { context, page } = await openPage(browser, failure, 'nojs', { javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
 
     step('sign in with JavaScript disabled');
     await page.goto(base + privatePath);

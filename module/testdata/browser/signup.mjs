@@ -13,7 +13,7 @@
 // It prints one JSON summary line on stdout and exits 0, or prints what
 // failed on stderr (plus a JSON line with "ok": false) and exits 1.
 
-import { check, launch, pageErrors, run, shoot, step, watch } from './harness.mjs';
+import { check, launch, openPage, pageErrors, run, shoot, step } from './harness.mjs';
 
 const [argBase, argCodeURL, argEmail, argShots, argDisplay] = process.argv.slice(2);
 const base = (argBase || '').replace(/\/+$/, '');
@@ -50,11 +50,7 @@ const browser = await launch(shots);
 
 const summary = { ok: false, base, browser: browser.version() };
 await run(browser, summary, async (failure) => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
-  context.setDefaultTimeout(15000);
-  const page = await context.newPage();
-  failure.page = page;
-  watch(page, 'signup');
+  const { context, page } = await openPage(browser, failure, 'signup');
 
   step('open a private page and follow "Create an account"');
   await page.goto(base + privatePath);

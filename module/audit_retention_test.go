@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -32,15 +31,7 @@ func TestAuditRetention(t *testing.T) {
 			if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := module.LoadPoolConfig(file, "", "default")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := module.OpenPool(t.Context(), "default", cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { p.Close() })
+			p := openPoolFile(t, file)
 			for _, age := range ages {
 				if err := p.Store.AppendAudit(t.Context(), store.AuditEvent{At: now.Add(-age), Type: "sign_in", Login: "ada@example.com"}); err != nil {
 					t.Fatal(err)

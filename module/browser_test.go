@@ -118,6 +118,19 @@ func runBrowserScript(t *testing.T, node, root, dir, script string, args []strin
 // confirmed user in it.
 func openTestPool(t *testing.T, file, email, password, name string) *module.Pool {
 	t.Helper()
+	p := openPoolFile(t, file)
+	if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{
+		Email: email, Password: password, Name: name, EmailVerified: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// openPoolFile opens the pool "default" of the Caddyfile file, as the CLI
+// does, closed when the test ends.
+func openPoolFile(t *testing.T, file string) *module.Pool {
+	t.Helper()
 	cfg, err := module.LoadPoolConfig(file, "", "default")
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +140,6 @@ func openTestPool(t *testing.T, file, email, password, name string) *module.Pool
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{
-		Email: email, Password: password, Name: name, EmailVerified: true,
-	}); err != nil {
-		t.Fatal(err)
-	}
 	return p
 }
 

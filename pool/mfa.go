@@ -402,6 +402,11 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		if err != nil {
 			return nil, err
 		}
+		if !sealed(f.Secret) {
+			// Stored before secrets were sealed: seal it now. A failure
+			// costs nothing but another try at the next sign-in.
+			_ = p.store.SetMFASecret(ctx, userID, f.ID, p.secrets.sealSecret(userID, f.ID, secret))
+		}
 		return []string{AMRPassword, AMROTP, AMRMFA}, nil
 	}
 	if email {

@@ -116,10 +116,14 @@ func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
 	return aead.Seal(out, nonce, plain, secretAAD(userID, factorID))
 }
 
+// sealed reports whether a stored secret was sealed, rather than stored
+// bare before sealing existed.
+func sealed(stored []byte) bool { return len(stored) != totpSecretSize }
+
 // openSecret returns the plain secret of the user's factor as stored: a
 // sealed one opened, an unsealed one from before sealing as it is.
 func (b *secretBox) openSecret(ctx context.Context, userID, factorID string, stored []byte) ([]byte, error) {
-	if len(stored) == totpSecretSize {
+	if !sealed(stored) {
 		return stored, nil
 	}
 	rest, ok := bytes.CutPrefix(stored, []byte(sealMagic))

@@ -98,6 +98,15 @@ func TestTOTPSecretStoredBeforeSealing(t *testing.T) {
 	if _, err := p.VerifyMFA(t.Context(), ada, codeAt(t, secret, clk.now())); err != nil {
 		t.Fatalf("VerifyMFA with a secret stored before sealing: %v", err)
 	}
+	// Its first sign-in sealed it, and it still signs in.
+	f := storedTOTP(t, s, ada.ID)
+	if bytes.Contains(f.Secret, plain) || !bytes.HasPrefix(f.Secret, []byte(sealMagic)) {
+		t.Fatalf("the secret stored before sealing is still bare after a sign-in: %x", f.Secret)
+	}
+	clk.t = clk.t.Add(time.Minute)
+	if _, err := p.VerifyMFA(t.Context(), ada, codeAt(t, secret, clk.now())); err != nil {
+		t.Fatalf("VerifyMFA once sealed: %v", err)
+	}
 }
 
 func TestTOTPOperatorSecretKey(t *testing.T) {

@@ -72,6 +72,10 @@ type MFAStore interface {
 	// any earlier one, may not be used again); ErrNotFound if the user has
 	// no such factor.
 	ConfirmMFAFactor(ctx context.Context, userID, factorID string, step int64) error
+	// SetMFASecret replaces the key material of the user's factor,
+	// nothing else (the pool sealing a secret stored before it sealed
+	// them); ErrNotFound if the user has no such factor.
+	SetMFASecret(ctx context.Context, userID, factorID string, secret []byte) error
 	// DeleteMFAFactor removes one factor; ErrNotFound if the user has no
 	// such factor.
 	DeleteMFAFactor(ctx context.Context, userID, factorID string) error

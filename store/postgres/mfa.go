@@ -102,6 +102,15 @@ func (s *Store) ConfirmMFAFactor(ctx context.Context, userID, factorID string, s
 		step, userID, factorID)
 }
 
+// SetMFASecret replaces the factor's secret.
+func (s *Store) SetMFASecret(ctx context.Context, userID, factorID string, secret []byte) error {
+	if secret == nil {
+		secret = []byte{}
+	}
+	return s.execOne(ctx, "set MFA secret",
+		`UPDATE mfa_factors SET secret = $1 WHERE user_id = $2 AND id = $3`, secret, userID, factorID)
+}
+
 // DeleteMFAFactor removes one factor; store.ErrNotFound if the user has no
 // such factor. The user's recovery codes stay.
 func (s *Store) DeleteMFAFactor(ctx context.Context, userID, factorID string) error {

@@ -117,6 +117,21 @@ func (s *Store) ConfirmMFAFactor(ctx context.Context, userID, factorID string, s
 	return wrap("confirm MFA factor", err)
 }
 
+// SetMFASecret replaces the factor's secret.
+func (s *Store) SetMFASecret(ctx context.Context, userID, factorID string, secret []byte) error {
+	if secret == nil {
+		secret = []byte{}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE mfa_factors SET secret = ? WHERE user_id = ? AND id = ?`, secret, userID, factorID)
+		if err != nil {
+			return err
+		}
+		return affectedOne(res)
+	})
+	return wrap("set MFA secret", err)
+}
+
 // DeleteMFAFactor removes one factor; store.ErrNotFound if the user has no
 // such factor. The user's recovery codes stay.
 func (s *Store) DeleteMFAFactor(ctx context.Context, userID, factorID string) error {

@@ -208,6 +208,27 @@ func testMFA(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("SetSecret", func(t *testing.T) {
+		s := setup(t)
+		f1, f2 := newFactor("f1", "u1"), newFactor("f2", "u1")
+		mustAddFactor(t, s, f1)
+		mustAddFactor(t, s, f2)
+		if err := s.ConfirmMFAFactor(ctx, "u1", "f1", 77); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetMFASecret(ctx, "u1", "f1", []byte("sealed now")); err != nil {
+			t.Fatalf("SetMFASecret: %v", err)
+		}
+		f1.Secret, f1.Confirmed, f1.LastStep = []byte("sealed now"), true, 77
+		sameFactor(t, mustFactor(t, s, "u1", "f1"), f1)
+		sameFactor(t, mustFactor(t, s, "u1", "f2"), f2)
+		for _, tc := range []struct{ user, factor string }{{"u1", "nope"}, {"u2", "f2"}, {"nobody", "f1"}} {
+			wantErr(t, fmt.Sprintf("SetMFASecret(%s, %s)", tc.user, tc.factor),
+				s.SetMFASecret(ctx, tc.user, tc.factor, []byte("x")), store.ErrNotFound)
+		}
+		sameFactor(t, mustFactor(t, s, "u1", "f2"), f2)
+	})
+
 	t.Run("UseTOTPStep", func(t *testing.T) {
 		at := base.Add(time.Hour)
 		cases := []struct {

@@ -89,6 +89,9 @@ type PoolConfig struct {
 	// {file./path}) so that it is kept outside the database. Without it a
 	// key the pool keeps in its store seals them.
 	MFASecretKey string `json:"mfa_secret_key,omitempty"`
+	// MFAPreviousSecretKeys are keys MFASecretKey replaced: they open what
+	// they sealed until each secret is sealed again at its next use.
+	MFAPreviousSecretKeys []string `json:"mfa_previous_secret_keys,omitempty"`
 	// Throttle bounds hosted-page POSTs per client IP; nil means the
 	// default (DefaultThrottle).
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
@@ -424,10 +427,18 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
+	var previousKeys [][]byte
+	for _, v := range cfg.MFAPreviousSecretKeys {
+		k, err := mfaSecretKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("previous %w", err)
+		}
+		previousKeys = append(previousKeys, k)
+	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
 		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool(),
-			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey},
+			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey, PreviousSecretKeys: previousKeys},
 		AuditLog: auditLogger(ctx),
 	})
 	if err != nil {

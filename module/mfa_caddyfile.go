@@ -43,7 +43,8 @@ func (l LockoutConfig) pool() pool.LockoutConfig {
 //	}
 //	throttle <n> per <duration> [burst <n>]   # per client IP, hosted-page POSTs
 //	remember_device <duration>                # skip the second factor on a known browser
-//	mfa_secret_key <base64 of 32 bytes>       # seals TOTP secrets; use {env.NAME} or {file./path}
+//	mfa_secret_key <key> [<previous key>...]  # seals TOTP secrets: base64 of 32 bytes, as
+//	                                          # {env.NAME} or {file./path}; previous keys only open
 func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 	switch d.Val() {
 	case "mfa":
@@ -92,15 +93,20 @@ func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 	case "remember_device":
 		return true, durationArg(d, &cfg.RememberDevice)
 	case "mfa_secret_key":
-		if err := oneArg(d, &cfg.MFASecretKey); err != nil {
-			return true, err
+		keys := d.RemainingArgs()
+		if len(keys) == 0 {
+			return true, d.ArgErr()
 		}
 		// A literal key is checked now; a placeholder when the pool opens.
-		if !strings.Contains(cfg.MFASecretKey, "{") {
-			if _, err := mfaSecretKey(cfg.MFASecretKey); err != nil {
+		for i, k := range keys {
+			if _, err := mfaSecretKey(k); err != nil && !strings.Contains(k, "{") {
+				if i > 0 {
+					return true, d.Errf("previous %v", err)
+				}
 				return true, d.Errf("%v", err)
 			}
 		}
+		cfg.MFASecretKey, cfg.MFAPreviousSecretKeys = keys[0], keys[1:]
 	default:
 		return false, nil
 	}

@@ -146,6 +146,9 @@ type MFAConfig struct {
 	// database), seals TOTP secrets; without it a key the pool keeps in
 	// its store does (secretbox.go).
 	SecretKey []byte
+	// PreviousSecretKeys open secrets sealed before SecretKey replaced
+	// them; each is sealed again with SecretKey at its next use.
+	PreviousSecretKeys [][]byte
 }
 
 // Validate reports a configuration error.
@@ -402,9 +405,10 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		if err != nil {
 			return nil, err
 		}
-		if !sealed(f.Secret) {
-			// Stored before secrets were sealed: seal it now. A failure
-			// costs nothing but another try at the next sign-in.
+		if !p.secrets.current(f.Secret) {
+			// Stored bare (before sealing existed) or under an earlier
+			// key: seal it with the current one. A failure costs nothing
+			// but another try at the next sign-in.
 			_ = p.store.SetMFASecret(ctx, userID, f.ID, p.secrets.sealSecret(userID, f.ID, secret))
 		}
 		return []string{AMRPassword, AMROTP, AMRMFA}, nil

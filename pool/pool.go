@@ -173,7 +173,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
 	}
-	if p.secrets, err = newSecretBox(ctx, s, cfg.MFA.SecretKey); err != nil {
+	if p.secrets, err = newSecretBox(ctx, s, cfg.MFA.SecretKey, cfg.MFA.PreviousSecretKeys); err != nil {
 		return nil, err
 	}
 	p.deny = newDenyList(s, p.now)

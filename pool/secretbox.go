@@ -47,8 +47,9 @@ type secretBox struct {
 
 // newSecretBox loads the pool's sealing keys: the operator's, if given,
 // seals; else the pool's own, made on first start (a fixed id, so that
-// concurrent first starts agree on one).
-func newSecretBox(ctx context.Context, s store.Store, operatorKey []byte) (*secretBox, error) {
+// concurrent first starts agree on one). The operator's previous keys
+// only open.
+func newSecretBox(ctx context.Context, s store.Store, operatorKey []byte, previous [][]byte) (*secretBox, error) {
 	b := &secretBox{store: s, aeads: map[string]cipher.AEAD{}}
 	own, err := EnsureKeys(ctx, s, secretKeyKind, func() (store.Key, error) {
 		k := make([]byte, SecretKeyLen)
@@ -62,18 +63,28 @@ func newSecretBox(ctx context.Context, s store.Store, operatorKey []byte) (*secr
 		return nil, err
 	}
 	b.seal = own[0].ID
-	if operatorKey != nil {
-		if len(operatorKey) != SecretKeyLen {
-			return nil, fmt.Errorf("mfa secret key: %d bytes, want %d", len(operatorKey), SecretKeyLen)
-		}
-		sum := sha256.Sum256(operatorKey)
-		id := "operator-" + hex.EncodeToString(sum[:8]) // the same key has the same id on every instance
-		if err := b.add([]store.Key{{ID: id, Material: operatorKey}}); err != nil {
+	for _, k := range previous {
+		if _, err := b.addOperatorKey(k); err != nil {
 			return nil, err
 		}
-		b.seal = id
+	}
+	if operatorKey != nil {
+		if b.seal, err = b.addOperatorKey(operatorKey); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
+}
+
+// addOperatorKey adds one of the operator's keys and returns its id,
+// derived from the key so that every instance given it names it alike.
+func (b *secretBox) addOperatorKey(k []byte) (string, error) {
+	if len(k) != SecretKeyLen {
+		return "", fmt.Errorf("mfa secret key: %d bytes, want %d", len(k), SecretKeyLen)
+	}
+	sum := sha256.Sum256(k)
+	id := "operator-" + hex.EncodeToString(sum[:8])
+	return id, b.add([]store.Key{{ID: id, Material: k}})
 }
 
 func (b *secretBox) add(keys []store.Key) error {
@@ -119,6 +130,14 @@ func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
 // sealed reports whether a stored secret was sealed, rather than stored
 // bare before sealing existed.
 func sealed(stored []byte) bool { return len(stored) != totpSecretSize }
+
+// current reports whether a stored secret is sealed with the key that
+// seals now; one that is not (bare, or under an earlier key) is sealed
+// again at its next use.
+func (b *secretBox) current(stored []byte) bool {
+	rest, ok := bytes.CutPrefix(stored, []byte(sealMagic))
+	return ok && len(rest) > 0 && len(rest) >= 1+int(rest[0]) && string(rest[1:1+int(rest[0])]) == b.seal
+}
 
 // openSecret returns the plain secret of the user's factor as stored: a
 // sealed one opened, an unsealed one from before sealing as it is.

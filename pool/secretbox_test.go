@@ -2,7 +2,9 @@ package pool
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -141,5 +143,50 @@ func TestTOTPOperatorSecretKey(t *testing.T) {
 	// A wrong-length key is refused at start.
 	if _, err := New(t.Context(), s, Config{Name: "test", Hash: fastParams, MFA: MFAConfig{SecretKey: key[:16]}}); err == nil {
 		t.Error("a 16-byte secret key was accepted")
+	}
+}
+
+// TestTOTPSecretKeyRotation: an operator replaces mfa_secret_key and lists
+// the old one as previous; every secret still signs in, and each is sealed
+// with the new key at its first use, after which the old key can go.
+func TestTOTPSecretKeyRotation(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC)}
+	s := openSQLite(t, t.TempDir()+"/g.db")
+	oldKey, newKey := bytes.Repeat([]byte{1}, SecretKeyLen), bytes.Repeat([]byte{2}, SecretKeyLen)
+	keyID := func(k []byte) []byte {
+		sum := sha256.Sum256(k)
+		return []byte("operator-" + hex.EncodeToString(sum[:8]))
+	}
+
+	// Ada enrolled under the store's own key, Bob under the old operator key.
+	own := withClock(newPoolOn(t, s, Config{}), clk)
+	ada := mustCreate(t, own, NewUser{Email: "ada@example.com"})
+	adaSecret := enrolConfirmed(t, own, ada, clk)
+	old := withClock(newPoolOn(t, s, Config{MFA: MFAConfig{SecretKey: oldKey}}), clk)
+	bob := mustCreate(t, old, NewUser{Email: "bob@example.com"})
+	bobSecret := enrolConfirmed(t, old, bob, clk)
+	if !bytes.Contains(storedTOTP(t, s, bob.ID).Secret, keyID(oldKey)) {
+		t.Fatal("Bob's secret is not sealed with the old key")
+	}
+
+	rotated := withClock(newPoolOn(t, s, Config{MFA: MFAConfig{SecretKey: newKey, PreviousSecretKeys: [][]byte{oldKey}}}), clk)
+	clk.t = clk.t.Add(time.Minute)
+	for _, c := range []struct {
+		u      *store.User
+		secret string
+	}{{ada, adaSecret}, {bob, bobSecret}} {
+		if _, err := rotated.VerifyMFA(t.Context(), c.u, codeAt(t, c.secret, clk.now())); err != nil {
+			t.Fatalf("%s after the rotation: %v", c.u.Email, err)
+		}
+		if row := storedTOTP(t, s, c.u.ID).Secret; !bytes.Contains(row, keyID(newKey)) {
+			t.Errorf("%s's secret is not sealed with the new key after a sign-in", c.u.Email)
+		}
+	}
+
+	// With every secret moved, the old key can be dropped.
+	only := withClock(newPoolOn(t, s, Config{MFA: MFAConfig{SecretKey: newKey}}), clk)
+	clk.t = clk.t.Add(time.Minute)
+	if _, err := only.VerifyMFA(t.Context(), bob, codeAt(t, bobSecret, clk.now())); err != nil {
+		t.Errorf("Bob with the new key alone: %v", err)
 	}
 }

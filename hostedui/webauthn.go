@@ -366,14 +366,7 @@ func (h *Handler) enrolFinish(w http.ResponseWriter, r *http.Request, rp pool.Re
 	}
 	h.log.Info("second factor enrolled", zap.String("user_id", u.ID), zap.String("kind", "passkey"),
 		zap.String("rp_id", rp.ID), zap.String("remote_ip", h.clientIP(r)))
-	amr := []string{pool.AMRPassword, pool.AMRHardwareKey, pool.AMRMFA}
-	rd, _ := SafeReturnTo(req.ReturnTo)
-	if err := h.sessions.Start(w, r, u, amr); err != nil {
-		h.internalError(w, r, "starting the session", err)
-		return
-	}
-	h.pool.SignedIn(r.Context(), u, amr)
-	writeJSON(w, webauthnFinished{Redirect: rd, RecoveryCodes: codes})
+	h.signedInWithPasskey(w, r, u, []string{pool.AMRPassword, pool.AMRHardwareKey, pool.AMRMFA}, req, false, codes)
 }
 
 // openChallengeValue opens the second-factor page's challenge, as
@@ -419,7 +412,7 @@ func (h *Handler) secondFactorFinish(w http.ResponseWriter, r *http.Request, rp 
 		h.passkeyError(w, r, u.Email, "second_factor", err)
 		return
 	}
-	h.signedInWithPasskey(w, r, u, amr, req, true)
+	h.signedInWithPasskey(w, r, u, amr, req, true, nil)
 }
 
 func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty) {
@@ -446,12 +439,13 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request, rp pool.
 		h.passkeyError(w, r, email, "passkey", err)
 		return
 	}
-	h.signedInWithPasskey(w, r, u, amr, req, false)
+	h.signedInWithPasskey(w, r, u, amr, req, false, nil)
 }
 
 // signedInWithPasskey starts the session of a passkey sign-in and tells
-// the script where to go.
-func (h *Handler) signedInWithPasskey(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, req webauthnRequest, secondFactor bool) {
+// the script where to go, with the recovery codes of a passkey just
+// enrolled as the user's first factor, if any.
+func (h *Handler) signedInWithPasskey(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, req webauthnRequest, secondFactor bool, codes []string) {
 	rd, _ := SafeReturnTo(req.ReturnTo)
 	if err := h.sessions.Start(w, r, u, amr); err != nil {
 		h.internalError(w, r, "starting the session", err)
@@ -463,7 +457,7 @@ func (h *Handler) signedInWithPasskey(w http.ResponseWriter, r *http.Request, u 
 	}
 	h.log.Info("signed in with a passkey", zap.String("user_id", u.ID), zap.Strings("amr", amr),
 		zap.String("remote_ip", h.clientIP(r)))
-	writeJSON(w, webauthnFinished{Redirect: rd})
+	writeJSON(w, webauthnFinished{Redirect: rd, RecoveryCodes: codes})
 }
 
 // passkeyError answers a refused or failed ceremony. email, when known,

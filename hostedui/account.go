@@ -124,9 +124,8 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 // renderAccount fills in what p does not already say from u; values and
 // errs are the profile form as sent, when it is shown again with errors.
 func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status int, u *store.User, p accountPage, values map[string]string, errs pool.FieldErrors) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	acct := h.pool.Accounts()

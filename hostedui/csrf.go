@@ -36,14 +36,16 @@ func (h *Handler) csrfToken(r *http.Request) ([]byte, bool) {
 
 // issueCSRF returns the token to put in a form, reusing the one r's cookie
 // holds so that several open tabs keep working, or setting a new cookie.
-func (h *Handler) issueCSRF(w http.ResponseWriter, r *http.Request) (string, error) {
+// When it cannot, it has answered r with an error page and returns false.
+func (h *Handler) issueCSRF(w http.ResponseWriter, r *http.Request) (string, bool) {
 	tok, ok := h.csrfToken(r)
 	if !ok {
 		tok = make([]byte, csrfLen)
 		rand.Read(tok) // never fails: crypto/rand aborts the program instead
 		value, err := securecookie.EncodeMulti(csrfCookie, tok, h.codecs...)
 		if err != nil {
-			return "", err
+			h.internalError(w, r, "issuing the CSRF cookie", err)
+			return "", false
 		}
 		// A session cookie (no Max-Age): the codecs' own max age bounds
 		// how long a signed token is accepted.
@@ -56,7 +58,7 @@ func (h *Handler) issueCSRF(w http.ResponseWriter, r *http.Request) (string, err
 			SameSite: http.SameSiteLaxMode,
 		})
 	}
-	return base64.RawURLEncoding.EncodeToString(tok), nil
+	return base64.RawURLEncoding.EncodeToString(tok), true
 }
 
 // checkCSRFForm compares the form's token with the cookie's, in constant time.

@@ -242,9 +242,8 @@ func maskEmail(email string) string {
 // renderMFA shows the code page p for u, with a fresh challenge (one for
 // turning email codes on when p.Enrolling); msg, when set, is the error.
 func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, status int, u *store.User, rd, from, msg string, p mfaPage) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	ch := mfaChallenge{
@@ -401,9 +400,8 @@ func (h *Handler) startEnrolment(w http.ResponseWriter, r *http.Request, u *stor
 }
 
 func (h *Handler) renderSetup(w http.ResponseWriter, r *http.Request, status int, u *store.User, factorID, secret string, qr []byte, rd, from, msg string) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	c, err := h.sealChallenge(mfaChallenge{

@@ -55,9 +55,8 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status int, p signInPage) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	p.DisplayName = h.displayName

@@ -114,9 +114,8 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status int, rd string, values map[string]string, errs pool.FieldErrors) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	p := signUpPage{
@@ -206,9 +205,8 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status int, p confirmPage) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	p.DisplayName, p.CSRF = h.displayName, tok
@@ -320,9 +318,8 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status int, email, emailErr string) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr)}
@@ -376,9 +373,8 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int, p resetPage) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	p.DisplayName, p.CSRF = h.displayName, tok
@@ -448,9 +444,8 @@ type newPasswordPage struct {
 }
 
 func (h *Handler) renderNewPassword(w http.ResponseWriter, r *http.Request, status int, u *store.User, rd, msg string) {
-	tok, err := h.issueCSRF(w, r)
-	if err != nil {
-		h.internalError(w, r, "issuing the CSRF cookie", err)
+	tok, ok := h.issueCSRF(w, r)
+	if !ok {
 		return
 	}
 	c, err := securecookie.EncodeMulti(challengeName, challenge{

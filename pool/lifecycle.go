@@ -262,13 +262,9 @@ func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
 	if p.acct.Mail == nil {
 		return ErrMailUnavailable
 	}
-	e, err := NormalizeEmail(email)
-	if err != nil {
-		return nil
-	}
-	u, err := p.store.UserByEmail(ctx, e)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
+	u, err := p.userForCode(ctx, email)
+	if errors.Is(err, ErrWrongCode) {
+		return nil // no such account: nothing to send, and nothing said
 	}
 	if err != nil {
 		return err
@@ -294,13 +290,9 @@ func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
 	if p.acct.Mail == nil {
 		return ErrMailUnavailable
 	}
-	e, err := NormalizeEmail(email)
-	if err != nil {
-		return nil
-	}
-	u, err := p.store.UserByEmail(ctx, e)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
+	u, err := p.userForCode(ctx, email)
+	if errors.Is(err, ErrWrongCode) {
+		return nil // no such account: nothing to send, and nothing said
 	}
 	if err != nil {
 		return err

@@ -239,7 +239,7 @@ func (p *Pool) ConfirmSignUp(ctx context.Context, email, code string) (*store.Us
 	return p.User(ctx, u.ID)
 }
 
-// userForCode finds the user a code was mailed to; any failure to find one
+// userForCode finds the user a code is mailed to; any failure to find one
 // is ErrWrongCode, so the answer says nothing about which addresses exist.
 func (p *Pool) userForCode(ctx context.Context, email string) (*store.User, error) {
 	e, err := NormalizeEmail(email)

@@ -307,9 +307,13 @@ func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
 		"sub":            s.UserID,
 		"email":          s.Email,
 		"email_verified": s.EmailVerified,
-		"name":           s.Name,
 		"groups":         groups,
 		"auth_time":      time.Unix(0, s.AuthTime).Unix(),
+	}
+	// A user without a name has no name claim, as in the bearer path and
+	// the ID token; `"name":""` would only lengthen every proxied request.
+	if s.Name != "" {
+		claims["name"] = s.Name
 	}
 	var err error
 	if s.DataToken, err = g.cfg.Data.Sign(claims, exp); err != nil {

@@ -211,6 +211,30 @@ func TestGatewayStartSetsCookie(t *testing.T) {
 	}
 }
 
+func TestGatewayDataOmitsEmptyName(t *testing.T) {
+	f := newGatewayFixture(t, nil)
+	ctx := context.Background()
+	nameless, err := f.pool.CreateUser(ctx, pool.NewUser{Email: "grace@example.com", Password: gwPassword, EmailVerified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := f.gw.Start(rec, httptest.NewRequest(http.MethodPost, "https://app.example.com/_gatehouse/signin", nil), nameless, []string{"pwd"}); err != nil {
+		t.Fatal(err)
+	}
+	ok, r, rec := f.guard(rec.Result().Cookies(), nil)
+	if !ok {
+		t.Fatalf("Guard refused a valid session: %d %s", rec.Code, rec.Body)
+	}
+	claims := f.verifyData(t, r.Header.Get(HeaderData))
+	if claims["sub"] != nameless.ID || claims["email"] != "grace@example.com" {
+		t.Fatalf("data claims %v", claims)
+	}
+	if name, present := claims["name"]; present {
+		t.Errorf("a user without a name has name claim %q", name)
+	}
+}
+
 func TestGatewayGuardInjectsIdentity(t *testing.T) {
 	f := newGatewayFixture(t, func(c *Config) {
 		c.PassAccessToken = true

@@ -6,10 +6,19 @@
 # every proxied request's headers into that context on every request, even
 # when nothing is logged, so each identity header the gateway adds costs
 # encoding work there. Nothing of this is shipped: it measures how much of the
-# gateway's measured cost is that eager encoding. Takes the same variables as
-# bench/load.sh (DURATION, ROUNDS, ...).
+# gateway's measured cost is that eager encoding.
+#
+#   bash bench/lazy-proxy-log.sh            # runs bench/load.sh
+#   bash bench/lazy-proxy-log.sh cost.sh    # runs bench/cost.sh
+#
+# Takes the same variables as the script it runs (DURATION, ROUNDS, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+script=${1:-load.sh}
+case $script in
+load.sh | cost.sh) ;;
+*) echo "usage: $0 [load.sh|cost.sh]" >&2; exit 2 ;;
+esac
 
 caddy=github.com/caddyserver/caddy/v2
 version=$(go list -m -f '{{.Version}}' "$caddy")
@@ -28,4 +37,4 @@ tar -c --exclude=./.git --exclude=./node_modules --exclude=./data . | tar -x -C 
 cd "$scratch/gatehouse"
 go mod edit -replace "$caddy=$scratch/caddy"
 echo "Caddy $version with reverse_proxy's logger context built lazily"
-bash bench/load.sh
+bash "bench/$script"

@@ -68,19 +68,6 @@ instructions() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "callgrind: $CONNECTIONS connections, $DURATION per case, $ROUNDS rounds (a to e alternate)"
 printf '%-6s %-34s %10s %16s\n' round case requests instr/request
-cases=(a b c d e)
-declare -A label=(
-	[a]="(a) reverse_proxy"
-	[b]="(b) gatehouse + session"
-	[c]="(c) gatehouse + bearer"
-	[d]="(d) control: (b)'s headers"
-	[e]="(e) control: (c)'s headers"
-)
-declare -A url=([a]=$PLAIN [b]=$GUARDED [c]=$GUARDED [d]=$CTRL_SESSION [e]=$CTRL_BEARER)
-declare -A cred=(
-	[a]="Cookie: $cookie" [b]="Cookie: $cookie" [c]="Authorization: Bearer $token"
-	[d]="Cookie: $cookie" [e]="Authorization: Bearer $token"
-)
 declare -A rows=()
 for round in $(seq "$ROUNDS"); do
 	for k in "${cases[@]}"; do
@@ -90,7 +77,6 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-median() { grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A med=()
 echo
 for k in "${cases[@]}"; do

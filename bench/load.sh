@@ -75,21 +75,6 @@ to_ms() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per measurement, $ROUNDS rounds (a to e alternate)"
 printf '%-6s %-34s %12s %10s %10s %12s\n' round case req/s p50_ms p99_ms cpu_us/req
-cases=(a b c d e)
-declare -A label=(
-	[a]="(a) reverse_proxy"
-	[b]="(b) gatehouse + session"
-	[c]="(c) gatehouse + bearer"
-	[d]="(d) control: (b)'s headers"
-	[e]="(e) control: (c)'s headers"
-)
-# (a) and (d) get the same Cookie header as (b): a browser sends it either
-# way, and parsing it is not the gateway's cost.
-declare -A url=([a]=$PLAIN [b]=$GUARDED [c]=$GUARDED [d]=$CTRL_SESSION [e]=$CTRL_BEARER)
-declare -A cred=(
-	[a]="Cookie: $cookie" [b]="Cookie: $cookie" [c]="Authorization: Bearer $token"
-	[d]="Cookie: $cookie" [e]="Authorization: Bearer $token"
-)
 declare -A rows=() ratios=()
 for round in $(seq "$ROUNDS"); do
 	declare -A rps=()
@@ -107,7 +92,6 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # Medians over the rounds, then the ratios.
-median() { grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 med() { printf '%s' "${rows[$1]}" | awk -v i="$2" '{ print $i }' | median; }
 echo
 for k in "${cases[@]}"; do

@@ -11,6 +11,7 @@
 #   CTRL_BEARER   (e) the same for (c)'s headers
 #   cookie        a Cookie header value with a valid session
 #   token         a bearer access token (client_credentials)
+#   cases, label, url, cred   the cases (a) to (e), below
 #
 # SERVER_WRAPPER (an array, empty by default) is put before the server's
 # command, e.g. valgrind; STARTUP_TRIES is how many tenths of a second to wait
@@ -167,3 +168,22 @@ done
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$GUARDED/")
 [ "$status" = 200 ] || { echo "the session cookie does not pass the gateway after the reload (status $status)" >&2; exit 1; }
 
+# The cases, in the order each round runs them: the site each one calls
+# and the credential it sends. (a) and (d) get the same Cookie header as (b):
+# a browser sends it either way, and parsing it is not the gateway's cost.
+cases=(a b c d e)
+declare -A label=(
+	[a]="(a) reverse_proxy"
+	[b]="(b) gatehouse + session"
+	[c]="(c) gatehouse + bearer"
+	[d]="(d) control: (b)'s headers"
+	[e]="(e) control: (c)'s headers"
+)
+declare -A url=([a]=$PLAIN [b]=$GUARDED [c]=$GUARDED [d]=$CTRL_SESSION [e]=$CTRL_BEARER)
+declare -A cred=(
+	[a]="Cookie: $cookie" [b]="Cookie: $cookie" [c]="Authorization: Bearer $token"
+	[d]="Cookie: $cookie" [e]="Authorization: Bearer $token"
+)
+
+# median reads numbers, one a line, and prints their median.
+median() { grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -7,10 +7,14 @@
 # load.sh's requests/s move by 10 to 25 % between identical rounds on a
 # shared VM, more than the few per cent it is meant to resolve. An
 # instruction count is the same for the same binary and requests whatever
-# else the machine does, so the ratios here repeat to about 1 %. They are a
-# cost, not a speed: cache misses and the client's own CPU are not in them.
-# On a CPU-bound server, (b)'s throughput relative to (a)'s is at most about
-# instructions(a) / instructions(b), which is what is printed as the ratio.
+# else the machine does, so the ratios here repeat to a few per cent (about
+# 1 % with GOGC=off). They are a cost, not a speed: cache misses, the kernel
+# and the client's own CPU are not in them, and a per-byte scan of a header
+# runs many instructions a cycle where an allocation runs few, so they
+# compare like with like (the controls, lazy logging) better than (b) with
+# (a). The printed ratio, instructions(a) / instructions(case), would be
+# the throughput ratio of a CPU-bound server if every instruction took the
+# same time (bench/README.md).
 #
 # The server runs under callgrind (about 50 times slower), so each case is a
 # few thousand requests over a few connections. Between cases the counters

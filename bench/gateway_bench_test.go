@@ -92,8 +92,9 @@ func BenchmarkGuardColdDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkCodecEncode encodes a session as Start makes it (with its signed
-// X-Amzn-Oidc-Data inside): JSON, AES-256-CTR, HMAC-SHA-256, base64.
+// BenchmarkCodecEncode encodes a session as Start makes it (the signed
+// X-Amzn-Oidc-Data stays out of the cookie): JSON, AES-256-CTR,
+// HMAC-SHA-256, base64.
 func BenchmarkCodecEncode(b *testing.B) {
 	e := newEnv(b, fastHash)
 	g, codec := e.newGateway(b, middleware.ModeDeny, 0)

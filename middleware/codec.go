@@ -14,9 +14,10 @@ import (
 	"github.com/gorilla/securecookie"
 )
 
-// Session is what the session cookie carries: who the user is, when and how
-// they signed in, and the identity already signed for upstreams, so that an
-// authenticated request needs no store lookup and no signing.
+// Session is what the session cookie carries: who the user is and when and
+// how they signed in, so that an authenticated request needs no store
+// lookup. The identity signed for upstreams is made from it and cached with
+// it, not carried.
 type Session struct {
 	ID            string   `json:"sid"`
 	UserID        string   `json:"sub"`
@@ -34,8 +35,10 @@ type Session struct {
 	Expires int64 `json:"exp"`
 	// RefreshAt is when the claims are re-read from the pool and re-signed.
 	RefreshAt int64 `json:"rat"`
-	// DataToken is the signed X-Amzn-Oidc-Data header value.
-	DataToken string `json:"dt"`
+	// DataToken is the signed X-Amzn-Oidc-Data header value. It stays out
+	// of the cookie: signing it again costs one ES256 signature per session
+	// and instance, and carrying it would add 900 bytes to every request.
+	DataToken string `json:"-"`
 	// AccessToken is passed as X-Amzn-Oidc-Accesstoken when configured.
 	AccessToken string `json:"ac,omitempty"`
 	// RefreshToken is an outside issuer's refresh token, for the source's

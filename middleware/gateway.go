@@ -227,6 +227,12 @@ func (g *Gateway) lookup(raw string) *cacheEntry {
 	if err != nil {
 		return nil
 	}
+	// Cookies sealed before the data header left the cookie still carry
+	// one; it is signed again all the same, with the current key.
+	if err := g.signData(s); err != nil {
+		g.cfg.Logger.Error("signing the session's data header failed", zap.String("user_id", s.UserID), zap.Error(err))
+		return nil
+	}
 	e := g.entry(s)
 	e.keys = keys
 	g.cache.put(raw, e)
@@ -299,6 +305,30 @@ func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
 	}
 	s.RefreshAt = refreshAt
 	exp := time.Unix(0, refreshAt).Add(dataTokenGrace)
+	if err := g.signData(s); err != nil {
+		return err
+	}
+	s.AccessToken = ""
+	if g.cfg.PassAccessToken {
+		// An outside issuer's own token is passed as is, as an ALB does; a
+		// local pool's sessions get one Gatehouse mints.
+		s.AccessToken = id.AccessToken
+		if s.AccessToken == "" {
+			var err error
+			if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// signData signs s's X-Amzn-Oidc-Data from its claims, valid until a little
+// past its refresh time. The cookie does not carry the result (it would be
+// most of the cookie, sent with every request): it is signed at sign-in and
+// each refresh, and again by an instance that opens the cookie for the first
+// time, which then caches it with the session.
+func (g *Gateway) signData(s *Session) error {
 	groups := s.Groups
 	if groups == nil {
 		groups = []string{}
@@ -316,21 +346,8 @@ func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
 		claims["name"] = s.Name
 	}
 	var err error
-	if s.DataToken, err = g.cfg.Data.Sign(claims, exp); err != nil {
-		return err
-	}
-	s.AccessToken = ""
-	if g.cfg.PassAccessToken {
-		// An outside issuer's own token is passed as is, as an ALB does; a
-		// local pool's sessions get one Gatehouse mints.
-		s.AccessToken = id.AccessToken
-		if s.AccessToken == "" {
-			if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	s.DataToken, err = g.cfg.Data.Sign(claims, time.Unix(0, s.RefreshAt).Add(dataTokenGrace))
+	return err
 }
 
 // accessToken mints a Cognito-style access token for the session, signed

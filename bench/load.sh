@@ -35,23 +35,14 @@ source bench/lib/sites.sh
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
 HZ=$(getconf CLK_TCK)
 
-# measure NAME URL [HEADER]: one wrk run; prints "rps p50_ms p99_ms
+# measure NAME URL HEADER: one wrk run; prints "rps p50_ms p99_ms
 # cpu_us_per_request". The last is the server's CPU time over the requests
 # served: what each request costs the server, which steal time and noisy
 # neighbours on a VM move far less than they move throughput.
 measure() {
 	local out t0 t1
 	t0=$(cpu_ticks)
-	if [ -n "${3:-}" ]; then
-		out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$3" "$2")
-	else
-		out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2")
-	fi
-	if printf '%s' "$out" | grep -q 'Non-2xx'; then
-		echo "$1: non-2xx responses:" >&2
-		printf '%s\n' "$out" >&2
-		exit 1
-	fi
+	out=$(wrk_checked "$1" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$3" "$2")
 	t1=$(cpu_ticks)
 	local rps p50 p99 n
 	rps=$(printf '%s' "$out" | awk '/^Requests\/sec/ { print $2 }')
@@ -79,7 +70,8 @@ declare -A rows=() ratios=()
 for round in $(seq "$ROUNDS"); do
 	declare -A rps=()
 	for k in "${cases[@]}"; do
-		read -r r p50 p99 cpu < <(measure "$k" "http://127.0.0.1:${url[$k]}/" "${cred[$k]}")
+		result=$(measure "$k" "http://127.0.0.1:${url[$k]}/" "${cred[$k]}")
+		read -r r p50 p99 cpu <<<"$result"
 		printf '%-6s %-34s %12s %10s %10s %12s\n' "$round" "${label[$k]}" "$r" "$p50" "$p99" "$cpu"
 		rows[$k]+="$r $p50 $p99 $cpu"$'\n'
 		rps[$k]=$r

@@ -16,6 +16,8 @@
 # SERVER_WRAPPER (an array, empty by default) is put before the server's
 # command, e.g. valgrind; STARTUP_TRIES is how many tenths of a second to wait
 # for a site to answer (default 100).
+# A failure inside $(...) ends the script, as it would outside one.
+shopt -s inherit_errexit
 : "${STARTUP_TRIES:=100}"
 if ! declare -p SERVER_WRAPPER >/dev/null 2>&1; then SERVER_WRAPPER=(); fi
 # cleanup_dirs (an array) lists more directories to remove on exit.
@@ -187,3 +189,19 @@ declare -A cred=(
 
 # median reads numbers, one a line, and prints their median.
 median() { grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# wrk_checked NAME WRK_ARGS...: runs wrk and prints its report. A response
+# other than 2xx, or no request served at all, ends the script: such a run
+# measures nothing.
+wrk_checked() {
+	local name=$1 out n
+	shift
+	out=$(wrk "$@")
+	n=$(printf '%s' "$out" | awk '/requests in/ { print $1 }')
+	if printf '%s' "$out" | grep -q 'Non-2xx' || [ "${n:-0}" -eq 0 ]; then
+		echo "$name: non-2xx responses or none served:" >&2
+		printf '%s\n' "$out" >&2
+		exit 1
+	fi
+	printf '%s\n' "$out"
+}

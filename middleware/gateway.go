@@ -227,8 +227,8 @@ func (g *Gateway) lookup(raw string) *cacheEntry {
 	if err != nil {
 		return nil
 	}
-	// Cookies sealed before the data header left the cookie still carry
-	// one; it is signed again all the same, with the current key.
+	// The cookie does not carry the data header (see signData); the
+	// one in cookies sealed before that change is ignored by Decode.
 	if err := g.signData(s); err != nil {
 		g.cfg.Logger.Error("signing the session's data header failed", zap.String("user_id", s.UserID), zap.Error(err))
 		return nil
@@ -304,7 +304,7 @@ func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
 		refreshAt = min(refreshAt, id.RefreshBy.UnixNano())
 	}
 	s.RefreshAt = refreshAt
-	exp := time.Unix(0, refreshAt).Add(dataTokenGrace)
+	exp := s.dataExpires()
 	if err := g.signData(s); err != nil {
 		return err
 	}
@@ -346,8 +346,14 @@ func (g *Gateway) signData(s *Session) error {
 		claims["name"] = s.Name
 	}
 	var err error
-	s.DataToken, err = g.cfg.Data.Sign(claims, time.Unix(0, s.RefreshAt).Add(dataTokenGrace))
+	s.DataToken, err = g.cfg.Data.Sign(claims, s.dataExpires())
 	return err
+}
+
+// dataExpires is when what is signed for s (its data header, a minted access
+// token) expires: a little past its refresh time.
+func (s *Session) dataExpires() time.Time {
+	return time.Unix(0, s.RefreshAt).Add(dataTokenGrace)
 }
 
 // accessToken mints a Cognito-style access token for the session, signed

@@ -121,6 +121,11 @@ func (f *gwFixture) start(t testing.TB) []*http.Cookie {
 // guard runs Guard on a GET of path carrying cookies, and extra headers by
 // raw key.
 func (f *gwFixture) guard(cookies []*http.Cookie, extra map[string]string) (bool, *http.Request, *httptest.ResponseRecorder) {
+	return guardOn(f.gw, cookies, extra)
+}
+
+// guardOn is guard on another gateway g, such as a second instance's.
+func guardOn(g *Gateway, cookies []*http.Cookie, extra map[string]string) (bool, *http.Request, *httptest.ResponseRecorder) {
 	r := httptest.NewRequest(http.MethodGet, "https://app.example.com/reports?q=1", nil)
 	r.Header.Set("Accept", "text/html")
 	for _, c := range cookies {
@@ -130,7 +135,7 @@ func (f *gwFixture) guard(cookies []*http.Cookie, extra map[string]string) (bool
 		r.Header[k] = []string{v}
 	}
 	rec := httptest.NewRecorder()
-	ok := f.gw.Guard(rec, r)
+	ok := g.Guard(rec, r)
 	return ok, r, rec
 }
 
@@ -221,12 +226,8 @@ func TestGatewaySignsDataForUnseenSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	guard := func() string {
-		r := httptest.NewRequest(http.MethodGet, "https://app.example.com/", nil)
-		for _, c := range cookies {
-			r.AddCookie(c)
-		}
-		rec := httptest.NewRecorder()
-		if !other.Guard(rec, r) {
+		ok, r, rec := guardOn(other, cookies, nil)
+		if !ok {
 			t.Fatalf("the other gateway refused the session: %d %s", rec.Code, rec.Body)
 		}
 		return r.Header.Get(HeaderData)

@@ -177,6 +177,11 @@ func (a *accounts) passkeySignIn(t *testing.T, c *http.Client, auth *testenv.Aut
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Sign in with a passkey") {
 		t.Fatalf("sign-in page offers no passkey (%d):\n%s", resp.StatusCode, body)
 	}
+	// The browser offers passkeys among the email field's suggestions only
+	// when its autocomplete ends in "webauthn".
+	if !strings.Contains(body, `autocomplete="username webauthn"`) {
+		t.Fatalf("the sign-in page's email field does not ask for passkey suggestions:\n%s", body)
+	}
 	o := a.begin(t, c, "passkey/begin", csrf, map[string]string{})
 	return a.jsonPost(t, c, "passkey/finish", csrf, mustJSON(t, map[string]any{
 		"rd": rd, "credential": json.RawMessage(auth.Get(t, b64d(t, o.PublicKey.Challenge))),

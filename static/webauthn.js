@@ -2,7 +2,9 @@
 // elements marked data-webauthn (hidden until it runs, so that without
 // JavaScript, or without WebAuthn, the pages show only what works):
 //
-//   data-webauthn="passkey"   the sign-in page's "Sign in with a passkey"
+//   data-webauthn="passkey"   the sign-in page's "Sign in with a passkey", and
+//                             the passkeys the browser offers among the email
+//                             field's suggestions (autofill, below)
 //   data-webauthn="mfa"       the second-factor page's "Use a passkey or security key"
 //   data-webauthn="register"  the account page's "Add a passkey" form
 //   data-webauthn="enrol"     the set-up page's "Set up a passkey instead", at a
@@ -142,6 +144,56 @@
     go(done.redirect);
   };
 
+  // autofill offers the browser's passkeys for this site among the
+  // suggestions of the sign-in page's email field (its autocomplete has
+  // "webauthn"): WebAuthn's conditional mediation, which waits, without
+  // any prompt, until the user picks one. It runs until it signs in or
+  // fails, or until abort() ends it for the button, which then waits for
+  // done so that its own ceremony cookie is the last one set.
+  let autofilling = null;
+  const autofill = (el) => {
+    const controller = new AbortController();
+    const done = (async () => {
+      const { csrf, rd = '' } = el.dataset;
+      const error = el.querySelector('[data-webauthn-error]');
+      let picked = false;
+      try {
+        const begin = await post('passkey/begin', csrf, {});
+        const cred = await navigator.credentials.get({
+          mediation: 'conditional',
+          signal: controller.signal,
+          publicKey: requestOptions(begin.publicKey),
+        });
+        picked = true;
+        const finished = await post('passkey/finish', csrf, { rd, credential: credentialJSON(cred) });
+        go(finished.redirect);
+      } catch (err) {
+        if (controller.signal.aborted) return;
+        if (error) {
+          error.textContent = explain(err);
+          error.hidden = false;
+        }
+        // The server refused the passkey the user picked (or its
+        // ceremony expired while the page sat open): offer the
+        // suggestions again, with a new ceremony. Only a pick restarts
+        // it, so a server that refuses begin is not asked in a loop.
+        if (picked) autofilling = autofill(el);
+      }
+    })();
+    return { abort: () => controller.abort(), done };
+  };
+
+  // conditionalAvailable reports whether this browser can offer passkeys
+  // as autofill suggestions.
+  const conditionalAvailable = async () => {
+    try {
+      return typeof PublicKeyCredential.isConditionalMediationAvailable === 'function' &&
+        (await PublicKeyCredential.isConditionalMediationAvailable());
+    } catch {
+      return false;
+    }
+  };
+
   const register = async (form) => {
     const csrf = form.dataset.csrf;
     const begin = await post('register/begin', csrf, {
@@ -208,7 +260,29 @@
           const remember = document.getElementById('f-remember');
           return kind === 'mfa' && remember && remember.checked ? { remember: true } : {};
         };
-        button.addEventListener('click', () => run(el, button, () => signIn(path, el, extra)));
+        button.addEventListener('click', () =>
+          run(el, button, async () => {
+            // A browser runs one WebAuthn request at a time: the
+            // suggestions' waiting one gives way to the button's.
+            if (autofilling) {
+              const pending = autofilling;
+              autofilling = null;
+              pending.abort();
+              await pending.done;
+            }
+            try {
+              await signIn(path, el, extra);
+            } catch (err) {
+              // Cancelled or refused: the suggestions come back.
+              if (await suggest) autofilling = autofill(el);
+              throw err;
+            }
+          }),
+        );
+        const suggest = kind === 'passkey' ? conditionalAvailable() : Promise.resolve(false);
+        suggest.then((yes) => {
+          if (yes) autofilling = autofill(el);
+        });
       } else {
         continue;
       }

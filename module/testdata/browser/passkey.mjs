@@ -1,7 +1,8 @@
 // Drives Debian's Chromium through Gatehouse's passkeys with Chromium's own
 // virtual authenticator (DevTools protocol, WebAuthn domain): sign in with
 // the password, add a passkey on the account page, sign out, and sign in
-// again with "Sign in with a passkey" alone. Run by
+// again with "Sign in with a passkey" alone, then by picking the passkey
+// from the email field's suggestions (conditional mediation). Run by
 // module/browser_passkey_test.go (TestBrowserPasskey); by hand:
 //
 //	node module/testdata/browser/passkey.mjs <base-url> <email> <password> <screenshot-dir> <display-name>
@@ -70,20 +71,48 @@ await run(browser, summary, async (failure) => {
     check(credentials.length === 1 && credentials[0].isResidentCredential, `authenticator holds ${JSON.stringify(credentials.map((c) => ({ rp: c.rpId, resident: c.isResidentCredential })))}`);
     summary.credential = { rpId: credentials[0].rpId, resident: credentials[0].isResidentCredential, signCount: credentials[0].signCount };
 
+    // With presence off the authenticator answers nothing, so the sign-in
+    // page's passkey suggestions wait as they do for a user who has not
+    // picked one yet.
+    const presence = (enabled) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled });
+    await presence(false);
+
     step('sign out');
     await page.goto(base + '/_gatehouse/logout');
     check(onPath(page) === '/_gatehouse/signin', `after logout the browser is on ${page.url()}`);
 
-    step('sign in with a passkey alone');
+    step('the email field offers passkeys, and waits for a pick');
     await page.goto(base + privatePath);
     check(onPath(page) === '/_gatehouse/signin', `browser is on ${page.url()}, want the sign-in page`);
+    const emailField = page.getByLabel('Email', { exact: true });
+    const autocomplete = await emailField.getAttribute('autocomplete');
+    check(autocomplete === 'username webauthn', `the email field's autocomplete is ${JSON.stringify(autocomplete)}`);
+    await page.waitForTimeout(1000);
+    check(onPath(page) === '/_gatehouse/signin', `with no passkey picked the browser went to ${page.url()}`);
     await shoot(page, 'signin-passkey');
+
+    step('sign in with the passkey button');
+    // The suggestions' request is still waiting: the button must end it
+    // before its own, or the browser refuses the second.
+    await presence(true);
     await Promise.all([
       page.waitForURL((u) => u.pathname === privatePath, { timeout: 15000 }),
       page.getByRole('button', { name: 'Sign in with a passkey' }).click(),
     ]);
     summary.upstreamBody = (await page.locator('body').innerText()).trim();
     check(summary.upstreamBody === 'upstream', `the upstream's page says ${JSON.stringify(summary.upstreamBody)}`);
+
+    step('sign in by picking the passkey from the email field');
+    await presence(false);
+    await page.goto(base + '/_gatehouse/logout');
+    check(onPath(page) === '/_gatehouse/signin', `after logout the browser is on ${page.url()}`);
+    // Chromium's virtual authenticator picks its one passkey for a
+    // waiting suggestion request as soon as presence is on: the user's
+    // pick, with no click on the button.
+    await presence(true);
+    await Promise.all([page.waitForURL((u) => u.pathname === privatePath, { timeout: 15000 }), page.goto(base + privatePath)]);
+    const body = (await page.locator('body').innerText()).trim();
+    check(body === 'upstream', `after the suggestion the upstream's page says ${JSON.stringify(body)}`);
     await context.close();
   }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -56,6 +57,12 @@ type accountPage struct {
 
 	// CanAddPasskey offers "Add a passkey" (webauthn.go).
 	CanAddPasskey bool
+	// CanConfirm offers "Confirm with a passkey" (confirm.go): the user
+	// has one for this site. While Confirmed (until ConfirmedUntil) the
+	// forms ask for no password.
+	CanConfirm     bool
+	Confirmed      bool
+	ConfirmedUntil string
 }
 
 // factorView is one factor as the account page lists it.
@@ -188,6 +195,14 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 			}
 		}
 	}
+	if until := h.confirmedUntil(r, u, time.Now()); !until.IsZero() {
+		p.Confirmed, p.ConfirmedUntil = true, until.UTC().Format("15:04 MST")
+	} else if rp, err := h.relyingParty(r); err == nil && p.MFA {
+		if p.CanConfirm, err = h.pool.HasPasskey(r.Context(), u.ID, rp); err != nil {
+			h.internalError(w, r, "reading the user's passkeys", err)
+			return
+		}
+	}
 	p.CanDelete = acct.AllowDelete
 	if p.DeletePasswordField.ID == "" {
 		p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", "")
@@ -230,7 +245,8 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, AccountPath+"?notice=profile_saved")
 
 	case "password":
-		nu, err := h.pool.ChangePassword(ctx, u.ID, f.Get("current_password"), f.Get("new_password"))
+		confirm := h.confirmation(r, u, f.Get("current_password"))
+		nu, err := h.pool.ChangePassword(ctx, u.ID, confirm, f.Get("new_password"))
 		if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
 			p.PasswordError = "New password " + pe.Rule + "."
 			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, p, nil, nil)
@@ -239,7 +255,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil:
 		case errors.Is(err, pool.ErrInvalidCredentials):
-			p.PasswordError = "Your current password is not right."
+			p.PasswordError = msgNotConfirmed(confirm.Password)
 			h.renderAccount(w, r, http.StatusUnauthorized, u, p, nil, nil)
 			return
 		default:
@@ -257,7 +273,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 
 	case "email":
 		newEmail := f.Get("new_email")
-		_, err := h.pool.RequestEmailChange(ctx, u.ID, f.Get("password"), newEmail)
+		_, err := h.pool.RequestEmailChange(ctx, u.ID, h.confirmation(r, u, f.Get("password")), newEmail)
 		p.NewEmailField = field{ID: "f-new-email", Name: "new_email", Label: "New email address", Type: "email",
 			Autocomplete: "email", InputMode: "email", Required: true, MaxLength: 254, Value: newEmail}
 		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
@@ -275,7 +291,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 			p.EmailError, status = "We could not send the email just now. Cancel the change and ask again in a moment.", http.StatusServiceUnavailable
 		case errors.Is(err, pool.ErrInvalidCredentials):
 			p.EmailPasswordField = passwordField("f-email-password", "password", "Current password", "current-password",
-				"Your current password is not right.")
+				msgNotConfirmed(f.Get("password")))
 			p.EmailError, status = msgFixFields, http.StatusUnauthorized
 		case errors.Is(err, pool.ErrInvalidEmail):
 			p.NewEmailField.Error = "Enter a valid email address, such as name@example.com."
@@ -336,14 +352,14 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, SignInPath+"?notice=signed_out_all")
 
 	case "delete":
-		err := h.pool.DeleteOwnAccount(ctx, u.ID, f.Get("password"))
+		err := h.pool.DeleteOwnAccount(ctx, u.ID, h.confirmation(r, u, f.Get("password")))
 		switch {
 		case err == nil:
 		case errors.Is(err, pool.ErrDeleteNotAllowed):
 			h.RenderError(w, r, http.StatusForbidden, "Not allowed", "Accounts cannot be deleted here. Ask your administrator.")
 			return
 		case errors.Is(err, pool.ErrInvalidCredentials):
-			p.DeleteError = "Your current password is not right."
+			p.DeleteError = msgNotConfirmed(f.Get("password"))
 			p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", p.DeleteError)
 			h.renderAccount(w, r, http.StatusUnauthorized, u, p, nil, nil)
 			return
@@ -366,7 +382,8 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // accountMFA adds or removes a factor, or replaces the recovery codes,
-// each only after the current password is typed again.
+// each only after the current password is typed again (or while a passkey
+// confirmation stands).
 func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.User, action string, log *zap.Logger) {
 	ctx := r.Context()
 	f := r.PostForm
@@ -374,9 +391,9 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 		h.RenderError(w, r, http.StatusForbidden, "Not offered", "This site does not offer two-step verification.")
 		return
 	}
-	if _, err := h.pool.VerifyPassword(ctx, u.ID, f.Get("password")); err != nil {
+	if _, err := h.pool.Confirm(ctx, u.ID, h.confirmation(r, u, f.Get("password"))); err != nil {
 		if errors.Is(err, pool.ErrInvalidCredentials) {
-			h.renderAccount(w, r, http.StatusUnauthorized, u, accountPage{MFAError: "Your current password is not right."}, nil, nil)
+			h.renderAccount(w, r, http.StatusUnauthorized, u, accountPage{MFAError: msgNotConfirmed(f.Get("password"))}, nil, nil)
 			return
 		}
 		h.internalError(w, r, "checking the password", err)

@@ -26,6 +26,8 @@ import (
 //	                                                   sign-in that must set one up
 //	POST /_gatehouse/webauthn/login/{begin,finish}     second factor after the password
 //	POST /_gatehouse/webauthn/passkey/{begin,finish}   passwordless sign-in
+//	POST /_gatehouse/webauthn/confirm/{begin,finish}   confirm account changes
+//	                                                   in place of the password (confirm.go)
 //
 // Each is CSRF-protected as the forms are, with the token in the
 // X-CSRF-Token header: the request must come from this site (an Origin
@@ -48,7 +50,8 @@ const (
 
 // webauthnRequest is the body of every endpoint; each reads its fields.
 type webauthnRequest struct {
-	// Name and Password: register/begin.
+	// Name and Password: register/begin (no password while a passkey
+	// confirmation stands, confirm.go).
 	Name     string `json:"name"`
 	Password string `json:"password"`
 	// Challenge is the second-factor page's sealed challenge (login/*),
@@ -75,7 +78,7 @@ func (h *Handler) webauthn(w http.ResponseWriter, r *http.Request) {
 	route := strings.TrimPrefix(r.URL.Path, webauthnPath)
 	switch route {
 	case "register/begin", "register/finish", "enrol/begin", "enrol/finish",
-		"login/begin", "login/finish", "passkey/begin", "passkey/finish":
+		"login/begin", "login/finish", "passkey/begin", "passkey/finish", "confirm/begin", "confirm/finish":
 	default:
 		h.notFound(w, r)
 		return
@@ -111,6 +114,10 @@ func (h *Handler) webauthn(w http.ResponseWriter, r *http.Request) {
 		h.passkeyBegin(w, r, rp)
 	case "passkey/finish":
 		h.passkeyFinish(w, r, rp, req)
+	case "confirm/begin":
+		h.confirmBegin(w, r, rp)
+	case "confirm/finish":
+		h.confirmFinish(w, r, rp, req)
 	}
 }
 
@@ -278,9 +285,9 @@ func (h *Handler) registerBegin(w http.ResponseWriter, r *http.Request, rp pool.
 	if !ok {
 		return
 	}
-	if _, err := h.pool.VerifyPassword(r.Context(), u.ID, req.Password); err != nil {
+	if _, err := h.pool.Confirm(r.Context(), u.ID, h.confirmation(r, u, req.Password)); err != nil {
 		if errors.Is(err, pool.ErrInvalidCredentials) {
-			h.RenderError(w, r, http.StatusUnauthorized, "Wrong password", "Your current password is not right.")
+			h.RenderError(w, r, http.StatusUnauthorized, "Wrong password", msgNotConfirmed(req.Password))
 			return
 		}
 		h.internalError(w, r, "checking the password", err)

@@ -32,8 +32,12 @@ const (
 	AuditRecoveryCodesReplaced = "recovery_codes_replaced"
 	// AuditRecoveryCodeUsed: a recovery code stood in for a factor.
 	AuditRecoveryCodeUsed = "recovery_code_used"
-	// AuditPasswordChanged: the user changed their password.
+	// AuditPasswordChanged: the user changed their password (Detail
+	// "confirmed_by": "passkey" when a passkey stood in for the old one).
 	AuditPasswordChanged = "password_changed"
+	// AuditPasskeyConfirmed: a signed-in user confirmed it was them with a
+	// passkey, in place of their password, for changes to their account.
+	AuditPasskeyConfirmed = "passkey_confirmed"
 	// AuditPasswordReset: the password was set with a mailed code, or by
 	// an administrator (Detail "by": "email_code" or "admin").
 	AuditPasswordReset = "password_reset"
@@ -53,7 +57,7 @@ const (
 // AuditTypes lists every event type, for the CLI's help and checks.
 var AuditTypes = []string{
 	AuditSignIn, AuditSignInFailed, AuditLockedOut, AuditMFAEnrolled, AuditMFARemoved, AuditMFAReset,
-	AuditRecoveryCodesReplaced, AuditRecoveryCodeUsed, AuditPasswordChanged, AuditPasswordReset,
+	AuditRecoveryCodesReplaced, AuditRecoveryCodeUsed, AuditPasswordChanged, AuditPasskeyConfirmed, AuditPasswordReset,
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
 }
 

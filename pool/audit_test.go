@@ -199,7 +199,7 @@ func TestAuditFactorsAndAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	const newPassword = "a brand new passphrase"
-	if _, err := p.ChangePassword(ctx, u.ID, goodPassword, newPassword); err != nil {
+	if _, err := p.ChangePassword(ctx, u.ID, Confirmation{Password: goodPassword}, newPassword); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.SignOutEverywhere(ctx, u.ID); err != nil {
@@ -270,14 +270,14 @@ func TestAuditMailedChanges(t *testing.T) {
 	if _, err := p.ResetPassword(ctx, "ada@example.com", resetCode, newPassword); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.RequestEmailChange(ctx, u.ID, newPassword, "lovelace@example.com"); err != nil {
+	if _, err := p.RequestEmailChange(ctx, u.ID, Confirmation{Password: newPassword}, "lovelace@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	changeCode := codeOf(t, fm.last(t, "verify_new_email", "lovelace@example.com"))
 	if _, err := p.ConfirmEmailChange(ctx, u.ID, changeCode); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.DeleteOwnAccount(ctx, u.ID, newPassword); err != nil {
+	if err := p.DeleteOwnAccount(ctx, u.ID, Confirmation{Password: newPassword}); err != nil {
 		t.Fatal(err)
 	}
 

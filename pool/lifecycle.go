@@ -408,18 +408,46 @@ func (p *Pool) VerifyPassword(ctx context.Context, userID, password string) (*st
 	return u, nil
 }
 
-// ChangePassword sets a new password for a signed-in user who knows the
-// current one, and ends every other session and refresh token they hold
-// (the caller starts a new session for the one that made the change).
-func (p *Pool) ChangePassword(ctx context.Context, userID, current, newPassword string) (*store.User, error) {
-	u, err := p.VerifyPassword(ctx, userID, current)
+// Confirmation is what a signed-in user shows again before a change that
+// could hand their account to someone else or lock them out of it: their
+// current Password, or Passkey. The caller sets Passkey only when
+// FinishPasskeyConfirmation accepted one of the user's passkeys moments
+// ago, as it is trusted with whose session it serves (the hosted pages
+// keep that for a few minutes in a cookie bound to the session).
+type Confirmation struct {
+	Password string
+	Passkey  bool
+}
+
+// Confirm checks c for a signed-in user and returns them; a wrong or
+// missing password without Passkey is ErrInvalidCredentials.
+func (p *Pool) Confirm(ctx context.Context, userID string, c Confirmation) (*store.User, error) {
+	if c.Passkey {
+		return p.User(ctx, userID)
+	}
+	return p.VerifyPassword(ctx, userID, c.Password)
+}
+
+// ChangePassword sets a new password for a signed-in user who confirmed
+// it is them (c: the current password, or a passkey), and ends every
+// other session and refresh token they hold (the caller starts a new
+// session for the one that made the change).
+func (p *Pool) ChangePassword(ctx context.Context, userID string, c Confirmation, newPassword string) (*store.User, error) {
+	u, err := p.Confirm(ctx, userID, c)
 	if err != nil {
 		return nil, err
 	}
 	if err := p.policy.CheckFor(newPassword, u.Email); err != nil {
 		return nil, err
 	}
-	if newPassword == current {
+	same := newPassword == c.Password
+	if c.Passkey {
+		// The old password was not typed: compare with its hash.
+		if same, _, err = p.hasher.Verify(ctx, newPassword, u.PasswordHash); err != nil && !errors.Is(err, ErrMalformedHash) {
+			return nil, err
+		}
+	}
+	if same {
 		return nil, &PasswordPolicyError{Rule: "must differ from the current one"}
 	}
 	hash, err := p.hasher.Hash(ctx, newPassword)
@@ -433,7 +461,11 @@ func (p *Pool) ChangePassword(ctx context.Context, userID, current, newPassword 
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, status); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
-	p.audit(ctx, store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email})
+	e := store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email}
+	if c.Passkey {
+		e.Detail = map[string]string{"confirmed_by": "passkey"}
+	}
+	p.audit(ctx, e)
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
 		return nil, err
 	}
@@ -485,10 +517,10 @@ func (p *Pool) UpdateProfile(ctx context.Context, userID string, values map[stri
 }
 
 // RequestEmailChange starts moving a signed-in user to a new address: it
-// checks their password and mails a code to the new address. The old
+// checks their confirmation (c) and mails a code to the new address. The old
 // address stays in use until ConfirmEmailChange. Whether the new address
 // is taken is not said here, only to whoever can read its mail.
-func (p *Pool) RequestEmailChange(ctx context.Context, userID, password, newEmail string) (string, error) {
+func (p *Pool) RequestEmailChange(ctx context.Context, userID string, c Confirmation, newEmail string) (string, error) {
 	if p.acct.Mail == nil {
 		return "", ErrMailUnavailable
 	}
@@ -496,7 +528,7 @@ func (p *Pool) RequestEmailChange(ctx context.Context, userID, password, newEmai
 	if err != nil {
 		return "", err
 	}
-	u, err := p.VerifyPassword(ctx, userID, password)
+	u, err := p.Confirm(ctx, userID, c)
 	if err != nil {
 		return "", err
 	}
@@ -557,13 +589,13 @@ func (p *Pool) CancelEmailChange(ctx context.Context, userID string) error {
 	return p.store.DeleteVerificationCode(ctx, userID, PurposeChangeEmail)
 }
 
-// DeleteOwnAccount deletes a signed-in user who confirmed with their
-// password, when the pool allows it, with every session and refresh token.
-func (p *Pool) DeleteOwnAccount(ctx context.Context, userID, password string) error {
+// DeleteOwnAccount deletes a signed-in user who confirmed it is them (c),
+// when the pool allows it, with every session and refresh token.
+func (p *Pool) DeleteOwnAccount(ctx context.Context, userID string, c Confirmation) error {
 	if !p.acct.AllowDelete {
 		return ErrDeleteNotAllowed
 	}
-	if _, err := p.VerifyPassword(ctx, userID, password); err != nil {
+	if _, err := p.Confirm(ctx, userID, c); err != nil {
 		return err
 	}
 	if err := p.deleteUser(ctx, userID, "self"); err != nil {

@@ -754,13 +754,13 @@ func TestAccountChanges(t *testing.T) {
 
 	t.Run("password", func(t *testing.T) {
 		before := clk.now()
-		if _, err := p.ChangePassword(ctx, u.ID, "wrong password here", "a new passphrase here"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := p.ChangePassword(ctx, u.ID, Confirmation{Password: "wrong password here"}, "a new passphrase here"); !errors.Is(err, ErrInvalidCredentials) {
 			t.Errorf("wrong current password: %v", err)
 		}
-		if _, err := p.ChangePassword(ctx, u.ID, goodPassword, goodPassword); !errors.As(err, new(*PasswordPolicyError)) {
+		if _, err := p.ChangePassword(ctx, u.ID, Confirmation{Password: goodPassword}, goodPassword); !errors.As(err, new(*PasswordPolicyError)) {
 			t.Errorf("same password: %v", err)
 		}
-		if _, err := p.ChangePassword(ctx, u.ID, goodPassword, "a new passphrase here"); err != nil {
+		if _, err := p.ChangePassword(ctx, u.ID, Confirmation{Password: goodPassword}, "a new passphrase here"); err != nil {
 			t.Fatal(err)
 		}
 		if !p.DenyList().Revoked("s", u.ID, before) {
@@ -773,16 +773,16 @@ func TestAccountChanges(t *testing.T) {
 
 	t.Run("email", func(t *testing.T) {
 		const pw = "a new passphrase here"
-		if _, err := p.RequestEmailChange(ctx, u.ID, "wrong password here", "ada.king@example.com"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := p.RequestEmailChange(ctx, u.ID, Confirmation{Password: "wrong password here"}, "ada.king@example.com"); !errors.Is(err, ErrInvalidCredentials) {
 			t.Errorf("wrong password: %v", err)
 		}
-		if _, err := p.RequestEmailChange(ctx, u.ID, pw, "ADA@example.com"); !errors.Is(err, ErrSameEmail) {
+		if _, err := p.RequestEmailChange(ctx, u.ID, Confirmation{Password: pw}, "ADA@example.com"); !errors.Is(err, ErrSameEmail) {
 			t.Errorf("same address: %v", err)
 		}
-		if _, err := p.RequestEmailChange(ctx, u.ID, pw, "not an email"); !errors.Is(err, ErrInvalidEmail) {
+		if _, err := p.RequestEmailChange(ctx, u.ID, Confirmation{Password: pw}, "not an email"); !errors.Is(err, ErrInvalidEmail) {
 			t.Errorf("bad address: %v", err)
 		}
-		e, err := p.RequestEmailChange(ctx, u.ID, pw, "Ada.King@example.com")
+		e, err := p.RequestEmailChange(ctx, u.ID, Confirmation{Password: pw}, "Ada.King@example.com")
 		if err != nil || e != "ada.king@example.com" {
 			t.Fatalf("RequestEmailChange = %q, %v", e, err)
 		}
@@ -805,7 +805,7 @@ func TestAccountChanges(t *testing.T) {
 
 		// An address taken between the request and the code.
 		other := mustCreate(t, p, NewUser{Email: "other@example.com"})
-		if _, err := p.RequestEmailChange(ctx, other.ID, goodPassword, "taken@example.com"); err != nil {
+		if _, err := p.RequestEmailChange(ctx, other.ID, Confirmation{Password: goodPassword}, "taken@example.com"); err != nil {
 			t.Fatal(err)
 		}
 		code = codeOf(t, fm.last(t, mail.KindVerifyNewEmail, "taken@example.com"))
@@ -819,10 +819,10 @@ func TestAccountChanges(t *testing.T) {
 
 	t.Run("delete", func(t *testing.T) {
 		v := mustCreate(t, p, NewUser{Email: "leaving@example.com"})
-		if err := p.DeleteOwnAccount(ctx, v.ID, "wrong password here"); !errors.Is(err, ErrInvalidCredentials) {
+		if err := p.DeleteOwnAccount(ctx, v.ID, Confirmation{Password: "wrong password here"}); !errors.Is(err, ErrInvalidCredentials) {
 			t.Errorf("wrong password: %v", err)
 		}
-		if err := p.DeleteOwnAccount(ctx, v.ID, goodPassword); err != nil {
+		if err := p.DeleteOwnAccount(ctx, v.ID, Confirmation{Password: goodPassword}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := p.User(ctx, v.ID); !errors.Is(err, ErrUserNotFound) {
@@ -830,7 +830,7 @@ func TestAccountChanges(t *testing.T) {
 		}
 		q, _, _ := accountPool(t, func(c *AccountConfig) { c.AllowDelete = false })
 		w := mustCreate(t, q, NewUser{Email: "stay@example.com"})
-		if err := q.DeleteOwnAccount(ctx, w.ID, goodPassword); !errors.Is(err, ErrDeleteNotAllowed) {
+		if err := q.DeleteOwnAccount(ctx, w.ID, Confirmation{Password: goodPassword}); !errors.Is(err, ErrDeleteNotAllowed) {
 			t.Errorf("deletion not allowed: %v", err)
 		}
 	})

@@ -37,6 +37,7 @@ const (
 	CeremonyRegister     = "register"
 	CeremonySecondFactor = "mfa"
 	CeremonyPasskey      = "passkey"
+	CeremonyConfirm      = "confirm"
 )
 
 const (
@@ -449,6 +450,43 @@ func (p *Pool) FinishPasskeyRegistration(ctx context.Context, u *store.User, rp 
 // BeginPasskeySecondFactor starts asking a user whose password was just
 // proved (or who is stepping up) for one of their passkeys for rp.
 func (p *Pool) BeginPasskeySecondFactor(ctx context.Context, u *store.User, rp RelyingParty) (*protocol.CredentialAssertion, *WebAuthnCeremony, error) {
+	return p.beginUserAssertion(ctx, u, rp, CeremonySecondFactor, protocol.VerificationPreferred)
+}
+
+// FinishPasskeySecondFactor checks the assertion of a second-factor
+// ceremony and returns the amr the sign-in earned. A failure counts as a
+// failed sign-in of the user's login, as a wrong code does.
+func (p *Pool) FinishPasskeySecondFactor(ctx context.Context, u *store.User, rp RelyingParty, c *WebAuthnCeremony, response []byte) ([]string, error) {
+	if err := p.finishUserAssertion(ctx, u, rp, c, CeremonySecondFactor, response); err != nil {
+		return nil, err
+	}
+	return []string{AMRPassword, AMRHardwareKey, AMRMFA}, nil
+}
+
+// BeginPasskeyConfirmation starts asking a signed-in user for one of their
+// passkeys for rp, with user verification (PIN, biometrics), to confirm a
+// change to their account in place of their current password.
+func (p *Pool) BeginPasskeyConfirmation(ctx context.Context, u *store.User, rp RelyingParty) (*protocol.CredentialAssertion, *WebAuthnCeremony, error) {
+	// Required: the passkey stands in for the password, so it must be a
+	// factor the user knows or is, not just a touch.
+	return p.beginUserAssertion(ctx, u, rp, CeremonyConfirm, protocol.VerificationRequired)
+}
+
+// FinishPasskeyConfirmation checks the assertion of a confirmation
+// ceremony. On nil the caller may pass Confirmation{Passkey: true} for u
+// while the confirmation is fresh. A refused passkey counts against the
+// login's lockout, as at sign-in.
+func (p *Pool) FinishPasskeyConfirmation(ctx context.Context, u *store.User, rp RelyingParty, c *WebAuthnCeremony, response []byte) error {
+	if err := p.finishUserAssertion(ctx, u, rp, c, CeremonyConfirm, response); err != nil {
+		return err
+	}
+	p.audit(ctx, store.AuditEvent{Type: AuditPasskeyConfirmed, UserID: u.ID, Login: u.Email})
+	return nil
+}
+
+// beginUserAssertion asks u, who is known, for one of their passkeys for
+// rp, for purpose.
+func (p *Pool) beginUserAssertion(ctx context.Context, u *store.User, rp RelyingParty, purpose string, uv protocol.UserVerificationRequirement) (*protocol.CredentialAssertion, *WebAuthnCeremony, error) {
 	if p.mfa.Mode == MFAOff {
 		return nil, nil, ErrMFAUnavailable
 	}
@@ -467,54 +505,52 @@ func (p *Pool) BeginPasskeySecondFactor(ctx context.Context, u *store.User, rp R
 	for _, k := range keys {
 		pu.creds = append(pu.creds, k.cred)
 	}
-	opts, s, err := w.BeginLogin(pu, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	opts, s, err := w.BeginLogin(pu, webauthn.WithUserVerification(uv))
 	if err != nil {
 		return nil, nil, err
 	}
 	allowed := s.AllowedCredentialIDs
-	return opts, p.newCeremony(CeremonySecondFactor, u.ID, "", rp, s, allowed), nil
+	return opts, p.newCeremony(purpose, u.ID, "", rp, s, allowed), nil
 }
 
-// FinishPasskeySecondFactor checks the assertion of a second-factor
-// ceremony and returns the amr the sign-in earned. A failure counts as a
-// failed sign-in of the user's login, as a wrong code does.
-func (p *Pool) FinishPasskeySecondFactor(ctx context.Context, u *store.User, rp RelyingParty, c *WebAuthnCeremony, response []byte) ([]string, error) {
+// finishUserAssertion checks the answer to beginUserAssertion. Refused and
+// unknown passkeys count as failed sign-ins of u's login; a locked login
+// is refused before the passkey is looked at.
+func (p *Pool) finishUserAssertion(ctx context.Context, u *store.User, rp RelyingParty, c *WebAuthnCeremony, purpose string, response []byte) error {
 	if p.mfa.Mode == MFAOff {
-		return nil, ErrMFAUnavailable
+		return ErrMFAUnavailable
 	}
 	if !u.Enabled {
-		return nil, ErrUserDisabled
+		return ErrUserDisabled
 	}
-	if err := p.checkCeremony(c, CeremonySecondFactor, u.ID, rp); err != nil {
-		return nil, err
+	if err := p.checkCeremony(c, purpose, u.ID, rp); err != nil {
+		return err
 	}
 	failures, err := p.checkLock(ctx, u.Email)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	_, keys, err := p.passkeysFor(ctx, u.ID, rp)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	session, err := restoreAllowed(c, keys)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	_, err = p.verifyAssertion(ctx, rp, c, session, &passkeyUser{u: u}, keys, response, false)
 	if err != nil {
-		if errors.Is(err, ErrPasskeyRefused) || errors.Is(err, ErrPasskeyUnknown) {
+		if errors.Is(err, ErrPasskeyRefused) || errors.Is(err, ErrPasskeyUnknown) || errors.Is(err, ErrPasskeyNotVerified) {
 			if lerr := p.recordFailure(ctx, u.Email); lerr != nil {
-				return nil, lerr
+				return lerr
 			}
 		}
-		return nil, err
+		return err
 	}
 	if failures > 0 {
-		if err := p.clearFailures(ctx, u.Email); err != nil {
-			return nil, err
-		}
+		return p.clearFailures(ctx, u.Email)
 	}
-	return []string{AMRPassword, AMRHardwareKey, AMRMFA}, nil
+	return nil
 }
 
 // BeginPasskeySignIn starts a passwordless sign-in: the authenticator
@@ -601,19 +637,19 @@ func (p *Pool) FinishPasskeySignIn(ctx context.Context, rp RelyingParty, c *WebA
 	return u, []string{AMRHardwareKey, AMRMFA}, nil
 }
 
-func (p *Pool) verifyAssertion(ctx context.Context, rp RelyingParty, c *WebAuthnCeremony, s webauthn.SessionData, pu *passkeyUser, keys []passkey, response []byte, passwordless bool) (*passkey, error) {
+func (p *Pool) verifyAssertion(ctx context.Context, rp RelyingParty, c *WebAuthnCeremony, s webauthn.SessionData, pu *passkeyUser, keys []passkey, response []byte, discoverable bool) (*passkey, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
 		return nil, refused(err)
 	}
-	return p.verifyParsed(ctx, rp, c, s, pu, keys, parsed, passwordless)
+	return p.verifyParsed(ctx, rp, c, s, pu, keys, parsed, discoverable)
 }
 
 // verifyParsed has go-webauthn check an assertion against the ceremony,
 // then spends it: the signature counter must rise (or, for an
 // authenticator that counts nothing, the ceremony must be newer than the
 // last one accepted), atomically in the store.
-func (p *Pool) verifyParsed(ctx context.Context, rp RelyingParty, c *WebAuthnCeremony, s webauthn.SessionData, pu *passkeyUser, keys []passkey, parsed *protocol.ParsedCredentialAssertionData, passwordless bool) (*passkey, error) {
+func (p *Pool) verifyParsed(ctx context.Context, rp RelyingParty, c *WebAuthnCeremony, s webauthn.SessionData, pu *passkeyUser, keys []passkey, parsed *protocol.ParsedCredentialAssertionData, discoverable bool) (*passkey, error) {
 	w, err := p.webAuthn(rp)
 	if err != nil {
 		return nil, err
@@ -628,12 +664,12 @@ func (p *Pool) verifyParsed(ctx context.Context, rp RelyingParty, c *WebAuthnCer
 	if key == nil {
 		return nil, ErrPasskeyUnknown
 	}
-	if passwordless && !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+	if s.UserVerification == protocol.VerificationRequired && !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
 		// The library would refuse it too (the ceremony asks for
 		// verification); this says why.
 		return nil, ErrPasskeyNotVerified
 	}
-	if passwordless {
+	if discoverable {
 		_, _, err = w.ValidatePasskeyLogin(func(_, _ []byte) (webauthn.User, error) { return pu, nil }, s, parsed)
 	} else {
 		_, err = w.ValidateLogin(pu, s, parsed)

@@ -268,3 +268,58 @@ func TestPasskeyLockout(t *testing.T) {
 		t.Errorf("a passkey sign-in left %d failures counted", rec.Count)
 	}
 }
+
+// TestPasskeyConfirmation: a confirmation ceremony asks for the user's
+// passkeys with verification, accepts only a verified answer, finishes
+// nothing else, and then lets a password be replaced without the old one,
+// but not by the same one.
+func TestPasskeyConfirmation(t *testing.T) {
+	pp := newPasskeyPool(t, LockoutConfig{Off: true})
+	p, u, rp, ctx := pp.p, pp.u, pp.rp, t.Context()
+	if _, err := p.ChangePassword(ctx, u.ID, Confirmation{}, "a first passphrase here"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("password change with no confirmation at all: %v", err)
+	}
+
+	opts, c, err := p.BeginPasskeyConfirmation(ctx, u, rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Response.UserVerification != "required" || len(opts.Response.AllowedCredentials) != 1 {
+		t.Fatalf("confirmation options: %+v", opts.Response)
+	}
+	// Its ceremony is not a second factor's, nor the other way round.
+	if _, err := p.FinishPasskeySecondFactor(ctx, u, rp, c, pp.auth.Get(t, opts.Response.Challenge)); !errors.Is(err, ErrChallengeExpired) {
+		t.Errorf("confirmation ceremony finished as a second factor: %v", err)
+	}
+	mfaOpts, mfa, err := p.BeginPasskeySecondFactor(ctx, u, rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.FinishPasskeyConfirmation(ctx, u, rp, mfa, pp.auth.Get(t, mfaOpts.Response.Challenge)); !errors.Is(err, ErrChallengeExpired) {
+		t.Errorf("second-factor ceremony finished as a confirmation: %v", err)
+	}
+	pp.auth.Flags = testenv.FlagUP
+	if err := p.FinishPasskeyConfirmation(ctx, u, rp, c, pp.auth.Get(t, opts.Response.Challenge)); !errors.Is(err, ErrPasskeyNotVerified) {
+		t.Errorf("presence alone: %v, want ErrPasskeyNotVerified", err)
+	}
+	pp.auth.Flags = testenv.FlagUP | testenv.FlagUV
+	pp.clk.advance(time.Second) // one ceremony a second for a counterless authenticator
+	opts, c, err = p.BeginPasskeyConfirmation(ctx, u, rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.FinishPasskeyConfirmation(ctx, u, rp, c, pp.auth.Get(t, opts.Response.Challenge)); err != nil {
+		t.Fatalf("verified passkey: %v", err)
+	}
+
+	byPasskey := Confirmation{Passkey: true}
+	if _, err := p.ChangePassword(ctx, u.ID, byPasskey, "a first passphrase here"); err != nil {
+		t.Fatalf("password change confirmed by a passkey: %v", err)
+	}
+	if _, err := p.ChangePassword(ctx, u.ID, byPasskey, "a first passphrase here"); !errors.As(err, new(*PasswordPolicyError)) {
+		t.Errorf("the same password again, confirmed by a passkey: %v", err)
+	}
+	if _, err := p.SignIn(ctx, u.Email, "a first passphrase here"); err != nil {
+		t.Errorf("signing in with the new password: %v", err)
+	}
+}

@@ -7,6 +7,8 @@
 //                             field's suggestions (autofill, below)
 //   data-webauthn="mfa"       the second-factor page's "Use a passkey or security key"
 //   data-webauthn="register"  the account page's "Add a passkey" form
+//   data-webauthn="confirm"   the account page's "Confirm with a passkey", after
+//                             which its forms ask for no password for a while
 //   data-webauthn="enrol"     the set-up page's "Set up a passkey instead", at a
 //                             sign-in that must set up a second factor
 //
@@ -196,11 +198,13 @@
 
   const register = async (form) => {
     const csrf = form.dataset.csrf;
+    // No password field while a passkey confirmation stands.
+    const password = form.elements.password;
     const begin = await post('register/begin', csrf, {
       name: form.elements.name.value,
-      password: form.elements.password.value,
+      password: password ? password.value : '',
     });
-    form.elements.password.value = '';
+    if (password) password.value = '';
     const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
     const done = await post('register/finish', csrf, { credential: credentialJSON(cred) });
     showCodes(done, form);
@@ -253,9 +257,9 @@
       } else if (kind === 'enrol') {
         const button = el.querySelector('button');
         button.addEventListener('click', () => run(el, button, () => enrol(el)));
-      } else if (kind === 'passkey' || kind === 'mfa') {
+      } else if (kind === 'passkey' || kind === 'mfa' || kind === 'confirm') {
         const button = el.querySelector('button');
-        const path = kind === 'mfa' ? 'login' : 'passkey';
+        const path = { passkey: 'passkey', mfa: 'login', confirm: 'confirm' }[kind];
         const extra = () => {
           const remember = document.getElementById('f-remember');
           return kind === 'mfa' && remember && remember.checked ? { remember: true } : {};

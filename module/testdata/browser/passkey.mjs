@@ -2,7 +2,9 @@
 // virtual authenticator (DevTools protocol, WebAuthn domain): sign in with
 // the password, add a passkey on the account page, sign out, and sign in
 // again with "Sign in with a passkey" alone, then by picking the passkey
-// from the email field's suggestions (conditional mediation). Run by
+// from the email field's suggestions (conditional mediation). On the way,
+// it confirms with the passkey on the account page and makes new recovery
+// codes without typing the password. Run by
 // module/browser_passkey_test.go (TestBrowserPasskey); by hand:
 //
 //	node module/testdata/browser/passkey.mjs <base-url> <email> <password> <screenshot-dir> <display-name>
@@ -71,6 +73,22 @@ await run(browser, summary, async (failure) => {
     check(credentials.length === 1 && credentials[0].isResidentCredential, `authenticator holds ${JSON.stringify(credentials.map((c) => ({ rp: c.rpId, resident: c.isResidentCredential })))}`);
     summary.credential = { rpId: credentials[0].rpId, resident: credentials[0].isResidentCredential, signCount: credentials[0].signCount };
 
+    step('confirm with the passkey instead of the password');
+    await page.goto(base + '/_gatehouse/account');
+    check((await page.locator('#f-codes-password').count()) === 1, 'before confirming, making recovery codes does not ask for the password');
+    await Promise.all([
+      page.waitForSelector('#confirmed', { timeout: 10000 }),
+      page.getByRole('button', { name: 'Confirm with a passkey' }).click(),
+    ]);
+    check(onPath(page) === '/_gatehouse/account', `after confirming the browser is on ${page.url()}`);
+    check((await page.locator('#f-codes-password').count()) === 0, 'while confirmed, making recovery codes still asks for the password');
+    await shoot(page, 'account-confirmed');
+    // The answer is a page of its own at the same address.
+    await Promise.all([page.waitForSelector('#recovery-codes', { timeout: 10000 }), page.getByRole('button', { name: 'Make new recovery codes' }).click()]);
+    const fresh = await page.locator('#recovery-codes li code').allInnerTexts();
+    check(fresh.length === 10, `making recovery codes while confirmed showed ${JSON.stringify(fresh)}`);
+    check(!fresh.some((c) => shown.includes(c)), 'the new recovery codes repeat the old ones');
+
     // With presence off the authenticator answers nothing, so the sign-in
     // page's passkey suggestions wait as they do for a user who has not
     // picked one yet.
@@ -107,8 +125,10 @@ await run(browser, summary, async (failure) => {
     await page.goto(base + '/_gatehouse/logout');
     check(onPath(page) === '/_gatehouse/signin', `after logout the browser is on ${page.url()}`);
     // Chromium's virtual authenticator picks its one passkey for a
-    // waiting suggestion request as soon as presence is on: the user's
-    // pick, with no click on the button.
+    // suggestion request made while presence is on: the user's pick, with
+    // no click on the button. Leave the page first, so that its own
+    // request cannot be the one that gets the pick.
+    await page.goto('about:blank');
     await presence(true);
     await Promise.all([page.waitForURL((u) => u.pathname === privatePath, { timeout: 15000 }), page.goto(base + privatePath)]);
     const body = (await page.locator('body').innerText()).trim();

@@ -1,0 +1,148 @@
+package hostedui
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// Confirming with a passkey: the account page asks for the current
+// password before each change that could hand the account to someone else
+// or lock its owner out (email, password, factors, recovery codes,
+// deletion). A user with a passkey for the site may instead confirm once
+// with it, user-verified, at
+//
+//	POST /_gatehouse/webauthn/confirm/{begin,finish}
+//
+// after which, for confirmTTL, those forms ask for no password. The proof
+// is a sealed cookie bound to the user and to the session that made it,
+// so it ends with that session (sign-out, a password change) and is worth
+// nothing to another.
+const (
+	confirmCookie = "gatehouse_confirmed"
+	// confirmTTL is how long a passkey confirmation stands in for the
+	// password: a few changes' worth, not a second session.
+	confirmTTL = 5 * time.Minute
+)
+
+// passkeyConfirmation is the sealed content of confirmCookie.
+type passkeyConfirmation struct {
+	UserID    string `json:"u"`
+	SessionID string `json:"s"`
+	// Until is when it stops standing in for the password (Unix seconds).
+	Until int64 `json:"t"`
+}
+
+// session returns the session of this site that r carries, if any.
+func (h *Handler) session(r *http.Request) (*middleware.Session, bool) {
+	sr, ok := h.sessions.(sessionReader)
+	if !ok {
+		return nil, false
+	}
+	return sr.Authenticated(r)
+}
+
+// confirmedUntil returns until when u's passkey confirmation carried by r
+// stands, at now: zero when there is none for u's current session.
+func (h *Handler) confirmedUntil(r *http.Request, u *store.User, now time.Time) time.Time {
+	s, ok := h.session(r)
+	if !ok || s.UserID != u.ID {
+		return time.Time{}
+	}
+	for _, ck := range r.CookiesNamed(confirmCookie) {
+		var raw []byte
+		if securecookie.DecodeMulti(confirmCookie, ck.Value, &raw, h.codecs...) != nil {
+			continue
+		}
+		var c passkeyConfirmation
+		if json.Unmarshal(raw, &c) != nil || c.UserID != u.ID || c.SessionID != s.ID || s.ID == "" {
+			continue
+		}
+		if until := time.Unix(c.Until, 0); now.Before(until) {
+			return until
+		}
+	}
+	return time.Time{}
+}
+
+// sealConfirmation is c as confirmCookie's value.
+func (h *Handler) sealConfirmation(c passkeyConfirmation) (string, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	return securecookie.EncodeMulti(confirmCookie, raw, h.codecs...)
+}
+
+// confirmation is what a form of the account page shows for u: the
+// password it carries, and whether a passkey confirmation stands.
+func (h *Handler) confirmation(r *http.Request, u *store.User, password string) pool.Confirmation {
+	return pool.Confirmation{Password: password, Passkey: !h.confirmedUntil(r, u, time.Now()).IsZero()}
+}
+
+// msgNotConfirmed says why a change was refused for want of a
+// confirmation: a wrong password, or none (a passkey's confirmation may
+// have run out while the page was open).
+func msgNotConfirmed(password string) string {
+	if password == "" {
+		return "Enter your current password, or confirm with a passkey."
+	}
+	return "Your current password is not right."
+}
+
+func (h *Handler) confirmBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty) {
+	u, ok := h.accountUser(w, r)
+	if !ok {
+		return
+	}
+	opts, c, err := h.pool.BeginPasskeyConfirmation(r.Context(), u, rp)
+	if err != nil {
+		h.passkeyError(w, r, u.Email, "confirm", err)
+		return
+	}
+	h.begun(w, r, opts, c)
+}
+
+// confirmFinish checks the passkey and, if it is the user's, sets the
+// confirmation cookie and sends the script back to the account page.
+func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	c, ok := h.takeCeremony(w, r)
+	u, signedIn := h.accountUser(w, r)
+	if !signedIn {
+		return
+	}
+	s, _ := h.session(r)
+	if !ok {
+		h.passkeyError(w, r, u.Email, "confirm", pool.ErrChallengeExpired)
+		return
+	}
+	if err := h.pool.FinishPasskeyConfirmation(r.Context(), u, rp, c, req.Credential); err != nil {
+		if errors.Is(err, pool.ErrPasskeyNotVerified) {
+			h.RenderError(w, r, http.StatusUnauthorized, "Passkey not verified",
+				"This passkey did not verify you with a PIN or biometrics. Enter your current password instead.")
+			return
+		}
+		h.passkeyError(w, r, u.Email, "confirm", err)
+		return
+	}
+	v, err := h.sealConfirmation(passkeyConfirmation{UserID: u.ID, SessionID: s.ID, Until: time.Now().Add(confirmTTL).Unix()})
+	if err != nil {
+		h.internalError(w, r, "sealing a passkey confirmation", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: confirmCookie, Value: v, Path: PathPrefix, MaxAge: int(confirmTTL / time.Second),
+		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
+	})
+	h.log.Info("confirmed with a passkey", zap.String("user_id", u.ID), zap.String("rp_id", rp.ID),
+		zap.String("remote_ip", h.clientIP(r)))
+	writeJSON(w, webauthnFinished{Redirect: AccountPath})
+}

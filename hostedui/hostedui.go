@@ -187,7 +187,7 @@ func checkRedirectTarget(s string) error {
 // ServeHTTP routes a request under /_gatehouse/ to its page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(pool.WithClientIP(r.Context(), h.clientIP(r))) // for the pool's audit events
-	if r.Method == http.MethodPost && r.URL.Path != LogoutPath && h.throttled(w, r) {
+	if r.Method == http.MethodPost && r.URL.Path != LogoutPath && r.URL.Path != passkeyBeginPath && h.throttled(w, r) {
 		return
 	}
 	switch p := r.URL.Path; {

@@ -189,3 +189,39 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottleSparesPasskeyBegin: the sign-in page asks passkey/begin on
+// every view (for the email field's passkey suggestions), so those calls
+// spend nothing of the client's budget, while finish, which checks a
+// passkey, does.
+func TestThrottleSparesPasskeyBegin(t *testing.T) {
+	f, _ := throttledFixture(t, 1)
+	cookie, tok := f.form(t, "/")
+	call := func(path string) *http.Response {
+		r := httptest.NewRequest(http.MethodPost, "http://localhost"+path, strings.NewReader(`{}`))
+		r.Header.Set("Origin", "http://localhost")
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set(csrfHeader, tok)
+		r.AddCookie(cookie)
+		return f.do(r)
+	}
+	for i := range 5 {
+		res := call(passkeyBeginPath)
+		var opts struct {
+			PublicKey struct {
+				Challenge string `json:"challenge"`
+			} `json:"publicKey"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&opts); res.StatusCode != http.StatusOK || err != nil || opts.PublicKey.Challenge == "" {
+			t.Fatalf("passkey/begin %d: status %d (%v), challenge %q", i+1, res.StatusCode, err, opts.PublicKey.Challenge)
+		}
+	}
+	// The one request of the budget is still there for finish; the next
+	// is refused.
+	if res := call(webauthnPath + "passkey/finish"); res.StatusCode == http.StatusTooManyRequests {
+		t.Fatal("the first finish was throttled: begin spent the budget")
+	}
+	if res := call(webauthnPath + "passkey/finish"); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the second finish: status %d, want 429", res.StatusCode)
+	}
+}

@@ -39,6 +39,11 @@ import (
 // JSON.
 const (
 	webauthnPath = PathPrefix + "webauthn/"
+	// passkeyBeginPath is not throttled: the sign-in page calls it on
+	// every view for the email field's passkey suggestions, it checks
+	// nothing that could be guessed (a fresh challenge, no store read),
+	// and its finish, where a passkey is checked, is throttled.
+	passkeyBeginPath = webauthnPath + "passkey/begin"
 	// webauthnCookie holds one ceremony between begin and finish, sealed
 	// with the pages' codecs and bound to its purpose, user and site.
 	webauthnCookie = "gatehouse_webauthn"

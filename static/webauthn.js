@@ -264,8 +264,10 @@
           const remember = document.getElementById('f-remember');
           return kind === 'mfa' && remember && remember.checked ? { remember: true } : {};
         };
+        let pressed = false;
         button.addEventListener('click', () =>
           run(el, button, async () => {
+            pressed = true;
             // A browser runs one WebAuthn request at a time: the
             // suggestions' waiting one gives way to the button's.
             if (autofilling) {
@@ -285,7 +287,9 @@
         );
         const suggest = kind === 'passkey' ? conditionalAvailable() : Promise.resolve(false);
         suggest.then((yes) => {
-          if (yes) autofilling = autofill(el);
+          // Not once the button was pressed: its ceremony is under way,
+          // or it has started the suggestions again itself.
+          if (yes && !pressed) autofilling = autofill(el);
         });
       } else {
         continue;

@@ -82,6 +82,19 @@ func (h *Handler) sealConfirmation(c passkeyConfirmation) (string, error) {
 	return securecookie.EncodeMulti(confirmCookie, raw, h.codecs...)
 }
 
+// forgetConfirmation clears the confirmation cookie r carries, at
+// sign-out: bound to the session it is void anyway, but the browser
+// need not keep it.
+func (h *Handler) forgetConfirmation(w http.ResponseWriter, r *http.Request) {
+	if len(r.CookiesNamed(confirmCookie)) == 0 {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: confirmCookie, Value: "", Path: PathPrefix, MaxAge: -1,
+		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
+	})
+}
+
 // confirmation is what a form of the account page shows for u: the
 // password it carries, and whether a passkey confirmation stands.
 func (h *Handler) confirmation(r *http.Request, u *store.User, password string) pool.Confirmation {

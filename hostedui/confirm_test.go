@@ -73,3 +73,20 @@ func TestConfirmedUntil(t *testing.T) {
 		t.Errorf("without a session: confirmed until %v", got)
 	}
 }
+
+// TestLogoutForgetsConfirmation: sign-out clears the confirmation cookie
+// of a browser that has one, and sets none for one that has not.
+func TestLogoutForgetsConfirmation(t *testing.T) {
+	f := newFixture(t, nil)
+	r := httptest.NewRequest(http.MethodGet, LogoutPath, nil)
+	r.AddCookie(&http.Cookie{Name: confirmCookie, Value: "sealed"})
+	res := f.do(r)
+	c := cookieNamed(res, confirmCookie)
+	if res.StatusCode != http.StatusSeeOther || c == nil || c.MaxAge >= 0 || c.Path != PathPrefix || c.Value != "" {
+		t.Fatalf("sign-out with a confirmation: status %d, cookie %+v", res.StatusCode, c)
+	}
+	res = f.do(httptest.NewRequest(http.MethodGet, LogoutPath, nil))
+	if c := cookieNamed(res, confirmCookie); c != nil {
+		t.Fatalf("sign-out without a confirmation set %+v", c)
+	}
+}

@@ -244,6 +244,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 			"Your session could not be ended. Please try again.")
 		return
 	}
+	h.forgetConfirmation(w, r)
 	h.log.Info("signed out", zap.String("remote_ip", h.clientIP(r)))
 	seeOther(w, h.logoutRedirect)
 }

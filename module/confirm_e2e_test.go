@@ -51,6 +51,9 @@ func TestPasskeyConfirmation(t *testing.T) {
 	}
 	resp, b := m.jsonPost(t, c, "confirm/begin", csrf, []byte(`{}`))
 	wantStatus(t, "confirming without a passkey", resp, b, http.StatusConflict)
+	if f := decodeFinished(t, b); !strings.Contains(f.Message, "Enter your current password instead") {
+		t.Fatalf("confirming without a passkey answered %s", b)
+	}
 
 	resp, b = m.addPasskey(t, c, auth, "Laptop")
 	wantStatus(t, "adding the passkey", resp, b, http.StatusOK)

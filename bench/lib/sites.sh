@@ -22,6 +22,9 @@ shopt -s inherit_errexit
 if ! declare -p SERVER_WRAPPER >/dev/null 2>&1; then SERVER_WRAPPER=(); fi
 # cleanup_dirs (an array) lists more directories to remove on exit.
 if ! declare -p cleanup_dirs >/dev/null 2>&1; then cleanup_dirs=(); fi
+# GUARD_OPTIONS adds lines to the guarded sites' gatehouse blocks (e.g.
+# GUARD_OPTIONS="header off"); the controls follow what the gateway then sends.
+: "${GUARD_OPTIONS:=}"
 # PROXY_LOG=off leaves reverse_proxy's logger out of Caddy's default log (see
 # bench/README.md): every case then runs without its per-request log context.
 : "${PROXY_LOG:=on}"
@@ -91,6 +94,7 @@ http://:$GUARDED {
 	gatehouse {
 		pool default
 		claims_refresh 1h
+		$GUARD_OPTIONS
 	}
 	reverse_proxy 127.0.0.1:$UP
 }
@@ -100,6 +104,7 @@ http://:$ECHO {
 	gatehouse {
 		pool default
 		claims_refresh 1h
+		$GUARD_OPTIONS
 	}
 	respond "{header.X-Amzn-Oidc-Identity} {header.X-Amzn-Oidc-Data} {header.X-Auth-Request-User} {header.X-Auth-Request-Email} {header.X-Auth-Request-Groups}" 200
 }

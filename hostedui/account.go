@@ -20,6 +20,15 @@ type sessionReader interface {
 	Authenticated(r *http.Request) (*middleware.Session, bool)
 }
 
+// session returns the session of this site that r carries, if any.
+func (h *Handler) session(r *http.Request) (*middleware.Session, bool) {
+	sr, ok := h.sessions.(sessionReader)
+	if !ok {
+		return nil, false
+	}
+	return sr.Authenticated(r)
+}
+
 // accountPage is what templates/account.html shows.
 type accountPage struct {
 	DisplayName   string
@@ -441,10 +450,8 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 // currentAMR is how this site's session signed in, for a session that
 // replaces it; a password when there is none.
 func (h *Handler) currentAMR(r *http.Request) []string {
-	if sr, ok := h.sessions.(sessionReader); ok {
-		if s, ok := sr.Authenticated(r); ok && len(s.AMR) > 0 {
-			return s.AMR
-		}
+	if s, ok := h.session(r); ok && len(s.AMR) > 0 {
+		return s.AMR
 	}
 	return []string{pool.AMRPassword}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
-	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -39,15 +38,6 @@ type passkeyConfirmation struct {
 	SessionID string `json:"s"`
 	// Until is when it stops standing in for the password (Unix seconds).
 	Until int64 `json:"t"`
-}
-
-// session returns the session of this site that r carries, if any.
-func (h *Handler) session(r *http.Request) (*middleware.Session, bool) {
-	sr, ok := h.sessions.(sessionReader)
-	if !ok {
-		return nil, false
-	}
-	return sr.Authenticated(r)
 }
 
 // confirmedUntil returns until when u's passkey confirmation carried by r

@@ -524,11 +524,7 @@ func (h *Handler) enrolmentFor(r *http.Request, u *store.User, factorID string) 
 
 // signedIn returns the user id of this site's session, if any.
 func (h *Handler) signedIn(r *http.Request) (string, bool) {
-	sr, ok := h.sessions.(sessionReader)
-	if !ok {
-		return "", false
-	}
-	s, ok := sr.Authenticated(r)
+	s, ok := h.session(r)
 	if !ok {
 		return "", false
 	}

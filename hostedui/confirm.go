@@ -2,7 +2,6 @@ package hostedui
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -108,30 +107,10 @@ func (h *Handler) confirmBegin(w http.ResponseWriter, r *http.Request, rp pool.R
 	}
 	opts, c, err := h.pool.BeginPasskeyConfirmation(r.Context(), u, rp)
 	if err != nil {
-		h.confirmError(w, r, u, err)
+		h.passkeyError(w, r, u.Email, "confirm", err)
 		return
 	}
 	h.begun(w, r, opts, c)
-}
-
-// confirmError answers a refused confirmation as passkeyError does, but
-// where that would send the user to a code, here the password is the way.
-func (h *Handler) confirmError(w http.ResponseWriter, r *http.Request, u *store.User, err error) {
-	refuse := func(status int, reason, title, msg string) {
-		h.log.Info("passkey refused", zap.String("ceremony", "confirm"), zap.String("reason", reason),
-			zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-		h.RenderError(w, r, status, title, msg)
-	}
-	switch {
-	case errors.Is(err, pool.ErrPasskeyNotVerified):
-		refuse(http.StatusUnauthorized, "not_verified", "Passkey not verified",
-			"This passkey did not verify you with a PIN or biometrics. Enter your current password instead.")
-	case errors.Is(err, pool.ErrNoSuchFactor):
-		refuse(http.StatusConflict, "no_passkey", "No passkey",
-			"You have no passkey for this site. Enter your current password instead.")
-	default:
-		h.passkeyError(w, r, u.Email, "confirm", err)
-	}
 }
 
 // confirmFinish checks the passkey and, if it is the user's, sets the
@@ -144,11 +123,11 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 	}
 	s, _ := h.session(r)
 	if !ok {
-		h.confirmError(w, r, u, pool.ErrChallengeExpired)
+		h.passkeyError(w, r, u.Email, "confirm", pool.ErrChallengeExpired)
 		return
 	}
 	if err := h.pool.FinishPasskeyConfirmation(r.Context(), u, rp, c, req.Credential); err != nil {
-		h.confirmError(w, r, u, err)
+		h.passkeyError(w, r, u.Email, "confirm", err)
 		return
 	}
 	v, err := h.sealConfirmation(passkeyConfirmation{UserID: u.ID, SessionID: s.ID, Until: time.Now().Add(confirmTTL).Unix()})

@@ -488,6 +488,13 @@ func (h *Handler) passkeyError(w http.ResponseWriter, r *http.Request, email, ce
 			zap.String("email", clip(email)), zap.String("detail", clip(err.Error())), zap.String("remote_ip", h.clientIP(r)))
 		h.RenderError(w, r, status, title, msg)
 	}
+	// On the account page's confirmation the way on without a passkey is
+	// the current password, not a code or a sign-in.
+	notVerified, noPasskey := sentence(err.Error()), "You have no passkey for this site. Enter a code instead."
+	if ceremony == "confirm" {
+		notVerified = "This passkey did not verify you with a PIN or biometrics. Enter your current password instead."
+		noPasskey = "You have no passkey for this site. Enter your current password instead."
+	}
 	switch {
 	case errors.Is(err, pool.ErrChallengeExpired):
 		refuse(http.StatusBadRequest, "expired", "Start again", "This step has expired. Reload the page and try again.")
@@ -498,13 +505,13 @@ func (h *Handler) passkeyError(w http.ResponseWriter, r *http.Request, email, ce
 		refuse(http.StatusUnauthorized, "unknown", "Passkey not recognized",
 			"This passkey is not registered for this site. Use another passkey, or sign in with your password.")
 	case errors.Is(err, pool.ErrPasskeyNotVerified):
-		refuse(http.StatusUnauthorized, "not_verified", "Passkey not verified", sentence(err.Error()))
+		refuse(http.StatusUnauthorized, "not_verified", "Passkey not verified", notVerified)
 	case errors.Is(err, pool.ErrPasskeyExists):
 		refuse(http.StatusConflict, "exists", "Already added", "This passkey is registered already.")
 	case errors.Is(err, pool.ErrTooManyFactors):
 		refuse(http.StatusConflict, "too_many", "Too many authenticators", sentence(err.Error()))
 	case errors.Is(err, pool.ErrNoSuchFactor):
-		refuse(http.StatusConflict, "no_passkey", "No passkey", "You have no passkey for this site. Enter a code instead.")
+		refuse(http.StatusConflict, "no_passkey", "No passkey", noPasskey)
 	case errors.Is(err, pool.ErrMFAUnavailable):
 		refuse(http.StatusForbidden, "mfa_off", "Not offered", "This site does not offer passkeys.")
 	case errors.Is(err, pool.ErrUserDisabled):

@@ -1,11 +1,9 @@
 package hostedui
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -47,12 +45,8 @@ func (h *Handler) confirmedUntil(r *http.Request, u *store.User, now time.Time) 
 		return time.Time{}
 	}
 	for _, ck := range r.CookiesNamed(confirmCookie) {
-		var raw []byte
-		if securecookie.DecodeMulti(confirmCookie, ck.Value, &raw, h.codecs...) != nil {
-			continue
-		}
 		var c passkeyConfirmation
-		if json.Unmarshal(raw, &c) != nil || c.UserID != u.ID || c.SessionID != s.ID || s.ID == "" {
+		if !h.openJSON(confirmCookie, ck.Value, &c) || c.UserID != u.ID || c.SessionID != s.ID || s.ID == "" {
 			continue
 		}
 		if until := time.Unix(c.Until, 0); now.Before(until) {
@@ -62,15 +56,6 @@ func (h *Handler) confirmedUntil(r *http.Request, u *store.User, now time.Time) 
 	return time.Time{}
 }
 
-// sealConfirmation is c as confirmCookie's value.
-func (h *Handler) sealConfirmation(c passkeyConfirmation) (string, error) {
-	raw, err := json.Marshal(c)
-	if err != nil {
-		return "", err
-	}
-	return securecookie.EncodeMulti(confirmCookie, raw, h.codecs...)
-}
-
 // forgetConfirmation clears the confirmation cookie r carries, at
 // sign-out: bound to the session it is void anyway, but the browser
 // need not keep it.
@@ -78,10 +63,7 @@ func (h *Handler) forgetConfirmation(w http.ResponseWriter, r *http.Request) {
 	if len(r.CookiesNamed(confirmCookie)) == 0 {
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: confirmCookie, Value: "", Path: PathPrefix, MaxAge: -1,
-		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
-	})
+	h.setStrictCookie(w, r, confirmCookie, "", PathPrefix, -1)
 }
 
 // confirmation is what a form of the account page shows for u: the
@@ -130,15 +112,12 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 		h.passkeyError(w, r, u.Email, "confirm", err)
 		return
 	}
-	v, err := h.sealConfirmation(passkeyConfirmation{UserID: u.ID, SessionID: s.ID, Until: time.Now().Add(confirmTTL).Unix()})
+	v, err := h.sealJSON(confirmCookie, passkeyConfirmation{UserID: u.ID, SessionID: s.ID, Until: time.Now().Add(confirmTTL).Unix()})
 	if err != nil {
 		h.internalError(w, r, "sealing a passkey confirmation", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: confirmCookie, Value: v, Path: PathPrefix, MaxAge: int(confirmTTL / time.Second),
-		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
-	})
+	h.setStrictCookie(w, r, confirmCookie, v, PathPrefix, int(confirmTTL/time.Second))
 	h.log.Info("confirmed with a passkey", zap.String("user_id", u.ID), zap.String("rp_id", rp.ID),
 		zap.String("remote_ip", h.clientIP(r)))
 	writeJSON(w, webauthnFinished{Redirect: AccountPath})

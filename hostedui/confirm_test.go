@@ -32,7 +32,7 @@ func TestConfirmedUntil(t *testing.T) {
 	until := now.Add(confirmTTL)
 
 	seal := func(c passkeyConfirmation) string {
-		v, err := f.h.sealConfirmation(c)
+		v, err := f.h.sealJSON(confirmCookie, c)
 		if err != nil {
 			t.Fatal(err)
 		}

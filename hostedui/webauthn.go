@@ -220,20 +220,39 @@ func (h *Handler) passkeyOffer(r *http.Request, u *store.User) (offer, only bool
 	return true, only
 }
 
-// setCeremony seals c into the ceremony cookie.
-func (h *Handler) setCeremony(w http.ResponseWriter, r *http.Request, c *pool.WebAuthnCeremony) error {
-	raw, err := json.Marshal(c)
+// sealJSON is v, as JSON, sealed with the pages' codecs as a value of
+// cookie name.
+func (h *Handler) sealJSON(name string, v any) (string, error) {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return "", err
 	}
-	v, err := securecookie.EncodeMulti(webauthnCookie, raw, h.codecs...)
-	if err != nil {
-		return err
-	}
+	return securecookie.EncodeMulti(name, raw, h.codecs...)
+}
+
+// openJSON opens value, a cookie name's value sealed by sealJSON, into v;
+// false if it does not open or decode.
+func (h *Handler) openJSON(name, value string, v any) bool {
+	var raw []byte
+	return securecookie.DecodeMulti(name, value, &raw, h.codecs...) == nil && json.Unmarshal(raw, v) == nil
+}
+
+// setStrictCookie sets one of the passkey pages' own cookies, HttpOnly
+// and SameSite=Strict, for maxAge seconds; "" and -1 clear it.
+func (h *Handler) setStrictCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name: webauthnCookie, Value: v, Path: webauthnPath, MaxAge: int(pool.CeremonyTTL / time.Second),
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// setCeremony seals c into the ceremony cookie.
+func (h *Handler) setCeremony(w http.ResponseWriter, r *http.Request, c *pool.WebAuthnCeremony) error {
+	v, err := h.sealJSON(webauthnCookie, c)
+	if err != nil {
+		return err
+	}
+	h.setStrictCookie(w, r, webauthnCookie, v, webauthnPath, int(pool.CeremonyTTL/time.Second))
 	return nil
 }
 
@@ -244,17 +263,10 @@ func (h *Handler) takeCeremony(w http.ResponseWriter, r *http.Request) (*pool.We
 	if len(cookies) == 0 {
 		return nil, false
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: webauthnCookie, Value: "", Path: webauthnPath, MaxAge: -1,
-		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
-	})
+	h.setStrictCookie(w, r, webauthnCookie, "", webauthnPath, -1)
 	for _, ck := range cookies {
-		var raw []byte
-		if securecookie.DecodeMulti(webauthnCookie, ck.Value, &raw, h.codecs...) != nil {
-			continue
-		}
 		var c pool.WebAuthnCeremony
-		if json.Unmarshal(raw, &c) == nil {
+		if h.openJSON(webauthnCookie, ck.Value, &c) {
 			return &c, true
 		}
 	}

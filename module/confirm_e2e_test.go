@@ -88,10 +88,8 @@ func TestPasskeyConfirmation(t *testing.T) {
 	if f := decodeFinished(t, b); !strings.Contains(f.Message, "did not verify you") {
 		t.Fatalf("presence-only answer %s", b)
 	}
-	for _, k := range resp.Cookies() {
-		if k.Name == "gatehouse_confirmed" {
-			t.Fatal("a refused confirmation set the confirmation cookie")
-		}
+	if cookieNamed(resp, "gatehouse_confirmed") != nil {
+		t.Fatal("a refused confirmation set the confirmation cookie")
 	}
 	auth.Flags = testenv.FlagUP | testenv.FlagUV
 
@@ -101,12 +99,7 @@ func TestPasskeyConfirmation(t *testing.T) {
 	if f := decodeFinished(t, b); f.Redirect != "/_gatehouse/account" {
 		t.Fatalf("confirmation answered %s", b)
 	}
-	var ck *http.Cookie
-	for _, k := range resp.Cookies() {
-		if k.Name == "gatehouse_confirmed" {
-			ck = k
-		}
-	}
+	ck := cookieNamed(resp, "gatehouse_confirmed")
 	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/_gatehouse/" || ck.MaxAge != 300 {
 		t.Fatalf("confirmation cookie %+v", ck)
 	}

@@ -35,15 +35,36 @@ const FastHash = `password_hash {
 				parallelism 1
 			}`
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// handedOut holds every port FreePort has returned in this process. The
+// kernel may offer a port again as soon as its probe listener closes, and
+// a test that asks for several before binding any would then get one
+// twice (two sites on one address, which Caddy refuses).
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago and that
+// no earlier call in this process has returned.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
+	}
 }
 
 // StartCaddy adapts caddyfile, turns the admin endpoint off and loads it

@@ -6,10 +6,13 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,36 +38,64 @@ const FastHash = `password_hash {
 				parallelism 1
 			}`
 
-// handedOut holds every port FreePort has returned in this process. The
-// kernel may offer a port again as soon as its probe listener closes, and
-// a test that asks for several before binding any would then get one
-// twice (two sites on one address, which Caddy refuses).
+// handedOut holds every port FreePort has returned in this process, so
+// that a test asking for several before binding any gets distinct ones.
 var handedOut struct {
 	sync.Mutex
 	ports map[int]bool
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago and that
-// no earlier call in this process has returned.
+// no earlier call in this process has returned. It picks from below the
+// kernel's ephemeral range: a port the kernel hands out for bind(":0") or
+// for an outgoing connection could otherwise be taken by an httptest
+// upstream, or by a client socket, between this call and the moment Caddy
+// binds it. (Two calls once got the same kernel-chosen port in CI.)
 func FreePort(t testing.TB) int {
 	t.Helper()
+	port, err := pickPort(portRange())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// pickPort returns a port in [low, high) that it could bind on loopback and
+// has not returned before.
+func pickPort(low, high int) (int, error) {
 	handedOut.Lock()
 	defer handedOut.Unlock()
 	if handedOut.ports == nil {
 		handedOut.ports = map[int]bool{}
 	}
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for range 1000 {
+		port := low + rand.IntN(high-low)
+		if handedOut.ports[port] {
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // in use, by another test process perhaps
+		}
 		l.Close()
-		if !handedOut.ports[port] {
-			handedOut.ports[port] = true
-			return port
+		handedOut.ports[port] = true
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free loopback port in [%d, %d)", low, high)
+}
+
+// portRange is where FreePort picks from: the 12 000 ports below the
+// ephemeral range (32768 to 60999 by default on Linux).
+func portRange() (low, high int) {
+	high = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 14000 {
+				high = n
+			}
 		}
 	}
+	return high - 12000, high
 }
 
 // StartCaddy adapts caddyfile, turns the admin endpoint off and loads it

@@ -25,6 +25,10 @@ if ! declare -p cleanup_dirs >/dev/null 2>&1; then cleanup_dirs=(); fi
 # GUARD_OPTIONS adds lines to the guarded sites' gatehouse blocks (e.g.
 # GUARD_OPTIONS="header off"); the controls follow what the gateway then sends.
 : "${GUARD_OPTIONS:=}"
+# A line of its own only when there is something, so that the Caddyfile
+# stays as `caddy fmt` writes it (Caddy warns otherwise).
+guard_options_lines=""
+[ -z "$GUARD_OPTIONS" ] || guard_options_lines=$'\n\t\t'"$GUARD_OPTIONS"
 # PROXY_LOG=off leaves reverse_proxy's logger out of Caddy's default log (see
 # bench/README.md): every case then runs without its per-request log context.
 : "${PROXY_LOG:=on}"
@@ -93,8 +97,7 @@ http://:$ISSUER {
 http://:$GUARDED {
 	gatehouse {
 		pool default
-		claims_refresh 1h
-		$GUARD_OPTIONS
+		claims_refresh 1h$guard_options_lines
 	}
 	reverse_proxy 127.0.0.1:$UP
 }
@@ -103,8 +106,7 @@ http://:$GUARDED {
 http://:$ECHO {
 	gatehouse {
 		pool default
-		claims_refresh 1h
-		$GUARD_OPTIONS
+		claims_refresh 1h$guard_options_lines
 	}
 	respond "{header.X-Amzn-Oidc-Identity} {header.X-Amzn-Oidc-Data} {header.X-Auth-Request-User} {header.X-Auth-Request-Email} {header.X-Auth-Request-Groups}" 200
 }
@@ -194,6 +196,9 @@ declare -A cred=(
 
 # median reads numbers, one a line, and prints their median.
 median() { grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# quartiles: the first and third quartile of the numbers on stdin (nearest
+# rank), printed as "q1 to q3".
+quartiles() { grep . | sort -g | awk '{ v[NR] = $1 } END { lo = int((NR + 3) / 4); hi = int((3 * NR + 3) / 4); printf "%.3f to %.3f", v[lo], v[hi] }'; }
 
 # wrk_checked NAME WRK_ARGS...: runs wrk and prints its report. A response
 # other than 2xx, or no request served at all, ends the script: such a run

@@ -95,6 +95,11 @@ printf 'ratio (b)/(a): throughput %s (target >= 0.97), p99 %s (target <= 1.10)\n
 printf 'ratio (c)/(a): throughput %s (target >= 0.95), p99 %s (target <= 1.10)\n' "$(ratio c a 1)" "$(ratio c a 3)"
 printf 'median of the rounds'"'"' own ratios: (b)/(a) %.3f, (c)/(a) %.3f\n' \
 	"$(printf '%s' "${ratios[b/a]}" | median)" "$(printf '%s' "${ratios[c/a]}" | median)"
+# How far one round's ratio strays: when the middle half of the rounds
+# spans more than a target's margin, this run cannot say which side of the
+# target the case is on, and more rounds (or cost.sh) are needed.
+printf 'middle half of the rounds'"'"' own ratios: (b)/(a) %s, (c)/(a) %s\n' \
+	"$(printf '%s' "${ratios[b/a]}" | quartiles)" "$(printf '%s' "${ratios[c/a]}" | quartiles)"
 echo "the gateway against Caddy adding the same headers itself:"
 printf '  (b)/(d): throughput %s, p99 %s; rounds'"'"' own ratios %.3f\n' "$(ratio b d 1)" "$(ratio b d 3)" "$(printf '%s' "${ratios[b/d]}" | median)"
 printf '  (c)/(e): throughput %s, p99 %s; rounds'"'"' own ratios %.3f\n' "$(ratio c e 1)" "$(ratio c e 3)" "$(printf '%s' "${ratios[c/e]}" | median)"

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -67,27 +68,31 @@ func (c *Codec) without(line string) string {
 	return b.String()
 }
 
+// cookieSpace is what Go's cookie parser trims around a pair and a name
+// (textproto.TrimString): trimming less would leave "name\r=v" to an
+// upstream that reads it as the session cookie.
+const cookieSpace = " \t\r\n"
+
 // eachKept calls fn with each trimmed "name=value" pair of line that is
 // not the session's.
 func (c *Codec) eachKept(line string, fn func(string)) {
 	for rest := line; len(rest) > 0; {
 		var part string
 		part, rest, _ = strings.Cut(rest, ";")
-		part = strings.Trim(part, " \t")
+		part = strings.Trim(part, cookieSpace)
 		if part != "" && !c.ours(part) {
 			fn(part)
 		}
 	}
 }
 
-// ours reports whether a "name=value" pair is the session cookie or one of
-// its numbered shards.
+// ours reports whether a "name=value" pair (or a bare name, which Go's
+// parser reads as a cookie with an empty value) is the session cookie or
+// one of the shards Write can set: name-0 to name-7, spelled as Write
+// spells them, so that an app's own cookie such as name-07 is kept.
 func (c *Codec) ours(pair string) bool {
-	name, _, ok := strings.Cut(pair, "=")
-	if !ok {
-		return false
-	}
-	name = strings.TrimRight(name, " \t")
+	name, _, _ := strings.Cut(pair, "=")
+	name = strings.TrimRight(name, cookieSpace)
 	rest, ok := strings.CutPrefix(name, c.name)
 	if !ok {
 		return false
@@ -96,8 +101,9 @@ func (c *Codec) ours(pair string) bool {
 		return true
 	}
 	digits, ok := strings.CutPrefix(rest, "-")
-	if !ok || digits == "" || len(digits) > 2 {
+	if !ok || digits == "" || len(digits) > 1 && digits[0] == '0' {
 		return false
 	}
-	return strings.Trim(digits, "0123456789") == ""
+	n, err := strconv.Atoi(digits)
+	return err == nil && digits[0] != '+' && digits[0] != '-' && n < maxShards
 }

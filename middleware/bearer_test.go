@@ -24,7 +24,7 @@ type bearerFixture struct {
 	*ruleFixture
 }
 
-func newBearerFixture(t *testing.T, mode Mode, pol Policy, issuers ...JWTIssuer) *bearerFixture {
+func newBearerFixture(t testing.TB, mode Mode, pol Policy, issuers ...JWTIssuer) *bearerFixture {
 	t.Helper()
 	rf := &ruleFixture{}
 	if len(issuers) == 0 {

@@ -16,7 +16,7 @@ func (noSessions) Current(*http.Request) (SessionInfo, bool)    { return Session
 func (noSessions) End(http.ResponseWriter, *http.Request) error { return nil }
 
 // testProvider builds a provider on a fresh store, with both key kinds.
-func testProvider(t *testing.T, clients ...*Client) *Provider {
+func testProvider(t testing.TB, clients ...*Client) *Provider {
 	t.Helper()
 	s := openKeyStore(t, "")
 	pl, err := pool.New(t.Context(), s, pool.Config{Name: "default", Hash: pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})

@@ -117,34 +117,31 @@ func FuzzCaddyfile(f *testing.F) {
 			}
 			_ = app.Validate()
 		case 1:
-			h := new(Handler)
-			if h.UnmarshalCaddyfile(d) != nil {
-				return
-			}
-			reloaded := new(Handler)
-			if err := json.Unmarshal(mustJSON(t, h), reloaded); err != nil {
-				t.Fatalf("the handler's own JSON does not load back: %v", err)
-			}
-			_ = reloaded.Validate()
+			checkDirective(t, d, new(Handler), new(Handler))
 		case 2:
-			h := new(IDP)
-			if h.UnmarshalCaddyfile(d) != nil {
-				return
-			}
-			reloaded := new(IDP)
-			if err := json.Unmarshal(mustJSON(t, h), reloaded); err != nil {
-				t.Fatalf("gatehouse_idp's own JSON does not load back: %v", err)
-			}
-			_ = reloaded.Validate()
+			checkDirective(t, d, new(IDP), new(IDP))
 		}
 	})
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("marshalling the parsed config: %v", err)
+// directive is a site directive's module, as Caddy handles it.
+type directive interface {
+	UnmarshalCaddyfile(*caddyfile.Dispenser) error
+	Validate() error
+}
+
+// checkDirective parses d into parsed; when that succeeds, the JSON Caddy
+// would keep must load into reloaded, which then validates without panic.
+func checkDirective(t *testing.T, d *caddyfile.Dispenser, parsed, reloaded directive) {
+	if parsed.UnmarshalCaddyfile(d) != nil {
+		return
 	}
-	return b
+	b, err := json.Marshal(parsed)
+	if err != nil {
+		t.Fatalf("marshalling the parsed %T: %v", parsed, err)
+	}
+	if err := json.Unmarshal(b, reloaded); err != nil {
+		t.Fatalf("%T's own JSON does not load back: %v", parsed, err)
+	}
+	_ = reloaded.Validate()
 }

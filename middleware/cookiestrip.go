@@ -101,9 +101,9 @@ func (c *Codec) ours(pair string) bool {
 		return true
 	}
 	digits, ok := strings.CutPrefix(rest, "-")
-	if !ok || digits == "" || len(digits) > 1 && digits[0] == '0' {
+	if !ok {
 		return false
 	}
 	n, err := strconv.Atoi(digits)
-	return err == nil && digits[0] != '+' && digits[0] != '-' && n < maxShards
+	return err == nil && n >= 0 && n < maxShards && strconv.Itoa(n) == digits
 }

@@ -59,7 +59,7 @@ type grant struct {
 	scope       string
 }
 
-func newFakeIssuer(t *testing.T) *fakeIssuer {
+func newFakeIssuer(t testing.TB) *fakeIssuer {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -146,7 +146,7 @@ func (fi *fakeIssuer) jwks(w http.ResponseWriter, r *http.Request) {
 
 // authorize plays the issuer's authorization endpoint for an auth URL the RP
 // built: it checks the request and issues a code for it.
-func (fi *fakeIssuer) authorize(t *testing.T, authURL string) (code, state string) {
+func (fi *fakeIssuer) authorize(t testing.TB, authURL string) (code, state string) {
 	t.Helper()
 	u, err := url.Parse(authURL)
 	if err != nil || !strings.HasPrefix(authURL, fi.issuer()+"/authorize?") {

@@ -58,7 +58,7 @@ func renderError(w http.ResponseWriter, r *http.Request, status int, title, mess
 	fmt.Fprintf(w, "%s\n%s", title, message)
 }
 
-func newRP(t *testing.T, fi *fakeIssuer, edit func(*Config)) *RP {
+func newRP(t testing.TB, fi *fakeIssuer, edit func(*Config)) *RP {
 	t.Helper()
 	cfg := Config{
 		Issuer:       fi.issuer(),
@@ -86,7 +86,7 @@ func newRP(t *testing.T, fi *fakeIssuer, edit func(*Config)) *RP {
 
 // begin starts a sign-in for returnPath and returns the auth URL and the
 // flow cookie.
-func begin(t *testing.T, rp *RP) (string, *http.Cookie) {
+func begin(t testing.TB, rp *RP) (string, *http.Cookie) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	rp.ServeSignIn(rec, httptest.NewRequest(http.MethodGet, site+SignInPath+"?rd="+url.QueryEscape(returnPath), nil))

@@ -392,10 +392,25 @@ func (p *Pool) CompleteNewPassword(ctx context.Context, userID, fingerprint, new
 }
 
 // VerifyPassword checks a signed-in user's password again before a
-// sensitive change; a wrong one is ErrInvalidCredentials.
+// sensitive change; a wrong one is ErrInvalidCredentials. It is a password
+// check like sign-in's, so it counts in the same lockout of the user's
+// login: a locked login is refused before any hashing, a wrong password
+// counts as a failed sign-in (audited as one), and the failure that starts
+// a lock is answered with the *LockedOutError at once, so that the caller
+// can end the session then rather than at the next guess. A right password
+// clears the count, as a sign-in does. An empty password is
+// ErrInvalidCredentials and counts nothing: nothing was guessed.
 func (p *Pool) VerifyPassword(ctx context.Context, userID, password string) (*store.User, error) {
 	u, err := p.User(ctx, userID)
 	if err != nil {
+		return nil, err
+	}
+	if password == "" {
+		return nil, ErrInvalidCredentials
+	}
+	failures, err := p.checkLock(ctx, u.Email)
+	if err != nil {
+		p.auditSignIn(ctx, u, u.Email, err)
 		return nil, err
 	}
 	ok, _, err := p.hasher.Verify(ctx, password, u.PasswordHash)
@@ -403,7 +418,18 @@ func (p *Pool) VerifyPassword(ctx context.Context, userID, password string) (*st
 		return nil, err
 	}
 	if !ok {
+		if err := p.failed(ctx, u, u.Email); !errors.Is(err, ErrInvalidCredentials) {
+			return nil, err
+		}
+		if _, lerr := p.checkLock(ctx, u.Email); lerr != nil {
+			return nil, lerr
+		}
 		return nil, ErrInvalidCredentials
+	}
+	if failures > 0 {
+		if err := p.clearFailures(ctx, u.Email); err != nil {
+			return nil, err
+		}
 	}
 	return u, nil
 }
@@ -420,7 +446,9 @@ type Confirmation struct {
 }
 
 // Confirm checks c for a signed-in user and returns them; a wrong or
-// missing password without Passkey is ErrInvalidCredentials.
+// missing password without Passkey is ErrInvalidCredentials, and a password
+// checked counts in the login's lockout (VerifyPassword): a
+// *LockedOutError means the login is locked.
 func (p *Pool) Confirm(ctx context.Context, userID string, c Confirmation) (*store.User, error) {
 	if c.Passkey {
 		return p.User(ctx, userID)

@@ -370,3 +370,51 @@ func TestForgetOldFailures(t *testing.T) {
 		t.Errorf("a record within the longest lock was forgotten: %+v", rec)
 	}
 }
+
+// TestPasswordChecksShareTheLockout: the password checked again on a
+// signed-in page (VerifyPassword, so Confirm and what uses it) counts in
+// the sign-in lockout: the failure that starts a lock answers with it, a
+// locked login is refused even the right password, and a right one clears
+// the count.
+func TestPasswordChecksShareTheLockout(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	s := openSQLite(t, t.TempDir()+"/g.db")
+	p := withClock(newPoolOn(t, s, Config{MFA: MFAConfig{Lockout: LockoutConfig{
+		Threshold: 3, Window: time.Minute, Base: 10 * time.Second, Max: 25 * time.Second}}}), clk)
+	ctx := t.Context()
+	u := mustCreate(t, p, NewUser{Email: "ada@example.com"})
+
+	// Nothing typed guesses nothing.
+	for range 5 {
+		if _, err := p.VerifyPassword(ctx, u.ID, ""); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("empty password: %v", err)
+		}
+	}
+	if _, err := p.SignIn(ctx, "ada@example.com", "wrong password"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatal(err)
+	}
+	if _, err := p.Confirm(ctx, u.ID, Confirmation{Password: "wrong password"}); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("second failure: %v", err)
+	}
+	_, err := p.ChangePassword(ctx, u.ID, Confirmation{Password: "wrong password"}, "a new passphrase here")
+	if le, ok := errors.AsType[*LockedOutError](err); !ok || le.RetryAfter != 10*time.Second {
+		t.Fatalf("the failure that starts the lock: %v", err)
+	}
+	if _, err := p.VerifyPassword(ctx, u.ID, goodPassword); !errors.As(err, new(*LockedOutError)) {
+		t.Fatalf("right password while locked: %v", err)
+	}
+	if _, err := p.SignIn(ctx, "ada@example.com", goodPassword); !errors.As(err, new(*LockedOutError)) {
+		t.Fatalf("sign-in while locked: %v", err)
+	}
+	// A passkey confirmation checked the lock when it was made.
+	if _, err := p.Confirm(ctx, u.ID, Confirmation{Passkey: true}); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(11 * time.Second)
+	if _, err := p.VerifyPassword(ctx, u.ID, goodPassword); err != nil {
+		t.Fatalf("after the lock: %v", err)
+	}
+	if rec, err := s.SignInFailures(ctx, "ada@example.com"); err != nil || rec.Count != 0 {
+		t.Fatalf("a right password left %+v, %v", rec, err)
+	}
+}

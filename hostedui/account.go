@@ -256,6 +256,9 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		confirm := h.confirmation(r, u, f.Get("current_password"))
 		nu, err := h.pool.ChangePassword(ctx, u.ID, confirm, f.Get("new_password"))
+		if h.refusedProof(w, r, u, err) {
+			return
+		}
 		if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
 			p.PasswordError = "New password " + pe.Rule + "."
 			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, p, nil, nil)
@@ -283,6 +286,9 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 	case "email":
 		newEmail := f.Get("new_email")
 		_, err := h.pool.RequestEmailChange(ctx, u.ID, h.confirmation(r, u, f.Get("password")), newEmail)
+		if h.refusedProof(w, r, u, err) {
+			return
+		}
 		p.NewEmailField = field{ID: "f-new-email", Name: "new_email", Label: "New email address", Type: "email",
 			Autocomplete: "email", InputMode: "email", Required: true, MaxLength: 254, Value: newEmail}
 		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
@@ -362,6 +368,9 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 
 	case "delete":
 		err := h.pool.DeleteOwnAccount(ctx, u.ID, h.confirmation(r, u, f.Get("password")))
+		if h.refusedProof(w, r, u, err) {
+			return
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, pool.ErrDeleteNotAllowed):
@@ -391,8 +400,8 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // accountMFA adds or removes a factor, or replaces the recovery codes,
-// each only after the current password is typed again (or while a passkey
-// confirmation stands).
+// each only on fresh proof (freshProof): the current password typed again,
+// or a passkey confirmation standing.
 func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.User, action string, log *zap.Logger) {
 	ctx := r.Context()
 	f := r.PostForm
@@ -400,7 +409,10 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 		h.RenderError(w, r, http.StatusForbidden, "Not offered", "This site does not offer two-step verification.")
 		return
 	}
-	if _, err := h.pool.Confirm(ctx, u.ID, h.confirmation(r, u, f.Get("password"))); err != nil {
+	if err := h.freshProof(r, u, f.Get("password")); err != nil {
+		if h.refusedProof(w, r, u, err) {
+			return
+		}
 		if errors.Is(err, pool.ErrInvalidCredentials) {
 			h.renderAccount(w, r, http.StatusUnauthorized, u, accountPage{MFAError: msgNotConfirmed(f.Get("password"))}, nil, nil)
 			return

@@ -1,7 +1,9 @@
 package hostedui
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -121,4 +123,64 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 	h.log.Info("confirmed with a passkey", zap.String("user_id", u.ID), zap.String("rp_id", rp.ID),
 		zap.String("remote_ip", h.clientIP(r)))
 	writeJSON(w, webauthnFinished{Redirect: AccountPath})
+}
+
+// freshProof is the one check before anything that adds or removes a way
+// to sign in as u (an authenticator app, codes by email, a passkey) or
+// makes recovery codes, wherever it starts: the account page, step-up, the
+// passkey endpoints. A session alone is never proof, since a session
+// cookie is all a thief who copied it holds. What passes is proof from
+// this sign-in, made moments ago:
+//
+//   - a passkey confirmation standing for r's session (confirmTTL), or
+//   - the current password, typed with this request and checked now; it
+//     counts in the login's lockout as a sign-in's does.
+//
+// The third kind, the sign-in itself, needs no call: the enrolment that
+// `mfa required` asks for right after the password (afterPassword) is
+// made in that request, and the steps that finish an enrolment carry a
+// sealed challenge or ceremony that only a passed check (or the sign-in)
+// hands out, for minutes.
+//
+// It returns nil, pool.ErrInvalidCredentials (no proof, or a wrong
+// password), a *pool.LockedOutError (the caller signs out:
+// lockedOutSignedOut) or the store's error.
+func (h *Handler) freshProof(r *http.Request, u *store.User, password string) error {
+	if !h.confirmedUntil(r, u, time.Now()).IsZero() {
+		return nil
+	}
+	if password == "" {
+		return pool.ErrInvalidCredentials
+	}
+	_, err := h.pool.VerifyPassword(r.Context(), u.ID, password)
+	return err
+}
+
+// lockedOutSignedOut answers a password check of a signed-in page that the
+// login's lockout refused, or whose failure started the lock: the password
+// was being guessed through the session, so the session ends (revoked, so
+// that copies of its cookie die too, and cleared here), and the page says
+// why. The lock itself is the pool's, shared with sign-in, and audited
+// there (locked_out).
+func (h *Handler) lockedOutSignedOut(w http.ResponseWriter, r *http.Request, u *store.User, le *pool.LockedOutError) {
+	if err := h.sessions.End(w, r); err != nil {
+		h.log.Error("ending a locked-out session failed", zap.String("user_id", u.ID), zap.Error(err))
+	}
+	h.forgetConfirmation(w, r)
+	h.log.Warn("signed out: too many wrong passwords", zap.String("user_id", u.ID),
+		zap.String("remote_ip", h.clientIP(r)))
+	w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(le.RetryAfter), 10))
+	h.RenderError(w, r, http.StatusTooManyRequests, "Too many attempts",
+		"There were too many wrong passwords for this account, so you were signed out. Wait "+
+			humanWait(le.RetryAfter)+" and sign in again, or reset your password.")
+}
+
+// refusedProof answers a confirmation that the pool refused with a lock
+// (true), as lockedOutSignedOut; any other error is the caller's to show.
+func (h *Handler) refusedProof(w http.ResponseWriter, r *http.Request, u *store.User, err error) bool {
+	le, ok := errors.AsType[*pool.LockedOutError](err)
+	if ok {
+		h.lockedOutSignedOut(w, r, u, le)
+	}
+	return ok
 }

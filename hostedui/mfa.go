@@ -75,6 +75,9 @@ type mfaPage struct {
 	// Passkey offers the user's passkey for this site (webauthn.go);
 	// PasskeyOnly says it is their only factor but recovery codes.
 	Passkey, PasskeyOnly bool
+	// ConfirmPassword asks a step-up without a factor for the current
+	// password before the set-up (freshProof), in place of a code.
+	ConfirmPassword bool
 }
 
 // emailFactor marks a challenge that turns email codes on, in place of
@@ -260,7 +263,7 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	p.DisplayName, p.CSRF, p.ReturnTo, p.Challenge, p.Email = h.displayName, tok, rd, c, u.Email
 	p.StepUp = from == fromStepUp
-	if !p.Enrolling {
+	if !p.Enrolling && !p.ConfirmPassword {
 		p.RememberDays = h.rememberDays()
 		p.Passkey, p.PasskeyOnly = h.passkeyOffer(r, u)
 	}
@@ -302,10 +305,50 @@ func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !hasFactor {
+		// Setting up the first factor needs fresh proof, not the session
+		// alone: the page asks for the password first (stepUpPassword).
+		if h.freshProof(r, u, "") != nil {
+			h.renderMFA(w, r, http.StatusOK, u, rd, fromStepUp, "", mfaPage{ConfirmPassword: true})
+			return
+		}
 		h.startEnrolment(w, r, u, rd, fromStepUp, "")
 		return
 	}
 	h.askSecondFactor(w, r, u, rd, fromStepUp)
+}
+
+// stepUpPassword checks the password that a step-up without a factor asks
+// for (c is its page's challenge) and shows the set-up it unlocks.
+func (h *Handler) stepUpPassword(w http.ResponseWriter, r *http.Request, c mfaChallenge, u *store.User, rd string) {
+	if id, ok := h.signedIn(r); c.From != fromStepUp || !ok || id != u.ID {
+		h.RenderError(w, r, http.StatusBadRequest, "Sign in again", "This step has expired. Sign in again.")
+		return
+	}
+	password := r.PostForm.Get("password")
+	err := h.freshProof(r, u, password)
+	if h.refusedProof(w, r, u, err) {
+		return
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, pool.ErrInvalidCredentials):
+		h.renderMFA(w, r, http.StatusUnauthorized, u, rd, fromStepUp, msgNotConfirmed(password), mfaPage{ConfirmPassword: true})
+		return
+	default:
+		h.internalError(w, r, "checking the password", err)
+		return
+	}
+	hasFactor, _, err := h.pool.NeedsMFA(r.Context(), u)
+	if err != nil {
+		h.internalError(w, r, "reading the user's factors", err)
+		return
+	}
+	if hasFactor {
+		// Set up meanwhile (another tab): ask for it instead.
+		h.askSecondFactor(w, r, u, rd, fromStepUp)
+		return
+	}
+	h.startEnrolment(w, r, u, rd, fromStepUp, "")
 }
 
 func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
@@ -319,6 +362,10 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.Factor != "" {
 		h.RenderError(w, r, http.StatusBadRequest, "Sign in again", "This step has expired. Sign in again.")
+		return
+	}
+	if r.PostForm.Get("action") == "password" {
+		h.stepUpPassword(w, r, c, u, rd)
 		return
 	}
 	if r.PostForm.Get("action") == "email" {

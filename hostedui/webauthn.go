@@ -302,7 +302,10 @@ func (h *Handler) registerBegin(w http.ResponseWriter, r *http.Request, rp pool.
 	if !ok {
 		return
 	}
-	if _, err := h.pool.Confirm(r.Context(), u.ID, h.confirmation(r, u, req.Password)); err != nil {
+	if err := h.freshProof(r, u, req.Password); err != nil {
+		if h.refusedProof(w, r, u, err) {
+			return
+		}
 		if errors.Is(err, pool.ErrInvalidCredentials) {
 			h.RenderError(w, r, http.StatusUnauthorized, "Wrong password", msgNotConfirmed(req.Password))
 			return
@@ -340,7 +343,9 @@ func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request, rp pool
 // openEnrolment opens the set-up page's challenge, as mfaSetup does: an
 // enrolment made at sign-in or step-up (the account page adds passkeys
 // with register/*), for a user who is still enabled with the same
-// password, and at step-up only for the user signed in.
+// password, and at step-up only for the user signed in. Such a challenge
+// is the fresh proof these endpoints stand on: the sign-in's password, or
+// the step-up's freshProof, passed before it was handed out.
 func (h *Handler) openEnrolment(r *http.Request, value string) (mfaChallenge, *store.User, error) {
 	c, u, err := h.decodeChallenge(r, value)
 	if err != nil {

@@ -297,9 +297,28 @@ func TestStepUpMFA(t *testing.T) {
 	if loc != "/_gatehouse/mfa?rd="+url.QueryEscape("/private?y=2") {
 		t.Fatalf("step-up Location %q", loc)
 	}
-	// No factor yet: the step-up enrols one.
+	// No factor yet: the step-up enrols one, once the password is typed
+	// again (the session alone could be a copied cookie).
 	resp, body = get(t, c, secure.base+loc, nil)
 	wantStatus(t, "step-up page", resp, body, http.StatusOK)
+	if secretRE.MatchString(body) || !strings.Contains(body, "first enter your current password") {
+		t.Fatalf("step-up without a factor does not ask for the password first:\n%s", body)
+	}
+	form := stepForm(t, body)
+	form.Set("rd", "/private?y=2")
+	form.Set("action", "password")
+	form.Set("password", "not the password")
+	resp, body = secure.post(t, c, "/_gatehouse/mfa", form)
+	wantStatus(t, "step-up with a wrong password", resp, body, http.StatusUnauthorized)
+	if secretRE.MatchString(body) || alert(body) != "Your current password is not right." {
+		t.Fatalf("step-up with a wrong password:\n%s", body)
+	}
+	form = stepForm(t, body)
+	form.Set("rd", "/private?y=2")
+	form.Set("action", "password")
+	form.Set("password", adaPassword)
+	resp, body = secure.post(t, c, "/_gatehouse/mfa", form)
+	wantStatus(t, "step-up with the password", resp, body, http.StatusOK)
 	_, resp, body = secure.enrol(t, c, body, "/private?y=2")
 	wantStatus(t, "step-up enrolment", resp, body, http.StatusOK)
 	if cont := continueRE.FindStringSubmatch(body); cont == nil || cont[1] != "/private?y=2" {
@@ -327,7 +346,7 @@ func TestStepUpMFA(t *testing.T) {
 	if !strings.Contains(body, "This page needs a second step.") {
 		t.Fatalf("step-up page:\n%s", body)
 	}
-	form := stepForm(t, body)
+	form = stepForm(t, body)
 	form.Set("rd", "/private")
 	form.Set("code", totpCode(t, secret, 30*time.Second))
 	resp, body = secure.post(t, c3, "/_gatehouse/mfa", form)

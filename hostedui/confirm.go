@@ -111,6 +111,11 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 		return
 	}
 	if err := h.pool.FinishPasskeyConfirmation(r.Context(), u, rp, c, req.Credential); err != nil {
+		// Refused passkeys count in the login's lockout; a lock met
+		// here signs the session out, as a password's does.
+		if h.refusedProof(w, r, u, err) {
+			return
+		}
 		h.passkeyError(w, r, u.Email, "confirm", err)
 		return
 	}

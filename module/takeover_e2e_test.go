@@ -349,33 +349,39 @@ func TestPasswordChecksShareTheLockout(t *testing.T) {
 		name string
 		// try posts one wrong password at the place with c.
 		try func(t *testing.T, c *http.Client, wrong string) (*http.Response, string)
+		// setup, when set, prepares the signed-in c; refusedFirst is how
+		// many tries are refused before the lock's answer (a password
+		// that starts the lock answers with it; a refused passkey is
+		// answered as such, and the lock meets the next try).
+		setup        func(t *testing.T, c *http.Client)
+		refusedFirst int
 	}{
-		{"password change", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "password change", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"password"}, "current_password": {wrong}, "new_password": {"a fresh start in spring"}})
 		}},
-		{"email change", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "email change", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"email"}, "password": {wrong}, "new_email": {"new@example.com"}})
 		}},
-		{"deletion", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "deletion", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"delete"}, "password": {wrong}})
 		}},
-		{"add an app", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "add an app", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_add"}, "password": {wrong}})
 		}},
-		{"email codes", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "email codes", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_email"}, "password": {wrong}})
 		}},
-		{"recovery codes", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "recovery codes", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_codes"}, "password": {wrong}})
 		}},
-		{"remove a factor", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "remove a factor", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_remove"}, "factor": {"x"}, "password": {wrong}})
 		}},
-		{"passkey registration", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "passkey registration", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			_, _, csrf := m.page(t, c, "/_gatehouse/account")
 			return m.jsonPost(t, c, "register/begin", csrf, mustJSON(t, map[string]string{"name": "k", "password": wrong}))
 		}},
-		{"step-up confirmation", func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+		{name: "step-up confirmation", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			resp, body := get(t, c, secure.base+"/_gatehouse/mfa?rd=%2Fprivate", nil)
 			wantStatus(t, "step-up page", resp, body, http.StatusOK)
 			f := stepForm(t, body)
@@ -383,6 +389,14 @@ func TestPasswordChecksShareTheLockout(t *testing.T) {
 			f.Set("password", wrong)
 			return secure.post(t, c, "/_gatehouse/mfa", f)
 		}},
+		{name: "passkey confirmation", refusedFirst: 2,
+			setup: func(t *testing.T, c *http.Client) {
+				resp, b := m.addPasskey(t, c, testenv.NewAuthenticator(t, "localhost", m.base), "laptop")
+				wantStatus(t, "adding a passkey", resp, b, http.StatusOK)
+			},
+			try: func(t *testing.T, c *http.Client, _ string) (*http.Response, string) {
+				return m.confirmWithPasskey(t, c, testenv.NewAuthenticator(t, "localhost", m.base)) // not the user's
+			}},
 	}
 	for i, p := range places {
 		t.Run(p.name, func(t *testing.T) {
@@ -390,15 +404,20 @@ func TestPasswordChecksShareTheLockout(t *testing.T) {
 			u := createUser(t, m, email)
 			c := testenv.Browser(t)
 			signIn(t, c, m.base, "/", email, adaPassword)
+			if p.setup != nil {
+				p.setup(t, c)
+			}
 			copied := stolen(t, c, m.base)
 			// One failed sign-in elsewhere counts toward the same lock.
 			resp, body := m.passwordStep(t, testenv.Browser(t), "/", email, "not the password")
 			wantStatus(t, "failed sign-in", resp, body, http.StatusUnauthorized)
-			resp, body = p.try(t, c, "wrong guess one")
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("first wrong password: %d, want 401\n%s", resp.StatusCode, body)
+			for i := range max(p.refusedFirst, 1) {
+				resp, body = p.try(t, c, fmt.Sprintf("wrong guess %d", i))
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("wrong try %d: %d, want 401\n%s", i+1, resp.StatusCode, body)
+				}
 			}
-			resp, body = p.try(t, c, "wrong guess two")
+			resp, body = p.try(t, c, "wrong guess again")
 			lockedOutPage(t, m, c, copied, resp, body)
 			if resp, body := m.passwordStep(t, testenv.Browser(t), "/", email, adaPassword); resp.StatusCode != http.StatusTooManyRequests {
 				t.Fatalf("sign-in after the lock: %d\n%s", resp.StatusCode, body)

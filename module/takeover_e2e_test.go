@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
@@ -235,6 +236,31 @@ func TestStolenCookieCannotChangeFactors(t *testing.T) {
 	if fs, _ := m.pool.Pool.Factors(context.Background(), ada.ID); len(fs) != 2 {
 		t.Fatalf("after removing: %d factors", len(fs))
 	}
+
+	// A passkey as the first factor at the step-up, after the password.
+	createUser(t, m, "bob@example.com")
+	bob := testenv.Browser(t)
+	signIn(t, bob, m.base, "/", "bob@example.com", adaPassword)
+	resp, body = get(t, bob, secure.base+"/_gatehouse/mfa?rd=%2Fprivate", nil)
+	wantStatus(t, "bob's step-up", resp, body, http.StatusOK)
+	form = stepForm(t, body)
+	form.Set("action", "password")
+	form.Set("password", adaPassword)
+	form.Set("rd", "/private")
+	resp, body = secure.post(t, bob, "/_gatehouse/mfa", form)
+	wantStatus(t, "bob's password at step-up", resp, body, http.StatusOK)
+	ch, csrf := enrolChallengeRE.FindStringSubmatch(body), csrfField.FindStringSubmatch(body)
+	if ch == nil || csrf == nil {
+		t.Fatalf("the step-up's set-up offers no passkey:\n%s", body)
+	}
+	challenge := html.UnescapeString(ch[1])
+	bobKey := testenv.NewAuthenticator(t, "localhost", secure.base)
+	o := secure.begin(t, bob, "enrol/begin", csrf[1], map[string]string{"challenge": challenge})
+	resp, b = secure.jsonPost(t, bob, "enrol/finish", csrf[1], mustJSON(t, map[string]any{
+		"challenge": challenge, "rd": "/private",
+		"credential": json.RawMessage(bobKey.Create(t, b64d(t, o.PublicKey.Challenge), b64d(t, o.PublicKey.User.ID))),
+	}))
+	m.wantSignedIn(t, secure, bob, "bob's passkey at step-up", resp, b, "/private", "pwd,hwk,mfa")
 }
 
 // lockedOutPage checks the answer that a lock gives a signed-in page: 429

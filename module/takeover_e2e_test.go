@@ -150,6 +150,24 @@ func TestStolenCookieCannotChangeFactors(t *testing.T) {
 		{"account: email codes", accountPost(url.Values{"action": {"mfa_email"}})},
 		{"account: recovery codes", accountPost(url.Values{"action": {"mfa_codes"}})},
 		{"passkey register/begin", passkeyCall("register/begin", map[string]string{"name": "mine"})},
+		// A finish without its begin: the thief's own authenticator
+		// answers a challenge of its choosing.
+		{"passkey register/finish", func(t *testing.T) (*http.Response, string) {
+			_, _, csrf := m.page(t, th, "/_gatehouse/account")
+			key := testenv.NewAuthenticator(t, "localhost", m.base)
+			return m.jsonPost(t, th, "register/finish", csrf, mustJSON(t, map[string]json.RawMessage{
+				"credential": key.Create(t, []byte("a challenge of the thief's choice"), []byte(ada.ID)),
+			}))
+		}},
+		{"passkey enrol/finish with the step-up challenge", func(t *testing.T) (*http.Response, string) {
+			body := stepUpPage(t)
+			ch, csrf := challengeRE.FindStringSubmatch(body), csrfField.FindStringSubmatch(body)
+			key := testenv.NewAuthenticator(t, "localhost", secure.base)
+			return secure.jsonPost(t, th, "enrol/finish", csrf[1], mustJSON(t, map[string]any{
+				"challenge":  html.UnescapeString(ch[1]),
+				"credential": json.RawMessage(key.Create(t, []byte("a challenge of the thief's choice"), []byte(ada.ID))),
+			}))
+		}},
 	}
 	withFactor := []attempt{
 		{"account: remove the app", func(t *testing.T) (*http.Response, string) {

@@ -332,7 +332,11 @@ func (h *Handler) stepUpPassword(w http.ResponseWriter, r *http.Request, c mfaCh
 	switch {
 	case err == nil:
 	case errors.Is(err, pool.ErrInvalidCredentials):
-		h.renderMFA(w, r, http.StatusUnauthorized, u, rd, fromStepUp, msgNotConfirmed(password), mfaPage{ConfirmPassword: true})
+		msg := "Your current password is not right."
+		if password == "" {
+			msg = "Enter your current password." // no passkey to offer: a user with one has a factor
+		}
+		h.renderMFA(w, r, http.StatusUnauthorized, u, rd, fromStepUp, msg, mfaPage{ConfirmPassword: true})
 		return
 	default:
 		h.internalError(w, r, "checking the password", err)

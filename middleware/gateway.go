@@ -417,6 +417,9 @@ func (g *Gateway) accessToken(s *Session, now, exp time.Time) (string, error) {
 		"sub":       s.UserID,
 		"client_id": g.cfg.Data.ClientID,
 		"token_use": "access",
+		// The session it belongs to: the token is refused once the session
+		// is revoked, and is not taken as a client's token (bearer.go).
+		"sid":       s.ID,
 		"scope":     "openid email profile",
 		"groups":    s.Groups,
 		"auth_time": time.Unix(0, s.AuthTime).Unix(),

@@ -484,3 +484,41 @@ func TestUpstreamNeverSeesTheSession(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionAccessTokenIsNotABearer: the access token a gateway passes its
+// upstream (X-Amzn-Oidc-Accesstoken) is not a token of one of the pool's
+// clients, so another site of the pool refuses it as a bearer token; a site
+// that names the gateway's client id takes it, until the session ends.
+func TestSessionAccessTokenIsNotABearer(t *testing.T) {
+	s := startSite(t, "", map[string]string{
+		"app":    "pass_access_token",
+		"api":    "on_unauthenticated deny",
+		"opt-in": "on_unauthenticated deny\njwt_issuer https://auth.example.test {\naudience gatehouse\n}",
+	})
+	ada := createAda(t, s, "staff")
+	c := testenv.Browser(t)
+	signIn(t, c, s.url("app", ""), "/", adaEmail, adaPassword)
+	get(t, c, s.url("app", "/"), nil)
+	tok := s.upstream.Last().Header.Get("X-Amzn-Oidc-Accesstoken")
+	if tok == "" {
+		t.Fatal("no access token passed to the upstream")
+	}
+	bearer := func(site string) (*http.Response, string) {
+		t.Helper()
+		return get(t, testenv.Browser(t), s.url(site, "/data"), http.Header{"Authorization": {"Bearer " + tok}, "Accept": {"application/json"}})
+	}
+	for _, site := range []string{"api", "app"} {
+		if resp, body := bearer(site); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+			t.Errorf("%s: the session's token as a bearer token got %d %q: %s", site, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+		}
+	}
+	if resp, body := bearer("opt-in"); resp.StatusCode != http.StatusOK || s.upstream.Last().Header.Get("X-Amzn-Oidc-Identity") != ada.ID {
+		t.Fatalf("a site naming the gateway's client: %d: %s", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, c, s.url("app", "/_gatehouse/logout"), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	if resp, body := bearer("opt-in"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after sign-out, the session's token got %d: %s", resp.StatusCode, body)
+	}
+}

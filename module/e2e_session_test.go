@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/module"
+	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -520,5 +524,72 @@ func TestSessionAccessTokenIsNotABearer(t *testing.T) {
 	}
 	if resp, body := bearer("opt-in"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("after sign-out, the session's token got %d: %s", resp.StatusCode, body)
+	}
+}
+
+// TestSessionAccessTokenUserinfo: an upstream may call the pool's userinfo
+// with the session's access token, as behind an ALB, until the session is
+// signed out.
+func TestSessionAccessTokenUserinfo(t *testing.T) {
+	dir := t.TempDir()
+	up := testenv.StartUpstream(t)
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
+	app := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
+	text := fmt.Sprintf(`{
+	default_bind 127.0.0.1
+	gatehouse {
+		pool default {
+			store sqlite %s
+			issuer %s
+			revocation_refresh 100ms
+			%s
+		}
+	}
+}
+%s {
+	gatehouse_idp {
+		pool default
+	}
+	respond "issuer home"
+}
+%s {
+	gatehouse {
+		pass_access_token
+	}
+	reverse_proxy %s
+}
+`, filepath.Join(dir, "gatehouse.db"), issuer, testenv.FastHash, issuer, app, up.Addr())
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.StartCaddy(t, text)
+	testenv.WaitHTTP(t, issuer+"/.well-known/openid-configuration", 5*time.Second)
+	cfg, err := module.LoadPoolConfig(file, "", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := module.OpenPool(context.Background(), "default", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{Email: adaEmail, Password: adaPassword, Name: "Ada Lovelace", EmailVerified: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := testenv.Browser(t)
+	signIn(t, c, app, "/", adaEmail, adaPassword)
+	get(t, c, app+"/", nil)
+	tok := up.Last().Header.Get("X-Amzn-Oidc-Accesstoken")
+	userinfo := func() int {
+		resp, _ := get(t, testenv.Browser(t), issuer+"/oauth2/userInfo", http.Header{"Authorization": {"Bearer " + tok}})
+		return resp.StatusCode
+	}
+	if got := userinfo(); got != http.StatusOK {
+		t.Fatalf("userinfo with the session's token: %d, want 200", got)
+	}
+	get(t, c, app+"/_gatehouse/logout", nil)
+	if got := userinfo(); got != http.StatusUnauthorized {
+		t.Errorf("userinfo after sign-out: %d, want 401", got)
 	}
 }

@@ -320,3 +320,16 @@ https://127.0.0.1:1 {
 		})
 	}
 }
+
+// TestBrowserHTTPSHostCookies signs in with Chromium over TLS on a site
+// with cookie_host_prefix (testdata/browser/https.mjs): the browser keeps
+// and sends the __Host- cookies, lands on the private page, and signs out.
+func TestBrowserHTTPSHostCookies(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := browserPrereqs(t, root)
+	s := startTLSSite(t, "cookie_host_prefix", "")
+	runBrowserScript(t, node, root, t.TempDir(), "https.mjs", []string{s.https, adaEmail, adaPassword})
+}

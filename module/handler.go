@@ -220,6 +220,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Scopes:       h.Scopes,
 			KeyRing:      p.CookieKeyRing,
 			Secure:       secure,
+			CookiePrefix: cookiePrefix,
 			SafeReturnTo: hostedui.SafeReturnTo,
 			RenderError:  renderError,
 			Logger:       logger,

@@ -46,7 +46,7 @@ func (h *Handler) confirmedUntil(r *http.Request, u *store.User, now time.Time) 
 	if !ok || s.UserID != u.ID {
 		return time.Time{}
 	}
-	for _, ck := range r.CookiesNamed(confirmCookie) {
+	for _, ck := range h.cookiesNamed(r, confirmCookie) {
 		var c passkeyConfirmation
 		if !h.openJSON(confirmCookie, ck.Value, &c) || c.UserID != u.ID || c.SessionID != s.ID || s.ID == "" {
 			continue
@@ -62,7 +62,7 @@ func (h *Handler) confirmedUntil(r *http.Request, u *store.User, now time.Time) 
 // sign-out: bound to the session it is void anyway, but the browser
 // need not keep it.
 func (h *Handler) forgetConfirmation(w http.ResponseWriter, r *http.Request) {
-	if len(r.CookiesNamed(confirmCookie)) == 0 {
+	if len(h.cookiesNamed(r, confirmCookie)) == 0 {
 		return
 	}
 	h.setStrictCookie(w, r, confirmCookie, "", PathPrefix, -1)

@@ -25,7 +25,7 @@ const (
 // csrfToken returns the token a valid CSRF cookie on r holds. Every cookie of
 // that name is tried, so a stale or planted one sent first does no harm.
 func (h *Handler) csrfToken(r *http.Request) ([]byte, bool) {
-	for _, c := range r.CookiesNamed(csrfCookie) {
+	for _, c := range h.cookiesNamed(r, csrfCookie) {
 		var tok []byte
 		if err := securecookie.DecodeMulti(csrfCookie, c.Value, &tok, h.codecs...); err == nil && len(tok) == csrfLen {
 			return tok, true
@@ -49,12 +49,11 @@ func (h *Handler) issueCSRF(w http.ResponseWriter, r *http.Request) (string, boo
 		}
 		// A session cookie (no Max-Age): the codecs' own max age bounds
 		// how long a signed token is accepted.
-		http.SetCookie(w, &http.Cookie{
+		h.setCookie(w, r, &http.Cookie{
 			Name:     csrfCookie,
 			Value:    value,
 			Path:     PathPrefix,
 			HttpOnly: true,
-			Secure:   h.secure(r),
 			SameSite: http.SameSiteLaxMode,
 		})
 	}

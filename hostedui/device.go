@@ -41,10 +41,11 @@ func (h *Handler) remembered(r *http.Request, u *store.User) bool {
 	if h.pool.MFA().RememberDevice <= 0 {
 		return false
 	}
-	ck, err := r.Cookie(deviceCookie)
-	if err != nil {
+	cks := h.cookiesNamed(r, deviceCookie)
+	if len(cks) == 0 {
 		return false
 	}
+	ck := cks[0]
 	var tok deviceToken
 	if securecookie.DecodeMulti(deviceCookie, ck.Value, &tok, h.deviceCodecs...) != nil ||
 		tok.UserID != u.ID || time.Now().Unix() > tok.Expires {
@@ -68,9 +69,9 @@ func (h *Handler) remember(w http.ResponseWriter, r *http.Request, u *store.User
 		h.log.Warn("remembering a device failed", zap.String("user_id", u.ID), zap.Error(err))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
+	h.setCookie(w, r, &http.Cookie{
 		Name: deviceCookie, Value: v, Path: PathPrefix, Expires: exp, MaxAge: int(ttl / time.Second),
-		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 }
 

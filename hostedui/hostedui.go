@@ -74,6 +74,9 @@ type Config struct {
 	ClientIP func(*http.Request) string
 	// DeviceCodecs seal the remembered-device cookie, which may outlive
 	// a session and so the Codecs' max age; default Codecs.
+	// CookiePrefix is "" or HostPrefix: the pages' own cookies are then
+	// called __Host-<name> and set Secure with Path=/ (see cookies.go).
+	CookiePrefix string
 	DeviceCodecs []securecookie.Codec
 	// Throttle limits the POSTs to the pages (all but sign-out) per client,
 	// keyed by ratelimit.ClientKey of ClientIP; nil: no limit.
@@ -92,6 +95,7 @@ type Handler struct {
 	clientIP       func(*http.Request) string
 	throttle       ratelimit.Throttle
 	deviceCodecs   []securecookie.Codec
+	cookiePrefix   string
 	log            *zap.Logger
 	pages          pages
 	static         *staticFiles
@@ -123,7 +127,11 @@ func New(cfg Config) (*Handler, error) {
 		clientIP:       cfg.ClientIP,
 		throttle:       cfg.Throttle,
 		deviceCodecs:   cfg.DeviceCodecs,
+		cookiePrefix:   cfg.CookiePrefix,
 		log:            cfg.Logger,
+	}
+	if h.cookiePrefix != "" && h.cookiePrefix != HostPrefix {
+		return nil, fmt.Errorf("hostedui: Config.CookiePrefix %q: want %q or none", h.cookiePrefix, HostPrefix)
 	}
 	if len(h.deviceCodecs) == 0 {
 		h.deviceCodecs = h.codecs

@@ -240,9 +240,9 @@ func (h *Handler) openJSON(name, value string, v any) bool {
 // setStrictCookie sets one of the passkey pages' own cookies, HttpOnly
 // and SameSite=Strict, for maxAge seconds; "" and -1 clear it.
 func (h *Handler) setStrictCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{
+	h.setCookie(w, r, &http.Cookie{
 		Name: name, Value: value, Path: path, MaxAge: maxAge,
-		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 }
 
@@ -259,7 +259,7 @@ func (h *Handler) setCeremony(w http.ResponseWriter, r *http.Request, c *pool.We
 // takeCeremony opens the ceremony cookie and clears it: a ceremony is
 // finished once, whatever the outcome.
 func (h *Handler) takeCeremony(w http.ResponseWriter, r *http.Request) (*pool.WebAuthnCeremony, bool) {
-	cookies := r.CookiesNamed(webauthnCookie)
+	cookies := h.cookiesNamed(r, webauthnCookie)
 	if len(cookies) == 0 {
 		return nil, false
 	}

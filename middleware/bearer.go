@@ -268,6 +268,9 @@ type bearerEntry struct {
 	issuedAt time.Time
 	// deny is the pool's deny list for a token of the gateway's own pool.
 	deny *pool.DenyList
+	// sid is the session of a gateway session token (sessionToken): the
+	// token ends with it.
+	sid string
 }
 
 // tokenKey is the cache key of a token: its SHA-256, so the cache holds
@@ -292,7 +295,7 @@ func (g *Gateway) bearerPrincipal(ctx context.Context, tok string) (*cacheEntry,
 		}
 		g.bearer.cache.put(key, be)
 	}
-	if be.deny != nil && be.deny.Revoked("", be.p.s.UserID, be.issuedAt) {
+	if be.deny != nil && be.deny.Revoked(be.sid, be.p.s.UserID, be.issuedAt) {
 		return nil, errTokenRevoked
 	}
 	return be.p, nil
@@ -365,6 +368,17 @@ func (g *Gateway) verifyToken(ctx context.Context, tok string, now time.Time) (*
 	if terr := is.checkAudience(claims); terr != nil {
 		return nil, terr
 	}
+	// A gateway passes its session's token to its own upstream: it is not
+	// a token of one of the pool's clients, which is all a site takes of
+	// its pool's unless it names the gateway's client id as an audience,
+	// and it ends with its session.
+	var sid string
+	if is.keys != nil {
+		var isSession bool
+		if sid, isSession = sessionToken(claims); isSession && len(is.audiences) == 0 {
+			return nil, errClient
+		}
+	}
 	if terr := is.checkUse(claims, hdr.Typ); terr != nil {
 		return nil, terr
 	}
@@ -377,8 +391,20 @@ func (g *Gateway) verifyToken(ctx context.Context, tok string, now time.Time) (*
 		g.cfg.Logger.Error("signing the data header for a bearer token failed", zap.Error(err))
 		return nil, &tokenError{status: http.StatusInternalServerError, code: "server_error", desc: "internal error"}
 	}
-	be.deny = is.deny
+	be.deny, be.sid = is.deny, sid
 	return be, nil
+}
+
+// sessionToken reports whether claims are those of the access token a
+// gateway mints for a session (X-Amzn-Oidc-Accesstoken), and its session:
+// an access token with a `sid` claim, which the provider's tokens have not.
+func sessionToken(claims map[string]any) (string, bool) {
+	sid, _ := claims["sid"].(string)
+	if sid == "" {
+		return "", false
+	}
+	use, _ := claims["token_use"].(string)
+	return sid, use == "" || use == "access"
 }
 
 // verifyLocal checks the signature with the pool's own key named by kid.

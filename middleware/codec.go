@@ -44,6 +44,11 @@ type Session struct {
 	// RefreshToken is an outside issuer's refresh token, for the source's
 	// next Refresh; the cookie is encrypted, so it never leaves in clear.
 	RefreshToken string `json:"rt,omitempty"`
+	// Slim marks a cookie sealed without the claims (email, name, groups,
+	// access token) because they did not fit: an instance that opens it
+	// reads them from the source (Gateway.fill). Never set on a session in
+	// the cache.
+	Slim bool `json:"sl,omitempty"`
 }
 
 // CookieKeyLen is the length of a cookie key's material: a 64-byte HMAC key

@@ -190,7 +190,7 @@ func (g *Gateway) Authenticated(r *http.Request) (*Session, bool) {
 	if err != nil {
 		return nil, false
 	}
-	e := g.lookup(raw)
+	e := g.lookup(r.Context(), raw)
 	if e == nil || !g.live(e.s) {
 		return nil, false
 	}
@@ -204,7 +204,7 @@ func (g *Gateway) current(w http.ResponseWriter, r *http.Request) *cacheEntry {
 	if err != nil {
 		return nil
 	}
-	e := g.lookup(raw)
+	e := g.lookup(r.Context(), raw)
 	if e == nil || !g.live(e.s) {
 		return nil
 	}
@@ -215,8 +215,11 @@ func (g *Gateway) current(w http.ResponseWriter, r *http.Request) *cacheEntry {
 }
 
 // lookup returns the decoded session for a raw cookie value, from the cache
-// or by verifying and decrypting it once.
-func (g *Gateway) lookup(raw string) *cacheEntry {
+// or by verifying and decrypting it once. A cookie that does not carry its
+// claims (Session.Slim) has them read from the source here, once per
+// process: the one request that opens it pays one store read, the requests
+// after it find the whole session in the cache.
+func (g *Gateway) lookup(ctx context.Context, raw string) *cacheEntry {
 	// Read before decoding: a key removed meanwhile leaves this entry
 	// stale, to be opened again with the keys left.
 	keys := g.cfg.Codec.ring.removals()
@@ -227,9 +230,14 @@ func (g *Gateway) lookup(raw string) *cacheEntry {
 	if err != nil {
 		return nil
 	}
-	// The cookie does not carry the data header (see signData); the
-	// one in cookies sealed before that change is ignored by Decode.
-	if err := g.signData(s); err != nil {
+	if s.Slim {
+		if s, err = g.fill(ctx, s); err != nil {
+			g.cfg.Logger.Warn("reading the claims of a session opened here for the first time failed", zap.String("user_id", s.UserID), zap.Error(err))
+			return nil
+		}
+	} else if err := g.signData(s); err != nil {
+		// The cookie does not carry the data header (see signData); the
+		// one in cookies sealed before that change is ignored by Decode.
 		g.cfg.Logger.Error("signing the session's data header failed", zap.String("user_id", s.UserID), zap.Error(err))
 		return nil
 	}
@@ -237,6 +245,34 @@ func (g *Gateway) lookup(raw string) *cacheEntry {
 	e.keys = keys
 	g.cache.put(raw, e)
 	return e
+}
+
+// fill gives a session whose cookie left its claims out (see seal) its
+// claims as the source has them now, and signs them; its times stay as the
+// cookie has them, so its next refresh, and the cookie it then gets, are
+// the same on every instance. The cookie is not rewritten: an instance that
+// filled a session serves it from its cache like any other, and does not
+// make the next instance's copy stale. It returns s itself on error.
+func (g *Gateway) fill(ctx context.Context, s *Session) (*Session, error) {
+	cr, ok := g.cfg.Source.(ClaimsReader)
+	if !ok {
+		return s, errors.New("the session's claims are not in its cookie and its source cannot read them")
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	id, err := cr.Claims(ctx, s)
+	if err == nil && id.Subject != s.UserID {
+		err = fmt.Errorf("%w: the source returned another subject", ErrSessionEnded)
+	}
+	if err != nil {
+		return s, err
+	}
+	full := *s
+	full.setClaims(id)
+	if err := g.sign(&full, g.now()); err != nil {
+		return s, err
+	}
+	return &full, nil
 }
 
 // live reports whether s has neither expired nor been revoked.
@@ -280,21 +316,22 @@ func (g *Gateway) End(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil
 	}
-	e := g.lookup(raw)
-	if e == nil {
+	// Only the session's id is needed: no claims are read, so signing out
+	// works whatever the store can answer about the user.
+	var s *Session
+	if e := g.cache.get(raw); e != nil {
+		s = e.s
+	} else if s, err = g.cfg.Codec.Decode(raw); err != nil {
 		return nil
 	}
-	return g.cfg.Pool.RevokeSession(context.WithoutCancel(r.Context()), e.s.ID, time.Unix(0, e.s.Expires))
+	return g.cfg.Pool.RevokeSession(context.WithoutCancel(r.Context()), s.ID, time.Unix(0, s.Expires))
 }
 
 // build sets s's claims from id and signs them: the one place where a
 // session's contents are made, at sign-in and at every refresh. The session's
 // id, issue time and expiry are left as they are.
 func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
-	s.UserID, s.Email, s.EmailVerified, s.Name, s.Groups = id.Subject, id.Email, id.EmailVerified, id.Name, id.Groups
-	if id.AMR != nil {
-		s.AMR = id.AMR
-	}
+	s.setClaims(id)
 	if !id.AuthTime.IsZero() {
 		s.AuthTime = id.AuthTime.UnixNano()
 	}
@@ -304,20 +341,35 @@ func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
 		refreshAt = min(refreshAt, id.RefreshBy.UnixNano())
 	}
 	s.RefreshAt = refreshAt
+	s.AccessToken = id.AccessToken
+	return g.sign(s, now)
+}
+
+// setClaims copies who the user is from id into s; a nil AMR keeps s's.
+func (s *Session) setClaims(id *Identity) {
+	s.UserID, s.Email, s.EmailVerified, s.Name, s.Groups = id.Subject, id.Email, id.EmailVerified, id.Name, id.Groups
+	if id.AMR != nil {
+		s.AMR = id.AMR
+	}
+	s.Slim = false
+}
+
+// sign makes what is signed from s's claims: its data header and, with
+// PassAccessToken, the access token of a local pool's session (an outside
+// issuer's own, already in s.AccessToken, is passed as is, as an ALB does).
+func (g *Gateway) sign(s *Session, now time.Time) error {
 	exp := s.dataExpires()
 	if err := g.signData(s); err != nil {
 		return err
 	}
-	s.AccessToken = ""
-	if g.cfg.PassAccessToken {
-		// An outside issuer's own token is passed as is, as an ALB does; a
-		// local pool's sessions get one Gatehouse mints.
-		s.AccessToken = id.AccessToken
-		if s.AccessToken == "" {
-			var err error
-			if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
-				return err
-			}
+	if !g.cfg.PassAccessToken {
+		s.AccessToken = ""
+		return nil
+	}
+	if s.AccessToken == "" {
+		var err error
+		if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -365,6 +417,9 @@ func (g *Gateway) accessToken(s *Session, now, exp time.Time) (string, error) {
 		"sub":       s.UserID,
 		"client_id": g.cfg.Data.ClientID,
 		"token_use": "access",
+		// The session it belongs to: the token is refused once the session
+		// is revoked, and is not taken as a client's token (bearer.go).
+		"sid":       s.ID,
 		"scope":     "openid email profile",
 		"groups":    s.Groups,
 		"auth_time": time.Unix(0, s.AuthTime).Unix(),
@@ -390,11 +445,21 @@ func (g *Gateway) write(w http.ResponseWriter, r *http.Request, s *Session) (*ca
 }
 
 // seal encodes s into a cookie value and caches its decoded form under it.
+// A session whose claims would make the cookie longer than cookieBudget
+// (a user in hundreds of groups, long attributes) is sealed without them
+// when its source can read them again (ClaimsReader): the cookie then holds
+// only ids and times, a few hundred bytes whatever the user's groups, and
+// the whole session is in this instance's cache under it.
 func (g *Gateway) seal(s *Session) (string, *cacheEntry, error) {
 	keys := g.cfg.Codec.ring.removals()
 	raw, err := g.cfg.Codec.Encode(s)
 	if err != nil {
 		return "", nil, err
+	}
+	if _, ok := g.cfg.Source.(ClaimsReader); ok && len(raw) > cookieBudget {
+		if raw, err = g.cfg.Codec.Encode(s.withoutClaims()); err != nil {
+			return "", nil, err
+		}
 	}
 	if tooLarge(raw) {
 		return "", nil, ErrSessionTooLarge
@@ -403,6 +468,23 @@ func (g *Gateway) seal(s *Session) (string, *cacheEntry, error) {
 	e.keys = keys
 	g.cache.put(raw, e)
 	return raw, e, nil
+}
+
+// cookieBudget is the longest session cookie value sealed with its claims.
+// Under it, every instance can serve the session from the cookie alone;
+// over it, the claims stay out (see seal), so that the cookie, with its
+// attributes, stays well under the 4096 bytes browsers keep per cookie and
+// leaves room in the request headers (16 KiB in all by Caddy's default)
+// for the site's other cookies.
+const cookieBudget = 3000
+
+// withoutClaims is s as its cookie carries it when its claims do not fit:
+// who and when, without what the source says about the user.
+func (s *Session) withoutClaims() *Session {
+	c := *s
+	c.Email, c.EmailVerified, c.Name, c.Groups, c.AccessToken = "", false, "", nil, ""
+	c.Slim = true
+	return &c
 }
 
 // entry precomputes the header values of s. The one-element slices are

@@ -670,29 +670,151 @@ func TestGatewayRefreshKeepsSessionWhenStoreFails(t *testing.T) {
 	}
 }
 
-func TestGatewayShardedSession(t *testing.T) {
-	f := newGatewayFixture(t, nil)
-	for i := range 120 {
-		if err := f.pool.AddToGroup(t.Context(), f.user.ID, fmt.Sprintf("team-with-a-long-name-%03d", i)); err != nil {
+// bigUser puts the fixture's user in 300 groups with long names and gives
+// them a long name: a session that does not fit a cookie.
+func (f *gwFixture) bigUser(t testing.TB) {
+	t.Helper()
+	for i := range 300 {
+		if err := f.pool.AddToGroup(t.Context(), f.user.ID, fmt.Sprintf("team-with-a-rather-long-name-for-its-group-%03d", i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	name := strings.Repeat("Augusta Ada King, Countess of Lovelace; ", 50)
+	if err := f.store.UpdateUser(t.Context(), f.user.ID, store.UserUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
 	}
 	u, err := f.pool.User(t.Context(), f.user.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.user = u
+}
+
+// TestGatewayLargeSession: however many groups and however long the
+// attributes, the session is one small cookie; the instance that sealed it
+// serves it from its cache, another instance reads the claims once.
+func TestGatewayLargeSession(t *testing.T) {
+	f := newGatewayFixture(t, func(c *Config) { c.PassAccessToken = true })
+	f.bigUser(t)
 	cookies := f.start(t)
-	if len(cookies) < 2 {
-		t.Fatalf("a session with %d groups fits one cookie; the test needs shards", len(u.Groups))
+	if len(cookies) != 1 || len(cookies[0].String()) > 1024 {
+		t.Fatalf("a session with %d groups got %d cookies, the first %d bytes; want one under 1 KiB", len(f.user.Groups), len(cookies), len(cookies[0].String()))
+	}
+	wantGroups := strings.Join(f.user.Groups, ",")
+	check := func(name string, g *Gateway) {
+		t.Helper()
+		ok, r, _ := guardOn(g, cookies, nil)
+		if !ok || r.Header.Get(HeaderIdentity) != f.user.ID || r.Header.Get("X-Auth-Request-Groups") != wantGroups {
+			t.Fatalf("%s: ok %v, groups header of %d bytes, want %d", name, ok, len(r.Header.Get("X-Auth-Request-Groups")), len(wantGroups))
+		}
+		if c := f.verifyData(t, r.Header.Get(HeaderData)); len(c["groups"].([]any)) != len(f.user.Groups) || c["name"] != f.user.Name {
+			t.Errorf("%s: data header has %d groups, name %.20q", name, len(c["groups"].([]any)), c["name"])
+		}
+		if r.Header.Get(HeaderAccessToken) == "" {
+			t.Errorf("%s: no access token", name)
+		}
+	}
+	check("the instance that signed in", f.gw)
+	other, err := NewGateway(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.cfg.PassAccessToken = true
+	check("another instance", other)
+	check("another instance, cached", other)
+
+	// The claims refresh keeps it small, and so does every later cookie.
+	f.gw.now = func() time.Time { return time.Now().Add(gwClaimsRefresh + time.Second) }
+	ok, _, rec := f.guard(cookies, nil)
+	renewed := rec.Result().Cookies()
+	if !ok || len(renewed) != 1 || len(renewed[0].String()) > 1024 {
+		t.Errorf("refresh: ok %v, %d cookies", ok, len(renewed))
+	}
+
+	// An instance that cannot read the claims refuses the session rather
+	// than pass it on without its groups.
+	third, err := NewGateway(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, r, _ := guardOn(third, cookies, nil); ok || r.Header.Get(HeaderIdentity) != "" {
+		t.Error("a session whose claims could not be read was passed on")
+	}
+}
+
+// TestGatewayOldShardedSession: a sharded cookie of an earlier version (the
+// claims inside) still works, and its next cookie is one small one that
+// clears the shards.
+func TestGatewayOldShardedSession(t *testing.T) {
+	f := newGatewayFixture(t, nil)
+	f.bigUser(t)
+	now := time.Now()
+	s := &Session{ID: "old-session", AuthTime: now.UnixNano(), IssuedAt: now.UnixNano(), Expires: now.Add(gwSessionTimeout).UnixNano()}
+	if err := f.gw.build(s, UserIdentity(f.user, []string{"pwd"}), now); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := f.codec.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := f.codec.Write(rec, httptest.NewRequest(http.MethodGet, "https://app.example.com/", nil), raw, time.Unix(0, s.Expires), true); err != nil {
+		t.Fatal(err)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) < 3 {
+		t.Fatalf("the old cookie is %d shards; the test needs several", len(cookies))
 	}
 	ok, r, _ := f.guard(cookies, nil)
-	if !ok || r.Header.Get(HeaderIdentity) != u.ID || strings.Count(r.Header.Get("X-Auth-Request-Groups"), ",") != len(u.Groups)-1 {
-		t.Errorf("sharded session: ok %v, groups header of %d bytes", ok, len(r.Header.Get("X-Auth-Request-Groups")))
+	if !ok || strings.Count(r.Header.Get("X-Auth-Request-Groups"), ",") != len(f.user.Groups)-1 {
+		t.Fatalf("old sharded session: ok %v, groups header of %d bytes", ok, len(r.Header.Get("X-Auth-Request-Groups")))
 	}
 	// Losing a shard loses the session.
 	if ok, _, _ := f.guard(cookies[:len(cookies)-1], nil); ok {
 		t.Error("a session missing its last shard was accepted")
+	}
+	f.gw.now = func() time.Time { return time.Now().Add(gwClaimsRefresh + time.Second) }
+	ok, _, rec = f.guard(cookies, nil)
+	set := rec.Result().Cookies()
+	if !ok || len(set) != len(cookies)+1 || set[0].Name != "gatehouse_session" || len(set[0].String()) > 1024 {
+		t.Fatalf("refresh of an old sharded session: ok %v, %d Set-Cookie, the first %s of %d bytes", ok, len(set), set[0].Name, len(set[0].String()))
+	}
+	for _, c := range set[1:] {
+		if c.MaxAge >= 0 {
+			t.Errorf("shard %s not cleared", c.Name)
+		}
+	}
+}
+
+// TestGuardAllocationsLargeSession: the large session's cached path is
+// the same as any other's.
+func TestGuardAllocationsLargeSession(t *testing.T) {
+	f := newGatewayFixture(t, nil)
+	f.bigUser(t)
+	cookies := f.start(t)
+	// Another instance, which read the claims from the store.
+	g, err := NewGateway(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "https://app.example.com/reports", nil)
+	for _, c := range cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	if !g.Guard(w, r) {
+		t.Fatal("session refused")
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if !g.Guard(w, r) {
+			panic("session refused")
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("Guard on a cached large session allocates %.1f times, want 0", allocs)
 	}
 }
 

@@ -61,6 +61,15 @@ type Source interface {
 	Refresh(ctx context.Context, s *Session) (*Identity, error)
 }
 
+// ClaimsReader is a Source that can read a session's claims at any time,
+// without changing anything at the source (a local pool's store, unlike an
+// outside issuer whose refresh token may be spent by a refresh). The claims
+// of its sessions may stay out of the cookie when they are long, and are
+// read by each instance that opens such a cookie for the first time.
+type ClaimsReader interface {
+	Claims(ctx context.Context, s *Session) (*Identity, error)
+}
+
 // UserIdentity is the identity of a pool user who signed in with amr.
 func UserIdentity(u *store.User, amr []string) *Identity {
 	return &Identity{
@@ -100,4 +109,9 @@ func (p PoolSource) Refresh(ctx context.Context, s *Session) (*Identity, error) 
 		return nil, fmt.Errorf("%w: user disabled", ErrSessionEnded)
 	}
 	return UserIdentity(u, nil), nil
+}
+
+// Claims re-reads the user, as Refresh does (it implements ClaimsReader).
+func (p PoolSource) Claims(ctx context.Context, s *Session) (*Identity, error) {
+	return p.Refresh(ctx, s)
 }

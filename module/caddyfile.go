@@ -219,6 +219,8 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 //		claims_refresh <duration>
 //		cookie_name <name>
 //		cookie_secure auto|always|never
+//		cookie_host_prefix         # __Host- cookies: HTTPS only
+//		hsts off | max-age <duration> [include_subdomains]
 //		signer <arn>
 //		client_id <id>
 //		pass_access_token
@@ -291,6 +293,17 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if _, err := secureFunc(m.CookieSecure); err != nil {
 				return d.Errf("%v", err)
 			}
+		case "cookie_host_prefix":
+			if d.NextArg() {
+				return d.Errf("cookie_host_prefix: takes no value")
+			}
+			m.CookieHostPrefix = true
+		case "hsts":
+			h, err := parseHSTS(d)
+			if err != nil {
+				return err
+			}
+			m.HSTS = h
 		case "signer":
 			if err := oneArg(d, &m.Signer); err != nil {
 				return err
@@ -370,6 +383,9 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized gatehouse option %q", d.Val())
 		}
+	}
+	if _, _, _, err := cookieSetup(m.CookieName, m.CookieSecure, m.CookieHostPrefix); err != nil {
+		return d.Errf("%v", err)
 	}
 	return nil
 }

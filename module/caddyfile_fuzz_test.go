@@ -69,6 +69,8 @@ func FuzzCaddyfile(f *testing.F) {
 			session_timeout 7d
 			claims_refresh 5m
 			cookie_secure always
+			cookie_host_prefix
+			hsts max-age 1y include_subdomains
 			header X-Remote-User {email}
 			require group admins staff
 			require claim email_verified true
@@ -93,6 +95,8 @@ func FuzzCaddyfile(f *testing.F) {
 			pool default
 			session_timeout 12h
 			cookie_secure auto
+			cookie_host_prefix
+			hsts off
 		}`,
 	} {
 		for which := range uint8(3) {

@@ -54,6 +54,13 @@ type Handler struct {
 	// CookieSecure is auto (Secure when the request came over HTTPS,
 	// the default), always or never.
 	CookieSecure string `json:"cookie_secure,omitempty"`
+	// CookieHostPrefix names the session cookie and the hosted pages'
+	// cookies __Host-<name>, set Secure with Path=/ and no Domain: HTTPS
+	// only (see README, "Cookies over HTTPS").
+	CookieHostPrefix bool `json:"cookie_host_prefix,omitempty"`
+	// HSTS is the Strict-Transport-Security of the hosted pages over
+	// HTTPS; nil means on, max-age one year.
+	HSTS *HSTS `json:"hsts,omitempty"`
 	// Signer is the `signer` of X-Amzn-Oidc-Data. Default an ARN-shaped
 	// string naming the pool.
 	Signer string `json:"signer,omitempty"`
@@ -100,6 +107,7 @@ type Handler struct {
 	ui      *hostedui.Handler
 	rp      *oidcrp.RP
 	pool    *Pool
+	hsts    string
 	// keysPath is the gateway store this handler holds a reference to, if any.
 	keysPath string
 }
@@ -119,6 +127,19 @@ const (
 	prefix                = "/_gatehouse/"
 	publicKeysPrefix      = prefix + "public-keys/"
 )
+
+// publicKeyID returns the kid a request for a public key names:
+// /_gatehouse/public-keys/<kid>, or /_gatehouse/public-keys//<kid>, which
+// is what aws-jwt-verify's AlbJwtVerifier asks for when its key URL is
+// given with the trailing slash (it adds "/<kid>"). Exactly one extra slash:
+// a kid is a UUID, so nothing else can name a key anyway.
+func publicKeyID(path string) (string, bool) {
+	kid, ok := strings.CutPrefix(path, publicKeysPrefix)
+	if !ok {
+		return "", false
+	}
+	return strings.TrimPrefix(kid, "/"), true
+}
 
 // Provision builds the gateway and the pages: from the named pool, or for
 // an outside issuer, on the pool's keys or the gateway store's.
@@ -173,11 +194,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.pool = p
 
-	secure, err := secureFunc(h.CookieSecure)
+	cookieName, secure, cookiePrefix, err := cookieSetup(h.CookieName, h.CookieSecure, h.CookieHostPrefix)
 	if err != nil {
 		return err
 	}
-	codec, err := middleware.NewRotatingCodec(h.CookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
+	h.hsts = h.HSTS.value()
+	codec, err := middleware.NewRotatingCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}
@@ -198,6 +220,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Scopes:       h.Scopes,
 			KeyRing:      p.CookieKeyRing,
 			Secure:       secure,
+			CookiePrefix: cookiePrefix,
 			SafeReturnTo: hostedui.SafeReturnTo,
 			RenderError:  renderError,
 			Logger:       logger,
@@ -260,6 +283,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ClientIP:       clientIP,
 		Throttle:       p.Throttle,
 		DeviceCodecs:   p.deviceCodecs(codec),
+		CookiePrefix:   cookiePrefix,
 	})
 	if err != nil {
 		return err
@@ -282,7 +306,7 @@ func (h *Handler) Validate() error {
 	if _, err := middleware.ParseMode(h.OnUnauthenticated); err != nil {
 		return err
 	}
-	if _, err := secureFunc(h.CookieSecure); err != nil {
+	if _, _, _, err := cookieSetup(h.CookieName, h.CookieSecure, h.CookieHostPrefix); err != nil {
 		return err
 	}
 	if h.SessionTimeout < 0 || h.ClaimsRefresh < 0 {
@@ -350,7 +374,8 @@ func secureFunc(mode string) (func(*http.Request) bool, error) {
 // With an outside issuer, sign-in starts there and ends at the callback.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, prefix) {
-		if kid, ok := strings.CutPrefix(r.URL.Path, publicKeysPrefix); ok {
+		setHSTS(w, r, h.hsts)
+		if kid, ok := publicKeyID(r.URL.Path); ok {
 			h.pool.Keys.ServePublicKey(w, r, kid)
 			return nil
 		}

@@ -38,10 +38,14 @@ type IDP struct {
 	CookieName string `json:"cookie_name,omitempty"`
 	// CookieSecure is auto (default), always or never, as for `gatehouse`.
 	CookieSecure string `json:"cookie_secure,omitempty"`
+	// CookieHostPrefix and HSTS are as for `gatehouse`.
+	CookieHostPrefix bool  `json:"cookie_host_prefix,omitempty"`
+	HSTS             *HSTS `json:"hsts,omitempty"`
 
 	provider *oidc.Provider
 	gateway  *middleware.Gateway
 	ui       *hostedui.Handler
+	hsts     string
 	pool     *Pool
 }
 
@@ -87,11 +91,12 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 	h.pool = p
 	logger := ctx.Logger().With(zap.String("pool", h.Pool))
 
-	secure, err := secureFunc(h.CookieSecure)
+	cookieName, secure, cookiePrefix, err := cookieSetup(h.CookieName, h.CookieSecure, h.CookieHostPrefix)
 	if err != nil {
 		return err
 	}
-	codec, err := middleware.NewRotatingCodec(h.CookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
+	h.hsts = h.HSTS.value()
+	codec, err := middleware.NewRotatingCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}
@@ -128,6 +133,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		ClientIP:     clientIP,
 		Throttle:     p.Throttle,
 		DeviceCodecs: p.deviceCodecs(codec),
+		CookiePrefix: cookiePrefix,
 	})
 	if err != nil {
 		return err
@@ -172,7 +178,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 
 // Validate checks the handler's configuration.
 func (h *IDP) Validate() error {
-	if _, err := secureFunc(h.CookieSecure); err != nil {
+	if _, _, _, err := cookieSetup(h.CookieName, h.CookieSecure, h.CookieHostPrefix); err != nil {
 		return err
 	}
 	if h.SessionTimeout < 0 {
@@ -184,11 +190,14 @@ func (h *IDP) Validate() error {
 // ServeHTTP serves the provider's endpoints and the hosted pages, and
 // passes everything else on.
 func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if strings.HasPrefix(r.URL.Path, prefix) || strings.HasPrefix(r.URL.Path, "/oauth2/") {
+		setHSTS(w, r, h.hsts)
+	}
 	if h.provider.ServeHTTP(w, r) {
 		return nil
 	}
 	if strings.HasPrefix(r.URL.Path, prefix) {
-		if kid, ok := strings.CutPrefix(r.URL.Path, publicKeysPrefix); ok {
+		if kid, ok := publicKeyID(r.URL.Path); ok {
 			h.pool.Keys.ServePublicKey(w, r, kid)
 			return nil
 		}

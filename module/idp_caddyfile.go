@@ -29,6 +29,8 @@ func init() {
 //		session_timeout <duration>
 //		cookie_name <name>
 //		cookie_secure auto|always|never
+//		cookie_host_prefix
+//		hsts off | max-age <duration> [include_subdomains]
 //	}
 func parseIDP(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := &IDP{}
@@ -68,9 +70,23 @@ func (m *IDP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if _, err := secureFunc(m.CookieSecure); err != nil {
 				return d.Errf("%v", err)
 			}
+		case "cookie_host_prefix":
+			if d.NextArg() {
+				return d.Errf("cookie_host_prefix: takes no value")
+			}
+			m.CookieHostPrefix = true
+		case "hsts":
+			h, err := parseHSTS(d)
+			if err != nil {
+				return err
+			}
+			m.HSTS = h
 		default:
-			return d.Errf("unrecognized gatehouse_idp option %q (want pool, session_timeout, cookie_name or cookie_secure)", d.Val())
+			return d.Errf("unrecognized gatehouse_idp option %q (want pool, session_timeout, cookie_name, cookie_secure, cookie_host_prefix or hsts)", d.Val())
 		}
+	}
+	if _, _, _, err := cookieSetup(m.CookieName, m.CookieSecure, m.CookieHostPrefix); err != nil {
+		return d.Errf("%v", err)
 	}
 	return nil
 }

@@ -27,6 +27,11 @@ func (p *Provider) userInfo(w http.ResponseWriter, r *http.Request) {
 		p.writeBearerError(w, newError(errInvalidToken, "the access token is invalid or expired"))
 		return
 	}
+	// A gateway's session token (sid) ends with its session.
+	if sid, _ := claims["sid"].(string); sid != "" && p.pool.DenyList().Revoked(sid, "", time.Time{}) {
+		p.writeBearerError(w, newError(errInvalidToken, "the access token's session has ended"))
+		return
+	}
 	scope, _ := claims["scope"].(string)
 	scopes := strings.Fields(scope)
 	if !slices.Contains(scopes, "openid") {

@@ -509,6 +509,35 @@ func TestTwoInstancesOnePool(t *testing.T) {
 		a.verifyData(vb.data, ada.ID)
 	})
 
+	// A user in 300 groups: the cookie carries no claims (they would not
+	// fit); the instance that did not make it reads them from the store
+	// on first sight and passes every group on.
+	t.Run("LargeSessionCrossesInstances", func(t *testing.T) {
+		a.t, b.t = t, t
+		args := []string{"users", "create", "--email", "lin@example.com", "--password", password, "--json"}
+		var groups []string
+		for i := range 300 {
+			g := fmt.Sprintf("team-with-a-rather-long-name-for-its-group-%03d", i)
+			groups = append(groups, "--group", g)
+		}
+		var lin struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(a.cli(append(args, groups...)...)), &lin); err != nil {
+			t.Fatal(err)
+		}
+		session := a.signIn("lin@example.com")
+		if len(session) > 1024 {
+			t.Fatalf("the session cookie of a user in 300 groups is %d bytes", len(session))
+		}
+		for _, in := range []*instance{a, b, b} {
+			in.accepts(up, session, lin.ID, "a large session made on a")
+			if got := strings.Count(up.Last().Header.Get("X-Auth-Request-Groups"), ","); got != 299 {
+				t.Fatalf("%s passed on %d groups, want 300", in.name, got+1)
+			}
+		}
+	})
+
 	t.Run("CookieKeyRotation", func(t *testing.T) {
 		a.t, b.t = t, t
 		old := a.signIn("ada@example.com")

@@ -72,26 +72,33 @@ func flowCookieName(state string) string {
 // a top-level GET from the issuer, which Lax lets through), sent only under
 // /_gatehouse/, gone after FlowTTL.
 func (rp *RP) writeFlow(w http.ResponseWriter, r *http.Request, f *flow) error {
-	name := flowCookieName(f.State)
+	name := rp.cookiePrefix + flowCookieName(f.State)
 	value, err := securecookie.EncodeMulti(name, f, rp.codecs...)
 	if err != nil {
 		return err
 	}
 	secure := rp.secure(r)
-	if held := heldFlows(r); len(held) >= maxFlows {
+	if held := rp.heldFlows(r); len(held) >= maxFlows {
 		for _, old := range held {
-			http.SetCookie(w, flowCookie(old, "", -1, secure))
+			http.SetCookie(w, rp.flowCookie(old, "", -1, secure))
 		}
 	}
-	http.SetCookie(w, flowCookie(name, value, int(FlowTTL/time.Second), secure))
+	http.SetCookie(w, rp.flowCookie(name, value, int(FlowTTL/time.Second), secure))
 	return nil
 }
 
-func flowCookie(name, value string, maxAge int, secure bool) *http.Cookie {
+// flowCookie is a flow cookie; with the __Host- prefix at Path=/, which the
+// prefix requires (it is then sent on every path of the site, not only under
+// /_gatehouse/).
+func (rp *RP) flowCookie(name, value string, maxAge int, secure bool) *http.Cookie {
+	path := flowCookiePath
+	if rp.cookiePrefix != "" {
+		path, secure = "/", true
+	}
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     flowCookiePath,
+		Path:     path,
 		MaxAge:   maxAge,
 		Secure:   secure,
 		HttpOnly: true,
@@ -100,10 +107,10 @@ func flowCookie(name, value string, maxAge int, secure bool) *http.Cookie {
 }
 
 // heldFlows returns the names of the flow cookies r carries.
-func heldFlows(r *http.Request) []string {
+func (rp *RP) heldFlows(r *http.Request) []string {
 	var names []string
 	for _, c := range r.Cookies() {
-		if strings.HasPrefix(c.Name, flowCookiePrefix) {
+		if strings.HasPrefix(c.Name, rp.cookiePrefix+flowCookiePrefix) {
 			names = append(names, c.Name)
 		}
 	}
@@ -126,11 +133,12 @@ func (rp *RP) readFlow(w http.ResponseWriter, r *http.Request, state string) (*f
 	if name == "" {
 		return nil, errNoFlow
 	}
+	name = rp.cookiePrefix + name
 	c, err := r.Cookie(name)
 	if err != nil {
 		return nil, errNoFlow
 	}
-	http.SetCookie(w, flowCookie(name, "", -1, rp.secure(r)))
+	http.SetCookie(w, rp.flowCookie(name, "", -1, rp.secure(r)))
 	f := new(flow)
 	if err := securecookie.DecodeMulti(name, c.Value, f, rp.codecs...); err != nil {
 		return nil, errBadFlow

@@ -78,6 +78,9 @@ type Config struct {
 	// Secure reports whether r came over HTTPS, for the redirect URI's
 	// scheme and the flow cookie's Secure flag; default: r.TLS != nil.
 	Secure func(*http.Request) bool
+	// CookiePrefix is "" or "__Host-": the flow cookies are then called
+	// __Host-<name> and set with Path=/ (Secure must then always hold).
+	CookiePrefix string
 	// SafeReturnTo vets the page to come back to; default: only "/".
 	SafeReturnTo func(string) (string, bool)
 	// RenderError answers with an error page (hostedui's RenderError).
@@ -96,6 +99,7 @@ type RP struct {
 	scopes       []string
 	codecs       []securecookie.Codec
 	secure       func(*http.Request) bool
+	cookiePrefix string
 	safeReturnTo func(string) (string, bool)
 	renderError  func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 	client       *http.Client
@@ -133,6 +137,9 @@ func New(cfg Config) (*RP, error) {
 	if cfg.RenderError == nil {
 		return nil, errors.New("oidcrp: RenderError is required")
 	}
+	if cfg.CookiePrefix != "" && cfg.CookiePrefix != "__Host-" {
+		return nil, fmt.Errorf("oidcrp: cookie prefix %q: want __Host- or none", cfg.CookiePrefix)
+	}
 	if len(cfg.Keys) == 0 && cfg.KeyRing == nil {
 		return nil, errors.New("oidcrp: cookie keys are required")
 	}
@@ -142,6 +149,7 @@ func New(cfg Config) (*RP, error) {
 		clientSecret: cfg.ClientSecret,
 		scopes:       slices.Clone(scopes),
 		secure:       cfg.Secure,
+		cookiePrefix: cfg.CookiePrefix,
 		safeReturnTo: cfg.SafeReturnTo,
 		renderError:  cfg.RenderError,
 		client:       cfg.HTTPClient,

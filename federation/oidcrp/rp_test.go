@@ -631,3 +631,44 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowCookieHostPrefix: with the __Host- prefix the flow cookie is so
+// named, Secure at Path=/, a callback with it signs in, and one carrying the
+// same cookie without the prefix (planted by a sibling subdomain) does not.
+func TestFlowCookieHostPrefix(t *testing.T) {
+	fi := newFakeIssuer(t)
+	rp := newRP(t, fi, func(c *Config) { c.CookiePrefix = "__Host-" })
+	start := func() (string, *http.Cookie) {
+		rec := httptest.NewRecorder()
+		rp.ServeSignIn(rec, httptest.NewRequest(http.MethodGet, site+SignInPath+"?rd="+url.QueryEscape(returnPath), nil))
+		cookies := rec.Result().Cookies()
+		if rec.Code != http.StatusFound || len(cookies) != 1 {
+			t.Fatalf("sign-in: %d, cookies %v", rec.Code, rec.Header()["Set-Cookie"])
+		}
+		return rec.Header().Get("Location"), cookies[0]
+	}
+	authURL, ck := start()
+	if !strings.HasPrefix(ck.Name, "__Host-"+flowCookiePrefix) || ck.Path != "/" || !ck.Secure || ck.Domain != "" {
+		t.Fatalf("flow cookie %+v, want __Host-%s..., Secure, Path=/", ck, flowCookiePrefix)
+	}
+	code, state := fi.authorize(t, authURL)
+	planted := *ck
+	planted.Name = strings.TrimPrefix(ck.Name, "__Host-")
+	if rec := callback(rp, &recordingSessions{}, url.Values{"code": {code}, "state": {state}, "iss": {fi.issuer()}}, &planted); rec.Code == http.StatusFound && rec.Header().Get("Location") == returnPath {
+		t.Error("a callback with the flow cookie unprefixed signed in")
+	}
+	authURL, ck = start()
+	code, state = fi.authorize(t, authURL)
+	sessions := &recordingSessions{}
+	rec := callback(rp, sessions, url.Values{"code": {code}, "state": {state}, "iss": {fi.issuer()}}, ck)
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != returnPath || len(sessions.started()) != 1 {
+		t.Fatalf("callback with the __Host- flow cookie: %d to %q: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
+	}
+	cleared := false
+	for _, c := range rec.Result().Cookies() {
+		cleared = cleared || c.Name == ck.Name && c.MaxAge < 0 && c.Path == "/"
+	}
+	if !cleared {
+		t.Errorf("the flow cookie was not cleared: %v", rec.Header()["Set-Cookie"])
+	}
+}

@@ -719,8 +719,32 @@ func TestIDP(t *testing.T) {
 		if _, err := webapp.refresh(tokens.tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
 			t.Errorf("revoked refresh token: %v, want invalid_grant", err)
 		}
-		if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unsupported_token_type" {
-			t.Errorf("revoking an access token: %d %v, want 400 unsupported_token_type", resp.StatusCode, body)
+		// An access token (RFC 7009; oidc-client-ts revokes it on sign-out):
+		// only its own client may, and then userinfo refuses it.
+		userinfo := func(at string) int {
+			resp, _ := get(t, http.DefaultClient, s.issuer+"/oauth2/userInfo", http.Header{"Authorization": {"Bearer " + at}})
+			return resp.StatusCode
+		}
+		if got := userinfo(tokens.tok.AccessToken); got != http.StatusOK {
+			t.Fatalf("userinfo before revoking: %d", got)
+		}
+		if resp, body := revoke(tokens.tok.AccessToken, "rsapp", rsSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unauthorized_client" {
+			t.Errorf("another client revoking an access token: %d %v, want 400 unauthorized_client", resp.StatusCode, body)
+		}
+		if got := userinfo(tokens.tok.AccessToken); got != http.StatusOK {
+			t.Fatalf("userinfo after another client's refused revocation: %d, want 200", got)
+		}
+		if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
+			t.Errorf("revoking an access token: %d %v, want 200", resp.StatusCode, body)
+		}
+		if got := userinfo(tokens.tok.AccessToken); got != http.StatusUnauthorized {
+			t.Errorf("userinfo with a revoked access token: %d, want 401", got)
+		}
+		if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
+			t.Errorf("revoking it again: %d %v, want 200", resp.StatusCode, body)
+		}
+		if resp, body := revoke(tokens.raw, "webapp", webappSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unsupported_token_type" {
+			t.Errorf("revoking an ID token: %d %v, want 400 unsupported_token_type", resp.StatusCode, body)
 		}
 		if resp, _ := revoke("no-such-token", "webapp", webappSecret); resp.StatusCode != http.StatusOK {
 			t.Errorf("revoking an unknown token: %d, want 200 (RFC 7009 §2.2)", resp.StatusCode)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
 // userInfo is the userinfo endpoint (OpenID Connect Core §5.3): the claims
@@ -25,6 +27,10 @@ func (p *Provider) userInfo(w http.ResponseWriter, r *http.Request) {
 	claims, err := p.parseOwn(r.Context(), tok, false)
 	if err != nil || claims["token_use"] != useAccess {
 		p.writeBearerError(w, newError(errInvalidToken, "the access token is invalid or expired"))
+		return
+	}
+	if jti, _ := claims["jti"].(string); jti != "" && p.pool.DenyList().Revoked(pool.AccessTokenRevocationID(jti), "", time.Time{}) {
+		p.writeBearerError(w, newError(errInvalidToken, "the access token was revoked"))
 		return
 	}
 	scope, _ := claims["scope"].(string)

@@ -204,7 +204,7 @@ func invalidToken(desc string) *tokenError {
 }
 
 var (
-	errTokenRevoked  = invalidToken("the token's user was signed out or disabled")
+	errTokenRevoked  = invalidToken("the token was revoked, or its user signed out or disabled")
 	errIssuerDown    = &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the token's issuer cannot be reached"}
 	errManyAuthz     = &tokenError{status: http.StatusBadRequest, code: "invalid_request", desc: "more than one Authorization header"}
 	errNoToken       = invalidToken("the Authorization header holds no token")
@@ -266,8 +266,11 @@ type bearerEntry struct {
 	// expires is when the token stops being accepted (exp + skew; unix ns).
 	expires  int64
 	issuedAt time.Time
-	// deny is the pool's deny list for a token of the gateway's own pool.
-	deny *pool.DenyList
+	// deny is the pool's deny list for a token of the gateway's own pool;
+	// revocationID names the token itself on it (its jti, made once here
+	// so the request path builds no string), "" for a token without one.
+	deny         *pool.DenyList
+	revocationID string
 }
 
 // tokenKey is the cache key of a token: its SHA-256, so the cache holds
@@ -292,7 +295,7 @@ func (g *Gateway) bearerPrincipal(ctx context.Context, tok string) (*cacheEntry,
 		}
 		g.bearer.cache.put(key, be)
 	}
-	if be.deny != nil && be.deny.Revoked("", be.p.s.UserID, be.issuedAt) {
+	if be.deny != nil && be.deny.Revoked(be.revocationID, be.p.s.UserID, be.issuedAt) {
 		return nil, errTokenRevoked
 	}
 	return be.p, nil
@@ -378,6 +381,9 @@ func (g *Gateway) verifyToken(ctx context.Context, tok string, now time.Time) (*
 		return nil, &tokenError{status: http.StatusInternalServerError, code: "server_error", desc: "internal error"}
 	}
 	be.deny = is.deny
+	if jti, _ := claims["jti"].(string); is.deny != nil && jti != "" {
+		be.revocationID = pool.AccessTokenRevocationID(jti) // revoked at /oauth2/revoke
+	}
 	return be, nil
 }
 

@@ -17,7 +17,9 @@ import (
 // with oidc-client-ts, a public client with PKCE, in a real Chromium. The
 // hosted pages keep form-action 'self', which Chromium applies to every
 // redirect after a form's POST; the sign-in reaches the app's origin only
-// because the POST ends in a page that continues with a GET.
+// because the POST ends in a page that continues with a GET. A password,
+// a password and a TOTP code, and a passkey (the issuer is on localhost,
+// as browsers offer passkeys on domain names only) each sign in.
 //
 // Prerequisites as TestBrowserSignIn, plus node_modules/oidc-client-ts.
 func TestBrowserSPA(t *testing.T) {
@@ -37,7 +39,9 @@ func TestBrowserSPA(t *testing.T) {
 
 	dir := t.TempDir()
 	issuerPort, spaPort := testenv.FreePort(t), testenv.FreePort(t)
-	issuer := fmt.Sprintf("http://127.0.0.1:%d", issuerPort)
+	// The issuer on localhost (browsers offer passkeys on domain names
+	// only), the app on 127.0.0.1: another origin, and another site.
+	issuer := fmt.Sprintf("http://localhost:%d", issuerPort)
 	spa := fmt.Sprintf("http://127.0.0.1:%d", spaPort)
 
 	// The app's files: its pages and script, the library's browser bundle

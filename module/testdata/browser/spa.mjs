@@ -1,6 +1,7 @@
 // A single-page app on another origin signs in through the pool's OpenID
 // provider with oidc-client-ts (a public client with PKCE), in Debian's
-// Chromium: sign-in with a password, then with a password and a TOTP code;
+// Chromium: sign-in with a password, then with a password and a TOTP code,
+// then with a passkey added on the issuer's account page;
 // the token request from the browser (CORS), the profile from the ID token,
 // userinfo, silent renew (refresh token), sign-out with
 // post_logout_redirect_uri (revoking the tokens first, as
@@ -14,7 +15,7 @@
 // the app's origin would stay on the sign-in page: that is what this catches.
 
 import { createHmac } from 'node:crypto';
-import { check, launch, openPage, pageErrors, run, shoot, step } from './harness.mjs';
+import { check, launch, openPage, pageErrors, run, shoot, step, virtualAuthenticator } from './harness.mjs';
 
 const [spa, issuer, email, password, totpEmail, totpSecret, shots] = process.argv.slice(2);
 if (!spa || !issuer || !email || !password || !totpEmail || !totpSecret || !shots) {
@@ -74,7 +75,7 @@ async function signInThroughProvider(page, who, secret, label) {
   step(`${label}: password`);
   await page.locator('#email').fill(who);
   await page.locator('#password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   if (secret) {
     // The second-factor step is the answer to the password's POST.
     await page.locator('#f-code').waitFor({ state: 'visible', timeout: 10000 });
@@ -152,6 +153,46 @@ await run(browser, { spa, issuer }, async (failure) => {
     await signOutThroughProvider(page, tok, true, 'totp');
     await context.close();
   }
+  // A passkey: added on the issuer's account page after a password
+  // sign-in, then the app's next sign-in uses it alone. webauthn.js moves
+  // on with location.assign, not a form, so form-action never applies.
+  {
+    const { context, page } = await openPage(browser, failure, 'passkey');
+    await context.addInitScript(() => { window.__revoke = true; });
+    const { cdp, authenticatorId } = await virtualAuthenticator(context, page);
+    const presence = (enabled) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled });
+    const tok = await signInThroughProvider(page, email, '', 'passkey');
+
+    step('passkey: add a passkey on the issuer\'s account page');
+    await page.goto(issuer + '/_gatehouse/account');
+    await page.getByLabel('Name of the passkey').fill('This Chromium');
+    await page.locator('#f-passkey-password').fill(password);
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    const codes = page.locator('#passkey-codes');
+    await codes.waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});
+    check(await codes.isVisible(), 'no recovery codes after adding the passkey');
+
+    // With presence off the sign-in page's passkey suggestions (the email
+    // field's conditional request) wait, as for a user who has not picked
+    // one; the button then ends that request and makes its own.
+    await presence(false);
+    await page.goto(spa + '/index.html');
+    await signOutThroughProvider(page, tok, true, 'passkey');
+
+    step('passkey: sign in with the passkey alone, back on the app');
+    const button = page.getByRole('button', { name: 'Sign in with a passkey' });
+    await button.waitFor({ state: 'visible', timeout: 5000 });
+    await presence(true);
+    await button.click();
+    await waitAt(page, spa, '/callback.html', "the app's redirect URI after the passkey");
+    const s = await state(page);
+    check(s === `signed in as ${email}`, `callback page says "${s}"`);
+    const user = await page.evaluate(() => window.spa.user());
+    check(user.profile.amr.includes('hwk'), `amr after a passkey: ${JSON.stringify(user.profile.amr)}`);
+    await shoot(page, 'passkey-callback');
+    await context.close();
+  }
+
   step('no page error and no Content-Security-Policy report');
   const errors = pageErrors();
   check(errors.length === 0, `pages complained: ${JSON.stringify(errors)}`);

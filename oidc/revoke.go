@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -16,7 +15,8 @@ import (
 // revoke is the revocation endpoint (RFC 7009). A refresh token takes its
 // whole family with it. An access token goes on the pool's deny list by its
 // jti until it expires, so userinfo and every gateway's bearer check refuse
-// it (a client signing out revokes it, as oidc-client-ts does by default).
+// it (a client signing out revokes it, as oidc-client-ts does with
+// revokeTokensOnSignout).
 // ID tokens are not credentials for anything here; they cannot be revoked
 // (unsupported_token_type). Tokens that are not ours, or already dead, are
 // answered 200 as §2.2 requires.

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -380,4 +381,20 @@ func logText(logs *observer.ObservedLogs) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// continued reads res, which must be the continue page a POST whose
+// outcome lies beyond the hosted pages ends in, and returns its target.
+func continued(t *testing.T, res *http.Response) string {
+	t.Helper()
+	body := readBody(t, res)
+	to, ok := testenv.ContinueTarget(res.StatusCode, body)
+	if !ok {
+		t.Fatalf("status %d, Location %q; want the continue page:\n%s", res.StatusCode, res.Header.Get("Location"), body)
+	}
+	if res.Header.Get("Location") != "" || res.Header.Get("Cache-Control") != "no-store" ||
+		!strings.Contains(res.Header.Get("Content-Security-Policy"), "form-action 'self'") {
+		t.Errorf("continue page headers: %v", res.Header)
+	}
+	return to
 }

@@ -254,7 +254,44 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	h.forgetConfirmation(w, r)
 	h.log.Info("signed out", zap.String("remote_ip", h.clientIP(r)))
-	seeOther(w, h.logoutRedirect)
+	h.continueTo(w, r, "Signed out", h.logoutRedirect)
+}
+
+// continuePage is what templates/continue.html shows.
+type continuePage struct {
+	DisplayName string
+	Title       string
+	Location    string
+}
+
+// continueTo ends a request whose outcome lies beyond the hosted pages:
+// the page a sign-in was for (rd, which may itself redirect to another
+// origin, as /oauth2/authorize does to an app's redirect URI) or the
+// operator's sign-out address. A GET is redirected (303). A POST gets a
+// page of this site (200, no-store) that moves on with a GET by a meta
+// refresh, or its button: Chromium applies the form's form-action 'self'
+// to every redirect that follows the POST, so a 303 whose chain leaves
+// this origin is blocked and the browser stays on the form, while a
+// navigation from a page is not a form submission. Every form whose
+// outcome may leave the origin ends here, so none of them needs the policy
+// widened. location must already be safe (SafeReturnTo, or checked by New).
+func (h *Handler) continueTo(w http.ResponseWriter, r *http.Request, title, location string) {
+	if r.Method != http.MethodPost {
+		seeOther(w, location)
+		return
+	}
+	h.render(w, http.StatusOK, h.pages.continuePage, continuePage{
+		DisplayName: h.displayName,
+		Title:       title,
+		Location:    location,
+	})
+}
+
+// Continue is continueTo for the OpenID provider's sign-out, which ends
+// POSTs in an app's post-logout redirect URI: the same page, with the
+// pool's look. location must be one the caller checked.
+func (h *Handler) Continue(w http.ResponseWriter, r *http.Request, title, location string) {
+	h.continueTo(w, r, title, location)
 }
 
 // seeOther redirects with 303, so the browser follows with a GET, writing

@@ -123,7 +123,7 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, u *store
 		}
 		h.pool.SignedIn(r.Context(), u, amrRemembered)
 		h.log.Info("signed in on a remembered device", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-		seeOther(w, rd)
+		h.continueTo(w, r, "Signed in", rd)
 	case hasFactor:
 		h.askSecondFactor(w, r, u, rd, fromSignIn)
 	case enrol:
@@ -135,7 +135,7 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, u *store
 		}
 		h.pool.SignedIn(r.Context(), u, []string{pool.AMRPassword})
 		h.log.Info("signed in", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-		seeOther(w, rd)
+		h.continueTo(w, r, "Signed in", rd)
 	}
 }
 
@@ -420,7 +420,7 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("signed in with a second factor", zap.String("user_id", u.ID), zap.Strings("amr", amr),
 		zap.String("remote_ip", h.clientIP(r)))
-	seeOther(w, rd)
+	h.continueTo(w, r, "Signed in", rd)
 }
 
 // lockedOut answers a sign-in of a login with too many recent failures.
@@ -548,7 +548,11 @@ func (h *Handler) mfaSetup(w http.ResponseWriter, r *http.Request) {
 		next = rd
 	}
 	if len(codes) == 0 {
-		seeOther(w, next)
+		if c.From == fromAccount {
+			seeOther(w, next)
+		} else {
+			h.continueTo(w, r, "Signed in", next)
+		}
 		return
 	}
 	h.render(w, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{

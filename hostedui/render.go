@@ -17,6 +17,9 @@ import (
 // contentSecurityPolicy allows the pages nothing but their own stylesheet
 // and script (static/webauthn.js: no inline script, no eval), inline data:
 // images, the script's requests and posting forms back to this site.
+// Chromium applies form-action to every redirect after a form's POST too,
+// so a form whose outcome lies off this origin ends in a continue page
+// (continueTo), not in a redirect: the policy stays 'self'.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -34,6 +37,7 @@ type pages struct {
 	mfa           *template.Template
 	mfaSetup      *template.Template
 	recoveryCodes *template.Template
+	continuePage  *template.Template
 }
 
 func parsePages(fsys fs.FS) (pages, error) {
@@ -74,6 +78,7 @@ func parsePages(fsys fs.FS) (pages, error) {
 		{&p.mfa, "mfa.html"},
 		{&p.mfaSetup, "mfa_setup.html"},
 		{&p.recoveryCodes, "recovery_codes.html"},
+		{&p.continuePage, "continue.html"},
 	} {
 		if *pg.dst, err = page(pg.file); err != nil {
 			return pages{}, err

@@ -204,7 +204,7 @@ func invalidToken(desc string) *tokenError {
 }
 
 var (
-	errTokenRevoked  = invalidToken("the token's user was signed out or disabled")
+	errTokenRevoked  = invalidToken("the token was revoked, or its user signed out or disabled")
 	errIssuerDown    = &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the token's issuer cannot be reached"}
 	errManyAuthz     = &tokenError{status: http.StatusBadRequest, code: "invalid_request", desc: "more than one Authorization header"}
 	errNoToken       = invalidToken("the Authorization header holds no token")
@@ -271,6 +271,10 @@ type bearerEntry struct {
 	// sid is the session of a gateway session token (sessionToken): the
 	// token ends with it.
 	sid string
+	// revocationID names the token itself on the deny list (its jti, made
+	// once here so the request path builds no string), "" for a token
+	// without one.
+	revocationID string
 }
 
 // tokenKey is the cache key of a token: its SHA-256, so the cache holds
@@ -295,7 +299,8 @@ func (g *Gateway) bearerPrincipal(ctx context.Context, tok string) (*cacheEntry,
 		}
 		g.bearer.cache.put(key, be)
 	}
-	if be.deny != nil && be.deny.Revoked(be.sid, be.p.s.UserID, be.issuedAt) {
+	if be.deny != nil && (be.deny.Revoked(be.sid, be.p.s.UserID, be.issuedAt) ||
+		be.revocationID != "" && be.deny.Revoked(be.revocationID, "", time.Time{})) {
 		return nil, errTokenRevoked
 	}
 	return be.p, nil
@@ -392,6 +397,9 @@ func (g *Gateway) verifyToken(ctx context.Context, tok string, now time.Time) (*
 		return nil, &tokenError{status: http.StatusInternalServerError, code: "server_error", desc: "internal error"}
 	}
 	be.deny, be.sid = is.deny, sid
+	if jti, _ := claims["jti"].(string); is.deny != nil && jti != "" {
+		be.revocationID = pool.AccessTokenRevocationID(jti) // revoked at /oauth2/revoke
+	}
 	return be, nil
 }
 

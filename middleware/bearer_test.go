@@ -508,3 +508,39 @@ func TestBearerAllocations(t *testing.T) {
 		t.Errorf("Guard with a cached bearer token: %v allocations, want 0", n)
 	}
 }
+
+// TestBearerRevokedAccessToken: an access token revoked by its jti (the
+// provider's /oauth2/revoke) is refused from then on, cached or not, and
+// only that token; the check still costs no allocation.
+func TestBearerRevokedAccessToken(t *testing.T) {
+	f := newBearerFixture(t, ModeDeny, Policy{})
+	claims := func(jti string) jwt.MapClaims {
+		c := f.claims()
+		c["jti"] = jti
+		return c
+	}
+	revoked, kept := mint(t, f.keys.Current(), claims("revoked-jti"), nil), mint(t, f.keys.Current(), claims("kept-jti"), nil)
+	for _, tok := range []string{revoked, kept} {
+		if ok, _, rec := f.call("Bearer "+tok, nil); !ok {
+			t.Fatalf("refused before the revocation: %s", rec.Header().Get("WWW-Authenticate"))
+		}
+	}
+	if err := f.pool.RevokeAccessToken(t.Context(), "revoked-jti", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, rec := f.call("Bearer "+revoked, nil); ok || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "revoked") {
+		t.Errorf("the revoked token: ok %v, %q", ok, rec.Header().Get("WWW-Authenticate"))
+	}
+	ok, r, rec := f.call("Bearer "+kept, nil)
+	if !ok {
+		t.Fatalf("another token of the same user was refused: %s", rec.Header().Get("WWW-Authenticate"))
+	}
+	w := httptest.NewRecorder()
+	if n := testing.AllocsPerRun(200, func() {
+		if !f.gw.Guard(w, r) {
+			t.Fatal("refused")
+		}
+	}); n != 0 {
+		t.Errorf("Guard with a cached token and a deny list with a token on it: %v allocations, want 0", n)
+	}
+}

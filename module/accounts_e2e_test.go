@@ -196,9 +196,8 @@ func TestSignUpJourney(t *testing.T) {
 		t.Errorf("sign-in page after confirming lacks the notice or the email")
 	}
 
-	resp = signIn(t, c, a.base, "/reports", email, password)
-	if resp.Header.Get("Location") != "/reports" {
-		t.Errorf("signed in to %s, want /reports", resp.Header.Get("Location"))
+	if _, to := signIn(t, c, a.base, "/reports", email, password); to != "/reports" {
+		t.Errorf("signed in to %s, want /reports", to)
 	}
 	if !a.signedIn(t, c) {
 		t.Fatal("no session after signing in")
@@ -562,10 +561,7 @@ func TestForceChangePassword(t *testing.T) {
 	resp, body = step(ch[1]+"x", "my very own passphrase")
 	wantStatus(t, "tampered challenge", resp, body, http.StatusBadRequest)
 	resp, body = step(ch[1], "my very own passphrase")
-	wantStatus(t, "new password", resp, body, http.StatusSeeOther)
-	if resp.Header.Get("Location") != "/dashboard" {
-		t.Errorf("went to %s, want /dashboard", resp.Header.Get("Location"))
-	}
+	wantContinue(t, "new password", resp, body, "/dashboard")
 	if !a.signedIn(t, c) {
 		t.Fatal("no session after choosing a password")
 	}

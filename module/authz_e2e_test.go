@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -567,8 +568,7 @@ func TestAuthorization(t *testing.T) {
 		if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("rd") != want {
 			t.Fatalf("anonymous member page: %d to %v", resp.StatusCode, loc)
 		}
-		resp = signIn(t, c, e.sites["portal"], want, "carol@example.com", adaPassword)
-		if got := resp.Header.Get("Location"); got != want {
+		if _, got := signIn(t, c, e.sites["portal"], want, "carol@example.com", adaPassword); got != want {
 			t.Fatalf("after sign-in: to %q, want %q", got, want)
 		}
 		resp, body := get(t, c, e.sites["portal"]+want, nil)
@@ -579,6 +579,34 @@ func TestAuthorization(t *testing.T) {
 		resp, _ = get(t, c, e.sites["portal"]+"/admin/panel", nil)
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("admin page for a member: %d, want 403", resp.StatusCode)
+		}
+	})
+
+	t.Run("a revoked access token is refused", func(t *testing.T) {
+		// RFC 7009 revocation of an access token (what oidc-client-ts's
+		// sign-out does): the gateway's bearer check refuses it at once,
+		// on every site of the pool, cached as verified or not.
+		login, _ := e.idp.login(t, testenv.Browser(t), e.idp.rp("webapp", azWebappSecret, webappCB), adaEmail)
+		at := login.tok.AccessToken
+		for _, site := range []string{"plain", "roles"} {
+			if resp, body := e.call(t, bearer(at), e.sites[site]+"/x", nil); resp.StatusCode != 200 {
+				t.Fatalf("%s before revoking: %d %s", site, resp.StatusCode, body)
+			}
+		}
+		resp, body := tokenCall(t, e.idp.issuer+"/oauth2/revoke", url.Values{"token": {at}}, "webapp", azWebappSecret)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("revoke: %d %v", resp.StatusCode, body)
+		}
+		for _, site := range []string{"plain", "roles", "group"} {
+			resp, body := e.call(t, bearer(at), e.sites[site]+"/x", nil)
+			www := resp.Header.Get("WWW-Authenticate")
+			if resp.StatusCode != 401 || !strings.HasPrefix(www, `Bearer error="invalid_token"`) || !strings.Contains(www, "revoked") {
+				t.Errorf("%s after revoking: %d, WWW-Authenticate %q; want 401 invalid_token, revoked: %.200s", site, resp.StatusCode, www, body)
+			}
+		}
+		// Only that token: the same user's other token still works.
+		if resp, _ := e.call(t, callers["ada token"], e.sites["plain"]+"/x", nil); resp.StatusCode != 200 {
+			t.Errorf("another access token of the same user after the revocation: %d, want 200", resp.StatusCode)
 		}
 	})
 

@@ -164,15 +164,31 @@ func postSignIn(t *testing.T, c *http.Client, base, csrf, rd, email, password st
 	return do(t, c, req)
 }
 
-// signIn goes through the whole form and fails the test unless it succeeds.
-func signIn(t *testing.T, c *http.Client, base, rd, email, password string) *http.Response {
+// signIn goes through the whole form and fails the test unless it succeeds:
+// it returns the answer, the continue page, and where that continues to.
+func signIn(t *testing.T, c *http.Client, base, rd, email, password string) (*http.Response, string) {
 	t.Helper()
 	csrf := signInForm(t, c, base, rd)
 	resp, body := postSignIn(t, c, base, csrf, rd, email, password)
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign-in: status %d, want 303: %s", resp.StatusCode, body)
+	to, ok := testenv.ContinueTarget(resp.StatusCode, body)
+	if !ok || resp.Header.Get("Location") != "" {
+		t.Fatalf("sign-in: status %d, Location %q; want the continue page:\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
-	return resp
+	return resp, to
+}
+
+// wantContinue checks that a form's POST ended in the continue page (not a
+// redirect, which Chromium would hold to the form's form-action 'self')
+// and that it continues to exactly want.
+func wantContinue(t *testing.T, what string, resp *http.Response, body, want string) {
+	t.Helper()
+	to, ok := testenv.ContinueTarget(resp.StatusCode, body)
+	if !ok || resp.Header.Get("Location") != "" {
+		t.Fatalf("%s: status %d, Location %q; want the continue page:\n%s", what, resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if to != want {
+		t.Fatalf("%s: continues to %q, want %q", what, to, want)
+	}
 }
 
 // verifyALBData checks an X-Amzn-Oidc-Data value the way upstream code

@@ -94,10 +94,8 @@ func TestSignInJourney(t *testing.T) {
 	}
 
 	// 4. The right password sets the session cookie and returns to the page.
-	okResp, _ := postSignIn(t, c, base, csrf[1], rd, adaEmail, adaPassword)
-	if okResp.StatusCode != http.StatusSeeOther || okResp.Header.Get("Location") != rd {
-		t.Fatalf("sign-in: status %d to %q, want 303 to %q", okResp.StatusCode, okResp.Header.Get("Location"), rd)
-	}
+	okResp, okBody := postSignIn(t, c, base, csrf[1], rd, adaEmail, adaPassword)
+	wantContinue(t, "sign-in", okResp, okBody, rd)
 	sc := cookieNamed(okResp, "gatehouse_session")
 	if sc == nil {
 		t.Fatal("no session cookie after sign-in")

@@ -145,7 +145,7 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("plain http: HSTS %q, cookies %v", r.Header.Get("Strict-Transport-Security"), r.Header["Set-Cookie"])
 	}
 
-	resp = signIn(t, c, s.https, "/reports", adaEmail, adaPassword)
+	resp, _ = signIn(t, c, s.https, "/reports", adaEmail, adaPassword)
 	sess := cookieNamed(resp, "__Host-gatehouse_session")
 	if sess == nil || !sess.Secure || sess.Path != "/" || sess.Domain != "" {
 		t.Fatalf("session cookie: %v, want __Host-gatehouse_session, Secure, Path=/", resp.Header["Set-Cookie"])

@@ -157,6 +157,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		SignInPath:   hostedui.SignInPath,
 		SafeReturnTo: hostedui.SafeReturnTo,
 		ErrorPage:    h.ui.RenderError,
+		Continue:     h.ui.Continue,
 		// The pool's own marker key, the same on every instance; the
 		// provider derives its own key from it.
 		MarkerKey: p.MarkerKey,

@@ -205,7 +205,11 @@ func (s *idpSite) navigate(t *testing.T, c *http.Client, rawURL, email string) (
 			t.Fatalf("sent to sign in (%s), but the test has no one to sign in", loc)
 		}
 		rd := loc.Query().Get("rd")
-		signIn(t, c, s.issuer, rd, email, adaPassword)
+		// The sign-in ends in a page that continues (with a GET) to the
+		// authorization request, which then redirects to the client.
+		if _, to := signIn(t, c, s.issuer, rd, email, adaPassword); to != rd {
+			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
+		}
 		signIns++
 		resp, body = get(t, c, s.issuer+rd, nil)
 	}
@@ -719,8 +723,32 @@ func TestIDP(t *testing.T) {
 		if _, err := webapp.refresh(tokens.tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
 			t.Errorf("revoked refresh token: %v, want invalid_grant", err)
 		}
-		if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unsupported_token_type" {
-			t.Errorf("revoking an access token: %d %v, want 400 unsupported_token_type", resp.StatusCode, body)
+		// An access token (RFC 7009; oidc-client-ts revokes it on sign-out):
+		// only its own client may, and then userinfo refuses it.
+		userinfo := func(at string) int {
+			resp, _ := get(t, http.DefaultClient, s.issuer+"/oauth2/userInfo", http.Header{"Authorization": {"Bearer " + at}})
+			return resp.StatusCode
+		}
+		if got := userinfo(tokens.tok.AccessToken); got != http.StatusOK {
+			t.Fatalf("userinfo before revoking: %d", got)
+		}
+		if resp, body := revoke(tokens.tok.AccessToken, "rsapp", rsSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unauthorized_client" {
+			t.Errorf("another client revoking an access token: %d %v, want 400 unauthorized_client", resp.StatusCode, body)
+		}
+		if got := userinfo(tokens.tok.AccessToken); got != http.StatusOK {
+			t.Fatalf("userinfo after another client's refused revocation: %d, want 200", got)
+		}
+		if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
+			t.Errorf("revoking an access token: %d %v, want 200", resp.StatusCode, body)
+		}
+		if got := userinfo(tokens.tok.AccessToken); got != http.StatusUnauthorized {
+			t.Errorf("userinfo with a revoked access token: %d, want 401", got)
+		}
+		if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
+			t.Errorf("revoking it again: %d %v, want 200", resp.StatusCode, body)
+		}
+		if resp, body := revoke(tokens.raw, "webapp", webappSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unsupported_token_type" {
+			t.Errorf("revoking an ID token: %d %v, want 400 unsupported_token_type", resp.StatusCode, body)
 		}
 		if resp, _ := revoke("no-such-token", "webapp", webappSecret); resp.StatusCode != http.StatusOK {
 			t.Errorf("revoking an unknown token: %d, want 200 (RFC 7009 §2.2)", resp.StatusCode)
@@ -893,26 +921,44 @@ func TestIDP(t *testing.T) {
 				return url.Values{"id_token_hint": {id}, "client_id": {"spa"}}
 			}, "", false},
 		} {
-			t.Run(tc.name, func(t *testing.T) {
-				b := testenv.Browser(t)
-				got, _ := s.login(t, b, webapp, adaEmail)
-				resp, _ := get(t, b, s.issuer+"/logout?"+tc.params(got.raw).Encode(), nil)
-				loc := resp.Header.Get("Location")
-				if tc.wantTo == "" {
-					if resp.StatusCode != http.StatusBadRequest || loc != "" {
-						t.Errorf("status %d to %q, want 400 and no redirect", resp.StatusCode, loc)
+			for _, method := range []string{http.MethodGet, http.MethodPost} {
+				t.Run(tc.name+" "+method, func(t *testing.T) {
+					b := testenv.Browser(t)
+					got, _ := s.login(t, b, webapp, adaEmail)
+					var resp *http.Response
+					var body string
+					if method == http.MethodGet {
+						resp, body = get(t, b, s.issuer+"/logout?"+tc.params(got.raw).Encode(), nil)
+					} else {
+						req, err := http.NewRequest(method, s.issuer+"/logout", strings.NewReader(tc.params(got.raw).Encode()))
+						if err != nil {
+							t.Fatal(err)
+						}
+						req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+						resp, body = do(t, b, req)
 					}
-				} else if resp.StatusCode/100 != 3 || loc != tc.wantTo {
-					t.Errorf("status %d to %q, want a redirect to %q", resp.StatusCode, loc, tc.wantTo)
-				}
-				a := webapp.start(oauth2.SetAuthURLParam("prompt", "none"))
-				after, _ := s.navigate(t, b, a.url, "")
-				if tc.signedOut {
-					errorFrom(t, after, webappCB, a.state, "login_required")
-				} else {
-					s.codeFrom(t, after, webappCB, a.state)
-				}
-			})
+					loc := resp.Header.Get("Location")
+					switch {
+					case tc.wantTo == "":
+						if resp.StatusCode != http.StatusBadRequest || loc != "" {
+							t.Errorf("status %d to %q, want 400 and no redirect", resp.StatusCode, loc)
+						}
+					case method == http.MethodPost:
+						// A form's POST: the continue page, since the posting
+						// page's form-action would apply to a redirect.
+						wantContinue(t, "sign-out POST", resp, body, tc.wantTo)
+					case resp.StatusCode/100 != 3 || loc != tc.wantTo:
+						t.Errorf("status %d to %q, want a redirect to %q", resp.StatusCode, loc, tc.wantTo)
+					}
+					a := webapp.start(oauth2.SetAuthURLParam("prompt", "none"))
+					after, _ := s.navigate(t, b, a.url, "")
+					if tc.signedOut {
+						errorFrom(t, after, webappCB, a.state, "login_required")
+					} else {
+						s.codeFrom(t, after, webappCB, a.state)
+					}
+				})
+			}
 		}
 	})
 

@@ -171,10 +171,7 @@ func TestMFAJourney(t *testing.T) {
 	form.Set("rd", "/private")
 	form.Set("code", next)
 	resp, body = m.post(t, c2, "/_gatehouse/mfa", form)
-	wantStatus(t, "right code", resp, body, http.StatusSeeOther)
-	if loc := resp.Header.Get("Location"); loc != "/private" {
-		t.Fatalf("after the code: Location %q, want /private", loc)
-	}
+	wantContinue(t, "right code", resp, body, "/private")
 	if r, b := get(t, c2, m.base+"/private", nil); r.StatusCode != http.StatusOK {
 		t.Fatalf("signed in with a code: /private gave %d: %s", r.StatusCode, b)
 	}
@@ -195,7 +192,7 @@ func TestMFAJourney(t *testing.T) {
 	form.Set("rd", "/private")
 	form.Set("code", strings.ToUpper(strings.ReplaceAll(rc, "-", "")))
 	resp, body = m.post(t, c3, "/_gatehouse/mfa", form)
-	wantStatus(t, "recovery code", resp, body, http.StatusSeeOther)
+	wantContinue(t, "recovery code", resp, body, "/private")
 	get(t, c3, m.base+"/private", nil)
 	if amr := upstreamAMR(m); amr != "pwd,mfa" {
 		t.Fatalf("upstream amr after a recovery code = %q, want pwd,mfa", amr)
@@ -224,7 +221,7 @@ func TestMFAJourney(t *testing.T) {
 	form = stepForm(t, body)
 	form.Set("code", fresh[0][1])
 	resp, body = m.post(t, c4, "/_gatehouse/mfa", form)
-	wantStatus(t, "a new recovery code", resp, body, http.StatusSeeOther)
+	wantContinue(t, "a new recovery code", resp, body, "/")
 
 	// Removing the factor: the password alone signs in again.
 	u := mustUser(t, m.site)
@@ -350,7 +347,7 @@ func TestStepUpMFA(t *testing.T) {
 	form.Set("rd", "/private")
 	form.Set("code", totpCode(t, secret, 30*time.Second))
 	resp, body = secure.post(t, c3, "/_gatehouse/mfa", form)
-	wantStatus(t, "step-up code", resp, body, http.StatusSeeOther)
+	wantContinue(t, "step-up code", resp, body, "/private")
 	if r, b := get(t, c3, secure.base+"/private", nil); r.StatusCode != http.StatusOK {
 		t.Fatalf("after the step-up code: %d: %s", r.StatusCode, b)
 	}
@@ -449,7 +446,7 @@ func TestRememberDevice(t *testing.T) {
 	form.Set("code", totpCode(t, secret, 30*time.Second))
 	form.Set("remember", "on")
 	resp, body = m.post(t, c, "/_gatehouse/mfa", form)
-	wantStatus(t, "code with remember", resp, body, http.StatusSeeOther)
+	wantContinue(t, "code with remember", resp, body, "/private")
 	dc := cookieNamed(resp, "gatehouse_device")
 	if dc == nil || !dc.HttpOnly || dc.SameSite != http.SameSiteStrictMode || dc.Path != "/_gatehouse/" ||
 		dc.MaxAge != 30*24*3600 {
@@ -459,7 +456,7 @@ func TestRememberDevice(t *testing.T) {
 	// Signed out, the password alone signs this browser in again.
 	get(t, c, m.base+"/_gatehouse/logout", nil)
 	resp, body = m.passwordStep(t, c, "/private", adaEmail, adaPassword)
-	wantStatus(t, "password on a remembered device", resp, body, http.StatusSeeOther)
+	wantContinue(t, "password on a remembered device", resp, body, "/private")
 	get(t, c, m.base+"/private", nil)
 	if amr := upstreamAMR(m); amr != "pwd,mfa" {
 		t.Fatalf("amr on a remembered device = %q, want pwd,mfa", amr)
@@ -528,5 +525,5 @@ func TestMFAWrongCodesLock(t *testing.T) {
 	form.Set("rd", "/private")
 	form.Set("code", totpCode(t, secret, 30*time.Second))
 	resp, body = m.post(t, c3, "/_gatehouse/mfa", form)
-	wantStatus(t, "right code after the lock", resp, body, http.StatusSeeOther)
+	wantContinue(t, "right code after the lock", resp, body, "/private")
 }

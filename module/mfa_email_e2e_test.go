@@ -68,7 +68,7 @@ func TestMFAEmailCodes(t *testing.T) {
 	form.Set("rd", "/private")
 	form.Set("code", code)
 	resp, body = a.post(t, c2, "/_gatehouse/mfa", form)
-	wantStatus(t, "mailed code", resp, body, http.StatusSeeOther)
+	wantContinue(t, "mailed code", resp, body, "/private")
 	if r, b := get(t, c2, a.base+"/private", nil); r.StatusCode != http.StatusOK {
 		t.Fatalf("after the mailed code: %d: %s", r.StatusCode, b)
 	}

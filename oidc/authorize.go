@@ -324,19 +324,28 @@ func (p *Provider) redirectError(w http.ResponseWriter, ar *authRequest, e *oaut
 
 // redirect sends the browser to target with params added to its query.
 func redirect(w http.ResponseWriter, target string, params url.Values) {
-	u, err := url.Parse(target)
+	loc, err := withParams(target, params)
 	if err != nil { // registered URIs were checked when configured
 		http.Error(w, "bad redirect URI", http.StatusInternalServerError)
 		return
+	}
+	noStore(w.Header())
+	w.Header().Set("Location", loc)
+	w.WriteHeader(http.StatusFound)
+}
+
+// withParams is target with params added to its query.
+func withParams(target string, params url.Values) (string, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", err
 	}
 	q := u.Query()
 	for k, vs := range params {
 		q[k] = vs
 	}
 	u.RawQuery = q.Encode()
-	noStore(w.Header())
-	w.Header().Set("Location", u.String())
-	w.WriteHeader(http.StatusFound)
+	return u.String(), nil
 }
 
 // newMarker signs "sent to sign in at t, for this client".

@@ -89,14 +89,28 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.Info("signed out", zap.String("client_id", clientID))
-	if target == "" {
-		w.Header().Set("Location", p.signInPath)
-		w.WriteHeader(http.StatusSeeOther)
+	loc := p.signInPath
+	if target != "" {
+		v := url.Values{}
+		if s := q.Get("state"); s != "" {
+			v.Set("state", s)
+		}
+		var err error
+		if loc, err = withParams(target, v); err != nil { // registered URIs were checked when configured
+			http.Error(w, "bad redirect URI", http.StatusInternalServerError)
+			return
+		}
+	}
+	// A form's POST: the posting page's form-action applies to every
+	// redirect that follows, so a page of this site continues instead.
+	if r.Method == http.MethodPost && p.cont != nil {
+		p.cont(w, r, "Signed out", loc)
 		return
 	}
-	v := url.Values{}
-	if s := q.Get("state"); s != "" {
-		v.Set("state", s)
+	if target != "" {
+		redirect(w, loc, nil)
+		return
 	}
-	redirect(w, target, v)
+	w.Header().Set("Location", loc)
+	w.WriteHeader(http.StatusSeeOther)
 }

@@ -102,6 +102,11 @@ type Config struct {
 	// client is not safe (unknown client, unregistered redirect URI);
 	// default: plain text.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
+	// Continue answers a sign-out POST with a page of the issuer site that
+	// moves on to location with a GET (hostedui's continue page), since a
+	// browser applies the posting page's form-action to the redirects that
+	// follow a form; default: a 303 redirect.
+	Continue func(w http.ResponseWriter, r *http.Request, title, location string)
 	// MarkerKey (at least 32 bytes) signs the marker that makes a sign-in
 	// for prompt=login or max_age prove itself fresh.
 	MarkerKey []byte
@@ -124,6 +129,7 @@ type Provider struct {
 	signInPath   string
 	safeReturnTo func(string) (string, bool)
 	errorPage    func(w http.ResponseWriter, r *http.Request, status int, title, message string)
+	cont         func(w http.ResponseWriter, r *http.Request, title, location string)
 	markerKey    []byte
 	log          *zap.Logger
 	now          func() time.Time
@@ -159,6 +165,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 		signInPath:   cfg.SignInPath,
 		safeReturnTo: cfg.SafeReturnTo,
 		errorPage:    cfg.ErrorPage,
+		cont:         cfg.Continue,
 		markerKey:    deriveKey(cfg.MarkerKey, "gatehouse oidc login marker"),
 		log:          cfg.Logger,
 		now:          cfg.Now,

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
 // userInfo is the userinfo endpoint (OpenID Connect Core §5.3): the claims
@@ -30,6 +32,10 @@ func (p *Provider) userInfo(w http.ResponseWriter, r *http.Request) {
 	// A gateway's session token (sid) ends with its session.
 	if sid, _ := claims["sid"].(string); sid != "" && p.pool.DenyList().Revoked(sid, "", time.Time{}) {
 		p.writeBearerError(w, newError(errInvalidToken, "the access token's session has ended"))
+		return
+	}
+	if jti, _ := claims["jti"].(string); jti != "" && p.pool.DenyList().Revoked(pool.AccessTokenRevocationID(jti), "", time.Time{}) {
+		p.writeBearerError(w, newError(errInvalidToken, "the access token was revoked"))
 		return
 	}
 	scope, _ := claims["scope"].(string)

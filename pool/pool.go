@@ -446,6 +446,21 @@ func (p *Pool) RevokeSession(ctx context.Context, sessionID string, expires time
 	return p.revoke(ctx, store.Revocation{SessionID: sessionID, At: p.now(), Expires: expires})
 }
 
+// RevokeAccessToken puts one access token, named by its jti, on the deny
+// list until it expires (RFC 7009 revocation): the provider's userinfo and
+// every gateway's bearer check refuse it from then on.
+func (p *Pool) RevokeAccessToken(ctx context.Context, jti string, expires time.Time) error {
+	if jti == "" {
+		return errors.New("pool: an access token without a jti cannot be revoked")
+	}
+	return p.revoke(ctx, store.Revocation{SessionID: AccessTokenRevocationID(jti), At: p.now(), Expires: expires})
+}
+
+// AccessTokenRevocationID is the deny-list id of the access token with that
+// jti: a namespace of its own, so it can never name a session (whose ids
+// hold no ':'). DenyList.Revoked takes it in place of a session id.
+func AccessTokenRevocationID(jti string) string { return "access_token:" + jti }
+
 // RevokeUserSessions ends every session the user holds now.
 func (p *Pool) RevokeUserSessions(ctx context.Context, userID string) error {
 	now := p.now()

@@ -107,7 +107,8 @@ await run(browser, summary, async (failure) => {
   step('sign in and land on the page first asked for');
   await page.getByLabel('Password', { exact: true }).fill(password);
   const signedIn = await click(page, 'Sign in', '/_gatehouse/signin');
-  check(signedIn.status() === 303, `sign-in answered ${signedIn.status()}, want 303`);
+  check(signedIn.status() === 200, `sign-in answered ${signedIn.status()}, want 200 (the continue page)`);
+  await page.waitForURL((url) => url.pathname + url.search === privatePath, { timeout: 10000 }).catch(() => {});
   const u = new URL(page.url());
   check(u.pathname + u.search === privatePath, `after sign-in the browser is on ${page.url()}, want ${privatePath}`);
   const body = await page.locator('body').innerText();

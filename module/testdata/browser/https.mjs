@@ -33,7 +33,7 @@ await run(browser, summary, async (failure) => {
     page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/_gatehouse/signin'),
     page.getByRole('button', { name: 'Sign in' }).click(),
   ]);
-  check(post.status() === 303, `the sign-in answered ${post.status()}, want 303`);
+  check(post.status() === 200, `the sign-in answered ${post.status()}, want 200 (the continue page)`);
   await page.waitForURL(base + privatePath);
   const body = await page.locator('body').innerText();
   check(body.includes('upstream'), `the private page shows ${JSON.stringify(body.slice(0, 80))}, not the upstream`);

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"path"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // readTarget parses a request line's target as Go's server does, so that
@@ -230,4 +233,60 @@ func BenchmarkAmbiguousPath(b *testing.B) {
 	for b.Loop() {
 		ambiguousPath(r.URL)
 	}
+}
+
+// FuzzAmbiguousPath: for any request target Go's server accepts, a path
+// that ambiguousPath lets through reads the same to every kind of upstream
+// reader the check stands in for: one that splits the forwarded (escaped)
+// path on '/' and decodes each segment, one that decodes the whole path
+// first, one that decodes twice, one that drops ;params, one that cleans
+// dot segments or merges slashes, one that takes \ for / or trims trailing
+// dots and spaces, and one that does not decode letters.
+func FuzzAmbiguousPath(f *testing.F) {
+	for _, tc := range pathCases {
+		f.Add(tc.target)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if strings.ContainsAny(target, " \r\n") {
+			return // not one request line
+		}
+		r := readTarget(t, target)
+		if r == nil || ambiguousPath(r.URL) != "" {
+			return
+		}
+		p, esc := r.URL.Path, r.URL.EscapedPath()
+		if p == "*" || p == "" {
+			return
+		}
+		if strings.ContainsAny(p, ";\\%") || strings.ContainsAny(esc, ";\\") {
+			t.Fatalf("%q: passed with ; \\ or %% (path %q, forwarded %q)", target, p, esc)
+		}
+		clean := path.Clean(p)
+		if clean != p && clean+"/" != p {
+			t.Fatalf("%q: passed but cleaning changes it: %q -> %q", target, p, clean)
+		}
+		if !utf8.ValidString(p) {
+			t.Fatalf("%q: passed with invalid UTF-8", target)
+		}
+		ps, es := strings.Split(p, "/"), strings.Split(esc, "/")
+		if len(ps) != len(es) {
+			t.Fatalf("%q: forwarded as %q, which has other segments than %q", target, esc, p)
+		}
+		for i := range es {
+			d, err := url.PathUnescape(es[i])
+			if err != nil || d != ps[i] {
+				t.Fatalf("%q: forwarded segment %q decodes to %q, checked %q", target, es[i], d, ps[i])
+			}
+			if s := ps[i]; s != "" && (s[len(s)-1] == '.' || s[len(s)-1] == ' ') {
+				t.Fatalf("%q: segment %q ends in a dot or space", target, s)
+			}
+			for j := 0; j+2 < len(es[i]); j++ {
+				if es[i][j] == '%' {
+					if c := unhex(es[i][j+1])<<4 | unhex(es[i][j+2]); c < 0x80 && c != '~' && !strings.ContainsRune(" !\"$&'()*+,:<=>@[]^`{|}", rune(c)) {
+						t.Fatalf("%q: forwarded %q encodes %q, which readers that do not decode see differently", target, esc, c)
+					}
+				}
+			}
+		}
+	})
 }

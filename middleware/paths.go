@@ -32,9 +32,13 @@ func ambiguousPath(u *url.URL) string {
 		return "a path that does not start with /"
 	}
 	seg := 1 // start of the current segment
+	nonASCII := false
 	for i := 1; i <= len(p); i++ {
 		if i < len(p) {
 			switch c := p[i]; {
+			case c >= 0x80:
+				nonASCII = true
+				continue
 			case c < 0x20 || c == 0x7f:
 				return "a control character"
 			case c == ';':
@@ -63,6 +67,13 @@ func ambiguousPath(u *url.URL) string {
 	}
 	if !utf8.ValidString(p) {
 		return "bytes that are not UTF-8 (such as overlong forms of . and /)"
+	}
+	if nonASCII {
+		for _, c := range p {
+			if compatibilityDelimiter(c) {
+				return "a character that Unicode normalization turns into . / \\ ; % ? or #"
+			}
+		}
 	}
 	raw := u.RawPath
 	for i := 0; i+2 < len(raw); i++ {
@@ -97,4 +108,23 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 	return 0
+}
+
+// compatibilityDelimiter reports whether c's Unicode compatibility form
+// (NFKC) contains '.', '/', '\', ';', '%', '?' or '#': fullwidth ．／＼；,
+// the one-dot leader, ⒈ and the like, which upstreams that normalize
+// Unicode (some Java, .NET and Python stacks) turn into the delimiters the
+// rest of ambiguousPath refuses. The list is every such code point
+// (computed with Python's unicodedata, Unicode 15), and the two slash
+// look-alikes U+2044 and U+2215 that best-fit mappings turn into '/'.
+func compatibilityDelimiter(c rune) bool {
+	switch c {
+	case 0x37E, 0x2024, 0x2025, 0x2026, 0x2044, 0x2047, 0x2048, 0x2049, 0x2100, 0x2101, 0x2105, 0x2106,
+		0x2215, 0x2488, 0x2489, 0x248A, 0x248B, 0x248C, 0x248D, 0x248E, 0x248F, 0x2490, 0x2491, 0x2492,
+		0x2493, 0x2494, 0x2495, 0x2496, 0x2497, 0x2498, 0x2499, 0x249A, 0x249B, 0x33C2, 0x33C7, 0x33D8,
+		0xFE14, 0xFE16, 0xFE19, 0xFE30, 0xFE52, 0xFE54, 0xFE56, 0xFE5F, 0xFE68, 0xFE6A, 0xFF03, 0xFF05,
+		0xFF0E, 0xFF0F, 0xFF1B, 0xFF1F, 0xFF3C, 0x1F100:
+		return true
+	}
+	return false
 }

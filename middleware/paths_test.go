@@ -119,6 +119,17 @@ var pathCases = []struct {
 	{target: "/public/%E0%80%AE", refused: true},
 	{target: "/public/%FF", refused: true},
 	{target: "/public/%C3", refused: true},
+	// Characters that Unicode normalization (NFKC) or best-fit mappings
+	// turn into delimiters.
+	{target: "/public/%EF%BC%8E%EF%BC%8E/private", refused: true},       // fullwidth ．．
+	{target: "/public/%EF%BC%8F..%EF%BC%8Fprivate", refused: true},      // fullwidth ／
+	{target: "/private/secret%EF%BC%9B.css", refused: true},             // fullwidth ；
+	{target: "/public/%EF%BC%BC", refused: true},                        // fullwidth ＼
+	{target: "/public/%E2%80%A5/private", refused: true},                // ‥
+	{target: "/public/%E2%88%95private", refused: true},                 // ∕ division slash
+	{target: "/public/\xef\xbc\x8e\xef\xbc\x8e/private", refused: true}, // sent raw
+	{target: "/public/%E2%9C%93", public: true},                         // ✓
+	{target: "/public/\xc3\xa9t\xc3\xa9", public: true},                 // été, raw
 	// Invalid percent-encoding never reaches Caddy.
 	{target: "/public/%2", goRefuses: true},
 	{target: "/public/%zz", goRefuses: true},

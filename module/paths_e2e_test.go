@@ -249,7 +249,9 @@ var ambiguousTargets = []string{
 	"/public/%E0%80%AE%E0%80%AE/private",
 	"/public/%C0%AF",
 	"/public/%FF",
-	"/public/%u002e%u002e/private", // not percent-encoding: Go refuses it
+	"/public/%EF%BC%8E%EF%BC%8E/private", // fullwidth dots, NFKC ..
+	"/private/secret%EF%BC%9B.css",       // fullwidth ;
+	"/public/%u002e%u002e/private",       // not percent-encoding: Go refuses it
 	"/public/%2",
 	// Against the /admin/* block's rule.
 	"/admin;x/",

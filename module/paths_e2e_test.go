@@ -82,6 +82,9 @@ func startEchoSites(t *testing.T, blocks map[string]string) *echoSites {
 	var b strings.Builder
 	fmt.Fprintf(&b, `{
 	default_bind 127.0.0.1
+	servers {
+		protocols h1 h2c
+	}
 	gatehouse {
 		pool default {
 			store sqlite %s
@@ -513,6 +516,50 @@ func TestClientIdentityHeadersNeverReachTheUpstream(t *testing.T) {
 					t.Errorf("%s: the upstream was told of a trailer %s: %q", name, k, got.Trailer[k])
 				}
 			}
+		}
+	}
+}
+
+// TestClientIdentityTrailersOverHTTP2: over HTTP/2 (h2c here), where a
+// request's trailers are those its headers declared, identity names
+// declared and sent as trailers never reach the upstream either.
+func TestClientIdentityTrailersOverHTTP2(t *testing.T) {
+	e := startEchoSites(t, map[string]string{"default": headerSites["default"]})
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	c := &http.Client{Transport: &http.Transport{Protocols: &protocols}, Timeout: 15 * time.Second}
+	for _, tc := range []struct{ name, declared, sent string }{
+		{"canonical", "X-Auth-Request-User", "X-Auth-Request-User"},
+		{"family", "Remote-User", "Remote-User"},
+		{"oauth2-proxy", "X-Forwarded-Email", "X-Forwarded-Email"},
+	} {
+		pr, pw := io.Pipe()
+		req, err := http.NewRequest(http.MethodPost, e.url("default", "/public/upload"), pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Trailer = http.Header{tc.declared: nil, "X-Checksum": nil}
+		go func() {
+			io.WriteString(pw, "hello")
+			req.Trailer.Set(tc.sent, "forged")
+			req.Trailer.Set("X-Checksum", "abc")
+			pw.Close()
+		}()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			t.Fatalf("%s: status %d over %s", tc.name, resp.StatusCode, resp.Proto)
+		}
+		got := e.up.last()
+		if got.Body != "hello" || got.Trailer.Get("X-Checksum") != "abc" {
+			t.Errorf("%s: body %q, trailers %v: the legitimate trailer did not arrive", tc.name, got.Body, got.Trailer)
+		}
+		if v, ok := got.Trailer[http.CanonicalHeaderKey(tc.sent)]; ok {
+			t.Errorf("%s: trailer %s = %q reached the upstream", tc.name, tc.sent, v)
 		}
 	}
 }

@@ -208,7 +208,7 @@ func TestAuthorizeRefusesAmbiguousPaths(t *testing.T) {
 }
 
 func TestCompilePublicPathsRefuseAmbiguous(t *testing.T) {
-	for _, s := range []string{"/public;x/*", "/a%2Fb", "/a\\b/*", "*;.css", "*%3F.css", "*.css.", "/a./*", "/x%2e/*"} {
+	for _, s := range []string{"/public;x/*", "/a%2Fb", "/a\\b/*", "*;.css", "*%3F.css", "*.css.", "/a./*", "/x%2e/*", "*\uff0ecss", "/a\uff0f/*", "*.c\x00ss"} {
 		if _, err := compilePolicy(Policy{PublicPaths: []string{s}}); err == nil {
 			t.Errorf("allow anonymous %s: accepted, but no request could match it", s)
 		}

@@ -403,8 +403,8 @@ func compilePath(s string) (pathPattern, error) {
 		if strings.Contains(s[1:], "*") || strings.Contains(s, "/") {
 			return pathPattern{}, fmt.Errorf("allow anonymous %q: a suffix pattern is *<end of a file name>, such as *.css", s)
 		}
-		if strings.ContainsAny(s, ";\\%?# ") || strings.HasSuffix(s, ".") {
-			return pathPattern{}, fmt.Errorf("allow anonymous %q: a suffix with characters a guarded site refuses in requests", s)
+		if why := ambiguousPath(&url.URL{Path: "/x" + s[1:]}); why != "" {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: has %s, which a guarded site refuses in requests", s, why)
 		}
 		return pathPattern{suffix: s[1:]}, nil
 	case !strings.HasPrefix(s, "/"):

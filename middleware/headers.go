@@ -126,7 +126,8 @@ func validHeaderName(name string) bool {
 // platforms hand an identity to an app: ALB's, oauth2-proxy's (which
 // nginx and Traefik setups pass on), Authelia's, Authentik's, Pomerium's,
 // Kubernetes' and OpenShift's auth proxy, Grafana's, Google IAP's, Azure
-// App Service's and Cloudflare Access's, and Gatehouse's own. An app
+// App Service's, Cloudflare Access's, Keycloak Gatekeeper's, Kong's, Vouch
+// Proxy's, mod_auth_openidc's, and Gatehouse's own. An app
 // behind a guarded site may trust any of them, whatever this site sends,
 // so every client-sent copy is removed on every guarded site. A name
 // ending in '-' is a prefix. Lower case, '-' separated.
@@ -150,6 +151,22 @@ var identityFamily = []string{
 	"x-ms-client-principal-",
 	"x-ms-token-",
 	"cf-access-",
+	// Keycloak Gatekeeper / Louketo (not X-Auth-Token, a credential
+	// clients send to OpenStack-style APIs).
+	"x-auth-userid",
+	"x-auth-username",
+	"x-auth-email",
+	"x-auth-subject",
+	"x-auth-roles",
+	"x-auth-groups",
+	// Kong.
+	"x-authenticated-",
+	"x-consumer-",
+	"x-credential-identifier",
+	"x-anonymous-consumer",
+	// Vouch Proxy, Apache mod_auth_openidc (OIDC_CLAIM_*, OIDC_access_token).
+	"x-vouch-",
+	"oidc-",
 }
 
 // stripper deletes every client-sent copy of the identity headers: the

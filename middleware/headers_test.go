@@ -131,6 +131,11 @@ var identityHeaders = []string{
 	"X-Goog-Authenticated-User-Email", "X-Goog-Authenticated-User-Id", "X-Goog-Iap-Jwt-Assertion",
 	"X-Ms-Client-Principal", "X-Ms-Client-Principal-Name", "X-Ms-Client-Principal-Id", "X-Ms-Token-Aad-Access-Token",
 	"Cf-Access-Authenticated-User-Email", "Cf-Access-Jwt-Assertion",
+	"X-Auth-Userid", "X-Auth-Username", "X-Auth-Email", "X-Auth-Subject", "X-Auth-Roles", "X-Auth-Groups",
+	"X-Authenticated-Userid", "X-Authenticated-Scope", "X-Consumer-Id", "X-Consumer-Username",
+	"X-Credential-Identifier", "X-Anonymous-Consumer",
+	"X-Vouch-User", "X-Vouch-Idp-Claims-Email",
+	"OIDC_CLAIM_sub", "Oidc-Claim-Email", "OIDC_access_token",
 }
 
 // protectedNames are what a gateway with the default headers strips.
@@ -203,6 +208,10 @@ func TestStripper(t *testing.T) {
 		"Xa-Auth-Request-User",    // one byte more at the start
 		"\x00X-Auth-Request-User", // likewise
 		"X-Goog-Iap-Jwt-Assertions",
+		"X-Auth-Token",   // a credential clients send (OpenStack)
+		"X-Auth-Userids", // not Gatekeeper's name
+		"Oidc",           // not the prefix
+		"X-Consumer",     // likewise
 	}
 	h := http.Header{}
 	for _, k := range kept {

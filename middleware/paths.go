@@ -35,22 +35,14 @@ func ambiguousPath(u *url.URL) string {
 	nonASCII := false
 	for i := 1; i <= len(p); i++ {
 		if i < len(p) {
-			switch c := p[i]; {
-			case c >= 0x80:
+			switch pathByte[p[i]] {
+			case plain:
+				continue
+			case high:
 				nonASCII = true
 				continue
-			case c < 0x20 || c == 0x7f:
-				return "a control character"
-			case c == ';':
-				return "a semicolon (path parameters, which some servers drop)"
-			case c == '\\':
-				return "a backslash (a separator to some servers)"
-			case c == '%':
-				return "an encoded % (encoded twice)"
-			case c == '?' || c == '#':
-				return "an encoded ? or #"
-			case c != '/':
-				continue
+			case refused:
+				return refusedByte(p[i])
 			}
 		}
 		switch s := p[seg:i]; {
@@ -65,10 +57,10 @@ func ambiguousPath(u *url.URL) string {
 		}
 		seg = i + 1
 	}
-	if !utf8.ValidString(p) {
-		return "bytes that are not UTF-8 (such as overlong forms of . and /)"
-	}
 	if nonASCII {
+		if !utf8.ValidString(p) {
+			return "bytes that are not UTF-8 (such as overlong forms of . and /)"
+		}
 		for _, c := range p {
 			if compatibilityDelimiter(c) {
 				return "a character that Unicode normalization turns into . / \\ ; % ? or #"
@@ -94,6 +86,43 @@ func ambiguousPath(u *url.URL) string {
 		i += 2
 	}
 	return ""
+}
+
+// The kinds of byte in a decoded path, so that the scan of an ordinary
+// path costs one table load per byte.
+const (
+	plain   = iota
+	slash   // ends a segment
+	high    // part of a non-ASCII character
+	refused // see refusedByte
+)
+
+var pathByte = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= 0x80:
+			t[c] = high
+		case c < 0x20 || c == 0x7f || c == ';' || c == '\\' || c == '%' || c == '?' || c == '#':
+			t[c] = refused
+		case c == '/':
+			t[c] = slash
+		}
+	}
+	return t
+}()
+
+func refusedByte(c byte) string {
+	switch c {
+	case ';':
+		return "a semicolon (path parameters, which some servers drop)"
+	case '\\':
+		return "a backslash (a separator to some servers)"
+	case '%':
+		return "an encoded % (encoded twice)"
+	case '?', '#':
+		return "an encoded ? or #"
+	}
+	return "a control character"
 }
 
 // unhex is the value of a hex digit; Go's URL parser has already refused

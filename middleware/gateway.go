@@ -95,7 +95,7 @@ type Config struct {
 type Gateway struct {
 	cfg     Config
 	headers []headerTemplate
-	strip   stripper
+	strip   *stripper
 	cache   *sessionCache
 	now     func() time.Time
 	pol     *policy

@@ -1,7 +1,10 @@
 package middleware
 
 import (
+	"bufio"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -111,6 +114,30 @@ func TestCompileHeadersRender(t *testing.T) {
 	}
 }
 
+// identityHeaders are headers of the identity family that apps behind auth
+// proxies trust, as their proxies spell them.
+var identityHeaders = []string{
+	"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups",
+	"X-Auth-Request-Preferred-Username", "X-Auth-Request-Access-Token", "X-Auth-Request-Anything",
+	"X-Amzn-Oidc-Identity", "X-Amzn-Oidc-Identities", "X-Amzn-Oidc-Identity-Extra", "X-Amzn-Oidc-Whatever",
+	"X-Gatehouse-Role", "X-Gatehouse-User",
+	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
+	"X-Forwarded-Access-Token",
+	"Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name",
+	"X-Remote-User", "X-Remote-Group", "X-Remote-Extra-Scopes",
+	"X-Authentik-Username", "X-Authentik-Groups", "X-Authentik-Email",
+	"X-Pomerium-Claim-Email", "X-Pomerium-Jwt-Assertion",
+	"X-Webauth-User", "X-WEBAUTH-EMAIL",
+	"X-Goog-Authenticated-User-Email", "X-Goog-Authenticated-User-Id", "X-Goog-Iap-Jwt-Assertion",
+	"X-Ms-Client-Principal", "X-Ms-Client-Principal-Name", "X-Ms-Client-Principal-Id", "X-Ms-Token-Aad-Access-Token",
+	"Cf-Access-Authenticated-User-Email", "Cf-Access-Jwt-Assertion",
+	"X-Auth-Userid", "X-Auth-Username", "X-Auth-Email", "X-Auth-Subject", "X-Auth-Roles", "X-Auth-Groups",
+	"X-Authenticated-Userid", "X-Authenticated-Scope", "X-Consumer-Id", "X-Consumer-Username",
+	"X-Credential-Identifier", "X-Anonymous-Consumer",
+	"X-Vouch-User", "X-Vouch-Idp-Claims-Email",
+	"OIDC_CLAIM_sub", "Oidc-Claim-Email", "OIDC_access_token",
+}
+
 // protectedNames are what a gateway with the default headers strips.
 var protectedNames = []string{
 	HeaderIdentity, HeaderData, HeaderAccessToken,
@@ -161,21 +188,30 @@ func TestStripper(t *testing.T) {
 	}
 
 	kept := []string{
-		"X-Amzn-Oidc-Identities",      // longer
-		"X-Amzn-Oidc-Identit",         // shorter
-		"X-Amzn-Oidc-Identity-Extra",  // a suffix added
-		"Amzn-Oidc-Identity",          // a prefix dropped
-		"X.Amzn.Oidc.Identity",        // other separators are other names
-		"X Amzn Oidc Identity",        // likewise
-		"X-Auth-Request-Preferred",    // a sibling header
-		"X-Amzn-Trace-Id",             // ALB's own, not identity
-		"Authorization",               // not ours to touch
-		"Cookie",                      // the session itself
-		"X-Forwarded-For",             // proxy headers
-		"X-Amzn-Oidc-Identitx",        // one letter off
-		"Y-Amzn-Oidc-Data",            // one letter off at the start
-		"X-Amzn-Oidc-Data\x00",        // a byte more
-		"X-Auth-Request-Groups-Extra", // a suffix added
+		"Amzn-Oidc-Identity",      // a prefix dropped
+		"X.Amzn.Oidc.Identity",    // other separators are other names
+		"X Amzn Oidc Identity",    // likewise
+		"X-Amzn-Oidc",             // the family's prefix without its '-'
+		"X-Amzn-Trace-Id",         // ALB's own, not identity
+		"Authorization",           // not ours to touch
+		"Cookie",                  // the session itself
+		"X-Forwarded-For",         // proxy headers
+		"X-Forwarded-Host",        // likewise
+		"X-Forwarded-Proto",       // likewise
+		"X-Forwarded-Users",       // not the family's name
+		"X-Forwarded-Use",         // likewise
+		"Y-Amzn-Oidc-Data",        // one letter off at the start
+		"Forwarded",               // kept unless it names a user (below)
+		"Remote",                  // not Remote-*
+		"X-Request-Id",            // shares X-Re with X-Remote-*
+		"X-Remotely",              // likewise
+		"Xa-Auth-Request-User",    // one byte more at the start
+		"\x00X-Auth-Request-User", // likewise
+		"X-Goog-Iap-Jwt-Assertions",
+		"X-Auth-Token",   // a credential clients send (OpenStack)
+		"X-Auth-Userids", // not Gatekeeper's name
+		"Oidc",           // not the prefix
+		"X-Consumer",     // likewise
 	}
 	h := http.Header{}
 	for _, k := range kept {
@@ -185,6 +221,18 @@ func TestStripper(t *testing.T) {
 	for _, k := range kept {
 		if _, ok := h[k]; !ok {
 			t.Errorf("%q was stripped but is not protected", k)
+		}
+	}
+
+	// The identity family, every one in every spelling, with names and
+	// suffixes of prefixes, whatever this site sends itself.
+	for _, name := range identityHeaders {
+		for kind, key := range spellings(name) {
+			h := http.Header{key: {"forged"}, "Accept": {"*/*"}}
+			s.strip(h)
+			if len(h) != 1 {
+				t.Errorf("%s (%s, %q) survived the strip", name, kind, key)
+			}
 		}
 	}
 
@@ -258,5 +306,96 @@ func BenchmarkStrip(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.strip(h)
+	}
+}
+
+func TestStripForwardedUser(t *testing.T) {
+	s := newStripper(protectedNames)
+	for v, drop := range map[string]bool{
+		"for=192.0.2.1;user=admin":                 true,
+		"for=192.0.2.1;proto=https;User=admin":     true,
+		"for=192.0.2.1, for=198.51.100.2;USER = x": true,
+		"user\t=admin":                             true,
+		`for="[2001:db8::1]";user="ada"`:           true,
+		`for="x;user=admin"`:                       true, // a naive parser splits inside quotes
+		"for=192.0.2.1;x-user=admin":               true, // over-drops rather than parse
+		"for=192.0.2.1;proto=https":                false,
+		"for=user.example;by=203.0.113.4":          false,
+		`for="_user"`:                              false,
+		"":                                         false,
+	} {
+		for _, key := range []string{"Forwarded", "forwarded", "FORWARDED"} {
+			h := http.Header{key: {"for=203.0.113.9", v}, "Accept": {"*/*"}}
+			s.strip(h)
+			if _, ok := h[key]; ok == drop {
+				t.Errorf("%s: %q: kept %v, want dropped %v", key, v, ok, drop)
+			}
+			if h.Get("Accept") != "*/*" {
+				t.Errorf("Accept lost")
+			}
+		}
+	}
+}
+
+// TestStripTrailers: identity headers sent as trailers of a chunked body
+// are gone from r.Trailer once the body is read (as reverse_proxy reads it
+// before copying them upstream), declared or not; other trailers stay.
+func TestStripTrailers(t *testing.T) {
+	s := newStripper(append(protectedNames, "X-Remote-Mail"))
+	raw := "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nTransfer-Encoding: chunked\r\n" +
+		"Trailer: X-Auth-Request-User, X-Checksum, x_amzn_oidc_identity\r\nTrailer: Remote-User\r\n\r\n" +
+		"5\r\nhello\r\n0\r\n" +
+		"X-Auth-Request-User: admin\r\nX-Checksum: abc\r\nX-Amzn-Oidc-Identity: admin\r\nRemote-User: admin\r\n" +
+		"X-Forwarded-Email: root@example.com\r\nX-Remote-Mail: root@example.com\r\nX-Late: yes\r\n\r\n"
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stripRequest(r)
+	for k := range r.Trailer {
+		if s.protected(k) {
+			t.Errorf("declared trailer %s still declared", k)
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil || string(body) != "hello" {
+		t.Fatalf("body %q, %v", body, err)
+	}
+	for k := range r.Trailer {
+		if s.protected(k) {
+			t.Errorf("trailer %s reached the upstream: %q", k, r.Trailer[k])
+		}
+	}
+	if r.Trailer.Get("X-Checksum") != "abc" || r.Trailer.Get("X-Late") != "yes" {
+		t.Errorf("other trailers lost: %v", r.Trailer)
+	}
+
+	// A Trailer header that net/http left in place (no chunked body) loses
+	// the protected names and keeps the rest.
+	h := http.Header{"Trailer": {"X-Auth-Request-User, X-Checksum", "Remote-Groups"}}
+	r = &http.Request{Header: h, Body: http.NoBody}
+	s.stripRequest(r)
+	if got := h["Trailer"]; len(got) != 1 || got[0] != "X-Checksum" {
+		t.Errorf("Trailer header %q, want X-Checksum", got)
+	}
+	h = http.Header{"Trailer": {"Remote-Groups"}}
+	s.stripRequest(&http.Request{Header: h, Body: http.NoBody})
+	if _, ok := h["Trailer"]; ok {
+		t.Errorf("a Trailer header naming only identity headers stayed: %q", h["Trailer"])
+	}
+}
+
+// TestStripRequestAllocatesNothing: a request without identity headers or
+// trailers, with or without a body of known length, costs nothing.
+func TestStripRequestAllocatesNothing(t *testing.T) {
+	s := newStripper(protectedNames)
+	r := httptest.NewRequest(http.MethodPost, "/upload", strings.NewReader("x=1"))
+	r.Header = typicalHeaders()
+	body := r.Body
+	if n := testing.AllocsPerRun(200, func() { s.stripRequest(r) }); n != 0 {
+		t.Errorf("stripRequest: %v allocations, want 0", n)
+	}
+	if r.Body != body {
+		t.Error("a body of known length was wrapped")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -402,6 +403,9 @@ func compilePath(s string) (pathPattern, error) {
 		if strings.Contains(s[1:], "*") || strings.Contains(s, "/") {
 			return pathPattern{}, fmt.Errorf("allow anonymous %q: a suffix pattern is *<end of a file name>, such as *.css", s)
 		}
+		if why := ambiguousPath(&url.URL{Path: "/x" + s[1:]}); why != "" {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: has %s, which a guarded site refuses in requests", s, why)
+		}
 		return pathPattern{suffix: s[1:]}, nil
 	case !strings.HasPrefix(s, "/"):
 		return pathPattern{}, fmt.Errorf("allow anonymous %q: a path starts with / (or is *.suffix)", s)
@@ -413,29 +417,32 @@ func compilePath(s string) (pathPattern, error) {
 		if path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
 			return pathPattern{}, fmt.Errorf("allow anonymous %q: not a clean path", s)
 		}
+		if why := ambiguousPath(&url.URL{Path: p}); why != "" {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: has %s, which a guarded site refuses in requests", s, why)
+		}
 		return pathPattern{prefix: p}, nil
 	}
 	if strings.Contains(s, "*") || path.Clean(s) != s {
 		return pathPattern{}, fmt.Errorf("allow anonymous %q: not a clean path (* only at the end or the start)", s)
 	}
+	if why := ambiguousPath(&url.URL{Path: s}); why != "" {
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: has %s, which a guarded site refuses in requests", s, why)
+	}
 	return pathPattern{exact: s}, nil
 }
 
-// isPublic reports whether r's path is one of the public paths. The path
-// is cleaned first (dot segments, repeated slashes; it is already
-// percent-decoded), so /public/../admin is /admin, as an upstream that
-// cleans paths will see it.
+// isPublic reports whether r's path is one of the public paths. The first
+// gateway of a guarded site has refused every path that an upstream could
+// read differently (ambiguousPath: dot segments, //, ;, encoded / and the
+// like), so r.URL.Path is compared as it is; a path that is not plain is
+// never public, whoever calls this.
 func (p *policy) isPublic(r *http.Request) bool {
 	if len(p.public) == 0 {
 		return false
 	}
-	raw := r.URL.Path
-	if raw == "" {
-		raw = "/"
-	}
-	clean := path.Clean("/" + raw)
-	if strings.HasSuffix(raw, "/") && clean != "/" {
-		clean += "/"
+	clean := r.URL.Path
+	if clean == "" || clean[0] != '/' || ambiguousPath(r.URL) != "" {
+		return false
 	}
 	for _, pp := range p.public {
 		switch {
@@ -520,7 +527,11 @@ func (g *Gateway) Authorize(w http.ResponseWriter, r *http.Request, prior Auth) 
 	p, role := prior.Principal, prior.Role
 	first := p == nil
 	if first {
-		g.strip.strip(r.Header)
+		g.strip.stripRequest(r)
+		if why := ambiguousPath(r.URL); why != "" {
+			g.refusePath(w, r, why)
+			return Auth{}, false
+		}
 		if p = g.authenticate(w, r); p == nil {
 			return Auth{}, false
 		}
@@ -625,6 +636,14 @@ func (g *Gateway) forbid(w http.ResponseWriter, r *http.Request, p *Principal, i
 		w.Header().Set("WWW-Authenticate", rl.challenge)
 	}
 	g.renderError(w, r, http.StatusForbidden, "Access denied", rl.message)
+}
+
+// refusePath answers 400 to a request whose path an upstream could read as
+// another path than the one Gatehouse and Caddy's matchers checked.
+func (g *Gateway) refusePath(w http.ResponseWriter, r *http.Request, why string) {
+	g.cfg.Logger.Info("ambiguous request path refused", zap.String("reason", why), zap.String("path", r.URL.EscapedPath()))
+	g.renderError(w, r, http.StatusBadRequest, "Bad request",
+		"This address contains "+why+", which the application behind this site could read as a different page than the one checked, so it is refused.")
 }
 
 func (g *Gateway) renderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {

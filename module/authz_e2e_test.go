@@ -379,7 +379,7 @@ func TestAuthorization(t *testing.T) {
 		{"guarded", "/private", "anonymous", 302, ""},
 		{"guarded", "/secret", "anonymous", 302, ""},
 		{"guarded", "/admin/panel", "anonymous", 302, ""},
-		{"guarded", "/public/../admin/panel", "anonymous", 302, ""},
+		{"guarded", "/public/../admin/panel", "anonymous", 400, ""}, // ambiguous: see paths_e2e_test.go
 		{"guarded", "/admin/panel", "carol", 403, ""},
 		{"guarded", "/admin/panel", "ada", 200, ""},
 		{"guarded", "/public/page", "carol", 200, ""},

@@ -47,8 +47,8 @@ func newBackground(log *zap.Logger) *background {
 	}
 }
 
-// Later runs job after the caller has answered, detached from ctx's
-// cancellation (the request ends first) but not from its values. what
+// Later runs job once the request of ctx is over (afterAnswer), detached
+// from ctx's cancellation but not from its values. what
 // names the job in the log; job's error is logged, and must carry no
 // secret (no code, no password). Later returns an error only when the job
 // will not run: the pool is closing, or ctx ended while the queue was full.
@@ -71,6 +71,7 @@ func (p *Pool) Later(ctx context.Context, what string, job func(context.Context)
 	go func() {
 		defer b.wg.Done()
 		defer func() { <-b.slots }()
+		afterAnswer(ctx)
 		b.run <- struct{}{}
 		defer func() { <-b.run }()
 		ctx, cancel := context.WithTimeout(jctx, backgroundTimeout)
@@ -81,6 +82,29 @@ func (p *Pool) Later(ctx context.Context, what string, job func(context.Context)
 	}()
 	return nil
 }
+
+// afterAnswer waits until the request of ctx is over: a job started
+// while its answer is still being written would compete with it for the
+// CPU, and make the answer slower for addresses that have more to do.
+// The server ends a request's context as its handler returns, just before
+// it writes the last of the answer out, hence the moment more. A context
+// that never ends (a command, a test) starts the job at once; one that
+// outlives its answer, within startBound.
+func afterAnswer(ctx context.Context) {
+	if ctx.Done() == nil {
+		return
+	}
+	t := time.NewTimer(startBound)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		time.Sleep(time.Millisecond)
+	case <-t.C:
+	}
+}
+
+// startBound is the longest a job waits for its request to end.
+const startBound = 2 * time.Second
 
 // Flush waits until the background work queued so far is done, or ctx
 // ends; tests use it to see what a flow did after its answer.

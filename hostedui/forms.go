@@ -120,5 +120,5 @@ var notices = map[string]string{
 	"email_code_sent":  "We emailed a code to your new address. Enter it below to start using it.",
 	"email_changed":    "Your email address was changed.",
 	"email_cancelled":  "The change of email address was cancelled.",
-	"code_sent":        "We emailed you a new code.",
+	"code_sent":        "If that address is waiting to be confirmed, a new code is on its way (one at most every minute or so). Use the latest email we sent.",
 }

@@ -18,10 +18,17 @@ import (
 
 // Messages of the account pages, in one place.
 const (
-	msgFixFields   = "Please correct the fields marked below."
-	msgWrongCode   = "That code is not right. Check the latest email we sent and try again."
-	msgCodeExpired = "That code has expired or was used up. Ask for a new one."
-	msgMailNotSent = "We could not send the email just now. Use \"Send a new code\" to try again in a moment."
+	msgFixFields = "Please correct the fields marked below."
+	// msgBadCode is the one answer to a code that is wrong, expired or used
+	// up, and to an address without an account: telling them apart would
+	// tell which addresses have accounts.
+	msgBadCode = "That code is not right, or it has expired. Check the latest email we sent, or ask for a new code."
+	// msgBadConfirmation is msgBadCode for the confirmation form, which
+	// also takes the password chosen at sign-up.
+	msgBadConfirmation = "That code or password is not right, or the code has expired. Use the latest email we sent and the password you signed up with, or ask for a new code."
+	// msgWrongCode is for a signed-in user's own codes (the account page),
+	// where there is no address to give away.
+	msgWrongCode = "That code is not right. Check the latest email we sent and try again."
 )
 
 // signUpPage is what templates/signup.html shows.
@@ -147,23 +154,28 @@ func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
 			values[a.Name] = vs[0]
 		}
 	}
-	email, err := h.pool.SignUp(r.Context(), req)
+	// The answer depends on the form alone: the work and the mail for the
+	// address come after it (pool.Later), so that neither the page nor its
+	// timing says whether the address has an account.
+	ps, err := h.pool.PrepareSignUp(r.Context(), req)
 	if fe, ok := errors.AsType[pool.FieldErrors](err); ok {
 		// The values typed are kept, the password never.
 		h.renderSignUp(w, r, http.StatusUnprocessableEntity, rd, values, fe)
 		return
 	}
+	if err != nil {
+		h.internalError(w, r, "signing up", err)
+		return
+	}
+	email := ps.Email()
+	if err := h.pool.Later(r.Context(), "sign-up", func(ctx context.Context) error {
+		return h.pool.CompleteSignUp(ctx, ps)
+	}); err != nil {
+		h.log.Warn("sign-up not completed", zap.String("email", clip(email)), zap.Error(err))
+	}
 	q := url.Values{"email": {email}}
 	if rd != "/" {
 		q.Set("rd", rd)
-	}
-	switch {
-	case err == nil:
-	case errors.Is(err, pool.ErrMailNotSent):
-		q.Set("mail", "failed")
-	default:
-		h.internalError(w, r, "signing up", err)
-		return
 	}
 	h.log.Info("sign-up", zap.String("email", clip(email)), zap.String("remote_ip", h.clientIP(r)))
 	seeOther(w, ConfirmPath+"?"+q.Encode())
@@ -179,8 +191,11 @@ type confirmPage struct {
 	Error       string
 	EmailField  field
 	CodeField   field
-	codeError   string
-	code        string
+	// PasswordField asks for the password chosen at sign-up: confirming
+	// activates only a password its confirmer knows (pool.ConfirmSignUp).
+	PasswordField field
+	codeError     string
+	code          string
 }
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
@@ -193,9 +208,6 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		rd, _ := SafeReturnTo(q.Get("rd"))
 		p := confirmPage{Email: clip(q.Get("email")), ReturnTo: rd, code: clip(q.Get("code")), Notice: notices[q.Get("notice")]}
-		if q.Get("mail") == "failed" {
-			p.Error = msgMailNotSent
-		}
 		h.renderConfirm(w, r, http.StatusOK, p)
 	case http.MethodPost:
 		h.confirmPost(w, r)
@@ -212,6 +224,8 @@ func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status i
 	p.DisplayName, p.CSRF = h.displayName, tok
 	p.EmailField = emailField(p.Email, "")
 	p.CodeField = codeField(p.code, p.codeError)
+	p.PasswordField = field{ID: "f-password", Name: "password", Label: "Password", Type: "password",
+		Autocomplete: "current-password", Hint: "The password you chose when you signed up.", Required: true}
 	h.render(w, status, h.pages.confirm, p)
 }
 
@@ -224,21 +238,20 @@ func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
 	email := f.Get("email")
 	p := confirmPage{Email: email, ReturnTo: rd}
 	if f.Get("action") == "resend" {
-		err := h.pool.ResendConfirmation(r.Context(), email)
-		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
-			p.Error = "We sent a code moments ago. Wait " + humanWait(tooSoon.Wait) + " before asking for another."
-			h.renderConfirm(w, r, http.StatusTooManyRequests, p)
-			return
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, pool.ErrMailNotSent):
-			p.Error = msgMailNotSent
-			h.renderConfirm(w, r, http.StatusServiceUnavailable, p)
-			return
-		default:
-			h.internalError(w, r, "re-sending a confirmation code", err)
-			return
+		// The same answer for every address, at once: whether it waits
+		// for confirmation, whether the cool-down allows another code, and
+		// whether the mail goes out are decided after it.
+		if e, err := pool.NormalizeEmail(email); err == nil {
+			email = e
+			if err := h.pool.Later(r.Context(), "re-sending a confirmation code", func(ctx context.Context) error {
+				err := h.pool.ResendConfirmation(ctx, e)
+				if _, ok := errors.AsType[*pool.TooSoonError](err); ok {
+					return nil
+				}
+				return err
+			}); err != nil {
+				h.log.Warn("confirmation code not re-sent", zap.String("email", clip(e)), zap.Error(err))
+			}
 		}
 		q := url.Values{"email": {email}, "notice": {"code_sent"}}
 		if rd != "/" {
@@ -247,15 +260,11 @@ func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, ConfirmPath+"?"+q.Encode())
 		return
 	}
-	u, err := h.pool.ConfirmSignUp(r.Context(), email, f.Get("code"))
+	u, err := h.pool.ConfirmSignUp(r.Context(), email, f.Get("code"), f.Get("password"))
 	switch {
 	case err == nil:
-	case errors.Is(err, pool.ErrWrongCode):
-		p.codeError, p.Error = msgWrongCode, msgWrongCode
-		h.renderConfirm(w, r, http.StatusBadRequest, p)
-		return
-	case errors.Is(err, pool.ErrCodeExpired):
-		p.codeError, p.Error = msgCodeExpired, msgCodeExpired
+	case errors.Is(err, pool.ErrWrongCode), errors.Is(err, pool.ErrCodeExpired):
+		p.codeError, p.Error = msgBadConfirmation, msgBadConfirmation
 		h.renderConfirm(w, r, http.StatusBadRequest, p)
 		return
 	default:
@@ -345,12 +354,11 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := h.clientIP(r)
-	ctx := context.WithoutCancel(r.Context())
-	go func() {
-		if err := h.pool.ForgotPassword(ctx, email); err != nil {
-			h.log.Warn("password reset code not sent", zap.String("email", email), zap.Error(err), zap.String("remote_ip", ip))
-		}
-	}()
+	if err := h.pool.Later(r.Context(), "sending a password reset code", func(ctx context.Context) error {
+		return h.pool.ForgotPassword(ctx, email)
+	}); err != nil {
+		h.log.Warn("password reset code not sent", zap.String("email", clip(email)), zap.Error(err), zap.String("remote_ip", ip))
+	}
 	h.log.Info("password reset asked", zap.String("email", clip(email)), zap.String("remote_ip", ip))
 	seeOther(w, ResetPath+"?"+url.Values{"email": {email}, "sent": {"1"}}.Encode())
 }
@@ -402,12 +410,8 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case err == nil:
-	case errors.Is(err, pool.ErrWrongCode):
-		p.CodeField.Error, p.Error = msgWrongCode, msgWrongCode
-		h.renderReset(w, r, http.StatusBadRequest, p)
-		return
-	case errors.Is(err, pool.ErrCodeExpired):
-		p.CodeField.Error, p.Error = msgCodeExpired, msgCodeExpired
+	case errors.Is(err, pool.ErrWrongCode), errors.Is(err, pool.ErrCodeExpired):
+		p.CodeField.Error, p.Error = msgBadCode, msgBadCode
 		h.renderReset(w, r, http.StatusBadRequest, p)
 		return
 	default:

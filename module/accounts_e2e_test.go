@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -180,12 +183,15 @@ func TestSignUpJourney(t *testing.T) {
 	if code == wrong {
 		wrong = "111111"
 	}
-	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {email}, "code": {wrong}, "action": {"confirm"}})
+	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {email}, "code": {wrong}, "password": {password}, "action": {"confirm"}})
 	wantStatus(t, "wrong code", resp, body, http.StatusBadRequest)
 	if !strings.Contains(alert(body), "not right") || !strings.Contains(body, `aria-invalid="true"`) {
 		t.Errorf("wrong-code page: %q", alert(body))
 	}
-	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {email}, "code": {code}, "action": {"confirm"}, "rd": {"/reports"}})
+	// The right code with a wrong password confirms nothing.
+	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {email}, "code": {code}, "password": {"not the password chosen"}, "action": {"confirm"}})
+	wantStatus(t, "right code, wrong password", resp, body, http.StatusBadRequest)
+	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {email}, "code": {code}, "password": {password}, "action": {"confirm"}, "rd": {"/reports"}})
 	wantStatus(t, "right code", resp, body, http.StatusSeeOther)
 	loc, _ = url.Parse(resp.Header.Get("Location"))
 	if loc.Path != "/_gatehouse/signin" || loc.Query().Get("notice") != "confirmed" || loc.Query().Get("rd") != "/reports" {
@@ -400,19 +406,23 @@ func TestForgotResetJourney(t *testing.T) {
 	// The code worked once.
 	resp, body = a.form(t, testenv.Browser(t), "/_gatehouse/reset", url.Values{"email": {adaEmail}, "code": {code}, "password": {"yet another new passphrase"}})
 	wantStatus(t, "code used twice", resp, body, http.StatusBadRequest)
-	if !strings.Contains(alert(body), "expired or was used up") {
+	if !strings.Contains(alert(body), "has expired") {
 		t.Errorf("reuse message %q", alert(body))
 	}
 }
 
 func TestCodeLimitsE2E(t *testing.T) {
+	const pw = "a quiet walk in the hills"
+	confirmForm := func(code string) url.Values {
+		return url.Values{"email": {"ada@example.com"}, "code": {code}, "password": {pw}, "action": {"confirm"}}
+	}
 	t.Run("expired", func(t *testing.T) {
 		a := startAccounts(t, "verification {\n code_ttl 1s\n}")
 		c := testenv.Browser(t)
-		a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", "a quiet walk in the hills"))
+		a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", pw))
 		code := a.smtp.WaitFor(t, "ada@example.com", 1, mailWait).Code(t)
 		time.Sleep(1100 * time.Millisecond)
-		resp, body := a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {"ada@example.com"}, "code": {code}, "action": {"confirm"}})
+		resp, body := a.form(t, c, "/_gatehouse/confirm", confirmForm(code))
 		wantStatus(t, "expired code", resp, body, http.StatusBadRequest)
 		if !strings.Contains(alert(body), "expired") {
 			t.Errorf("message %q", alert(body))
@@ -421,19 +431,19 @@ func TestCodeLimitsE2E(t *testing.T) {
 	t.Run("wrong code limit", func(t *testing.T) {
 		a := startAccounts(t, "verification {\n max_attempts 3\n}")
 		c := testenv.Browser(t)
-		a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", "a quiet walk in the hills"))
+		a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", pw))
 		code := a.smtp.WaitFor(t, "ada@example.com", 1, mailWait).Code(t)
 		wrong := "000000"
 		if code == wrong {
 			wrong = "111111"
 		}
 		for i := range 3 {
-			resp, body := a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {"ada@example.com"}, "code": {wrong}, "action": {"confirm"}})
+			resp, body := a.form(t, c, "/_gatehouse/confirm", confirmForm(wrong))
 			wantStatus(t, fmt.Sprintf("wrong code %d", i+1), resp, body, http.StatusBadRequest)
 		}
-		resp, body := a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {"ada@example.com"}, "code": {code}, "action": {"confirm"}})
+		resp, body := a.form(t, c, "/_gatehouse/confirm", confirmForm(code))
 		wantStatus(t, "right code after the limit", resp, body, http.StatusBadRequest)
-		if !strings.Contains(alert(body), "used up") {
+		if !strings.Contains(alert(body), "expired") {
 			t.Errorf("message %q", alert(body))
 		}
 		if u, _ := a.pool.Pool.UserByEmail(context.Background(), "ada@example.com"); u.Status != store.StatusUnconfirmed {
@@ -443,14 +453,14 @@ func TestCodeLimitsE2E(t *testing.T) {
 	t.Run("resend cool-down", func(t *testing.T) {
 		a := startAccounts(t, "verification {\n resend_cooldown 2s\n}")
 		c := testenv.Browser(t)
-		a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", "a quiet walk in the hills"))
+		a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", pw))
 		first := a.smtp.WaitFor(t, "ada@example.com", 1, mailWait).Code(t)
+		// Within the cool-down the answer is the one every address gets;
+		// no mail goes out.
 		resend := url.Values{"email": {"ada@example.com"}, "action": {"resend"}}
 		resp, body := a.form(t, c, "/_gatehouse/confirm", resend)
-		wantStatus(t, "resend at once", resp, body, http.StatusTooManyRequests)
-		if !strings.Contains(alert(body), "Wait") {
-			t.Errorf("message %q", alert(body))
-		}
+		wantStatus(t, "resend at once", resp, body, http.StatusSeeOther)
+		flush(t, a.site)
 		if n := a.smtp.CountTo("ada@example.com"); n != 1 {
 			t.Fatalf("%d messages within the cool-down", n)
 		}
@@ -459,44 +469,63 @@ func TestCodeLimitsE2E(t *testing.T) {
 		wantStatus(t, "resend after the cool-down", resp, body, http.StatusSeeOther)
 		second := a.smtp.WaitFor(t, "ada@example.com", 2, mailWait).Code(t)
 		if first != second {
-			resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {"ada@example.com"}, "code": {first}, "action": {"confirm"}})
+			resp, body = a.form(t, c, "/_gatehouse/confirm", confirmForm(first))
 			wantStatus(t, "the replaced code", resp, body, http.StatusBadRequest)
 		}
-		resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {"ada@example.com"}, "code": {second}, "action": {"confirm"}})
+		resp, body = a.form(t, c, "/_gatehouse/confirm", confirmForm(second))
 		wantStatus(t, "the new code", resp, body, http.StatusSeeOther)
 	})
 }
 
+// flush waits for the account work that the running Caddy's pool does
+// after its answers (mail included). (s.pool is the tests' own instance
+// on the same store, as the CLI's would be.)
+func flush(t *testing.T, s *site) {
+	t.Helper()
+	app, err := caddy.ActiveContext().App("gatehouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := app.(*module.App).Pool("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Pool.Flush(ctx); err != nil {
+		t.Fatalf("background account work still pending: %v", err)
+	}
+}
+
 // TestMailOutage: a mail server that refuses, or is too slow, never holds a
-// page up beyond the timeout; the page says to try again, and the code
-// stays valid.
+// page up: mail goes out after the answer, whose page is the same either
+// way; asking again once the server is back works at once, and the code
+// confirms.
 func TestMailOutage(t *testing.T) {
 	a := startAccounts(t, "")
 	c := testenv.Browser(t)
+	const pw = "a quiet walk in the hills"
 
 	a.smtp.SetDelay(5 * time.Second) // beyond the 2s timeout
 	start := time.Now()
-	resp, body := a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", "a quiet walk in the hills"))
+	resp, body := a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", pw))
 	took := time.Since(start)
 	wantStatus(t, "sign-up with a slow mail server", resp, body, http.StatusSeeOther)
-	if took > 4*time.Second {
-		t.Errorf("sign-up took %s with a 2s mail timeout", took)
+	if took > time.Second {
+		t.Errorf("sign-up took %s with a mail server that takes 5s", took)
 	}
-	loc := resp.Header.Get("Location")
-	if !strings.Contains(loc, "mail=failed") {
-		t.Fatalf("after a failed send: %s", loc)
+	if loc, _ := url.Parse(resp.Header.Get("Location")); loc == nil || loc.Query().Has("mail") {
+		t.Fatalf("the answer depends on the mail: %s", resp.Header.Get("Location"))
 	}
-	_, page, _ := a.page(t, c, loc)
-	if !strings.Contains(alert(page), "could not send") {
-		t.Errorf("page does not say the mail failed: %q", alert(page))
-	}
+	flush(t, a.site) // the send gives up after 2s
 
 	a.smtp.SetDelay(0)
-	a.smtp.WaitFor(t, "ada@example.com", 1, mailWait) // see below
+	a.smtp.WaitFor(t, "ada@example.com", 1, mailWait) // the slow server took it after all
 	a.smtp.SetFailure(errors.New("mailbox unavailable"))
 	resend := url.Values{"email": {"ada@example.com"}, "action": {"resend"}}
 	resp, body = a.form(t, c, "/_gatehouse/confirm", resend)
-	wantStatus(t, "resend with a refusing server", resp, body, http.StatusServiceUnavailable)
+	wantStatus(t, "resend with a refusing server", resp, body, http.StatusSeeOther)
+	flush(t, a.site)
 	if a.smtp.Rejected() == 0 {
 		t.Error("the server was never asked")
 	}
@@ -506,10 +535,8 @@ func TestMailOutage(t *testing.T) {
 	a.smtp.SetFailure(nil)
 	resp, body = a.form(t, c, "/_gatehouse/confirm", resend)
 	wantStatus(t, "resend after the outage", resp, body, http.StatusSeeOther)
-	// The slow server took the first message after all, once its delay
-	// was over (the client had given up on it); the resend is the second.
 	msg := a.smtp.WaitFor(t, "ada@example.com", 2, mailWait)
-	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {"ada@example.com"}, "code": {msg.Code(t)}, "action": {"confirm"}})
+	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {"ada@example.com"}, "code": {msg.Code(t)}, "password": {pw}, "action": {"confirm"}})
 	wantStatus(t, "confirm after the outage", resp, body, http.StatusSeeOther)
 }
 

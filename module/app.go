@@ -283,9 +283,19 @@ func (a *App) Cleanup() error {
 
 func (a *App) closeAll() {
 	for _, p := range a.ready {
+		if p.Pool != nil {
+			// Mail the account flows queued after their answers, within
+			// a bound: a mail server that hangs must not hold a reload.
+			ctx, cancel := context.WithTimeout(context.Background(), poolCloseTimeout)
+			_ = p.Pool.Close(ctx)
+			cancel()
+		}
 		_ = p.Store.Close()
 	}
 }
+
+// poolCloseTimeout bounds how long stopping waits for mail not yet sent.
+const poolCloseTimeout = 15 * time.Second
 
 // Pool returns a provisioned pool by name.
 func (a *App) Pool(name string) (*Pool, error) {

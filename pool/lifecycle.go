@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -126,81 +127,162 @@ func policyMessage(err error) string {
 	return "Choose another password."
 }
 
-// SignUp creates an UNCONFIRMED user and mails a code to confirm the
-// address. Its answer does not depend on whether the address already has
-// an account: for one that has, no user is made or changed, and its owner
-// gets a new code (an unconfirmed account) or a note that they already have
-// an account; either way the caller sees the same result, so sign-up tells
-// no one which addresses are taken.
-//
-// Invalid input gives FieldErrors and stores nothing. ErrMailNotSent means
-// the account exists but the mail failed: asking for a new code works.
-func (p *Pool) SignUp(ctx context.Context, req SignUpRequest) (string, error) {
+// PendingSignUp is a sign-up checked and with its password hashed: the
+// part of SignUp done before the page answers, the same work for every
+// address. CompleteSignUp does the rest.
+type PendingSignUp struct {
+	email string
+	name  string
+	attrs map[string]string
+	hash  string
+}
+
+// Email is the sign-up's address, normalized.
+func (s *PendingSignUp) Email() string { return s.email }
+
+// PrepareSignUp checks req (FieldErrors say what is wrong with each field)
+// and hashes its password. It neither looks at nor stores anything of the
+// address, so it takes as long for a taken address as for a new one.
+func (p *Pool) PrepareSignUp(ctx context.Context, req SignUpRequest) (*PendingSignUp, error) {
 	if p.acct.SignUp != SignUpOpen {
-		return "", ErrSignUpDisabled
+		return nil, ErrSignUpDisabled
 	}
 	email, attrs, err := p.CheckSignUp(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	existing, err := p.store.UserByEmail(ctx, email)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return "", err
-	}
-	if existing != nil {
-		// As long as a new account takes: one password hash.
-		if _, err := p.hasher.Hash(ctx, req.Password); err != nil {
-			return "", err
-		}
-		return email, p.signUpExisting(ctx, existing)
+	hash, err := p.hasher.Hash(ctx, req.Password)
+	if err != nil {
+		return nil, err
 	}
 	name := attrs["name"]
 	delete(attrs, "name")
-	hash, err := p.hasher.Hash(ctx, req.Password)
+	return &PendingSignUp{email: email, name: name, attrs: attrs, hash: hash}, nil
+}
+
+// SignUp is PrepareSignUp then CompleteSignUp, in one go. The hosted pages
+// answer between the two, and complete the sign-up after the answer.
+func (p *Pool) SignUp(ctx context.Context, req SignUpRequest) (string, error) {
+	s, err := p.PrepareSignUp(ctx, req)
 	if err != nil {
 		return "", err
 	}
+	return s.email, p.CompleteSignUp(ctx, s)
+}
+
+// CompleteSignUp stores a prepared sign-up and mails its owner:
+//
+//   - a new address gets an UNCONFIRMED user and a code to confirm it;
+//   - an address whose account is UNCONFIRMED (and enabled) has it
+//     replaced: the pending user, with its password, attributes, codes,
+//     factors and sessions, is deleted and a new one made from this
+//     sign-up, with a new code. Nobody has proved the address yet, so the
+//     latest sign-up is the pending one: a stranger who signed up someone
+//     else's address first keeps nothing once its owner signs up. Within
+//     the resend cool-down of the code mailed for the replaced user, no
+//     mail goes out ("Send a new code" works after the cool-down);
+//   - any other account is left as it is, and its owner is mailed that
+//     they already have one (at most once per cool-down).
+//
+// ErrMailNotSent means the account was stored but the mail failed:
+// asking for a new code works.
+func (p *Pool) CompleteSignUp(ctx context.Context, s *PendingSignUp) error {
+	// A conflict means another sign-up took the address between two
+	// steps here: look again.
+	for range 3 {
+		existing, err := p.store.UserByEmail(ctx, s.email)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			err = p.createPending(ctx, s, time.Time{})
+		case err != nil:
+			return err
+		case existing.Status == store.StatusUnconfirmed && existing.Enabled:
+			err = p.replacePending(ctx, existing, s)
+		default:
+			return p.existsNotice(ctx, existing)
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return errors.New("sign-up: the address kept changing hands; not signed up")
+}
+
+// createPending stores s as an UNCONFIRMED user and mails a code, unless
+// coolingSince is within the resend cool-down: then the user gets a code
+// that nobody has (so the cool-down holds for the new user too) and no mail.
+func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince time.Time) error {
+	attrs := make(map[string]string, len(s.attrs))
+	for k, v := range s.attrs {
+		attrs[k] = v
+	}
 	u := &store.User{
 		ID:           uuid.NewString(),
-		Email:        email,
-		Name:         name,
-		PasswordHash: hash,
+		Email:        s.email,
+		Name:         s.name,
+		PasswordHash: s.hash,
 		Status:       store.StatusUnconfirmed,
 		Enabled:      true,
 		Attributes:   attrs,
 	}
 	if err := p.store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			// Taken between the lookup and now.
-			if existing, err := p.store.UserByEmail(ctx, email); err == nil {
-				return email, p.signUpExisting(ctx, existing)
-			}
-			return email, nil
-		}
-		return "", err
+		return err
 	}
-	err = p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, email, "", p.acct.CodeTTL)
+	if !coolingSince.IsZero() {
+		now := p.now()
+		err := p.store.SaveVerificationCode(ctx, store.VerificationCode{UserID: u.ID, Purpose: PurposeVerifyEmail,
+			Hash: codeHash(u.ID, PurposeVerifyEmail, rand.Text()), SentAt: coolingSince, Expires: now.Add(p.acct.CodeTTL)})
+		return mapNotFoundErr(err)
+	}
+	err := p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, s.email, "", p.acct.CodeTTL)
 	if err != nil && !errors.Is(err, ErrMailNotSent) {
 		// No code could be kept: nobody could ever confirm this account,
 		// so it must not stay behind to block the address.
 		if derr := p.store.DeleteUser(context.WithoutCancel(ctx), u.ID); derr != nil {
-			return "", errors.Join(err, derr)
+			return errors.Join(err, derr)
 		}
-		return "", err
 	}
-	return email, err
+	return err
 }
 
-// signUpExisting answers a sign-up for a taken address by writing to its
-// owner, within the resend cool-down.
-func (p *Pool) signUpExisting(ctx context.Context, u *store.User) error {
-	if u.Status == store.StatusUnconfirmed {
-		wait, err := p.cooldown(ctx, u.ID, PurposeVerifyEmail)
-		if err != nil || wait > 0 {
-			return err
+// replacePending deletes the pending (UNCONFIRMED) user old and stores s
+// in its place. A conflict (store.ErrConflict) means someone else changed
+// the address meanwhile.
+func (p *Pool) replacePending(ctx context.Context, old *store.User, s *PendingSignUp) error {
+	var cooling time.Time
+	c, err := p.store.VerificationCode(ctx, old.ID, PurposeVerifyEmail)
+	switch {
+	case err == nil:
+		if !c.SentAt.IsZero() && p.now().Before(c.SentAt.Add(p.acct.ResendCooldown)) {
+			cooling = c.SentAt
 		}
-		return p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, u.Email, "", p.acct.CodeTTL)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
 	}
+	if err := p.dropPending(ctx, old, "sign-up"); err != nil {
+		return err
+	}
+	return p.createPending(ctx, s, cooling)
+}
+
+// dropPending deletes an UNCONFIRMED user that a sign-up or an
+// administrator replaces, with everything they had: sessions, refresh
+// tokens, factors, codes. Gone already is store.ErrConflict: the address
+// changed meanwhile.
+func (p *Pool) dropPending(ctx context.Context, u *store.User, by string) error {
+	err := p.deleteUser(ctx, u.ID, "replaced by "+by)
+	if errors.Is(err, ErrUserNotFound) {
+		return store.ErrConflict
+	}
+	if err != nil {
+		return err
+	}
+	return p.store.RevokeUserRefreshTokens(ctx, u.ID)
+}
+
+// existsNotice answers a sign-up for a taken address by writing to its
+// owner, within the resend cool-down.
+func (p *Pool) existsNotice(ctx context.Context, u *store.User) error {
 	wait, err := p.cooldown(ctx, u.ID, purposeExistsNotice)
 	if err != nil || wait > 0 {
 		return err
@@ -208,7 +290,7 @@ func (p *Pool) signUpExisting(ctx context.Context, u *store.User) error {
 	now := p.now()
 	rec := store.VerificationCode{UserID: u.ID, Purpose: purposeExistsNotice, SentAt: now, Expires: now.Add(p.acct.ResendCooldown)}
 	if err := p.store.SaveVerificationCode(ctx, rec); err != nil {
-		return err
+		return mapNotFoundErr(err)
 	}
 	if err := p.send(ctx, mail.KindAccountExists, mail.Data{Email: u.Email}); err != nil {
 		_ = p.store.DeleteVerificationCode(context.WithoutCancel(ctx), u.ID, purposeExistsNotice)
@@ -217,14 +299,37 @@ func (p *Pool) signUpExisting(ctx context.Context, u *store.User) error {
 	return nil
 }
 
-// ConfirmSignUp checks the code mailed to email and marks the address
-// verified and the user CONFIRMED. An unknown address is ErrWrongCode, as a
-// wrong code is; a code that expired or was tried too often is
-// ErrCodeExpired.
-func (p *Pool) ConfirmSignUp(ctx context.Context, email, code string) (*store.User, error) {
+// ConfirmSignUp checks the code mailed to email, with the account's
+// password, and marks the address verified and the user CONFIRMED. The
+// password is asked for so that a confirmation never activates a password
+// the mailbox owner did not set: whoever reads the mail can confirm only
+// the sign-up whose password they know (a stranger's earlier sign-up of
+// their address is replaced by their own, CompleteSignUp).
+//
+// An unknown address and a wrong password are ErrWrongCode, as a wrong
+// code is (a wrong password counts as a wrong try of the code); a code that
+// expired or was tried too often is ErrCodeExpired. Every call verifies one
+// password hash, whatever the address.
+func (p *Pool) ConfirmSignUp(ctx context.Context, email, code, password string) (*store.User, error) {
 	u, err := p.userForCode(ctx, email)
+	if errors.Is(err, ErrWrongCode) {
+		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
+	}
+	if ok, err := p.checkPassword(ctx, u, password); err != nil {
+		return nil, err
+	} else if !ok {
+		_, err := p.consumeCode(ctx, u.ID, PurposeVerifyEmail, "")
+		if errors.Is(err, ErrCodeExpired) {
+			return nil, err
+		}
+		if err != nil && !errors.Is(err, ErrWrongCode) {
+			return nil, err
+		}
+		return nil, ErrWrongCode
 	}
 	if _, err := p.consumeCode(ctx, u.ID, PurposeVerifyEmail, code); err != nil {
 		return nil, err
@@ -234,9 +339,28 @@ func (p *Pool) ConfirmSignUp(ctx context.Context, email, code string) (*store.Us
 		up.Status = ptrTo(store.StatusConfirmed)
 	}
 	if err := p.store.UpdateUser(ctx, u.ID, up); err != nil {
-		return nil, mapNotFoundErr(err)
+		if errors.Is(err, store.ErrNotFound) {
+			// Replaced by a sign-up since the code was checked.
+			return nil, ErrCodeExpired
+		}
+		return nil, err
 	}
 	return p.User(ctx, u.ID)
+}
+
+// checkPassword verifies password against u's hash, spending one
+// verification whatever u has (none, or a malformed one).
+func (p *Pool) checkPassword(ctx context.Context, u *store.User, password string) (bool, error) {
+	if u.PasswordHash == "" {
+		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
+		return false, nil
+	}
+	ok, _, err := p.hasher.Verify(ctx, password, u.PasswordHash)
+	if errors.Is(err, ErrMalformedHash) {
+		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
+		return false, nil
+	}
+	return ok, err
 }
 
 // userForCode finds the user a code is mailed to; any failure to find one
@@ -319,15 +443,17 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	if err := p.policy.CheckFor(newPassword, e); err != nil {
 		return nil, err
 	}
+	// Hashed before anything is looked up: every answer, for any address
+	// and any code, costs the same.
+	hash, err := p.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return nil, err
+	}
 	u, err := p.userForCode(ctx, e)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := p.consumeCode(ctx, u.ID, PurposeResetPassword, code); err != nil {
-		return nil, err
-	}
-	hash, err := p.hasher.Hash(ctx, newPassword)
-	if err != nil {
 		return nil, err
 	}
 	if err := p.store.UpdateUser(ctx, u.ID, store.UserUpdate{EmailVerified: ptrTo(true)}); err != nil {

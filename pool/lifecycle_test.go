@@ -318,14 +318,14 @@ func TestSignUpConfirm(t *testing.T) {
 	if code == wrong {
 		wrong = "111111"
 	}
-	if _, err := p.ConfirmSignUp(ctx, email, wrong); !errors.Is(err, ErrWrongCode) {
+	if _, err := p.ConfirmSignUp(ctx, email, wrong, goodPassword); !errors.Is(err, ErrWrongCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if _, err := p.ConfirmSignUp(ctx, "nobody@example.com", code); !errors.Is(err, ErrWrongCode) {
+	if _, err := p.ConfirmSignUp(ctx, "nobody@example.com", code, goodPassword); !errors.Is(err, ErrWrongCode) {
 		t.Fatalf("unknown address: %v, want ErrWrongCode", err)
 	}
 	// Typed with a space in the middle, as people copy codes.
-	confirmed, err := p.ConfirmSignUp(ctx, email, code[:3]+" "+code[3:])
+	confirmed, err := p.ConfirmSignUp(ctx, email, code[:3]+" "+code[3:], goodPassword)
 	if err != nil {
 		t.Fatalf("right code: %v", err)
 	}
@@ -335,7 +335,7 @@ func TestSignUpConfirm(t *testing.T) {
 	if _, err := p.SignIn(ctx, email, goodPassword); err != nil {
 		t.Fatalf("sign-in after confirming: %v", err)
 	}
-	if _, err := p.ConfirmSignUp(ctx, email, code); !errors.Is(err, ErrCodeExpired) {
+	if _, err := p.ConfirmSignUp(ctx, email, code, goodPassword); !errors.Is(err, ErrCodeExpired) {
 		t.Fatalf("code used twice: %v, want ErrCodeExpired", err)
 	}
 	_ = clk
@@ -436,11 +436,11 @@ func TestSignUpExisting(t *testing.T) {
 	}
 	second := codeOf(t, fm.last(t, mail.KindVerifyEmail, "grace@example.com"))
 	if first != second {
-		if _, err := p.ConfirmSignUp(ctx, "grace@example.com", first); !errors.Is(err, ErrWrongCode) {
+		if _, err := p.ConfirmSignUp(ctx, "grace@example.com", first, goodPassword); !errors.Is(err, ErrWrongCode) {
 			t.Errorf("the replaced code: %v, want ErrWrongCode", err)
 		}
 	}
-	if _, err := p.ConfirmSignUp(ctx, "grace@example.com", second); err != nil {
+	if _, err := p.ConfirmSignUp(ctx, "grace@example.com", second, goodPassword); err != nil {
 		t.Errorf("the new code: %v", err)
 	}
 }
@@ -458,7 +458,7 @@ func TestCodeLimits(t *testing.T) {
 			if w == code {
 				w = "123123"
 			}
-			err := func() error { _, err := p.ConfirmSignUp(ctx, "ada@example.com", w); return err }()
+			err := func() error { _, err := p.ConfirmSignUp(ctx, "ada@example.com", w, goodPassword); return err }()
 			want := ErrWrongCode
 			if i == len(wrong)-1 {
 				want = ErrCodeExpired // the last allowed try uses the code up
@@ -467,7 +467,7 @@ func TestCodeLimits(t *testing.T) {
 				t.Fatalf("wrong code %d: %v, want %v", i+1, err, want)
 			}
 		}
-		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code); !errors.Is(err, ErrCodeExpired) {
+		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code, goodPassword); !errors.Is(err, ErrCodeExpired) {
 			t.Fatalf("right code after the limit: %v, want ErrCodeExpired", err)
 		}
 	})
@@ -481,7 +481,7 @@ func TestCodeLimits(t *testing.T) {
 			t.Errorf("message does not say 1 hour:\n%s", m.Text)
 		}
 		clk.advance(time.Hour)
-		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", codeOf(t, m)); !errors.Is(err, ErrCodeExpired) {
+		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", codeOf(t, m), goodPassword); !errors.Is(err, ErrCodeExpired) {
 			t.Fatalf("expired code: %v, want ErrCodeExpired", err)
 		}
 	})
@@ -505,11 +505,11 @@ func TestCodeLimits(t *testing.T) {
 		}
 		code := codeOf(t, fm.last(t, mail.KindVerifyEmail, "ada@example.com"))
 		if code != old {
-			if _, err := p.ConfirmSignUp(ctx, "ada@example.com", old); !errors.Is(err, ErrWrongCode) {
+			if _, err := p.ConfirmSignUp(ctx, "ada@example.com", old, goodPassword); !errors.Is(err, ErrWrongCode) {
 				t.Fatalf("old code after a resend: %v", err)
 			}
 		}
-		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code); err != nil {
+		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code, goodPassword); err != nil {
 			t.Fatalf("new code: %v", err)
 		}
 		// Nothing to resend for a confirmed or unknown address, and no hint.
@@ -539,7 +539,7 @@ func TestCodeLimits(t *testing.T) {
 		}
 		_ = failed
 		code := codeOf(t, fm.last(t, mail.KindVerifyEmail, "ada@example.com"))
-		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code); err != nil {
+		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code, goodPassword); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -550,7 +550,7 @@ func TestCodeLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		code := codeOf(t, fm.last(t, mail.KindVerifyEmail, "ada@example.com"))
-		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code); err != nil {
+		if _, err := p.ConfirmSignUp(ctx, "ada@example.com", code, goodPassword); err != nil {
 			t.Fatalf("the code of a failed send: %v", err)
 		}
 	})

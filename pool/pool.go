@@ -141,6 +141,7 @@ type Pool struct {
 	rps       rpCache // WebAuthn configurations per origin (webauthn.go)
 	secrets   *secretBox
 	auditLog  *zap.Logger
+	bg        *background // account work after the answer (background.go)
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -173,6 +174,11 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
 	}
+	bgLog := zap.NewNop()
+	if p.acct.Mail != nil {
+		bgLog = p.acct.Mail.Logger
+	}
+	p.bg = newBackground(bgLog)
 	if p.secrets, err = newSecretBox(ctx, s, cfg.MFA.SecretKey, cfg.MFA.PreviousSecretKeys); err != nil {
 		return nil, err
 	}
@@ -229,7 +235,8 @@ type NewUser struct {
 }
 
 // CreateUser checks the email and password against the pool's rules, hashes
-// the password and stores the user.
+// the password and stores the user. An UNCONFIRMED user of the same address
+// (a sign-up nobody confirmed) is replaced; any other is ErrUserExists.
 func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) {
 	email, err := NormalizeEmail(nu.Email)
 	if err != nil {
@@ -263,11 +270,24 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 		Enabled:       true,
 		Attributes:    attrs,
 	}
-	if err := p.store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+	for try := 0; ; try++ {
+		err := p.store.CreateUser(ctx, u)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, err
+		}
+		// A sign-up nobody has confirmed gives way to the administrator:
+		// whoever made it proved nothing, and must not keep the address
+		// (or hand the invitee a password of their own choosing).
+		pending, lerr := p.store.UserByEmail(ctx, email)
+		if lerr != nil || pending.Status != store.StatusUnconfirmed || try > 0 {
 			return nil, ErrUserExists
 		}
-		return nil, err
+		if err := p.dropPending(ctx, pending, "administrator"); err != nil && !errors.Is(err, store.ErrConflict) {
+			return nil, err
+		}
 	}
 	return p.store.UserByID(ctx, u.ID)
 }

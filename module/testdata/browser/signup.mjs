@@ -96,6 +96,9 @@ await run(browser, summary, async (failure) => {
   const code = (await res.text()).trim();
   check(/^\d{6}$/.test(code), `the code read from the mail is ${JSON.stringify(code)}`);
   await page.getByLabel('Code', { exact: true }).fill(code);
+  // The password chosen at sign-up goes with the code: a confirmation
+  // activates only a password its confirmer knows.
+  await page.getByLabel('Password', { exact: true }).fill(password);
   const confirmed = await click(page, 'Confirm', '/_gatehouse/confirm');
   check(confirmed.status() === 303, `confirming answered ${confirmed.status()}, want 303`);
   check(new URL(page.url()).pathname === '/_gatehouse/signin', `after confirming the browser is on ${page.url()}`);

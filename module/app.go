@@ -169,9 +169,6 @@ type Pool struct {
 	Config *PoolConfig
 	Pool   *pool.Pool
 	Keys   *oidc.KeySet
-	// CookieKeys are the cookie keys as loaded at start, the sealing one
-	// first; CookieKeyRing follows rotations made later.
-	CookieKeys [][]byte
 	// CookieKeyRing is the pool's cookie keys, reloaded from the store with
 	// the revocations (Run), so that a key added or removed by another
 	// instance or the CLI is used here too.
@@ -459,18 +456,6 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
-	var cookieKeys [][]byte
-	for _, k := range ring.Keys() {
-		cookieKeys = append(cookieKeys, k.Material)
-	}
-	// The key sealing now first, as the codecs on the ring choose it.
-	now := time.Now()
-	for i, k := range ring.Keys() {
-		if !k.ActiveFrom.After(now) {
-			cookieKeys[0], cookieKeys[i] = cookieKeys[i], cookieKeys[0]
-			break
-		}
-	}
 	marker, err := pool.EnsureKeys(ctx, s, markerKeyKind, func() (store.Key, error) {
 		// A fixed id, as for the first cookie key: concurrent first
 		// starts agree on one.
@@ -483,7 +468,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if len(markerKey) < 32 {
 		return nil, errors.New("marker key: too short in the store")
 	}
-	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
+	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
 		Throttle: cfg.Throttle.throttle(cfg.Store.Driver, s)}, nil
 }
 

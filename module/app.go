@@ -110,17 +110,18 @@ func (p *Pool) deviceCodecs(codec *middleware.Codec) []securecookie.Codec {
 	return codec.CodecsFor(time.Duration(p.Config.RememberDevice))
 }
 
-// throttle makes the pool's throttle on s: in this process's memory on
-// SQLite, in the store on PostgreSQL, so that instances sharing a pool
-// share one budget per client; nil for `throttle off`.
-func (t *ThrottleConfig) throttle(driver string, s store.Store) ratelimit.Throttle {
+// throttle makes the pool's throttle on s: in the store when instances on
+// several hosts may share it (PostgreSQL), so that they share one budget
+// per client, and in this process's memory otherwise (SQLite); nil for
+// `throttle off`.
+func (t *ThrottleConfig) throttle(s store.Store) ratelimit.Throttle {
 	if t == nil {
 		t = &DefaultThrottle
 	}
 	if t.Off {
 		return nil
 	}
-	if driver == "postgres" {
+	if store.SharedAcrossHosts(s) {
 		log := caddy.Log().Named("gatehouse.throttle")
 		return ratelimit.NewShared(s, t.Requests, time.Duration(t.Per), func(err error) {
 			log.Warn("counting a hosted-page post in the store failed; let through", zap.Error(err))
@@ -469,7 +470,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		return nil, errors.New("marker key: too short in the store")
 	}
 	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
-		Throttle: cfg.Throttle.throttle(cfg.Store.Driver, s)}, nil
+		Throttle: cfg.Throttle.throttle(s)}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.

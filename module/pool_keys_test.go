@@ -99,7 +99,7 @@ func TestPoolRunReloadsCookieKeys(t *testing.T) {
 	a, b := openTwice(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go a.Run(ctx, 20*time.Millisecond, zap.NewNop())
+	go a.Upkeep(20*time.Millisecond, zap.NewNop()).Run(ctx)
 
 	wait := func(what string, ok func([]middleware.CookieKey) bool) {
 		t.Helper()

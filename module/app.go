@@ -181,11 +181,9 @@ type Pool struct {
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
 const markerKeyKind = "oidc-marker"
 
-// CookieKeyKind is the store.Key kind of a pool's cookie keys. A key's
-// CreatedAt is when it starts sealing cookies (middleware.CookieKey's
-// ActiveFrom): `gatehouse keys rotate` sets it a little ahead, so that every
-// instance has the key before any seals with it.
-const CookieKeyKind = "cookie"
+// CookieKeyKind is pool.CookieKeyKind, the store.Key kind of a pool's
+// cookie keys, where the CLI (package cli) reads it too.
+const CookieKeyKind = pool.CookieKeyKind
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {

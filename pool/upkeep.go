@@ -10,9 +10,9 @@ import (
 // Upkeep is a pool's background work in a running server. Every Interval it
 // loads what other processes (another instance, the CLI) wrote to the store
 // that this process holds in memory: the deny list, then each of Reload (the
-// cookie and signing keys). Every PurgeInterval it forgets rows past keeping:
-// sign-in failures that no longer count, audit events older than
-// AuditRetention, then each of Purge (a shared throttle's old counts). All
+// cookie and signing keys). Every ten minutes it forgets rows past keeping:
+// sign-in failures that no longer count, then each of Purge (a shared
+// throttle's old counts), then audit events older than AuditRetention. All
 // of it happens here, so that requests never wait for the store for it.
 // Failures are logged and retried at the next tick; what was loaded stays in
 // use meanwhile.
@@ -35,9 +35,9 @@ type Task struct {
 	Do   func(context.Context) error
 }
 
-// PurgeInterval is how often the upkeep forgets rows past keeping; every
+// purgeInterval is how often the upkeep forgets rows past keeping; every
 // instance does it, harmlessly.
-const PurgeInterval = 10 * time.Minute
+const purgeInterval = 10 * time.Minute
 
 // upkeepTimeout bounds one pass, so a store that stopped answering (rather
 // than refusing connections) cannot stall the loop for good.
@@ -57,7 +57,7 @@ func (u *Upkeep) Run(ctx context.Context) {
 	}
 }
 
-// Once does one pass, the purges included when PurgeInterval has passed
+// Once does one pass, the purges included when purgeInterval has passed
 // since the last (or none has run yet). Run calls it; so may a test.
 func (u *Upkeep) Once(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, max(u.Interval, upkeepTimeout))
@@ -72,7 +72,7 @@ func (u *Upkeep) Once(ctx context.Context) {
 		do(t)
 	}
 	now := time.Now()
-	if now.Sub(u.lastPurge) < PurgeInterval {
+	if now.Sub(u.lastPurge) < purgeInterval {
 		return
 	}
 	u.lastPurge = now

@@ -70,7 +70,7 @@ func TestUpkeepRun(t *testing.T) {
 }
 
 // TestUpkeepTasks: reloads run at every pass, purges at the first and then
-// once per PurgeInterval, and a failing task does not stop the others.
+// once per purgeInterval, and a failing task does not stop the others.
 func TestUpkeepTasks(t *testing.T) {
 	var reloads, purges, after atomic.Int32
 	core, logs := observer.New(zapcore.WarnLevel)
@@ -89,10 +89,10 @@ func TestUpkeepTasks(t *testing.T) {
 	if n := logs.FilterMessage("refreshing failing failed").Len(); n != 2 {
 		t.Errorf("a failing task logged %d times in two passes, want 2", n)
 	}
-	u.lastPurge = time.Now().Add(-PurgeInterval)
+	u.lastPurge = time.Now().Add(-purgeInterval)
 	u.Purge = append(u.Purge, Task{"after", func(context.Context) error { after.Add(1); return nil }})
 	u.Once(t.Context())
 	if purges.Load() != 2 || after.Load() != 1 {
-		t.Errorf("after PurgeInterval: %d purges and %d of the next task, want 2 and 1", purges.Load(), after.Load())
+		t.Errorf("after purgeInterval: %d purges and %d of the next task, want 2 and 1", purges.Load(), after.Load())
 	}
 }

@@ -110,17 +110,18 @@ func (p *Pool) deviceCodecs(codec *middleware.Codec) []securecookie.Codec {
 	return codec.CodecsFor(time.Duration(p.Config.RememberDevice))
 }
 
-// throttle makes the pool's throttle on s: in this process's memory on
-// SQLite, in the store on PostgreSQL, so that instances sharing a pool
-// share one budget per client; nil for `throttle off`.
-func (t *ThrottleConfig) throttle(driver string, s store.Store) ratelimit.Throttle {
+// throttle makes the pool's throttle on s: in the store when instances on
+// several hosts may share it (PostgreSQL), so that they share one budget
+// per client, and in this process's memory otherwise (SQLite); nil for
+// `throttle off`.
+func (t *ThrottleConfig) throttle(s store.Store) ratelimit.Throttle {
 	if t == nil {
 		t = &DefaultThrottle
 	}
 	if t.Off {
 		return nil
 	}
-	if driver == "postgres" {
+	if store.SharedAcrossHosts(s) {
 		log := caddy.Log().Named("gatehouse.throttle")
 		return ratelimit.NewShared(s, t.Requests, time.Duration(t.Per), func(err error) {
 			log.Warn("counting a hosted-page post in the store failed; let through", zap.Error(err))
@@ -131,14 +132,6 @@ func (t *ThrottleConfig) throttle(driver string, s store.Store) ratelimit.Thrott
 		burst = t.Requests
 	}
 	return ratelimit.New(ratelimit.Limits{Rate: float64(t.Requests) / time.Duration(t.Per).Seconds(), Burst: burst})
-}
-
-// per is the throttle's window, for forgetting old shared counts.
-func (t *ThrottleConfig) per() time.Duration {
-	if t == nil || t.Per <= 0 {
-		return time.Duration(DefaultThrottle.Per)
-	}
-	return time.Duration(t.Per)
 }
 
 // ThrottleConfig is a per-client-IP budget of hosted-page POSTs (sign-in,
@@ -169,11 +162,8 @@ type Pool struct {
 	Config *PoolConfig
 	Pool   *pool.Pool
 	Keys   *oidc.KeySet
-	// CookieKeys are the cookie keys as loaded at start, the sealing one
-	// first; CookieKeyRing follows rotations made later.
-	CookieKeys [][]byte
 	// CookieKeyRing is the pool's cookie keys, reloaded from the store with
-	// the revocations (Run), so that a key added or removed by another
+	// the revocations (Upkeep), so that a key added or removed by another
 	// instance or the CLI is used here too.
 	CookieKeyRing *middleware.CookieKeys
 	// MarkerKey signs the OpenID provider's sign-in markers (see
@@ -186,19 +176,14 @@ type Pool struct {
 	// by every site of the pool (and, on PostgreSQL, by every instance);
 	// nil with `throttle off`.
 	Throttle ratelimit.Throttle
-	// lastPurge is when Run last forgot old sign-in failures, throttle
-	// counts and audit events (its own goroutine only).
-	lastPurge time.Time
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
 const markerKeyKind = "oidc-marker"
 
-// CookieKeyKind is the store.Key kind of a pool's cookie keys. A key's
-// CreatedAt is when it starts sealing cookies (middleware.CookieKey's
-// ActiveFrom): `gatehouse keys rotate` sets it a little ahead, so that every
-// instance has the key before any seals with it.
-const CookieKeyKind = "cookie"
+// CookieKeyKind is pool.CookieKeyKind, the store.Key kind of a pool's
+// cookie keys, where the CLI (package cli) reads it too.
+const CookieKeyKind = pool.CookieKeyKind
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -233,8 +218,8 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start begins each pool's background refresh of what other processes
-// change in its store (see Pool.Run).
+// Start begins each pool's background upkeep: refreshes of what other
+// processes change in its store, purges of old rows (see Pool.Upkeep).
 func (a *App) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -243,7 +228,7 @@ func (a *App) Start() error {
 		if interval <= 0 {
 			interval = defaultRevocationRefresh
 		}
-		go p.Run(ctx, interval, a.logger.With(zap.String("pool", name)))
+		go p.Upkeep(interval, a.logger.With(zap.String("pool", name))).Run(ctx)
 	}
 	return nil
 }
@@ -469,18 +454,6 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
-	var cookieKeys [][]byte
-	for _, k := range ring.Keys() {
-		cookieKeys = append(cookieKeys, k.Material)
-	}
-	// The key sealing now first, as the codecs on the ring choose it.
-	now := time.Now()
-	for i, k := range ring.Keys() {
-		if !k.ActiveFrom.After(now) {
-			cookieKeys[0], cookieKeys[i] = cookieKeys[i], cookieKeys[0]
-			break
-		}
-	}
 	marker, err := pool.EnsureKeys(ctx, s, markerKeyKind, func() (store.Key, error) {
 		// A fixed id, as for the first cookie key: concurrent first
 		// starts agree on one.
@@ -493,8 +466,8 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if len(markerKey) < 32 {
 		return nil, errors.New("marker key: too short in the store")
 	}
-	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeys: cookieKeys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
-		Throttle: cfg.Throttle.throttle(cfg.Store.Driver, s)}, nil
+	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
+		Throttle: cfg.Throttle.throttle(s)}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.
@@ -532,57 +505,17 @@ func (p *Pool) ReloadCookieKeys(ctx context.Context) error {
 	return p.CookieKeyRing.Set(keys)
 }
 
-// Run keeps, until ctx ends, what this process holds of the store in step
-// with what other processes (another gateway, the CLI) write there: every
-// interval it loads new revocations and the cookie keys, and lets the
-// signing keys re-read the store when their minute is up. All of it happens
-// here, in the background, so requests never wait for the store for it.
-// Failures are logged and retried at the next tick; what was loaded stays
-// in use meanwhile.
-func (p *Pool) Run(ctx context.Context, interval time.Duration, log *zap.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.refresh(ctx, interval, log)
-		}
+// Upkeep is the pool's background work at interval (see pool.Upkeep): the
+// pool's own, the reloads of its cookie and signing keys, and, with a
+// shared throttle, the forgetting of its old counts.
+func (p *Pool) Upkeep(interval time.Duration, log *zap.Logger) *pool.Upkeep {
+	u := &pool.Upkeep{Pool: p.Pool, Interval: interval, AuditRetention: p.Config.auditRetention(), Log: log,
+		Reload: []pool.Task{{Name: "cookie keys", Do: p.ReloadCookieKeys}, {Name: "signing keys", Do: p.Keys.Maintain}}}
+	if shared, ok := p.Throttle.(*ratelimit.Shared); ok {
+		u.Purge = []pool.Task{{Name: "old throttle counts", Do: shared.Forget}}
 	}
+	return u
 }
-
-// refreshTimeout bounds one refresh, so a store that stopped answering
-// (rather than refusing connections) cannot stall the loop for good.
-const refreshTimeout = 10 * time.Second
-
-func (p *Pool) refresh(ctx context.Context, interval time.Duration, log *zap.Logger) {
-	rctx, cancel := context.WithTimeout(ctx, max(interval, refreshTimeout))
-	defer cancel()
-	report := func(what string, err error) {
-		if err != nil && ctx.Err() == nil {
-			log.Warn("refreshing "+what+" failed", zap.Error(err))
-		}
-	}
-	report("revocations", p.Pool.DenyList().Refresh(rctx))
-	report("cookie keys", p.ReloadCookieKeys(rctx))
-	report("signing keys", p.Keys.Maintain(rctx))
-	if now := time.Now(); now.Sub(p.lastPurge) >= purgeInterval {
-		p.lastPurge = now
-		report("old sign-in failures", p.Pool.ForgetOldFailures(rctx))
-		if _, shared := p.Throttle.(*ratelimit.Shared); shared {
-			report("old throttle counts", p.Store.PurgeHits(rctx, now.Add(-2*p.Config.Throttle.per())))
-		}
-		if keep := p.Config.auditRetention(); keep > 0 {
-			report("old audit events", p.Store.PurgeAudit(rctx, now.Add(-keep)))
-		}
-	}
-}
-
-// purgeInterval is how often a pool forgets sign-in failures that no
-// longer count and audit events past their retention; every instance does
-// it, harmlessly.
-const purgeInterval = 10 * time.Minute
 
 // Close closes the pool's store.
 func (p *Pool) Close() error { return p.Store.Close() }

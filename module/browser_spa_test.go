@@ -125,7 +125,7 @@ func TestBrowserSPA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := pool.TOTPCode(enr.Secret, time.Now())
+	code, err := testenv.TOTPCode(enr.Secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -534,7 +534,7 @@ func openGatewayStore(path string, logger *zap.Logger) (*gatewayStore, error) {
 		// Revocations and cookie keys changed by another process on
 		// the same file (the CLI, a second server) are picked up as a
 		// pool's are.
-		go p.Run(ctx, defaultRevocationRefresh, logger.With(zap.String("store", "gateway")))
+		go p.Upkeep(defaultRevocationRefresh, logger.With(zap.String("store", "gateway"))).Run(ctx)
 		return &gatewayStore{Pool: p, stop: stop}, nil
 	})
 	if err != nil {

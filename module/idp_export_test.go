@@ -15,6 +15,6 @@ func SetKeyClock(f func() time.Time) (restore func()) {
 	return func() { keyClock.Store(nil) }
 }
 
-// MaintainOnce runs one pass of p's background upkeep as Run does, the
-// purges of old records included when none has run yet.
-func (p *Pool) MaintainOnce(ctx context.Context) { p.refresh(ctx, time.Second, zap.NewNop()) }
+// MaintainOnce runs one pass of p's background upkeep, the purges of old
+// records included.
+func (p *Pool) MaintainOnce(ctx context.Context) { p.Upkeep(time.Second, zap.NewNop()).Once(ctx) }

@@ -53,7 +53,7 @@ func stepForm(t *testing.T, body string) url.Values {
 // totpCode is what an authenticator app holding secret shows at now+offset.
 func totpCode(t *testing.T, secret string, offset time.Duration) string {
 	t.Helper()
-	c, err := pool.TOTPCode(secret, time.Now().Add(offset))
+	c, err := testenv.TOTPCode(secret, time.Now().Add(offset))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,9 +82,6 @@ var customName = regexp.MustCompile(`^custom:[A-Za-z0-9_-]{1,20}$`)
 
 const defaultAttrMax = 256
 
-// Custom reports whether the attribute is a custom one.
-func (a AttributeSpec) Custom() bool { return strings.HasPrefix(a.Name, "custom:") }
-
 // Format is how the value is written: text, url, date, phone, locale,
 // zoneinfo, number or boolean.
 func (a AttributeSpec) Format() string {

@@ -122,20 +122,3 @@ func (d *DenyList) Refresh(ctx context.Context) error {
 	d.addLocked(revs)
 	return nil
 }
-
-// Run refreshes the list every interval until ctx ends, reporting failures
-// to onError (the store may be briefly unavailable; the old list stays).
-func (d *DenyList) Run(ctx context.Context, interval time.Duration, onError func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := d.Refresh(ctx); err != nil && ctx.Err() == nil && onError != nil {
-				onError(err)
-			}
-		}
-	}
-}

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -378,55 +377,5 @@ func TestDenyListConcurrentReadsDuringRefresh(t *testing.T) {
 	// rounds distinct sessions, s0, and one user entry.
 	if got := d.Len(); got != rounds+2 {
 		t.Errorf("Len() = %d, want %d", got, rounds+2)
-	}
-}
-
-func TestDenyListRun(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	writer := newPoolOn(t, openSQLite(t, path), Config{})
-	rs := &recordingStore{Store: openSQLite(t, path)}
-	d := newDenyList(rs, time.Now)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	errs := make(chan error, 100)
-	done := make(chan struct{})
-	go func() {
-		d.Run(ctx, 5*time.Millisecond, func(err error) { errs <- err })
-		close(done)
-	}()
-
-	if err := writer.RevokeSession(t.Context(), "s1", time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !d.Revoked("s1", "x", time.Now()) {
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not pick up a revocation")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-
-	// A failing store is reported and the list kept.
-	boom := errors.New("store unavailable")
-	rs.mu.Lock()
-	rs.fail = boom
-	rs.mu.Unlock()
-	select {
-	case err := <-errs:
-		if !errors.Is(err, boom) {
-			t.Errorf("onError got %v, want %v", err, boom)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a failing refresh was not reported")
-	}
-	if !d.Revoked("s1", "x", time.Now()) {
-		t.Error("a failed refresh lost the list")
-	}
-
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after its context ended")
 	}
 }

@@ -7,6 +7,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
+// CookieKeyKind is the store.Key kind of a pool's cookie keys. A key's
+// CreatedAt is when it starts sealing cookies (middleware.CookieKey's
+// ActiveFrom): `gatehouse keys rotate` sets it a little ahead, so that every
+// instance has the key before any seals with it.
+const CookieKeyKind = "cookie"
+
 // EnsureKeys returns the store's keys of one kind, newest first, creating the
 // first one with generate when there is none. Two processes starting at once
 // on a fresh store may both create one; both keys are kept and every caller

@@ -594,16 +594,6 @@ func isPrintable(s string) bool {
 	return true
 }
 
-// TOTPCode computes the code an authenticator app shows for a base32
-// secret at t: for tests and the CLI, never used to check a code.
-func TOTPCode(secretBase32 string, t time.Time) (string, error) {
-	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(secretBase32))
-	if err != nil {
-		return "", err
-	}
-	return hotp(secret, t.Unix()/totpPeriod), nil
-}
-
 // DeviceFingerprint names the user's second factors and password as they
 // are now, for a "remember this device" token: adding or removing a
 // factor, or changing the password, makes every remembered device ask

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -15,7 +16,7 @@ import (
 func withClock(p *Pool, c *clock) *Pool { p.now = c.now; p.deny.timeNow = c.now; return p }
 func codeAt(t *testing.T, secret string, at time.Time) string {
 	t.Helper()
-	c, err := TOTPCode(secret, at)
+	c, err := testenv.TOTPCode(secret, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 // sees (store.RateStore is one).
 type Counter interface {
 	CountHit(ctx context.Context, key string, start time.Time, length time.Duration) (cur, prev int64, err error)
+	// PurgeHits forgets the windows that started before before.
+	PurgeHits(ctx context.Context, before time.Time) error
 }
 
 // countTimeout bounds the store round trip of one Allow.
@@ -64,4 +66,12 @@ func (s *Shared) Allow(ctx context.Context, key string) (ok bool, retryAfter tim
 		wait = time.Duration(x*float64(s.per)) - now.Sub(start)
 	}
 	return false, max(wait, time.Second)
+}
+
+// Forget drops the counts that no longer weigh: the estimate reads the
+// current window and the one before, so anything older than two windows is
+// dead weight in the counter. A running server calls it now and then (see
+// pool.Upkeep).
+func (s *Shared) Forget(ctx context.Context) error {
+	return s.counter.PurgeHits(ctx, s.now().Add(-2*s.per))
 }

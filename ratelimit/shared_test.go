@@ -10,9 +10,10 @@ import (
 
 // memCounter is a Counter in memory, as a store would count.
 type memCounter struct {
-	mu   sync.Mutex
-	hits map[string]int64
-	fail error
+	mu     sync.Mutex
+	hits   map[string]int64
+	fail   error
+	purged []time.Time
 }
 
 func (m *memCounter) CountHit(_ context.Context, key string, start time.Time, length time.Duration) (int64, int64, error) {
@@ -23,6 +24,32 @@ func (m *memCounter) CountHit(_ context.Context, key string, start time.Time, le
 	}
 	m.hits[key+start.String()]++
 	return m.hits[key+start.String()], m.hits[key+start.Add(-length).String()], nil
+}
+
+func (m *memCounter) PurgeHits(_ context.Context, before time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.purged = append(m.purged, before)
+	return m.fail
+}
+
+// TestSharedForget: the counts Forget drops are those older than the two
+// windows the estimate reads.
+func TestSharedForget(t *testing.T) {
+	c := &memCounter{hits: map[string]int64{}}
+	now := time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC)
+	s := NewShared(c, 5, time.Minute, nil)
+	s.now = func() time.Time { return now }
+	if err := s.Forget(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(-2 * time.Minute); len(c.purged) != 1 || !c.purged[0].Equal(want) {
+		t.Errorf("purged before %v, want before %v", c.purged, want)
+	}
+	c.fail = errors.New("store down")
+	if err := s.Forget(t.Context()); !errors.Is(err, c.fail) {
+		t.Errorf("Forget on a failing counter: %v, want its error", err)
+	}
 }
 
 func TestSharedSlidingWindow(t *testing.T) {

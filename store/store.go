@@ -274,3 +274,21 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 }
+
+// Sharing is what a backend says of who uses one of its stores at once.
+// State that server instances must hold as one (the hosted pages' per-IP
+// throttle) goes in a store that instances on several hosts share; with a
+// store of one host it stays in memory, where it costs no write.
+type Sharing interface {
+	// SharedAcrossHosts reports whether server instances on several
+	// hosts may use the store at once (a database server), rather than
+	// the processes of one host (a local file).
+	SharedAcrossHosts() bool
+}
+
+// SharedAcrossHosts reports what s says of itself (see Sharing); a store
+// that says nothing is taken as one host's.
+func SharedAcrossHosts(s Store) bool {
+	sh, ok := s.(Sharing)
+	return ok && sh.SharedAcrossHosts()
+}

@@ -1,7 +1,9 @@
 // Command gatehouse is Caddy with Gatehouse built in: `gatehouse run`,
 // `adapt`, `validate` and the rest behave as Caddy's, and `gatehouse users`,
-// `groups`, `clients` and `keys` manage a pool's users, app clients and keys
-// in the store the server uses.
+// `groups`, `clients`, `keys` and `audit` manage a pool's users, app clients
+// and keys in the store the server uses. Those commands come with the module
+// (package cli, which it imports), so an xcaddy build with the module has
+// them too; this main adds only the binary's name.
 package main
 
 import (

@@ -87,6 +87,12 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// SharedAcrossHosts is true: instances on several hosts may share one
+// database (see store.Sharing).
+func (s *Store) SharedAcrossHosts() bool { return true }
+
+var _ store.Sharing = (*Store)(nil)
+
 // SQLSTATE codes the store tells apart.
 const (
 	uniqueViolation     = "23505"

@@ -167,6 +167,12 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// SharedAcrossHosts is false: a SQLite file serves the processes of one
+// host (see store.Sharing).
+func (s *Store) SharedAcrossHosts() bool { return false }
+
+var _ store.Sharing = (*Store)(nil)
+
 // timeLayout is how every time is stored: UTC and fixed width, so that string
 // comparison in SQL is time comparison and nanoseconds survive.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"

@@ -1,4 +1,4 @@
-package main
+package cli_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/cli"
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -37,7 +38,7 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ghBin = filepath.Join(dir, "gatehouse")
 	start := time.Now()
-	if out, err := exec.Command("go", "build", "-o", ghBin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", ghBin, "../cmd/gatehouse").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building gatehouse: %v\n%s", err, out)
 		return 1
 	}
@@ -411,7 +412,7 @@ func TestList(t *testing.T) {
 func TestListPages(t *testing.T) {
 	e := newEnv(t, "")
 	p := e.openPool()
-	const n = listPage*2 + 5
+	const n = cli.ListPage*2 + 5
 	for i := range n {
 		if _, err := p.CreateUser(t.Context(), pool.NewUser{Email: fmt.Sprintf("u%03d@example.com", i), Password: "correct horse battery"}); err != nil {
 			t.Fatal(err)
@@ -419,7 +420,7 @@ func TestListPages(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		limit, want int
-	}{{0, n}, {listPage, listPage}, {listPage + 1, listPage + 1}, {n + 10, n}} {
+	}{{0, n}, {cli.ListPage, cli.ListPage}, {cli.ListPage + 1, cli.ListPage + 1}, {n + 10, n}} {
 		var users []userJSON
 		decodeStrict(t, e.ok("users", "list", "--json", "--limit", fmt.Sprint(tc.limit)), &users)
 		if len(users) != tc.want {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -19,7 +19,6 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
-	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -43,23 +42,25 @@ func (f *poolFlags) register(fs *pflag.FlagSet) {
 
 // withPool loads the pool's configuration, opens its store as the server
 // does, runs fn on the pool and closes the store again.
-func (f *poolFlags) withPool(cmd *cobra.Command, fn func(ctx context.Context, p *pool.Pool) error) (err error) {
+func (f *poolFlags) withPool(cmd *cobra.Command, fn func(ctx context.Context, p *pool.Pool) error) error {
+	return f.withOpenPool(cmd, func(ctx context.Context, p *Pool) error { return fn(ctx, p.Pool) })
+}
+
+// withOpenPool is withPool for commands that need the pool's keys and
+// store, not only its users.
+func (f *poolFlags) withOpenPool(cmd *cobra.Command, fn func(ctx context.Context, p *Pool) error) (err error) {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := module.LoadPoolConfig(f.config, f.adapter, f.pool)
+	p, err := open(ctx, f.config, f.adapter, f.pool)
 	if err != nil {
 		return err
 	}
-	mp, err := module.OpenPool(ctx, f.pool, cfg)
-	if err != nil {
-		return fmt.Errorf("pool %s: %w", f.pool, err)
-	}
 	defer func() {
-		if cerr := mp.Close(); cerr != nil && err == nil {
+		if cerr := p.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing the store of pool %s: %w", f.pool, cerr)
 		}
 	}()
-	return fn(ctx, mp.Pool)
+	return fn(ctx, p)
 }
 
 // poolCommand is a leaf subcommand: flags only, no positional arguments,

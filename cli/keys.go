@@ -1,12 +1,9 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -16,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -44,27 +41,6 @@ revocation_refresh, signing keys within a minute.
 	})
 }
 
-// withModulePool is withPool for commands that need the pool's keys and
-// store, not only its users.
-func (f *poolFlags) withModulePool(cmd *cobra.Command, fn func(ctx context.Context, p *module.Pool) error) (err error) {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := module.LoadPoolConfig(f.config, f.adapter, f.pool)
-	if err != nil {
-		return err
-	}
-	mp, err := module.OpenPool(ctx, f.pool, cfg)
-	if err != nil {
-		return fmt.Errorf("pool %s: %w", f.pool, err)
-	}
-	defer func() {
-		if cerr := mp.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("closing the store of pool %s: %w", f.pool, cerr)
-		}
-	}()
-	return fn(ctx, mp)
-}
-
 // keyOutput is what the CLI shows of a key: never its material.
 type keyOutput struct {
 	Kind string `json:"kind"`
@@ -78,7 +54,7 @@ type keyOutput struct {
 }
 
 // keyKinds are the kinds `keys list` shows, in order.
-var keyKinds = []string{module.CookieKeyKind, oidc.KeyKind, oidc.RSAKeyKind}
+var keyKinds = []string{pool.CookieKeyKind, oidc.KeyKind, oidc.RSAKeyKind}
 
 func keysListCmd() *cobra.Command {
 	var pf poolFlags
@@ -87,7 +63,7 @@ Lists the pool's cookie keys and signing keys, newest first, with their
 state. Key material is never shown.
 `, &pf)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return pf.withModulePool(cmd, func(ctx context.Context, p *module.Pool) error {
+		return pf.withOpenPool(cmd, func(ctx context.Context, p *Pool) error {
 			out := []keyOutput{}
 			now := time.Now()
 			for _, kind := range keyKinds {
@@ -118,9 +94,9 @@ func describeKeys(kind string, keys []store.Key, now time.Time) []keyOutput {
 	for i, k := range keys {
 		o := keyOutput{Kind: kind, ID: k.ID, CreatedAt: k.CreatedAt.UTC()}
 		switch {
-		case kind != module.CookieKeyKind && i == 0:
+		case kind != pool.CookieKeyKind && i == 0:
 			o.State = "signing"
-		case kind != module.CookieKeyKind:
+		case kind != pool.CookieKeyKind:
 			o.State = "previous"
 		case k.CreatedAt.After(now):
 			o.State = "pending"
@@ -168,15 +144,15 @@ and the replaced keys stay published for a day.
 		if kind == "signing" && cmd.Flags().Changed("activate-in") {
 			return errors.New("--activate-in is for --kind cookie only")
 		}
-		return pf.withModulePool(cmd, func(ctx context.Context, p *module.Pool) error {
+		return pf.withOpenPool(cmd, func(ctx context.Context, p *Pool) error {
 			if kind == "signing" {
 				return rotateSigning(ctx, cmd, &pf, p)
 			}
-			if refresh := time.Duration(p.Config.RevocationRefresh); activateIn < refresh {
+			if refresh := p.RevocationRefresh; activateIn < refresh {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --activate-in %s is shorter than this pool's revocation_refresh %s: an instance may see a cookie sealed with a key it has not loaded yet\n", activateIn, refresh)
 			}
 			k := store.Key{
-				Kind:      module.CookieKeyKind,
+				Kind:      pool.CookieKeyKind,
 				ID:        uuid.NewString(),
 				Material:  securecookie.GenerateRandomKey(middleware.CookieKeyLen),
 				CreatedAt: time.Now().Add(activateIn).UTC(),
@@ -194,7 +170,7 @@ and the replaced keys stay published for a day.
 	return cmd
 }
 
-func rotateSigning(ctx context.Context, cmd *cobra.Command, pf *poolFlags, p *module.Pool) error {
+func rotateSigning(ctx context.Context, cmd *cobra.Command, pf *poolFlags, p *Pool) error {
 	// Keep rotating RS256 too if the pool has RS256 keys (a gatehouse_idp
 	// site made them), as the server's own rotation would.
 	if rs, err := p.Store.Keys(ctx, oidc.RSAKeyKind); err != nil {
@@ -244,10 +220,10 @@ Signing keys are retired by rotation, not removed.
 	cmd.Flags().StringVar(&id, "id", "", "The key's id, as 'keys list' shows it (required)")
 	_ = cmd.MarkFlagRequired("id")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if kind != module.CookieKeyKind {
+		if kind != pool.CookieKeyKind {
 			return fmt.Errorf("--kind %q: only cookie keys are removed by hand; signing keys retire by rotation", kind)
 		}
-		return pf.withModulePool(cmd, func(ctx context.Context, p *module.Pool) error {
+		return pf.withOpenPool(cmd, func(ctx context.Context, p *Pool) error {
 			keys, err := p.Store.Keys(ctx, kind)
 			if err != nil {
 				return err

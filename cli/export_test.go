@@ -1,0 +1,4 @@
+package cli
+
+// ListPage is listPage, for the tests of package cli_test.
+const ListPage = listPage

@@ -55,6 +55,8 @@ type SMTPServer struct {
 	cond    *sync.Cond
 	msgs    []*ReceivedMail
 	delay   time.Duration
+	hold    chan struct{} // while non-nil, DATA waits until it is closed
+	holding int           // messages waiting on hold
 	fail    error
 	authed  int
 	rejects int
@@ -140,6 +142,34 @@ func (s *SMTPServer) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
+}
+
+// Hold makes the server keep every DATA waiting, unanswered, until
+// Release: a mail server that has stopped answering. A handler that sends
+// mail before it answers cannot answer while the server holds.
+func (s *SMTPServer) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold == nil {
+		s.hold = make(chan struct{})
+	}
+}
+
+// Release answers the messages Hold kept waiting, and those after them.
+func (s *SMTPServer) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold != nil {
+		close(s.hold)
+		s.hold = nil
+	}
+}
+
+// Holding is how many messages wait on Hold right now.
+func (s *SMTPServer) Holding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holding
 }
 
 // SetFailure makes the server refuse every message with a temporary error
@@ -293,8 +323,17 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		return err
 	}
 	ss.s.mu.Lock()
-	delay, fail := ss.s.delay, ss.s.fail
+	delay, fail, hold := ss.s.delay, ss.s.fail, ss.s.hold
+	if hold != nil {
+		ss.s.holding++
+	}
 	ss.s.mu.Unlock()
+	if hold != nil {
+		<-hold
+		ss.s.mu.Lock()
+		ss.s.holding--
+		ss.s.mu.Unlock()
+	}
 	if delay > 0 {
 		time.Sleep(delay)
 	}

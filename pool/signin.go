@@ -444,12 +444,13 @@ func (p *Pool) openSession(ctx context.Context, client, tok string) (session, *s
 // spend marks s answered, once across every instance on the store: of
 // any number of answers to one session, one passes. A refused answer does
 // not spend it, so that a wrong code can be typed again on the same page.
+//
+// The mark is a count of the store's shared counter (CountHit) whose
+// window starts at the session's expiry, so that purging old windows
+// (which goes by their start) never forgets a session that could still be
+// answered.
 func (p *Pool) spend(ctx context.Context, s session) error {
-	exp := time.Unix(s.Expires, 0)
-	// The count's window starts at the session's expiry, so that purging
-	// old windows (which goes by their start) never forgets a session
-	// that could still be answered.
-	n, _, err := p.store.CountHit(ctx, "signin_session:"+s.ID, exp, time.Second)
+	n, _, err := p.store.CountHit(ctx, spentKey(s), time.Unix(s.Expires, 0), time.Second)
 	if err != nil {
 		return err
 	}
@@ -458,6 +459,23 @@ func (p *Pool) spend(ctx context.Context, s session) error {
 	}
 	return nil
 }
+
+// spent reports whether s was answered already, before an answer is
+// checked: a spent session gets no further answer checked, right or
+// wrong. It reads spend's window as the one before the next (CountHit's
+// prev), counting in that next window, which nothing else reads.
+func (p *Pool) spent(ctx context.Context, s session) error {
+	_, prev, err := p.store.CountHit(ctx, spentKey(s), time.Unix(s.Expires, 0).Add(time.Second), time.Second)
+	if err != nil {
+		return err
+	}
+	if prev > 0 {
+		return ErrChallengeExpired
+	}
+	return nil
+}
+
+func spentKey(s session) string { return "signin_session:" + s.ID }
 
 // RespondToAuthChallenge answers a challenge and returns the next step.
 //
@@ -471,6 +489,9 @@ func (p *Pool) spend(ctx context.Context, s session) error {
 func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep, error) {
 	s, u, err := p.openSession(ctx, a.Client, a.Session)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.spent(ctx, s); err != nil {
 		return nil, err
 	}
 	name := a.Name
@@ -692,6 +713,9 @@ func (p *Pool) answerPassword(ctx context.Context, a Answer, s session, u *store
 func (p *Pool) PasskeyOptions(ctx context.Context, a Answer, rp RelyingParty) (any, *WebAuthnCeremony, error) {
 	s, u, err := p.openSession(ctx, a.Client, a.Session)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.spent(ctx, s); err != nil {
 		return nil, nil, err
 	}
 	switch s.Name {

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -558,5 +561,71 @@ func TestMachineAccountEnrolment(t *testing.T) {
 	}
 	if on, err := m.p.EmailCodesOn(context.Background(), u.ID); err != nil || !on {
 		t.Fatalf("email codes on: %v, %v", on, err)
+	}
+}
+
+// Passkeys answer the machine's challenges as codes do: PasskeyOptions
+// begins the ceremony a challenge takes (spending nothing), and the
+// answer carries its result.
+func TestMachinePasskeys(t *testing.T) {
+	ctx := t.Context()
+	rp, err := NewRelyingParty("https://app.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMachine(t, "", MFAConfig{Mode: MFARequired})
+	auth := testenv.NewAuthenticator(t, rp.ID, rp.Origin)
+	u, _ := m.user(t, "ada@example.com")
+
+	// mfa required, no factor: the set-up takes a new passkey.
+	c := m.challenge(t, "ada@example.com", ChallengeMFASetup)
+	opts, cer, err := m.p.PasskeyOptions(ctx, Answer{Session: c.Session, Client: machineClient, Name: ChallengeMFASetup}, rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creation, ok := opts.(*protocol.CredentialCreation)
+	if !ok {
+		t.Fatalf("set-up options are %T, want a credential creation", opts)
+	}
+	step, err := m.p.RespondToAuthChallenge(ctx, Answer{Session: c.Session, Client: machineClient, Name: ChallengeMFASetup,
+		Passkey: &PasskeyAnswer{RelyingParty: rp, Ceremony: cer, Credential: auth.Create(t, creation.Response.Challenge, []byte(u.ID))}})
+	if err != nil || describe(step) != "auth amr=pwd,hwk,mfa" || len(step.Auth.RecoveryCodes) != RecoveryCodeCount {
+		t.Fatalf("passkey set-up: %s, %v", describe(step), err)
+	}
+	if _, _, err := m.p.PasskeyOptions(ctx, Answer{Session: c.Session, Client: machineClient}, rp); !errors.Is(err, ErrChallengeExpired) {
+		t.Fatalf("options for a spent session: %v", err)
+	}
+
+	// Now the passkey is the second step, and a passkey alone signs in.
+	m.clk.advance(time.Second)
+	c = m.challenge(t, "ada@example.com", ChallengeWebAuthn)
+	if c.Parameters["MFAS_CAN_CHOOSE"] != `["WEB_AUTHN"]` {
+		t.Errorf("MFAS_CAN_CHOOSE %q", c.Parameters["MFAS_CAN_CHOOSE"])
+	}
+	opts, cer, err = m.p.PasskeyOptions(ctx, Answer{Session: c.Session, Client: machineClient, Name: ChallengeWebAuthn}, rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion, ok := opts.(*protocol.CredentialAssertion)
+	if !ok {
+		t.Fatalf("second-factor options are %T, want a credential assertion", opts)
+	}
+	if _, _, err := m.p.PasskeyOptions(ctx, Answer{Session: c.Session, Client: machineClient, Name: ChallengeMFASetup}, rp); !errors.Is(err, ErrChallengeExpired) {
+		t.Fatalf("set-up options for a second-factor challenge: %v", err)
+	}
+	step, err = m.p.RespondToAuthChallenge(ctx, Answer{Session: c.Session, Client: machineClient, Name: ChallengeWebAuthn,
+		Passkey: &PasskeyAnswer{RelyingParty: rp, Ceremony: cer, Credential: auth.Get(t, assertion.Response.Challenge)}})
+	if err != nil || describe(step) != "auth amr=pwd,hwk,mfa" {
+		t.Fatalf("passkey second factor: %s, %v", describe(step), err)
+	}
+
+	m.clk.advance(time.Second)
+	assertion, cer, err = m.p.BeginPasskeySignIn(ctx, rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err = m.p.InitiatePasskeyAuth(ctx, PasskeyAnswer{RelyingParty: rp, Ceremony: cer, Credential: auth.Get(t, assertion.Response.Challenge)})
+	if err != nil || describe(step) != "auth amr=hwk,mfa" {
+		t.Fatalf("passkey sign-in: %s, %v", describe(step), err)
 	}
 }

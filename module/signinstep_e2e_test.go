@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 // TestSignInStepAnsweredOnce: a second-factor step that was answered
 // cannot be answered again, even with another good code (a recovery code):
 // one password and one page give one session. A wrong code before does not
-// use the step up.
+// use the step up, and another site of the pool does not take it.
 func TestSignInStepAnsweredOnce(t *testing.T) {
 	m := startMFA(t, "")
 	createAda(t, m.site)
@@ -37,6 +38,16 @@ func TestSignInStepAnsweredOnce(t *testing.T) {
 	resp, body := m.post(t, c, "/_gatehouse/mfa", form)
 	wantStatus(t, "wrong code", resp, body, http.StatusUnauthorized)
 
+	// Another site of the same pool does not take the step: it was made
+	// for this one. (Its own form's CSRF token, so that only the step is
+	// foreign.)
+	other := testenv.Browser(t)
+	secure := m.on("secure")
+	foreign := url.Values{"csrf": {signInForm(t, other, secure.base, "/")}, "challenge": form["challenge"],
+		"rd": {"/private"}, "code": {codes[1]}}
+	resp, body = secure.post(t, other, "/_gatehouse/mfa", foreign)
+	wantStatus(t, "the step on another site", resp, body, http.StatusBadRequest)
+
 	// The page's own step still takes the right code.
 	form.Set("code", totpCode(t, e.Secret, 30*time.Second))
 	resp, body = m.post(t, c, "/_gatehouse/mfa", form)
@@ -48,6 +59,7 @@ func TestSignInStepAnsweredOnce(t *testing.T) {
 	resp, body = m.post(t, c, "/_gatehouse/mfa", form)
 	wantStatus(t, "the answered step again", resp, body, http.StatusBadRequest)
 	if left, err := p.RecoveryCodesLeft(t.Context(), u.ID); err != nil || left != len(codes) {
+		// Neither the other site nor the replay spent one.
 		t.Fatalf("recovery codes left %d (%v), want %d", left, err, len(codes))
 	}
 }

@@ -421,10 +421,9 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 		return
 	}
 	switch action {
-	case "mfa_add":
-		h.startEnrolment(w, r, u, AccountPath, fromAccount, f.Get("name"))
-	case "mfa_email":
-		h.startEmailCodes(w, r, u, AccountPath, fromAccount)
+	case "mfa_add", "mfa_email":
+		step, err := h.pool.StartEnrolment(ctx, h.client(r), u, f.Get("name"), action == "mfa_email")
+		h.next(w, r, atAccount, u.Email, AccountPath, step, err)
 	case "mfa_remove":
 		err := h.pool.RemoveFactor(ctx, u.ID, f.Get("factor"))
 		if errors.Is(err, pool.ErrNoSuchFactor) {

@@ -142,10 +142,10 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 //     counts in the login's lockout as a sign-in's does.
 //
 // The third kind, the sign-in itself, needs no call: the enrolment that
-// `mfa required` asks for right after the password (afterPassword) is
-// made in that request, and the steps that finish an enrolment carry a
-// sealed challenge or ceremony that only a passed check (or the sign-in)
-// hands out, for minutes.
+// `mfa required` asks for right after the password (the pool's sign-in
+// machine, pool/signin.go) is made in that request, and the steps that
+// finish an enrolment carry a sealed challenge or ceremony that only a
+// passed check (or the sign-in) hands out, for minutes.
 //
 // It returns nil, pool.ErrInvalidCredentials (no proof, or a wrong
 // password), a *pool.LockedOutError (the caller signs out:

@@ -7,7 +7,6 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
-	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -34,35 +33,28 @@ func (h *Handler) rememberDays() int {
 	return max(1, int(d/(24*time.Hour)))
 }
 
-// remembered reports whether r comes from a browser where u gave a second
-// factor within the pool's remember_device time, with the same factors
-// and password as now.
-func (h *Handler) remembered(r *http.Request, u *store.User) bool {
+// deviceToken opens the remembered-device cookie r carries, if any and
+// not expired; whether it still counts for its user is the pool's to say
+// (PasswordAuth.Device).
+func (h *Handler) deviceToken(r *http.Request) (deviceToken, bool) {
+	var tok deviceToken
 	if h.pool.MFA().RememberDevice <= 0 {
-		return false
+		return tok, false
 	}
 	cks := h.cookiesNamed(r, deviceCookie)
 	if len(cks) == 0 {
-		return false
+		return tok, false
 	}
-	ck := cks[0]
-	var tok deviceToken
-	if securecookie.DecodeMulti(deviceCookie, ck.Value, &tok, h.deviceCodecs...) != nil ||
-		tok.UserID != u.ID || time.Now().Unix() > tok.Expires {
-		return false
+	if securecookie.DecodeMulti(deviceCookie, cks[0].Value, &tok, h.deviceCodecs...) != nil || time.Now().Unix() > tok.Expires {
+		return tok, false
 	}
-	fp, err := h.pool.DeviceFingerprint(r.Context(), u)
-	return err == nil && fp == tok.Fingerprint
+	return tok, true
 }
 
-// remember sets the device cookie for u after a second factor.
-func (h *Handler) remember(w http.ResponseWriter, r *http.Request, u *store.User) {
+// remember sets the device cookie for u after a second factor: fp is the
+// pool's fingerprint of u's factors and password (Authentication.RememberDevice).
+func (h *Handler) remember(w http.ResponseWriter, r *http.Request, u *store.User, fp string) {
 	ttl := h.pool.MFA().RememberDevice
-	fp, err := h.pool.DeviceFingerprint(r.Context(), u)
-	if err != nil {
-		h.log.Warn("remembering a device failed", zap.String("user_id", u.ID), zap.Error(err))
-		return
-	}
 	exp := time.Now().Add(ttl)
 	v, err := securecookie.EncodeMulti(deviceCookie, deviceToken{UserID: u.ID, Fingerprint: fp, Expires: exp.Unix()}, h.deviceCodecs...)
 	if err != nil {
@@ -74,8 +66,3 @@ func (h *Handler) remember(w http.ResponseWriter, r *http.Request, u *store.User
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 }
-
-// amrRemembered is how a sign-in that skipped the second factor on a
-// remembered device is recorded: the password, and a second factor given
-// on this browser earlier.
-var amrRemembered = []string{pool.AMRPassword, pool.AMRMFA}

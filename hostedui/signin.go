@@ -1,7 +1,6 @@
 package hostedui
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"unicode"
@@ -68,60 +67,15 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
-	ip := h.clientIP(r)
 	if !h.readForm(w, r, "sign-in") {
 		return
 	}
-
 	rd, _ := SafeReturnTo(r.PostForm.Get("rd"))
 	email := r.PostForm.Get("email")
-	u, err := h.pool.SignIn(r.Context(), email, r.PostForm.Get("password"))
-	if le, ok := errors.AsType[*pool.LockedOutError](err); ok {
-		h.lockedOut(w, r, email, le)
-		return
-	}
-	switch {
-	case err == nil:
-	case errors.Is(err, pool.ErrInvalidCredentials):
-		h.signInFailed(r, "invalid_credentials", email)
-		h.renderSignIn(w, r, http.StatusUnauthorized, signInPage{ReturnTo: rd, Email: email, Error: msgInvalidCredentials})
-		return
-	case errors.Is(err, pool.ErrUserDisabled):
-		h.signInFailed(r, "user_disabled", email)
-		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
-		return
-	case errors.Is(err, pool.ErrUserNotConfirmed):
-		h.signInFailed(r, "user_not_confirmed", email)
-		if h.pool.CanMail() {
-			h.renderConfirm(w, r, http.StatusForbidden, confirmPage{Email: email, ReturnTo: rd,
-				Error: "This account is not confirmed yet. Enter the code we emailed you, or send a new one."})
-			return
-		}
-		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
-		return
-	case errors.Is(err, pool.ErrNewPasswordRequired):
-		npr, _ := errors.AsType[*pool.NewPasswordRequiredError](err)
-		h.log.Info("sign-in needs a new password", zap.String("user_id", npr.User.ID), zap.String("remote_ip", ip))
-		h.renderNewPassword(w, r, http.StatusOK, npr.User, rd, "")
-		return
-	case errors.Is(err, pool.ErrTemporaryPasswordExpired):
-		h.signInFailed(r, "temporary_password_expired", email)
-		h.RenderError(w, r, http.StatusForbidden, "Temporary password expired",
-			"Your temporary password has expired. Ask your administrator for a new one.")
-		return
-	case errors.Is(err, pool.ErrPasswordResetRequired):
-		h.signInFailed(r, "reset_required", email)
-		msg := "Your password must be reset before you can sign in. Ask your administrator for help."
-		if h.pool.CanMail() {
-			msg = "Your password must be reset before you can sign in. Use \"Forgot your password?\" on the sign-in page to get a code by email."
-		}
-		h.RenderError(w, r, http.StatusForbidden, "Password reset required", msg)
-		return
-	default:
-		h.internalError(w, r, "checking credentials", err)
-		return
-	}
-	h.afterPassword(w, r, u, rd)
+	step, err := h.pool.InitiatePasswordAuth(r.Context(), pool.PasswordAuth{
+		Username: email, Password: r.PostForm.Get("password"), Client: h.client(r), Device: h.deviceClaim(r),
+	})
+	h.next(w, r, atSignIn, email, rd, step, err)
 }
 
 func (h *Handler) signInFailed(r *http.Request, reason, email string) {

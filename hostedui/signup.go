@@ -9,11 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
-	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // Messages of the account pages, in one place.
@@ -423,20 +421,8 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // The "choose a new password" step after a temporary password: the form
-// carries a challenge, signed with the CSRF cookie's keys, naming the user
-// and their password as it was (pool.PasswordFingerprint), valid for a few
-// minutes. It proves the temporary password was typed without keeping it.
-const (
-	challengeName = "gatehouse_new_password"
-	challengeTTL  = 10 * time.Minute
-)
-
-type challenge struct {
-	UserID      string `json:"u"`
-	Fingerprint string `json:"f"`
-	Expires     int64  `json:"e"`
-}
-
+// carries the pool's NEW_PASSWORD_REQUIRED challenge, which proves the
+// temporary password was typed without keeping it.
 type newPasswordPage struct {
 	DisplayName   string
 	CSRF          string
@@ -445,24 +431,6 @@ type newPasswordPage struct {
 	Email         string
 	Error         string
 	PasswordRules []string
-}
-
-func (h *Handler) renderNewPassword(w http.ResponseWriter, r *http.Request, status int, u *store.User, rd, msg string) {
-	tok, ok := h.issueCSRF(w, r)
-	if !ok {
-		return
-	}
-	c, err := securecookie.EncodeMulti(challengeName, challenge{
-		UserID: u.ID, Fingerprint: pool.PasswordFingerprint(u), Expires: time.Now().Add(challengeTTL).Unix(),
-	}, h.codecs...)
-	if err != nil {
-		h.internalError(w, r, "signing the new-password step", err)
-		return
-	}
-	h.render(w, status, h.pages.newPassword, newPasswordPage{
-		DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c, Email: u.Email, Error: msg,
-		PasswordRules: h.pool.PasswordPolicy().Rules(),
-	})
 }
 
 func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request) {
@@ -476,38 +444,11 @@ func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	rd, _ := SafeReturnTo(f.Get("rd"))
-	var c challenge
-	if err := securecookie.DecodeMulti(challengeName, f.Get("challenge"), &c, h.codecs...); err != nil || time.Now().Unix() > c.Expires {
-		h.RenderError(w, r, http.StatusBadRequest, "Sign in again",
-			"This step has expired. Sign in again with your temporary password.")
-		return
+	a := h.answer(r, f.Get("challenge"))
+	a.Name, a.NewPassword = pool.ChallengeNewPasswordRequired, f.Get("password")
+	step, err := h.pool.RespondToAuthChallenge(r.Context(), a)
+	if err == nil {
+		h.log.Info("new password chosen", zap.String("user_id", step.User.ID), zap.String("remote_ip", h.clientIP(r)))
 	}
-	u, err := h.pool.CompleteNewPassword(r.Context(), c.UserID, c.Fingerprint, f.Get("password"))
-	if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
-		cur, uerr := h.pool.User(r.Context(), c.UserID)
-		if uerr != nil {
-			h.internalError(w, r, "reading the user", uerr)
-			return
-		}
-		h.renderNewPassword(w, r, http.StatusUnprocessableEntity, cur, rd, "Password "+pe.Rule+".")
-		return
-	}
-	switch {
-	case err == nil:
-	case errors.Is(err, pool.ErrChallengeExpired):
-		h.RenderError(w, r, http.StatusBadRequest, "Sign in again", sentence(err.Error()))
-		return
-	case errors.Is(err, pool.ErrTemporaryPasswordExpired):
-		h.RenderError(w, r, http.StatusForbidden, "Temporary password expired",
-			"Your temporary password has expired. Ask your administrator for a new one.")
-		return
-	case errors.Is(err, pool.ErrUserDisabled):
-		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
-		return
-	default:
-		h.internalError(w, r, "setting a new password", err)
-		return
-	}
-	h.log.Info("new password chosen", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-	h.afterPassword(w, r, u, rd)
+	h.next(w, r, atNewPassword, "", rd, step, err)
 }

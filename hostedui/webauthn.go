@@ -340,108 +340,62 @@ func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request, rp pool
 	writeJSON(w, webauthnFinished{Redirect: AccountPath + "?notice=passkey_added", RecoveryCodes: codes})
 }
 
-// openEnrolment opens the set-up page's challenge, as mfaSetup does: an
-// enrolment made at sign-in or step-up (the account page adds passkeys
-// with register/*), for a user who is still enabled with the same
-// password, and at step-up only for the user signed in. Such a challenge
-// is the fresh proof these endpoints stand on: the sign-in's password, or
-// the step-up's freshProof, passed before it was handed out.
-func (h *Handler) openEnrolment(r *http.Request, value string) (mfaChallenge, *store.User, error) {
-	c, u, err := h.decodeChallenge(r, value)
-	if err != nil {
-		return c, nil, err
-	}
-	if c.Factor == "" || c.From == fromAccount {
-		return c, nil, pool.ErrChallengeExpired
-	}
-	if c.From != fromSignIn {
-		if id, ok := h.signedIn(r); !ok || id != u.ID {
-			return c, nil, pool.ErrChallengeExpired
-		}
-	}
-	return c, u, nil
+// The passkey steps of a sign-in answer the pool's challenges: the
+// second-factor page's (login/*) and the set-up page's (enrol/*), whose
+// session the script sends as "challenge". begin asks the pool for the
+// ceremony its challenge takes (PasskeyOptions, which spends nothing);
+// finish answers the challenge with it.
+
+// passkeyAnswer is the answer of a finish request to its page's challenge.
+func (h *Handler) passkeyAnswer(r *http.Request, name string, rp pool.RelyingParty, c *pool.WebAuthnCeremony, req webauthnRequest) pool.Answer {
+	a := h.answer(r, req.Challenge)
+	a.Name, a.RememberDevice = name, req.Remember
+	a.Passkey = &pool.PasskeyAnswer{RelyingParty: rp, Ceremony: c, Credential: req.Credential}
+	return a
 }
 
-func (h *Handler) enrolBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
-	_, u, err := h.openEnrolment(r, req.Challenge)
-	if err != nil {
-		h.passkeyError(w, r, "", "enrol", err)
-		return
+func (h *Handler) challengeBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest, name, ceremony string) {
+	a := h.answer(r, req.Challenge)
+	a.Name = name
+	opts, c, err := h.pool.PasskeyOptions(r.Context(), a, rp)
+	if errors.Is(err, pool.ErrNotSignedIn) {
+		err = pool.ErrChallengeExpired
 	}
-	opts, c, err := h.pool.BeginPasskeyRegistration(r.Context(), u, rp, "")
 	if err != nil {
-		h.passkeyError(w, r, u.Email, "enrol", err)
+		h.passkeyError(w, r, "", ceremony, err)
 		return
 	}
 	h.begun(w, r, opts, c)
 }
 
-// enrolFinish adds the passkey and, as a code from a new app does on the
-// set-up page, starts the session it proves: password and passkey.
-func (h *Handler) enrolFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+func (h *Handler) challengeFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest, name, ceremony string) {
 	c, ok := h.takeCeremony(w, r)
-	_, u, err := h.openEnrolment(r, req.Challenge)
-	if err == nil && !ok {
-		err = pool.ErrChallengeExpired
-	}
-	if err != nil {
-		h.passkeyError(w, r, "", "enrol", err)
+	if !ok {
+		h.passkeyError(w, r, "", ceremony, pool.ErrChallengeExpired)
 		return
 	}
-	codes, err := h.pool.FinishPasskeyRegistration(r.Context(), u, rp, c, req.Credential)
-	if err != nil {
-		h.passkeyError(w, r, u.Email, "enrol", err)
-		return
-	}
-	h.log.Info("second factor enrolled", zap.String("user_id", u.ID), zap.String("kind", "passkey"),
-		zap.String("rp_id", rp.ID), zap.String("remote_ip", h.clientIP(r)))
-	h.signedInWithPasskey(w, r, u, []string{pool.AMRPassword, pool.AMRHardwareKey, pool.AMRMFA}, req, false, codes)
+	rd, _ := SafeReturnTo(req.ReturnTo)
+	step, err := h.pool.RespondToAuthChallenge(r.Context(), h.passkeyAnswer(r, name, rp, c, req))
+	h.passkeyNext(w, r, ceremony, "", rd, step, err)
 }
 
-// openChallengeValue opens the second-factor page's challenge, as
-// openChallenge does for the code form: the user whose password was just
-// proved, still enabled and with the same password.
-func (h *Handler) openChallengeValue(r *http.Request, value string) (mfaChallenge, *store.User, error) {
-	c, u, err := h.decodeChallenge(r, value)
-	if err == nil && c.Factor != "" {
-		err = pool.ErrChallengeExpired // an enrolment's, not this step's
-	}
-	if err != nil {
-		return c, nil, err
-	}
-	return c, u, nil
+// enrolBegin and enrolFinish set up a passkey as the first factor, at a
+// sign-in that must set one up (or a step-up): the session it starts has
+// password and passkey.
+func (h *Handler) enrolBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	h.challengeBegin(w, r, rp, req, pool.ChallengeMFASetup, "enrol")
+}
+
+func (h *Handler) enrolFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
+	h.challengeFinish(w, r, rp, req, pool.ChallengeMFASetup, "enrol")
 }
 
 func (h *Handler) secondFactorBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
-	_, u, err := h.openChallengeValue(r, req.Challenge)
-	if err != nil {
-		h.passkeyError(w, r, "", "second_factor", err)
-		return
-	}
-	opts, c, err := h.pool.BeginPasskeySecondFactor(r.Context(), u, rp)
-	if err != nil {
-		h.passkeyError(w, r, u.Email, "second_factor", err)
-		return
-	}
-	h.begun(w, r, opts, c)
+	h.challengeBegin(w, r, rp, req, pool.ChallengeWebAuthn, "second_factor")
 }
 
 func (h *Handler) secondFactorFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
-	c, ok := h.takeCeremony(w, r)
-	_, u, err := h.openChallengeValue(r, req.Challenge)
-	if err == nil && !ok {
-		err = pool.ErrChallengeExpired
-	}
-	if err != nil {
-		h.passkeyError(w, r, "", "second_factor", err)
-		return
-	}
-	amr, err := h.pool.FinishPasskeySecondFactor(r.Context(), u, rp, c, req.Credential)
-	if err != nil {
-		h.passkeyError(w, r, u.Email, "second_factor", err)
-		return
-	}
-	h.signedInWithPasskey(w, r, u, amr, req, true, nil)
+	h.challengeFinish(w, r, rp, req, pool.ChallengeWebAuthn, "second_factor")
 }
 
 func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty) {
@@ -459,34 +413,13 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request, rp pool.
 		h.passkeyError(w, r, "", "passkey", pool.ErrChallengeExpired)
 		return
 	}
-	u, amr, err := h.pool.FinishPasskeySignIn(r.Context(), rp, c, req.Credential)
-	if err != nil {
-		email := ""
-		if npr, ok := errors.AsType[*pool.NewPasswordRequiredError](err); ok {
-			email = npr.User.Email
-		}
-		h.passkeyError(w, r, email, "passkey", err)
-		return
-	}
-	h.signedInWithPasskey(w, r, u, amr, req, false, nil)
-}
-
-// signedInWithPasskey starts the session of a passkey sign-in and tells
-// the script where to go, with the recovery codes of a passkey just
-// enrolled as the user's first factor, if any.
-func (h *Handler) signedInWithPasskey(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, req webauthnRequest, secondFactor bool, codes []string) {
 	rd, _ := SafeReturnTo(req.ReturnTo)
-	if err := h.sessions.Start(w, r, u, amr); err != nil {
-		h.internalError(w, r, "starting the session", err)
-		return
+	step, err := h.pool.InitiatePasskeyAuth(r.Context(), pool.PasskeyAnswer{RelyingParty: rp, Ceremony: c, Credential: req.Credential})
+	email := ""
+	if npr, ok := errors.AsType[*pool.NewPasswordRequiredError](err); ok {
+		email = npr.User.Email
 	}
-	h.pool.SignedIn(r.Context(), u, amr)
-	if secondFactor && req.Remember && h.rememberDays() > 0 {
-		h.remember(w, r, u)
-	}
-	h.log.Info("signed in with a passkey", zap.String("user_id", u.ID), zap.Strings("amr", amr),
-		zap.String("remote_ip", h.clientIP(r)))
-	writeJSON(w, webauthnFinished{Redirect: rd, RecoveryCodes: codes})
+	h.passkeyNext(w, r, "passkey", email, rd, step, err)
 }
 
 // passkeyError answers a refused or failed ceremony. email, when known,

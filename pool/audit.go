@@ -162,10 +162,10 @@ func (p *Pool) auditSignIn(ctx context.Context, u *store.User, login string, err
 	p.audit(ctx, e)
 }
 
-// SignedIn records that u was granted a session with amr. The hosted pages
-// call it where they start one, since only they know when a sign-in is
-// complete: after the password for a user without a factor, after the
-// second factor (or its enrolment) for the rest.
+// SignedIn records that u was granted a session with amr. The sign-in
+// machine (signin.go) calls it once, where a sign-in ends: after the
+// password for a user without a factor, after the second factor (or its
+// set-up) for the rest. Callers that drive the machine never call it.
 func (p *Pool) SignedIn(ctx context.Context, u *store.User, amr []string) {
 	p.audit(ctx, store.AuditEvent{Type: AuditSignIn, UserID: u.ID, Login: u.Email,
 		Detail: map[string]string{"amr": strings.Join(amr, " ")}})

@@ -142,6 +142,7 @@ type Pool struct {
 	secrets   *secretBox
 	auditLog  *zap.Logger
 	bg        *background // account work after the answer (background.go)
+	sessions  sessionKey  // seals sign-in challenges (signinseal.go)
 }
 
 // New returns a pool on s. It hashes one random password up front, the

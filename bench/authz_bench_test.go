@@ -9,7 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 const benchIssuer = "https://auth.example.com"
@@ -32,13 +32,13 @@ var benchPolicy = middleware.Policy{
 // authzGateway is e's gateway as the Caddy handler builds it for a pool
 // with an issuer: bearer tokens of the pool accepted (keys in process),
 // with edit applied to the configuration.
-func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middleware.Gateway, *oidc.KeySet) {
+func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middleware.Gateway, *signing.KeySet) {
 	b.Helper()
-	keys, err := oidc.LoadKeySet(b.Context(), e.store)
+	keys, err := signing.Open(b.Context(), e.store, signing.Policy{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := keys.Ensure(b.Context(), oidc.RS256); err != nil {
+	if err := keys.Ensure(b.Context(), signing.RS256); err != nil {
 		b.Fatal(err)
 	}
 	key := make([]byte, middleware.CookieKeyLen)
@@ -78,11 +78,11 @@ func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middle
 
 // accessToken is an access token of e's user as the pool's token endpoint
 // makes it, signed with the pool's alg key; jti makes each one distinct.
-func (e *env) accessToken(b *testing.B, keys *oidc.KeySet, alg, jti string) string {
+func (e *env) accessToken(b *testing.B, keys *signing.KeySet, alg, jti string) string {
 	b.Helper()
 	key := keys.CurrentFor(alg)
 	method, priv := jwt.SigningMethod(jwt.SigningMethodES256), any(key.Private)
-	if alg == oidc.RS256 {
+	if alg == signing.RS256 {
 		method, priv = jwt.SigningMethodRS256, key.RSA
 	}
 	now := time.Now()
@@ -121,7 +121,7 @@ func BenchmarkBearerWarm(b *testing.B) {
 	g, keys := e.authzGateway(b, func(c *middleware.Config) {
 		c.Policy = middleware.Policy{Rules: []middleware.Rule{{Kind: "scope", Values: []string{"orders/read"}}}}
 	})
-	r := apiRequest(e.accessToken(b, keys, oidc.ES256, "warm"))
+	r := apiRequest(e.accessToken(b, keys, signing.ES256, "warm"))
 	w := newDiscard()
 	if !g.Guard(w, r) || r.Header.Get(middleware.HeaderIdentity) != e.user.ID {
 		b.Fatal("token refused")
@@ -139,7 +139,7 @@ func BenchmarkBearerWarm(b *testing.B) {
 func BenchmarkBearerWarmParallel(b *testing.B) {
 	e := newEnv(b, fastHash)
 	g, keys := e.authzGateway(b, nil)
-	tok := e.accessToken(b, keys, oidc.ES256, "warm")
+	tok := e.accessToken(b, keys, signing.ES256, "warm")
 	if !g.Guard(newDiscard(), apiRequest(tok)) {
 		b.Fatal("token refused")
 	}
@@ -162,7 +162,7 @@ func BenchmarkBearerWarmParallel(b *testing.B) {
 // checks times, audience and kind, signs X-Amzn-Oidc-Data (ES256) for the
 // token's claims, builds the header values and puts the entry.
 func BenchmarkBearerCold(b *testing.B) {
-	for _, alg := range []string{oidc.ES256, oidc.RS256} {
+	for _, alg := range []string{signing.ES256, signing.RS256} {
 		b.Run(alg, func(b *testing.B) {
 			e := newEnv(b, fastHash)
 			g, keys := e.authzGateway(b, func(c *middleware.Config) {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
@@ -61,7 +61,7 @@ func newEnv(b *testing.B, hash pool.HashParams) *env {
 // opts change the configuration before the gateway is made.
 func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int, opts ...func(*middleware.Config)) (*middleware.Gateway, *middleware.Codec) {
 	b.Helper()
-	keys, err := oidc.LoadKeySet(b.Context(), e.store)
+	keys, err := signing.Open(b.Context(), e.store, signing.Policy{})
 	if err != nil {
 		b.Fatal(err)
 	}

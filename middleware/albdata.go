@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/gatehouse-auth/gatehouse/oidc"
 )
 
 // paddedURL is the base64url alphabet with '=' padding, as ALB writes it.
@@ -33,7 +32,7 @@ func DefaultSigner(pool string) string {
 // (AWS's own example decodes the header with a padding-strict decoder), and
 // Go verifiers written for ALB already parse with jwt.WithPaddingAllowed.
 type ALBDataSigner struct {
-	Keys *oidc.KeySet
+	Keys *signing.KeySet
 	// Signer is the ARN upstreams compare the `signer` header field to; see
 	// DefaultSigner.
 	Signer string

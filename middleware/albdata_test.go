@@ -18,27 +18,27 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
 
 // albKeySet loads a KeySet on a fresh SQLite store.
-func albKeySet(t testing.TB) *oidc.KeySet {
+func albKeySet(t testing.TB) *signing.KeySet {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	ks, err := oidc.LoadKeySet(t.Context(), s)
+	ks, err := signing.Open(t.Context(), s, signing.Policy{})
 	if err != nil {
-		t.Fatalf("LoadKeySet: %v", err)
+		t.Fatalf("signing.Open: %v", err)
 	}
 	return ks
 }
 
 // albKeyServer serves ks's public keys the way the gateway mounts them.
-func albKeyServer(t *testing.T, ks *oidc.KeySet) string {
+func albKeyServer(t *testing.T, ks *signing.KeySet) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_gatehouse/public-keys/{kid}", func(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +100,7 @@ func albVerify(keyURL, wantSigner, token string) (map[string]any, jwt.MapClaims,
 	return header, claims, nil
 }
 
-func albSigner(ks *oidc.KeySet) *ALBDataSigner {
+func albSigner(ks *signing.KeySet) *ALBDataSigner {
 	return &ALBDataSigner{
 		Keys:     ks,
 		Signer:   DefaultSigner("default"),
@@ -250,7 +250,9 @@ func TestALBDataRejected(t *testing.T) {
 	noneTok := albSegment(t, noneHeader) + "." + parts[1] + "."
 
 	// HS256 keyed with the public PEM: the classic algorithm confusion.
-	pemBytes, _ := ks.PublicKeyPEM(ks.Current().ID)
+	rec := httptest.NewRecorder()
+	ks.ServePublicKey(rec, httptest.NewRequest(http.MethodGet, "/", nil), ks.Current().ID)
+	pemBytes := rec.Body.Bytes()
 	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "user-1", "exp": exp.Unix(), "iss": s.Issuer})
 	for name, v := range header {
 		if name != "alg" {

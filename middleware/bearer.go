@@ -21,8 +21,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 // BearerConfig turns on API authentication with bearer JWTs: a request
@@ -87,7 +87,7 @@ const (
 // Algorithms accepted: asymmetric only, so that neither `none` nor an HMAC
 // keyed with a public key can pass.
 var (
-	localAlgs  = []string{oidc.ES256, oidc.RS256}
+	localAlgs  = []string{signing.ES256, signing.RS256}
 	remoteAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 
@@ -98,7 +98,7 @@ type trustedIssuer struct {
 	access, id bool
 	algs       []string
 	// The gateway's own pool: keys in process.
-	keys       *oidc.KeySet
+	keys       *signing.KeySet
 	deny       *pool.DenyList
 	lastReload atomic.Int64
 	// An outside issuer: a go-oidc remote key set, after discovery.
@@ -111,7 +111,7 @@ type bearerAuth struct {
 	cache   *tokenCache
 }
 
-func newBearerAuth(cfg *BearerConfig, keys *oidc.KeySet, deny *pool.DenyList, log *zap.Logger) (*bearerAuth, error) {
+func newBearerAuth(cfg *BearerConfig, keys *signing.KeySet, deny *pool.DenyList, log *zap.Logger) (*bearerAuth, error) {
 	if len(cfg.Issuers) == 0 {
 		return nil, errors.New("bearer: no issuers")
 	}

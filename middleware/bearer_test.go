@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/gatehouse-auth/gatehouse/oidc"
 )
 
 // bearerFixture is a gateway that accepts its own pool's tokens (issuer
@@ -41,7 +40,7 @@ func newBearerFixture(t testing.TB, mode Mode, pol Policy, issuers ...JWTIssuer)
 			http.Error(w, title+": "+message, status)
 		}
 	})
-	if err := rf.keys.Ensure(t.Context(), oidc.RS256); err != nil {
+	if err := rf.keys.Ensure(t.Context(), signing.RS256); err != nil {
 		t.Fatal(err)
 	}
 	return &bearerFixture{rf}
@@ -60,10 +59,10 @@ func (f *bearerFixture) claims() jwt.MapClaims {
 
 // mint signs claims with key (kid in the header), after edit may change
 // the header.
-func mint(t testing.TB, key *oidc.SigningKey, claims jwt.MapClaims, edit func(h map[string]any)) string {
+func mint(t testing.TB, key *signing.Key, claims jwt.MapClaims, edit func(h map[string]any)) string {
 	t.Helper()
 	method, priv := jwt.SigningMethod(jwt.SigningMethodES256), any(key.Private)
-	if key.Alg == oidc.RS256 {
+	if key.Alg == signing.RS256 {
 		method, priv = jwt.SigningMethodRS256, key.RSA
 	}
 	tok := jwt.NewWithClaims(method, claims)
@@ -100,8 +99,8 @@ func segment(t *testing.T, v any) string {
 
 func TestBearerLocalTokens(t *testing.T) {
 	f := newBearerFixture(t, ModeAuthenticate, Policy{})
-	es := f.keys.CurrentFor(oidc.ES256)
-	rs := f.keys.CurrentFor(oidc.RS256)
+	es := f.keys.CurrentFor(signing.ES256)
+	rs := f.keys.CurrentFor(signing.RS256)
 	valid := mint(t, es, f.claims(), nil)
 
 	t.Run("valid", func(t *testing.T) {
@@ -345,7 +344,7 @@ func TestBearerRules(t *testing.T) {
 // own keys, counting JWKS fetches.
 type issuerServer struct {
 	*httptest.Server
-	keys  *oidc.KeySet
+	keys  *signing.KeySet
 	jwks  atomic.Int32
 	fails atomic.Bool
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
@@ -34,7 +34,7 @@ type gwFixture struct {
 	path         string
 	store        *sqlite.Store
 	pool         *pool.Pool
-	keys         *oidc.KeySet
+	keys         *signing.KeySet
 	codec        *Codec
 	gw           *Gateway
 	user         *store.User
@@ -55,8 +55,8 @@ func newGatewayFixture(t testing.TB, edit func(*Config)) *gwFixture {
 	if err != nil {
 		t.Fatalf("pool.New: %v", err)
 	}
-	if f.keys, err = oidc.LoadKeySet(ctx, f.store); err != nil {
-		t.Fatalf("LoadKeySet: %v", err)
+	if f.keys, err = signing.Open(ctx, f.store, signing.Policy{}); err != nil {
+		t.Fatalf("signing.Open: %v", err)
 	}
 	if f.codec, err = NewCodec("gatehouse_session", [][]byte{newCookieKey(t)}, gwSessionTimeout); err != nil {
 		t.Fatal(err)

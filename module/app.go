@@ -15,9 +15,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
@@ -168,7 +168,7 @@ type Pool struct {
 	Name   string
 	Config *PoolConfig
 	Pool   *pool.Pool
-	Keys   *oidc.KeySet
+	Keys   *signing.KeySet
 	// CookieKeys are the cookie keys as loaded at start, the sealing one
 	// first; CookieKeyRing follows rotations made later.
 	CookieKeys [][]byte
@@ -444,7 +444,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
-	keys, err := oidc.OpenKeySet(ctx, s, keyPolicy(cfg))
+	keys, err := signing.Open(ctx, s, keyPolicy(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}

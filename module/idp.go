@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 func init() {
@@ -140,7 +141,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 	}
 	// Discovery promises RS256 (OpenID Connect Discovery requires it), so
 	// the pool keeps RS256 keys from the first start on.
-	if err := p.Keys.Ensure(ctx, oidc.RS256); err != nil {
+	if err := p.Keys.Ensure(ctx, signing.RS256); err != nil {
 		return fmt.Errorf("gatehouse_idp: %w", err)
 	}
 	clients, err := readyClients(p.Config.Clients)
@@ -286,8 +287,8 @@ func readyClients(cfgs []ClientConfig) ([]*oidc.Client, error) {
 // validateIDPConfig checks a pool's provider options without opening
 // anything; PoolConfig.Validate calls it.
 func validateIDPConfig(c *PoolConfig) error {
-	if c.KeyRotation != 0 && time.Duration(c.KeyRotation) < oidc.MinKeyRotation {
-		return fmt.Errorf("key_rotation %s: must be at least %s", time.Duration(c.KeyRotation), oidc.MinKeyRotation)
+	if c.KeyRotation != 0 && time.Duration(c.KeyRotation) < signing.MinRotation {
+		return fmt.Errorf("key_rotation %s: must be at least %s", time.Duration(c.KeyRotation), signing.MinRotation)
 	}
 	if len(c.Clients) > 0 && c.Issuer == "" {
 		return errors.New("client: a pool with app clients needs an issuer (the URL of its gatehouse_idp site)")
@@ -318,12 +319,12 @@ func keyNow() time.Time {
 }
 
 // keyPolicy is how a pool's signing keys are kept.
-func keyPolicy(c *PoolConfig) oidc.KeyPolicy {
+func keyPolicy(c *PoolConfig) signing.Policy {
 	rotation := time.Duration(c.KeyRotation)
 	if rotation == 0 {
 		rotation = defaultKeyRotation
 	}
-	return oidc.KeyPolicy{Rotation: rotation, Now: keyNow}
+	return signing.Policy{Rotation: rotation, Now: keyNow}
 }
 
 // Interface guards

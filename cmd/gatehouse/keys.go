@@ -17,7 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/module"
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -78,7 +78,7 @@ type keyOutput struct {
 }
 
 // keyKinds are the kinds `keys list` shows, in order.
-var keyKinds = []string{module.CookieKeyKind, oidc.KeyKind, oidc.RSAKeyKind}
+var keyKinds = []string{module.CookieKeyKind, signing.KeyKind, signing.RSAKeyKind}
 
 func keysListCmd() *cobra.Command {
 	var pf poolFlags
@@ -197,10 +197,10 @@ and the replaced keys stay published for a day.
 func rotateSigning(ctx context.Context, cmd *cobra.Command, pf *poolFlags, p *module.Pool) error {
 	// Keep rotating RS256 too if the pool has RS256 keys (a gatehouse_idp
 	// site made them), as the server's own rotation would.
-	if rs, err := p.Store.Keys(ctx, oidc.RSAKeyKind); err != nil {
+	if rs, err := p.Store.Keys(ctx, signing.RSAKeyKind); err != nil {
 		return err
 	} else if len(rs) > 0 {
-		if err := p.Keys.Ensure(ctx, oidc.RS256); err != nil {
+		if err := p.Keys.Ensure(ctx, signing.RS256); err != nil {
 			return err
 		}
 	}
@@ -210,9 +210,9 @@ func rotateSigning(ctx context.Context, cmd *cobra.Command, pf *poolFlags, p *mo
 	var out []keyOutput
 	for _, alg := range p.Keys.Algs() {
 		k := p.Keys.CurrentFor(alg)
-		kind := oidc.KeyKind
-		if alg == oidc.RS256 {
-			kind = oidc.RSAKeyKind
+		kind := signing.KeyKind
+		if alg == signing.RS256 {
+			kind = signing.RSAKeyKind
 		}
 		out = append(out, keyOutput{Kind: kind, ID: k.ID, CreatedAt: k.Created.UTC(), State: "signing"})
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
 
@@ -24,7 +24,7 @@ const keyPrefix = "/_gatehouse/public-keys/"
 
 // keySet opens a fresh SQLite store, as a Gatehouse pool does, and loads
 // (creates) its signing keys.
-func keySet(t *testing.T) *oidc.KeySet {
+func keySet(t *testing.T) *signing.KeySet {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -32,7 +32,7 @@ func keySet(t *testing.T) *oidc.KeySet {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ks, err := oidc.LoadKeySet(ctx, st)
+	ks, err := signing.Open(ctx, st, signing.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func keySet(t *testing.T) *oidc.KeySet {
 }
 
 // keyServer serves ks's public keys as Gatehouse does, counting requests.
-func keyServer(t *testing.T, ks *oidc.KeySet) (keyURL string, hits *atomic.Int64) {
+func keyServer(t *testing.T, ks *signing.KeySet) (keyURL string, hits *atomic.Int64) {
 	t.Helper()
 	hits = new(atomic.Int64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +56,7 @@ func keyServer(t *testing.T, ks *oidc.KeySet) (keyURL string, hits *atomic.Int64
 	return srv.URL + keyPrefix, hits
 }
 
-func signer(ks *oidc.KeySet, arn string) *middleware.ALBDataSigner {
+func signer(ks *signing.KeySet, arn string) *middleware.ALBDataSigner {
 	return &middleware.ALBDataSigner{
 		Keys:     ks,
 		Signer:   arn,

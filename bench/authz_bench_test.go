@@ -50,8 +50,10 @@ func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middle
 		b.Fatal(err)
 	}
 	cfg := middleware.Config{
-		Pool:  e.pool,
-		Codec: codec,
+		Revocations: e.pool.DenyList(),
+		Revoker:     e.pool,
+		Source:      middleware.PoolSource{Pool: e.pool, SignInPath: "/_gatehouse/signin"},
+		Codec:       codec,
 		Data: &middleware.ALBDataSigner{
 			Keys:     keys,
 			Signer:   middleware.DefaultSigner("bench"),
@@ -64,7 +66,7 @@ func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middle
 		Secure:         func(*http.Request) bool { return true },
 		Unauthorized:   func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) },
 		SafeReturnTo:   func(s string) (string, bool) { return s, true },
-		Bearer:         &middleware.BearerConfig{Issuers: []middleware.JWTIssuer{{Issuer: benchIssuer, Local: true}}},
+		Bearer:         &middleware.BearerConfig{Issuers: []middleware.JWTIssuer{{Issuer: benchIssuer, Local: true}}, Keys: keys},
 	}
 	if edit != nil {
 		edit(&cfg)

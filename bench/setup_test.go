@@ -74,8 +74,10 @@ func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int, opts
 		b.Fatal(err)
 	}
 	cfg := middleware.Config{
-		Pool:  e.pool,
-		Codec: codec,
+		Revocations: e.pool.DenyList(),
+		Revoker:     e.pool,
+		Source:      middleware.PoolSource{Pool: e.pool, SignInPath: "/_gatehouse/signin"},
+		Codec:       codec,
 		Data: &middleware.ALBDataSigner{
 			Keys:     keys,
 			Signer:   middleware.DefaultSigner("bench"),

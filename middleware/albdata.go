@@ -32,7 +32,8 @@ func DefaultSigner(pool string) string {
 // (AWS's own example decodes the header with a padding-strict decoder), and
 // Go verifiers written for ALB already parse with jwt.WithPaddingAllowed.
 type ALBDataSigner struct {
-	Keys *signing.KeySet
+	// Keys give the key to sign with.
+	Keys SigningKeys
 	// Signer is the ARN upstreams compare the `signer` header field to; see
 	// DefaultSigner.
 	Signer string
@@ -40,6 +41,13 @@ type ALBDataSigner struct {
 	Issuer string
 	// ClientID is the OIDC client the gateway signed the user in as.
 	ClientID string
+}
+
+// SigningKeys gives the key to sign with now: the pool's newest ES256 key
+// (*signing.KeySet is one). Current runs when a session is signed, on a
+// request, so it must not wait for I/O.
+type SigningKeys interface {
+	Current() *signing.Key
 }
 
 // Sign returns the compact JWT for these user claims, expiring at exp, signed

@@ -36,6 +36,18 @@ type BearerConfig struct {
 	// HTTPClient fetches outside issuers' discovery documents and key
 	// sets; nil means a client with a 10-second timeout.
 	HTTPClient *http.Client
+	// Keys are the gateway's own pool's keys, which verify the tokens of
+	// the issuer marked Local.
+	Keys KeySource
+}
+
+// KeySource finds the key that signed a token of the gateway's own pool by
+// its kid, from memory (*signing.KeySet is one). Reload re-reads the keys
+// when a kid is unknown, perhaps a key another instance has just made; the
+// gateway calls it at most once per localReloadInterval.
+type KeySource interface {
+	Key(kid string) (*signing.Key, bool)
+	Reload(ctx context.Context) error
 }
 
 // JWTIssuer is an issuer whose JWTs a gateway accepts as bearer tokens.
@@ -53,7 +65,7 @@ type JWTIssuer struct {
 	// default access only.
 	TokenUse []string `json:"token_use,omitempty"`
 	// Local marks the gateway's own pool: its tokens are verified with the
-	// pool's keys in process (Config.Data.Keys), no HTTP, and the pool's
+	// pool's keys in process (BearerConfig.Keys), no HTTP, and the pool's
 	// user-wide revocations (a disabled user, sign-out everywhere) apply
 	// to them at once.
 	Local bool `json:"-"`
@@ -98,8 +110,8 @@ type trustedIssuer struct {
 	access, id bool
 	algs       []string
 	// The gateway's own pool: keys in process.
-	keys       *signing.KeySet
-	deny       *pool.DenyList
+	keys       KeySource
+	deny       RevocationChecker
 	lastReload atomic.Int64
 	// An outside issuer: a go-oidc remote key set, after discovery.
 	remote *remoteKeys
@@ -111,7 +123,7 @@ type bearerAuth struct {
 	cache   *tokenCache
 }
 
-func newBearerAuth(cfg *BearerConfig, keys *signing.KeySet, deny *pool.DenyList, log *zap.Logger) (*bearerAuth, error) {
+func newBearerAuth(cfg *BearerConfig, deny RevocationChecker, log *zap.Logger) (*bearerAuth, error) {
 	if len(cfg.Issuers) == 0 {
 		return nil, errors.New("bearer: no issuers")
 	}
@@ -149,6 +161,7 @@ func newBearerAuth(cfg *BearerConfig, keys *signing.KeySet, deny *pool.DenyList,
 			}
 		}
 		if c.Local {
+			keys := cfg.Keys
 			if keys == nil {
 				return nil, fmt.Errorf("jwt_issuer %s: the pool's keys are required", c.Issuer)
 			}
@@ -267,7 +280,7 @@ type bearerEntry struct {
 	expires  int64
 	issuedAt time.Time
 	// deny is the pool's deny list for a token of the gateway's own pool.
-	deny *pool.DenyList
+	deny RevocationChecker
 	// sid is the session of a gateway session token (sessionToken): the
 	// token ends with it.
 	sid string

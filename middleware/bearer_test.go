@@ -33,7 +33,7 @@ func newBearerFixture(t testing.TB, mode Mode, pol Policy, issuers ...JWTIssuer)
 		c.Mode = mode
 		c.Policy = pol
 		c.PassAccessToken = true
-		c.Bearer = &BearerConfig{Issuers: issuers}
+		c.Bearer = &BearerConfig{Issuers: issuers, Keys: c.Data.Keys.(KeySource)}
 		c.RenderError = func(w http.ResponseWriter, _ *http.Request, status int, title, message string) {
 			rf.refused.Add(1)
 			rf.status.Store(int32(status))

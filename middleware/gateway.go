@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
@@ -42,12 +41,34 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown on_unauthenticated %q (want authenticate, deny or allow)", s)
 }
 
+// RevocationChecker says whether a session or token was revoked: the id
+// itself (a session's, a token's revocation id) or every session of userID
+// issued at or before issuedAt. It is asked on every authenticated request,
+// so it must answer from memory, without I/O or allocation; a pool's deny
+// list (*pool.DenyList) is one.
+type RevocationChecker interface {
+	Revoked(id, userID string, issuedAt time.Time) bool
+}
+
+// SessionRevoker records that a session signed out here has ended, where
+// every instance's RevocationChecker will see it (*pool.Pool is one).
+type SessionRevoker interface {
+	RevokeSession(ctx context.Context, sessionID string, expires time.Time) error
+	// UserRevocationTTL is how long a user-wide revocation is kept: no
+	// session may outlive it, or a revoked one would come back.
+	UserRevocationTTL() time.Duration
+}
+
 // Config is what a gateway is made from, once, at provision time.
 type Config struct {
-	Pool  *pool.Pool
-	Codec *Codec
-	Data  *ALBDataSigner
-	Mode  Mode
+	// Revocations is checked for every session and bearer token of the
+	// gateway's own pool.
+	Revocations RevocationChecker
+	// Revoker records the sessions that End ends.
+	Revoker SessionRevoker
+	Codec   *Codec
+	Data    *ALBDataSigner
+	Mode    Mode
 	// SessionTimeout is how long a session lasts after sign-in.
 	SessionTimeout time.Duration
 	// ClaimsRefresh is how often a session's claims are re-read from the
@@ -62,11 +83,8 @@ type Config struct {
 	StripSessionCookie bool
 	// Secure reports whether cookies set on r must be Secure.
 	Secure func(*http.Request) bool
-	// SignInPath is the hosted sign-in page, where ModeAuthenticate sends
-	// browsers when Source is nil.
-	SignInPath string
-	// Source is where users sign in and how sessions are renewed; nil means
-	// PoolSource{Pool, SignInPath}: the hosted pages of Pool.
+	// Source is where users sign in and how sessions are renewed: a local
+	// pool's hosted pages (PoolSource) or an outside issuer.
 	Source Source
 	// Unauthorized answers a request the gateway refuses (a 401 page or JSON).
 	Unauthorized func(w http.ResponseWriter, r *http.Request)
@@ -108,20 +126,14 @@ const dataTokenGrace = time.Minute
 
 // NewGateway checks cfg and compiles the header templates.
 func NewGateway(cfg Config) (*Gateway, error) {
-	if cfg.Pool == nil || cfg.Codec == nil || cfg.Data == nil || cfg.Unauthorized == nil || cfg.Secure == nil || cfg.SafeReturnTo == nil {
-		return nil, errors.New("gateway: pool, codec, data signer, secure, safe-return-to and unauthorized handler are required")
+	if cfg.Revocations == nil || cfg.Revoker == nil || cfg.Source == nil || cfg.Codec == nil || cfg.Data == nil || cfg.Unauthorized == nil || cfg.Secure == nil || cfg.SafeReturnTo == nil {
+		return nil, errors.New("gateway: revocations, revoker, source, codec, data signer, secure, safe-return-to and unauthorized handler are required")
 	}
 	if cfg.SessionTimeout <= 0 || cfg.ClaimsRefresh <= 0 {
 		return nil, errors.New("gateway: session timeout and claims refresh must be positive")
 	}
-	if cfg.SessionTimeout > cfg.Pool.UserRevocationTTL() {
-		return nil, fmt.Errorf("gateway: session timeout %s is longer than the pool keeps revocations (%s)", cfg.SessionTimeout, cfg.Pool.UserRevocationTTL())
-	}
-	if cfg.SignInPath == "" {
-		cfg.SignInPath = "/_gatehouse/signin"
-	}
-	if cfg.Source == nil {
-		cfg.Source = PoolSource{Pool: cfg.Pool, SignInPath: cfg.SignInPath}
+	if ttl := cfg.Revoker.UserRevocationTTL(); cfg.SessionTimeout > ttl {
+		return nil, fmt.Errorf("gateway: session timeout %s is longer than the pool keeps revocations (%s)", cfg.SessionTimeout, ttl)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -140,7 +152,7 @@ func NewGateway(cfg Config) (*Gateway, error) {
 	}
 	var bearer *bearerAuth
 	if cfg.Bearer != nil {
-		if bearer, err = newBearerAuth(cfg.Bearer, cfg.Data.Keys, cfg.Pool.DenyList(), cfg.Logger); err != nil {
+		if bearer, err = newBearerAuth(cfg.Bearer, cfg.Revocations, cfg.Logger); err != nil {
 			return nil, err
 		}
 	}
@@ -280,7 +292,7 @@ func (g *Gateway) live(s *Session) bool {
 	if g.now().UnixNano() >= s.Expires {
 		return false
 	}
-	return !g.cfg.Pool.DenyList().Revoked(s.ID, s.UserID, time.Unix(0, s.IssuedAt))
+	return !g.cfg.Revocations.Revoked(s.ID, s.UserID, time.Unix(0, s.IssuedAt))
 }
 
 // Start begins a session for u on this site (it implements hostedui.Sessions).
@@ -324,7 +336,7 @@ func (g *Gateway) End(w http.ResponseWriter, r *http.Request) error {
 	} else if s, err = g.cfg.Codec.Decode(raw); err != nil {
 		return nil
 	}
-	return g.cfg.Pool.RevokeSession(context.WithoutCancel(r.Context()), s.ID, time.Unix(0, s.Expires))
+	return g.cfg.Revoker.RevokeSession(context.WithoutCancel(r.Context()), s.ID, time.Unix(0, s.Expires))
 }
 
 // build sets s's claims from id and signs them: the one place where a

@@ -83,7 +83,9 @@ func newGatewayFixture(t testing.TB, edit func(*Config)) *gwFixture {
 
 func (f *gwFixture) config() Config {
 	return Config{
-		Pool:           f.pool,
+		Revocations:    f.pool.DenyList(),
+		Revoker:        f.pool,
+		Source:         PoolSource{Pool: f.pool, SignInPath: "/_gatehouse/signin"},
 		Codec:          f.codec,
 		Data:           &ALBDataSigner{Keys: f.keys, Signer: DefaultSigner("test"), Issuer: gwIssuer, ClientID: gwClientID},
 		Mode:           ModeDeny,
@@ -507,7 +509,7 @@ func TestGatewayEndRevokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := f.config()
-	cfg.Pool = p2
+	cfg.Revocations, cfg.Revoker, cfg.Source = p2.DenyList(), p2, PoolSource{Pool: p2, SignInPath: "/_gatehouse/signin"}
 	g2, err := NewGateway(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -856,7 +858,9 @@ func TestNewGatewayValidates(t *testing.T) {
 		name string
 		edit func(*Config)
 	}{
-		{"no pool", func(c *Config) { c.Pool = nil }},
+		{"no revocations", func(c *Config) { c.Revocations = nil }},
+		{"no revoker", func(c *Config) { c.Revoker = nil }},
+		{"no source", func(c *Config) { c.Source = nil }},
 		{"no codec", func(c *Config) { c.Codec = nil }},
 		{"no data signer", func(c *Config) { c.Data = nil }},
 		{"no unauthorized handler", func(c *Config) { c.Unauthorized = nil }},
@@ -864,7 +868,7 @@ func TestNewGatewayValidates(t *testing.T) {
 		{"no return-to rule", func(c *Config) { c.SafeReturnTo = nil }},
 		{"zero session timeout", func(c *Config) { c.SessionTimeout = 0 }},
 		{"negative claims refresh", func(c *Config) { c.ClaimsRefresh = -time.Second }},
-		{"session outlives revocations", func(c *Config) { c.Pool = shortTTL }},
+		{"session outlives revocations", func(c *Config) { c.Revoker = shortTTL }},
 		{"bad header template", func(c *Config) { c.Headers = []HeaderRule{{Name: "X-A", Template: "{nope}"}} }},
 		{"reserved header", func(c *Config) { c.Headers = []HeaderRule{{Name: HeaderData, Template: "{sub}"}} }},
 	}

@@ -235,9 +235,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.NoPlainHeaders {
 		headers = []middleware.HeaderRule{}
 	}
+	gwSource := source
+	if gwSource == nil {
+		gwSource = middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath}
+	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		Pool:  p.Pool,
-		Codec: codec,
+		Revocations: p.Pool.DenyList(),
+		Revoker:     p.Pool,
+		Codec:       codec,
 		Data: &middleware.ALBDataSigner{
 			Keys:     p.Keys,
 			Signer:   h.Signer,
@@ -251,8 +256,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		PassAccessToken:    h.PassAccessToken,
 		StripSessionCookie: !h.PassSessionCookie,
 		Secure:             secure,
-		SignInPath:         hostedui.SignInPath,
-		Source:             source,
+		Source:             gwSource,
 		Unauthorized: func(w http.ResponseWriter, r *http.Request) {
 			renderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
 		},
@@ -463,7 +467,11 @@ func (h *Handler) bearerConfig(p *Pool) *middleware.BearerConfig {
 	if len(issuers) == 0 {
 		return nil
 	}
-	return &middleware.BearerConfig{Issuers: issuers}
+	cfg := &middleware.BearerConfig{Issuers: issuers}
+	if own != "" {
+		cfg.Keys = p.Keys // the Local issuer's
+	}
+	return cfg
 }
 
 // validateAuthz checks the rules, roles and token options.

@@ -102,8 +102,10 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		Pool:  p.Pool,
-		Codec: codec,
+		Revocations: p.Pool.DenyList(),
+		Revoker:     p.Pool,
+		Source:      middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
+		Codec:       codec,
 		Data: &middleware.ALBDataSigner{
 			Keys:     p.Keys,
 			Signer:   middleware.DefaultSigner(h.Pool),
@@ -114,7 +116,6 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		SessionTimeout: time.Duration(h.SessionTimeout),
 		ClaimsRefresh:  defaultClaimsRefresh,
 		Secure:         secure,
-		SignInPath:     hostedui.SignInPath,
 		Unauthorized: func(w http.ResponseWriter, r *http.Request) {
 			h.ui.RenderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
 		},

@@ -273,9 +273,11 @@ func bearerToken(r *http.Request) (string, bool, *tokenError) {
 	return tok, true, nil
 }
 
-// bearerEntry is a verified token in the cache.
+// bearerEntry is a verified token in the cache: its principal, the
+// gateway's verdict on it, and what says whether it still holds.
 type bearerEntry struct {
-	p *cacheEntry
+	p *Principal
+	v verdict
 	// expires is when the token stops being accepted (exp + skew; unix ns).
 	expires  int64
 	issuedAt time.Time
@@ -299,9 +301,9 @@ func tokenKey(tok string) [32]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
 }
 
-// bearerPrincipal returns the principal for the token, from the cache or
-// verified now.
-func (g *Gateway) bearerPrincipal(ctx context.Context, tok string) (*cacheEntry, *tokenError) {
+// tokenEntry returns the verified token, from the cache or verified now,
+// unless it was revoked since.
+func (g *Gateway) tokenEntry(ctx context.Context, tok string) (*bearerEntry, *tokenError) {
 	key := tokenKey(tok)
 	now := g.now()
 	be := g.bearer.cache.get(key)
@@ -312,11 +314,11 @@ func (g *Gateway) bearerPrincipal(ctx context.Context, tok string) (*cacheEntry,
 		}
 		g.bearer.cache.put(key, be)
 	}
-	if be.deny != nil && (be.deny.Revoked(be.sid, be.p.s.UserID, be.issuedAt) ||
+	if be.deny != nil && (be.deny.Revoked(be.sid, be.p.subject, be.issuedAt) ||
 		be.revocationID != "" && be.deny.Revoked(be.revocationID, "", time.Time{})) {
 		return nil, errTokenRevoked
 	}
-	return be.p, nil
+	return be, nil
 }
 
 // verifyToken checks a token fully: header, issuer, signature, times,
@@ -698,9 +700,8 @@ func (g *Gateway) bearerEntry(tok, iss, sub string, claims map[string]any, exp, 
 	if g.cfg.PassAccessToken {
 		s.AccessToken = tok
 	}
-	e := g.entry(s)
-	g.setFacts(e, f)
-	return &bearerEntry{p: e, expires: expires.UnixNano(), issuedAt: iat}, nil
+	p := g.principal(s, f)
+	return &bearerEntry{p: p, v: g.judge(&p.facts), expires: expires.UnixNano(), issuedAt: iat}, nil
 }
 
 func nonNil(s []string) []string {

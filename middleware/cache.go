@@ -6,15 +6,12 @@ import (
 	"time"
 )
 
-// cacheEntry is a verified, decrypted session with its header values ready.
+// cacheEntry is a verified, decrypted session with its principal ready.
 type cacheEntry struct {
-	s        *Session
-	identity []string
-	data     []string
-	access   []string
-	values   [][]string // one per configured plain header; nil when empty
-	// az is what authorization rules read (rules.go).
-	az authz
+	s *Session
+	// p is who the session is, and v the gateway's verdict on p.
+	p *Principal
+	v verdict
 	// keys is the cookie keys' removal count when the cookie was opened
 	// (see CookieKeys.Set); an entry from before a removal is opened again.
 	keys uint64

@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -165,34 +163,6 @@ func NewGateway(cfg Config) (*Gateway, error) {
 		size = 10000
 	}
 	return &Gateway{cfg: cfg, headers: headers, strip: newStripper(names), cache: newSessionCache(size), now: time.Now, pol: pol, bearer: bearer}, nil
-}
-
-// Guard runs for every request to the guarded site. It returns true when the
-// request may go on to the upstream; otherwise it has answered it already.
-// It is Authorize for a request no other gateway has seen.
-func (g *Gateway) Guard(w http.ResponseWriter, r *http.Request) bool {
-	_, ok := g.Authorize(w, r, Auth{})
-	return ok
-}
-
-// canSignIn reports whether a sign-in round trip can serve r: a navigation
-// (GET or HEAD) by something that takes HTML. An API call asking only for
-// JSON gets 401 instead of a page it cannot use.
-func canSignIn(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	accept := r.Header.Get("Accept")
-	if accept == "" || strings.Contains(accept, "text/html") {
-		return true
-	}
-	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return false
-		}
-	}
-	return true
 }
 
 // Authenticated returns the session r carries, if valid, without changing
@@ -499,39 +469,8 @@ func (s *Session) withoutClaims() *Session {
 	return &c
 }
 
-// entry precomputes the header values of s. The one-element slices are
-// shared by every request with this session: handlers replace header slices
-// (Set, Del) or append to them, which copies a full slice, so none is
-// written in place.
+// entry makes the cache entry of s: its principal and g's verdict on it.
 func (g *Gateway) entry(s *Session) *cacheEntry {
-	e := &cacheEntry{
-		s:        s,
-		identity: []string{s.UserID},
-		data:     []string{s.DataToken},
-		values:   make([][]string, len(g.headers)),
-	}
-	if s.AccessToken != "" {
-		e.access = []string{s.AccessToken}
-	}
-	for i, h := range g.headers {
-		if v := h.render(s); v != "" {
-			e.values[i] = []string{v}
-		}
-	}
-	g.setFacts(e, sessionFacts(s))
-	return e
-}
-
-// inject adds the identity headers of e to h.
-func (g *Gateway) inject(h http.Header, e *cacheEntry) {
-	h[HeaderIdentity] = e.identity
-	h[HeaderData] = e.data
-	if g.cfg.PassAccessToken && e.access != nil {
-		h[HeaderAccessToken] = e.access
-	}
-	for i, t := range g.headers {
-		if v := e.values[i]; v != nil {
-			h[t.name] = v
-		}
-	}
+	p := g.principal(s, sessionFacts(s))
+	return &cacheEntry{s: s, p: p, v: g.judge(&p.facts)}
 }

@@ -70,3 +70,50 @@ func (c *sessionCache) len() int {
 	defer c.mu.RUnlock()
 	return len(c.m)
 }
+
+// tokenCache maps token hashes to verified tokens, bounded in size; an
+// entry is used only until its token expires.
+type tokenCache struct {
+	mu  sync.RWMutex
+	m   map[[32]byte]*bearerEntry
+	max int
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{m: make(map[[32]byte]*bearerEntry), max: max}
+}
+
+func (c *tokenCache) get(k [32]byte) *bearerEntry {
+	c.mu.RLock()
+	e := c.m[k]
+	c.mu.RUnlock()
+	return e
+}
+
+// put adds an entry. When full it drops expired tokens, and if that frees
+// too little, an arbitrary eighth of the rest (Go's map order is random).
+func (c *tokenCache) put(k [32]byte, e *bearerEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		now := time.Now().UnixNano()
+		for key, v := range c.m {
+			if now >= v.expires {
+				delete(c.m, key)
+			}
+		}
+		for key := range c.m {
+			if len(c.m) < c.max-c.max/8 {
+				break
+			}
+			delete(c.m, key)
+		}
+	}
+	c.m[k] = e
+}
+
+func (c *tokenCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

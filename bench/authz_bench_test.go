@@ -45,7 +45,11 @@ func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middle
 	if _, err := rand.Read(key); err != nil {
 		b.Fatal(err)
 	}
-	codec, err := middleware.NewCodec("gatehouse_session", [][]byte{key}, 7*24*time.Hour)
+	cookieKeys, err := middleware.NewCookieKeys([]middleware.CookieKey{{Material: key}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	codec, err := middleware.NewCodec("gatehouse_session", cookieKeys, 7*24*time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}

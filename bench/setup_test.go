@@ -69,7 +69,11 @@ func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int, opts
 	if _, err := rand.Read(key); err != nil {
 		b.Fatal(err)
 	}
-	codec, err := middleware.NewCodec("gatehouse_session", [][]byte{key}, 7*24*time.Hour)
+	cookieKeys, err := middleware.NewCookieKeys([]middleware.CookieKey{{Material: key}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	codec, err := middleware.NewCodec("gatehouse_session", cookieKeys, 7*24*time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}

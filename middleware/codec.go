@@ -34,28 +34,10 @@ type Codec struct {
 	ring *ringCodec
 }
 
-// NewCodec returns a codec for cookies called name, using keys (each
-// CookieKeyLen bytes, newest first: the first encodes) and refusing cookies
-// older than maxAge.
-func NewCodec(name string, keys [][]byte, maxAge time.Duration) (*Codec, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("no cookie keys")
-	}
-	ck := make([]CookieKey, len(keys))
-	for i, k := range keys {
-		ck[i] = CookieKey{Material: k}
-	}
-	set, err := NewCookieKeys(ck)
-	if err != nil {
-		return nil, err
-	}
-	return NewRotatingCodec(name, set, maxAge)
-}
-
-// NewRotatingCodec returns a codec for cookies called name on a set of keys
-// that may change while it is in use (see CookieKeys), refusing cookies
-// older than maxAge.
-func NewRotatingCodec(name string, keys *CookieKeys, maxAge time.Duration) (*Codec, error) {
+// NewCodec returns a codec for cookies called name on a set of keys that
+// may change while it is in use (see CookieKeys), refusing cookies older
+// than maxAge.
+func NewCodec(name string, keys *CookieKeys, maxAge time.Duration) (*Codec, error) {
 	if name == "" || strings.ContainsAny(name, "=;, \t\r\n") {
 		return nil, fmt.Errorf("invalid cookie name %q", name)
 	}

@@ -31,7 +31,7 @@ func FuzzStripCookie(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	c, err := NewCodec(name, [][]byte{make([]byte, CookieKeyLen)}, time.Hour)
+	c, err := newTestCodec(name, [][]byte{make([]byte, CookieKeyLen)}, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}

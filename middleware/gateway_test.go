@@ -58,7 +58,7 @@ func newGatewayFixture(t testing.TB, edit func(*Config)) *gwFixture {
 	if f.keys, err = signing.Open(ctx, f.store, signing.Policy{}); err != nil {
 		t.Fatalf("signing.Open: %v", err)
 	}
-	if f.codec, err = NewCodec("gatehouse_session", [][]byte{newCookieKey(t)}, gwSessionTimeout); err != nil {
+	if f.codec, err = newTestCodec("gatehouse_session", [][]byte{newCookieKey(t)}, gwSessionTimeout); err != nil {
 		t.Fatal(err)
 	}
 	f.user, err = f.pool.CreateUser(ctx, pool.NewUser{Email: "ada@example.com", Password: gwPassword, Name: "Ada Lovelace", EmailVerified: true})

@@ -199,7 +199,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.hsts = h.HSTS.value()
-	codec, err := middleware.NewRotatingCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
+	codec, err := middleware.NewCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}

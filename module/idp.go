@@ -97,7 +97,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.hsts = h.HSTS.value()
-	codec, err := middleware.NewRotatingCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
+	codec, err := middleware.NewCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}

@@ -419,9 +419,10 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
-	issuer := cfg.DisplayName
-	if issuer == "" {
-		issuer = name
+	// The name authenticator apps show beside the pool's TOTP codes.
+	totpIssuer := cfg.DisplayName
+	if totpIssuer == "" {
+		totpIssuer = name
 	}
 	secretKey, err := mfaSecretKey(cfg.MFASecretKey)
 	if err != nil {
@@ -437,7 +438,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
-		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool(),
+		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: totpIssuer, Lockout: cfg.Lockout.pool(),
 			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey, PreviousSecretKeys: previousKeys},
 		AuditLog: auditLogger(ctx),
 	})

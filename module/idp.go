@@ -196,7 +196,7 @@ func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if strings.HasPrefix(r.URL.Path, prefix) || strings.HasPrefix(r.URL.Path, "/oauth2/") {
 		setHSTS(w, r, h.hsts)
 	}
-	if h.provider.ServeHTTP(w, r) {
+	if h.provider.Serve(w, r) {
 		return nil
 	}
 	if strings.HasPrefix(r.URL.Path, prefix) {

@@ -1,5 +1,5 @@
-// Package oidc makes a user pool an OpenID Provider, and keeps the pool's
-// signing keys.
+// Package oidc makes a user pool an OpenID Provider. It signs with the
+// pool's keys (package signing) and does not own them.
 //
 // A Provider is built once, when the server starts, and serves the OpenID
 // Connect and OAuth 2.0 endpoints under the pool's issuer URL:
@@ -12,7 +12,7 @@
 //		Sessions: sessions,   // the issuer site's sign-in session
 //	})
 //	...
-//	if p.ServeHTTP(w, r) {
+//	if p.Serve(w, r) {
 //		return // one of the provider's paths
 //	}
 //
@@ -225,9 +225,10 @@ func (p *Provider) Configured(id string) bool {
 	return ok
 }
 
-// ServeHTTP answers r if its path is one of the provider's, and reports
-// whether it did; other requests are left for the caller.
-func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) bool {
+// Serve answers r if its path is one of the provider's, and reports whether
+// it did; other requests are left for the caller (it is not an
+// http.Handler, which would have to answer every request).
+func (p *Provider) Serve(w http.ResponseWriter, r *http.Request) (handled bool) {
 	path, ok := strings.CutPrefix(r.URL.Path, p.base)
 	if !ok {
 		return false

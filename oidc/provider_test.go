@@ -184,11 +184,11 @@ func TestNewProviderChecks(t *testing.T) {
 	}
 	// The issuer's path prefixes every endpoint.
 	req, _ := http.NewRequest(http.MethodGet, "https://auth.example.test/pool/.well-known/openid-configuration", nil)
-	if !p.ServeHTTP(noopWriter{http.Header{}}, req) {
+	if !p.Serve(noopWriter{http.Header{}}, req) {
 		t.Error("discovery under the issuer's path not served")
 	}
 	req, _ = http.NewRequest(http.MethodGet, "https://auth.example.test/.well-known/openid-configuration", nil)
-	if p.ServeHTTP(noopWriter{http.Header{}}, req) {
+	if p.Serve(noopWriter{http.Header{}}, req) {
 		t.Error("discovery outside the issuer's path served")
 	}
 	if !strings.Contains(string(p.discovery), `"token_endpoint":"https://auth.example.test/pool/oauth2/token"`) {

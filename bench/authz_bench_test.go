@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
@@ -58,9 +59,9 @@ func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middle
 		Revoker:     e.pool,
 		Source:      middleware.PoolSource{Pool: e.pool, SignInPath: "/_gatehouse/signin"},
 		Codec:       codec,
-		Data: &middleware.ALBDataSigner{
+		Data: &albdata.Signer{
 			Keys:     keys,
-			Signer:   middleware.DefaultSigner("bench"),
+			ARN:      albdata.DefaultARN("bench"),
 			Issuer:   benchIssuer,
 			ClientID: "bench",
 		},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -82,9 +83,9 @@ func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int, opts
 		Revoker:     e.pool,
 		Source:      middleware.PoolSource{Pool: e.pool, SignInPath: "/_gatehouse/signin"},
 		Codec:       codec,
-		Data: &middleware.ALBDataSigner{
+		Data: &albdata.Signer{
 			Keys:     keys,
-			Signer:   middleware.DefaultSigner("bench"),
+			ARN:      albdata.DefaultARN("bench"),
 			Issuer:   "https://auth.example.com",
 			ClientID: "bench",
 		},

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/signing"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -119,7 +122,7 @@ func TestBearerLocalTokens(t *testing.T) {
 		// with the token's issuer and client in its header.
 		claims := jwt.MapClaims{}
 		_, err := jwt.ParseWithClaims(r.Header.Get(HeaderData), claims, func(tok *jwt.Token) (any, error) {
-			if tok.Header["client"] != "api" || tok.Header["iss"] != gwIssuer || tok.Header["signer"] != DefaultSigner("test") {
+			if tok.Header["client"] != "api" || tok.Header["iss"] != gwIssuer || tok.Header["signer"] != albdata.DefaultARN("test") {
 				return nil, fmt.Errorf("JOSE header %v", tok.Header)
 			}
 			return &f.keys.Current().Private.PublicKey, nil
@@ -351,7 +354,7 @@ type issuerServer struct {
 
 func startIssuer(t *testing.T) *issuerServer {
 	t.Helper()
-	is := &issuerServer{keys: albKeySet(t)}
+	is := &issuerServer{keys: newKeySet(t)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		if is.fails.Load() {
@@ -542,4 +545,19 @@ func TestBearerRevokedAccessToken(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Guard with a cached token and a deny list with a token on it: %v allocations, want 0", n)
 	}
+}
+
+// newKeySet loads a KeySet on a fresh SQLite store.
+func newKeySet(t testing.TB) *signing.KeySet {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ks, err := signing.Open(t.Context(), s, signing.Policy{})
+	if err != nil {
+		t.Fatalf("signing.Open: %v", err)
+	}
+	return ks
 }

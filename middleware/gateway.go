@@ -10,7 +10,6 @@
 //   - session.go: sessions: start, open, sign, seal and end them
 //   - renew.go: the periodic refresh of a session's claims
 //   - codec.go, cookiekeys.go, cookiestrip.go: the session cookie
-//   - albdata.go: the ALB-style signed X-Amzn-Oidc-Data header
 //   - bearer.go, remotekeys.go: bearer JWTs, local and outside issuers
 //   - rules.go, paths.go: require / role rules and public paths
 //   - headers.go: the identity headers, stripped and rendered
@@ -19,7 +18,9 @@
 //
 // It reaches the rest of Gatehouse through small interfaces declared
 // here: RevocationChecker and SessionRevoker (a pool's deny list and
-// sessions), SigningKeys and KeySource (the pool's signing keys), Source.
+// sessions), KeySource (the pool's signing keys, to verify its tokens) and
+// Source; it signs the ALB data header with package albdata, on the
+// pool's keys through albdata.Keys.
 package middleware
 
 import (
@@ -29,6 +30,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"go.uber.org/zap"
 )
 
@@ -84,7 +86,7 @@ type Config struct {
 	// Revoker records the sessions that End ends.
 	Revoker SessionRevoker
 	Codec   *Codec
-	Data    *ALBDataSigner
+	Data    *albdata.Signer
 	Mode    Mode
 	// SessionTimeout is how long a session lasts after sign-in.
 	SessionTimeout time.Duration

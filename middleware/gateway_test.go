@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -87,7 +88,7 @@ func (f *gwFixture) config() Config {
 		Revoker:        f.pool,
 		Source:         PoolSource{Pool: f.pool, SignInPath: "/_gatehouse/signin"},
 		Codec:          f.codec,
-		Data:           &ALBDataSigner{Keys: f.keys, Signer: DefaultSigner("test"), Issuer: gwIssuer, ClientID: gwClientID},
+		Data:           &albdata.Signer{Keys: f.keys, ARN: albdata.DefaultARN("test"), Issuer: gwIssuer, ClientID: gwClientID},
 		Mode:           ModeDeny,
 		SessionTimeout: gwSessionTimeout,
 		ClaimsRefresh:  gwClaimsRefresh,
@@ -146,7 +147,7 @@ func (f *gwFixture) verifyData(t *testing.T, token string) jwt.MapClaims {
 	t.Helper()
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
-		if tok.Header["kid"] != f.keys.Current().ID || tok.Header["signer"] != DefaultSigner("test") || tok.Header["client"] != gwClientID {
+		if tok.Header["kid"] != f.keys.Current().ID || tok.Header["signer"] != albdata.DefaultARN("test") || tok.Header["client"] != gwClientID {
 			return nil, fmt.Errorf("JOSE header %v", tok.Header)
 		}
 		return &f.keys.Current().Private.PublicKey, nil

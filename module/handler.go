@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/federation/oidcrp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"go.uber.org/zap"
 )
@@ -164,7 +165,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if name == "" {
 			name = gatewayStoreName
 		}
-		h.Signer = middleware.DefaultSigner(name)
+		h.Signer = albdata.DefaultARN(name)
 	}
 	if h.LogoutRedirect == "" {
 		h.LogoutRedirect = "/"
@@ -243,9 +244,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Revocations: p.Pool.DenyList(),
 		Revoker:     p.Pool,
 		Codec:       codec,
-		Data: &middleware.ALBDataSigner{
+		Data: &albdata.Signer{
 			Keys:     p.Keys,
-			Signer:   h.Signer,
+			ARN:      h.Signer,
 			Issuer:   issuer,
 			ClientID: clientID,
 		},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/signing"
 )
@@ -106,9 +107,9 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Revoker:     p.Pool,
 		Source:      middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
 		Codec:       codec,
-		Data: &middleware.ALBDataSigner{
+		Data: &albdata.Signer{
 			Keys:     p.Keys,
-			Signer:   middleware.DefaultSigner(h.Pool),
+			ARN:      albdata.DefaultARN(h.Pool),
 			Issuer:   p.Config.Issuer,
 			ClientID: "gatehouse",
 		},

@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // bearerFixture is a gateway that accepts its own pool's tokens (issuer

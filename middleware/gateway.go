@@ -30,8 +30,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 )
 
 // Mode is what the gateway does with a request that has no valid session.

@@ -8,9 +8,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // Session is what the session cookie carries: who the user is and when and

@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 // paddedURL is the base64url alphabet with '=' padding, as ALB writes it.

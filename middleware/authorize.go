@@ -37,8 +37,9 @@ type Auth struct {
 // Then it applies its rules. It returns the request's Auth and true when r
 // may go on; otherwise it has answered r (sign-in redirect, 401 or 403).
 //
-// Evaluation allocates nothing: a principal from this gateway's own cache
-// carries its verdict, and rules on another's read only precomputed facts.
+// Evaluation allocates nothing: the gateway that authenticates r finds its
+// verdict cached with the principal, and a later one's rules read only the
+// principal's precomputed facts.
 func (g *Gateway) Authorize(w http.ResponseWriter, r *http.Request, prior Auth) (Auth, bool) {
 	p, role := prior.Principal, prior.Role
 	first := p == nil

@@ -11,7 +11,8 @@
 //   - renew.go: the periodic refresh of a session's claims
 //   - codec.go, cookiekeys.go, cookiestrip.go: the session cookie
 //   - bearer.go, remotekeys.go: bearer JWTs, local and outside issuers
-//   - rules.go, paths.go: require / role rules and public paths
+//   - rules.go: require and role rules
+//   - paths.go: paths an upstream could read otherwise, and public paths
 //   - headers.go: the identity headers, stripped and rendered
 //   - identity.go: where sessions come from (Source)
 //   - cache.go: the caches of opened sessions and verified tokens

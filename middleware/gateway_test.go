@@ -976,3 +976,12 @@ func TestGatewayOversizedSession(t *testing.T) {
 		t.Errorf("Start succeeded with %d cookies (more than %d shards) but the session is refused", len(cookies), maxShards)
 	}
 }
+
+// The pool and its keys fill the gateway's seams; module wires them so.
+var (
+	_ RevocationChecker = (*pool.DenyList)(nil)
+	_ SessionRevoker    = (*pool.Pool)(nil)
+	_ KeySource         = (*signing.KeySet)(nil)
+	_ albdata.Keys      = (*signing.KeySet)(nil)
+	_ ClaimsReader      = PoolSource{}
+)

@@ -19,8 +19,8 @@
 //
 // It reaches the rest of Gatehouse through small interfaces declared
 // here: RevocationChecker and SessionRevoker (a pool's deny list and
-// sessions), KeySource (the pool's signing keys, to verify its tokens) and
-// Source; it signs the ALB data header with package albdata, on the
+// sessions), KeySource (the pool's signing keys, to verify its tokens),
+// Source, and for a local pool's Source UserReader; it signs the ALB data header with package albdata, on the
 // pool's keys through albdata.Keys.
 package middleware
 

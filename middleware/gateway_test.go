@@ -984,4 +984,5 @@ var (
 	_ KeySource         = (*signing.KeySet)(nil)
 	_ albdata.Keys      = (*signing.KeySet)(nil)
 	_ ClaimsReader      = PoolSource{}
+	_ UserReader        = (*pool.Pool)(nil)
 )

@@ -9,7 +9,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 const benchIssuer = "https://auth.example.com"
@@ -32,29 +33,35 @@ var benchPolicy = middleware.Policy{
 // authzGateway is e's gateway as the Caddy handler builds it for a pool
 // with an issuer: bearer tokens of the pool accepted (keys in process),
 // with edit applied to the configuration.
-func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middleware.Gateway, *oidc.KeySet) {
+func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middleware.Gateway, *signing.KeySet) {
 	b.Helper()
-	keys, err := oidc.LoadKeySet(b.Context(), e.store)
+	keys, err := signing.Open(b.Context(), e.store, signing.Policy{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := keys.Ensure(b.Context(), oidc.RS256); err != nil {
+	if err := keys.Ensure(b.Context(), signing.RS256); err != nil {
 		b.Fatal(err)
 	}
 	key := make([]byte, middleware.CookieKeyLen)
 	if _, err := rand.Read(key); err != nil {
 		b.Fatal(err)
 	}
-	codec, err := middleware.NewCodec("gatehouse_session", [][]byte{key}, 7*24*time.Hour)
+	cookieKeys, err := middleware.NewCookieKeys([]middleware.CookieKey{{Material: key}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	codec, err := middleware.NewCodec("gatehouse_session", cookieKeys, 7*24*time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := middleware.Config{
-		Pool:  e.pool,
-		Codec: codec,
-		Data: &middleware.ALBDataSigner{
+		Revocations: e.pool.DenyList(),
+		Revoker:     e.pool,
+		Source:      middleware.PoolSource{Pool: e.pool, SignInPath: "/_gatehouse/signin"},
+		Codec:       codec,
+		Data: &albdata.Signer{
 			Keys:     keys,
-			Signer:   middleware.DefaultSigner("bench"),
+			ARN:      albdata.DefaultARN("bench"),
 			Issuer:   benchIssuer,
 			ClientID: "bench",
 		},
@@ -64,7 +71,7 @@ func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middle
 		Secure:         func(*http.Request) bool { return true },
 		Unauthorized:   func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) },
 		SafeReturnTo:   func(s string) (string, bool) { return s, true },
-		Bearer:         &middleware.BearerConfig{Issuers: []middleware.JWTIssuer{{Issuer: benchIssuer, Local: true}}},
+		Bearer:         &middleware.BearerConfig{Issuers: []middleware.JWTIssuer{{Issuer: benchIssuer, Local: true}}, Keys: keys},
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -78,11 +85,11 @@ func (e *env) authzGateway(b *testing.B, edit func(*middleware.Config)) (*middle
 
 // accessToken is an access token of e's user as the pool's token endpoint
 // makes it, signed with the pool's alg key; jti makes each one distinct.
-func (e *env) accessToken(b *testing.B, keys *oidc.KeySet, alg, jti string) string {
+func (e *env) accessToken(b *testing.B, keys *signing.KeySet, alg, jti string) string {
 	b.Helper()
 	key := keys.CurrentFor(alg)
 	method, priv := jwt.SigningMethod(jwt.SigningMethodES256), any(key.Private)
-	if alg == oidc.RS256 {
+	if alg == signing.RS256 {
 		method, priv = jwt.SigningMethodRS256, key.RSA
 	}
 	now := time.Now()
@@ -121,7 +128,7 @@ func BenchmarkBearerWarm(b *testing.B) {
 	g, keys := e.authzGateway(b, func(c *middleware.Config) {
 		c.Policy = middleware.Policy{Rules: []middleware.Rule{{Kind: "scope", Values: []string{"orders/read"}}}}
 	})
-	r := apiRequest(e.accessToken(b, keys, oidc.ES256, "warm"))
+	r := apiRequest(e.accessToken(b, keys, signing.ES256, "warm"))
 	w := newDiscard()
 	if !g.Guard(w, r) || r.Header.Get(middleware.HeaderIdentity) != e.user.ID {
 		b.Fatal("token refused")
@@ -139,7 +146,7 @@ func BenchmarkBearerWarm(b *testing.B) {
 func BenchmarkBearerWarmParallel(b *testing.B) {
 	e := newEnv(b, fastHash)
 	g, keys := e.authzGateway(b, nil)
-	tok := e.accessToken(b, keys, oidc.ES256, "warm")
+	tok := e.accessToken(b, keys, signing.ES256, "warm")
 	if !g.Guard(newDiscard(), apiRequest(tok)) {
 		b.Fatal("token refused")
 	}
@@ -162,7 +169,7 @@ func BenchmarkBearerWarmParallel(b *testing.B) {
 // checks times, audience and kind, signs X-Amzn-Oidc-Data (ES256) for the
 // token's claims, builds the header values and puts the entry.
 func BenchmarkBearerCold(b *testing.B) {
-	for _, alg := range []string{oidc.ES256, oidc.RS256} {
+	for _, alg := range []string{signing.ES256, signing.RS256} {
 		b.Run(alg, func(b *testing.B) {
 			e := newEnv(b, fastHash)
 			g, keys := e.authzGateway(b, func(c *middleware.Config) {

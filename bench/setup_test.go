@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
@@ -61,7 +62,7 @@ func newEnv(b *testing.B, hash pool.HashParams) *env {
 // opts change the configuration before the gateway is made.
 func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int, opts ...func(*middleware.Config)) (*middleware.Gateway, *middleware.Codec) {
 	b.Helper()
-	keys, err := oidc.LoadKeySet(b.Context(), e.store)
+	keys, err := signing.Open(b.Context(), e.store, signing.Policy{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,16 +70,22 @@ func (e *env) newGateway(b *testing.B, mode middleware.Mode, cacheSize int, opts
 	if _, err := rand.Read(key); err != nil {
 		b.Fatal(err)
 	}
-	codec, err := middleware.NewCodec("gatehouse_session", [][]byte{key}, 7*24*time.Hour)
+	cookieKeys, err := middleware.NewCookieKeys([]middleware.CookieKey{{Material: key}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	codec, err := middleware.NewCodec("gatehouse_session", cookieKeys, 7*24*time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := middleware.Config{
-		Pool:  e.pool,
-		Codec: codec,
-		Data: &middleware.ALBDataSigner{
+		Revocations: e.pool.DenyList(),
+		Revoker:     e.pool,
+		Source:      middleware.PoolSource{Pool: e.pool, SignInPath: "/_gatehouse/signin"},
+		Codec:       codec,
+		Data: &albdata.Signer{
 			Keys:     keys,
-			Signer:   middleware.DefaultSigner("bench"),
+			ARN:      albdata.DefaultARN("bench"),
 			Issuer:   "https://auth.example.com",
 			ClientID: "bench",
 		},

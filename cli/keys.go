@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -54,7 +54,7 @@ type keyOutput struct {
 }
 
 // keyKinds are the kinds `keys list` shows, in order.
-var keyKinds = []string{pool.CookieKeyKind, oidc.KeyKind, oidc.RSAKeyKind}
+var keyKinds = []string{pool.CookieKeyKind, signing.KeyKind, signing.RSAKeyKind}
 
 func keysListCmd() *cobra.Command {
 	var pf poolFlags
@@ -173,10 +173,10 @@ and the replaced keys stay published for a day.
 func rotateSigning(ctx context.Context, cmd *cobra.Command, pf *poolFlags, p *Pool) error {
 	// Keep rotating RS256 too if the pool has RS256 keys (a gatehouse_idp
 	// site made them), as the server's own rotation would.
-	if rs, err := p.Store.Keys(ctx, oidc.RSAKeyKind); err != nil {
+	if rs, err := p.Store.Keys(ctx, signing.RSAKeyKind); err != nil {
 		return err
 	} else if len(rs) > 0 {
-		if err := p.Keys.Ensure(ctx, oidc.RS256); err != nil {
+		if err := p.Keys.Ensure(ctx, signing.RS256); err != nil {
 			return err
 		}
 	}
@@ -186,9 +186,9 @@ func rotateSigning(ctx context.Context, cmd *cobra.Command, pf *poolFlags, p *Po
 	var out []keyOutput
 	for _, alg := range p.Keys.Algs() {
 		k := p.Keys.CurrentFor(alg)
-		kind := oidc.KeyKind
-		if alg == oidc.RS256 {
-			kind = oidc.RSAKeyKind
+		kind := signing.KeyKind
+		if alg == signing.RS256 {
+			kind = signing.RSAKeyKind
 		}
 		out = append(out, keyOutput{Kind: kind, ID: k.ID, CreatedAt: k.Created.UTC(), State: "signing"})
 	}

@@ -15,8 +15,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -25,7 +25,7 @@ type Pool struct {
 	Pool  *pool.Pool
 	Store store.Store
 	// Keys are the pool's signing keys.
-	Keys *oidc.KeySet
+	Keys *signing.KeySet
 	// RevocationRefresh is how often the pool's servers reload the store.
 	RevocationRefresh time.Duration
 	// Close closes the pool's store.

@@ -12,17 +12,15 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 // BearerConfig turns on API authentication with bearer JWTs: a request
@@ -36,6 +34,18 @@ type BearerConfig struct {
 	// HTTPClient fetches outside issuers' discovery documents and key
 	// sets; nil means a client with a 10-second timeout.
 	HTTPClient *http.Client
+	// Keys are the gateway's own pool's keys, which verify the tokens of
+	// the issuer marked Local.
+	Keys KeySource
+}
+
+// KeySource finds the key that signed a token of the gateway's own pool by
+// its kid, from memory (*signing.KeySet is one). Reload re-reads the keys
+// when a kid is unknown, perhaps a key another instance has just made; the
+// gateway calls it at most once per localReloadInterval.
+type KeySource interface {
+	Key(kid string) (*signing.Key, bool)
+	Reload(ctx context.Context) error
 }
 
 // JWTIssuer is an issuer whose JWTs a gateway accepts as bearer tokens.
@@ -53,7 +63,7 @@ type JWTIssuer struct {
 	// default access only.
 	TokenUse []string `json:"token_use,omitempty"`
 	// Local marks the gateway's own pool: its tokens are verified with the
-	// pool's keys in process (Config.Data.Keys), no HTTP, and the pool's
+	// pool's keys in process (BearerConfig.Keys), no HTTP, and the pool's
 	// user-wide revocations (a disabled user, sign-out everywhere) apply
 	// to them at once.
 	Local bool `json:"-"`
@@ -65,29 +75,14 @@ const bearerSkew = 60 * time.Second
 // maxTokenLen bounds what a client can make the gateway parse.
 const maxTokenLen = 16 << 10
 
-// jwksMinRefresh bounds how often an outside issuer's key set is fetched:
-// an unknown kid (a rotation) fetches it again, but a flood of tokens with
-// made-up kids or bad signatures costs the issuer at most one request per
-// interval. A fetch made for any token updates the keys for all.
-const jwksMinRefresh = 10 * time.Second
-
 // localReloadInterval bounds how often an unknown kid makes the pool's key
 // set re-read its store (a key another instance has just made).
 const localReloadInterval = 5 * time.Second
 
-// Discovery of an outside issuer is tried on first need, with a back-off
-// from discoveryMinWait to discoveryMaxWait after failures, so Caddy starts
-// while an issuer is down.
-const (
-	discoveryTimeout = 5 * time.Second
-	discoveryMinWait = time.Second
-	discoveryMaxWait = time.Minute
-)
-
 // Algorithms accepted: asymmetric only, so that neither `none` nor an HMAC
 // keyed with a public key can pass.
 var (
-	localAlgs  = []string{oidc.ES256, oidc.RS256}
+	localAlgs  = []string{signing.ES256, signing.RS256}
 	remoteAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 
@@ -98,8 +93,8 @@ type trustedIssuer struct {
 	access, id bool
 	algs       []string
 	// The gateway's own pool: keys in process.
-	keys       *oidc.KeySet
-	deny       *pool.DenyList
+	keys       KeySource
+	deny       RevocationChecker
 	lastReload atomic.Int64
 	// An outside issuer: a go-oidc remote key set, after discovery.
 	remote *remoteKeys
@@ -111,7 +106,7 @@ type bearerAuth struct {
 	cache   *tokenCache
 }
 
-func newBearerAuth(cfg *BearerConfig, keys *oidc.KeySet, deny *pool.DenyList, log *zap.Logger) (*bearerAuth, error) {
+func newBearerAuth(cfg *BearerConfig, deny RevocationChecker, log *zap.Logger) (*bearerAuth, error) {
 	if len(cfg.Issuers) == 0 {
 		return nil, errors.New("bearer: no issuers")
 	}
@@ -149,6 +144,7 @@ func newBearerAuth(cfg *BearerConfig, keys *oidc.KeySet, deny *pool.DenyList, lo
 			}
 		}
 		if c.Local {
+			keys := cfg.Keys
 			if keys == nil {
 				return nil, fmt.Errorf("jwt_issuer %s: the pool's keys are required", c.Issuer)
 			}
@@ -260,14 +256,16 @@ func bearerToken(r *http.Request) (string, bool, *tokenError) {
 	return tok, true, nil
 }
 
-// bearerEntry is a verified token in the cache.
+// bearerEntry is a verified token in the cache: its principal, the
+// gateway's verdict on it, and what says whether it still holds.
 type bearerEntry struct {
-	p *cacheEntry
+	p *Principal
+	v verdict
 	// expires is when the token stops being accepted (exp + skew; unix ns).
 	expires  int64
 	issuedAt time.Time
 	// deny is the pool's deny list for a token of the gateway's own pool.
-	deny *pool.DenyList
+	deny RevocationChecker
 	// sid is the session of a gateway session token (sessionToken): the
 	// token ends with it.
 	sid string
@@ -286,9 +284,9 @@ func tokenKey(tok string) [32]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
 }
 
-// bearerPrincipal returns the principal for the token, from the cache or
-// verified now.
-func (g *Gateway) bearerPrincipal(ctx context.Context, tok string) (*cacheEntry, *tokenError) {
+// tokenEntry returns the verified token, from the cache or verified now,
+// unless it was revoked since.
+func (g *Gateway) tokenEntry(ctx context.Context, tok string) (*bearerEntry, *tokenError) {
 	key := tokenKey(tok)
 	now := g.now()
 	be := g.bearer.cache.get(key)
@@ -299,11 +297,11 @@ func (g *Gateway) bearerPrincipal(ctx context.Context, tok string) (*cacheEntry,
 		}
 		g.bearer.cache.put(key, be)
 	}
-	if be.deny != nil && (be.deny.Revoked(be.sid, be.p.s.UserID, be.issuedAt) ||
+	if be.deny != nil && (be.deny.Revoked(be.sid, be.p.subject, be.issuedAt) ||
 		be.revocationID != "" && be.deny.Revoked(be.revocationID, "", time.Time{})) {
 		return nil, errTokenRevoked
 	}
-	return be.p, nil
+	return be, nil
 }
 
 // verifyToken checks a token fully: header, issuer, signature, times,
@@ -685,9 +683,8 @@ func (g *Gateway) bearerEntry(tok, iss, sub string, claims map[string]any, exp, 
 	if g.cfg.PassAccessToken {
 		s.AccessToken = tok
 	}
-	e := g.entry(s)
-	g.setFacts(e, f)
-	return &bearerEntry{p: e, expires: expires.UnixNano(), issuedAt: iat}, nil
+	p := g.principal(s, f)
+	return &bearerEntry{p: p, v: g.judge(&p.facts), expires: expires.UnixNano(), issuedAt: iat}, nil
 }
 
 func nonNil(s []string) []string {
@@ -712,144 +709,4 @@ func (g *Gateway) refuseToken(w http.ResponseWriter, r *http.Request, e *tokenEr
 		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.code+`", error_description="`+e.desc+`"`)
 	}
 	g.renderError(w, r, e.status, title, "The request's access token was refused: "+e.desc+".")
-}
-
-// tokenCache maps token hashes to verified tokens, bounded in size; an
-// entry is used only until its token expires.
-type tokenCache struct {
-	mu  sync.RWMutex
-	m   map[[32]byte]*bearerEntry
-	max int
-}
-
-func newTokenCache(max int) *tokenCache {
-	return &tokenCache{m: make(map[[32]byte]*bearerEntry), max: max}
-}
-
-func (c *tokenCache) get(k [32]byte) *bearerEntry {
-	c.mu.RLock()
-	e := c.m[k]
-	c.mu.RUnlock()
-	return e
-}
-
-// put adds an entry. When full it drops expired tokens, and if that frees
-// too little, an arbitrary eighth of the rest (Go's map order is random).
-func (c *tokenCache) put(k [32]byte, e *bearerEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		now := time.Now().UnixNano()
-		for key, v := range c.m {
-			if now >= v.expires {
-				delete(c.m, key)
-			}
-		}
-		for key := range c.m {
-			if len(c.m) < c.max-c.max/8 {
-				break
-			}
-			delete(c.m, key)
-		}
-	}
-	c.m[k] = e
-}
-
-func (c *tokenCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}
-
-// remoteKeys is an outside issuer's key set: found by discovery on first
-// need, then kept and refreshed by go-oidc's RemoteKeySet (on an unknown
-// kid), at most once per jwksMinRefresh.
-type remoteKeys struct {
-	issuer string
-	client *http.Client
-	log    *zap.Logger
-
-	ks    atomic.Pointer[gooidc.RemoteKeySet]
-	mu    sync.Mutex
-	retry time.Time
-	wait  time.Duration
-}
-
-// keySet returns the issuer's key set, discovering it if no attempt has
-// succeeded yet and the back-off allows one. Concurrent callers share one
-// attempt; afterwards this is one atomic load.
-func (rk *remoteKeys) keySet(ctx context.Context) (*gooidc.RemoteKeySet, error) {
-	if ks := rk.ks.Load(); ks != nil {
-		return ks, nil
-	}
-	rk.mu.Lock()
-	defer rk.mu.Unlock()
-	if ks := rk.ks.Load(); ks != nil {
-		return ks, nil
-	}
-	now := time.Now()
-	if now.Before(rk.retry) {
-		return nil, errors.New("issuer discovery is backing off")
-	}
-	// The attempt serves every waiter: one client going away must not
-	// cancel it.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
-	defer cancel()
-	ks, err := rk.discover(dctx)
-	if err != nil {
-		rk.wait = min(max(2*rk.wait, discoveryMinWait), discoveryMaxWait)
-		rk.retry = now.Add(rk.wait)
-		rk.log.Warn("jwt_issuer discovery failed", zap.String("issuer", rk.issuer), zap.Duration("retry_in", rk.wait), zap.Error(err))
-		return nil, err
-	}
-	rk.ks.Store(ks)
-	rk.log.Info("jwt_issuer discovered", zap.String("issuer", rk.issuer))
-	return ks, nil
-}
-
-func (rk *remoteKeys) discover(ctx context.Context) (*gooidc.RemoteKeySet, error) {
-	// go-oidc checks that the document's issuer is exactly ours.
-	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, rk.client), rk.issuer)
-	if err != nil {
-		return nil, err
-	}
-	var meta struct {
-		JWKS string `json:"jwks_uri"`
-	}
-	if err := p.Claims(&meta); err != nil {
-		return nil, err
-	}
-	if meta.JWKS == "" {
-		return nil, errors.New("the discovery document has no jwks_uri")
-	}
-	base := rk.client.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	limited := &http.Client{Timeout: rk.client.Timeout, Transport: &refreshLimiter{base: base, every: jwksMinRefresh}}
-	// The key set lives as long as the gateway: go-oidc keeps only the
-	// context's values (the client), not its deadline.
-	return gooidc.NewRemoteKeySet(gooidc.ClientContext(context.Background(), limited), meta.JWKS), nil
-}
-
-// errRefreshLimited is what a key-set fetch inside jwksMinRefresh of the
-// previous one gets; go-oidc then keeps the keys it has.
-var errRefreshLimited = fmt.Errorf("jwks: fetched less than %s ago", jwksMinRefresh)
-
-// refreshLimiter lets through at most one request per interval: go-oidc's
-// RemoteKeySet fetches again whenever a token's key is not in its cache,
-// which a client could otherwise trigger at will.
-type refreshLimiter struct {
-	base  http.RoundTripper
-	every time.Duration
-	last  atomic.Int64
-}
-
-func (l *refreshLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
-	now := time.Now().UnixNano()
-	last := l.last.Load()
-	if last != 0 && now-last < int64(l.every) || !l.last.CompareAndSwap(last, now) {
-		return nil, errRefreshLimited
-	}
-	return l.base.RoundTrip(req)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
+	"github.com/gatehouse-auth/gatehouse/signing"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
 
 // bearerFixture is a gateway that accepts its own pool's tokens (issuer
@@ -34,14 +37,14 @@ func newBearerFixture(t testing.TB, mode Mode, pol Policy, issuers ...JWTIssuer)
 		c.Mode = mode
 		c.Policy = pol
 		c.PassAccessToken = true
-		c.Bearer = &BearerConfig{Issuers: issuers}
+		c.Bearer = &BearerConfig{Issuers: issuers, Keys: c.Data.Keys.(KeySource)}
 		c.RenderError = func(w http.ResponseWriter, _ *http.Request, status int, title, message string) {
 			rf.refused.Add(1)
 			rf.status.Store(int32(status))
 			http.Error(w, title+": "+message, status)
 		}
 	})
-	if err := rf.keys.Ensure(t.Context(), oidc.RS256); err != nil {
+	if err := rf.keys.Ensure(t.Context(), signing.RS256); err != nil {
 		t.Fatal(err)
 	}
 	return &bearerFixture{rf}
@@ -60,10 +63,10 @@ func (f *bearerFixture) claims() jwt.MapClaims {
 
 // mint signs claims with key (kid in the header), after edit may change
 // the header.
-func mint(t testing.TB, key *oidc.SigningKey, claims jwt.MapClaims, edit func(h map[string]any)) string {
+func mint(t testing.TB, key *signing.Key, claims jwt.MapClaims, edit func(h map[string]any)) string {
 	t.Helper()
 	method, priv := jwt.SigningMethod(jwt.SigningMethodES256), any(key.Private)
-	if key.Alg == oidc.RS256 {
+	if key.Alg == signing.RS256 {
 		method, priv = jwt.SigningMethodRS256, key.RSA
 	}
 	tok := jwt.NewWithClaims(method, claims)
@@ -100,8 +103,8 @@ func segment(t *testing.T, v any) string {
 
 func TestBearerLocalTokens(t *testing.T) {
 	f := newBearerFixture(t, ModeAuthenticate, Policy{})
-	es := f.keys.CurrentFor(oidc.ES256)
-	rs := f.keys.CurrentFor(oidc.RS256)
+	es := f.keys.CurrentFor(signing.ES256)
+	rs := f.keys.CurrentFor(signing.RS256)
 	valid := mint(t, es, f.claims(), nil)
 
 	t.Run("valid", func(t *testing.T) {
@@ -120,7 +123,7 @@ func TestBearerLocalTokens(t *testing.T) {
 		// with the token's issuer and client in its header.
 		claims := jwt.MapClaims{}
 		_, err := jwt.ParseWithClaims(r.Header.Get(HeaderData), claims, func(tok *jwt.Token) (any, error) {
-			if tok.Header["client"] != "api" || tok.Header["iss"] != gwIssuer || tok.Header["signer"] != DefaultSigner("test") {
+			if tok.Header["client"] != "api" || tok.Header["iss"] != gwIssuer || tok.Header["signer"] != albdata.DefaultARN("test") {
 				return nil, fmt.Errorf("JOSE header %v", tok.Header)
 			}
 			return &f.keys.Current().Private.PublicKey, nil
@@ -345,14 +348,14 @@ func TestBearerRules(t *testing.T) {
 // own keys, counting JWKS fetches.
 type issuerServer struct {
 	*httptest.Server
-	keys  *oidc.KeySet
+	keys  *signing.KeySet
 	jwks  atomic.Int32
 	fails atomic.Bool
 }
 
 func startIssuer(t *testing.T) *issuerServer {
 	t.Helper()
-	is := &issuerServer{keys: albKeySet(t)}
+	is := &issuerServer{keys: newKeySet(t)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		if is.fails.Load() {
@@ -543,4 +546,19 @@ func TestBearerRevokedAccessToken(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Guard with a cached token and a deny list with a token on it: %v allocations, want 0", n)
 	}
+}
+
+// newKeySet loads a KeySet on a fresh SQLite store.
+func newKeySet(t testing.TB) *signing.KeySet {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ks, err := signing.Open(t.Context(), s, signing.Policy{})
+	if err != nil {
+		t.Fatalf("signing.Open: %v", err)
+	}
+	return ks
 }

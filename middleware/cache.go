@@ -6,15 +6,12 @@ import (
 	"time"
 )
 
-// cacheEntry is a verified, decrypted session with its header values ready.
+// cacheEntry is a verified, decrypted session with its principal ready.
 type cacheEntry struct {
-	s        *Session
-	identity []string
-	data     []string
-	access   []string
-	values   [][]string // one per configured plain header; nil when empty
-	// az is what authorization rules read (rules.go).
-	az authz
+	s *Session
+	// p is who the session is, and v the gateway's verdict on p.
+	p *Principal
+	v verdict
 	// keys is the cookie keys' removal count when the cookie was opened
 	// (see CookieKeys.Set); an entry from before a removal is opened again.
 	keys uint64
@@ -69,6 +66,53 @@ func (c *sessionCache) put(raw string, e *cacheEntry) {
 }
 
 func (c *sessionCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+// tokenCache maps token hashes to verified tokens, bounded in size; an
+// entry is used only until its token expires.
+type tokenCache struct {
+	mu  sync.RWMutex
+	m   map[[32]byte]*bearerEntry
+	max int
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{m: make(map[[32]byte]*bearerEntry), max: max}
+}
+
+func (c *tokenCache) get(k [32]byte) *bearerEntry {
+	c.mu.RLock()
+	e := c.m[k]
+	c.mu.RUnlock()
+	return e
+}
+
+// put adds an entry. When full it drops expired tokens, and if that frees
+// too little, an arbitrary eighth of the rest (Go's map order is random).
+func (c *tokenCache) put(k [32]byte, e *bearerEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		now := time.Now().UnixNano()
+		for key, v := range c.m {
+			if now >= v.expires {
+				delete(c.m, key)
+			}
+		}
+		for key := range c.m {
+			if len(c.m) < c.max-c.max/8 {
+				break
+			}
+			delete(c.m, key)
+		}
+	}
+	c.m[k] = e
+}
+
+func (c *tokenCache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)

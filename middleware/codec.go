@@ -1,6 +1,3 @@
-// Package middleware is Gatehouse's per-request path: the session cookie
-// codec, the authenticate / deny / allow decision, and the identity headers
-// given to upstreams (and stripped from what clients send).
 package middleware
 
 import (
@@ -13,43 +10,6 @@ import (
 
 	"github.com/gorilla/securecookie"
 )
-
-// Session is what the session cookie carries: who the user is and when and
-// how they signed in, so that an authenticated request needs no store
-// lookup. The identity signed for upstreams is made from it and cached with
-// it, not carried.
-type Session struct {
-	ID            string   `json:"sid"`
-	UserID        string   `json:"sub"`
-	Email         string   `json:"em,omitempty"`
-	EmailVerified bool     `json:"ev,omitempty"`
-	Name          string   `json:"nm,omitempty"`
-	Groups        []string `json:"gr,omitempty"`
-	AMR           []string `json:"amr,omitempty"`
-	// AuthTime is when the user last proved who they are (unix nanoseconds).
-	AuthTime int64 `json:"at"`
-	// IssuedAt is when the session began (unix nanoseconds); user-wide
-	// revocations end sessions issued at or before theirs.
-	IssuedAt int64 `json:"iat"`
-	// Expires is the session's hard end (unix nanoseconds).
-	Expires int64 `json:"exp"`
-	// RefreshAt is when the claims are re-read from the pool and re-signed.
-	RefreshAt int64 `json:"rat"`
-	// DataToken is the signed X-Amzn-Oidc-Data header value. It stays out
-	// of the cookie: signing it again costs one ES256 signature per session
-	// and instance, and carrying it would add 900 bytes to every request.
-	DataToken string `json:"-"`
-	// AccessToken is passed as X-Amzn-Oidc-Accesstoken when configured.
-	AccessToken string `json:"ac,omitempty"`
-	// RefreshToken is an outside issuer's refresh token, for the source's
-	// next Refresh; the cookie is encrypted, so it never leaves in clear.
-	RefreshToken string `json:"rt,omitempty"`
-	// Slim marks a cookie sealed without the claims (email, name, groups,
-	// access token) because they did not fit: an instance that opens it
-	// reads them from the source (Gateway.fill). Never set on a session in
-	// the cache.
-	Slim bool `json:"sl,omitempty"`
-}
 
 // CookieKeyLen is the length of a cookie key's material: a 64-byte HMAC key
 // followed by a 32-byte AES-256 key.
@@ -74,28 +34,10 @@ type Codec struct {
 	ring *ringCodec
 }
 
-// NewCodec returns a codec for cookies called name, using keys (each
-// CookieKeyLen bytes, newest first: the first encodes) and refusing cookies
-// older than maxAge.
-func NewCodec(name string, keys [][]byte, maxAge time.Duration) (*Codec, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("no cookie keys")
-	}
-	ck := make([]CookieKey, len(keys))
-	for i, k := range keys {
-		ck[i] = CookieKey{Material: k}
-	}
-	set, err := NewCookieKeys(ck)
-	if err != nil {
-		return nil, err
-	}
-	return NewRotatingCodec(name, set, maxAge)
-}
-
-// NewRotatingCodec returns a codec for cookies called name on a set of keys
-// that may change while it is in use (see CookieKeys), refusing cookies
-// older than maxAge.
-func NewRotatingCodec(name string, keys *CookieKeys, maxAge time.Duration) (*Codec, error) {
+// NewCodec returns a codec for cookies called name on a set of keys that
+// may change while it is in use (see CookieKeys), refusing cookies older
+// than maxAge.
+func NewCodec(name string, keys *CookieKeys, maxAge time.Duration) (*Codec, error) {
 	if name == "" || strings.ContainsAny(name, "=;, \t\r\n") {
 		return nil, fmt.Errorf("invalid cookie name %q", name)
 	}

@@ -27,9 +27,23 @@ func newCookieKey(t testing.TB) []byte {
 	return k
 }
 
+// newTestCodec returns a codec for cookies called name on a fixed set of
+// keys (each CookieKeyLen bytes, newest first: the first seals).
+func newTestCodec(name string, keys [][]byte, maxAge time.Duration) (*Codec, error) {
+	ck := make([]CookieKey, len(keys))
+	for i, k := range keys {
+		ck[i] = CookieKey{Material: k}
+	}
+	set, err := NewCookieKeys(ck)
+	if err != nil {
+		return nil, err
+	}
+	return NewCodec(name, set, maxAge)
+}
+
 func mustCodec(t testing.TB, maxAge time.Duration, keys ...[]byte) *Codec {
 	t.Helper()
-	c, err := NewCodec(testCookieName, keys, maxAge)
+	c, err := newTestCodec(testCookieName, keys, maxAge)
 	if err != nil {
 		t.Fatalf("NewCodec: %v", err)
 	}
@@ -121,7 +135,7 @@ func TestCodecDecodeRejects(t *testing.T) {
 		}
 		return string(b)
 	}
-	otherName, err := NewCodec("other_session", [][]byte{key}, time.Hour)
+	otherName, err := newTestCodec("other_session", [][]byte{key}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +260,7 @@ func TestNewCodecErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if c, err := NewCodec(tt.cookieName, tt.keys, time.Hour); err == nil {
+			if c, err := newTestCodec(tt.cookieName, tt.keys, time.Hour); err == nil {
 				t.Errorf("NewCodec = %v, want an error", c)
 			}
 		})

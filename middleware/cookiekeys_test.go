@@ -30,7 +30,7 @@ func TestCookieKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewRotatingCodec(testCookieName, ck, time.Hour)
+	c, err := NewCodec(testCookieName, ck, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestCookieKeysAllPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewRotatingCodec(testCookieName, ck, time.Hour)
+	c, err := NewCodec(testCookieName, ck, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestGatewayDropsCachedSessionsOfRemovedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newGatewayFixture(t, func(c *Config) {
-		c.Codec, err = NewRotatingCodec("gatehouse_session", ck, gwSessionTimeout)
+		c.Codec, err = NewCodec("gatehouse_session", ck, gwSessionTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestStripCookie(t *testing.T) {
-	c, err := NewCodec("gh_session", [][]byte{make([]byte, CookieKeyLen)}, time.Hour)
+	c, err := newTestCodec("gh_session", [][]byte{make([]byte, CookieKeyLen)}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestStripCookie(t *testing.T) {
 }
 
 func TestStripCookieAllocations(t *testing.T) {
-	c, _ := NewCodec("gh_session", [][]byte{make([]byte, CookieKeyLen)}, time.Hour)
+	c, _ := newTestCodec("gh_session", [][]byte{make([]byte, CookieKeyLen)}, time.Hour)
 	h := http.Header{}
 	line := "_ga=GA1.2.3; theme=dark; lang=en"
 	if n := testing.AllocsPerRun(100, func() {

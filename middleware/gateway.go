@@ -1,19 +1,39 @@
+// Package middleware is Gatehouse's gateway, the per-request path of a
+// guarded site: it strips client-sent identity headers, authenticates the
+// request by its session cookie or bearer token, applies the site's rules
+// and gives the upstream verified identity headers.
+//
+// Its parts, one job to a file:
+//
+//   - authorize.go: Authorize, the entry, top to bottom, and its answers
+//   - principal.go: who a request is (Principal) and the headers it gets
+//   - session.go: sessions: start, open, sign, seal and end them
+//   - renew.go: the periodic refresh of a session's claims
+//   - codec.go, cookiekeys.go, cookiestrip.go: the session cookie
+//   - bearer.go, remotekeys.go: bearer JWTs, local and outside issuers
+//   - rules.go: require and role rules
+//   - paths.go: paths an upstream could read otherwise, and public paths
+//   - headers.go: the identity headers, stripped and rendered
+//   - identity.go: where sessions come from (Source)
+//   - cache.go: the caches of opened sessions and verified tokens
+//
+// It reaches the rest of Gatehouse through small interfaces declared
+// here: RevocationChecker and SessionRevoker (a pool's deny list and
+// sessions), KeySource (the pool's signing keys, to verify its tokens),
+// Source, and for a local pool's Source UserReader; it signs the ALB data header with package albdata, on the
+// pool's keys through albdata.Keys.
 package middleware
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/pool"
-	"github.com/gatehouse-auth/gatehouse/store"
-	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 )
 
 // Mode is what the gateway does with a request that has no valid session.
@@ -42,12 +62,34 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown on_unauthenticated %q (want authenticate, deny or allow)", s)
 }
 
+// RevocationChecker says whether a session or token was revoked: the id
+// itself (a session's, a token's revocation id) or every session of userID
+// issued at or before issuedAt. It is asked on every authenticated request,
+// so it must answer from memory, without I/O or allocation; a pool's deny
+// list (*pool.DenyList) is one.
+type RevocationChecker interface {
+	Revoked(id, userID string, issuedAt time.Time) bool
+}
+
+// SessionRevoker records that a session signed out here has ended, where
+// every instance's RevocationChecker will see it (*pool.Pool is one).
+type SessionRevoker interface {
+	RevokeSession(ctx context.Context, sessionID string, expires time.Time) error
+	// UserRevocationTTL is how long a user-wide revocation is kept: no
+	// session may outlive it, or a revoked one would come back.
+	UserRevocationTTL() time.Duration
+}
+
 // Config is what a gateway is made from, once, at provision time.
 type Config struct {
-	Pool  *pool.Pool
-	Codec *Codec
-	Data  *ALBDataSigner
-	Mode  Mode
+	// Revocations is checked for every session and bearer token of the
+	// gateway's own pool.
+	Revocations RevocationChecker
+	// Revoker records the sessions that End ends.
+	Revoker SessionRevoker
+	Codec   *Codec
+	Data    *albdata.Signer
+	Mode    Mode
 	// SessionTimeout is how long a session lasts after sign-in.
 	SessionTimeout time.Duration
 	// ClaimsRefresh is how often a session's claims are re-read from the
@@ -62,11 +104,8 @@ type Config struct {
 	StripSessionCookie bool
 	// Secure reports whether cookies set on r must be Secure.
 	Secure func(*http.Request) bool
-	// SignInPath is the hosted sign-in page, where ModeAuthenticate sends
-	// browsers when Source is nil.
-	SignInPath string
-	// Source is where users sign in and how sessions are renewed; nil means
-	// PoolSource{Pool, SignInPath}: the hosted pages of Pool.
+	// Source is where users sign in and how sessions are renewed: a local
+	// pool's hosted pages (PoolSource) or an outside issuer.
 	Source Source
 	// Unauthorized answers a request the gateway refuses (a 401 page or JSON).
 	Unauthorized func(w http.ResponseWriter, r *http.Request)
@@ -102,26 +141,16 @@ type Gateway struct {
 	bearer  *bearerAuth // nil: bearer tokens are not looked at
 }
 
-// dataTokenGrace keeps the signed data valid a little past the refresh time,
-// for upstream clocks that run slightly ahead of ours.
-const dataTokenGrace = time.Minute
-
 // NewGateway checks cfg and compiles the header templates.
 func NewGateway(cfg Config) (*Gateway, error) {
-	if cfg.Pool == nil || cfg.Codec == nil || cfg.Data == nil || cfg.Unauthorized == nil || cfg.Secure == nil || cfg.SafeReturnTo == nil {
-		return nil, errors.New("gateway: pool, codec, data signer, secure, safe-return-to and unauthorized handler are required")
+	if cfg.Revocations == nil || cfg.Revoker == nil || cfg.Source == nil || cfg.Codec == nil || cfg.Data == nil || cfg.Unauthorized == nil || cfg.Secure == nil || cfg.SafeReturnTo == nil {
+		return nil, errors.New("gateway: revocations, revoker, source, codec, data signer, secure, safe-return-to and unauthorized handler are required")
 	}
 	if cfg.SessionTimeout <= 0 || cfg.ClaimsRefresh <= 0 {
 		return nil, errors.New("gateway: session timeout and claims refresh must be positive")
 	}
-	if cfg.SessionTimeout > cfg.Pool.UserRevocationTTL() {
-		return nil, fmt.Errorf("gateway: session timeout %s is longer than the pool keeps revocations (%s)", cfg.SessionTimeout, cfg.Pool.UserRevocationTTL())
-	}
-	if cfg.SignInPath == "" {
-		cfg.SignInPath = "/_gatehouse/signin"
-	}
-	if cfg.Source == nil {
-		cfg.Source = PoolSource{Pool: cfg.Pool, SignInPath: cfg.SignInPath}
+	if ttl := cfg.Revoker.UserRevocationTTL(); cfg.SessionTimeout > ttl {
+		return nil, fmt.Errorf("gateway: session timeout %s is longer than the pool keeps revocations (%s)", cfg.SessionTimeout, ttl)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -140,7 +169,7 @@ func NewGateway(cfg Config) (*Gateway, error) {
 	}
 	var bearer *bearerAuth
 	if cfg.Bearer != nil {
-		if bearer, err = newBearerAuth(cfg.Bearer, cfg.Data.Keys, cfg.Pool.DenyList(), cfg.Logger); err != nil {
+		if bearer, err = newBearerAuth(cfg.Bearer, cfg.Revocations, cfg.Logger); err != nil {
 			return nil, err
 		}
 	}
@@ -153,373 +182,4 @@ func NewGateway(cfg Config) (*Gateway, error) {
 		size = 10000
 	}
 	return &Gateway{cfg: cfg, headers: headers, strip: newStripper(names), cache: newSessionCache(size), now: time.Now, pol: pol, bearer: bearer}, nil
-}
-
-// Guard runs for every request to the guarded site. It returns true when the
-// request may go on to the upstream; otherwise it has answered it already.
-// It is Authorize for a request no other gateway has seen.
-func (g *Gateway) Guard(w http.ResponseWriter, r *http.Request) bool {
-	_, ok := g.Authorize(w, r, Auth{})
-	return ok
-}
-
-// canSignIn reports whether a sign-in round trip can serve r: a navigation
-// (GET or HEAD) by something that takes HTML. An API call asking only for
-// JSON gets 401 instead of a page it cannot use.
-func canSignIn(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	accept := r.Header.Get("Accept")
-	if accept == "" || strings.Contains(accept, "text/html") {
-		return true
-	}
-	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return false
-		}
-	}
-	return true
-}
-
-// Authenticated returns the session r carries, if valid, without changing
-// the response; for pages that show who is signed in.
-func (g *Gateway) Authenticated(r *http.Request) (*Session, bool) {
-	raw, err := g.cfg.Codec.Read(r)
-	if err != nil {
-		return nil, false
-	}
-	e := g.lookup(r.Context(), raw)
-	if e == nil || !g.live(e.s) {
-		return nil, false
-	}
-	return e.s, true
-}
-
-// current returns the request's valid session, refreshing its claims when
-// due, or nil.
-func (g *Gateway) current(w http.ResponseWriter, r *http.Request) *cacheEntry {
-	raw, err := g.cfg.Codec.Read(r)
-	if err != nil {
-		return nil
-	}
-	e := g.lookup(r.Context(), raw)
-	if e == nil || !g.live(e.s) {
-		return nil
-	}
-	if g.now().UnixNano() >= e.s.RefreshAt {
-		return g.renew(w, r, e)
-	}
-	return e
-}
-
-// lookup returns the decoded session for a raw cookie value, from the cache
-// or by verifying and decrypting it once. A cookie that does not carry its
-// claims (Session.Slim) has them read from the source here, once per
-// process: the one request that opens it pays one store read, the requests
-// after it find the whole session in the cache.
-func (g *Gateway) lookup(ctx context.Context, raw string) *cacheEntry {
-	// Read before decoding: a key removed meanwhile leaves this entry
-	// stale, to be opened again with the keys left.
-	keys := g.cfg.Codec.ring.removals()
-	if e := g.cache.get(raw); e != nil && e.keys == keys {
-		return e
-	}
-	s, err := g.cfg.Codec.Decode(raw)
-	if err != nil {
-		return nil
-	}
-	if s.Slim {
-		if s, err = g.fill(ctx, s); err != nil {
-			g.cfg.Logger.Warn("reading the claims of a session opened here for the first time failed", zap.String("user_id", s.UserID), zap.Error(err))
-			return nil
-		}
-	} else if err := g.signData(s); err != nil {
-		// The cookie does not carry the data header (see signData); the
-		// one in cookies sealed before that change is ignored by Decode.
-		g.cfg.Logger.Error("signing the session's data header failed", zap.String("user_id", s.UserID), zap.Error(err))
-		return nil
-	}
-	e := g.entry(s)
-	e.keys = keys
-	g.cache.put(raw, e)
-	return e
-}
-
-// fill gives a session whose cookie left its claims out (see seal) its
-// claims as the source has them now, and signs them; its times stay as the
-// cookie has them, so its next refresh, and the cookie it then gets, are
-// the same on every instance. The cookie is not rewritten: an instance that
-// filled a session serves it from its cache like any other, and does not
-// make the next instance's copy stale. It returns s itself on error.
-func (g *Gateway) fill(ctx context.Context, s *Session) (*Session, error) {
-	cr, ok := g.cfg.Source.(ClaimsReader)
-	if !ok {
-		return s, errors.New("the session's claims are not in its cookie and its source cannot read them")
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-	defer cancel()
-	id, err := cr.Claims(ctx, s)
-	if err == nil && id.Subject != s.UserID {
-		err = fmt.Errorf("%w: the source returned another subject", ErrSessionEnded)
-	}
-	if err != nil {
-		return s, err
-	}
-	full := *s
-	full.setClaims(id)
-	if err := g.sign(&full, g.now()); err != nil {
-		return s, err
-	}
-	return &full, nil
-}
-
-// live reports whether s has neither expired nor been revoked.
-func (g *Gateway) live(s *Session) bool {
-	if g.now().UnixNano() >= s.Expires {
-		return false
-	}
-	return !g.cfg.Pool.DenyList().Revoked(s.ID, s.UserID, time.Unix(0, s.IssuedAt))
-}
-
-// Start begins a session for u on this site (it implements hostedui.Sessions).
-func (g *Gateway) Start(w http.ResponseWriter, r *http.Request, u *store.User, amr []string) error {
-	return g.StartIdentity(w, r, UserIdentity(u, amr))
-}
-
-// StartIdentity begins a session for id on this site: the one way a session
-// starts, from the hosted pages (Start) and from an outside issuer's callback.
-func (g *Gateway) StartIdentity(w http.ResponseWriter, r *http.Request, id *Identity) error {
-	if id == nil || id.Subject == "" {
-		return errors.New("gateway: identity without a subject")
-	}
-	now := g.now()
-	s := &Session{
-		ID:       rand.Text(),
-		AuthTime: now.UnixNano(),
-		IssuedAt: now.UnixNano(),
-		Expires:  now.Add(g.cfg.SessionTimeout).UnixNano(),
-	}
-	if err := g.build(s, id, now); err != nil {
-		return err
-	}
-	_, err := g.write(w, r, s)
-	return err
-}
-
-// End clears the session cookie and revokes the session, so that a copy of
-// the cookie kept elsewhere stops working too.
-func (g *Gateway) End(w http.ResponseWriter, r *http.Request) error {
-	defer g.cfg.Codec.Clear(w, r, g.cfg.Secure(r))
-	raw, err := g.cfg.Codec.Read(r)
-	if err != nil {
-		return nil
-	}
-	// Only the session's id is needed: no claims are read, so signing out
-	// works whatever the store can answer about the user.
-	var s *Session
-	if e := g.cache.get(raw); e != nil {
-		s = e.s
-	} else if s, err = g.cfg.Codec.Decode(raw); err != nil {
-		return nil
-	}
-	return g.cfg.Pool.RevokeSession(context.WithoutCancel(r.Context()), s.ID, time.Unix(0, s.Expires))
-}
-
-// build sets s's claims from id and signs them: the one place where a
-// session's contents are made, at sign-in and at every refresh. The session's
-// id, issue time and expiry are left as they are.
-func (g *Gateway) build(s *Session, id *Identity, now time.Time) error {
-	s.setClaims(id)
-	if !id.AuthTime.IsZero() {
-		s.AuthTime = id.AuthTime.UnixNano()
-	}
-	s.RefreshToken = id.RefreshToken
-	refreshAt := min(now.Add(g.cfg.ClaimsRefresh).UnixNano(), s.Expires)
-	if !id.RefreshBy.IsZero() {
-		refreshAt = min(refreshAt, id.RefreshBy.UnixNano())
-	}
-	s.RefreshAt = refreshAt
-	s.AccessToken = id.AccessToken
-	return g.sign(s, now)
-}
-
-// setClaims copies who the user is from id into s; a nil AMR keeps s's.
-func (s *Session) setClaims(id *Identity) {
-	s.UserID, s.Email, s.EmailVerified, s.Name, s.Groups = id.Subject, id.Email, id.EmailVerified, id.Name, id.Groups
-	if id.AMR != nil {
-		s.AMR = id.AMR
-	}
-	s.Slim = false
-}
-
-// sign makes what is signed from s's claims: its data header and, with
-// PassAccessToken, the access token of a local pool's session (an outside
-// issuer's own, already in s.AccessToken, is passed as is, as an ALB does).
-func (g *Gateway) sign(s *Session, now time.Time) error {
-	exp := s.dataExpires()
-	if err := g.signData(s); err != nil {
-		return err
-	}
-	if !g.cfg.PassAccessToken {
-		s.AccessToken = ""
-		return nil
-	}
-	if s.AccessToken == "" {
-		var err error
-		if s.AccessToken, err = g.accessToken(s, now, exp); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// signData signs s's X-Amzn-Oidc-Data from its claims, valid until a little
-// past its refresh time. The cookie does not carry the result (it would be
-// most of the cookie, sent with every request): it is signed at sign-in and
-// each refresh, and again by an instance that opens the cookie for the first
-// time, which then caches it with the session.
-func (g *Gateway) signData(s *Session) error {
-	groups := s.Groups
-	if groups == nil {
-		groups = []string{}
-	}
-	claims := map[string]any{
-		"sub":            s.UserID,
-		"email":          s.Email,
-		"email_verified": s.EmailVerified,
-		"groups":         groups,
-		"auth_time":      time.Unix(0, s.AuthTime).Unix(),
-	}
-	// A user without a name has no name claim, as in the bearer path and
-	// the ID token; `"name":""` would only lengthen every proxied request.
-	if s.Name != "" {
-		claims["name"] = s.Name
-	}
-	var err error
-	s.DataToken, err = g.cfg.Data.Sign(claims, s.dataExpires())
-	return err
-}
-
-// dataExpires is when what is signed for s (its data header, a minted access
-// token) expires: a little past its refresh time.
-func (s *Session) dataExpires() time.Time {
-	return time.Unix(0, s.RefreshAt).Add(dataTokenGrace)
-}
-
-// accessToken mints a Cognito-style access token for the session, signed
-// with the pool's current key.
-func (g *Gateway) accessToken(s *Session, now, exp time.Time) (string, error) {
-	key := g.cfg.Data.Keys.Current()
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss":       g.cfg.Data.Issuer,
-		"sub":       s.UserID,
-		"client_id": g.cfg.Data.ClientID,
-		"token_use": "access",
-		// The session it belongs to: the token is refused once the session
-		// is revoked, and is not taken as a client's token (bearer.go).
-		"sid":       s.ID,
-		"scope":     "openid email profile",
-		"groups":    s.Groups,
-		"auth_time": time.Unix(0, s.AuthTime).Unix(),
-		"iat":       now.Unix(),
-		"exp":       exp.Unix(),
-		"jti":       rand.Text(),
-	})
-	t.Header["kid"] = key.ID
-	return t.SignedString(key.Private)
-}
-
-// write encodes s, sets its cookie(s) and caches the decoded form under the
-// new value, so the next request with it costs no decryption.
-func (g *Gateway) write(w http.ResponseWriter, r *http.Request, s *Session) (*cacheEntry, error) {
-	raw, e, err := g.seal(s)
-	if err != nil {
-		return nil, err
-	}
-	if err := g.cfg.Codec.Write(w, r, raw, time.Unix(0, s.Expires), g.cfg.Secure(r)); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// seal encodes s into a cookie value and caches its decoded form under it.
-// A session whose claims would make the cookie longer than cookieBudget
-// (a user in hundreds of groups, long attributes) is sealed without them
-// when its source can read them again (ClaimsReader): the cookie then holds
-// only ids and times, a few hundred bytes whatever the user's groups, and
-// the whole session is in this instance's cache under it.
-func (g *Gateway) seal(s *Session) (string, *cacheEntry, error) {
-	keys := g.cfg.Codec.ring.removals()
-	raw, err := g.cfg.Codec.Encode(s)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, ok := g.cfg.Source.(ClaimsReader); ok && len(raw) > cookieBudget {
-		if raw, err = g.cfg.Codec.Encode(s.withoutClaims()); err != nil {
-			return "", nil, err
-		}
-	}
-	if tooLarge(raw) {
-		return "", nil, ErrSessionTooLarge
-	}
-	e := g.entry(s)
-	e.keys = keys
-	g.cache.put(raw, e)
-	return raw, e, nil
-}
-
-// cookieBudget is the longest session cookie value sealed with its claims.
-// Under it, every instance can serve the session from the cookie alone;
-// over it, the claims stay out (see seal), so that the cookie, with its
-// attributes, stays well under the 4096 bytes browsers keep per cookie and
-// leaves room in the request headers (16 KiB in all by Caddy's default)
-// for the site's other cookies.
-const cookieBudget = 3000
-
-// withoutClaims is s as its cookie carries it when its claims do not fit:
-// who and when, without what the source says about the user.
-func (s *Session) withoutClaims() *Session {
-	c := *s
-	c.Email, c.EmailVerified, c.Name, c.Groups, c.AccessToken = "", false, "", nil, ""
-	c.Slim = true
-	return &c
-}
-
-// entry precomputes the header values of s. The one-element slices are
-// shared by every request with this session: handlers replace header slices
-// (Set, Del) or append to them, which copies a full slice, so none is
-// written in place.
-func (g *Gateway) entry(s *Session) *cacheEntry {
-	e := &cacheEntry{
-		s:        s,
-		identity: []string{s.UserID},
-		data:     []string{s.DataToken},
-		values:   make([][]string, len(g.headers)),
-	}
-	if s.AccessToken != "" {
-		e.access = []string{s.AccessToken}
-	}
-	for i, h := range g.headers {
-		if v := h.render(s); v != "" {
-			e.values[i] = []string{v}
-		}
-	}
-	g.setFacts(e, sessionFacts(s))
-	return e
-}
-
-// inject adds the identity headers of e to h.
-func (g *Gateway) inject(h http.Header, e *cacheEntry) {
-	h[HeaderIdentity] = e.identity
-	h[HeaderData] = e.data
-	if g.cfg.PassAccessToken && e.access != nil {
-		h[HeaderAccessToken] = e.access
-	}
-	for i, t := range g.headers {
-		if v := e.values[i]; v != nil {
-			h[t.name] = v
-		}
-	}
 }

@@ -15,8 +15,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
@@ -34,7 +35,7 @@ type gwFixture struct {
 	path         string
 	store        *sqlite.Store
 	pool         *pool.Pool
-	keys         *oidc.KeySet
+	keys         *signing.KeySet
 	codec        *Codec
 	gw           *Gateway
 	user         *store.User
@@ -55,10 +56,10 @@ func newGatewayFixture(t testing.TB, edit func(*Config)) *gwFixture {
 	if err != nil {
 		t.Fatalf("pool.New: %v", err)
 	}
-	if f.keys, err = oidc.LoadKeySet(ctx, f.store); err != nil {
-		t.Fatalf("LoadKeySet: %v", err)
+	if f.keys, err = signing.Open(ctx, f.store, signing.Policy{}); err != nil {
+		t.Fatalf("signing.Open: %v", err)
 	}
-	if f.codec, err = NewCodec("gatehouse_session", [][]byte{newCookieKey(t)}, gwSessionTimeout); err != nil {
+	if f.codec, err = newTestCodec("gatehouse_session", [][]byte{newCookieKey(t)}, gwSessionTimeout); err != nil {
 		t.Fatal(err)
 	}
 	f.user, err = f.pool.CreateUser(ctx, pool.NewUser{Email: "ada@example.com", Password: gwPassword, Name: "Ada Lovelace", EmailVerified: true})
@@ -83,9 +84,11 @@ func newGatewayFixture(t testing.TB, edit func(*Config)) *gwFixture {
 
 func (f *gwFixture) config() Config {
 	return Config{
-		Pool:           f.pool,
+		Revocations:    f.pool.DenyList(),
+		Revoker:        f.pool,
+		Source:         PoolSource{Pool: f.pool, SignInPath: "/_gatehouse/signin"},
 		Codec:          f.codec,
-		Data:           &ALBDataSigner{Keys: f.keys, Signer: DefaultSigner("test"), Issuer: gwIssuer, ClientID: gwClientID},
+		Data:           &albdata.Signer{Keys: f.keys, ARN: albdata.DefaultARN("test"), Issuer: gwIssuer, ClientID: gwClientID},
 		Mode:           ModeDeny,
 		SessionTimeout: gwSessionTimeout,
 		ClaimsRefresh:  gwClaimsRefresh,
@@ -144,7 +147,7 @@ func (f *gwFixture) verifyData(t *testing.T, token string) jwt.MapClaims {
 	t.Helper()
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
-		if tok.Header["kid"] != f.keys.Current().ID || tok.Header["signer"] != DefaultSigner("test") || tok.Header["client"] != gwClientID {
+		if tok.Header["kid"] != f.keys.Current().ID || tok.Header["signer"] != albdata.DefaultARN("test") || tok.Header["client"] != gwClientID {
 			return nil, fmt.Errorf("JOSE header %v", tok.Header)
 		}
 		return &f.keys.Current().Private.PublicKey, nil
@@ -507,7 +510,7 @@ func TestGatewayEndRevokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := f.config()
-	cfg.Pool = p2
+	cfg.Revocations, cfg.Revoker, cfg.Source = p2.DenyList(), p2, PoolSource{Pool: p2, SignInPath: "/_gatehouse/signin"}
 	g2, err := NewGateway(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -856,7 +859,9 @@ func TestNewGatewayValidates(t *testing.T) {
 		name string
 		edit func(*Config)
 	}{
-		{"no pool", func(c *Config) { c.Pool = nil }},
+		{"no revocations", func(c *Config) { c.Revocations = nil }},
+		{"no revoker", func(c *Config) { c.Revoker = nil }},
+		{"no source", func(c *Config) { c.Source = nil }},
 		{"no codec", func(c *Config) { c.Codec = nil }},
 		{"no data signer", func(c *Config) { c.Data = nil }},
 		{"no unauthorized handler", func(c *Config) { c.Unauthorized = nil }},
@@ -864,7 +869,7 @@ func TestNewGatewayValidates(t *testing.T) {
 		{"no return-to rule", func(c *Config) { c.SafeReturnTo = nil }},
 		{"zero session timeout", func(c *Config) { c.SessionTimeout = 0 }},
 		{"negative claims refresh", func(c *Config) { c.ClaimsRefresh = -time.Second }},
-		{"session outlives revocations", func(c *Config) { c.Pool = shortTTL }},
+		{"session outlives revocations", func(c *Config) { c.Revoker = shortTTL }},
 		{"bad header template", func(c *Config) { c.Headers = []HeaderRule{{Name: "X-A", Template: "{nope}"}} }},
 		{"reserved header", func(c *Config) { c.Headers = []HeaderRule{{Name: HeaderData, Template: "{sub}"}} }},
 	}
@@ -971,3 +976,13 @@ func TestGatewayOversizedSession(t *testing.T) {
 		t.Errorf("Start succeeded with %d cookies (more than %d shards) but the session is refused", len(cookies), maxShards)
 	}
 }
+
+// The pool and its keys fill the gateway's seams; module wires them so.
+var (
+	_ RevocationChecker = (*pool.DenyList)(nil)
+	_ SessionRevoker    = (*pool.Pool)(nil)
+	_ KeySource         = (*signing.KeySet)(nil)
+	_ albdata.Keys      = (*signing.KeySet)(nil)
+	_ ClaimsReader      = PoolSource{}
+	_ UserReader        = (*pool.Pool)(nil)
+)

@@ -82,10 +82,16 @@ func UserIdentity(u *store.User, amr []string) *Identity {
 	}
 }
 
+// UserReader reads a user of a local pool by id (*pool.Pool is one); a user
+// who does not exist is pool.ErrUserNotFound.
+type UserReader interface {
+	User(ctx context.Context, id string) (*store.User, error)
+}
+
 // PoolSource is a local pool: users sign in on the hosted pages, in this
 // process, and a refresh re-reads the user from the pool's store.
 type PoolSource struct {
-	Pool *pool.Pool
+	Pool UserReader
 	// SignInPath is the hosted sign-in page.
 	SignInPath string
 }

@@ -1,7 +1,11 @@
 package middleware
 
 import (
+	"fmt"
+	"net/http"
 	"net/url"
+	"path"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -154,6 +158,80 @@ func compatibilityDelimiter(c rune) bool {
 		0xFE14, 0xFE16, 0xFE19, 0xFE30, 0xFE52, 0xFE54, 0xFE56, 0xFE5F, 0xFE68, 0xFE6A, 0xFF03, 0xFF05,
 		0xFF0E, 0xFF0F, 0xFF1B, 0xFF1F, 0xFF3C, 0x1F100:
 		return true
+	}
+	return false
+}
+
+// pathPattern is one public path: exact, a prefix ("/static/*") or a
+// suffix ("*.css").
+type pathPattern struct {
+	exact, prefix, suffix string
+}
+
+func compilePath(s string) (pathPattern, error) {
+	switch {
+	case s == "" || s == "*" || s == "/*":
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: for every path, write `allow anonymous` without paths", s)
+	case strings.HasPrefix(s, "*"):
+		if strings.Contains(s[1:], "*") || strings.Contains(s, "/") {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: a suffix pattern is *<end of a file name>, such as *.css", s)
+		}
+		if why := ambiguousPath(&url.URL{Path: "/x" + s[1:]}); why != "" {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: has %s, which a guarded site refuses in requests", s, why)
+		}
+		return pathPattern{suffix: s[1:]}, nil
+	case !strings.HasPrefix(s, "/"):
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: a path starts with / (or is *.suffix)", s)
+	case strings.HasSuffix(s, "*"):
+		p := s[:len(s)-1]
+		if strings.Contains(p, "*") {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: * only at the end or the start", s)
+		}
+		if path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: not a clean path", s)
+		}
+		if why := ambiguousPath(&url.URL{Path: p}); why != "" {
+			return pathPattern{}, fmt.Errorf("allow anonymous %q: has %s, which a guarded site refuses in requests", s, why)
+		}
+		return pathPattern{prefix: p}, nil
+	}
+	if strings.Contains(s, "*") || path.Clean(s) != s {
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: not a clean path (* only at the end or the start)", s)
+	}
+	if why := ambiguousPath(&url.URL{Path: s}); why != "" {
+		return pathPattern{}, fmt.Errorf("allow anonymous %q: has %s, which a guarded site refuses in requests", s, why)
+	}
+	return pathPattern{exact: s}, nil
+}
+
+// isPublic reports whether r's path is one of the public paths. The first
+// gateway of a guarded site has refused every path that an upstream could
+// read differently (ambiguousPath: dot segments, //, ;, encoded / and the
+// like), so r.URL.Path is compared as it is; a path that is not plain is
+// never public, whoever calls this.
+func (p *policy) isPublic(r *http.Request) bool {
+	if len(p.public) == 0 {
+		return false
+	}
+	clean := r.URL.Path
+	if clean == "" || clean[0] != '/' || ambiguousPath(r.URL) != "" {
+		return false
+	}
+	for _, pp := range p.public {
+		switch {
+		case pp.exact != "":
+			if clean == pp.exact {
+				return true
+			}
+		case pp.prefix != "":
+			if strings.HasPrefix(clean, pp.prefix) {
+				return true
+			}
+		case pp.suffix != "":
+			if strings.HasSuffix(clean, pp.suffix) {
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -34,7 +34,7 @@ func (c *countingSource) Refresh(ctx context.Context, s *Session) (*Identity, er
 func newCountingFixture(t *testing.T, err error, hold chan struct{}) (*gwFixture, *countingSource) {
 	src := &countingSource{err: err, hold: hold}
 	f := newGatewayFixture(t, func(c *Config) {
-		src.Source = PoolSource{Pool: c.Pool, SignInPath: "/_gatehouse/signin"}
+		src.Source = c.Source
 		c.Source = src
 	})
 	return f, src

@@ -15,9 +15,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
@@ -161,7 +161,7 @@ type Pool struct {
 	Name   string
 	Config *PoolConfig
 	Pool   *pool.Pool
-	Keys   *oidc.KeySet
+	Keys   *signing.KeySet
 	// CookieKeyRing is the pool's cookie keys, reloaded from the store with
 	// the revocations (Upkeep), so that a key added or removed by another
 	// instance or the CLI is used here too.
@@ -414,9 +414,10 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
-	issuer := cfg.DisplayName
-	if issuer == "" {
-		issuer = name
+	// The name authenticator apps show beside the pool's TOTP codes.
+	totpIssuer := cfg.DisplayName
+	if totpIssuer == "" {
+		totpIssuer = name
 	}
 	secretKey, err := mfaSecretKey(cfg.MFASecretKey)
 	if err != nil {
@@ -432,14 +433,14 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
-		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: issuer, Lockout: cfg.Lockout.pool(),
+		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: totpIssuer, Lockout: cfg.Lockout.pool(),
 			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey, PreviousSecretKeys: previousKeys},
 		AuditLog: auditLogger(ctx),
 	})
 	if err != nil {
 		return nil, err
 	}
-	keys, err := oidc.OpenKeySet(ctx, s, keyPolicy(cfg))
+	keys, err := signing.Open(ctx, s, keyPolicy(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -500,7 +501,7 @@ func TestAuthorization(t *testing.T) {
 		if got.Get(middleware.HeaderIdentity) != "machine" || got.Get("Authorization") == "" {
 			t.Errorf("identity %q (want the client, as sub), Authorization %q", got.Get(middleware.HeaderIdentity), got.Get("Authorization"))
 		}
-		header, claims := verifyALBData(t, got.Get(middleware.HeaderData), e.sites["plain"]+"/_gatehouse/public-keys/", middleware.DefaultSigner("default"))
+		header, claims := verifyALBData(t, got.Get(middleware.HeaderData), e.sites["plain"]+"/_gatehouse/public-keys/", albdata.DefaultARN("default"))
 		if header["iss"] != e.idp.issuer || header["client"] != "machine" || claims["sub"] != "machine" || claims["scope"] != "orders/read" {
 			t.Errorf("data header %v, claims %v", header, claims)
 		}

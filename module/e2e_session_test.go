@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
-	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -214,7 +214,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 	if kid := jwtHeader(t, s.upstream.Last().Header.Get("X-Amzn-Oidc-Data"))["kid"]; kid != kidBefore {
 		t.Errorf("signing key changed across restart: %v -> %v", kidBefore, kid)
 	}
-	verifyALBData(t, s.upstream.Last().Header.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", middleware.DefaultSigner("default"))
+	verifyALBData(t, s.upstream.Last().Header.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", albdata.DefaultARN("default"))
 }
 
 // jwtHeader decodes a JWT's JOSE header without verifying it; segments may
@@ -372,7 +372,7 @@ func TestClaimsRefresh(t *testing.T) {
 	if h.Get("X-Amzn-Oidc-Data") == first {
 		t.Errorf("data header not re-signed after refresh")
 	}
-	_, claims := verifyALBData(t, h.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", middleware.DefaultSigner("default"))
+	_, claims := verifyALBData(t, h.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", albdata.DefaultARN("default"))
 	if g, _ := json.Marshal(claims["groups"]); string(g) != `["admins","staff"]` {
 		t.Errorf("refreshed data groups = %s", g)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
-	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -150,7 +150,7 @@ func TestSignInJourney(t *testing.T) {
 	}
 
 	// 6. X-Amzn-Oidc-Data verifies as an ALB upstream would verify it.
-	hdr, claims := verifyALBData(t, up.Header.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", middleware.DefaultSigner("default"))
+	hdr, claims := verifyALBData(t, up.Header.Get("X-Amzn-Oidc-Data"), base+"/_gatehouse/public-keys/", albdata.DefaultARN("default"))
 	for k, want := range map[string]any{"alg": "ES256", "iss": "https://auth.example.test", "client": "gatehouse"} {
 		if hdr[k] != want {
 			t.Errorf("data JOSE header %s = %v, want %v", k, hdr[k], want)

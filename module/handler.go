@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/federation/oidcrp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"go.uber.org/zap"
 )
@@ -164,7 +165,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if name == "" {
 			name = gatewayStoreName
 		}
-		h.Signer = middleware.DefaultSigner(name)
+		h.Signer = albdata.DefaultARN(name)
 	}
 	if h.LogoutRedirect == "" {
 		h.LogoutRedirect = "/"
@@ -199,7 +200,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.hsts = h.HSTS.value()
-	codec, err := middleware.NewRotatingCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
+	codec, err := middleware.NewCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}
@@ -235,12 +236,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.NoPlainHeaders {
 		headers = []middleware.HeaderRule{}
 	}
+	gwSource := source
+	if gwSource == nil {
+		gwSource = middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath}
+	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		Pool:  p.Pool,
-		Codec: codec,
-		Data: &middleware.ALBDataSigner{
+		Revocations: p.Pool.DenyList(),
+		Revoker:     p.Pool,
+		Codec:       codec,
+		Data: &albdata.Signer{
 			Keys:     p.Keys,
-			Signer:   h.Signer,
+			ARN:      h.Signer,
 			Issuer:   issuer,
 			ClientID: clientID,
 		},
@@ -251,8 +257,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		PassAccessToken:    h.PassAccessToken,
 		StripSessionCookie: !h.PassSessionCookie,
 		Secure:             secure,
-		SignInPath:         hostedui.SignInPath,
-		Source:             source,
+		Source:             gwSource,
 		Unauthorized: func(w http.ResponseWriter, r *http.Request) {
 			renderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
 		},
@@ -463,7 +468,11 @@ func (h *Handler) bearerConfig(p *Pool) *middleware.BearerConfig {
 	if len(issuers) == 0 {
 		return nil
 	}
-	return &middleware.BearerConfig{Issuers: issuers}
+	cfg := &middleware.BearerConfig{Issuers: issuers}
+	if own != "" {
+		cfg.Keys = p.Keys // the Local issuer's
+	}
+	return cfg
 }
 
 // validateAuthz checks the rules, roles and token options.

@@ -14,7 +14,9 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 func init() {
@@ -96,16 +98,18 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.hsts = h.HSTS.value()
-	codec, err := middleware.NewRotatingCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
+	codec, err := middleware.NewCodec(cookieName, p.CookieKeyRing, time.Duration(h.SessionTimeout))
 	if err != nil {
 		return err
 	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		Pool:  p.Pool,
-		Codec: codec,
-		Data: &middleware.ALBDataSigner{
+		Revocations: p.Pool.DenyList(),
+		Revoker:     p.Pool,
+		Source:      middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
+		Codec:       codec,
+		Data: &albdata.Signer{
 			Keys:     p.Keys,
-			Signer:   middleware.DefaultSigner(h.Pool),
+			ARN:      albdata.DefaultARN(h.Pool),
 			Issuer:   p.Config.Issuer,
 			ClientID: "gatehouse",
 		},
@@ -113,7 +117,6 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		SessionTimeout: time.Duration(h.SessionTimeout),
 		ClaimsRefresh:  defaultClaimsRefresh,
 		Secure:         secure,
-		SignInPath:     hostedui.SignInPath,
 		Unauthorized: func(w http.ResponseWriter, r *http.Request) {
 			h.ui.RenderError(w, r, http.StatusUnauthorized, "Sign-in required", "You need to sign in to see this page.")
 		},
@@ -140,7 +143,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 	}
 	// Discovery promises RS256 (OpenID Connect Discovery requires it), so
 	// the pool keeps RS256 keys from the first start on.
-	if err := p.Keys.Ensure(ctx, oidc.RS256); err != nil {
+	if err := p.Keys.Ensure(ctx, signing.RS256); err != nil {
 		return fmt.Errorf("gatehouse_idp: %w", err)
 	}
 	clients, err := readyClients(p.Config.Clients)
@@ -194,7 +197,7 @@ func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if strings.HasPrefix(r.URL.Path, prefix) || strings.HasPrefix(r.URL.Path, "/oauth2/") {
 		setHSTS(w, r, h.hsts)
 	}
-	if h.provider.ServeHTTP(w, r) {
+	if h.provider.Serve(w, r) {
 		return nil
 	}
 	if strings.HasPrefix(r.URL.Path, prefix) {
@@ -286,8 +289,8 @@ func readyClients(cfgs []ClientConfig) ([]*oidc.Client, error) {
 // validateIDPConfig checks a pool's provider options without opening
 // anything; PoolConfig.Validate calls it.
 func validateIDPConfig(c *PoolConfig) error {
-	if c.KeyRotation != 0 && time.Duration(c.KeyRotation) < oidc.MinKeyRotation {
-		return fmt.Errorf("key_rotation %s: must be at least %s", time.Duration(c.KeyRotation), oidc.MinKeyRotation)
+	if c.KeyRotation != 0 && time.Duration(c.KeyRotation) < signing.MinRotation {
+		return fmt.Errorf("key_rotation %s: must be at least %s", time.Duration(c.KeyRotation), signing.MinRotation)
 	}
 	if len(c.Clients) > 0 && c.Issuer == "" {
 		return errors.New("client: a pool with app clients needs an issuer (the URL of its gatehouse_idp site)")
@@ -318,12 +321,12 @@ func keyNow() time.Time {
 }
 
 // keyPolicy is how a pool's signing keys are kept.
-func keyPolicy(c *PoolConfig) oidc.KeyPolicy {
+func keyPolicy(c *PoolConfig) signing.Policy {
 	rotation := time.Duration(c.KeyRotation)
 	if rotation == 0 {
 		rotation = defaultKeyRotation
 	}
-	return oidc.KeyPolicy{Rotation: rotation, Now: keyNow}
+	return signing.Policy{Rotation: rotation, Now: keyNow}
 }
 
 // Interface guards

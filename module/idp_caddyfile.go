@@ -7,8 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
 func init() {
@@ -180,8 +179,8 @@ func parseKeyRotation(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 		return err
 	}
 	dur, err := caddy.ParseDuration(s)
-	if err != nil || dur < oidc.MinKeyRotation {
-		return d.Errf("key_rotation %q: want a duration of at least %s, such as 30d", s, oidc.MinKeyRotation)
+	if err != nil || dur < signing.MinRotation {
+		return d.Errf("key_rotation %q: want a duration of at least %s, such as 30d", s, signing.MinRotation)
 	}
 	cfg.KeyRotation = caddy.Duration(dur)
 	return nil

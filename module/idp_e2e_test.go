@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -1058,11 +1059,11 @@ func TestIDPKeyRotation(t *testing.T) {
 		t.Errorf("after rotation tokens are signed by %s, want the new published key (old %s)", newKid, oldKid)
 	}
 
-	offset.Store(int64(31*24*time.Hour + oidc.MaxTokenTTL - time.Hour)) // still within the window
+	offset.Store(int64(31*24*time.Hour + signing.MaxTokenTTL - time.Hour)) // still within the window
 	if got := kids(); !slices.Contains(got, oldKid) {
 		t.Errorf("previous key retired before its tokens could have expired: %v", got)
 	}
-	offset.Store(int64(31*24*time.Hour + oidc.MaxTokenTTL + time.Hour)) // past it
+	offset.Store(int64(31*24*time.Hour + signing.MaxTokenTTL + time.Hour)) // past it
 	retired := kids()
 	if len(retired) != 2 || slices.Contains(retired, oldKid) || !slices.Contains(retired, newKid) {
 		t.Errorf("JWKS after the retirement window: %v, want only the current keys (%s, not %s)", retired, newKid, oldKid)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/middleware"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/pool"
 )
@@ -364,7 +365,7 @@ func TestOutsideIssuer(t *testing.T) {
 				t.Errorf("forged header %s reached the upstream", k)
 			}
 		}
-		header, claims := verifyALBData(t, got.Header.Get(middleware.HeaderData), auth+"/_gatehouse/public-keys/", middleware.DefaultSigner("gateway"))
+		header, claims := verifyALBData(t, got.Header.Get(middleware.HeaderData), auth+"/_gatehouse/public-keys/", albdata.DefaultARN("gateway"))
 		if header["iss"] != op.issuer || header["client"] != opClientID {
 			t.Errorf("data header: iss %v, client %v; want the provider and the client id", header["iss"], header["client"])
 		}
@@ -656,7 +657,7 @@ func TestGatehousePoolAsOutsideIssuer(t *testing.T) {
 		got.Header.Get("X-Auth-Request-Groups") != "admins" {
 		t.Errorf("upstream headers %v", got.Header)
 	}
-	header, claims := verifyALBData(t, got.Header.Get(middleware.HeaderData), gateway+"/_gatehouse/public-keys/", middleware.DefaultSigner("default"))
+	header, claims := verifyALBData(t, got.Header.Get(middleware.HeaderData), gateway+"/_gatehouse/public-keys/", albdata.DefaultARN("default"))
 	if header["iss"] != issuer || header["client"] != "gateway" || claims["name"] != "Ada Lovelace" {
 		t.Errorf("data header %v, claims %v", header, claims)
 	}

@@ -1,5 +1,5 @@
-// Package oidc makes a user pool an OpenID Provider, and keeps the pool's
-// signing keys.
+// Package oidc makes a user pool an OpenID Provider. It signs with the
+// pool's keys (package signing) and does not own them.
 //
 // A Provider is built once, when the server starts, and serves the OpenID
 // Connect and OAuth 2.0 endpoints under the pool's issuer URL:
@@ -7,12 +7,12 @@
 //	p, err := oidc.NewProvider(oidc.Config{
 //		Issuer:   "https://auth.example.com",
 //		Pool:     pl,
-//		Keys:     keys,       // from OpenKeySet, with RS256 ensured
+//		Keys:     keys,       // from signing.Open, with RS256 ensured
 //		Clients:  clients,    // the Caddyfile's; stored ones are looked up
 //		Sessions: sessions,   // the issuer site's sign-in session
 //	})
 //	...
-//	if p.ServeHTTP(w, r) {
+//	if p.Serve(w, r) {
 //		return // one of the provider's paths
 //	}
 //
@@ -36,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -85,7 +86,7 @@ type Config struct {
 	// Store defaults to Pool.Store().
 	Store store.Store
 	// Keys signs the tokens; it must keep ES256 and RS256 keys.
-	Keys *KeySet
+	Keys *signing.KeySet
 	// Clients are the clients written in the configuration; they win over
 	// a stored client with the same id.
 	Clients []*Client
@@ -123,7 +124,7 @@ type Provider struct {
 	realm        string
 	pool         *pool.Pool
 	store        store.Store
-	keys         *KeySet
+	keys         *signing.KeySet
 	clients      registry
 	sessions     Sessions
 	signInPath   string
@@ -149,7 +150,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 	if len(cfg.MarkerKey) < 32 {
 		return nil, errors.New("oidc: Config.MarkerKey must have at least 32 bytes")
 	}
-	for _, alg := range []string{ES256, RS256} {
+	for _, alg := range []string{signing.ES256, signing.RS256} {
 		if cfg.Keys.CurrentFor(alg) == nil {
 			return nil, fmt.Errorf("oidc: the key set keeps no %s keys (KeySet.Ensure)", alg)
 		}
@@ -224,9 +225,10 @@ func (p *Provider) Configured(id string) bool {
 	return ok
 }
 
-// ServeHTTP answers r if its path is one of the provider's, and reports
-// whether it did; other requests are left for the caller.
-func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) bool {
+// Serve answers r if its path is one of the provider's, and reports whether
+// it did; other requests are left for the caller (it is not an
+// http.Handler, which would have to answer every request).
+func (p *Provider) Serve(w http.ResponseWriter, r *http.Request) (handled bool) {
 	path, ok := strings.CutPrefix(r.URL.Path, p.base)
 	if !ok {
 		return false
@@ -283,7 +285,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"response_modes_supported":                   []string{"query"},
 		"grant_types_supported":                      []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
 		"subject_types_supported":                    []string{"public"},
-		"id_token_signing_alg_values_supported":      []string{RS256, ES256},
+		"id_token_signing_alg_values_supported":      []string{signing.RS256, signing.ES256},
 		"scopes_supported":                           defaultScopes,
 		"token_endpoint_auth_methods_supported":      []string{"client_secret_basic", "client_secret_post", "none"},
 		"revocation_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},

@@ -2,13 +2,31 @@ package oidc
 
 import (
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/signing"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
+
+// openKeyStore opens a fresh SQLite store at path (or in a temp dir when
+// path is empty), closed when the test ends.
+func openKeyStore(t testing.TB, path string) *sqlite.Store {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "gatehouse.db")
+	}
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
 
 type noSessions struct{}
 
@@ -23,7 +41,7 @@ func testProvider(t testing.TB, clients ...*Client) *Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := OpenKeySet(t.Context(), s, KeyPolicy{Algs: []string{RS256}})
+	ks, err := signing.Open(t.Context(), s, signing.Policy{Algs: []string{signing.RS256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +103,7 @@ func TestClientDefaultsAndSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.IDTokenTTL != time.Hour || c.AccessTokenTTL != time.Hour || c.RefreshTokenTTL != 30*24*time.Hour || c.SigningAlg != ES256 {
+	if c.IDTokenTTL != time.Hour || c.AccessTokenTTL != time.Hour || c.RefreshTokenTTL != 30*24*time.Hour || c.SigningAlg != signing.ES256 {
 		t.Errorf("defaults: %+v", c)
 	}
 	if !c.allows(GrantAuthorizationCode) || !c.allows(GrantRefreshToken) || c.allows(GrantClientCredentials) {
@@ -134,11 +152,11 @@ func TestNewProviderChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	esOnly, err := LoadKeySet(t.Context(), s)
+	esOnly, err := signing.Open(t.Context(), s, signing.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	both, err := OpenKeySet(t.Context(), s, KeyPolicy{Algs: []string{RS256}})
+	both, err := signing.Open(t.Context(), s, signing.Policy{Algs: []string{signing.RS256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +184,11 @@ func TestNewProviderChecks(t *testing.T) {
 	}
 	// The issuer's path prefixes every endpoint.
 	req, _ := http.NewRequest(http.MethodGet, "https://auth.example.test/pool/.well-known/openid-configuration", nil)
-	if !p.ServeHTTP(noopWriter{http.Header{}}, req) {
+	if !p.Serve(noopWriter{http.Header{}}, req) {
 		t.Error("discovery under the issuer's path not served")
 	}
 	req, _ = http.NewRequest(http.MethodGet, "https://auth.example.test/.well-known/openid-configuration", nil)
-	if p.ServeHTTP(noopWriter{http.Header{}}, req) {
+	if p.Serve(noopWriter{http.Header{}}, req) {
 		t.Error("discovery outside the issuer's path served")
 	}
 	if !strings.Contains(string(p.discovery), `"token_endpoint":"https://auth.example.test/pool/oauth2/token"`) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -137,15 +138,15 @@ func (c *Client) Validate() error {
 		v    time.Duration
 		max  time.Duration
 	}{
-		{"id_token_ttl", c.IDTokenTTL, MaxTokenTTL},
-		{"access_token_ttl", c.AccessTokenTTL, MaxTokenTTL},
+		{"id_token_ttl", c.IDTokenTTL, signing.MaxTokenTTL},
+		{"access_token_ttl", c.AccessTokenTTL, signing.MaxTokenTTL},
 		{"refresh_token_ttl", c.RefreshTokenTTL, MaxRefreshTokenTTL},
 	} {
 		if t.v < 0 || t.v > t.max {
 			return fmt.Errorf("%s %s: want a positive duration of at most %s", t.name, t.v, t.max)
 		}
 	}
-	if c.SigningAlg != "" && c.SigningAlg != ES256 && c.SigningAlg != RS256 {
+	if c.SigningAlg != "" && c.SigningAlg != signing.ES256 && c.SigningAlg != signing.RS256 {
 		return fmt.Errorf("signing_alg %q: want ES256 or RS256", c.SigningAlg)
 	}
 	return nil
@@ -191,7 +192,7 @@ func (c *Client) ready() (*Client, error) {
 		r.RefreshTokenTTL = DefaultRefreshTokenTTL
 	}
 	if r.SigningAlg == "" {
-		r.SigningAlg = ES256
+		r.SigningAlg = signing.ES256
 	}
 	if r.Secret != "" {
 		// Compared as digests, so the comparison takes the same time
@@ -250,8 +251,8 @@ func (g *registry) lookup(ctx context.Context, id string) (*Client, error) {
 	}
 	stored := ClientFromStore(sc)
 	// The CLI may have stored longer lifetimes than tokens may have here.
-	stored.IDTokenTTL = min(stored.IDTokenTTL, MaxTokenTTL)
-	stored.AccessTokenTTL = min(stored.AccessTokenTTL, MaxTokenTTL)
+	stored.IDTokenTTL = min(stored.IDTokenTTL, signing.MaxTokenTTL)
+	stored.AccessTokenTTL = min(stored.AccessTokenTTL, signing.MaxTokenTTL)
 	stored.RefreshTokenTTL = min(stored.RefreshTokenTTL, MaxRefreshTokenTTL)
 	c, err := stored.ready()
 	if err != nil {

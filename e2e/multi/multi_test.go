@@ -420,7 +420,11 @@ func sealedWith(t *testing.T, st *postgres.Store, value, id string) bool {
 	}
 	found := false
 	for _, k := range keys {
-		c, err := middleware.NewCodec(cookieName, [][]byte{k.Material}, time.Hour)
+		ck, err := middleware.NewCookieKeys([]middleware.CookieKey{{Material: k.Material}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := middleware.NewCodec(cookieName, ck, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse-auth/gatehouse/middleware"
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
 
@@ -24,7 +24,7 @@ const keyPrefix = "/_gatehouse/public-keys/"
 
 // keySet opens a fresh SQLite store, as a Gatehouse pool does, and loads
 // (creates) its signing keys.
-func keySet(t *testing.T) *oidc.KeySet {
+func keySet(t *testing.T) *signing.KeySet {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -32,7 +32,7 @@ func keySet(t *testing.T) *oidc.KeySet {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ks, err := oidc.LoadKeySet(ctx, st)
+	ks, err := signing.Open(ctx, st, signing.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func keySet(t *testing.T) *oidc.KeySet {
 }
 
 // keyServer serves ks's public keys as Gatehouse does, counting requests.
-func keyServer(t *testing.T, ks *oidc.KeySet) (keyURL string, hits *atomic.Int64) {
+func keyServer(t *testing.T, ks *signing.KeySet) (keyURL string, hits *atomic.Int64) {
 	t.Helper()
 	hits = new(atomic.Int64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,10 +56,10 @@ func keyServer(t *testing.T, ks *oidc.KeySet) (keyURL string, hits *atomic.Int64
 	return srv.URL + keyPrefix, hits
 }
 
-func signer(ks *oidc.KeySet, arn string) *middleware.ALBDataSigner {
-	return &middleware.ALBDataSigner{
+func signer(ks *signing.KeySet, arn string) *albdata.Signer {
+	return &albdata.Signer{
 		Keys:     ks,
-		Signer:   arn,
+		ARN:      arn,
 		Issuer:   "http://localhost:8080",
 		ClientID: "gatehouse",
 	}
@@ -73,7 +73,7 @@ var userClaims = map[string]any{
 	"groups":         []string{"admins"},
 }
 
-func mustSign(t *testing.T, s *middleware.ALBDataSigner, exp time.Time) string {
+func mustSign(t *testing.T, s *albdata.Signer, exp time.Time) string {
 	t.Helper()
 	token, err := s.Sign(userClaims, exp)
 	if err != nil {
@@ -99,7 +99,7 @@ func TestAcceptsGatehouseData(t *testing.T) {
 	ks := keySet(t)
 	keyURL, hits := keyServer(t, ks)
 	h := NewHandler(&Verifier{KeyURL: keyURL, Signer: defaultSigner, Client: http.DefaultClient})
-	token := mustSign(t, signer(ks, middleware.DefaultSigner("default")), time.Now().Add(time.Hour))
+	token := mustSign(t, signer(ks, albdata.DefaultARN("default")), time.Now().Add(time.Hour))
 
 	code, body := serve(h, token)
 	if code != http.StatusOK {
@@ -223,7 +223,7 @@ func TestRejects(t *testing.T) {
 // TestDefaultSignerMatchesGatehouse keeps the flag's default in step with
 // what Gatehouse signs for pool "default".
 func TestDefaultSignerMatchesGatehouse(t *testing.T) {
-	if want := middleware.DefaultSigner("default"); defaultSigner != want {
+	if want := albdata.DefaultARN("default"); defaultSigner != want {
 		t.Errorf("defaultSigner = %q, Gatehouse signs %q", defaultSigner, want)
 	}
 }

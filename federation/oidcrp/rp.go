@@ -11,7 +11,7 @@
 //		Issuer:       "https://accounts.example.com",
 //		ClientID:     "gatehouse",
 //		ClientSecret: secret,
-//		Keys:         cookieKeys, // the session cookie's keys
+//		KeyRing:      cookieKeys, // the session cookie's keys
 //		RenderError:  ui.RenderError,
 //	})
 //	gw, err := middleware.NewGateway(middleware.Config{Source: rp, ...})
@@ -68,12 +68,9 @@ type Config struct {
 	ClientSecret string
 	// Scopes must hold "openid"; nil means DefaultScopes.
 	Scopes []string
-	// Keys seal the flow cookie: the session cookie's keys (each
-	// middleware.CookieKeyLen bytes, newest first).
-	Keys [][]byte
-	// KeyRing, when set, is used instead of Keys: the session cookie's
-	// keys as they rotate, so a flow begun on one instance of a pool's
-	// gateways can end on another after a rotation too.
+	// KeyRing seals the flow cookie: the session cookie's keys as they
+	// rotate, so a flow begun on one instance of a pool's gateways can end
+	// on another after a rotation too.
 	KeyRing *middleware.CookieKeys
 	// Secure reports whether r came over HTTPS, for the redirect URI's
 	// scheme and the flow cookie's Secure flag; default: r.TLS != nil.
@@ -140,7 +137,7 @@ func New(cfg Config) (*RP, error) {
 	if cfg.CookiePrefix != "" && cfg.CookiePrefix != "__Host-" {
 		return nil, fmt.Errorf("oidcrp: cookie prefix %q: want __Host- or none", cfg.CookiePrefix)
 	}
-	if len(cfg.Keys) == 0 && cfg.KeyRing == nil {
+	if cfg.KeyRing == nil {
 		return nil, errors.New("oidcrp: cookie keys are required")
 	}
 	rp := &RP{
@@ -157,19 +154,7 @@ func New(cfg Config) (*RP, error) {
 		now:          time.Now,
 		consumed:     newConsumedStates(maxConsumed),
 		flights:      newFlights(),
-	}
-	keys := cfg.Keys
-	if cfg.KeyRing != nil {
-		rp.codecs, keys = []securecookie.Codec{cfg.KeyRing.SecureCookie(FlowTTL)}, nil
-	}
-	for i, k := range keys {
-		if len(k) != middleware.CookieKeyLen {
-			return nil, fmt.Errorf("oidcrp: cookie key %d has %d bytes, want %d", i, len(k), middleware.CookieKeyLen)
-		}
-		sc := securecookie.New(k[:64], k[64:])
-		sc.MaxAge(int(FlowTTL / time.Second))
-		sc.SetSerializer(securecookie.JSONEncoder{})
-		rp.codecs = append(rp.codecs, sc)
+		codecs:       []securecookie.Codec{cfg.KeyRing.SecureCookie(FlowTTL)},
 	}
 	if rp.secure == nil {
 		rp.secure = func(r *http.Request) bool { return r.TLS != nil }

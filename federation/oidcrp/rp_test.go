@@ -50,6 +50,15 @@ func (s *recordingSessions) started() []*middleware.Identity {
 // testKey is the session cookie key the RP seals flows with.
 var testKey = securecookie.GenerateRandomKey(middleware.CookieKeyLen)
 
+// testKeys holds testKey.
+var testKeys = func() *middleware.CookieKeys {
+	k, err := middleware.NewCookieKeys([]middleware.CookieKey{{Material: testKey}})
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 // renderError writes the status and the title and message as the body, so
 // tests can tell the pages apart.
 func renderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
@@ -64,7 +73,7 @@ func newRP(t testing.TB, fi *fakeIssuer, edit func(*Config)) *RP {
 		Issuer:       fi.issuer(),
 		ClientID:     fi.clientID,
 		ClientSecret: fi.secret,
-		Keys:         [][]byte{testKey},
+		KeyRing:      testKeys,
 		Secure:       func(*http.Request) bool { return true },
 		SafeReturnTo: func(s string) (string, bool) {
 			if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
@@ -612,13 +621,12 @@ func TestNewValidates(t *testing.T) {
 		{"not a URL", func(c *Config) { c.Issuer = "idp.example.com" }},
 		{"no client id", func(c *Config) { c.ClientID = "" }},
 		{"scopes without openid", func(c *Config) { c.Scopes = []string{"email"} }},
-		{"no keys", func(c *Config) { c.Keys = nil }},
-		{"short key", func(c *Config) { c.Keys = [][]byte{make([]byte, 32)} }},
+		{"no keys", func(c *Config) { c.KeyRing = nil }},
 		{"no error page", func(c *Config) { c.RenderError = nil }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Issuer: fi.issuer(), ClientID: "c", Keys: [][]byte{testKey}, RenderError: renderError}
+			cfg := Config{Issuer: fi.issuer(), ClientID: "c", KeyRing: testKeys, RenderError: renderError}
 			tt.edit(&cfg)
 			if rp, err := New(cfg); err == nil {
 				t.Errorf("New = %v, want an error", rp)
@@ -626,7 +634,7 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 	for _, issuer := range []string{"https://idp.example.com", "http://localhost:8080", "http://127.0.0.1:9000/realms/x"} {
-		if _, err := New(Config{Issuer: issuer, ClientID: "c", Keys: [][]byte{testKey}, RenderError: renderError}); err != nil {
+		if _, err := New(Config{Issuer: issuer, ClientID: "c", KeyRing: testKeys, RenderError: renderError}); err != nil {
 			t.Errorf("New(%s): %v", issuer, err)
 		}
 	}

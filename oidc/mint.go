@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -170,15 +171,15 @@ func userClaims(u *store.User, scopes []string) map[string]any {
 }
 
 // sign makes a compact JWT of claims with key, its kid in the header.
-func sign(key *SigningKey, claims map[string]any) (string, error) {
+func sign(key *signing.Key, claims map[string]any) (string, error) {
 	var (
 		method jwt.SigningMethod
 		priv   any
 	)
 	switch key.Alg {
-	case ES256:
+	case signing.ES256:
 		method, priv = jwt.SigningMethodES256, key.Private
-	case RS256:
+	case signing.RS256:
 		method, priv = jwt.SigningMethodRS256, key.RSA
 	default:
 		return "", fmt.Errorf("oidc: cannot sign with %q", key.Alg)
@@ -210,7 +211,7 @@ func (p *Provider) parseOwn(ctx context.Context, raw string, ignoreExpiry bool) 
 		return nil, errNotOurs
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{ES256, RS256}),
+		jwt.WithValidMethods([]string{signing.ES256, signing.RS256}),
 		jwt.WithTimeFunc(p.now),
 	}
 	if ignoreExpiry {
@@ -221,12 +222,7 @@ func (p *Provider) parseOwn(ctx context.Context, raw string, ignoreExpiry bool) 
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		k, ok := p.keys.Key(kid)
-		if !ok && kid != "" && p.keys.mayReloadOnMiss() {
-			// Perhaps another instance signed with a key it just made.
-			_ = p.keys.Reload(ctx)
-			k, ok = p.keys.Key(kid)
-		}
+		k, ok := p.keys.Find(ctx, kid)
 		if !ok || t.Method.Alg() != k.Alg {
 			return nil, errNotOurs
 		}
@@ -267,4 +263,5 @@ func familyOf(codeHash string) string {
 	return b64(sum[:])
 }
 
+func b64(b []byte) string                { return base64.RawURLEncoding.EncodeToString(b) }
 func decodeB64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -1,4 +1,4 @@
-package oidc
+package signing
 
 import (
 	"context"
@@ -7,12 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,11 +81,11 @@ func pkcs8(t *testing.T, key any) []byte {
 	return der
 }
 
-func TestLoadKeySetFreshStoreCreatesOneKey(t *testing.T) {
+func TestOpenFreshStoreCreatesOneKey(t *testing.T) {
 	s := openKeyStore(t, "")
-	ks, err := LoadKeySet(t.Context(), s)
+	ks, err := Open(t.Context(), s, Policy{})
 	if err != nil {
-		t.Fatalf("LoadKeySet: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	stored, err := s.Keys(t.Context(), KeyKind)
 	if err != nil {
@@ -114,10 +116,10 @@ func TestLoadKeySetFreshStoreCreatesOneKey(t *testing.T) {
 	}
 }
 
-func TestLoadKeySetRestartKeepsKey(t *testing.T) {
+func TestOpenRestartKeepsKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	s1 := openKeyStore(t, path)
-	first, err := LoadKeySet(t.Context(), s1)
+	first, err := Open(t.Context(), s1, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func TestLoadKeySetRestartKeepsKey(t *testing.T) {
 	}
 
 	s2 := openKeyStore(t, path)
-	second, err := LoadKeySet(t.Context(), s2)
+	second, err := Open(t.Context(), s2, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func TestLoadKeySetRestartKeepsKey(t *testing.T) {
 
 func TestReloadPicksUpNewerKey(t *testing.T) {
 	s := openKeyStore(t, "")
-	ks, err := LoadKeySet(t.Context(), s)
+	ks, err := Open(t.Context(), s, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +188,7 @@ func TestReloadPicksUpNewerKey(t *testing.T) {
 
 func TestReloadErrorKeepsKeys(t *testing.T) {
 	cs := &countingStore{Store: openKeyStore(t, "")}
-	ks, err := LoadKeySet(t.Context(), cs)
+	ks, err := Open(t.Context(), cs, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +207,7 @@ func TestReloadErrorKeepsKeys(t *testing.T) {
 }
 
 func TestPublicKeyPEMIsCallersCopy(t *testing.T) {
-	ks, err := LoadKeySet(t.Context(), openKeyStore(t, ""))
+	ks, err := Open(t.Context(), openKeyStore(t, ""), Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func TestPublicKeyPEMIsCallersCopy(t *testing.T) {
 	}
 }
 
-func TestLoadKeySetSkipsUnusableKeys(t *testing.T) {
+func TestOpenSkipsUnusableKeys(t *testing.T) {
 	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -260,10 +262,10 @@ func TestLoadKeySetSkipsUnusableKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			ks, err := LoadKeySet(t.Context(), s)
+			ks, err := Open(t.Context(), s, Policy{})
 			if !tc.good {
 				if err == nil {
-					t.Fatal("LoadKeySet with no usable key returned nil error")
+					t.Fatal("Open with no usable key returned nil error")
 				}
 				if !strings.Contains(err.Error(), badID) {
 					t.Errorf("error %q does not name the bad key %s", err, badID)
@@ -271,7 +273,7 @@ func TestLoadKeySetSkipsUnusableKeys(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("LoadKeySet: %v", err)
+				t.Fatalf("Open: %v", err)
 			}
 			if got := ks.Current().ID; got != good.ID {
 				t.Errorf("Current().ID = %q, want the usable key %q", got, good.ID)
@@ -301,7 +303,7 @@ func verifyWithPEM(t *testing.T, pemBytes []byte, tok string) error {
 
 func TestServePublicKey(t *testing.T) {
 	s := openKeyStore(t, "")
-	ks, err := LoadKeySet(t.Context(), s)
+	ks, err := Open(t.Context(), s, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +408,7 @@ func TestServePublicKey(t *testing.T) {
 
 func TestServePublicKeyStoreLookups(t *testing.T) {
 	cs := &countingStore{Store: openKeyStore(t, "")}
-	ks, err := LoadKeySet(t.Context(), cs)
+	ks, err := Open(t.Context(), cs, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +459,7 @@ func TestServePublicKeyStoreLookups(t *testing.T) {
 
 func TestKeySetConcurrentReadsDuringReload(t *testing.T) {
 	s := openKeyStore(t, "")
-	ks, err := LoadKeySet(t.Context(), s)
+	ks, err := Open(t.Context(), s, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,3 +502,18 @@ func TestKeySetConcurrentReadsDuringReload(t *testing.T) {
 		t.Errorf("Current() = %q, want the newest stored key %q", got, stored[0].ID)
 	}
 }
+
+// PublicKeyPEM (tests only: ServePublicKey is how keys are published) returns the PEM ("PUBLIC KEY", PKIX) of the key with that
+// kid, and whether it is known. The slice is the caller's own.
+func (k *KeySet) PublicKeyPEM(kid string) ([]byte, bool) {
+	p, ok := k.snap.Load().pems[kid]
+	return slices.Clone(p), ok
+}
+
+// generateKey mints a new P-256 key as PKCS#8 DER, the form other tools
+// (openssl pkey -inform DER) read without help.
+func generateKey() (store.Key, error) {
+	return generateKeyFor(ES256, time.Now())
+}
+
+func decodeB64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

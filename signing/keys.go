@@ -1,4 +1,9 @@
-package oidc
+// Package signing holds a pool's signing keys: ES256 always, RS256 when asked
+// for, read from its store, rotated on a schedule and published as a JWKS and
+// as ALB-style PEMs. The OpenID provider signs its tokens with them and the
+// gateway signs its identity headers and verifies the pool's bearer tokens
+// with them; neither owns them.
+package signing
 
 import (
 	"context"
@@ -45,9 +50,9 @@ const RSAKeyKind = "rs256"
 // its successor took over, so every token it signed can still be verified.
 const MaxTokenTTL = 24 * time.Hour
 
-// MinKeyRotation is the shortest rotation period a pool may configure: a
+// MinRotation is the shortest rotation period a pool may configure: a
 // shorter one would publish more keys than it signs with.
-const MinKeyRotation = time.Hour
+const MinRotation = time.Hour
 
 const (
 	// rsaBits is the size of new RS256 keys; stored keys smaller than this
@@ -71,29 +76,29 @@ var kinds = map[string]string{ES256: KeyKind, RS256: RSAKeyKind}
 // kids cannot turn into a flood of store queries.
 const missReloadInterval = 5 * time.Second
 
-// SigningKey is one signing key of a pool.
-type SigningKey struct {
+// Key is one signing key of a pool.
+type Key struct {
 	// ID is the key's UUID, used as the `kid` of everything it signs.
 	ID string
 	// Alg is ES256 or RS256.
 	Alg string
-	// Private is the key of an ES256 SigningKey; nil for RS256.
+	// Private is the key of an ES256 Key; nil for RS256.
 	Private *ecdsa.PrivateKey
-	// RSA is the key of an RS256 SigningKey; nil for ES256.
+	// RSA is the key of an RS256 Key; nil for ES256.
 	RSA     *rsa.PrivateKey
 	Created time.Time
 }
 
 // Signer returns the private key, whichever its algorithm.
-func (k *SigningKey) Signer() crypto.Signer {
+func (k *Key) Signer() crypto.Signer {
 	if k.RSA != nil {
 		return k.RSA
 	}
 	return k.Private
 }
 
-// KeyPolicy is how OpenKeySet manages a pool's keys.
-type KeyPolicy struct {
+// Policy is how Open manages a pool's keys.
+type Policy struct {
 	// Algs lists the algorithms to keep keys for; ES256 is always kept.
 	Algs []string
 	// Rotation is how long a key signs before a new one replaces it. Zero
@@ -104,14 +109,14 @@ type KeyPolicy struct {
 }
 
 // KeySet is a pool's signing keys, read from its store: ES256 always, RS256
-// when asked for. It is safe for concurrent use; Current, CurrentFor,
-// PublicKeyPEM and JWKS never block, so the request path can call them
+// when asked for. It is safe for concurrent use; Current, CurrentFor, Key
+// and JWKS never block, so the request path can call them
 // freely.
 //
-//	keys, err := oidc.OpenKeySet(ctx, st, oidc.KeyPolicy{Algs: []string{oidc.RS256}, Rotation: 30 * 24 * time.Hour})
+//	keys, err := signing.Open(ctx, st, signing.Policy{Algs: []string{signing.RS256}, Rotation: 30 * 24 * time.Hour})
 //	...
 //	_ = keys.Maintain(ctx)    // rotates when due; cheap otherwise
-//	k := keys.CurrentFor(oidc.RS256) // sign with k.Signer(), label with k.ID
+//	k := keys.CurrentFor(signing.RS256) // sign with k.Signer(), label with k.ID
 //
 // With a rotation period, each algorithm's newest key is replaced once it is
 // that old; the replaced key stays published (JWKS) until MaxTokenTTL after
@@ -139,9 +144,9 @@ type KeySet struct {
 // keySnapshot is one immutable view of the store's keys; a reload replaces
 // it whole.
 type keySnapshot struct {
-	algs  []string                 // managed, ES256 first
-	byAlg map[string][]*SigningKey // newest first, never empty
-	byID  map[string]*SigningKey
+	algs  []string          // managed, ES256 first
+	byAlg map[string][]*Key // newest first, never empty
+	byID  map[string]*Key
 	pems  map[string][]byte
 	jwks  map[string]json.RawMessage
 	// rotateAt is the earliest time (unix nanoseconds) one algorithm's
@@ -149,25 +154,16 @@ type keySnapshot struct {
 	rotateAt int64
 }
 
-// LoadKeySet reads the store's ES256 keys, creating the first one on a fresh
-// store. Keys whose material does not parse are skipped; it is an error only
-// if no usable key remains. It never rotates (see OpenKeySet).
-//
-// NotAfter is not consulted: retiring keys belongs to rotation.
-func LoadKeySet(ctx context.Context, s store.Store) (*KeySet, error) {
-	return OpenKeySet(ctx, s, KeyPolicy{})
-}
-
-// OpenKeySet reads the store's keys of every algorithm in pol (and ES256),
+// Open reads the store's keys of every algorithm in pol (and ES256),
 // creating the first key of each on a fresh store.
-func OpenKeySet(ctx context.Context, s store.Store, pol KeyPolicy) (*KeySet, error) {
+func Open(ctx context.Context, s store.Store, pol Policy) (*KeySet, error) {
 	if pol.Rotation < 0 {
-		return nil, errors.New("oidc: key rotation period must not be negative")
+		return nil, errors.New("signing: key rotation period must not be negative")
 	}
 	algs := []string{ES256}
 	for _, a := range pol.Algs {
 		if _, ok := kinds[a]; !ok {
-			return nil, fmt.Errorf("oidc: unknown signing algorithm %q (known: ES256, RS256)", a)
+			return nil, fmt.Errorf("signing: unknown signing algorithm %q (known: ES256, RS256)", a)
 		}
 		if !slices.Contains(algs, a) {
 			algs = append(algs, a)
@@ -190,7 +186,7 @@ func OpenKeySet(ctx context.Context, s store.Store, pol KeyPolicy) (*KeySet, err
 // store has none. Keeping an algorithm already kept is not an error.
 func (k *KeySet) Ensure(ctx context.Context, alg string) error {
 	if _, ok := kinds[alg]; !ok {
-		return fmt.Errorf("oidc: unknown signing algorithm %q (known: ES256, RS256)", alg)
+		return fmt.Errorf("signing: unknown signing algorithm %q (known: ES256, RS256)", alg)
 	}
 	k.reloadMu.Lock()
 	defer k.reloadMu.Unlock()
@@ -215,10 +211,10 @@ func (k *KeySet) loadLocked(ctx context.Context, algs []string, create bool) err
 				return generateKeyFor(alg, k.now())
 			})
 			if err != nil {
-				return fmt.Errorf("oidc: load signing keys: %w", err)
+				return fmt.Errorf("signing: load signing keys: %w", err)
 			}
 		} else if keys, err = k.store.Keys(ctx, kinds[alg]); err != nil {
-			return fmt.Errorf("oidc: reload signing keys: %w", err)
+			return fmt.Errorf("signing: reload signing keys: %w", err)
 		}
 		stored[alg] = keys
 	}
@@ -228,12 +224,6 @@ func (k *KeySet) loadLocked(ctx context.Context, algs []string, create bool) err
 	}
 	k.snap.Store(snap)
 	return nil
-}
-
-// generateKey mints a new P-256 key as PKCS#8 DER, the form other tools
-// (openssl pkey -inform DER) read without help.
-func generateKey() (store.Key, error) {
-	return generateKeyFor(ES256, time.Now())
 }
 
 // generateKeyFor mints a new key for alg, created at now, as PKCS#8 DER.
@@ -248,14 +238,14 @@ func generateKeyFor(alg string, now time.Time) (store.Key, error) {
 	case RS256:
 		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
 	default:
-		return store.Key{}, fmt.Errorf("oidc: unknown signing algorithm %q", alg)
+		return store.Key{}, fmt.Errorf("signing: unknown signing algorithm %q", alg)
 	}
 	if err != nil {
-		return store.Key{}, fmt.Errorf("oidc: generate %s signing key: %w", alg, err)
+		return store.Key{}, fmt.Errorf("signing: generate %s signing key: %w", alg, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return store.Key{}, fmt.Errorf("oidc: encode signing key: %w", err)
+		return store.Key{}, fmt.Errorf("signing: encode signing key: %w", err)
 	}
 	return store.Key{
 		Kind:      kinds[alg],
@@ -271,8 +261,8 @@ func generateKeyFor(alg string, now time.Time) (store.Key, error) {
 func buildSnapshot(algs []string, stored map[string][]store.Key, prev *keySnapshot, rotation time.Duration) (*keySnapshot, error) {
 	snap := &keySnapshot{
 		algs:     algs,
-		byAlg:    make(map[string][]*SigningKey, len(algs)),
-		byID:     map[string]*SigningKey{},
+		byAlg:    make(map[string][]*Key, len(algs)),
+		byID:     map[string]*Key{},
 		pems:     map[string][]byte{},
 		jwks:     map[string]json.RawMessage{},
 		rotateAt: math.MaxInt64,
@@ -298,9 +288,9 @@ func buildSnapshot(algs []string, stored map[string][]store.Key, prev *keySnapsh
 		}
 		if len(snap.byAlg[alg]) == 0 {
 			if len(errs) == 0 {
-				return nil, fmt.Errorf("oidc: no %s signing keys in store", alg)
+				return nil, fmt.Errorf("signing: no %s signing keys in store", alg)
 			}
-			return nil, fmt.Errorf("oidc: no usable %s signing key: %w", alg, errors.Join(errs...))
+			return nil, fmt.Errorf("signing: no usable %s signing key: %w", alg, errors.Join(errs...))
 		}
 		if rotation > 0 {
 			at := snap.byAlg[alg][0].Created.Add(rotation).UnixNano()
@@ -310,21 +300,21 @@ func buildSnapshot(algs []string, stored map[string][]store.Key, prev *keySnapsh
 	return snap, nil
 }
 
-func (s *keySnapshot) add(k *SigningKey, pemBytes []byte, jwk json.RawMessage) {
+func (s *keySnapshot) add(k *Key, pemBytes []byte, jwk json.RawMessage) {
 	s.byAlg[k.Alg] = append(s.byAlg[k.Alg], k)
 	s.byID[k.ID] = k
 	s.pems[k.ID] = pemBytes
 	s.jwks[k.ID] = jwk
 }
 
-// parseKey turns one stored key into a SigningKey, its public key PEM and
+// parseKey turns one stored key into a Key, its public key PEM and
 // its public JWK.
-func parseKey(alg string, sk store.Key) (*SigningKey, []byte, json.RawMessage, error) {
+func parseKey(alg string, sk store.Key) (*Key, []byte, json.RawMessage, error) {
 	parsed, err := x509.ParsePKCS8PrivateKey(sk.Material)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("oidc: signing key %q: %w", sk.ID, err)
+		return nil, nil, nil, fmt.Errorf("signing: signing key %q: %w", sk.ID, err)
 	}
-	key := &SigningKey{ID: sk.ID, Alg: alg, Created: sk.CreatedAt}
+	key := &Key{ID: sk.ID, Alg: alg, Created: sk.CreatedAt}
 	var (
 		pub any
 		jwk map[string]string
@@ -333,25 +323,25 @@ func parseKey(alg string, sk store.Key) (*SigningKey, []byte, json.RawMessage, e
 	case ES256:
 		priv, ok := parsed.(*ecdsa.PrivateKey)
 		if !ok || priv.Curve != elliptic.P256() {
-			return nil, nil, nil, fmt.Errorf("oidc: signing key %q: not a P-256 ECDSA key", sk.ID)
+			return nil, nil, nil, fmt.Errorf("signing: signing key %q: not a P-256 ECDSA key", sk.ID)
 		}
 		point, err := priv.PublicKey.Bytes() // 0x04 || X || Y, 32 bytes each
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("oidc: signing key %q: %w", sk.ID, err)
+			return nil, nil, nil, fmt.Errorf("signing: signing key %q: %w", sk.ID, err)
 		}
 		key.Private, pub = priv, &priv.PublicKey
 		jwk = map[string]string{"kty": "EC", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])}
 	case RS256:
 		priv, ok := parsed.(*rsa.PrivateKey)
 		if !ok || priv.N.BitLen() < rsaBits {
-			return nil, nil, nil, fmt.Errorf("oidc: signing key %q: not an RSA key of at least %d bits", sk.ID, rsaBits)
+			return nil, nil, nil, fmt.Errorf("signing: signing key %q: not an RSA key of at least %d bits", sk.ID, rsaBits)
 		}
 		key.RSA, pub = priv, &priv.PublicKey
 		jwk = map[string]string{"kty": "RSA", "n": b64(priv.N.Bytes()), "e": b64(big.NewInt(int64(priv.E)).Bytes())}
 	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("oidc: signing key %q: %w", sk.ID, err)
+		return nil, nil, nil, fmt.Errorf("signing: signing key %q: %w", sk.ID, err)
 	}
 	jwk["kid"], jwk["alg"], jwk["use"] = sk.ID, alg, "sig"
 	raw, err := json.Marshal(jwk)
@@ -367,7 +357,7 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 // Current returns the newest usable ES256 key, the one to sign with. When a
 // rotating set is due for a check, Current starts it in the background and
 // returns the key it has.
-func (k *KeySet) Current() *SigningKey {
+func (k *KeySet) Current() *Key {
 	snap := k.snap.Load()
 	if k.due(snap) && k.maintaining.CompareAndSwap(false, true) {
 		go func() {
@@ -385,7 +375,7 @@ func (k *KeySet) Current() *SigningKey {
 // CurrentFor returns the newest usable key of alg, or nil if the set does
 // not keep alg (see Ensure). Call Maintain first on paths that may wait for
 // the store, so a key due for rotation is replaced before it signs again.
-func (k *KeySet) CurrentFor(alg string) *SigningKey {
+func (k *KeySet) CurrentFor(alg string) *Key {
 	keys := k.snap.Load().byAlg[alg]
 	if len(keys) == 0 {
 		return nil
@@ -395,8 +385,22 @@ func (k *KeySet) CurrentFor(alg string) *SigningKey {
 
 // Key returns the key with that kid, retired or not; for verifying tokens
 // this pool signed.
-func (k *KeySet) Key(kid string) (*SigningKey, bool) {
+func (k *KeySet) Key(kid string) (*Key, bool) {
 	key, ok := k.snap.Load().byID[kid]
+	return key, ok
+}
+
+// Find returns the key with that kid like Key, but when the kid is unknown
+// it first re-reads the store, at most once per missReloadInterval for all
+// callers together (ServePublicKey's misses included): perhaps another
+// instance signed with a key it has just made.
+func (k *KeySet) Find(ctx context.Context, kid string) (*Key, bool) {
+	key, ok := k.Key(kid)
+	if !ok && kid != "" && k.mayReloadOnMiss() {
+		// On error the old keys stay in use and the kid stays unknown.
+		_ = k.Reload(ctx)
+		key, ok = k.Key(kid)
+	}
 	return key, ok
 }
 
@@ -449,7 +453,7 @@ func (k *KeySet) rotateLocked(ctx context.Context, force bool) error {
 			return err
 		}
 		if err := k.store.AddKey(ctx, sk); err != nil {
-			return fmt.Errorf("oidc: rotate %s key: %w", alg, err)
+			return fmt.Errorf("signing: rotate %s key: %w", alg, err)
 		}
 		added = true
 	}
@@ -486,13 +490,6 @@ func (k *KeySet) JWKS() []byte {
 	}
 	out, _ := json.Marshal(map[string]any{"keys": keys}) // raw messages only: cannot fail
 	return out
-}
-
-// PublicKeyPEM returns the PEM ("PUBLIC KEY", PKIX) of the key with that
-// kid, and whether it is known. The slice is the caller's own.
-func (k *KeySet) PublicKeyPEM(kid string) ([]byte, bool) {
-	p, ok := k.snap.Load().pems[kid]
-	return slices.Clone(p), ok
 }
 
 // Reload re-reads the store, picking up keys another process added. On error

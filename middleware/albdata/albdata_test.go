@@ -1,4 +1,4 @@
-package middleware
+package albdata
 
 import (
 	"crypto/x509"
@@ -18,27 +18,27 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
 
 // albKeySet loads a KeySet on a fresh SQLite store.
-func albKeySet(t testing.TB) *oidc.KeySet {
+func albKeySet(t testing.TB) *signing.KeySet {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	ks, err := oidc.LoadKeySet(t.Context(), s)
+	ks, err := signing.Open(t.Context(), s, signing.Policy{})
 	if err != nil {
-		t.Fatalf("LoadKeySet: %v", err)
+		t.Fatalf("signing.Open: %v", err)
 	}
 	return ks
 }
 
 // albKeyServer serves ks's public keys the way the gateway mounts them.
-func albKeyServer(t *testing.T, ks *oidc.KeySet) string {
+func albKeyServer(t *testing.T, ks *signing.KeySet) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_gatehouse/public-keys/{kid}", func(w http.ResponseWriter, r *http.Request) {
@@ -100,22 +100,22 @@ func albVerify(keyURL, wantSigner, token string) (map[string]any, jwt.MapClaims,
 	return header, claims, nil
 }
 
-func albSigner(ks *oidc.KeySet) *ALBDataSigner {
-	return &ALBDataSigner{
+func albSigner(ks *signing.KeySet) *Signer {
+	return &Signer{
 		Keys:     ks,
-		Signer:   DefaultSigner("default"),
+		ARN:      DefaultARN("default"),
 		Issuer:   "https://auth.example.com",
 		ClientID: "webapp",
 	}
 }
 
-func TestDefaultSigner(t *testing.T) {
+func TestDefaultARN(t *testing.T) {
 	for pool, want := range map[string]string{
 		"default": "arn:aws:elasticloadbalancing:gh-local-1:000000000000:loadbalancer/app/gatehouse/default",
 		"staff":   "arn:aws:elasticloadbalancing:gh-local-1:000000000000:loadbalancer/app/gatehouse/staff",
 	} {
-		if got := DefaultSigner(pool); got != want {
-			t.Errorf("DefaultSigner(%q) = %q, want %q", pool, got, want)
+		if got := DefaultARN(pool); got != want {
+			t.Errorf("DefaultARN(%q) = %q, want %q", pool, got, want)
 		}
 	}
 }
@@ -144,7 +144,7 @@ func TestALBDataVerifiesLikeALB(t *testing.T) {
 			t.Errorf("segment %d is not padded as ALB pads it: %q", i, seg)
 		}
 	}
-	header, got, err := albVerify(keyURL, s.Signer, token)
+	header, got, err := albVerify(keyURL, s.ARN, token)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestALBDataVerifiesLikeALB(t *testing.T) {
 		"alg":    "ES256",
 		"typ":    "JWT",
 		"kid":    ks.Current().ID,
-		"signer": s.Signer,
+		"signer": s.ARN,
 		"iss":    s.Issuer,
 		"client": s.ClientID,
 		"exp":    float64(exp.Unix()),
@@ -214,7 +214,7 @@ func TestALBDataRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The control: every forgery below starts from a token that verifies.
-	if _, _, err := albVerify(keyURL, s.Signer, good); err != nil {
+	if _, _, err := albVerify(keyURL, s.ARN, good); err != nil {
 		t.Fatalf("untampered token: %v", err)
 	}
 	parts := strings.Split(good, ".")
@@ -250,7 +250,9 @@ func TestALBDataRejected(t *testing.T) {
 	noneTok := albSegment(t, noneHeader) + "." + parts[1] + "."
 
 	// HS256 keyed with the public PEM: the classic algorithm confusion.
-	pemBytes, _ := ks.PublicKeyPEM(ks.Current().ID)
+	rec := httptest.NewRecorder()
+	ks.ServePublicKey(rec, httptest.NewRequest(http.MethodGet, "/", nil), ks.Current().ID)
+	pemBytes := rec.Body.Bytes()
 	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "user-1", "exp": exp.Unix(), "iss": s.Issuer})
 	for name, v := range header {
 		if name != "alg" {
@@ -270,15 +272,15 @@ func TestALBDataRejected(t *testing.T) {
 	tests := []struct {
 		name, token, signer string
 	}{
-		{"tampered payload", parts[0] + "." + albSegment(t, map[string]any{"sub": "admin", "exp": exp.Unix(), "iss": s.Issuer}) + "." + parts[2], s.Signer},
-		{"tampered header", albSegment(t, map[string]any{"alg": "ES256", "typ": "JWT", "kid": header["kid"], "signer": s.Signer, "iss": s.Issuer, "client": "other", "exp": header["exp"]}) + "." + parts[1] + "." + parts[2], s.Signer},
-		{"signature from another token", parts[0] + "." + parts[1] + "." + sp[2], s.Signer},
-		{"another pool's token", strangerTok, s.Signer},
-		{"another key claiming our kid", forgedTok, s.Signer},
-		{"alg none", noneTok, s.Signer},
-		{"HS256 keyed with the PEM", hsTok, s.Signer},
-		{"expired", expired, s.Signer},
-		{"signer of another pool", good, DefaultSigner("other")},
+		{"tampered payload", parts[0] + "." + albSegment(t, map[string]any{"sub": "admin", "exp": exp.Unix(), "iss": s.Issuer}) + "." + parts[2], s.ARN},
+		{"tampered header", albSegment(t, map[string]any{"alg": "ES256", "typ": "JWT", "kid": header["kid"], "signer": s.ARN, "iss": s.Issuer, "client": "other", "exp": header["exp"]}) + "." + parts[1] + "." + parts[2], s.ARN},
+		{"signature from another token", parts[0] + "." + parts[1] + "." + sp[2], s.ARN},
+		{"another pool's token", strangerTok, s.ARN},
+		{"another key claiming our kid", forgedTok, s.ARN},
+		{"alg none", noneTok, s.ARN},
+		{"HS256 keyed with the PEM", hsTok, s.ARN},
+		{"expired", expired, s.ARN},
+		{"signer of another pool", good, DefaultARN("other")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -295,17 +297,17 @@ func TestALBDataSignErrors(t *testing.T) {
 	ok := albSigner(ks)
 	tests := []struct {
 		name   string
-		signer *ALBDataSigner
+		signer *Signer
 		claims map[string]any
 	}{
 		{"no sub", ok, map[string]any{"email": "ada@example.com"}},
 		{"empty sub", ok, map[string]any{"sub": ""}},
 		{"non-string sub", ok, map[string]any{"sub": 42}},
 		{"nil claims", ok, nil},
-		{"no keys", &ALBDataSigner{Signer: ok.Signer, Issuer: ok.Issuer, ClientID: ok.ClientID}, map[string]any{"sub": "u"}},
-		{"no signer", &ALBDataSigner{Keys: ks, Issuer: ok.Issuer, ClientID: ok.ClientID}, map[string]any{"sub": "u"}},
-		{"no issuer", &ALBDataSigner{Keys: ks, Signer: ok.Signer, ClientID: ok.ClientID}, map[string]any{"sub": "u"}},
-		{"no client", &ALBDataSigner{Keys: ks, Signer: ok.Signer, Issuer: ok.Issuer}, map[string]any{"sub": "u"}},
+		{"no keys", &Signer{ARN: ok.ARN, Issuer: ok.Issuer, ClientID: ok.ClientID}, map[string]any{"sub": "u"}},
+		{"no signer", &Signer{Keys: ks, Issuer: ok.Issuer, ClientID: ok.ClientID}, map[string]any{"sub": "u"}},
+		{"no issuer", &Signer{Keys: ks, ARN: ok.ARN, ClientID: ok.ClientID}, map[string]any{"sub": "u"}},
+		{"no client", &Signer{Keys: ks, ARN: ok.ARN, Issuer: ok.Issuer}, map[string]any{"sub": "u"}},
 		{"unencodable claim", ok, map[string]any{"sub": "u", "bad": make(chan int)}},
 	}
 	for _, tc := range tests {

@@ -1,4 +1,4 @@
-package oidc
+package signing
 
 import (
 	"crypto/rand"
@@ -54,7 +54,7 @@ func kidsOf(t *testing.T, ks *KeySet) []string {
 
 func TestOpenKeySetBothAlgorithms(t *testing.T) {
 	s := openKeyStore(t, "")
-	ks, err := OpenKeySet(t.Context(), s, KeyPolicy{Algs: []string{RS256}})
+	ks, err := Open(t.Context(), s, Policy{Algs: []string{RS256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,14 +98,14 @@ func TestOpenKeySetBothAlgorithms(t *testing.T) {
 			t.Errorf("JWKS has an unknown kid %s", k.Kid)
 		}
 	}
-	// Ensure is idempotent and LoadKeySet on the same store still works
+	// Ensure is idempotent and an ES256-only Open on the same store still works
 	// as before: ES256 only.
 	if err := ks.Ensure(t.Context(), RS256); err != nil || ks.CurrentFor(RS256) != rs {
 		t.Errorf("Ensure(RS256) again: %v, key changed: %v", err, ks.CurrentFor(RS256) != rs)
 	}
-	legacy, err := LoadKeySet(t.Context(), s)
+	legacy, err := Open(t.Context(), s, Policy{})
 	if err != nil || legacy.Current().ID != es.ID || legacy.CurrentFor(RS256) != nil {
-		t.Errorf("LoadKeySet on a store with both kinds: %v", err)
+		t.Errorf("Open without RS256 on a store with both kinds: %v", err)
 	}
 }
 
@@ -119,11 +119,11 @@ func TestOpenKeySetRefusesSmallRSAKeys(t *testing.T) {
 	if err := s.AddKey(t.Context(), store.Key{Kind: RSAKeyKind, ID: badID, Material: pkcs8(t, small)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenKeySet(t.Context(), s, KeyPolicy{Algs: []string{RS256}}); err == nil {
-		t.Fatal("OpenKeySet accepted a 1024-bit RSA key as the only RS256 key")
+	if _, err := Open(t.Context(), s, Policy{Algs: []string{RS256}}); err == nil {
+		t.Fatal("Open accepted a 1024-bit RSA key as the only RS256 key")
 	}
-	if _, err := OpenKeySet(t.Context(), s, KeyPolicy{Algs: []string{"HS256"}}); err == nil {
-		t.Fatal("OpenKeySet accepted an unknown algorithm")
+	if _, err := Open(t.Context(), s, Policy{Algs: []string{"HS256"}}); err == nil {
+		t.Fatal("Open accepted an unknown algorithm")
 	}
 }
 
@@ -131,7 +131,7 @@ func TestKeySetRotationAndRetirement(t *testing.T) {
 	const rotation = 30 * 24 * time.Hour
 	clock := newFakeClock()
 	s := openKeyStore(t, "")
-	ks, err := OpenKeySet(t.Context(), s, KeyPolicy{Algs: []string{RS256}, Rotation: rotation, Now: clock.Now})
+	ks, err := Open(t.Context(), s, Policy{Algs: []string{RS256}, Rotation: rotation, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestKeySetRetirementFollowsTheSuccessor(t *testing.T) {
 	const rotation = 24 * time.Hour
 	clock := newFakeClock()
 	s := openKeyStore(t, "")
-	ks, err := OpenKeySet(t.Context(), s, KeyPolicy{Rotation: rotation, Now: clock.Now})
+	ks, err := Open(t.Context(), s, Policy{Rotation: rotation, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,11 +224,11 @@ func TestMaintainUsesAnotherInstancesRotation(t *testing.T) {
 	const rotation = 30 * 24 * time.Hour
 	clock := newFakeClock()
 	s := openKeyStore(t, "")
-	a, err := OpenKeySet(t.Context(), s, KeyPolicy{Rotation: rotation, Now: clock.Now})
+	a, err := Open(t.Context(), s, Policy{Rotation: rotation, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := OpenKeySet(t.Context(), s, KeyPolicy{Rotation: rotation, Now: clock.Now})
+	b, err := Open(t.Context(), s, Policy{Rotation: rotation, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestMaintainUsesAnotherInstancesRotation(t *testing.T) {
 func TestCurrentRotatesInTheBackground(t *testing.T) {
 	const rotation = 30 * 24 * time.Hour
 	clock := newFakeClock()
-	ks, err := OpenKeySet(t.Context(), openKeyStore(t, ""), KeyPolicy{Rotation: rotation, Now: clock.Now})
+	ks, err := Open(t.Context(), openKeyStore(t, ""), Policy{Rotation: rotation, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestCurrentRotatesInTheBackground(t *testing.T) {
 
 func TestNonRotatingSetDoesNoMaintenance(t *testing.T) {
 	cs := &countingStore{Store: openKeyStore(t, "")}
-	ks, err := LoadKeySet(t.Context(), cs)
+	ks, err := Open(t.Context(), cs, Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/storetest"
@@ -53,17 +51,21 @@ type appliedMigration struct {
 
 func appliedMigrations(t *testing.T, s *Store) []appliedMigration {
 	t.Helper()
-	rows, err := s.db.Query(context.Background(),
+	rows, err := s.db.QueryContext(context.Background(),
 		`SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (appliedMigration, error) {
+	defer rows.Close()
+	var out []appliedMigration
+	for rows.Next() {
 		var m appliedMigration
-		err := r.Scan(&m.version, &m.name, &m.appliedAt)
-		return m, err
-	})
-	if err != nil {
+		if err := rows.Scan(&m.version, &m.name, &m.appliedAt); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -256,7 +258,7 @@ func TestRotationAcrossStores(t *testing.T) {
 	// The losers were replays: the winner's new token is revoked with its
 	// family.
 	var live int
-	if err := stores[0].db.QueryRow(ctx, `SELECT count(*) FROM refresh_tokens WHERE state = 'live'`).Scan(&live); err != nil {
+	if err := stores[0].db.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens WHERE state = 'live'`).Scan(&live); err != nil {
 		t.Fatal(err)
 	}
 	if live != 0 {
@@ -305,12 +307,19 @@ func TestTablesInDSNSchema(t *testing.T) {
 		schema string
 	}{{a, schemaOf(t, dsnA)}, {b, schemaOf(t, dsnB)}} {
 		var tables []string
-		rows, err := tc.s.db.Query(ctx, `SELECT table_name FROM information_schema.tables
+		rows, err := tc.s.db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
 			WHERE table_schema = $1 ORDER BY table_name`, tc.schema)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tables, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			tables = append(tables, name)
+		}
+		if err := rows.Close(); err != nil {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"users", "user_groups", "revocations", "keys", "clients",
@@ -372,7 +381,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	ctx := context.Background()
 	dsn := testenv.PostgresDSN(t)
 	s := openAt(t, dsn)
-	if _, err := s.db.Exec(ctx, `INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', now())`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', now())`); err != nil {
 		t.Fatal(err)
 	}
 	if s, err := Open(ctx, dsn); err == nil {
@@ -475,7 +484,7 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 		t.Fatal("migrate with a broken migration succeeded")
 	}
 	var extra *string
-	if err := s.db.QueryRow(ctx, `SELECT to_regclass('extra')::text`).Scan(&extra); err != nil || extra != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT to_regclass('extra')::text`).Scan(&extra); err != nil || extra != nil {
 		t.Errorf("table from the failed batch exists: %v, %v", err, extra)
 	}
 	if got, want := len(appliedMigrations(t, s)), len(embeddedMigrations(t)); got != want {

@@ -44,6 +44,9 @@ func (dialect) Rebind(query string) string {
 	}
 }
 
+// StatementIsTransaction: a lone statement is its own transaction.
+func (dialect) StatementIsTransaction() bool { return true }
+
 // Now is in whole microseconds, timestamptz's precision, so what a caller is
 // told equals what a later read returns.
 func (dialect) Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
@@ -58,6 +61,14 @@ func (dialect) DecodeTime(src any) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
+
+// GroupsAgg: the column's "C" collation sorts group names by byte value, as
+// Go sorts strings; json_agg of no rows is NULL, hence the COALESCE.
+func (dialect) GroupsAgg() string {
+	return `(SELECT COALESCE(json_agg(group_name ORDER BY group_name), '[]') FROM user_groups WHERE user_id = users.id)`
+}
+
+func (dialect) KeyOrder() string { return "seq" }
 
 func (dialect) RowLock(l sqlstore.RowLock) string {
 	switch l {
@@ -97,17 +108,6 @@ func (dialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == uniqueViolation
 }
-
-// GroupsAgg: the column's "C" collation sorts group names by byte value, as
-// Go sorts strings; json_agg of no rows is NULL, hence the COALESCE.
-func (dialect) GroupsAgg() string {
-	return `(SELECT COALESCE(json_agg(group_name ORDER BY group_name), '[]') FROM user_groups WHERE user_id = users.id)`
-}
-
-func (dialect) KeyOrder() string { return "seq" }
-
-// StatementIsTransaction: a lone statement is its own transaction.
-func (dialect) StatementIsTransaction() bool { return true }
 
 func (dialect) MigrationsTable() string {
 	return `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -22,13 +22,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/gatehouse-auth/gatehouse/store/migration"
 	"github.com/gatehouse-auth/gatehouse/store/sqlstore"
 )
 
@@ -37,8 +37,10 @@ import (
 // same schema with this package.
 type Store struct {
 	*sqlstore.Store
-	db *sql.DB
 }
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
 // Open connects to the database named by dsn and applies any pending
 // migrations to the connection's current schema before returning. The
@@ -57,24 +59,29 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if dsn == "" {
 		return nil, errors.New("postgres: empty DSN")
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	db, cfg, err := openDB(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	st, err := sqlstore.Open(ctx, db, dialect{}, migrationFiles)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open %s: %w", describe(cfg), err)
+	}
+	return &Store{st}, nil
+}
+
+// openDB opens a database/sql pool bounded by the DSN's pool settings.
+func openDB(dsn string) (*sql.DB, *pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, err
 	}
 	db := stdlib.OpenDB(*cfg.ConnConfig)
 	db.SetMaxOpenConns(int(cfg.MaxConns))
 	db.SetMaxIdleConns(int(cfg.MaxConns))
 	db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
-	ms, err := migration.Load(migrationFiles, "migrations")
-	if err == nil {
-		err = migrate(ctx, db, ms)
-	}
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("postgres: open %s: %w", describe(cfg), err)
-	}
-	return &Store{Store: sqlstore.New(db, dialect{}), db: db}, nil
+	return db, cfg, nil
 }
 
 // describe names the database for error messages without its password.

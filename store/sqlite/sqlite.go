@@ -11,6 +11,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 	"net/url"
@@ -19,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/store/migration"
 	"github.com/gatehouse-auth/gatehouse/store/sqlstore"
 )
 
@@ -28,8 +28,13 @@ import (
 // file with this package.
 type Store struct {
 	*sqlstore.Store
+	// db is the store's pool, for the tests that check what each of its
+	// connections was set up with.
 	db *sql.DB
 }
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
 // Open opens the database at path, creating it (and its parent directory) if
 // missing, and applies any pending migrations before returning.
@@ -63,19 +68,24 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := ensureWAL(ctx, abs); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", dsn(abs, true))
+	db, err := openDB(abs)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	ms, err := migration.Load(migrationFiles, "migrations")
-	if err == nil {
-		err = migrate(ctx, db, ms)
-	}
+	// The migrating transaction begins IMMEDIATE (see dsn), so a second
+	// process opening the same fresh file waits for the first to finish
+	// and then finds nothing left to do, instead of both creating the same
+	// tables.
+	st, err := sqlstore.Open(ctx, db, dialect{}, migrationFiles)
 	if err != nil {
-		_ = db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{Store: sqlstore.New(db, dialect{}), db: db}, nil
+	return &Store{Store: st, db: db}, nil
+}
+
+// openDB opens the pool of connections to the file at abs.
+func openDB(abs string) (*sql.DB, error) {
+	return sql.Open("sqlite", dsn(abs, true))
 }
 
 // dsn builds the connection string for the file at abs. It uses the file: URI

@@ -4,9 +4,24 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 
 	"github.com/gatehouse-auth/gatehouse/store/migration"
 )
+
+// Open migrates db with the migrations in fsys's "migrations" directory and
+// returns the store over it. On failure it closes db.
+func Open(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) (*Store, error) {
+	ms, err := migration.Load(fsys, "migrations")
+	if err == nil {
+		err = Migrate(ctx, db, d, ms)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return New(db, d), nil
+}
 
 // Migrate brings db up to date with ms in one transaction, after d's
 // BeforeMigrate: a second Open of the same database waits for the first and

@@ -8,6 +8,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,9 +22,32 @@ type dialect struct{}
 
 func (dialect) Name() string { return "postgres" }
 
+// rebound caches Rebind's results: nearly all of the store's queries are
+// constants, so after the first call each is a map lookup. The few built
+// per call (a filter's shape) add a bounded number of entries.
+var (
+	rebound      sync.Map
+	reboundCount atomic.Int32
+)
+
+// maxRebound bounds the cache against an unforeseen stream of distinct
+// queries; past it, Rebind still works, uncached.
+const maxRebound = 1024
+
 // Rebind numbers the placeholders: the n-th ? becomes $n. The store's SQL
 // has no ? inside a literal, an identifier or an operator.
 func (dialect) Rebind(query string) string {
+	if q, ok := rebound.Load(query); ok {
+		return q.(string)
+	}
+	q := rebind(query)
+	if reboundCount.Add(1) <= maxRebound {
+		rebound.Store(query, q)
+	}
+	return q
+}
+
+func rebind(query string) string {
 	n := strings.Count(query, "?")
 	if n == 0 {
 		return query

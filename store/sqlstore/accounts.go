@@ -39,13 +39,6 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	return nil
 }
 
-// userSelect reads a user and their groups in one statement, so the groups
-// come from the same snapshot as the row.
-func (s *Store) userSelect() string {
-	return `SELECT id, email, email_verified, name, password_hash, status, enabled,
-		attributes, created_at, updated_at, ` + s.d.GroupsAgg() + ` FROM users`
-}
-
 func (s *Store) scanUser(sc scanner) (*store.User, error) {
 	var (
 		u         store.User
@@ -65,8 +58,8 @@ func (s *Store) scanUser(sc scanner) (*store.User, error) {
 	return &u, nil
 }
 
-func (s *Store) userWhere(ctx context.Context, where, arg string) (*store.User, error) {
-	u, err := s.scanUser(s.read().queryRow(ctx, s.userSelect()+" WHERE "+where, arg))
+func (s *Store) userWhere(ctx context.Context, query, arg string) (*store.User, error) {
+	u, err := s.scanUser(s.read().queryRow(ctx, query, arg))
 	if err != nil {
 		return nil, s.wrap("read user", notFound(err))
 	}
@@ -75,13 +68,13 @@ func (s *Store) userWhere(ctx context.Context, where, arg string) (*store.User, 
 
 // UserByID returns the user with that id, or store.ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (*store.User, error) {
-	return s.userWhere(ctx, "id = ?", id)
+	return s.userWhere(ctx, s.userByID, id)
 }
 
 // UserByEmail returns the user with exactly that email, or store.ErrNotFound.
 // The email is compared byte for byte: normalizing it is the pool's job.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*store.User, error) {
-	return s.userWhere(ctx, "email = ?", email)
+	return s.userWhere(ctx, s.userByEmail, email)
 }
 
 // defaultListLimit is the page size when ListOptions.Limit is 0 (or, being
@@ -95,7 +88,7 @@ func (s *Store) ListUsers(ctx context.Context, opts store.ListOptions) ([]*store
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	rows, err := s.read().query(ctx, s.userSelect()+` WHERE email > ? ORDER BY email LIMIT ?`, opts.After, limit)
+	rows, err := s.read().query(ctx, s.userList, opts.After, limit)
 	users, err := collect(rows, err, s.scanUser)
 	return users, s.wrap("list users", err)
 }

@@ -104,12 +104,23 @@ type Dialect interface {
 type Store struct {
 	db *sql.DB
 	d  Dialect
+	// The user reads, built once: they are the store's most frequent
+	// queries (every sign-in, every token refresh).
+	userByID, userByEmail, userList string
 }
 
 // New returns the store over db, which the caller has migrated and keeps
 // owning: Close closes it.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: db, d: d}
+	// userSelect reads a user and their groups in one statement, so the
+	// groups come from the same snapshot as the row.
+	userSelect := `SELECT id, email, email_verified, name, password_hash, status, enabled,
+		attributes, created_at, updated_at, ` + d.GroupsAgg() + ` FROM users`
+	return &Store{db: db, d: d,
+		userByID:    userSelect + ` WHERE id = ?`,
+		userByEmail: userSelect + ` WHERE email = ?`,
+		userList:    userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,
+	}
 }
 
 // Close releases the store's connections.

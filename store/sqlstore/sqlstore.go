@@ -69,7 +69,7 @@ type Dialect interface {
 	// DecodeTime reads back what EncodeTime stored (never NULL).
 	DecodeTime(src any) (time.Time, error)
 	// RowLock is the clause that, appended to a SELECT, holds its rows
-	// with strength l until the transaction ends.
+	// with strength l until the transaction ends: "" or " FOR ...".
 	RowLock(l RowLock) string
 	// Lock takes the advisory lock (class, id) until tx ends.
 	Lock(ctx context.Context, tx *sql.Tx, class LockClass, id string) error
@@ -184,9 +184,12 @@ func (s *Store) read() conn {
 }
 
 // write runs fn in one transaction, committed if fn returns nil and rolled
-// back otherwise. No backend retries: SQLite's BEGIN waits out other writers
-// on its busy timeout, and PostgreSQL's transactions lock what they read at
-// READ COMMITTED, which never fails a transaction for serialization.
+// back otherwise. Neither engine needs a retry: SQLite's BEGIN waits out
+// other writers on its busy timeout, and at PostgreSQL's READ COMMITTED a
+// transaction that locks what it read is never failed for serialization
+// (the locks are taken in one order, user before row, so they do not
+// deadlock). A retry would also have to reset what fn reported to its
+// caller.
 func (s *Store) write(ctx context.Context, fn func(c conn) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

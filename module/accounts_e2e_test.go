@@ -74,13 +74,19 @@ func (a *accounts) page(t *testing.T, c *http.Client, path string) (*http.Respon
 // post sends a form as a browser on this site would.
 func (a *accounts) post(t *testing.T, c *http.Client, path string, form url.Values) (*http.Response, string) {
 	t.Helper()
+	return do(t, c, a.formRequest(t, path, form))
+}
+
+// formRequest is the POST of form to path that a browser on this site sends.
+func (a *accounts) formRequest(t *testing.T, path string, form url.Values) *http.Request {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, a.base+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", a.base)
-	return do(t, c, req)
+	return req
 }
 
 // form loads path for its CSRF token and posts form with it.

@@ -244,12 +244,7 @@ func timePost(t *testing.T, a *accounts, f enumFlow, email string) time.Duration
 	runtime.GC()
 	form := f.form(email)
 	form.Set("csrf", tok)
-	req, err := http.NewRequest(http.MethodPost, a.base+f.path, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", a.base)
+	req := a.formRequest(t, f.path, form)
 	start := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -303,13 +298,7 @@ func TestAccountMailAfterTheAnswer(t *testing.T) {
 			}
 			form := f.form(email)
 			form.Set("csrf", tok)
-			req, err := http.NewRequest(http.MethodPost, a.base+f.path, strings.NewReader(form.Encode()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", a.base)
-			r, err := c.Do(req)
+			r, err := c.Do(a.formRequest(t, f.path, form))
 			if err != nil {
 				t.Fatalf("%s for the %s address: no answer while the mail server holds the mail: %v", f.name, kind, err)
 			}

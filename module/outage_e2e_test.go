@@ -17,6 +17,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/module"
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // outageBudget is how long an answer may take while the store is down or
@@ -225,7 +227,7 @@ func TestPostgresOutageAnswered(t *testing.T) {
 func TestSQLiteLockedAnswered(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	s := startOutageSite(t, "store sqlite "+path)
-	createAda(t, &site{t: t, pool: s.pool})
+	ada := createAda(t, &site{t: t, pool: s.pool})
 
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -262,8 +264,32 @@ func TestSQLiteLockedAnswered(t *testing.T) {
 			resp.StatusCode, took, outageBudget, body)
 	}
 	s.wantTokenUnavailable(t, "locked")
+	lockedUntil := time.Now()
 	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
 	signInWorks(t, s.app, "lock released")
+
+	// The audit events the locked store could not take (the sign-in that
+	// went through, the refused ones) were kept, and are written now.
+	q := store.AuditQuery{UserID: ada.ID, Login: adaEmail, Until: lockedUntil}
+	want := map[string]int{pool.AuditSignIn: 1, pool.AuditSignInFailed: 1}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		es, err := s.pool.Store.AuditEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, e := range es {
+			got[e.Type]++
+		}
+		if got[pool.AuditSignIn] == want[pool.AuditSignIn] && got[pool.AuditSignInFailed] == want[pool.AuditSignInFailed] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit events of the locked minute: %v, want %v", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

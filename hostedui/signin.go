@@ -95,7 +95,8 @@ func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, doing st
 		h.log.Warn("hosted page: store unavailable", zap.String("while", doing), zap.Error(err),
 			zap.String("path", r.URL.Path), zap.String("remote_ip", h.clientIP(r)))
 		w.Header().Set("Retry-After", retryAfter)
-		h.RenderError(w, r, http.StatusServiceUnavailable, "Try again in a moment",
+		// OAuth's code for it (RFC 6749 §4.1.2.1), as the provider answers.
+		h.renderError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again in a moment",
 			"The service is briefly unavailable. Please try again in a few seconds.")
 		return
 	}

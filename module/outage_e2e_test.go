@@ -111,6 +111,30 @@ func wantUnavailablePage(t *testing.T, what string, resp *http.Response, body st
 	t.Logf("%s: %d after %v", what, resp.StatusCode, took)
 }
 
+// wantUnavailableJSON posts the sign-in form as an API client that asks for
+// JSON: 503, Retry-After, and OAuth's temporarily_unavailable.
+func wantUnavailableJSON(t *testing.T, what string, c *http.Client, base, csrf string) {
+	t.Helper()
+	form := url.Values{"csrf": {csrf}, "rd": {"/"}, "email": {adaEmail}, "password": {adaPassword}}
+	req, err := http.NewRequest(http.MethodPost, base+"/_gatehouse/signin", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	req.Header.Set("Accept", "application/json")
+	resp, body := do(t, c, req)
+	var out map[string]any
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("%s as JSON: not JSON: status %d, %q", what, resp.StatusCode, body)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || out["error"] != "temporarily_unavailable" ||
+		resp.Header.Get("Retry-After") == "" {
+		t.Errorf("%s as JSON: status %d, Retry-After %q, %v; want 503 temporarily_unavailable with Retry-After",
+			what, resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+}
+
 // timedSignIn posts the sign-in form and times the answer.
 func timedSignIn(t *testing.T, c *http.Client, base, csrf, email, password string) (*http.Response, string, time.Duration) {
 	t.Helper()
@@ -208,6 +232,7 @@ func TestPostgresOutageAnswered(t *testing.T) {
 
 		resp, body, took := timedSignIn(t, c, s.app, csrf, adaEmail, adaPassword)
 		wantUnavailablePage(t, outage.name+": sign-in", resp, body, took)
+		wantUnavailableJSON(t, outage.name+": sign-in", c, s.app, csrf)
 		s.wantTokenUnavailable(t, outage.name)
 		if resp, body := get(t, signedIn, s.app+"/reports", nil); resp.StatusCode != http.StatusOK || body != "upstream" {
 			t.Errorf("%s: signed-in request: status %d, body %q; want the upstream's 200", outage.name, resp.StatusCode, body)

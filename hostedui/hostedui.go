@@ -36,6 +36,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // Paths the handler answers. The gateway sends unauthenticated browsers to
@@ -247,6 +248,10 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.sessions.End(w, r); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			h.internalError(w, r, "signing out", err)
+			return
+		}
 		h.log.Error("sign-out failed", zap.Error(err), zap.String("remote_ip", h.clientIP(r)))
 		h.RenderError(w, r, http.StatusInternalServerError, "Sign-out failed",
 			"Your session could not be ended. Please try again.")

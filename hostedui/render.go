@@ -144,9 +144,14 @@ type errorJSON struct {
 // (Allow, Set-Cookie) are kept. The gateway uses it for its own refusals so
 // that they look like the rest of the pool's pages.
 func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	h.renderError(w, r, status, errorCode(status), title, message)
+}
+
+// renderError is RenderError with the JSON error code given.
+func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, code, title, message string) {
 	w.Header().Add("Vary", "Accept")
 	if prefersJSON(r.Header.Get("Accept")) {
-		body, _ := json.Marshal(errorJSON{Error: errorCode(status), Message: message})
+		body, _ := json.Marshal(errorJSON{Error: code, Message: message})
 		body = append(body, '\n')
 		hdr := w.Header()
 		setPageHeaders(hdr)

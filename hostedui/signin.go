@@ -1,6 +1,7 @@
 package hostedui
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"unicode"
@@ -9,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // maxFormBytes bounds a sign-in POST: an email and a password fit many times
@@ -84,12 +86,29 @@ func (h *Handler) signInFailed(r *http.Request, reason, email string) {
 }
 
 // internalError logs err and shows a page that says nothing about it.
+//
+// A store that could not answer in time (down, hung, locked) is not a fault
+// of the page: it answers 503 with Retry-After and says to try again, the
+// same for every account, so an outage reveals nothing about who exists.
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, doing string, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		h.log.Warn("hosted page: store unavailable", zap.String("while", doing), zap.Error(err),
+			zap.String("path", r.URL.Path), zap.String("remote_ip", h.clientIP(r)))
+		w.Header().Set("Retry-After", retryAfter)
+		// OAuth's code for it (RFC 6749 §4.1.2.1), as the provider answers.
+		h.renderError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again in a moment",
+			"The service is briefly unavailable. Please try again in a few seconds.")
+		return
+	}
 	h.log.Error("hosted page failed", zap.String("while", doing), zap.Error(err),
 		zap.String("path", r.URL.Path), zap.String("remote_ip", h.clientIP(r)))
 	h.RenderError(w, r, http.StatusInternalServerError, "Something went wrong",
 		"The server could not complete your request. Please try again in a moment.")
 }
+
+// retryAfter is the Retry-After, in seconds, of a page answered while the
+// store is unavailable: about a store timeout.
+const retryAfter = "5"
 
 // clip bounds what a client typed before it goes into a log line.
 func clip(s string) string {

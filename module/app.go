@@ -154,6 +154,9 @@ type StoreConfig struct {
 	// placeholders such as {env.DATABASE_URL} work. Tables live in the
 	// connection's current schema, so a search_path in the DSN selects it.
 	DSN string `json:"dsn,omitempty"`
+	// Timeout bounds every store operation: past it the operation fails
+	// as unavailable and the pages answer 503. Default 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
 // Pool is a provisioned pool: ready objects, made once.
@@ -328,6 +331,9 @@ func (c *PoolConfig) Validate() error {
 	if err := c.Password.Validate(); err != nil {
 		return fmt.Errorf("password: %w", err)
 	}
+	if c.Store.Timeout < 0 {
+		return fmt.Errorf("store_timeout %s: must be positive", time.Duration(c.Store.Timeout))
+	}
 	if c.RevocationRefresh < 0 {
 		return fmt.Errorf("revocation_refresh %s: must be positive", time.Duration(c.RevocationRefresh))
 	}
@@ -363,6 +369,9 @@ func OpenPool(ctx context.Context, name string, cfg *PoolConfig) (*Pool, error) 
 	s, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
+	}
+	if t, ok := s.(interface{ SetTimeout(time.Duration) }); ok {
+		t.SetTimeout(time.Duration(cfg.Store.Timeout))
 	}
 	p, err := openPoolOn(ctx, name, cfg, s)
 	if err != nil {

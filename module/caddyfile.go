@@ -111,12 +111,22 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 			}
 			switch args[0] {
 			case "sqlite":
-				cfg.Store = StoreConfig{Driver: args[0], Path: args[1]}
+				cfg.Store.Driver, cfg.Store.Path, cfg.Store.DSN = args[0], args[1], ""
 			case "postgres":
-				cfg.Store = StoreConfig{Driver: args[0], DSN: args[1]}
+				cfg.Store.Driver, cfg.Store.Path, cfg.Store.DSN = args[0], "", args[1]
 			default:
 				return nil, d.Errf("store: unknown driver %q (known: sqlite, postgres)", args[0])
 			}
+		case "store_timeout":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return nil, err
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("store_timeout %q: want a positive duration such as 5s", s)
+			}
+			cfg.Store.Timeout = caddy.Duration(dur)
 		case "issuer":
 			if err := oneArg(d, &cfg.Issuer); err != nil {
 				return nil, err

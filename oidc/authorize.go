@@ -90,7 +90,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if !errors.Is(err, errUnknownClient) {
 			p.log.Error("client lookup failed", zap.Error(err))
-			p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong",
+			p.failurePage(w, r, err, "Something went wrong",
 				"The server could not complete your request. Please try again in a moment.")
 			return
 		}
@@ -246,7 +246,7 @@ func (p *Provider) authorizeValid(w http.ResponseWriter, r *http.Request, ar *au
 	})
 	if err != nil {
 		p.log.Error("saving an authorization code failed", zap.Error(err))
-		p.redirectError(w, ar, newError(errServerError, "the server could not complete the request"))
+		p.redirectError(w, ar, serverError(err))
 		return
 	}
 	p.log.Info("authorization code issued", zap.String("client_id", ar.client.ID), zap.String("user_id", sess.UserID))

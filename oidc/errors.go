@@ -2,9 +2,12 @@ package oidc
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // Error codes of RFC 6749 §4.1.2.1 and §5.2, OpenID Connect Core §3.1.2.6,
@@ -24,7 +27,13 @@ const (
 	errInvalidToken         = "invalid_token"
 	errInsufficientScope    = "insufficient_scope"
 	errUnsupportedTokenType = "unsupported_token_type"
+	errUnavailable          = "temporarily_unavailable"
 )
+
+// retryAfter is the Retry-After, in seconds, of an answer given while the
+// store is unavailable: about a store timeout, so a client that obeys it
+// neither hammers a struggling database nor waits long after it is back.
+const retryAfter = "5"
 
 // oauthError is one error answer: the code, a description for the
 // developer (never secret), and for JSON answers the HTTP status.
@@ -47,6 +56,31 @@ func newError(code, desc string) *oauthError {
 		status = http.StatusInternalServerError
 	}
 	return &oauthError{code: code, desc: desc, status: status}
+}
+
+// serverError is the answer to a failure that is not the client's: 503
+// temporarily_unavailable (RFC 6749 §4.1.2.1) when the store could not
+// answer in time, so that clients retry instead of reporting a fault;
+// 500 server_error otherwise.
+func serverError(err error) *oauthError {
+	if errors.Is(err, store.ErrUnavailable) {
+		return &oauthError{code: errUnavailable, status: http.StatusServiceUnavailable,
+			desc: "the service is briefly unavailable; try again in a few seconds"}
+	}
+	return newError(errServerError, "the server could not complete the request")
+}
+
+// failurePage answers a browser for a failure that is not its own: 503
+// with Retry-After and a page saying to try again when the store could
+// not answer in time, 500 otherwise.
+func (p *Provider) failurePage(w http.ResponseWriter, r *http.Request, err error, title, msg string) {
+	if errors.Is(err, store.ErrUnavailable) {
+		w.Header().Set("Retry-After", retryAfter)
+		p.errorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment",
+			"The service is briefly unavailable. Please try again in a few seconds.")
+		return
+	}
+	p.errorPage(w, r, http.StatusInternalServerError, title, msg)
 }
 
 // noStore marks a response that carries tokens or secrets (RFC 6749 §5.1).
@@ -78,6 +112,9 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, e *oauthError) {
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.realm+`", charset="UTF-8"`)
 	}
+	if e.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	body := map[string]string{"error": e.code}
 	if e.desc != "" {
 		body["error_description"] = e.desc
@@ -94,6 +131,9 @@ func (p *Provider) writeBearerError(w http.ResponseWriter, e *oauthError) {
 		v += `, error="` + e.code + `", error_description="` + strings.ReplaceAll(e.desc, `"`, `'`) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", v)
+	if e.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	body := map[string]string{"error_description": e.desc}
 	if e.code != "" {
 		body["error"] = e.code

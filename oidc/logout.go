@@ -68,7 +68,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		if c, err = p.clients.lookup(r.Context(), clientID); err != nil {
 			if !errors.Is(err, errUnknownClient) {
 				p.log.Error("client lookup failed", zap.Error(err))
-				p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong",
+				p.failurePage(w, r, err, "Something went wrong",
 					"The server could not complete your request. Please try again in a moment.")
 				return
 			}
@@ -84,7 +84,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := p.sessions.End(w, r); err != nil {
 		p.log.Error("sign-out failed", zap.Error(err))
-		p.errorPage(w, r, http.StatusInternalServerError, "Sign-out failed",
+		p.failurePage(w, r, err, "Sign-out failed",
 			"Your session could not be ended. Please try again.")
 		return
 	}

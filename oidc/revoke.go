@@ -48,7 +48,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := p.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 			p.log.Error("revoking a refresh family failed", zap.Error(err))
-			p.writeTokenError(w, newError(errServerError, "the server could not complete the request"))
+			p.writeTokenError(w, serverError(err))
 			return
 		}
 		p.log.Info("refresh token revoked", zap.String("client_id", c.ID), zap.String("user_id", rt.UserID))
@@ -65,7 +65,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		p.detectReuse(ctx, hash, now)
 	default:
 		p.log.Error("reading a refresh token failed", zap.Error(err))
-		p.writeTokenError(w, newError(errServerError, "the server could not complete the request"))
+		p.writeTokenError(w, serverError(err))
 		return
 	}
 	noStore(w.Header())
@@ -93,7 +93,7 @@ func (p *Provider) revokeAccessToken(ctx context.Context, c *Client, claims jwt.
 	jti, _ := claims["jti"].(string)
 	if err := p.pool.RevokeAccessToken(ctx, jti, exp.Add(accessRevocationMargin)); err != nil {
 		p.log.Error("revoking an access token failed", zap.Error(err))
-		return newError(errServerError, "the server could not complete the request")
+		return serverError(err)
 	}
 	sub, _ := claims["sub"].(string)
 	p.log.Info("access token revoked", zap.String("client_id", c.ID), zap.String("user_id", sub))

@@ -66,7 +66,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		oe, ok := errors.AsType[*oauthError](err)
 		if !ok {
 			p.log.Error("token endpoint failed", zap.String("client_id", c.ID), zap.String("grant_type", grantType), zap.Error(err))
-			oe = newError(errServerError, "the server could not complete the request")
+			oe = serverError(err)
 		}
 		p.writeTokenError(w, oe)
 		return
@@ -126,7 +126,7 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values) (*Client
 	if err != nil {
 		if !errors.Is(err, errUnknownClient) {
 			p.log.Error("client lookup failed", zap.String("client_id", clip(id)), zap.Error(err))
-			return nil, newError(errServerError, "the server could not complete the request")
+			return nil, serverError(err)
 		}
 		return nil, newError(errInvalidClient, "unknown client or wrong secret")
 	}
@@ -338,7 +338,7 @@ func (p *Provider) activeUser(ctx context.Context, id string, authTime time.Time
 	}
 	if err != nil {
 		p.log.Error("reading the user failed", zap.String("user_id", id), zap.Error(err))
-		return nil, newError(errServerError, "the server could not complete the request")
+		return nil, serverError(err)
 	}
 	if !u.Enabled {
 		return nil, newError(errInvalidGrant, "the user is disabled")

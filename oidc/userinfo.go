@@ -48,7 +48,7 @@ func (p *Provider) userInfo(w http.ResponseWriter, r *http.Request) {
 	authTime, _ := claims["auth_time"].(float64)
 	u, oerr := p.activeUser(r.Context(), sub, time.Unix(int64(authTime), 0))
 	if oerr != nil {
-		if oerr.code == errServerError {
+		if oerr.status >= http.StatusInternalServerError {
 			p.writeBearerError(w, oerr)
 			return
 		}

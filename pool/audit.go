@@ -81,14 +81,24 @@ func clientIP(ctx context.Context) string {
 
 // audit records e: At is now, IP the client's from ctx, Login the
 // account's address when e names only the account. It writes the log line
-// and appends to the store; a store that fails is logged, never passed on,
-// since the user's request has already done what it came for.
+// and appends to the store. A store that fails is not passed on, since the
+// user's request has already done what it came for. One that could not
+// answer in time (store.ErrUnavailable) gets the event later: it is kept in
+// memory (auditqueue.go) and written when the store answers again; one that
+// refused it is logged. While
+// events wait, new ones join them without trying the store, so that an
+// outage does not cost every request a store timeout for its audit.
 //
 // Callers put only what is safe to keep in e: never a password, code,
 // secret or token.
 func (p *Pool) audit(ctx context.Context, e store.AuditEvent) {
 	e.At = p.now()
 	e.IP = clientIP(ctx)
+	if p.pending.len() > 0 {
+		p.auditLog.Info(e.Type, p.auditFields(e)...)
+		p.pending.add(e)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 	defer cancel()
 	if e.Login == "" && e.UserID != "" {
@@ -96,6 +106,20 @@ func (p *Pool) audit(ctx context.Context, e store.AuditEvent) {
 			e.Login = u.Email
 		}
 	}
+	fields := p.auditFields(e)
+	p.auditLog.Info(e.Type, fields...)
+	switch err := p.store.AppendAudit(ctx, e); {
+	case errors.Is(err, store.ErrUnavailable):
+		p.auditLog.Warn("audit event not stored yet: kept until the store answers", append(fields, zap.Error(err))...)
+		p.pending.add(e)
+	case err != nil:
+		// The store answered, and refused: waiting would not help.
+		p.auditLog.Error("audit event not stored", append(fields, zap.Error(err))...)
+	}
+}
+
+// auditFields is e as log fields.
+func (p *Pool) auditFields(e store.AuditEvent) []zap.Field {
 	fields := []zap.Field{zap.String("pool", p.name), zap.String("type", e.Type)}
 	for _, f := range []struct{ k, v string }{{"user_id", e.UserID}, {"login", e.Login}, {"remote_ip", e.IP}, {"reason", e.Reason}} {
 		if f.v != "" {
@@ -105,10 +129,7 @@ func (p *Pool) audit(ctx context.Context, e store.AuditEvent) {
 	if len(e.Detail) > 0 {
 		fields = append(fields, zap.Any("detail", e.Detail))
 	}
-	p.auditLog.Info(e.Type, fields...)
-	if err := p.store.AppendAudit(ctx, e); err != nil {
-		p.auditLog.Error("audit event not stored", append(fields, zap.Error(err))...)
-	}
+	return fields
 }
 
 // Reasons of AuditSignInFailed.

@@ -129,6 +129,10 @@ func (p *Pool) Close(ctx context.Context) error {
 	p.bg.mu.Lock()
 	p.bg.done = true
 	p.bg.mu.Unlock()
+	if err := p.FlushAudit(ctx); err != nil {
+		p.auditLog.Error("pool closed with audit events not stored (each was logged when it happened)",
+			zap.String("pool", p.name), zap.Int("pending", p.PendingAudit()), zap.Error(err))
+	}
 	if err := p.Flush(ctx); err != nil {
 		p.bg.log.Warn("pool closed with background account work pending (mail may not have been sent)",
 			zap.String("pool", p.name), zap.Int("pending", len(p.bg.slots)))

@@ -143,6 +143,7 @@ type Pool struct {
 	auditLog  *zap.Logger
 	bg        *background // account work after the answer (background.go)
 	sessions  sessionKey  // seals sign-in challenges (signinseal.go)
+	pending   auditQueue  // audit events the store could not take (auditqueue.go)
 }
 
 // New returns a pool on s. It hashes one random password up front, the

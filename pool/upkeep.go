@@ -10,7 +10,8 @@ import (
 // Upkeep is a pool's background work in a running server. Every Interval it
 // loads what other processes (another instance, the CLI) wrote to the store
 // that this process holds in memory: the deny list, then each of Reload (the
-// cookie and signing keys). Every ten minutes it forgets rows past keeping:
+// cookie and signing keys); and it writes the audit events the store could
+// not take when they happened (FlushAudit). Every ten minutes it forgets rows past keeping:
 // sign-in failures that no longer count, then each of Purge (a shared
 // throttle's old counts), then audit events older than AuditRetention. All
 // of it happens here, so that requests never wait for the store for it.
@@ -68,6 +69,7 @@ func (u *Upkeep) Once(ctx context.Context) {
 		}
 	}
 	do(Task{"revocations", u.Pool.DenyList().Refresh})
+	do(Task{"kept audit events", u.Pool.FlushAudit})
 	for _, t := range u.Reload {
 		do(t)
 	}

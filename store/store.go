@@ -23,6 +23,12 @@ var (
 	// ErrTokenReused means a refresh token that was already exchanged was
 	// presented again: its whole family has been revoked.
 	ErrTokenReused = errors.New("store: refresh token reused")
+	// ErrUnavailable means the store could not answer in time: the
+	// operation's deadline passed, the database refused the connection, or
+	// (SQLite) another process held the lock for longer than the deadline.
+	// The operation may or may not have taken effect; the error wraps the
+	// cause. Callers answer "try again shortly", not "something broke".
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // User status values, mirroring Cognito's user statuses.

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -20,6 +19,9 @@ type Proxy struct {
 	ln     net.Listener
 	conns  map[net.Conn]struct{}
 	closed bool
+	// paused, while non-nil, holds every byte and new connection until
+	// Resume closes it.
+	paused chan struct{}
 }
 
 // StartProxy listens on a free loopback port and forwards every connection
@@ -44,10 +46,47 @@ func StartProxy(t testing.TB, target string) *Proxy {
 // Addr is the host:port to connect to instead of the target.
 func (p *Proxy) Addr() string { return p.addr }
 
-// Cut stops listening and closes every connection made through the proxy.
+// Pause makes the proxy a hung database: it goes on accepting connections
+// but forwards nothing, neither new connections nor bytes on the ones it
+// has, until Resume. Nothing is lost: what was held is forwarded then.
+func (p *Proxy) Pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused == nil {
+		p.paused = make(chan struct{})
+	}
+}
+
+// Resume ends a Pause.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.resume()
+}
+
+func (p *Proxy) resume() {
+	if p.paused != nil {
+		close(p.paused)
+		p.paused = nil
+	}
+}
+
+// wait blocks while the proxy is paused.
+func (p *Proxy) wait() {
+	p.mu.Lock()
+	ch := p.paused
+	p.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// Cut stops listening and closes every connection made through the proxy
+// (ending a Pause: what it held is dropped with the connections).
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.resume()
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil
@@ -84,6 +123,7 @@ func (p *Proxy) serve(ln net.Listener) {
 }
 
 func (p *Proxy) forward(c net.Conn) {
+	p.wait()
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -101,7 +141,21 @@ func (p *Proxy) forward(c net.Conn) {
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src) // ends when either side does, or on Cut
+		// Copied by hand, not io.Copy, to hold each chunk while paused.
+		// Ends when either side does, or on Cut.
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.wait()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		if tc, ok := dst.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}

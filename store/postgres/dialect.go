@@ -3,9 +3,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,6 +135,27 @@ const uniqueViolation = "23505"
 func (dialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == uniqueViolation
+}
+
+// IsUnavailable: the server could not be reached (a refused or failed
+// connect, a connection cut mid-operation), or it says it cannot serve now
+// (SQLSTATE class 08, connection exception; 53300, too many connections;
+// 57P01-57P03, shutting down or starting up).
+func (dialect) IsUnavailable(err error) bool {
+	var (
+		ne *net.OpError
+		pe *pgconn.PgError
+	)
+	switch {
+	case errors.As(err, &ne), pgconn.Timeout(err),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, driver.ErrBadConn):
+		return true
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "53300" ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return false
 }
 
 func (dialect) MigrationsTable() string {

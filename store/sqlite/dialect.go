@@ -76,6 +76,21 @@ func (dialect) IsUniqueViolation(err error) bool {
 	return false
 }
 
+// IsUnavailable: another connection held the lock past the busy timeout
+// (SQLITE_BUSY, SQLITE_LOCKED), or the wait was interrupted when the
+// operation's deadline passed (SQLITE_INTERRUPT).
+func (dialect) IsUnavailable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+		return true
+	}
+	return false
+}
+
 func isBusy(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY

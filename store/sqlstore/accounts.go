@@ -11,7 +11,9 @@ import (
 // CreateUser inserts u and, on success, sets u.CreatedAt and u.UpdatedAt to
 // the time the store recorded. u.Groups is ignored. A taken id or email gives
 // store.ErrConflict.
-func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
+func (s *Store) CreateUser(ctx context.Context, u *store.User) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "create user"
 	if u.ID == "" || u.Email == "" {
 		return s.invalid(op, "id and email are required")
@@ -67,13 +69,17 @@ func (s *Store) userWhere(ctx context.Context, query, arg string) (*store.User, 
 }
 
 // UserByID returns the user with that id, or store.ErrNotFound.
-func (s *Store) UserByID(ctx context.Context, id string) (*store.User, error) {
+func (s *Store) UserByID(ctx context.Context, id string) (_ *store.User, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.userWhere(ctx, s.userByID, id)
 }
 
 // UserByEmail returns the user with exactly that email, or store.ErrNotFound.
 // The email is compared byte for byte: normalizing it is the pool's job.
-func (s *Store) UserByEmail(ctx context.Context, email string) (*store.User, error) {
+func (s *Store) UserByEmail(ctx context.Context, email string) (_ *store.User, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.userWhere(ctx, s.userByEmail, email)
 }
 
@@ -83,7 +89,9 @@ const defaultListLimit = 100
 
 // ListUsers returns up to opts.Limit users whose email sorts after opts.After,
 // ordered by email (byte order).
-func (s *Store) ListUsers(ctx context.Context, opts store.ListOptions) ([]*store.User, error) {
+func (s *Store) ListUsers(ctx context.Context, opts store.ListOptions) (_ []*store.User, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = defaultListLimit
@@ -100,7 +108,9 @@ func (s *Store) updateOne(ctx context.Context, op, query string, args ...any) er
 
 // UpdatePassword replaces a user's password hash and status and bumps
 // UpdatedAt; an unknown user gives store.ErrNotFound.
-func (s *Store) UpdatePassword(ctx context.Context, userID, hash, status string) error {
+func (s *Store) UpdatePassword(ctx context.Context, userID, hash, status string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
 		return err
@@ -111,7 +121,9 @@ func (s *Store) UpdatePassword(ctx context.Context, userID, hash, status string)
 
 // SetEnabled enables or disables a user and bumps UpdatedAt; an unknown user
 // gives store.ErrNotFound.
-func (s *Store) SetEnabled(ctx context.Context, userID string, enabled bool) error {
+func (s *Store) SetEnabled(ctx context.Context, userID string, enabled bool) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
 		return err
@@ -124,7 +136,9 @@ func (s *Store) SetEnabled(ctx context.Context, userID string, enabled bool) err
 // with them through the foreign keys' ON DELETE CASCADE. An unknown user
 // gives store.ErrNotFound. Revocations naming the user are kept: they must
 // outlive the account.
-func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+func (s *Store) DeleteUser(ctx context.Context, userID string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.updateOne(ctx, "delete user", `DELETE FROM users WHERE id = ?`, userID)
 }
 
@@ -132,7 +146,9 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 // its attributes are read and merged, so concurrent updates of different
 // attributes both land. An email taken by another user gives
 // store.ErrConflict; an unknown user store.ErrNotFound.
-func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpdate) error {
+func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpdate) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
 		return err
@@ -185,8 +201,10 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpda
 
 // AddToGroup makes the user a member of group; adding twice is not an error.
 // An unknown user gives store.ErrNotFound.
-func (s *Store) AddToGroup(ctx context.Context, userID, group string) error {
-	err := s.write(ctx, func(c conn) error {
+func (s *Store) AddToGroup(ctx context.Context, userID, group string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.write(ctx, func(c conn) error {
 		if err := requireUser(ctx, c, userID, KeyShare); err != nil {
 			return err
 		}
@@ -199,8 +217,10 @@ func (s *Store) AddToGroup(ctx context.Context, userID, group string) error {
 
 // RemoveFromGroup ends a membership; removing a non-member, or a member of an
 // unknown user, is not an error.
-func (s *Store) RemoveFromGroup(ctx context.Context, userID, group string) error {
-	err := s.writeOne(ctx, func(c conn) error {
+func (s *Store) RemoveFromGroup(ctx context.Context, userID, group string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `DELETE FROM user_groups WHERE user_id = ? AND group_name = ?`, userID, group)
 		return err
 	})
@@ -211,7 +231,9 @@ func (s *Store) RemoveFromGroup(ctx context.Context, userID, group string) error
 // r.UserID must be set. A zero r.Expires means the entry never expires: for a
 // deny list, forgetting an entry too early is a security hole, keeping it too
 // long only costs a row.
-func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
+func (s *Store) Revoke(ctx context.Context, r store.Revocation) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	if (r.SessionID == "") == (r.UserID == "") {
 		return s.invalid("revoke", "exactly one of SessionID and UserID must be set")
 	}
@@ -220,7 +242,7 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 	if ts.err != nil {
 		return ts.err
 	}
-	err := s.writeOne(ctx, func(c conn) error {
+	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `INSERT INTO revocations (session_id, user_id, at, expires) VALUES (?, ?, ?, ?)`,
 			nullIfEmpty(r.SessionID), nullIfEmpty(r.UserID), at, expires)
 		return err
@@ -231,7 +253,9 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 // RevocationsSince returns the entries made at or after since that have not
 // expired by now, oldest first (ties in insertion order). A zero since
 // returns them all.
-func (s *Store) RevocationsSince(ctx context.Context, since time.Time) ([]store.Revocation, error) {
+func (s *Store) RevocationsSince(ctx context.Context, since time.Time) (_ []store.Revocation, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
 		return nil, err
@@ -267,7 +291,9 @@ func (s *Store) RevocationsSince(ctx context.Context, since time.Time) ([]store.
 
 // PurgeRevocations forgets entries whose Expires is before now. Entries that
 // never expire are kept.
-func (s *Store) PurgeRevocations(ctx context.Context, now time.Time) error {
+func (s *Store) PurgeRevocations(ctx context.Context, now time.Time) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.deleteBefore(ctx, "purge revocations", `DELETE FROM revocations WHERE expires < ?`, now)
 }
 
@@ -289,7 +315,9 @@ func (s *Store) deleteBefore(ctx context.Context, op, query string, before time.
 
 // Keys returns the keys of one kind, newest CreatedAt first (ties: the one
 // added last first); an unknown kind gives an empty slice, not an error.
-func (s *Store) Keys(ctx context.Context, kind string) ([]store.Key, error) {
+func (s *Store) Keys(ctx context.Context, kind string) (_ []store.Key, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	rows, err := s.read().query(ctx, `SELECT kind, id, material, created_at, not_after FROM keys
 		WHERE kind = ? ORDER BY created_at DESC, `+s.d.KeyOrder()+` DESC`, kind)
 	out, err := collect(rows, err, func(sc scanner) (store.Key, error) {
@@ -305,7 +333,9 @@ func (s *Store) Keys(ctx context.Context, kind string) ([]store.Key, error) {
 // AddKey stores a new key; a taken kind+ID gives store.ErrConflict. A zero
 // k.CreatedAt is recorded as now, so a caller minting a key need not set it
 // while one importing a key keeps its original date.
-func (s *Store) AddKey(ctx context.Context, k store.Key) error {
+func (s *Store) AddKey(ctx context.Context, k store.Key) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	if k.Kind == "" || k.ID == "" {
 		return s.invalid("add key", "kind and id are required")
 	}
@@ -314,7 +344,7 @@ func (s *Store) AddKey(ctx context.Context, k store.Key) error {
 	if ts.err != nil {
 		return ts.err
 	}
-	err := s.writeOne(ctx, func(c conn) error {
+	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `INSERT INTO keys (kind, id, material, created_at, not_after) VALUES (?, ?, ?, ?, ?)`,
 			k.Kind, k.ID, nonNil(k.Material), created, notAfter)
 		return err
@@ -323,13 +353,17 @@ func (s *Store) AddKey(ctx context.Context, k store.Key) error {
 }
 
 // DeleteKey removes a key; store.ErrNotFound if kind+ID does not exist.
-func (s *Store) DeleteKey(ctx context.Context, kind, id string) error {
+func (s *Store) DeleteKey(ctx context.Context, kind, id string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.updateOne(ctx, "delete key", `DELETE FROM keys WHERE kind = ? AND id = ?`, kind, id)
 }
 
 // SaveVerificationCode stores c, replacing the user's code of the same
 // purpose; an unknown user gives store.ErrNotFound.
-func (s *Store) SaveVerificationCode(ctx context.Context, c store.VerificationCode) error {
+func (s *Store) SaveVerificationCode(ctx context.Context, c store.VerificationCode) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "save verification code"
 	if c.UserID == "" || c.Purpose == "" || c.Expires.IsZero() {
 		return s.invalid(op, "user, purpose and expiry are required")
@@ -342,7 +376,7 @@ func (s *Store) SaveVerificationCode(ctx context.Context, c store.VerificationCo
 	if ts.err != nil {
 		return ts.err
 	}
-	err := s.write(ctx, func(cn conn) error {
+	err = s.write(ctx, func(cn conn) error {
 		if err := requireUser(ctx, cn, c.UserID, KeyShare); err != nil {
 			return err
 		}
@@ -369,7 +403,9 @@ func (s *Store) scanCode(sc scanner) (*store.VerificationCode, error) {
 }
 
 // VerificationCode returns the user's code of that purpose, expired or not.
-func (s *Store) VerificationCode(ctx context.Context, userID, purpose string) (*store.VerificationCode, error) {
+func (s *Store) VerificationCode(ctx context.Context, userID, purpose string) (_ *store.VerificationCode, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	c, err := s.scanCode(s.read().queryRow(ctx, codeSelect, userID, purpose))
 	if err != nil {
 		return nil, s.wrap("verification code", err)
@@ -383,14 +419,16 @@ func (s *Store) VerificationCode(ctx context.Context, userID, purpose string) (*
 // and committed before the caller hears of it, and the code is deleted at
 // the last allowed try, so no number of concurrent guesses gets past
 // maxAttempts.
-func (s *Store) ConsumeVerificationCode(ctx context.Context, userID, purpose, hash string, maxAttempts int, now time.Time) (*store.VerificationCode, error) {
+func (s *Store) ConsumeVerificationCode(ctx context.Context, userID, purpose, hash string, maxAttempts int, now time.Time) (_ *store.VerificationCode, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "consume verification code"
 	if maxAttempts < 1 {
 		return nil, s.invalid(op, "maxAttempts must be at least 1")
 	}
 	var out *store.VerificationCode
 	mismatch := false
-	err := s.write(ctx, func(cn conn) error {
+	err = s.write(ctx, func(cn conn) error {
 		c, err := s.scanCode(cn.queryRow(ctx, codeSelect+cn.lockRow(Update), userID, purpose))
 		if err != nil {
 			return err
@@ -424,8 +462,10 @@ func (s *Store) ConsumeVerificationCode(ctx context.Context, userID, purpose, ha
 }
 
 // DeleteVerificationCode removes the user's code of that purpose, if any.
-func (s *Store) DeleteVerificationCode(ctx context.Context, userID, purpose string) error {
-	err := s.writeOne(ctx, func(c conn) error {
+func (s *Store) DeleteVerificationCode(ctx context.Context, userID, purpose string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `DELETE FROM verification_codes WHERE user_id = ? AND purpose = ?`, userID, purpose)
 		return err
 	})

@@ -12,7 +12,9 @@ import (
 // AppendAudit stores e under the next id; a zero e.At is recorded as now.
 // Ids only grow, in the order appends reach the database, and are never
 // reused, purged ones included.
-func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) error {
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "append audit"
 	if e.Type == "" {
 		return s.invalid(op, "type is required")
@@ -35,7 +37,9 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) error {
 
 // AuditEvents returns the events q selects, highest id first. The filters
 // are bound as parameters; only the shape of the WHERE clause varies.
-func (s *Store) AuditEvents(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
+func (s *Store) AuditEvents(ctx context.Context, q store.AuditQuery) (_ []store.AuditEvent, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	var (
 		where []string
 		args  []any
@@ -92,13 +96,17 @@ func (s *Store) AuditEvents(ctx context.Context, q store.AuditQuery) ([]store.Au
 
 // PurgeAudit forgets events whose At is before before. The id counter is
 // kept, so ids given later stay above every id given before.
-func (s *Store) PurgeAudit(ctx context.Context, before time.Time) error {
+func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.deleteBefore(ctx, "purge audit", `DELETE FROM audit_events WHERE at < ?`, before)
 }
 
 // CountHit adds one to key's count in the window starting at start and
 // returns it with the previous window's count, in one transaction.
 func (s *Store) CountHit(ctx context.Context, key string, start time.Time, length time.Duration) (cur, prev int64, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "count hit"
 	if key == "" || length <= 0 {
 		return 0, 0, s.invalid(op, "key and a positive length are required")
@@ -121,6 +129,8 @@ func (s *Store) CountHit(ctx context.Context, key string, start time.Time, lengt
 }
 
 // PurgeHits forgets the windows that started before before.
-func (s *Store) PurgeHits(ctx context.Context, before time.Time) error {
+func (s *Store) PurgeHits(ctx context.Context, before time.Time) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.deleteBefore(ctx, "purge hits", `DELETE FROM rate_hits WHERE window_start < ?`, before)
 }

@@ -11,7 +11,9 @@ import (
 // AddMFAFactor stores f as given; a zero f.CreatedAt is recorded as now. An
 // unknown user gives store.ErrNotFound (checked first, so a taken id is only
 // reported for a user that exists), a taken f.ID store.ErrConflict.
-func (s *Store) AddMFAFactor(ctx context.Context, f store.MFAFactor) error {
+func (s *Store) AddMFAFactor(ctx context.Context, f store.MFAFactor) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "add MFA factor"
 	if f.ID == "" || f.UserID == "" || f.Kind == "" {
 		return s.invalid(op, "id, user and kind are required")
@@ -24,7 +26,7 @@ func (s *Store) AddMFAFactor(ctx context.Context, f store.MFAFactor) error {
 	if ts.err != nil {
 		return ts.err
 	}
-	err := s.write(ctx, func(c conn) error {
+	err = s.write(ctx, func(c conn) error {
 		if err := requireUser(ctx, c, f.UserID, KeyShare); err != nil {
 			return err
 		}
@@ -39,7 +41,9 @@ func (s *Store) AddMFAFactor(ctx context.Context, f store.MFAFactor) error {
 
 // MFAFactors returns the user's factors, oldest first (ties by id); an
 // unknown user has none.
-func (s *Store) MFAFactors(ctx context.Context, userID string) ([]store.MFAFactor, error) {
+func (s *Store) MFAFactors(ctx context.Context, userID string) (_ []store.MFAFactor, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	rows, err := s.read().query(ctx, `SELECT id, user_id, kind, name, secret, confirmed, last_step,
 		created_at, last_used_at FROM mfa_factors WHERE user_id = ? ORDER BY created_at, id`, userID)
 	out, err := collect(rows, err, func(sc scanner) (store.MFAFactor, error) {
@@ -56,27 +60,35 @@ func (s *Store) MFAFactors(ctx context.Context, userID string) ([]store.MFAFacto
 // ConfirmMFAFactor marks the factor confirmed and raises its LastStep to
 // step. It never lowers LastStep: confirming again with an older code must
 // not reopen steps already accepted.
-func (s *Store) ConfirmMFAFactor(ctx context.Context, userID, factorID string, step int64) error {
+func (s *Store) ConfirmMFAFactor(ctx context.Context, userID, factorID string, step int64) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.updateOne(ctx, "confirm MFA factor", `UPDATE mfa_factors
 		SET confirmed = ?, last_step = CASE WHEN last_step < ? THEN ? ELSE last_step END
 		WHERE user_id = ? AND id = ?`, true, step, step, userID, factorID)
 }
 
 // SetMFASecret replaces the factor's secret.
-func (s *Store) SetMFASecret(ctx context.Context, userID, factorID string, secret []byte) error {
+func (s *Store) SetMFASecret(ctx context.Context, userID, factorID string, secret []byte) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.updateOne(ctx, "set MFA secret",
 		`UPDATE mfa_factors SET secret = ? WHERE user_id = ? AND id = ?`, nonNil(secret), userID, factorID)
 }
 
 // DeleteMFAFactor removes one factor; store.ErrNotFound if the user has no
 // such factor. The user's recovery codes stay.
-func (s *Store) DeleteMFAFactor(ctx context.Context, userID, factorID string) error {
+func (s *Store) DeleteMFAFactor(ctx context.Context, userID, factorID string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.updateOne(ctx, "delete MFA factor", `DELETE FROM mfa_factors WHERE user_id = ? AND id = ?`, userID, factorID)
 }
 
 // DeleteMFA removes every factor and recovery code of the user.
-func (s *Store) DeleteMFA(ctx context.Context, userID string) error {
-	err := s.write(ctx, func(c conn) error {
+func (s *Store) DeleteMFA(ctx context.Context, userID string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.write(ctx, func(c conn) error {
 		if _, err := c.exec(ctx, `DELETE FROM mfa_factors WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
@@ -92,7 +104,9 @@ func (s *Store) DeleteMFA(ctx context.Context, userID string) error {
 // it, so only the first succeeds. When nothing was updated, a second read
 // tells a missing or unconfirmed factor (store.ErrNotFound) from a step
 // already used (store.ErrStepUsed).
-func (s *Store) UseTOTPStep(ctx context.Context, userID, factorID string, step int64, at time.Time) error {
+func (s *Store) UseTOTPStep(ctx context.Context, userID, factorID string, step int64, at time.Time) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "use TOTP step"
 	if at.IsZero() {
 		return s.invalid(op, "time is required")
@@ -132,13 +146,15 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID, factorID string, step i
 // The user's row is held (NoKeyUpdate) so that two replacements queue: at
 // READ COMMITTED the second one's DELETE would not see the first one's new
 // codes, and both sets would be left standing.
-func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string) error {
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	for _, h := range hashes {
 		if h == "" {
 			return s.invalid("replace recovery codes", "empty hash")
 		}
 	}
-	err := s.write(ctx, func(c conn) error {
+	err = s.write(ctx, func(c conn) error {
 		if err := requireUser(ctx, c, userID, NoKeyUpdate); err != nil {
 			return err
 		}
@@ -162,7 +178,9 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 // UseRecoveryCode spends the code with one conditional UPDATE (only an unused
 // code matches, so of concurrent callers, queued on its row, only the first
 // does) and counts what is left in the same transaction.
-func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) (int, error) {
+func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) (_ int, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
 		return 0, err
@@ -184,9 +202,11 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) (int, 
 
 // RecoveryCodesLeft counts the user's unused recovery codes; an unknown user
 // has none.
-func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (_ int, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	var n int
-	err := s.read().queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL`,
+	err = s.read().queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL`,
 		userID).Scan(&n)
 	if err != nil {
 		return 0, s.wrap("recovery codes left", err)
@@ -201,7 +221,9 @@ func (s *Store) scanFailures(sc scanner) (store.SignInFailures, error) {
 }
 
 // SignInFailures returns the login's record, or a zero one with Login set.
-func (s *Store) SignInFailures(ctx context.Context, login string) (store.SignInFailures, error) {
+func (s *Store) SignInFailures(ctx context.Context, login string) (_ store.SignInFailures, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	f, err := s.scanFailures(s.read().queryRow(ctx,
 		`SELECT login, count, last_at, locked_until FROM sign_in_failures WHERE login = ?`, login))
 	if notFound(err) == store.ErrNotFound {
@@ -218,7 +240,9 @@ func (s *Store) SignInFailures(ctx context.Context, login string) (store.SignInF
 // read the row as it was, so the window is judged on the previous LastAt.
 // LastAt never moves back: a caller whose clock is a little behind
 // another's does not rewind it.
-func (s *Store) RecordSignInFailure(ctx context.Context, login string, now time.Time, window time.Duration) (store.SignInFailures, error) {
+func (s *Store) RecordSignInFailure(ctx context.Context, login string, now time.Time, window time.Duration) (_ store.SignInFailures, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "record sign-in failure"
 	if login == "" {
 		return store.SignInFailures{}, s.invalid(op, "login is required")
@@ -232,7 +256,7 @@ func (s *Store) RecordSignInFailure(ctx context.Context, login string, now time.
 		return store.SignInFailures{}, ts.err
 	}
 	var f store.SignInFailures
-	err := s.writeOne(ctx, func(c conn) error {
+	err = s.writeOne(ctx, func(c conn) error {
 		var err error
 		f, err = s.scanFailures(c.queryRow(ctx, `INSERT INTO sign_in_failures (login, count, last_at)
 			VALUES (?, 1, ?)
@@ -252,7 +276,9 @@ func (s *Store) RecordSignInFailure(ctx context.Context, login string, now time.
 
 // LockSignIn sets the login's LockedUntil, making a record with no failures
 // (Count 0, LastAt zero) if there is none. A zero until lifts the lock.
-func (s *Store) LockSignIn(ctx context.Context, login string, until time.Time) error {
+func (s *Store) LockSignIn(ctx context.Context, login string, until time.Time) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "lock sign-in"
 	if login == "" {
 		return s.invalid(op, "login is required")
@@ -270,8 +296,10 @@ func (s *Store) LockSignIn(ctx context.Context, login string, until time.Time) e
 }
 
 // ClearSignInFailures forgets the login's record, if any.
-func (s *Store) ClearSignInFailures(ctx context.Context, login string) error {
-	err := s.writeOne(ctx, func(c conn) error {
+func (s *Store) ClearSignInFailures(ctx context.Context, login string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `DELETE FROM sign_in_failures WHERE login = ?`, login)
 		return err
 	})
@@ -280,7 +308,9 @@ func (s *Store) ClearSignInFailures(ctx context.Context, login string) error {
 
 // PurgeSignInFailures forgets records whose LastAt and LockedUntil are both
 // before before (a time not set counts as before).
-func (s *Store) PurgeSignInFailures(ctx context.Context, before time.Time) error {
+func (s *Store) PurgeSignInFailures(ctx context.Context, before time.Time) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	return s.deleteBefore(ctx, "purge sign-in failures", `DELETE FROM sign_in_failures
 		WHERE (last_at IS NULL OR last_at < ?) AND (locked_until IS NULL OR locked_until < ?)`, before)
 }

@@ -24,7 +24,9 @@ func (s *Store) requireExpires(op string, t time.Time) error {
 
 // CreateClient stores c and, on success, sets c.CreatedAt to the time the
 // store recorded. A taken id gives store.ErrConflict.
-func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
+func (s *Store) CreateClient(ctx context.Context, c *store.Client) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "create client"
 	if c.ID == "" {
 		return s.invalid(op, "id is required")
@@ -92,7 +94,9 @@ func (s *Store) scanClient(sc scanner) (*store.Client, error) {
 }
 
 // ClientByID returns the stored client with that id, or store.ErrNotFound.
-func (s *Store) ClientByID(ctx context.Context, id string) (*store.Client, error) {
+func (s *Store) ClientByID(ctx context.Context, id string) (_ *store.Client, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	c, err := s.scanClient(s.read().queryRow(ctx, clientSelect+` WHERE id = ?`, id))
 	if err != nil {
 		return nil, s.wrap("client", notFound(err))
@@ -102,7 +106,9 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*store.Client, error
 
 // ListClients returns every stored client ordered by id (byte order); none
 // gives an empty slice.
-func (s *Store) ListClients(ctx context.Context) ([]*store.Client, error) {
+func (s *Store) ListClients(ctx context.Context) (_ []*store.Client, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	rows, err := s.read().query(ctx, clientSelect+` ORDER BY id`)
 	out, err := collect(rows, err, s.scanClient)
 	return out, s.wrap("list clients", err)
@@ -117,8 +123,10 @@ func (s *Store) ListClients(ctx context.Context) ([]*store.Client, error) {
 // successor after this DELETE's snapshot was taken, and the new token
 // outlives its client, to come back to life if a client of the same id is
 // made again.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	err := s.write(ctx, func(c conn) error {
+func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.write(ctx, func(c conn) error {
 		if err := s.d.LockTables(ctx, c.tx, "auth_codes", "refresh_tokens"); err != nil {
 			return err
 		}
@@ -136,7 +144,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 
 // SaveAuthCode stores a new code; a taken hash gives store.ErrConflict.
 // c.Expires is required.
-func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
+func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "save auth code"
 	if c.Hash == "" {
 		return s.invalid(op, "hash is required")
@@ -170,13 +180,15 @@ func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
 // row, and the others, queued on its lock, find it gone. An expired code is
 // deleted all the same (it can never be used) and reported as
 // store.ErrNotFound; "expired" means Expires is at or before now.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (_ *store.AuthCode, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "consume auth code"
 	var (
 		c   store.AuthCode
 		amr []byte
 	)
-	err := s.writeOne(ctx, func(cn conn) error {
+	err = s.writeOne(ctx, func(cn conn) error {
 		return cn.queryRow(ctx, `DELETE FROM auth_codes WHERE hash = ?
 			RETURNING hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
 			code_challenge_method, session_id, auth_time, amr, expires`, hash).Scan(
@@ -256,7 +268,9 @@ func (s *Store) scanRefresh(sc scanner) (*tokenRow, error) {
 // hash, or a family that already has tokens, gives store.ErrConflict: adding
 // to an existing family here would bypass rotation, and could bring a
 // revoked family back to life. t.Expires is required.
-func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) error {
+func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "save refresh token"
 	vals, err := s.refreshValues(op, t)
 	if err != nil {
@@ -299,7 +313,9 @@ func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) erro
 // answer). Otherwise an unknown, revoked or expired (Expires at or before
 // now) token gives store.ErrNotFound. next must carry old's FamilyID; a taken
 // next hash gives store.ErrConflict and leaves old live.
-func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, now time.Time) (*store.RefreshToken, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, now time.Time) (_ *store.RefreshToken, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	const op = "rotate refresh token"
 	at, err := s.time(now)
 	if err != nil {
@@ -361,7 +377,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.R
 
 // RefreshTokenByHash returns the token with that hash if it is live: neither
 // retired nor revoked, and Expires after now. Otherwise store.ErrNotFound.
-func (s *Store) RefreshTokenByHash(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash string, now time.Time) (_ *store.RefreshToken, err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
 	at, err := s.time(now)
 	if err != nil {
 		return nil, err
@@ -376,8 +394,10 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string, now time.Ti
 
 // RevokeRefreshFamily revokes every token of a family; an unknown family is
 // not an error. Revocation is final: no method makes a token live again.
-func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
-	err := s.write(ctx, func(c conn) error {
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.write(ctx, func(c conn) error {
 		var userID string
 		err := c.queryRow(ctx, `SELECT user_id FROM refresh_tokens WHERE family_id = ? LIMIT 1`,
 			familyID).Scan(&userID)
@@ -399,8 +419,10 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 
 // RevokeUserRefreshTokens revokes every refresh token of a user, of every
 // client and family; a user with none is not an error.
-func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string) error {
-	err := s.write(ctx, func(c conn) error {
+func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	err = s.write(ctx, func(c conn) error {
 		if err := s.lock(ctx, c, LockUserTokens, userID); err != nil {
 			return err
 		}

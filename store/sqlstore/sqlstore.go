@@ -78,6 +78,10 @@ type Dialect interface {
 	LockTables(ctx context.Context, tx *sql.Tx, tables ...string) error
 	// IsUniqueViolation tells a taken key apart from every other failure.
 	IsUniqueViolation(err error) bool
+	// IsUnavailable tells a failure of reaching the database (a refused or
+	// broken connection, a lock held by another process past the busy
+	// timeout) apart from a failure of the operation itself.
+	IsUnavailable(err error) bool
 	// GroupsAgg is a subquery giving the JSON array of a users row's
 	// group names in byte order, "[]" for none.
 	GroupsAgg() string
@@ -104,6 +108,8 @@ type Dialect interface {
 type Store struct {
 	db *sql.DB
 	d  Dialect
+	// timeout bounds every operation (see op).
+	timeout time.Duration
 	// The user reads, built once: they are the store's most frequent
 	// queries (every sign-in, every token refresh).
 	userByID, userByEmail, userList string
@@ -116,10 +122,41 @@ func New(db *sql.DB, d Dialect) *Store {
 	// groups come from the same snapshot as the row.
 	userSelect := `SELECT id, email, email_verified, name, password_hash, status, enabled,
 		attributes, created_at, updated_at, ` + d.GroupsAgg() + ` FROM users`
-	return &Store{db: db, d: d,
+	return &Store{db: db, d: d, timeout: DefaultTimeout,
 		userByID:    userSelect + ` WHERE id = ?`,
 		userByEmail: userSelect + ` WHERE email = ?`,
 		userList:    userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,
+	}
+}
+
+// DefaultTimeout is how long an operation may take before it fails with
+// store.ErrUnavailable, when SetTimeout has not said otherwise: far above
+// what a healthy database needs, far below what a person waits for a page.
+const DefaultTimeout = 5 * time.Second
+
+// SetTimeout sets the deadline of every later operation; d <= 0 restores
+// DefaultTimeout. Call it before the store is shared.
+func (s *Store) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	s.timeout = d
+}
+
+// op bounds one operation: it returns the caller's ctx with the store's
+// timeout, and a func, to defer, that ends it and turns a failure to reach
+// the database (the deadline, a refused connection, a lock held elsewhere)
+// into store.ErrUnavailable. A hung database thus costs a caller at most
+// the timeout, and every caller can tell "try again" from "broken" with
+// errors.Is, whichever engine is behind.
+func (s *Store) op(ctx context.Context, err *error) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	return ctx, func() {
+		if e := *err; e != nil && !errors.Is(e, store.ErrUnavailable) &&
+			(errors.Is(e, context.DeadlineExceeded) || s.d.IsUnavailable(e)) {
+			*err = fmt.Errorf("%w: %w", store.ErrUnavailable, e)
+		}
+		cancel()
 	}
 }
 

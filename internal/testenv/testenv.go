@@ -27,7 +27,12 @@ import (
 )
 
 // caddyMu serializes Caddy instances: Caddy's running config is global to
-// the process, so tests that start one must not overlap.
+// the process, so tests that start one must not overlap. That is why the
+// module's end-to-end tests stay serial (they do not call t.Parallel), and
+// so do the ones that only validate a config: caddy.Validate provisions it,
+// which sets certmagic.Default.Storage, a global. The protocol tests of
+// oidc run in parallel because they serve the provider with httptest, not
+// Caddy.
 var caddyMu sync.Mutex
 
 // FastHash is a pool option block that makes argon2id cheap, for tests that

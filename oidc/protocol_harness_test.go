@@ -28,7 +28,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/hostedui"
-	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -349,7 +349,7 @@ func signedInAda(t *testing.T) (s *issuer, ada *store.User, c *http.Client, firs
 	t.Helper()
 	s = startIssuer(t, issuerOptions{})
 	ada = s.createUser(t, adaEmail, "Ada Lovelace", "admins", "staff")
-	c = testenv.Browser(t)
+	c = web.Browser(t)
 	first, n := s.login(t, c, s.webapp(), adaEmail)
 	if n != 1 {
 		t.Fatalf("signed in %d times, want 1", n)
@@ -497,7 +497,7 @@ func signIn(t *testing.T, c *http.Client, base, rd, email, password string) (*ht
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", base)
 	resp, body = do(t, c, req)
-	to, ok := testenv.ContinueTarget(resp.StatusCode, body)
+	to, ok := web.ContinueTarget(resp.StatusCode, body)
 	if !ok || resp.Header.Get("Location") != "" {
 		t.Fatalf("sign-in: status %d, Location %q; want the continue page:\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
@@ -509,7 +509,7 @@ func signIn(t *testing.T, c *http.Client, base, rd, email, password string) (*ht
 // and that it continues to exactly want.
 func wantContinue(t *testing.T, what string, resp *http.Response, body, want string) {
 	t.Helper()
-	to, ok := testenv.ContinueTarget(resp.StatusCode, body)
+	to, ok := web.ContinueTarget(resp.StatusCode, body)
 	if !ok || resp.Header.Get("Location") != "" {
 		t.Fatalf("%s: status %d, Location %q; want the continue page:\n%s", what, resp.StatusCode, resp.Header.Get("Location"), body)
 	}

@@ -18,7 +18,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -312,7 +312,7 @@ func TestRedirectURIExactMatch(t *testing.T) {
 func TestClientAuthentication(t *testing.T) {
 	t.Parallel()
 	s := startIssuer(t, issuerOptions{})
-	resp, body := get(t, testenv.Browser(t), s.url+"/oauth2/authorize?"+url.Values{"client_id": {"nope"}, "redirect_uri": {webappCB},
+	resp, body := get(t, web.Browser(t), s.url+"/oauth2/authorize?"+url.Values{"client_id": {"nope"}, "redirect_uri": {webappCB},
 		"response_type": {"code"}, "scope": {"openid"}}.Encode(), nil)
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(body, "not registered") {
 		t.Errorf("authorize for an unregistered client: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -450,7 +450,7 @@ func TestPromptNoneWithoutSession(t *testing.T) {
 	s := startIssuer(t, issuerOptions{})
 	s.createUser(t, adaEmail, "Ada Lovelace")
 	a := s.webapp().start(oauth2.SetAuthURLParam("prompt", "none"))
-	loc, _ := s.navigate(t, testenv.Browser(t), a.url, "")
+	loc, _ := s.navigate(t, web.Browser(t), a.url, "")
 	errorFrom(t, loc, webappCB, a.state, "login_required")
 }
 
@@ -640,7 +640,7 @@ func TestLogout(t *testing.T) {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
 			t.Run(tc.name+" "+method, func(t *testing.T) {
 				t.Parallel() // each case signs in in a browser of its own
-				b := testenv.Browser(t)
+				b := web.Browser(t)
 				got, _ := s.login(t, b, webapp, adaEmail)
 				var resp *http.Response
 				var body string
@@ -685,11 +685,11 @@ func TestDisabledUserCannotRefresh(t *testing.T) {
 	webapp := s.webapp()
 	ctx := context.Background()
 	bob := s.createUser(t, "bob@example.com", "Bob")
-	got, _ := s.login(t, testenv.Browser(t), webapp, "bob@example.com")
+	got, _ := s.login(t, web.Browser(t), webapp, "bob@example.com")
 	if _, err := webapp.refresh(got.tok.RefreshToken); err != nil {
 		t.Fatalf("refresh before disabling: %v", err)
 	}
-	got2, _ := s.login(t, testenv.Browser(t), webapp, "bob@example.com")
+	got2, _ := s.login(t, web.Browser(t), webapp, "bob@example.com")
 	if err := s.pool.SetEnabled(ctx, bob.ID, false); err != nil {
 		t.Fatal(err)
 	}
@@ -715,7 +715,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	})
 	s.createUser(t, adaEmail, "Ada Lovelace")
 	webapp := s.webapp()
-	c := testenv.Browser(t)
+	c := web.Browser(t)
 	ctx := context.Background()
 
 	kids := func() []string {

@@ -11,6 +11,8 @@ package oidc_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -21,10 +23,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/hostedui"
@@ -109,6 +113,18 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 	if opts.keyRotation == 0 {
 		opts.keyRotation = 30 * 24 * time.Hour
 	}
+	if opts.keyClock == nil {
+		opts.keyClock = time.Now
+	}
+	// Generating a 2048-bit RSA key is most of an issuer's start-up, so
+	// every issuer of the process starts with the same one, stored under
+	// its own id; the key set's own tests (keys_test.go, rotation_test.go)
+	// cover making keys, and a rotation here still makes new ones.
+	rsaKey := sharedRSAKey(t)
+	rsaKey.ID, rsaKey.CreatedAt = uuid.NewString(), opts.keyClock().UTC()
+	if err := s.AddKey(ctx, rsaKey); err != nil {
+		t.Fatal(err)
+	}
 	keys, err := oidc.OpenKeySet(ctx, s, oidc.KeyPolicy{Algs: []string{oidc.RS256}, Rotation: opts.keyRotation, Now: opts.keyClock})
 	if err != nil {
 		t.Fatal(err)
@@ -184,6 +200,25 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 	}
 	return &issuer{url: iss, pool: pl, store: s, op: op}
 }
+
+// sharedRSAKey is the process's one RS256 key, as the key set stores one.
+var sharedRSAKey = func() func(t *testing.T) store.Key {
+	once := sync.OnceValues(func() ([]byte, error) {
+		priv, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		return x509.MarshalPKCS8PrivateKey(priv)
+	})
+	return func(t *testing.T) store.Key {
+		t.Helper()
+		der, err := once()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.Key{Kind: oidc.RSAKeyKind, Material: der}
+	}
+}()
 
 // sessions adapts the issuer site's gateway to what the provider reads,
 // as the module's gatehouse_idp does.

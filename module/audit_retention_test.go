@@ -14,6 +14,7 @@ import (
 // audit_retention (a year by default) and keeps the rest; `forever` keeps
 // everything.
 func TestAuditRetention(t *testing.T) {
+	t.Parallel() // no Caddy, so it may overlap the other tests that start none
 	now := time.Now()
 	ages := []time.Duration{400 * 24 * time.Hour, 40 * 24 * time.Hour, 20 * 24 * time.Hour, 0}
 	for _, tc := range []struct {

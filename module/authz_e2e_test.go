@@ -39,6 +39,8 @@ type authzEnv struct {
 	upstream *testenv.Upstream
 	sites    map[string]string // name -> base URL
 	users    map[string]*store.User
+	callers  map[string]caller // made on first use (caller)
+	otherTok string            // the second pool's machine token, once made
 }
 
 // authzSites are the guarded sites' blocks; UP is the upstream, ISS the
@@ -133,7 +135,7 @@ var authzSites = map[string]string{
 func startAuthz(t *testing.T) *authzEnv {
 	t.Helper()
 	dir := t.TempDir()
-	e := &authzEnv{upstream: testenv.StartUpstream(t), sites: map[string]string{}, users: map[string]*store.User{}}
+	e := &authzEnv{upstream: testenv.StartUpstream(t), sites: map[string]string{}, users: map[string]*store.User{}, callers: map[string]caller{}}
 	iss := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
 	other := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
 	var b strings.Builder
@@ -284,42 +286,72 @@ func (e *authzEnv) accessClaims() jwt.MapClaims {
 	}
 }
 
-func TestAuthorization(t *testing.T) {
+// authzCaller makes the caller called name: a browser signed in on a
+// guarded site's hosted pages (ada, bob, carol: the session cookie is
+// host-wide, and every site is on 127.0.0.1 with one pool and cookie name,
+// so one sign-in serves them all), a token from the pool's own
+// /oauth2/token (a machine's with client credentials and custom scopes, or
+// a user's from the authorization code flow), the second pool's machine
+// token, a token signed with the pool's key for claims /oauth2/token does
+// not give (a second factor, a custom claim), or nothing. Each test makes
+// only the callers it uses, once.
+func (e *authzEnv) caller(t *testing.T, name string) caller {
+	t.Helper()
+	if c, ok := e.callers[name]; ok {
+		return c
+	}
+	var c caller
+	switch name {
+	case "anonymous":
+	case "anonymous API":
+		c = caller{header: http.Header{"Accept": {"application/json"}}}
+	case "ada", "bob", "carol":
+		b := testenv.Browser(t)
+		signIn(t, b, e.sites["plain"], "/", e.users[name].Email, adaPassword)
+		c = caller{client: b}
+	case "read token":
+		c = bearer(clientCredentials(t, e.idp, "machine", azMachineSecret, "orders/read")["access_token"].(string))
+	case "write token":
+		c = bearer(clientCredentials(t, e.idp, "machine", azMachineSecret, "orders/write")["access_token"].(string))
+	case "ada token":
+		adaLogin, _ := e.idp.login(t, testenv.Browser(t), e.idp.rp("webapp", azWebappSecret, webappCB), adaEmail)
+		c = bearer(adaLogin.tok.AccessToken)
+	case "other pool token":
+		c = bearer(e.otherPoolToken(t))
+	case "mfa token":
+		mfa := e.accessClaims()
+		mfa["amr"] = []string{"pwd", "otp"}
+		c = bearer(e.mint(t, mfa, nil))
+	case "finance token":
+		finance := e.accessClaims()
+		finance["department"] = "finance"
+		c = bearer(e.mint(t, finance, nil))
+	default:
+		t.Fatalf("no caller %q", name)
+	}
+	e.callers[name] = c
+	return c
+}
+
+// otherPoolToken is a machine token of the second pool.
+func (e *authzEnv) otherPoolToken(t *testing.T) string {
+	t.Helper()
+	if e.otherTok == "" {
+		e.otherTok, _ = clientCredentials(t, e.other, "machine", azOtherSecret, "orders/read")["access_token"].(string)
+		if e.otherTok == "" {
+			t.Fatal("no token from the second pool")
+		}
+	}
+	return e.otherTok
+}
+
+// The authorization tests each start their own Caddy (startAuthz) and so
+// run one at a time: Caddy's running config is global to the process.
+
+// TestAuthorizationRules: who reaches which guarded site, and what a
+// refusal looks like, for each kind of caller.
+func TestAuthorizationRules(t *testing.T) {
 	e := startAuthz(t)
-
-	// Browsers signed in on a guarded site's hosted pages. The session
-	// cookie is host-wide, and every site is on 127.0.0.1 with one pool and
-	// cookie name, so one sign-in serves them all.
-	callers := map[string]caller{
-		"anonymous":     {},
-		"anonymous API": {header: http.Header{"Accept": {"application/json"}}},
-	}
-	for name, u := range e.users {
-		c := testenv.Browser(t)
-		signIn(t, c, e.sites["plain"], "/", u.Email, adaPassword)
-		callers[name] = caller{client: c}
-	}
-	// Tokens from the pool's own /oauth2/token: a machine's (client
-	// credentials, custom scopes) and a user's (authorization code).
-	callers["read token"] = bearer(clientCredentials(t, e.idp, "machine", azMachineSecret, "orders/read")["access_token"].(string))
-	callers["write token"] = bearer(clientCredentials(t, e.idp, "machine", azMachineSecret, "orders/write")["access_token"].(string))
-	adaLogin, _ := e.idp.login(t, testenv.Browser(t), e.idp.rp("webapp", azWebappSecret, webappCB), adaEmail)
-	callers["ada token"] = bearer(adaLogin.tok.AccessToken)
-	// The second pool's machine token.
-	otherTok, _ := clientCredentials(t, e.other, "machine", azOtherSecret, "orders/read")["access_token"].(string)
-	if otherTok == "" {
-		t.Fatal("no token from the second pool")
-	}
-	callers["other pool token"] = bearer(otherTok)
-	// Tokens signed with the pool's key, for claims /oauth2/token does not
-	// give: a second factor, a custom claim.
-	mfa := e.accessClaims()
-	mfa["amr"] = []string{"pwd", "otp"}
-	callers["mfa token"] = bearer(e.mint(t, mfa, nil))
-	finance := e.accessClaims()
-	finance["department"] = "finance"
-	callers["finance token"] = bearer(e.mint(t, finance, nil))
-
 	for _, tc := range []struct {
 		site, path, caller string
 		status             int    // 200: reached the upstream
@@ -394,10 +426,7 @@ func TestAuthorization(t *testing.T) {
 		{"portal", "/admin/panel", "ada", 200, ""},
 	} {
 		t.Run(tc.site+" "+tc.path+" "+tc.caller, func(t *testing.T) {
-			c, ok := callers[tc.caller]
-			if !ok {
-				t.Fatalf("no caller %q", tc.caller)
-			}
+			c := e.caller(t, tc.caller)
 			before := e.upstream.Count()
 			resp, body := e.call(t, c, e.sites[tc.site]+tc.path, nil)
 			if resp.StatusCode != tc.status {
@@ -445,178 +474,187 @@ func TestAuthorization(t *testing.T) {
 			}
 		})
 	}
+}
 
-	t.Run("roles", func(t *testing.T) {
-		forged := http.Header{"X-Gatehouse-Role": {"admin"}, "x_gatehouse_role": {"admin"}}
-		for name, want := range map[string]string{
-			"ada":        "admin", // admins and staff: the first matching line wins
-			"bob":        "staff",
-			"carol":      "member",
-			"read token": "machine",
-			"ada token":  "admin",
-			"anonymous":  "guest",
-		} {
-			resp, _ := e.call(t, callers[name], e.sites["roles"]+"/", forged)
-			got := e.upstream.Last().Header
-			if resp.StatusCode != 200 || got.Values("X-Gatehouse-Role") == nil || got.Get("X-Gatehouse-Role") != want || len(got.Values("X-Gatehouse-Role")) != 1 {
-				t.Errorf("%s: status %d, role %q, want %s", name, resp.StatusCode, got.Values("X-Gatehouse-Role"), want)
-			}
-			if _, ok := got["X_gatehouse_role"]; ok {
-				t.Errorf("%s: a forged role in another spelling reached the upstream", name)
-			}
-			sub := ""
-			if u := e.users[name]; u != nil {
-				sub = u.ID
-			} else if name == "read token" {
-				sub = "machine"
-			} else if name == "ada token" {
-				sub = e.users["ada"].ID
-			}
-			if seen := got.Get("X-Seen"); seen != sub+"/"+want {
-				t.Errorf("%s: placeholders gave %q, want %q", name, seen, sub+"/"+want)
-			}
-		}
-		// A site without roles passes no role at all, forged or not.
-		e.call(t, callers["ada"], e.sites["plain"]+"/", forged)
-		if got := e.upstream.Last().Header; got.Get("X-Gatehouse-Role") != "" {
-			t.Errorf("forged role passed: %q", got.Values("X-Gatehouse-Role"))
-		}
-		// An inner block's role lines replace the outer's role.
-		e.call(t, callers["ada"], e.sites["portal"]+"/admin/panel", forged)
-		if got := e.upstream.Last().Header.Values("X-Gatehouse-Role"); len(got) != 1 || got[0] != "admin" {
-			t.Errorf("portal admin role %q", got)
-		}
-		e.call(t, callers["carol"], e.sites["portal"]+"/members/x", forged)
-		if got := e.upstream.Last().Header.Values("X-Gatehouse-Role"); len(got) != 1 || got[0] != "member" {
-			t.Errorf("portal member role %q", got)
-		}
-	})
-
-	t.Run("bearer identity headers", func(t *testing.T) {
-		resp, _ := e.call(t, callers["read token"], e.sites["plain"]+"/x", http.Header{"X-Amzn-Oidc-Identity": {"forged"}})
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
+// TestAuthorizationRoles: a site's role lines give each caller one role,
+// which replaces any the client sent.
+func TestAuthorizationRoles(t *testing.T) {
+	e := startAuthz(t)
+	forged := http.Header{"X-Gatehouse-Role": {"admin"}, "x_gatehouse_role": {"admin"}}
+	for name, want := range map[string]string{
+		"ada":        "admin", // admins and staff: the first matching line wins
+		"bob":        "staff",
+		"carol":      "member",
+		"read token": "machine",
+		"ada token":  "admin",
+		"anonymous":  "guest",
+	} {
+		resp, _ := e.call(t, e.caller(t, name), e.sites["roles"]+"/", forged)
 		got := e.upstream.Last().Header
-		if got.Get(middleware.HeaderIdentity) != "machine" || got.Get("Authorization") == "" {
-			t.Errorf("identity %q (want the client, as sub), Authorization %q", got.Get(middleware.HeaderIdentity), got.Get("Authorization"))
+		if resp.StatusCode != 200 || got.Values("X-Gatehouse-Role") == nil || got.Get("X-Gatehouse-Role") != want || len(got.Values("X-Gatehouse-Role")) != 1 {
+			t.Errorf("%s: status %d, role %q, want %s", name, resp.StatusCode, got.Values("X-Gatehouse-Role"), want)
 		}
-		header, claims := verifyALBData(t, got.Get(middleware.HeaderData), e.sites["plain"]+"/_gatehouse/public-keys/", albdata.DefaultARN("default"))
-		if header["iss"] != e.idp.issuer || header["client"] != "machine" || claims["sub"] != "machine" || claims["scope"] != "orders/read" {
-			t.Errorf("data header %v, claims %v", header, claims)
+		if _, ok := got["X_gatehouse_role"]; ok {
+			t.Errorf("%s: a forged role in another spelling reached the upstream", name)
 		}
-		resp, _ = e.call(t, callers["ada token"], e.sites["plain"]+"/x", nil)
-		got = e.upstream.Last().Header
-		if resp.StatusCode != 200 || got.Get(middleware.HeaderIdentity) != e.users["ada"].ID || got.Get("X-Auth-Request-Groups") != "admins,staff" {
-			t.Errorf("user token: %d, headers %v", resp.StatusCode, got)
+		sub := ""
+		if u := e.users[name]; u != nil {
+			sub = u.ID
+		} else if name == "read token" {
+			sub = "machine"
+		} else if name == "ada token" {
+			sub = e.users["ada"].ID
 		}
-	})
+		if seen := got.Get("X-Seen"); seen != sub+"/"+want {
+			t.Errorf("%s: placeholders gave %q, want %q", name, seen, sub+"/"+want)
+		}
+	}
+	// A site without roles passes no role at all, forged or not.
+	e.call(t, e.caller(t, "ada"), e.sites["plain"]+"/", forged)
+	if got := e.upstream.Last().Header; got.Get("X-Gatehouse-Role") != "" {
+		t.Errorf("forged role passed: %q", got.Values("X-Gatehouse-Role"))
+	}
+	// An inner block's role lines replace the outer's role.
+	e.call(t, e.caller(t, "ada"), e.sites["portal"]+"/admin/panel", forged)
+	if got := e.upstream.Last().Header.Values("X-Gatehouse-Role"); len(got) != 1 || got[0] != "admin" {
+		t.Errorf("portal admin role %q", got)
+	}
+	e.call(t, e.caller(t, "carol"), e.sites["portal"]+"/members/x", forged)
+	if got := e.upstream.Last().Header.Values("X-Gatehouse-Role"); len(got) != 1 || got[0] != "member" {
+		t.Errorf("portal member role %q", got)
+	}
+}
 
-	t.Run("refused tokens", func(t *testing.T) {
-		valid := e.mint(t, e.accessClaims(), nil)
-		parts := strings.Split(valid, ".")
-		expired := e.accessClaims()
-		expired["iat"], expired["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-2*time.Minute).Unix()
-		none := jwt.NewWithClaims(jwt.SigningMethodNone, e.accessClaims())
-		none.Header["kid"] = e.idp.pool.Keys.Current().ID
-		noneTok, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
-		der, _ := x509.MarshalPKIXPublicKey(&e.idp.pool.Keys.Current().Private.PublicKey)
-		hs := jwt.NewWithClaims(jwt.SigningMethodHS256, e.accessClaims())
-		hs.Header["kid"] = e.idp.pool.Keys.Current().ID
-		hsTok, _ := hs.SignedString(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-		machine := e.accessClaims()
-		machine["client_id"] = "machine"
-		audience := e.accessClaims()
-		audience["client_id"], audience["aud"] = "machine", "https://other-api.example.com"
-		for _, tc := range []struct{ name, site, tok, desc string }{
-			{"expired", "plain", e.mint(t, expired, nil), "expired"},
-			{"wrong audience", "api", e.mint(t, audience, nil), "audience"},
-			{"client not allowed", "api", e.mint(t, e.accessClaims(), nil), "client"},
-			{"tampered signature", "plain", parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])), "signature"},
-			{"alg none", "plain", noneTok, "algorithm"},
-			{"HS256 keyed with the public key", "plain", hsTok, "algorithm"},
-			{"unknown kid", "plain", e.mint(t, e.accessClaims(), func(h map[string]any) { h["kid"] = "0b7f1e2a-1111-4222-8333-444455556666" }), "key is unknown"},
-			{"another issuer", "plain", otherTok, "not trusted"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				// A browser-like Accept: a bearer request still never gets
-				// a redirect.
-				resp, body := e.call(t, caller{header: http.Header{"Authorization": {"Bearer " + tc.tok}}}, e.sites[tc.site]+"/x", nil)
-				www := resp.Header.Get("WWW-Authenticate")
-				if resp.StatusCode != 401 || !strings.HasPrefix(www, `Bearer error="invalid_token", error_description="`) || !strings.Contains(www, tc.desc) {
-					t.Errorf("status %d, WWW-Authenticate %q; want 401 invalid_token about %q: %.200s", resp.StatusCode, www, tc.desc, body)
-				}
-				if resp.Header.Get("Location") != "" {
-					t.Error("a bearer request was redirected")
-				}
-			})
-		}
-		// The valid ones, for contrast.
-		if resp, _ := e.call(t, bearer(valid), e.sites["plain"]+"/x", nil); resp.StatusCode != 200 {
-			t.Errorf("the untampered token: %d", resp.StatusCode)
-		}
-		machine["scope"] = "orders/read"
-		if resp, _ := e.call(t, bearer(e.mint(t, machine, nil)), e.sites["api"]+"/x", nil); resp.StatusCode != 200 {
-			t.Errorf("the allowed client's token: %d", resp.StatusCode)
-		}
-	})
+func TestAuthorizationBearerIdentityHeaders(t *testing.T) {
+	e := startAuthz(t)
+	resp, _ := e.call(t, e.caller(t, "read token"), e.sites["plain"]+"/x", http.Header{"X-Amzn-Oidc-Identity": {"forged"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := e.upstream.Last().Header
+	if got.Get(middleware.HeaderIdentity) != "machine" || got.Get("Authorization") == "" {
+		t.Errorf("identity %q (want the client, as sub), Authorization %q", got.Get(middleware.HeaderIdentity), got.Get("Authorization"))
+	}
+	header, claims := verifyALBData(t, got.Get(middleware.HeaderData), e.sites["plain"]+"/_gatehouse/public-keys/", albdata.DefaultARN("default"))
+	if header["iss"] != e.idp.issuer || header["client"] != "machine" || claims["sub"] != "machine" || claims["scope"] != "orders/read" {
+		t.Errorf("data header %v, claims %v", header, claims)
+	}
+	resp, _ = e.call(t, e.caller(t, "ada token"), e.sites["plain"]+"/x", nil)
+	got = e.upstream.Last().Header
+	if resp.StatusCode != 200 || got.Get(middleware.HeaderIdentity) != e.users["ada"].ID || got.Get("X-Auth-Request-Groups") != "admins,staff" {
+		t.Errorf("user token: %d, headers %v", resp.StatusCode, got)
+	}
+}
 
-	t.Run("sign-in from a nested block comes back, once", func(t *testing.T) {
-		c := testenv.Browser(t)
-		const want = "/members/home?tab=1"
-		resp, _ := get(t, c, e.sites["portal"]+want, nil)
-		loc, _ := resp.Location()
-		if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("rd") != want {
-			t.Fatalf("anonymous member page: %d to %v", resp.StatusCode, loc)
-		}
-		if _, got := signIn(t, c, e.sites["portal"], want, "carol@example.com", adaPassword); got != want {
-			t.Fatalf("after sign-in: to %q, want %q", got, want)
-		}
-		resp, body := get(t, c, e.sites["portal"]+want, nil)
-		if resp.StatusCode != 200 || body != "upstream" {
-			t.Fatalf("back on the member page: %d %q", resp.StatusCode, body)
-		}
-		// Signed in but not an admin: 403, not another trip to sign in.
-		resp, _ = get(t, c, e.sites["portal"]+"/admin/panel", nil)
-		if resp.StatusCode != http.StatusForbidden {
-			t.Errorf("admin page for a member: %d, want 403", resp.StatusCode)
-		}
-	})
-
-	t.Run("a revoked access token is refused", func(t *testing.T) {
-		// RFC 7009 revocation of an access token (what oidc-client-ts's
-		// sign-out does): the gateway's bearer check refuses it at once,
-		// on every site of the pool, cached as verified or not.
-		login, _ := e.idp.login(t, testenv.Browser(t), e.idp.rp("webapp", azWebappSecret, webappCB), adaEmail)
-		at := login.tok.AccessToken
-		for _, site := range []string{"plain", "roles"} {
-			if resp, body := e.call(t, bearer(at), e.sites[site]+"/x", nil); resp.StatusCode != 200 {
-				t.Fatalf("%s before revoking: %d %s", site, resp.StatusCode, body)
-			}
-		}
-		resp, body := tokenCall(t, e.idp.issuer+"/oauth2/revoke", url.Values{"token": {at}}, "webapp", azWebappSecret)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("revoke: %d %v", resp.StatusCode, body)
-		}
-		for _, site := range []string{"plain", "roles", "group"} {
-			resp, body := e.call(t, bearer(at), e.sites[site]+"/x", nil)
+func TestAuthorizationRefusedTokens(t *testing.T) {
+	e := startAuthz(t)
+	valid := e.mint(t, e.accessClaims(), nil)
+	parts := strings.Split(valid, ".")
+	expired := e.accessClaims()
+	expired["iat"], expired["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-2*time.Minute).Unix()
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, e.accessClaims())
+	none.Header["kid"] = e.idp.pool.Keys.Current().ID
+	noneTok, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	der, _ := x509.MarshalPKIXPublicKey(&e.idp.pool.Keys.Current().Private.PublicKey)
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, e.accessClaims())
+	hs.Header["kid"] = e.idp.pool.Keys.Current().ID
+	hsTok, _ := hs.SignedString(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	machine := e.accessClaims()
+	machine["client_id"] = "machine"
+	audience := e.accessClaims()
+	audience["client_id"], audience["aud"] = "machine", "https://other-api.example.com"
+	for _, tc := range []struct{ name, site, tok, desc string }{
+		{"expired", "plain", e.mint(t, expired, nil), "expired"},
+		{"wrong audience", "api", e.mint(t, audience, nil), "audience"},
+		{"client not allowed", "api", e.mint(t, e.accessClaims(), nil), "client"},
+		{"tampered signature", "plain", parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])), "signature"},
+		{"alg none", "plain", noneTok, "algorithm"},
+		{"HS256 keyed with the public key", "plain", hsTok, "algorithm"},
+		{"unknown kid", "plain", e.mint(t, e.accessClaims(), func(h map[string]any) { h["kid"] = "0b7f1e2a-1111-4222-8333-444455556666" }), "key is unknown"},
+		{"another issuer", "plain", e.otherPoolToken(t), "not trusted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A browser-like Accept: a bearer request still never gets
+			// a redirect.
+			resp, body := e.call(t, caller{header: http.Header{"Authorization": {"Bearer " + tc.tok}}}, e.sites[tc.site]+"/x", nil)
 			www := resp.Header.Get("WWW-Authenticate")
-			if resp.StatusCode != 401 || !strings.HasPrefix(www, `Bearer error="invalid_token"`) || !strings.Contains(www, "revoked") {
-				t.Errorf("%s after revoking: %d, WWW-Authenticate %q; want 401 invalid_token, revoked: %.200s", site, resp.StatusCode, www, body)
+			if resp.StatusCode != 401 || !strings.HasPrefix(www, `Bearer error="invalid_token", error_description="`) || !strings.Contains(www, tc.desc) {
+				t.Errorf("status %d, WWW-Authenticate %q; want 401 invalid_token about %q: %.200s", resp.StatusCode, www, tc.desc, body)
 			}
-		}
-		// Only that token: the same user's other token still works.
-		if resp, _ := e.call(t, callers["ada token"], e.sites["plain"]+"/x", nil); resp.StatusCode != 200 {
-			t.Errorf("another access token of the same user after the revocation: %d, want 200", resp.StatusCode)
-		}
-	})
+			if resp.Header.Get("Location") != "" {
+				t.Error("a bearer request was redirected")
+			}
+		})
+	}
+	// The valid ones, for contrast.
+	if resp, _ := e.call(t, bearer(valid), e.sites["plain"]+"/x", nil); resp.StatusCode != 200 {
+		t.Errorf("the untampered token: %d", resp.StatusCode)
+	}
+	machine["scope"] = "orders/read"
+	if resp, _ := e.call(t, bearer(e.mint(t, machine, nil)), e.sites["api"]+"/x", nil); resp.StatusCode != 200 {
+		t.Errorf("the allowed client's token: %d", resp.StatusCode)
+	}
+}
 
-	t.Run("JSON refusals", func(t *testing.T) {
-		resp, body := e.call(t, callers["carol"], e.sites["group"]+"/", http.Header{"Accept": {"application/json"}})
-		if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(body, `"error":"forbidden"`) {
-			t.Errorf("status %d, %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+func TestAuthorizationNestedSignInComesBackOnce(t *testing.T) {
+	e := startAuthz(t)
+	c := testenv.Browser(t)
+	const want = "/members/home?tab=1"
+	resp, _ := get(t, c, e.sites["portal"]+want, nil)
+	loc, _ := resp.Location()
+	if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("rd") != want {
+		t.Fatalf("anonymous member page: %d to %v", resp.StatusCode, loc)
+	}
+	if _, got := signIn(t, c, e.sites["portal"], want, "carol@example.com", adaPassword); got != want {
+		t.Fatalf("after sign-in: to %q, want %q", got, want)
+	}
+	resp, body := get(t, c, e.sites["portal"]+want, nil)
+	if resp.StatusCode != 200 || body != "upstream" {
+		t.Fatalf("back on the member page: %d %q", resp.StatusCode, body)
+	}
+	// Signed in but not an admin: 403, not another trip to sign in.
+	resp, _ = get(t, c, e.sites["portal"]+"/admin/panel", nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("admin page for a member: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestAuthorizationRevokedAccessToken(t *testing.T) {
+	e := startAuthz(t)
+	other := e.caller(t, "ada token") // issued before the revocation
+	// RFC 7009 revocation of an access token (what oidc-client-ts's
+	// sign-out does): the gateway's bearer check refuses it at once,
+	// on every site of the pool, cached as verified or not.
+	login, _ := e.idp.login(t, testenv.Browser(t), e.idp.rp("webapp", azWebappSecret, webappCB), adaEmail)
+	at := login.tok.AccessToken
+	for _, site := range []string{"plain", "roles"} {
+		if resp, body := e.call(t, bearer(at), e.sites[site]+"/x", nil); resp.StatusCode != 200 {
+			t.Fatalf("%s before revoking: %d %s", site, resp.StatusCode, body)
 		}
-	})
+	}
+	resp, body := tokenCall(t, e.idp.issuer+"/oauth2/revoke", url.Values{"token": {at}}, "webapp", azWebappSecret)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d %v", resp.StatusCode, body)
+	}
+	for _, site := range []string{"plain", "roles", "group"} {
+		resp, body := e.call(t, bearer(at), e.sites[site]+"/x", nil)
+		www := resp.Header.Get("WWW-Authenticate")
+		if resp.StatusCode != 401 || !strings.HasPrefix(www, `Bearer error="invalid_token"`) || !strings.Contains(www, "revoked") {
+			t.Errorf("%s after revoking: %d, WWW-Authenticate %q; want 401 invalid_token, revoked: %.200s", site, resp.StatusCode, www, body)
+		}
+	}
+	// Only that token: the same user's other token still works.
+	if resp, _ := e.call(t, other, e.sites["plain"]+"/x", nil); resp.StatusCode != 200 {
+		t.Errorf("another access token of the same user after the revocation: %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestAuthorizationJSONRefusals(t *testing.T) {
+	e := startAuthz(t)
+	resp, body := e.call(t, e.caller(t, "carol"), e.sites["group"]+"/", http.Header{"Accept": {"application/json"}})
+	if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(body, `"error":"forbidden"`) {
+		t.Errorf("status %d, %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
 }
 
 func TestAuthorizationConfigErrors(t *testing.T) {

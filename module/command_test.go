@@ -12,6 +12,7 @@ import (
 // Gatehouse, registers the CLI's commands with Caddy, as an xcaddy build
 // with the module does.
 func TestCommandsComeWithTheModule(t *testing.T) {
+	t.Parallel() // no Caddy, so it may overlap the other tests that start none
 	cmds := caddycmd.Commands()
 	for _, name := range []string{"users", "groups", "clients", "keys", "audit"} {
 		c, ok := cmds[name]

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -309,24 +308,13 @@ func validateIDPConfig(c *PoolConfig) error {
 	return nil
 }
 
-// keyClock is the clock of every pool's signing keys; tests move it to
-// drive rotation. nil means time.Now.
-var keyClock atomic.Pointer[func() time.Time]
-
-func keyNow() time.Time {
-	if f := keyClock.Load(); f != nil {
-		return (*f)()
-	}
-	return time.Now()
-}
-
 // keyPolicy is how a pool's signing keys are kept.
 func keyPolicy(c *PoolConfig) signing.Policy {
 	rotation := time.Duration(c.KeyRotation)
 	if rotation == 0 {
 		rotation = defaultKeyRotation
 	}
-	return signing.Policy{Rotation: rotation, Now: keyNow}
+	return signing.Policy{Rotation: rotation}
 }
 
 // Interface guards

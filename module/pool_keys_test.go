@@ -64,6 +64,7 @@ func addCookieKey(t *testing.T, p *module.Pool, id string, activeFrom time.Time)
 // rotation, so instances started before and after it check each other's
 // markers.
 func TestPoolKeysShared(t *testing.T) {
+	t.Parallel() // no Caddy, so it may overlap the other tests that start none
 	a, b := openTwice(t)
 	if !bytes.Equal(sealing(t, a), sealing(t, b)) || a.Keys.Current().ID != b.Keys.Current().ID {
 		t.Fatal("two openings of one store have different cookie or signing keys")
@@ -96,6 +97,7 @@ func TestPoolKeysShared(t *testing.T) {
 // TestPoolRunReloadsCookieKeys: an instance's background refresh picks up
 // a cookie key another process added, and drops one it removed.
 func TestPoolRunReloadsCookieKeys(t *testing.T) {
+	t.Parallel() // no Caddy, so it may overlap the other tests that start none
 	a, b := openTwice(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

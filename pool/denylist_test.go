@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -322,6 +323,14 @@ func TestDenyListRefreshSeesOlderEntryWrittenLate(t *testing.T) {
 	}
 }
 
+// TestDenyListConcurrentReadsDuringRefresh reads the list from several
+// goroutines while revocations are merged in, and checks that no read sees
+// a revocation vanish and that the end state holds every entry. The readers
+// are made to run before the first round and between every two, not left
+// to the scheduler: before, a loaded machine could finish all rounds
+// before any reader was scheduled (each checked stop before its first
+// read), failing "the readers never ran" and checking nothing concurrent.
+// Now that reads overlap the rounds by construction, that check is gone.
 func TestDenyListConcurrentReadsDuringRefresh(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	writer := newPoolOn(t, openSQLite(t, path), Config{})
@@ -330,29 +339,46 @@ func TestDenyListConcurrentReadsDuringRefresh(t *testing.T) {
 	ctx := t.Context()
 	issued := time.Now()
 
-	const rounds = 20
+	const (
+		rounds  = 20
+		readers = 4
+	)
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var wg, started sync.WaitGroup
 	var reads atomic.Int64
-	for range 4 {
+	read := func() {
+		// Once seen, a revocation stays: the snapshot only grows here.
+		if d.Revoked("s0", "x", issued) && !d.Revoked("s0", "x", issued) {
+			t.Error("a revocation disappeared")
+		}
+		_ = d.Revoked("s-other", "u-other", issued)
+		_ = d.Len()
+		reads.Add(1)
+	}
+	for range readers {
 		wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer wg.Done()
+			read()
+			started.Done()
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				// Once seen, a revocation stays: the snapshot only grows here.
-				if d.Revoked("s0", "x", issued) && !d.Revoked("s0", "x", issued) {
-					t.Error("a revocation disappeared")
-				}
-				_ = d.Revoked("s-other", "u-other", issued)
-				_ = d.Len()
-				reads.Add(1)
+				read()
 			}
 		}()
+	}
+	started.Wait() // every reader is running before the first write
+	// waitReads returns once the readers have done n more reads, so that
+	// reads overlap every round however the scheduler runs them.
+	waitReads := func(n int64) {
+		for target := reads.Load() + n; reads.Load() < target; {
+			runtime.Gosched()
+		}
 	}
 	for i := range rounds {
 		if err := writer.RevokeSession(ctx, "s"+string(rune('0'+i%10))+string(rune('a'+i)), time.Now().Add(time.Hour)); err != nil {
@@ -368,11 +394,12 @@ func TestDenyListConcurrentReadsDuringRefresh(t *testing.T) {
 		if err := reader.RevokeUserSessions(ctx, "u-local"); err != nil {
 			t.Error(err)
 		}
+		waitReads(readers)
 	}
 	close(stop)
 	wg.Wait()
-	if reads.Load() == 0 {
-		t.Fatal("the readers never ran")
+	if !d.Revoked("s0", "x", issued) {
+		t.Error("s0 is not on the list after the rounds")
 	}
 	// rounds distinct sessions, s0, and one user entry.
 	if got := d.Len(); got != rounds+2 {

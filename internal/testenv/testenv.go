@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -24,10 +23,17 @@ import (
 	// The standard handlers (reverse_proxy, respond, ...) the test
 	// Caddyfiles use, as in the gatehouse binary.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
 )
 
 // caddyMu serializes Caddy instances: Caddy's running config is global to
-// the process, so tests that start one must not overlap.
+// the process, so tests that start one must not overlap. That is why the
+// module's end-to-end tests stay serial (they do not call t.Parallel), and
+// so do the ones that only validate a config: caddy.Validate provisions it,
+// which sets certmagic.Default.Storage, a global. The protocol tests of
+// oidc run in parallel because they serve the provider with httptest, not
+// Caddy.
 var caddyMu sync.Mutex
 
 // FastHash is a pool option block that makes argon2id cheap, for tests that
@@ -203,20 +209,10 @@ func (u *Upstream) Count() int {
 }
 
 // Browser returns an HTTP client with a cookie jar that does not follow
-// redirects, so tests see each hop as a browser would make it.
+// redirects, so tests see each hop as a browser would make it (web.Browser).
 func Browser(t testing.TB) *http.Client {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{
-		Jar:     jar,
-		Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	return web.Browser(t)
 }
 
 // WaitHTTP polls url until it answers or the timeout passes.

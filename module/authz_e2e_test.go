@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/oauthtest"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/module"
@@ -221,7 +222,7 @@ func startAuthz(t *testing.T) *authzEnv {
 		if err != nil {
 			t.Fatalf("discovery of %s: %v", issuer, err)
 		}
-		return &idpSite{issuer: issuer, pool: p, op: op}
+		return newIDPSite(issuer, p, op)
 	}
 	e.idp, e.other = open("default", iss), open("other", other)
 	e.users["ada"] = e.idp.createUser(t, adaEmail, "Ada Lovelace", "admins", "staff")
@@ -314,8 +315,8 @@ func (e *authzEnv) caller(t *testing.T, name string) caller {
 	case "write token":
 		c = bearer(clientCredentials(t, e.idp, "machine", azMachineSecret, "orders/write")["access_token"].(string))
 	case "ada token":
-		adaLogin, _ := e.idp.login(t, testenv.Browser(t), e.idp.rp("webapp", azWebappSecret, webappCB), adaEmail)
-		c = bearer(adaLogin.tok.AccessToken)
+		adaLogin, _ := e.idp.Login(t, testenv.Browser(t), e.idp.RP("webapp", azWebappSecret, webappCB), adaEmail)
+		c = bearer(adaLogin.Tok.AccessToken)
 	case "other pool token":
 		c = bearer(e.otherPoolToken(t))
 	case "mfa token":
@@ -625,14 +626,14 @@ func TestAuthorizationRevokedAccessToken(t *testing.T) {
 	// RFC 7009 revocation of an access token (what oidc-client-ts's
 	// sign-out does): the gateway's bearer check refuses it at once,
 	// on every site of the pool, cached as verified or not.
-	login, _ := e.idp.login(t, testenv.Browser(t), e.idp.rp("webapp", azWebappSecret, webappCB), adaEmail)
-	at := login.tok.AccessToken
+	login, _ := e.idp.Login(t, testenv.Browser(t), e.idp.RP("webapp", azWebappSecret, webappCB), adaEmail)
+	at := login.Tok.AccessToken
 	for _, site := range []string{"plain", "roles"} {
 		if resp, body := e.call(t, bearer(at), e.sites[site]+"/x", nil); resp.StatusCode != 200 {
 			t.Fatalf("%s before revoking: %d %s", site, resp.StatusCode, body)
 		}
 	}
-	resp, body := tokenCall(t, e.idp.issuer+"/oauth2/revoke", url.Values{"token": {at}}, "webapp", azWebappSecret)
+	resp, body := oauthtest.TokenCall(t, e.idp.issuer+"/oauth2/revoke", url.Values{"token": {at}}, "webapp", azWebappSecret)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d %v", resp.StatusCode, body)
 	}

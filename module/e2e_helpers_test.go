@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
 	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -110,31 +110,16 @@ func (s *site) url(name, path string) string {
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-// get fetches a URL with the client, returning status, headers and body.
+// get fetches a URL with the client, returning status, headers and body;
+// header goes as given (tests send non-canonical names on purpose).
 func get(t *testing.T, c *http.Client, rawURL string, header http.Header) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v // as given: tests send non-canonical names on purpose
-	}
-	return do(t, c, req)
+	return web.Get(t, c, rawURL, header)
 }
 
 func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
+	return web.Do(t, c, req)
 }
 
 // signInForm loads the sign-in page for rd and returns its CSRF token.

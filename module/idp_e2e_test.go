@@ -2,7 +2,6 @@ package module_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/oauthtest"
 	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -69,9 +69,10 @@ const idpClients = `
 // idpSite is a running issuer: Caddy serving `gatehouse_idp` for a pool
 // whose issuer is this very site, and the pool opened as the CLI would.
 type idpSite struct {
-	issuer string
-	pool   *module.Pool
-	op     *gooidc.Provider
+	*oauthtest.Issuer // its relying parties' view: RP, Login, Navigate, CodeFrom
+	issuer            string
+	pool              *module.Pool
+	op                *gooidc.Provider
 }
 
 func startIDP(t *testing.T, poolOptions string) *idpSite {
@@ -119,7 +120,19 @@ func startIDP(t *testing.T, poolOptions string) *idpSite {
 	if err != nil {
 		t.Fatalf("go-oidc discovery: %v", err)
 	}
-	return &idpSite{issuer: issuer, pool: p, op: op}
+	return newIDPSite(issuer, p, op)
+}
+
+// newIDPSite is the issuer at issuer with its pool p, as go-oidc's op
+// discovered it; its relying parties sign in on its hosted pages.
+func newIDPSite(issuer string, p *module.Pool, op *gooidc.Provider) *idpSite {
+	signInAt := func(t *testing.T, c *http.Client, rd, email string) {
+		t.Helper()
+		if _, to := signIn(t, c, issuer, rd, email, adaPassword); to != rd {
+			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
+		}
+	}
+	return &idpSite{Issuer: &oauthtest.Issuer{URL: issuer, OP: op, SignIn: signInAt}, issuer: issuer, pool: p, op: op}
 }
 
 func (s *idpSite) createUser(t *testing.T, email, name string, groups ...string) *store.User {
@@ -141,153 +154,6 @@ func (s *idpSite) createUser(t *testing.T, email, name string, groups ...string)
 	return u
 }
 
-// relyingParty is an app built only from go-oidc and x/oauth2, as an
-// operator's app would be.
-type relyingParty struct {
-	conf     *oauth2.Config
-	verifier *gooidc.IDTokenVerifier
-}
-
-func (s *idpSite) rp(clientID, secret, redirect string, scopes ...string) *relyingParty {
-	if len(scopes) == 0 {
-		scopes = []string{gooidc.ScopeOpenID, "email", "profile"}
-	}
-	return &relyingParty{
-		conf: &oauth2.Config{
-			ClientID:     clientID,
-			ClientSecret: secret,
-			Endpoint:     s.op.Endpoint(),
-			RedirectURL:  redirect,
-			Scopes:       scopes,
-		},
-		verifier: s.op.Verifier(&gooidc.Config{ClientID: clientID}),
-	}
-}
-
-// attempt is one authorization request's secrets.
-type attempt struct {
-	state, nonce, verifier, url string
-}
-
-func (rp *relyingParty) start(opts ...oauth2.AuthCodeOption) attempt {
-	a := attempt{state: rand.Text(), nonce: rand.Text(), verifier: oauth2.GenerateVerifier()}
-	opts = append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.verifier), gooidc.Nonce(a.nonce)}, opts...)
-	a.url = rp.conf.AuthCodeURL(a.state, opts...)
-	return a
-}
-
-// navigate GETs rawURL in the browser c and follows the issuer's redirects,
-// signing in as email whenever sent to the sign-in page (failing the test
-// if email is ""), until a redirect leaves the issuer; it returns that
-// redirect and how many sign-ins it took.
-func (s *idpSite) navigate(t *testing.T, c *http.Client, rawURL, email string) (*url.URL, int) {
-	t.Helper()
-	resp, body := get(t, c, rawURL, nil)
-	signIns := 0
-	for range 4 {
-		if resp.StatusCode != http.StatusFound {
-			t.Fatalf("GET %s: status %d, want 302: %s", rawURL, resp.StatusCode, body)
-		}
-		loc, err := resp.Location()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if loc.Scheme+"://"+loc.Host != s.issuer {
-			return loc, signIns
-		}
-		if loc.Path != "/_gatehouse/signin" {
-			t.Fatalf("redirected to %s, want the sign-in page or the client", loc)
-		}
-		if email == "" {
-			t.Fatalf("sent to sign in (%s), but the test has no one to sign in", loc)
-		}
-		rd := loc.Query().Get("rd")
-		// The sign-in ends in a page that continues (with a GET) to the
-		// authorization request, which then redirects to the client.
-		if _, to := signIn(t, c, s.issuer, rd, email, adaPassword); to != rd {
-			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
-		}
-		signIns++
-		resp, body = get(t, c, s.issuer+rd, nil)
-	}
-	t.Fatalf("more than 3 sign-ins for %s", rawURL)
-	return nil, 0
-}
-
-// codeFrom checks a redirect to the client and returns its code.
-func (s *idpSite) codeFrom(t *testing.T, loc *url.URL, redirectURI, state string) string {
-	t.Helper()
-	q := loc.Query()
-	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != redirectURI {
-		t.Fatalf("redirected to %s, want %s", loc, redirectURI)
-	}
-	if q.Get("error") != "" {
-		t.Fatalf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
-	}
-	if q.Get("state") != state || q.Get("iss") != s.issuer || q.Get("code") == "" {
-		t.Fatalf("redirect %s: want state %q, iss %q and a code", loc, state, s.issuer)
-	}
-	return q.Get("code")
-}
-
-// errorFrom checks a redirect to the client that carries an error.
-func errorFrom(t *testing.T, loc *url.URL, redirectURI, state, wantErr string) {
-	t.Helper()
-	q := loc.Query()
-	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != redirectURI {
-		t.Fatalf("redirected to %s, want %s", loc, redirectURI)
-	}
-	if q.Get("error") != wantErr || q.Get("state") != state || q.Has("code") {
-		t.Fatalf("redirect %s: want error=%s with state %q and no code", loc, wantErr, state)
-	}
-}
-
-// signedIn is what one complete sign-in gave the relying party.
-type signedIn struct {
-	tok   *oauth2.Token
-	raw   string // the ID token
-	id    *gooidc.IDToken
-	claim map[string]any
-}
-
-// login runs the whole code flow for rp in browser c and verifies the ID
-// token as the relying party would; it returns how many sign-ins it took.
-func (s *idpSite) login(t *testing.T, c *http.Client, rp *relyingParty, email string, opts ...oauth2.AuthCodeOption) (signedIn, int) {
-	t.Helper()
-	a := rp.start(opts...)
-	loc, n := s.navigate(t, c, a.url, email)
-	code := s.codeFrom(t, loc, rp.conf.RedirectURL, a.state)
-	ctx := context.Background()
-	tok, err := rp.conf.Exchange(ctx, code, oauth2.VerifierOption(a.verifier))
-	if err != nil {
-		t.Fatalf("exchange: %v", err)
-	}
-	return verifyTokens(t, rp, tok, a.nonce), n
-}
-
-func verifyTokens(t *testing.T, rp *relyingParty, tok *oauth2.Token, nonce string) signedIn {
-	t.Helper()
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		t.Fatal("token response has no id_token")
-	}
-	id, err := rp.verifier.Verify(context.Background(), raw)
-	if err != nil {
-		t.Fatalf("go-oidc refused the ID token: %v", err)
-	}
-	if id.Nonce != nonce {
-		t.Errorf("nonce %q, want %q", id.Nonce, nonce)
-	}
-	if err := id.VerifyAccessToken(tok.AccessToken); err != nil {
-		t.Errorf("at_hash: %v", err)
-	}
-	var claims map[string]any
-	if err := id.Claims(&claims); err != nil {
-		t.Fatal(err)
-	}
-	return signedIn{tok: tok, raw: raw, id: id, claim: claims}
-}
-
 // jwtClaims decodes a JWT's payload without verifying it (verified
 // separately).
 func jwtClaims(t *testing.T, token string) map[string]any {
@@ -304,33 +170,6 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 	return c
 }
 
-// tokenCall POSTs a form to an endpoint, with Basic client authentication
-// when user is not "", and decodes the JSON answer (nil for an empty body).
-func tokenCall(t *testing.T, endpoint string, form url.Values, user, pass string) (*http.Response, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if user != "" {
-		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
-	}
-	resp, body := do(t, http.DefaultClient, req)
-	var out map[string]any
-	if body != "" {
-		if err := json.Unmarshal([]byte(body), &out); err != nil {
-			t.Fatalf("%s: not JSON: %q", endpoint, body)
-		}
-	}
-	return resp, out
-}
-
-// refresh uses a refresh token through x/oauth2, as an app would.
-func (rp *relyingParty) refresh(rt string) (*oauth2.Token, error) {
-	return rp.conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: rt, Expiry: time.Now().Add(-time.Hour)}).Token()
-}
-
 // TestIDPThroughCaddy is the wiring of gatehouse_idp: the provider, the
 // hosted sign-in and the issuer site's session behind Caddy, the Caddyfile's
 // clients (a secret from the environment, public, RS256 with its own ID
@@ -342,7 +181,7 @@ func (rp *relyingParty) refresh(rt string) (*oauth2.Token, error) {
 func TestIDPThroughCaddy(t *testing.T) {
 	s := startIDP(t, idpClients+"\n\t\t\tkey_rotation 30d")
 	ada := s.createUser(t, adaEmail, "Ada Lovelace", "admins", "staff")
-	webapp := s.rp("webapp", webappSecret, webappCB)
+	webapp := s.RP("webapp", webappSecret, webappCB)
 	ctx := context.Background()
 	c := testenv.Browser(t)
 	if got := time.Duration(s.pool.Config.KeyRotation); got != 30*24*time.Hour {
@@ -373,35 +212,35 @@ func TestIDPThroughCaddy(t *testing.T) {
 	}
 
 	// webapp: its secret from {env.GATEHOUSE_TEST_WEBAPP_SECRET}.
-	first, n := s.login(t, c, webapp, adaEmail)
+	first, n := s.Login(t, c, webapp, adaEmail)
 	if n != 1 {
 		t.Fatalf("signed in %d times, want 1", n)
 	}
-	if first.id.Subject != ada.ID || first.id.Issuer != s.issuer || first.claim["email"] != adaEmail {
-		t.Errorf("ID token sub/iss/email = %s/%s/%v", first.id.Subject, first.id.Issuer, first.claim["email"])
+	if first.ID.Subject != ada.ID || first.ID.Issuer != s.issuer || first.Claim["email"] != adaEmail {
+		t.Errorf("ID token sub/iss/email = %s/%s/%v", first.ID.Subject, first.ID.Issuer, first.Claim["email"])
 	}
-	if g, _ := json.Marshal(first.claim["groups"]); string(g) != `["admins","staff"]` {
+	if g, _ := json.Marshal(first.Claim["groups"]); string(g) != `["admins","staff"]` {
 		t.Errorf("ID token groups = %s", g)
 	}
-	if _, err := webapp.refresh(first.tok.RefreshToken); err != nil {
+	if _, err := webapp.Refresh(first.Tok.RefreshToken); err != nil {
 		t.Errorf("refresh: %v", err)
 	}
-	ui, err := s.op.UserInfo(ctx, oauth2.StaticTokenSource(first.tok))
+	ui, err := s.op.UserInfo(ctx, oauth2.StaticTokenSource(first.Tok))
 	if err != nil || ui.Subject != ada.ID {
 		t.Errorf("userinfo: %v %+v", err, ui)
 	}
 
 	// spa: public, so PKCE alone; SSO, so no second sign-in.
-	if got, n := s.login(t, c, s.rp("spa", "", spaCB), ""); n != 0 || got.id.Subject != ada.ID {
-		t.Errorf("spa: %d sign-ins, sub %s", n, got.id.Subject)
+	if got, n := s.Login(t, c, s.RP("spa", "", spaCB), ""); n != 0 || got.ID.Subject != ada.ID {
+		t.Errorf("spa: %d sign-ins, sub %s", n, got.ID.Subject)
 	}
 
 	// rsapp: signing_alg RS256 and id_token_ttl 10m.
-	got, _ := s.login(t, c, s.rp("rsapp", rsSecret, rsCB), "")
-	if h := jwtHeader(t, got.raw); h["alg"] != "RS256" {
+	got, _ := s.Login(t, c, s.RP("rsapp", rsSecret, rsCB), "")
+	if h := jwtHeader(t, got.Raw); h["alg"] != "RS256" {
 		t.Errorf("rsapp's ID token alg %v, want RS256", h["alg"])
 	}
-	if exp := time.Until(got.id.Expiry); exp < 9*time.Minute || exp > 11*time.Minute {
+	if exp := time.Until(got.ID.Expiry); exp < 9*time.Minute || exp > 11*time.Minute {
 		t.Errorf("rsapp's ID token expires in %s, want id_token_ttl 10m", exp)
 	}
 
@@ -429,9 +268,9 @@ func TestIDPThroughCaddy(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || loc != webappBye+"?state=bye" {
 		t.Errorf("logout: status %d to %q, want a redirect to %s?state=bye", resp.StatusCode, loc, webappBye)
 	}
-	a := webapp.start(oauth2.SetAuthURLParam("prompt", "none"))
-	after, _ := s.navigate(t, c, a.url, "")
-	errorFrom(t, after, webappCB, a.state, "login_required")
+	a := webapp.Start(oauth2.SetAuthURLParam("prompt", "none"))
+	after, _ := s.Navigate(t, c, a.URL, "")
+	oauthtest.ErrorFrom(t, after, webappCB, a.State, "login_required")
 }
 
 // clientCredentials asks for a machine token and returns the JSON answer.
@@ -441,7 +280,7 @@ func clientCredentials(t *testing.T, s *idpSite, id, secret, scope string) map[s
 	if scope != "" {
 		form.Set("scope", scope)
 	}
-	resp, body := tokenCall(t, s.issuer+"/oauth2/token", form, id, secret)
+	resp, body := oauthtest.TokenCall(t, s.issuer+"/oauth2/token", form, id, secret)
 	if resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("token response Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
 	}

@@ -16,7 +16,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,6 +31,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/hostedui"
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/oauthtest"
 	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
@@ -86,10 +86,11 @@ type issuerOptions struct {
 
 // issuer is a running OpenID provider with its pool.
 type issuer struct {
-	url   string
-	pool  *pool.Pool
-	store store.Store
-	op    *gooidc.Provider
+	*oauthtest.Issuer // its relying parties' view: RP, Login, Navigate, CodeFrom
+	url               string
+	pool              *pool.Pool
+	store             store.Store
+	op                *gooidc.Provider
 }
 
 // startIssuer builds and serves an issuer; everything is closed when the
@@ -201,7 +202,13 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 	if err != nil {
 		t.Fatalf("go-oidc discovery: %v", err)
 	}
-	return &issuer{url: iss, pool: pl, store: s, op: op}
+	signIn := func(t *testing.T, c *http.Client, rd, email string) {
+		t.Helper()
+		if _, to := signIn(t, c, iss, rd, email, adaPassword); to != rd {
+			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
+		}
+	}
+	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op}
 }
 
 // sharedRSAKey is the process's one RS256 key, as the key set stores one.
@@ -258,128 +265,11 @@ func (s *issuer) createUser(t *testing.T, email, name string, groups ...string) 
 
 // relyingParty is an app built only from go-oidc and x/oauth2, as an
 // operator's app would be.
-type relyingParty struct {
-	conf     *oauth2.Config
-	verifier *gooidc.IDTokenVerifier
-}
+type relyingParty = oauthtest.RelyingParty
 
-func (s *issuer) rp(clientID, secret, redirect string, scopes ...string) *relyingParty {
-	if len(scopes) == 0 {
-		scopes = []string{gooidc.ScopeOpenID, "email", "profile"}
-	}
-	return &relyingParty{
-		conf: &oauth2.Config{
-			ClientID:     clientID,
-			ClientSecret: secret,
-			Endpoint:     s.op.Endpoint(),
-			RedirectURL:  redirect,
-			Scopes:       scopes,
-		},
-		verifier: s.op.Verifier(&gooidc.Config{ClientID: clientID}),
-	}
-}
+func (s *issuer) webapp() *relyingParty { return s.RP("webapp", webappSecret, webappCB) }
 
-func (s *issuer) webapp() *relyingParty { return s.rp("webapp", webappSecret, webappCB) }
-
-// attempt is one authorization request's secrets.
-type attempt struct {
-	state, nonce, verifier, url string
-}
-
-func (rp *relyingParty) start(opts ...oauth2.AuthCodeOption) attempt {
-	a := attempt{state: rand.Text(), nonce: rand.Text(), verifier: oauth2.GenerateVerifier()}
-	opts = append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.verifier), gooidc.Nonce(a.nonce)}, opts...)
-	a.url = rp.conf.AuthCodeURL(a.state, opts...)
-	return a
-}
-
-// navigate GETs rawURL in the browser c and follows the issuer's redirects,
-// signing in as email whenever sent to the sign-in page (failing the test
-// if email is ""), until a redirect leaves the issuer; it returns that
-// redirect and how many sign-ins it took.
-func (s *issuer) navigate(t *testing.T, c *http.Client, rawURL, email string) (*url.URL, int) {
-	t.Helper()
-	resp, body := get(t, c, rawURL, nil)
-	signIns := 0
-	for range 4 {
-		if resp.StatusCode != http.StatusFound {
-			t.Fatalf("GET %s: status %d, want 302: %s", rawURL, resp.StatusCode, body)
-		}
-		loc, err := resp.Location()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if loc.Scheme+"://"+loc.Host != s.url {
-			return loc, signIns
-		}
-		if loc.Path != "/_gatehouse/signin" {
-			t.Fatalf("redirected to %s, want the sign-in page or the client", loc)
-		}
-		if email == "" {
-			t.Fatalf("sent to sign in (%s), but the test has no one to sign in", loc)
-		}
-		rd := loc.Query().Get("rd")
-		// The sign-in ends in a page that continues (with a GET) to the
-		// authorization request, which then redirects to the client.
-		if _, to := signIn(t, c, s.url, rd, email, adaPassword); to != rd {
-			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
-		}
-		signIns++
-		resp, body = get(t, c, s.url+rd, nil)
-	}
-	t.Fatalf("more than 3 sign-ins for %s", rawURL)
-	return nil, 0
-}
-
-// codeFrom checks a redirect to the client and returns its code.
-func (s *issuer) codeFrom(t *testing.T, loc *url.URL, redirectURI, state string) string {
-	t.Helper()
-	q := loc.Query()
-	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != redirectURI {
-		t.Fatalf("redirected to %s, want %s", loc, redirectURI)
-	}
-	if q.Get("error") != "" {
-		t.Fatalf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
-	}
-	if q.Get("state") != state || q.Get("iss") != s.url || q.Get("code") == "" {
-		t.Fatalf("redirect %s: want state %q, iss %q and a code", loc, state, s.url)
-	}
-	return q.Get("code")
-}
-
-// errorFrom checks a redirect to the client that carries an error.
-func errorFrom(t *testing.T, loc *url.URL, redirectURI, state, wantErr string) {
-	t.Helper()
-	q := loc.Query()
-	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != redirectURI {
-		t.Fatalf("redirected to %s, want %s", loc, redirectURI)
-	}
-	if q.Get("error") != wantErr || q.Get("state") != state || q.Has("code") {
-		t.Fatalf("redirect %s: want error=%s with state %q and no code", loc, wantErr, state)
-	}
-}
-
-// signedIn is what one complete sign-in gave the relying party.
-type signedIn struct {
-	tok   *oauth2.Token
-	raw   string // the ID token
-	id    *gooidc.IDToken
-	claim map[string]any
-}
-
-// login runs the whole code flow for rp in browser c and verifies the ID
-// token as the relying party would; it returns how many sign-ins it took.
-func (s *issuer) login(t *testing.T, c *http.Client, rp *relyingParty, email string, opts ...oauth2.AuthCodeOption) (signedIn, int) {
-	t.Helper()
-	a := rp.start(opts...)
-	loc, n := s.navigate(t, c, a.url, email)
-	code := s.codeFrom(t, loc, rp.conf.RedirectURL, a.state)
-	tok, err := rp.conf.Exchange(context.Background(), code, oauth2.VerifierOption(a.verifier))
-	if err != nil {
-		t.Fatalf("exchange: %v", err)
-	}
-	return verifyTokens(t, rp, tok, a.nonce), n
-}
+type signedIn = oauthtest.SignedIn
 
 // signedInAda starts an issuer with Ada (in groups admins and staff) and
 // signs her in to webapp in a browser of her own.
@@ -388,34 +278,11 @@ func signedInAda(t *testing.T) (s *issuer, ada *store.User, c *http.Client, firs
 	s = startIssuer(t, issuerOptions{})
 	ada = s.createUser(t, adaEmail, "Ada Lovelace", "admins", "staff")
 	c = web.Browser(t)
-	first, n := s.login(t, c, s.webapp(), adaEmail)
+	first, n := s.Login(t, c, s.webapp(), adaEmail)
 	if n != 1 {
 		t.Fatalf("signed in %d times, want 1", n)
 	}
 	return s, ada, c, first
-}
-
-func verifyTokens(t *testing.T, rp *relyingParty, tok *oauth2.Token, nonce string) signedIn {
-	t.Helper()
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		t.Fatal("token response has no id_token")
-	}
-	id, err := rp.verifier.Verify(context.Background(), raw)
-	if err != nil {
-		t.Fatalf("go-oidc refused the ID token: %v", err)
-	}
-	if id.Nonce != nonce {
-		t.Errorf("nonce %q, want %q", id.Nonce, nonce)
-	}
-	if err := id.VerifyAccessToken(tok.AccessToken); err != nil {
-		t.Errorf("at_hash: %v", err)
-	}
-	var claims map[string]any
-	if err := id.Claims(&claims); err != nil {
-		t.Fatal(err)
-	}
-	return signedIn{tok: tok, raw: raw, id: id, claim: claims}
 }
 
 // jwtPart decodes one JSON part of a JWT without verifying it (verified
@@ -437,28 +304,6 @@ func jwtPart(t *testing.T, token string, i int) map[string]any {
 func jwtHeader(t *testing.T, token string) map[string]any { t.Helper(); return jwtPart(t, token, 0) }
 func jwtClaims(t *testing.T, token string) map[string]any { t.Helper(); return jwtPart(t, token, 1) }
 
-// tokenCall POSTs a form to an endpoint, with Basic client authentication
-// when user is not "", and decodes the JSON answer (nil for an empty body).
-func tokenCall(t *testing.T, endpoint string, form url.Values, user, pass string) (*http.Response, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if user != "" {
-		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
-	}
-	resp, body := do(t, http.DefaultClient, req)
-	var out map[string]any
-	if body != "" {
-		if err := json.Unmarshal([]byte(body), &out); err != nil {
-			t.Fatalf("%s: not JSON: %q", endpoint, body)
-		}
-	}
-	return resp, out
-}
-
 // clientCredentials asks for a machine token and returns the JSON answer.
 func clientCredentials(t *testing.T, s *issuer, id, secret, scope string) map[string]any {
 	t.Helper()
@@ -466,7 +311,7 @@ func clientCredentials(t *testing.T, s *issuer, id, secret, scope string) map[st
 	if scope != "" {
 		form.Set("scope", scope)
 	}
-	resp, body := tokenCall(t, s.url+"/oauth2/token", form, id, secret)
+	resp, body := oauthtest.TokenCall(t, s.url+"/oauth2/token", form, id, secret)
 	if resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("token response Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
 	}
@@ -481,35 +326,14 @@ func retrieveErrorCode(err error) string {
 	return ""
 }
 
-// refresh uses a refresh token through x/oauth2, as an app would.
-func (rp *relyingParty) refresh(rt string) (*oauth2.Token, error) {
-	return rp.conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: rt, Expiry: time.Now().Add(-time.Hour)}).Token()
-}
-
 func get(t *testing.T, c *http.Client, rawURL string, header http.Header) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return do(t, c, req)
+	return web.Get(t, c, rawURL, header)
 }
 
 func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
+	return web.Do(t, c, req)
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

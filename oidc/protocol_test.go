@@ -18,6 +18,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/internal/testenv/oauthtest"
 	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/signing"
@@ -60,9 +61,9 @@ func TestCodeFlowTokens(t *testing.T) {
 	t.Parallel()
 	s, ada, _, first := signedInAda(t)
 	ctx := context.Background()
-	cl := first.claim
-	if first.id.Subject != ada.ID || first.id.Issuer != s.url || !slices.Equal(first.id.Audience, []string{"webapp"}) {
-		t.Errorf("ID token sub/iss/aud = %s/%s/%v", first.id.Subject, first.id.Issuer, first.id.Audience)
+	cl := first.Claim
+	if first.ID.Subject != ada.ID || first.ID.Issuer != s.url || !slices.Equal(first.ID.Audience, []string{"webapp"}) {
+		t.Errorf("ID token sub/iss/aud = %s/%s/%v", first.ID.Subject, first.ID.Issuer, first.ID.Audience)
 	}
 	for k, v := range map[string]any{"email": adaEmail, "email_verified": true, "name": "Ada Lovelace", "token_use": "id"} {
 		if cl[k] != v {
@@ -80,17 +81,17 @@ func TestCodeFlowTokens(t *testing.T) {
 	if at, ok := cl["auth_time"].(float64); !ok || time.Since(time.Unix(int64(at), 0)) > time.Minute {
 		t.Errorf("ID token auth_time = %v", cl["auth_time"])
 	}
-	if h := jwtHeader(t, first.raw); h["alg"] != "ES256" || h["kid"] == nil || h["kid"] == "" {
+	if h := jwtHeader(t, first.Raw); h["alg"] != "ES256" || h["kid"] == nil || h["kid"] == "" {
 		t.Errorf("ID token header = %v, want ES256 with a kid", h)
 	}
 	// The access token is a JWT the JWKS verifies, Cognito-shaped.
-	if _, err := gooidc.NewRemoteKeySet(ctx, s.url+"/.well-known/jwks.json").VerifySignature(ctx, first.tok.AccessToken); err != nil {
+	if _, err := gooidc.NewRemoteKeySet(ctx, s.url+"/.well-known/jwks.json").VerifySignature(ctx, first.Tok.AccessToken); err != nil {
 		t.Fatalf("access token does not verify with the JWKS: %v", err)
 	}
-	if jwtHeader(t, first.tok.AccessToken)["kid"] == nil {
+	if jwtHeader(t, first.Tok.AccessToken)["kid"] == nil {
 		t.Error("access token has no kid")
 	}
-	ac := jwtClaims(t, first.tok.AccessToken)
+	ac := jwtClaims(t, first.Tok.AccessToken)
 	for k, v := range map[string]any{"sub": ada.ID, "client_id": "webapp", "token_use": "access", "iss": s.url, "scope": "openid email profile"} {
 		if ac[k] != v {
 			t.Errorf("access token %s = %v, want %v", k, ac[k], v)
@@ -101,10 +102,10 @@ func TestCodeFlowTokens(t *testing.T) {
 			t.Errorf("access token lacks %s: %v", k, ac)
 		}
 	}
-	if first.tok.RefreshToken == "" {
+	if first.Tok.RefreshToken == "" {
 		t.Error("no refresh token")
 	}
-	if exp := time.Until(first.tok.Expiry); exp < 59*time.Minute || exp > 61*time.Minute {
+	if exp := time.Until(first.Tok.Expiry); exp < 59*time.Minute || exp > 61*time.Minute {
 		t.Errorf("access token expires in %s, want the default 1h", exp)
 	}
 }
@@ -112,7 +113,7 @@ func TestCodeFlowTokens(t *testing.T) {
 func TestUserInfo(t *testing.T) {
 	t.Parallel()
 	s, ada, _, first := signedInAda(t)
-	ui, err := s.op.UserInfo(context.Background(), oauth2.StaticTokenSource(first.tok))
+	ui, err := s.op.UserInfo(context.Background(), oauth2.StaticTokenSource(first.Tok))
 	if err != nil {
 		t.Fatalf("userinfo: %v", err)
 	}
@@ -127,7 +128,7 @@ func TestUserInfo(t *testing.T) {
 	}{
 		{"no token", "", http.StatusUnauthorized, ""},
 		{"garbage", "Bearer not-a-token", http.StatusUnauthorized, "invalid_token"},
-		{"ID token instead of access token", "Bearer " + first.raw, http.StatusUnauthorized, "invalid_token"},
+		{"ID token instead of access token", "Bearer " + first.Raw, http.StatusUnauthorized, "invalid_token"},
 		{"machine token without openid", "Bearer " + machine, http.StatusForbidden, "insufficient_scope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,9 +156,9 @@ func TestTokenRefreshRotation(t *testing.T) {
 	t.Parallel()
 	s, ada, c, first := signedInAda(t)
 	webapp := s.webapp()
-	start, _ := s.login(t, c, webapp, "")
-	rt1 := start.tok.RefreshToken
-	tok2, err := webapp.refresh(rt1)
+	start, _ := s.Login(t, c, webapp, "")
+	rt1 := start.Tok.RefreshToken
+	tok2, err := webapp.Refresh(rt1)
 	if err != nil {
 		t.Fatalf("first refresh: %v", err)
 	}
@@ -165,27 +166,27 @@ func TestTokenRefreshRotation(t *testing.T) {
 	if rt2 == "" || rt2 == rt1 {
 		t.Fatalf("refresh did not rotate the refresh token")
 	}
-	refreshed := verifyTokens(t, webapp, tok2, "")
-	if refreshed.id.Subject != ada.ID || refreshed.claim["auth_time"] != start.claim["auth_time"] {
-		t.Errorf("refreshed ID token sub %s auth_time %v, want %s %v", refreshed.id.Subject, refreshed.claim["auth_time"], ada.ID, start.claim["auth_time"])
+	refreshed := oauthtest.VerifyTokens(t, webapp, tok2, "")
+	if refreshed.ID.Subject != ada.ID || refreshed.Claim["auth_time"] != start.Claim["auth_time"] {
+		t.Errorf("refreshed ID token sub %s auth_time %v, want %s %v", refreshed.ID.Subject, refreshed.Claim["auth_time"], ada.ID, start.Claim["auth_time"])
 	}
 	// Another client cannot use it, and its attempt changes nothing.
-	if _, err := s.rp("rsapp", rsSecret, rsCB).refresh(rt2); retrieveErrorCode(err) != "invalid_grant" {
+	if _, err := s.RP("rsapp", rsSecret, rsCB).Refresh(rt2); retrieveErrorCode(err) != "invalid_grant" {
 		t.Fatalf("another client's refresh: %v, want invalid_grant", err)
 	}
-	tok3, err := webapp.refresh(rt2)
+	tok3, err := webapp.Refresh(rt2)
 	if err != nil {
 		t.Fatalf("the new refresh token does not work: %v", err)
 	}
 	// rt1 again: reuse. Refused, and the family dies: rt3 too.
-	if _, err := webapp.refresh(rt1); retrieveErrorCode(err) != "invalid_grant" {
+	if _, err := webapp.Refresh(rt1); retrieveErrorCode(err) != "invalid_grant" {
 		t.Fatalf("reused refresh token: %v, want invalid_grant", err)
 	}
-	if _, err := webapp.refresh(tok3.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
+	if _, err := webapp.Refresh(tok3.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
 		t.Fatalf("newest refresh token after reuse: %v, want invalid_grant (family revoked)", err)
 	}
 	// Another family (another sign-in) is untouched.
-	if _, err := webapp.refresh(first.tok.RefreshToken); err != nil {
+	if _, err := webapp.Refresh(first.Tok.RefreshToken); err != nil {
 		t.Errorf("an unrelated family died with the reused one: %v", err)
 	}
 }
@@ -193,7 +194,7 @@ func TestTokenRefreshRotation(t *testing.T) {
 func TestPKCEPublicClient(t *testing.T) {
 	t.Parallel()
 	s, _, c, _ := signedInAda(t)
-	spa := s.rp("spa", "", spaCB)
+	spa := s.RP("spa", "", spaCB)
 	tests := []struct {
 		name string
 		// authorize is the extra query; challenge "" sends none.
@@ -223,17 +224,17 @@ func TestPKCEPublicClient(t *testing.T) {
 			if tc.method != "" {
 				q.Set("code_challenge_method", tc.method)
 			}
-			loc, _ := s.navigate(t, c, s.url+"/oauth2/authorize?"+q.Encode(), "")
+			loc, _ := s.Navigate(t, c, s.url+"/oauth2/authorize?"+q.Encode(), "")
 			if tc.wantAuthErr != "" {
-				errorFrom(t, loc, spaCB, q.Get("state"), tc.wantAuthErr)
+				oauthtest.ErrorFrom(t, loc, spaCB, q.Get("state"), tc.wantAuthErr)
 				return
 			}
-			code := s.codeFrom(t, loc, spaCB, q.Get("state"))
+			code := s.CodeFrom(t, loc, spaCB, q.Get("state"))
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {spaCB}, "client_id": {"spa"}}
 			if v := tc.verifier(verifier); v != "" {
 				form.Set("code_verifier", v)
 			}
-			resp, body := tokenCall(t, s.url+"/oauth2/token", form, "", "")
+			resp, body := oauthtest.TokenCall(t, s.url+"/oauth2/token", form, "", "")
 			if resp.Header.Get("Cache-Control") != "no-store" {
 				t.Errorf("token response Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
 			}
@@ -246,7 +247,7 @@ func TestPKCEPublicClient(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || body["id_token"] == nil || body["access_token"] == nil {
 				t.Fatalf("token: %d %v, want tokens", resp.StatusCode, body)
 			}
-			if _, err := spa.verifier.Verify(context.Background(), body["id_token"].(string)); err != nil {
+			if _, err := spa.Verifier.Verify(context.Background(), body["id_token"].(string)); err != nil {
 				t.Errorf("public client's ID token: %v", err)
 			}
 		})
@@ -257,20 +258,20 @@ func TestCodeReplay(t *testing.T) {
 	t.Parallel()
 	s, _, c, _ := signedInAda(t)
 	webapp := s.webapp()
-	a := webapp.start()
-	loc, _ := s.navigate(t, c, a.url, "")
-	code := s.codeFrom(t, loc, webappCB, a.state)
-	tok, err := webapp.conf.Exchange(context.Background(), code, oauth2.VerifierOption(a.verifier))
+	a := webapp.Start()
+	loc, _ := s.Navigate(t, c, a.URL, "")
+	code := s.CodeFrom(t, loc, webappCB, a.State)
+	tok, err := webapp.Conf.Exchange(context.Background(), code, oauth2.VerifierOption(a.Verifier))
 	if err != nil {
 		t.Fatal(err)
 	}
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webappCB}, "code_verifier": {a.verifier}}
-	resp, body := tokenCall(t, s.url+"/oauth2/token", form, "webapp", webappSecret)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webappCB}, "code_verifier": {a.Verifier}}
+	resp, body := oauthtest.TokenCall(t, s.url+"/oauth2/token", form, "webapp", webappSecret)
 	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Fatalf("second exchange: %d %v, want 400 invalid_grant", resp.StatusCode, body)
 	}
 	// RFC 6749 §4.1.2: what the first exchange issued is revoked.
-	if _, err := webapp.refresh(tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
+	if _, err := webapp.Refresh(tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
 		t.Errorf("refresh token of a replayed code: %v, want invalid_grant", err)
 	}
 }
@@ -299,11 +300,11 @@ func TestRedirectURIExactMatch(t *testing.T) {
 		})
 	}
 	t.Run("token with another registered redirect_uri", func(t *testing.T) {
-		a := s.webapp().start()
-		loc, _ := s.navigate(t, c, a.url, "")
-		code := s.codeFrom(t, loc, webappCB, a.state)
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://app.example.test/other"}, "code_verifier": {a.verifier}}
-		resp, body := tokenCall(t, s.url+"/oauth2/token", form, "webapp", webappSecret)
+		a := s.webapp().Start()
+		loc, _ := s.Navigate(t, c, a.URL, "")
+		code := s.CodeFrom(t, loc, webappCB, a.State)
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://app.example.test/other"}, "code_verifier": {a.Verifier}}
+		resp, body := oauthtest.TokenCall(t, s.url+"/oauth2/token", form, "webapp", webappSecret)
 		if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Fatalf("token: %d %v, want 400 invalid_grant", resp.StatusCode, body)
 		}
@@ -341,7 +342,7 @@ func TestClientAuthentication(t *testing.T) {
 			for k, v := range tc.post {
 				f[k] = v
 			}
-			resp, body := tokenCall(t, s.url+"/oauth2/token", f, tc.user, tc.pass)
+			resp, body := oauthtest.TokenCall(t, s.url+"/oauth2/token", f, tc.user, tc.pass)
 			if resp.StatusCode != tc.status || (tc.wantErr != "" && body["error"] != tc.wantErr) {
 				t.Fatalf("%d %v, want %d %s", resp.StatusCode, body, tc.status, tc.wantErr)
 			}
@@ -394,21 +395,21 @@ func TestRevoke(t *testing.T) {
 	t.Parallel()
 	s, _, c, _ := signedInAda(t)
 	webapp := s.webapp()
-	tokens, _ := s.login(t, c, webapp, "")
+	tokens, _ := s.Login(t, c, webapp, "")
 	revoke := func(token, user, pass string) (*http.Response, map[string]any) {
-		return tokenCall(t, s.url+"/oauth2/revoke", url.Values{"token": {token}}, user, pass)
+		return oauthtest.TokenCall(t, s.url+"/oauth2/revoke", url.Values{"token": {token}}, user, pass)
 	}
-	if resp, body := revoke(tokens.tok.RefreshToken, "rsapp", rsSecret); resp.StatusCode != http.StatusBadRequest {
+	if resp, body := revoke(tokens.Tok.RefreshToken, "rsapp", rsSecret); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("another client revoking: %d %v, want 400", resp.StatusCode, body)
 	}
-	if _, err := webapp.refresh(tokens.tok.RefreshToken); err != nil {
+	if _, err := webapp.Refresh(tokens.Tok.RefreshToken); err != nil {
 		t.Fatalf("a refused revocation revoked the token: %v", err)
 	}
-	tokens, _ = s.login(t, c, webapp, "")
-	if resp, body := revoke(tokens.tok.RefreshToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
+	tokens, _ = s.Login(t, c, webapp, "")
+	if resp, body := revoke(tokens.Tok.RefreshToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d %v", resp.StatusCode, body)
 	}
-	if _, err := webapp.refresh(tokens.tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
+	if _, err := webapp.Refresh(tokens.Tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
 		t.Errorf("revoked refresh token: %v, want invalid_grant", err)
 	}
 	// An access token (RFC 7009; oidc-client-ts revokes it on sign-out):
@@ -417,25 +418,25 @@ func TestRevoke(t *testing.T) {
 		resp, _ := get(t, http.DefaultClient, s.url+"/oauth2/userInfo", http.Header{"Authorization": {"Bearer " + at}})
 		return resp.StatusCode
 	}
-	if got := userinfo(tokens.tok.AccessToken); got != http.StatusOK {
+	if got := userinfo(tokens.Tok.AccessToken); got != http.StatusOK {
 		t.Fatalf("userinfo before revoking: %d", got)
 	}
-	if resp, body := revoke(tokens.tok.AccessToken, "rsapp", rsSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unauthorized_client" {
+	if resp, body := revoke(tokens.Tok.AccessToken, "rsapp", rsSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unauthorized_client" {
 		t.Errorf("another client revoking an access token: %d %v, want 400 unauthorized_client", resp.StatusCode, body)
 	}
-	if got := userinfo(tokens.tok.AccessToken); got != http.StatusOK {
+	if got := userinfo(tokens.Tok.AccessToken); got != http.StatusOK {
 		t.Fatalf("userinfo after another client's refused revocation: %d, want 200", got)
 	}
-	if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
+	if resp, body := revoke(tokens.Tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
 		t.Errorf("revoking an access token: %d %v, want 200", resp.StatusCode, body)
 	}
-	if got := userinfo(tokens.tok.AccessToken); got != http.StatusUnauthorized {
+	if got := userinfo(tokens.Tok.AccessToken); got != http.StatusUnauthorized {
 		t.Errorf("userinfo with a revoked access token: %d, want 401", got)
 	}
-	if resp, body := revoke(tokens.tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
+	if resp, body := revoke(tokens.Tok.AccessToken, "webapp", webappSecret); resp.StatusCode != http.StatusOK {
 		t.Errorf("revoking it again: %d %v, want 200", resp.StatusCode, body)
 	}
-	if resp, body := revoke(tokens.raw, "webapp", webappSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unsupported_token_type" {
+	if resp, body := revoke(tokens.Raw, "webapp", webappSecret); resp.StatusCode != http.StatusBadRequest || body["error"] != "unsupported_token_type" {
 		t.Errorf("revoking an ID token: %d %v, want 400 unsupported_token_type", resp.StatusCode, body)
 	}
 	if resp, _ := revoke("no-such-token", "webapp", webappSecret); resp.StatusCode != http.StatusOK {
@@ -450,15 +451,15 @@ func TestPromptNoneWithoutSession(t *testing.T) {
 	t.Parallel()
 	s := startIssuer(t, issuerOptions{})
 	s.createUser(t, adaEmail, "Ada Lovelace")
-	a := s.webapp().start(oauth2.SetAuthURLParam("prompt", "none"))
-	loc, _ := s.navigate(t, web.Browser(t), a.url, "")
-	errorFrom(t, loc, webappCB, a.state, "login_required")
+	a := s.webapp().Start(oauth2.SetAuthURLParam("prompt", "none"))
+	loc, _ := s.Navigate(t, web.Browser(t), a.URL, "")
+	oauthtest.ErrorFrom(t, loc, webappCB, a.State, "login_required")
 }
 
 func TestPromptNoneWithSession(t *testing.T) {
 	t.Parallel()
 	s, _, c, _ := signedInAda(t)
-	if _, n := s.login(t, c, s.webapp(), "", oauth2.SetAuthURLParam("prompt", "none")); n != 0 {
+	if _, n := s.Login(t, c, s.webapp(), "", oauth2.SetAuthURLParam("prompt", "none")); n != 0 {
 		t.Errorf("signed in %d times", n)
 	}
 }
@@ -468,9 +469,9 @@ func TestPromptNoneWithSession(t *testing.T) {
 func TestSingleSignOnAcrossClients(t *testing.T) {
 	t.Parallel()
 	s, ada, c, first := signedInAda(t)
-	got, n := s.login(t, c, s.rp("spa", "", spaCB), "")
-	if n != 0 || got.id.Subject != ada.ID || got.claim["auth_time"] != first.claim["auth_time"] {
-		t.Errorf("sign-ins %d, sub %s, auth_time %v; want 0, %s, the first sign-in's %v", n, got.id.Subject, got.claim["auth_time"], ada.ID, first.claim["auth_time"])
+	got, n := s.Login(t, c, s.RP("spa", "", spaCB), "")
+	if n != 0 || got.ID.Subject != ada.ID || got.Claim["auth_time"] != first.Claim["auth_time"] {
+		t.Errorf("sign-ins %d, sub %s, auth_time %v; want 0, %s, the first sign-in's %v", n, got.ID.Subject, got.Claim["auth_time"], ada.ID, first.Claim["auth_time"])
 	}
 }
 
@@ -478,8 +479,8 @@ func TestPromptLoginWithSession(t *testing.T) {
 	t.Parallel()
 	s, _, c, first := signedInAda(t)
 	webapp := s.webapp()
-	a := webapp.start(oauth2.SetAuthURLParam("prompt", "login"))
-	resp, _ := get(t, c, a.url, nil)
+	a := webapp.Start(oauth2.SetAuthURLParam("prompt", "login"))
+	resp, _ := get(t, c, a.URL, nil)
 	loc, _ := resp.Location()
 	if resp.StatusCode != http.StatusFound || loc == nil || loc.Path != "/_gatehouse/signin" {
 		t.Fatalf("prompt=login: status %d to %v, want the sign-in page", resp.StatusCode, loc)
@@ -494,12 +495,12 @@ func TestPromptLoginWithSession(t *testing.T) {
 		t.Fatalf("back without signing in: sent to %v, want the sign-in page again", l)
 	}
 	time.Sleep(1100 * time.Millisecond) // auth_time has whole seconds
-	got, n := s.login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("prompt", "login"))
+	got, n := s.Login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("prompt", "login"))
 	if n != 1 {
 		t.Errorf("signed in %d times, want 1", n)
 	}
-	if got.claim["auth_time"].(float64) <= first.claim["auth_time"].(float64) {
-		t.Errorf("auth_time %v not after the first sign-in's %v", got.claim["auth_time"], first.claim["auth_time"])
+	if got.Claim["auth_time"].(float64) <= first.Claim["auth_time"].(float64) {
+		t.Errorf("auth_time %v not after the first sign-in's %v", got.Claim["auth_time"], first.Claim["auth_time"])
 	}
 }
 
@@ -507,17 +508,17 @@ func TestMaxAge(t *testing.T) {
 	t.Parallel()
 	s, _, c, _ := signedInAda(t)
 	webapp := s.webapp()
-	if _, n := s.login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("max_age", "3600")); n != 0 {
+	if _, n := s.Login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("max_age", "3600")); n != 0 {
 		t.Errorf("max_age=3600 after a recent sign-in: %d sign-ins, want 0", n)
 	}
-	if _, n := s.login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("max_age", "0")); n != 1 {
+	if _, n := s.Login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("max_age", "0")); n != 1 {
 		t.Errorf("max_age=0: %d sign-ins, want 1", n)
 	}
 	time.Sleep(2100 * time.Millisecond)
-	a := webapp.start(oauth2.SetAuthURLParam("max_age", "1"), oauth2.SetAuthURLParam("prompt", "none"))
-	loc, _ := s.navigate(t, c, a.url, "")
-	errorFrom(t, loc, webappCB, a.state, "login_required")
-	if _, n := s.login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("max_age", "1")); n != 1 {
+	a := webapp.Start(oauth2.SetAuthURLParam("max_age", "1"), oauth2.SetAuthURLParam("prompt", "none"))
+	loc, _ := s.Navigate(t, c, a.URL, "")
+	oauthtest.ErrorFrom(t, loc, webappCB, a.State, "login_required")
+	if _, n := s.Login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("max_age", "1")); n != 1 {
 		t.Errorf("max_age=1 two seconds after signing in: %d sign-ins, want 1", n)
 	}
 }
@@ -527,13 +528,13 @@ func TestLoginHint(t *testing.T) {
 	s, _, c, _ := signedInAda(t)
 	webapp := s.webapp()
 	s.createUser(t, "grace@example.com", "Grace Hopper")
-	a := webapp.start(oauth2.SetAuthURLParam("login_hint", "grace@example.com"))
-	resp, _ := get(t, c, a.url, nil)
+	a := webapp.Start(oauth2.SetAuthURLParam("login_hint", "grace@example.com"))
+	resp, _ := get(t, c, a.URL, nil)
 	loc, _ := resp.Location()
 	if loc == nil || loc.Path != "/_gatehouse/signin" || loc.Query().Get("login_hint") != "grace@example.com" {
 		t.Fatalf("another user's login_hint: sent to %v, want the sign-in page with the hint", loc)
 	}
-	if _, n := s.login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("login_hint", adaEmail)); n != 0 {
+	if _, n := s.Login(t, c, webapp, adaEmail, oauth2.SetAuthURLParam("login_hint", adaEmail)); n != 0 {
 		t.Errorf("the signed-in user's own login_hint: %d sign-ins, want 0", n)
 	}
 }
@@ -541,13 +542,13 @@ func TestLoginHint(t *testing.T) {
 func TestRS256Client(t *testing.T) {
 	t.Parallel()
 	s, _, c, _ := signedInAda(t)
-	rsapp := s.rp("rsapp", rsSecret, rsCB)
-	got, _ := s.login(t, c, rsapp, "")
-	h := jwtHeader(t, got.raw)
+	rsapp := s.RP("rsapp", rsSecret, rsCB)
+	got, _ := s.Login(t, c, rsapp, "")
+	h := jwtHeader(t, got.Raw)
 	if h["alg"] != "RS256" {
 		t.Fatalf("ID token alg %v, want RS256", h["alg"])
 	}
-	if exp := time.Until(got.id.Expiry); exp < 9*time.Minute || exp > 11*time.Minute {
+	if exp := time.Until(got.ID.Expiry); exp < 9*time.Minute || exp > 11*time.Minute {
 		t.Errorf("ID token expires in %s, want id_token_ttl 10m", exp)
 	}
 	var jwks struct {
@@ -568,7 +569,7 @@ func TestRS256Client(t *testing.T) {
 	}
 	// A verifier that accepts only ES256 refuses it: the alg is real.
 	strict := s.op.Verifier(&gooidc.Config{ClientID: "rsapp", SupportedSigningAlgs: []string{"ES256"}})
-	if _, err := strict.Verify(context.Background(), got.raw); err == nil {
+	if _, err := strict.Verify(context.Background(), got.Raw); err == nil {
 		t.Error("an ES256-only verifier accepted the RS256 token")
 	}
 }
@@ -587,9 +588,9 @@ func TestStoredClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.login(t, c, s.rp("stored", storedSecret, storedCB, "openid", "email"), "")
-	if got.id.Subject != ada.ID || got.claim["email"] != adaEmail || got.claim["name"] != nil {
-		t.Errorf("stored client's ID token: %v (want email, and no name without the profile scope)", got.claim)
+	got, _ := s.Login(t, c, s.RP("stored", storedSecret, storedCB, "openid", "email"), "")
+	if got.ID.Subject != ada.ID || got.Claim["email"] != adaEmail || got.Claim["name"] != nil {
+		t.Errorf("stored client's ID token: %v (want email, and no name without the profile scope)", got.Claim)
 	}
 	// The configured client wins over a stored one with its id.
 	err = s.store.CreateClient(ctx, &store.Client{
@@ -642,13 +643,13 @@ func TestLogout(t *testing.T) {
 			t.Run(tc.name+" "+method, func(t *testing.T) {
 				t.Parallel() // each case signs in in a browser of its own
 				b := web.Browser(t)
-				got, _ := s.login(t, b, webapp, adaEmail)
+				got, _ := s.Login(t, b, webapp, adaEmail)
 				var resp *http.Response
 				var body string
 				if method == http.MethodGet {
-					resp, body = get(t, b, s.url+"/logout?"+tc.params(got.raw).Encode(), nil)
+					resp, body = get(t, b, s.url+"/logout?"+tc.params(got.Raw).Encode(), nil)
 				} else {
-					req, err := http.NewRequest(method, s.url+"/logout", strings.NewReader(tc.params(got.raw).Encode()))
+					req, err := http.NewRequest(method, s.url+"/logout", strings.NewReader(tc.params(got.Raw).Encode()))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -668,12 +669,12 @@ func TestLogout(t *testing.T) {
 				case resp.StatusCode/100 != 3 || loc != tc.wantTo:
 					t.Errorf("status %d to %q, want a redirect to %q", resp.StatusCode, loc, tc.wantTo)
 				}
-				a := webapp.start(oauth2.SetAuthURLParam("prompt", "none"))
-				after, _ := s.navigate(t, b, a.url, "")
+				a := webapp.Start(oauth2.SetAuthURLParam("prompt", "none"))
+				after, _ := s.Navigate(t, b, a.URL, "")
 				if tc.signedOut {
-					errorFrom(t, after, webappCB, a.state, "login_required")
+					oauthtest.ErrorFrom(t, after, webappCB, a.State, "login_required")
 				} else {
-					s.codeFrom(t, after, webappCB, a.state)
+					s.CodeFrom(t, after, webappCB, a.State)
 				}
 			})
 		}
@@ -686,18 +687,18 @@ func TestDisabledUserCannotRefresh(t *testing.T) {
 	webapp := s.webapp()
 	ctx := context.Background()
 	bob := s.createUser(t, "bob@example.com", "Bob")
-	got, _ := s.login(t, web.Browser(t), webapp, "bob@example.com")
-	if _, err := webapp.refresh(got.tok.RefreshToken); err != nil {
+	got, _ := s.Login(t, web.Browser(t), webapp, "bob@example.com")
+	if _, err := webapp.Refresh(got.Tok.RefreshToken); err != nil {
 		t.Fatalf("refresh before disabling: %v", err)
 	}
-	got2, _ := s.login(t, web.Browser(t), webapp, "bob@example.com")
+	got2, _ := s.Login(t, web.Browser(t), webapp, "bob@example.com")
 	if err := s.pool.SetEnabled(ctx, bob.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := webapp.refresh(got2.tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
+	if _, err := webapp.Refresh(got2.Tok.RefreshToken); retrieveErrorCode(err) != "invalid_grant" {
 		t.Errorf("refresh of a disabled user: %v, want invalid_grant", err)
 	}
-	if _, err := s.op.UserInfo(ctx, oauth2.StaticTokenSource(got2.tok)); err == nil {
+	if _, err := s.op.UserInfo(ctx, oauth2.StaticTokenSource(got2.Tok)); err == nil {
 		t.Error("userinfo answered for a disabled user")
 	}
 }
@@ -749,8 +750,8 @@ func TestSigningKeyRotation(t *testing.T) {
 		return err
 	}
 
-	old, _ := s.login(t, c, webapp, adaEmail)
-	oldKid := "ES256:" + jwtHeader(t, old.raw)["kid"].(string)
+	old, _ := s.Login(t, c, webapp, adaEmail)
+	oldKid := "ES256:" + jwtHeader(t, old.Raw)["kid"].(string)
 	if got := kids(); len(got) != 2 || !slices.Contains(got, oldKid) {
 		t.Fatalf("JWKS before rotation: %v, want one ES256 and one RS256 key, with %s", got, oldKid)
 	}
@@ -760,11 +761,11 @@ func TestSigningKeyRotation(t *testing.T) {
 	if len(rotated) != 4 || !slices.Contains(rotated, oldKid) {
 		t.Fatalf("JWKS after rotation: %v, want 4 keys (new and previous of each algorithm), with %s", rotated, oldKid)
 	}
-	if err := freshVerify(old.raw); err != nil {
+	if err := freshVerify(old.Raw); err != nil {
 		t.Errorf("a token of the previous key does not verify after rotation: %v", err)
 	}
-	next, _ := s.login(t, c, webapp, "")
-	newKid := "ES256:" + jwtHeader(t, next.raw)["kid"].(string)
+	next, _ := s.Login(t, c, webapp, "")
+	newKid := "ES256:" + jwtHeader(t, next.Raw)["kid"].(string)
 	if newKid == oldKid || !slices.Contains(rotated, newKid) {
 		t.Errorf("after rotation tokens are signed by %s, want the new published key (old %s)", newKid, oldKid)
 	}
@@ -778,10 +779,10 @@ func TestSigningKeyRotation(t *testing.T) {
 	if len(retired) != 2 || slices.Contains(retired, oldKid) || !slices.Contains(retired, newKid) {
 		t.Errorf("JWKS after the retirement window: %v, want only the current keys (%s, not %s)", retired, newKid, oldKid)
 	}
-	if err := freshVerify(old.raw); err == nil {
+	if err := freshVerify(old.Raw); err == nil {
 		t.Error("a token of the retired key still verifies")
 	}
-	if err := freshVerify(next.raw); err != nil {
+	if err := freshVerify(next.Raw); err != nil {
 		t.Errorf("the current key's token: %v", err)
 	}
 }

@@ -311,9 +311,9 @@ func (e *authzEnv) caller(t *testing.T, name string) caller {
 		signIn(t, b, e.sites["plain"], "/", e.users[name].Email, adaPassword)
 		c = caller{client: b}
 	case "read token":
-		c = bearer(clientCredentials(t, e.idp, "machine", azMachineSecret, "orders/read")["access_token"].(string))
+		c = bearer(e.idp.ClientCredentials(t, "machine", azMachineSecret, "orders/read")["access_token"].(string))
 	case "write token":
-		c = bearer(clientCredentials(t, e.idp, "machine", azMachineSecret, "orders/write")["access_token"].(string))
+		c = bearer(e.idp.ClientCredentials(t, "machine", azMachineSecret, "orders/write")["access_token"].(string))
 	case "ada token":
 		adaLogin, _ := e.idp.Login(t, testenv.Browser(t), e.idp.RP("webapp", azWebappSecret, webappCB), adaEmail)
 		c = bearer(adaLogin.Tok.AccessToken)
@@ -338,7 +338,7 @@ func (e *authzEnv) caller(t *testing.T, name string) caller {
 func (e *authzEnv) otherPoolToken(t *testing.T) string {
 	t.Helper()
 	if e.otherTok == "" {
-		e.otherTok, _ = clientCredentials(t, e.other, "machine", azOtherSecret, "orders/read")["access_token"].(string)
+		e.otherTok, _ = e.other.ClientCredentials(t, "machine", azOtherSecret, "orders/read")["access_token"].(string)
 		if e.otherTok == "" {
 			t.Fatal("no token from the second pool")
 		}

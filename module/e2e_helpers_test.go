@@ -155,11 +155,7 @@ func signIn(t *testing.T, c *http.Client, base, rd, email, password string) (*ht
 	t.Helper()
 	csrf := signInForm(t, c, base, rd)
 	resp, body := postSignIn(t, c, base, csrf, rd, email, password)
-	to, ok := testenv.ContinueTarget(resp.StatusCode, body)
-	if !ok || resp.Header.Get("Location") != "" {
-		t.Fatalf("sign-in: status %d, Location %q; want the continue page:\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
-	}
-	return resp, to
+	return resp, web.ContinuePage(t, "sign-in", resp, body)
 }
 
 // wantContinue checks that a form's POST ended in the continue page (not a
@@ -167,11 +163,7 @@ func signIn(t *testing.T, c *http.Client, base, rd, email, password string) (*ht
 // and that it continues to exactly want.
 func wantContinue(t *testing.T, what string, resp *http.Response, body, want string) {
 	t.Helper()
-	to, ok := testenv.ContinueTarget(resp.StatusCode, body)
-	if !ok || resp.Header.Get("Location") != "" {
-		t.Fatalf("%s: status %d, Location %q; want the continue page:\n%s", what, resp.StatusCode, resp.Header.Get("Location"), body)
-	}
-	if to != want {
+	if to := web.ContinuePage(t, what, resp, body); to != want {
 		t.Fatalf("%s: continues to %q, want %q", what, to, want)
 	}
 }

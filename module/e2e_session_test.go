@@ -16,7 +16,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
-	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/golang-jwt/jwt/v5"
@@ -564,15 +563,7 @@ func TestSessionAccessTokenUserinfo(t *testing.T) {
 	}
 	testenv.StartCaddy(t, text)
 	testenv.WaitHTTP(t, issuer+"/.well-known/openid-configuration", 5*time.Second)
-	cfg, err := module.LoadPoolConfig(file, "", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := module.OpenPool(context.Background(), "default", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := openPoolFile(t, file)
 	if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{Email: adaEmail, Password: adaPassword, Name: "Ada Lovelace", EmailVerified: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -107,15 +107,7 @@ func startIDP(t *testing.T, poolOptions string) *idpSite {
 	}
 	testenv.StartCaddy(t, text)
 	testenv.WaitHTTP(t, issuer+"/.well-known/openid-configuration", 5*time.Second)
-	cfg, err := module.LoadPoolConfig(file, "", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := module.OpenPool(context.Background(), "default", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := openPoolFile(t, file)
 	op, err := gooidc.NewProvider(context.Background(), issuer)
 	if err != nil {
 		t.Fatalf("go-oidc discovery: %v", err)
@@ -245,7 +237,7 @@ func TestIDPThroughCaddy(t *testing.T) {
 	}
 
 	// machine: client_credentials, its scopes, access_token_ttl 5m.
-	mt := clientCredentials(t, s, "machine", machineSecret, "")
+	mt := s.ClientCredentials(t, "machine", machineSecret, "")
 	if mt["expires_in"] != 300.0 || mt["access_token"] == nil {
 		t.Errorf("machine token %v, want a 5-minute access token", mt)
 	}
@@ -259,7 +251,7 @@ func TestIDPThroughCaddy(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if body := clientCredentials(t, s, "machine", storedSecret, ""); body["error"] != "invalid_client" {
+	if body := s.ClientCredentials(t, "machine", storedSecret, ""); body["error"] != "invalid_client" {
 		t.Errorf("the stored twin's secret: %v, want invalid_client", body)
 	}
 
@@ -271,20 +263,6 @@ func TestIDPThroughCaddy(t *testing.T) {
 	a := webapp.Start(oauth2.SetAuthURLParam("prompt", "none"))
 	after, _ := s.Navigate(t, c, a.URL, "")
 	oauthtest.ErrorFrom(t, after, webappCB, a.State, "login_required")
-}
-
-// clientCredentials asks for a machine token and returns the JSON answer.
-func clientCredentials(t *testing.T, s *idpSite, id, secret, scope string) map[string]any {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if scope != "" {
-		form.Set("scope", scope)
-	}
-	resp, body := oauthtest.TokenCall(t, s.issuer+"/oauth2/token", form, id, secret)
-	if resp.Header.Get("Cache-Control") != "no-store" {
-		t.Errorf("token response Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
-	}
-	return body
 }
 
 // TestIDPConfigErrors checks that configuration mistakes are caught, with

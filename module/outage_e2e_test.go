@@ -80,15 +80,7 @@ http://127.0.0.1:%d {
 	app := fmt.Sprintf("http://127.0.0.1:%d", appPort)
 	testenv.WaitHTTP(t, app+"/_gatehouse/static/gatehouse.css", 0)
 	testenv.WaitHTTP(t, issuer+"/.well-known/openid-configuration", 5*time.Second)
-	cfg, err := module.LoadPoolConfig(file, "", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := module.OpenPool(context.Background(), "default", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := openPoolFile(t, file)
 	return &outageSite{app: app, issuer: issuer, pool: p}
 }
 

@@ -25,7 +25,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
-	"github.com/gatehouse-auth/gatehouse/module"
 	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
@@ -584,15 +583,7 @@ func TestGatehousePoolAsOutsideIssuer(t *testing.T) {
 	}
 	testenv.StartCaddy(t, text)
 	testenv.WaitHTTP(t, issuer+"/.well-known/openid-configuration", 5*time.Second)
-	cfg, err := module.LoadPoolConfig(file, "", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := module.OpenPool(context.Background(), "default", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := openPoolFile(t, file)
 	ada, err := p.Pool.CreateUser(context.Background(), pool.NewUser{Email: adaEmail, Password: adaPassword, Name: "Ada Lovelace", EmailVerified: true})
 	if err != nil {
 		t.Fatal(err)

@@ -304,20 +304,6 @@ func jwtPart(t *testing.T, token string, i int) map[string]any {
 func jwtHeader(t *testing.T, token string) map[string]any { t.Helper(); return jwtPart(t, token, 0) }
 func jwtClaims(t *testing.T, token string) map[string]any { t.Helper(); return jwtPart(t, token, 1) }
 
-// clientCredentials asks for a machine token and returns the JSON answer.
-func clientCredentials(t *testing.T, s *issuer, id, secret, scope string) map[string]any {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if scope != "" {
-		form.Set("scope", scope)
-	}
-	resp, body := oauthtest.TokenCall(t, s.url+"/oauth2/token", form, id, secret)
-	if resp.Header.Get("Cache-Control") != "no-store" {
-		t.Errorf("token response Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
-	}
-	return body
-}
-
 func retrieveErrorCode(err error) string {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
@@ -359,11 +345,7 @@ func signIn(t *testing.T, c *http.Client, base, rd, email, password string) (*ht
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", base)
 	resp, body = do(t, c, req)
-	to, ok := web.ContinueTarget(resp.StatusCode, body)
-	if !ok || resp.Header.Get("Location") != "" {
-		t.Fatalf("sign-in: status %d, Location %q; want the continue page:\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
-	}
-	return resp, to
+	return resp, web.ContinuePage(t, "sign-in", resp, body)
 }
 
 // wantContinue checks that a form's POST ended in the continue page (not a
@@ -371,11 +353,7 @@ func signIn(t *testing.T, c *http.Client, base, rd, email, password string) (*ht
 // and that it continues to exactly want.
 func wantContinue(t *testing.T, what string, resp *http.Response, body, want string) {
 	t.Helper()
-	to, ok := web.ContinueTarget(resp.StatusCode, body)
-	if !ok || resp.Header.Get("Location") != "" {
-		t.Fatalf("%s: status %d, Location %q; want the continue page:\n%s", what, resp.StatusCode, resp.Header.Get("Location"), body)
-	}
-	if to != want {
+	if to := web.ContinuePage(t, what, resp, body); to != want {
 		t.Fatalf("%s: continues to %q, want %q", what, to, want)
 	}
 }

@@ -120,7 +120,7 @@ func TestUserInfo(t *testing.T) {
 	if ui.Subject != ada.ID || ui.Email != adaEmail || !ui.EmailVerified {
 		t.Errorf("userinfo = %+v", ui)
 	}
-	machine := clientCredentials(t, s, "machine", machineSecret, "")["access_token"].(string)
+	machine := s.ClientCredentials(t, "machine", machineSecret, "")["access_token"].(string)
 	for _, tc := range []struct {
 		name, auth string
 		status     int
@@ -367,7 +367,7 @@ func TestClientCredentials(t *testing.T) {
 		{"a user scope", "openid", "", "invalid_scope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := clientCredentials(t, s, "machine", machineSecret, tc.scope)
+			body := s.ClientCredentials(t, "machine", machineSecret, tc.scope)
 			if tc.wantErr != "" {
 				if body["error"] != tc.wantErr {
 					t.Fatalf("got %v, want %s", body, tc.wantErr)
@@ -599,7 +599,7 @@ func TestStoredClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := clientCredentials(t, s, "machine", storedSecret, ""); body["error"] != "invalid_client" {
+	if body := s.ClientCredentials(t, "machine", storedSecret, ""); body["error"] != "invalid_client" {
 		t.Errorf("the stored twin's secret: %v, want invalid_client", body)
 	}
 }

@@ -208,3 +208,19 @@ func TokenCall(t *testing.T, endpoint string, form url.Values, user, pass string
 	}
 	return resp, out
 }
+
+// ClientCredentials asks the token endpoint for a machine token (scope ""
+// for the client's default) and returns the JSON answer, failing the test
+// unless the answer is marked no-store.
+func (i *Issuer) ClientCredentials(t *testing.T, id, secret, scope string) map[string]any {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	resp, body := TokenCall(t, i.URL+"/oauth2/token", form, id, secret)
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("token response Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
+	}
+	return body
+}

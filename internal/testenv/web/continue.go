@@ -2,7 +2,9 @@ package web
 
 import (
 	"html"
+	"net/http"
 	"regexp"
+	"testing"
 )
 
 // The hosted pages end a form whose outcome lies beyond them (a sign-in's
@@ -31,4 +33,17 @@ func ContinueTarget(status int, body string) (string, bool) {
 		return "", false
 	}
 	return to, true
+}
+
+// ContinuePage returns where the continue page answering a form's POST
+// sends the browser on, failing the test (naming what) unless the answer is
+// one: not a redirect, which Chromium would hold to the form's form-action
+// 'self'.
+func ContinuePage(t testing.TB, what string, resp *http.Response, body string) string {
+	t.Helper()
+	to, ok := ContinueTarget(resp.StatusCode, body)
+	if !ok || resp.Header.Get("Location") != "" {
+		t.Fatalf("%s: status %d, Location %q; want the continue page:\n%s", what, resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	return to
 }

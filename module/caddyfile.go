@@ -292,28 +292,10 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			} else {
 				m.ClaimsRefresh = caddy.Duration(dur)
 			}
-		case "cookie_name":
-			if err := oneArg(d, &m.CookieName); err != nil {
+		case "cookie_name", "cookie_secure", "cookie_host_prefix", "hsts":
+			if err := parseCookieOption(d, &m.CookieName, &m.CookieSecure, &m.CookieHostPrefix, &m.HSTS); err != nil {
 				return err
 			}
-		case "cookie_secure":
-			if err := oneArg(d, &m.CookieSecure); err != nil {
-				return err
-			}
-			if _, err := secureFunc(m.CookieSecure); err != nil {
-				return d.Errf("%v", err)
-			}
-		case "cookie_host_prefix":
-			if d.NextArg() {
-				return d.Errf("cookie_host_prefix: takes no value")
-			}
-			m.CookieHostPrefix = true
-		case "hsts":
-			h, err := parseHSTS(d)
-			if err != nil {
-				return err
-			}
-			m.HSTS = h
 		case "signer":
 			if err := oneArg(d, &m.Signer); err != nil {
 				return err
@@ -525,3 +507,32 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// parseCookieOption reads the option d is on, one of the cookie and HTTPS
+// options both site directives take (cookie_name, cookie_secure,
+// cookie_host_prefix, hsts), into the directive's fields.
+func parseCookieOption(d *caddyfile.Dispenser, name, secure *string, hostPrefix *bool, hsts **HSTS) error {
+	switch d.Val() {
+	case "cookie_name":
+		return oneArg(d, name)
+	case "cookie_secure":
+		if err := oneArg(d, secure); err != nil {
+			return err
+		}
+		if _, err := secureFunc(*secure); err != nil {
+			return d.Errf("%v", err)
+		}
+	case "cookie_host_prefix":
+		if d.NextArg() {
+			return d.Errf("cookie_host_prefix: takes no value")
+		}
+		*hostPrefix = true
+	case "hsts":
+		h, err := parseHSTS(d)
+		if err != nil {
+			return err
+		}
+		*hsts = h
+	}
+	return nil
+}

@@ -58,28 +58,10 @@ func (m *IDP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("session_timeout %q: want a positive duration such as 7d or 12h", s)
 			}
 			m.SessionTimeout = caddy.Duration(dur)
-		case "cookie_name":
-			if err := oneArg(d, &m.CookieName); err != nil {
+		case "cookie_name", "cookie_secure", "cookie_host_prefix", "hsts":
+			if err := parseCookieOption(d, &m.CookieName, &m.CookieSecure, &m.CookieHostPrefix, &m.HSTS); err != nil {
 				return err
 			}
-		case "cookie_secure":
-			if err := oneArg(d, &m.CookieSecure); err != nil {
-				return err
-			}
-			if _, err := secureFunc(m.CookieSecure); err != nil {
-				return d.Errf("%v", err)
-			}
-		case "cookie_host_prefix":
-			if d.NextArg() {
-				return d.Errf("cookie_host_prefix: takes no value")
-			}
-			m.CookieHostPrefix = true
-		case "hsts":
-			h, err := parseHSTS(d)
-			if err != nil {
-				return err
-			}
-			m.HSTS = h
 		default:
 			return d.Errf("unrecognized gatehouse_idp option %q (want pool, session_timeout, cookie_name, cookie_secure, cookie_host_prefix or hsts)", d.Val())
 		}

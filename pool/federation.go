@@ -27,6 +27,24 @@ var (
 	ErrLastSignInMethod = errors.New("this is the account's only way to sign in")
 )
 
+// Audit events of federation (Detail "provider"; sign-ins themselves are
+// AuditSignIn with amr "fed").
+const (
+	AuditFederatedUserCreated = "federated_user_created"
+	AuditIdentityLinked       = "identity_linked"
+	AuditIdentityUnlinked     = "identity_unlinked"
+	// AuditFederationFailed: a round trip to a provider ended without a
+	// sign-in (Detail "provider" and "reason": denied, invalid, unavailable,
+	// replayed, not_allowed, email_taken, no_email, ...).
+	AuditFederationFailed = "federation_failed"
+)
+
+// FederationFailed records a failed round trip to provider; userID is ""
+// when no user is known.
+func (p *Pool) FederationFailed(ctx context.Context, provider, reason, userID string) {
+	p.auditUser(ctx, AuditFederationFailed, userID, "provider", provider, "reason", reason)
+}
+
 // ExternalIdentity is who signed in at an outside provider, as a connector
 // found it (federation.Identity, without the import).
 type ExternalIdentity struct {

@@ -72,6 +72,11 @@ type accountPage struct {
 	CanConfirm     bool
 	Confirmed      bool
 	ConfirmedUntil string
+
+	// Identities is the "Sign-in methods" section (federation_account.go);
+	// nil when the pool has no outside providers.
+	Identities    *identitySection
+	IdentityError string
 }
 
 // factorView is one factor as the account page lists it.
@@ -212,6 +217,15 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 			return
 		}
 	}
+	sec, err := h.identitySectionFor(r, u)
+	if err != nil {
+		h.internalError(w, r, "reading the user's linked identities", err)
+		return
+	}
+	if sec != nil {
+		sec.Error = p.IdentityError
+	}
+	p.Identities = sec
 	p.CanDelete = acct.AllowDelete
 	if p.DeletePasswordField.ID == "" {
 		p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", "")
@@ -390,6 +404,9 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		}
 		log.Info("account deleted by its user", zap.String("email", u.Email))
 		seeOther(w, SignInPath+"?notice=deleted")
+
+	case "idp_link", "idp_unlink":
+		h.accountIdentity(w, r, u, action, log)
 
 	case "mfa_add", "mfa_email", "mfa_remove", "mfa_codes":
 		h.accountMFA(w, r, u, action, log)

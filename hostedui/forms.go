@@ -120,5 +120,7 @@ var notices = map[string]string{
 	"email_code_sent":  "We emailed a code to your new address. Enter it below to start using it.",
 	"email_changed":    "Your email address was changed.",
 	"email_cancelled":  "The change of email address was cancelled.",
+	"idp_linked":       "The sign-in method was linked: you can sign in with it now.",
+	"idp_unlinked":     "The sign-in method was unlinked.",
 	"code_sent":        "If that address is waiting to be confirmed, a new code is on its way (one at most every minute or so). Use the latest email we sent.",
 }

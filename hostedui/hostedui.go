@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -82,6 +83,16 @@ type Config struct {
 	// Throttle limits the POSTs to the pages (all but sign-out) per client,
 	// keyed by ratelimit.ClientKey of ClientIP; nil: no limit.
 	Throttle ratelimit.Throttle
+	// Providers are the pool's outside identity providers (package
+	// federation), in the order of their buttons (federation.go).
+	Providers []federation.Connector
+	// IssuerSite: the pages serve the issuer site, whose providers answer
+	// at Cognito's callback paths (ServeIssuerPath) instead of the
+	// /_gatehouse/ ones.
+	IssuerSite bool
+	// Logo returns the embedded logo of a provider kind, for a provider
+	// whose Info has none; nil: none.
+	Logo func(kind string) []byte
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -100,6 +111,9 @@ type Handler struct {
 	log            *zap.Logger
 	pages          pages
 	static         *staticFiles
+	fedProviders   []*fedProvider
+	fedByName      map[string]*fedProvider
+	issuerSite     bool
 }
 
 // New checks cfg, parses the embedded templates and indexes the static files.
@@ -130,6 +144,10 @@ func New(cfg Config) (*Handler, error) {
 		deviceCodecs:   cfg.DeviceCodecs,
 		cookiePrefix:   cfg.CookiePrefix,
 		log:            cfg.Logger,
+		issuerSite:     cfg.IssuerSite,
+	}
+	if err := h.setProviders(cfg.Providers, cfg.Logo); err != nil {
+		return nil, err
 	}
 	if h.cookiePrefix != "" && h.cookiePrefix != HostPrefix {
 		return nil, fmt.Errorf("hostedui: Config.CookiePrefix %q: want %q or none", h.cookiePrefix, HostPrefix)
@@ -220,6 +238,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mfa(w, r)
 	case p == mfaSetupPath:
 		h.mfaSetup(w, r)
+	case p == federation.SiteOIDCCallbackPath, p == federation.SiteSAMLCallbackPath:
+		h.federationCallback(w, r)
+	case strings.HasPrefix(p, FederatePath):
+		h.federateStart(w, r)
+	case strings.HasPrefix(p, siteMetadataPath):
+		h.samlMetadata(w, r, strings.TrimPrefix(p, siteMetadataPath))
+	case strings.HasPrefix(p, logoPath):
+		h.serveLogo(w, r)
 	case strings.HasPrefix(p, staticPath):
 		h.serveStatic(w, r)
 	case strings.HasPrefix(p, webauthnPath):

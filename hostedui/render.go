@@ -38,6 +38,7 @@ type pages struct {
 	mfaSetup      *template.Template
 	recoveryCodes *template.Template
 	continuePage  *template.Template
+	relay         *template.Template
 }
 
 func parsePages(fsys fs.FS) (pages, error) {
@@ -79,6 +80,7 @@ func parsePages(fsys fs.FS) (pages, error) {
 		{&p.mfaSetup, "mfa_setup.html"},
 		{&p.recoveryCodes, "recovery_codes.html"},
 		{&p.continuePage, "continue.html"},
+		{&p.relay, "relay.html"},
 	} {
 		if *pg.dst, err = page(pg.file); err != nil {
 			return pages{}, err

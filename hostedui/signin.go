@@ -35,6 +35,11 @@ type signInPage struct {
 	CanReset bool
 	// Passkeys offers "Sign in with a passkey" (webauthn.go).
 	Passkeys bool
+	// Providers are the outside providers' buttons; Routed: some take
+	// email domains, so the password is not required by the browser (an
+	// address of such a domain goes to its provider without it).
+	Providers []providerButton
+	Routed    bool
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
@@ -65,6 +70,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	p.SignUp = h.pool.Accounts().SignUp
 	p.CanReset = h.pool.CanMail()
 	p.Passkeys = h.passkeysOffered(r)
+	p.Providers, p.Routed = h.buttons(), h.routesDomains()
 	h.render(w, status, h.pages.signIn, p)
 }
 
@@ -74,6 +80,18 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 	}
 	rd, _ := SafeReturnTo(r.PostForm.Get("rd"))
 	email := r.PostForm.Get("email")
+	// Email-domain routing: an address in a provider's domains signs in
+	// there, and the password, if one was typed, is not used. The choice
+	// rests on the domain alone, so it says nothing of who has an account.
+	if norm, err := pool.NormalizeEmail(email); err == nil {
+		if p, ok := h.providerForEmail(norm); ok {
+			target, ok := h.beginFlow(w, r, p, &fedFlow{Purpose: purposeSignIn, ReturnTo: rd, LoginHint: norm})
+			if ok {
+				h.continueTo(w, r, "Continue at "+p.info.DisplayName, target)
+			}
+			return
+		}
+	}
 	step, err := h.pool.InitiatePasswordAuth(r.Context(), pool.PasswordAuth{
 		Username: email, Password: r.PostForm.Get("password"), Client: h.client(r), Device: h.deviceClaim(r),
 	})

@@ -39,6 +39,9 @@ type signUpPage struct {
 	PasswordError string
 	PasswordRules []string
 	Fields        []field
+	// Providers are the outside providers' buttons: signing up with one
+	// is signing in with it.
+	Providers []providerButton
 }
 
 // attributeFields makes the form fields of the pool's attributes, filled
@@ -131,6 +134,7 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 		PasswordError: errs["password"],
 		PasswordRules: h.pool.PasswordPolicy().Rules(),
 		Fields:        h.attributeFields(values, errs, false),
+		Providers:     h.buttons(),
 	}
 	if len(errs) > 0 {
 		p.Error = msgFixFields

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
@@ -95,6 +96,10 @@ type PoolConfig struct {
 	// Throttle bounds hosted-page POSTs per client IP; nil means the
 	// default (DefaultThrottle).
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
+	// IdentityProviders are the outside providers the pool's users may
+	// sign in with (`idp <name> <kind> { ... }`), in the order of their
+	// buttons.
+	IdentityProviders []IdentityProviderConfig `json:"identity_providers,omitempty"`
 }
 
 // DefaultThrottle is the budget of a pool that sets none: generous for
@@ -179,6 +184,9 @@ type Pool struct {
 	// by every site of the pool (and, on PostgreSQL, by every instance);
 	// nil with `throttle off`.
 	Throttle ratelimit.Throttle
+	// Providers are the pool's outside identity providers, opened (only
+	// by the server: the CLI needs none).
+	Providers []federation.Connector
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
@@ -207,6 +215,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("pool %s: %w", name, err)
 		}
 		a.ready[name] = p
+		if err := p.openProviders(ctx); err != nil {
+			a.closeAll()
+			return fmt.Errorf("pool %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -341,6 +353,9 @@ func (c *PoolConfig) Validate() error {
 		return fmt.Errorf("audit_retention %s: keep events at least an hour (or `audit_retention forever`)", time.Duration(c.AuditRetention))
 	}
 	if err := validateIDPConfig(c); err != nil {
+		return err
+	}
+	if err := validateIdentityProviders(c); err != nil {
 		return err
 	}
 	if err := validateAccounts(c); err != nil {

@@ -57,6 +57,7 @@ func init() {
 //			audit_retention <duration>|forever
 //			key_rotation <duration>
 //			client <id> { ... }      # see parseClient
+//			idp <name> <kind> { ... } # an outside identity provider; see idps.go
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -159,6 +160,10 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 				return nil, d.Errf("audit_retention %q: want a duration such as 365d, or forever", s)
 			}
 			cfg.AuditRetention = caddy.Duration(dur)
+		case "idp":
+			if err := parseIdentityProvider(d, cfg); err != nil {
+				return nil, err
+			}
 		case "client":
 			if err := parseClient(d, cfg); err != nil {
 				return nil, err

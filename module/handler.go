@@ -289,6 +289,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Throttle:       p.Throttle,
 		DeviceCodecs:   p.deviceCodecs(codec),
 		CookiePrefix:   cookiePrefix,
+		Providers:      p.poolProviders(h.OIDCIssuer == ""),
+		Logo:           providerLogo,
 	})
 	if err != nil {
 		return err

@@ -136,6 +136,9 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Throttle:     p.Throttle,
 		DeviceCodecs: p.deviceCodecs(codec),
 		CookiePrefix: cookiePrefix,
+		Providers:    p.Providers,
+		IssuerSite:   true,
+		Logo:         providerLogo,
 	})
 	if err != nil {
 		return err
@@ -163,6 +166,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		// The pool's own marker key, the same on every instance; the
 		// provider derives its own key from it.
 		MarkerKey: p.MarkerKey,
+		Federate:  h.ui.FederationTarget,
 		Logger:    logger.Named("oidc"),
 	})
 	if err != nil {
@@ -195,6 +199,9 @@ func (h *IDP) Validate() error {
 func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, prefix) || strings.HasPrefix(r.URL.Path, "/oauth2/") {
 		setHSTS(w, r, h.hsts)
+	}
+	if h.ui.ServeIssuerPath(w, r) {
+		return nil
 	}
 	if h.provider.Serve(w, r) {
 		return nil

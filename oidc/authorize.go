@@ -37,7 +37,15 @@ var challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 var authParams = []string{
 	"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
 	"code_challenge_method", "prompt", "max_age", "login_hint", "response_mode", markerParam,
+	idpParam, idpIdentifierParam,
 }
+
+// Cognito's parameters that send the browser straight to an outside
+// provider of the pool (Config.Federate) instead of the sign-in page.
+const (
+	idpParam           = "identity_provider"
+	idpIdentifierParam = "idp_identifier"
+)
 
 // authRequest is an authorization request whose client and redirect URI
 // are known good, so errors may go back to the client.
@@ -53,7 +61,10 @@ type authRequest struct {
 	maxAge      time.Duration // -1: not asked
 	loginHint   string
 	marker      string
-	params      url.Values
+	// idp and idpIdentifier name an outside provider to sign in at.
+	idp           string
+	idpIdentifier string
+	params        url.Values
 }
 
 func (a *authRequest) prompts(v string) bool { return slices.Contains(a.prompt, v) }
@@ -190,12 +201,22 @@ func (a *authRequest) parse(q url.Values) *oauthError {
 		return newError(errInvalidRequest, "login_hint is too long")
 	}
 	a.marker = q.Get(markerParam)
+	a.idp, a.idpIdentifier = q.Get(idpParam), q.Get(idpIdentifierParam)
+	if len(a.idp) > 256 || len(a.idpIdentifier) > 256 {
+		return newError(errInvalidRequest, "identity_provider or idp_identifier is too long")
+	}
 	return nil
 }
 
 // authorizeValid decides between a code, a sign-in, and login_required.
 func (p *Provider) authorizeValid(w http.ResponseWriter, r *http.Request, ar *authRequest) {
 	now := p.now()
+	if ar.idp != "" || ar.idpIdentifier != "" {
+		if _, ok := p.federation(ar, ""); !ok {
+			p.redirectError(w, ar, newError(errInvalidRequest, "identity_provider or idp_identifier names no provider of this pool"))
+			return
+		}
+	}
 	sess, signedIn := p.sessions.Current(r)
 	fresh := false
 	if ar.marker != "" {
@@ -281,6 +302,8 @@ func (p *Provider) toSignIn(w http.ResponseWriter, ar *authRequest, reauth bool,
 		v[k] = vs
 	}
 	v.Del(markerParam)
+	v.Del(idpParam)
+	v.Del(idpIdentifierParam)
 	if reauth {
 		var keep []string
 		for _, pr := range ar.prompt {
@@ -304,6 +327,19 @@ func (p *Provider) toSignIn(w http.ResponseWriter, ar *authRequest, reauth bool,
 	target := p.signInPath + "?rd=" + url.QueryEscape(rd)
 	if ar.loginHint != "" {
 		target += "&login_hint=" + url.QueryEscape(ar.loginHint)
+	}
+	if ar.idp != "" || ar.idpIdentifier != "" {
+		fed, ok := p.federation(ar, rd)
+		if !ok {
+			p.redirectError(w, ar, newError(errInvalidRequest, "identity_provider or idp_identifier names no provider of this pool"))
+			return
+		}
+		if fed != "" {
+			target = fed
+			if ar.loginHint != "" && !strings.Contains(fed, "login_hint=") {
+				target += "&login_hint=" + url.QueryEscape(ar.loginHint)
+			}
+		}
 	}
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusFound)
@@ -382,4 +418,15 @@ func (p *Provider) markerMAC(clientID, ts string) []byte {
 	m.Write([]byte{0})
 	m.Write([]byte(ts))
 	return m.Sum(nil)[:16]
+}
+
+// federation is where ar's identity_provider or idp_identifier sends the
+// browser, coming back to returnTo: "" and true when no Federate is
+// configured and the request names COGNITO (the pool's own users), false
+// for a name the pool does not have.
+func (p *Provider) federation(ar *authRequest, returnTo string) (string, bool) {
+	if p.federate == nil {
+		return "", ar.idpIdentifier == "" && ar.idp == "COGNITO"
+	}
+	return p.federate(ar.idp, ar.idpIdentifier, returnTo)
 }

@@ -111,7 +111,14 @@ type Config struct {
 	// MarkerKey (at least 32 bytes) signs the marker that makes a sign-in
 	// for prompt=login or max_age prove itself fresh.
 	MarkerKey []byte
-	Logger    *zap.Logger
+	// Federate, when set, sends a browser that must sign in for a request
+	// naming an outside provider (Cognito's identity_provider=<name>, or
+	// idp_identifier=<domain or address>) straight to that provider,
+	// skipping the sign-in page: it returns where to send the browser to
+	// come back to returnTo, ok false for a name or identifier the pool
+	// does not have (the request is then refused with invalid_request).
+	Federate func(identityProvider, idpIdentifier, returnTo string) (target string, ok bool)
+	Logger   *zap.Logger
 	// Now is the clock of codes and tokens; default time.Now.
 	Now func() time.Time
 }
@@ -132,6 +139,7 @@ type Provider struct {
 	errorPage    func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 	cont         func(w http.ResponseWriter, r *http.Request, title, location string)
 	markerKey    []byte
+	federate     func(identityProvider, idpIdentifier, returnTo string) (string, bool)
 	log          *zap.Logger
 	now          func() time.Time
 	discovery    []byte
@@ -167,6 +175,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 		safeReturnTo: cfg.SafeReturnTo,
 		errorPage:    cfg.ErrorPage,
 		cont:         cfg.Continue,
+		federate:     cfg.Federate,
 		markerKey:    deriveKey(cfg.MarkerKey, "gatehouse oidc login marker"),
 		log:          cfg.Logger,
 		now:          cfg.Now,

@@ -444,7 +444,7 @@ func TestSetPassword(t *testing.T) {
 	}
 	// The gateway reads users through an interface and knows store's
 	// errors, not pool's: the same refusal must be both.
-	_, err := p.User(ctx, "no-such-id")
+	_, err = p.User(ctx, "no-such-id")
 	if !errors.Is(err, ErrUserNotFound) || !errors.Is(err, store.ErrNotFound) || err.Error() != ErrUserNotFound.Error() {
 		t.Errorf("User(unknown) = %v, want an error that is ErrUserNotFound and store.ErrNotFound", err)
 	}

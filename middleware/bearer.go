@@ -19,8 +19,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
-	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // BearerConfig turns on API authentication with bearer JWTs: a request
@@ -396,7 +396,7 @@ func (g *Gateway) verifyToken(ctx context.Context, tok string, now time.Time) (*
 	}
 	be.deny, be.sid = is.deny, sid
 	if jti, _ := claims["jti"].(string); is.deny != nil && jti != "" {
-		be.revocationID = pool.AccessTokenRevocationID(jti) // revoked at /oauth2/revoke
+		be.revocationID = store.AccessTokenRevocationID(jti) // revoked at /oauth2/revoke
 	}
 	return be, nil
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -83,7 +82,8 @@ func UserIdentity(u *store.User, amr []string) *Identity {
 }
 
 // UserReader reads a user of a local pool by id (*pool.Pool is one); a user
-// who does not exist is pool.ErrUserNotFound.
+// who does not exist is an error that errors.Is store.ErrNotFound (pool's
+// ErrUserNotFound is).
 type UserReader interface {
 	User(ctx context.Context, id string) (*store.User, error)
 }
@@ -105,7 +105,7 @@ func (p PoolSource) SignIn(w http.ResponseWriter, r *http.Request, returnTo stri
 // session; a store that cannot be read is an outage, not a "no".
 func (p PoolSource) Refresh(ctx context.Context, s *Session) (*Identity, error) {
 	u, err := p.Pool.User(ctx, s.UserID)
-	if errors.Is(err, pool.ErrUserNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: user deleted", ErrSessionEnded)
 	}
 	if err != nil {

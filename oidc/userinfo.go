@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // userInfo is the userinfo endpoint (OpenID Connect Core §5.3): the claims
@@ -34,7 +34,7 @@ func (p *Provider) userInfo(w http.ResponseWriter, r *http.Request) {
 		p.writeBearerError(w, newError(errInvalidToken, "the access token's session has ended"))
 		return
 	}
-	if jti, _ := claims["jti"].(string); jti != "" && p.pool.DenyList().Revoked(pool.AccessTokenRevocationID(jti), "", time.Time{}) {
+	if jti, _ := claims["jti"].(string); jti != "" && p.pool.DenyList().Revoked(store.AccessTokenRevocationID(jti), "", time.Time{}) {
 		p.writeBearerError(w, newError(errInvalidToken, "the access token was revoked"))
 		return
 	}

@@ -475,13 +475,8 @@ func (p *Pool) RevokeAccessToken(ctx context.Context, jti string, expires time.T
 	if jti == "" {
 		return errors.New("pool: an access token without a jti cannot be revoked")
 	}
-	return p.revoke(ctx, store.Revocation{SessionID: AccessTokenRevocationID(jti), At: p.now(), Expires: expires})
+	return p.revoke(ctx, store.Revocation{SessionID: store.AccessTokenRevocationID(jti), At: p.now(), Expires: expires})
 }
-
-// AccessTokenRevocationID is the deny-list id of the access token with that
-// jti: a namespace of its own, so it can never name a session (whose ids
-// hold no ':'). DenyList.Revoked takes it in place of a session id.
-func AccessTokenRevocationID(jti string) string { return "access_token:" + jti }
 
 // RevokeUserSessions ends every session the user holds now.
 func (p *Pool) RevokeUserSessions(ctx context.Context, userID string) error {
@@ -509,7 +504,18 @@ func mapNotFound(u *store.User, err error) (*store.User, error) {
 
 func mapNotFoundErr(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return ErrUserNotFound
+		return userNotFound{}
 	}
 	return err
+}
+
+// userNotFound is ErrUserNotFound that is also store.ErrNotFound, so that a
+// package reading users through an interface (the gateway's UserReader)
+// tells "no such user" from an outage without importing pool.
+type userNotFound struct{}
+
+func (userNotFound) Error() string { return ErrUserNotFound.Error() }
+
+func (userNotFound) Is(target error) bool {
+	return target == ErrUserNotFound || target == store.ErrNotFound
 }

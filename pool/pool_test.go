@@ -442,6 +442,12 @@ func TestSetPassword(t *testing.T) {
 	if err := p.SetPassword(ctx, "no-such-id", newPassword); !errors.Is(err, ErrUserNotFound) {
 		t.Errorf("SetPassword(unknown user) = %v, want ErrUserNotFound", err)
 	}
+	// The gateway reads users through an interface and knows store's
+	// errors, not pool's: the same refusal must be both.
+	_, err = p.User(ctx, "no-such-id")
+	if !errors.Is(err, ErrUserNotFound) || !errors.Is(err, store.ErrNotFound) || err.Error() != ErrUserNotFound.Error() {
+		t.Errorf("User(unknown) = %v, want an error that is ErrUserNotFound and store.ErrNotFound", err)
+	}
 }
 
 func TestSetEnabled(t *testing.T) {

@@ -84,6 +84,13 @@ type Revocation struct {
 	Expires time.Time
 }
 
+// AccessTokenRevocationID is the Revocation.SessionID that revokes one access
+// token, by its jti: a namespace of its own, so it can never name a session
+// (whose ids hold no ':'). The pool writes it at /oauth2/revoke; the deny
+// list's Revoked takes it in place of a session id wherever a bearer token
+// is checked.
+func AccessTokenRevocationID(jti string) string { return "access_token:" + jti }
+
 // Key is named secret material kept by the store so that every instance on the
 // same store, and every restart, uses the same keys.
 type Key struct {

@@ -22,9 +22,11 @@ func TestBrowserFederation(t *testing.T) {
 	opPort, sitePort, upstreamPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", sitePort)
 	op := &oidcProvider{
-		t: t, node: node, port: opPort, issuer: fmt.Sprintf("http://127.0.0.1:%d", opPort),
+		// localhost: another site than the gateway's 127.0.0.1, so that the
+		// provider's form_post is a cross-site POST, as in production.
+		t: t, node: node, port: opPort, issuer: fmt.Sprintf("http://localhost:%d", opPort),
 		script: filepath.Join(root, "module", "testdata", "oidc-provider", "federation.mjs"),
-		env: append(os.Environ(), fmt.Sprintf("OP_PORT=%d", opPort), "OP_CLIENT_ID="+fedClientID,
+		env: append(os.Environ(), fmt.Sprintf("OP_PORT=%d", opPort), "OP_HOST=localhost", "OP_CLIENT_ID="+fedClientID,
 			"OP_CLIENT_SECRET="+fedSecret, "OP_REDIRECT_URIS="+base+"/_gatehouse/oauth2/idpresponse"),
 	}
 	t.Cleanup(op.stop)

@@ -97,6 +97,8 @@ func checkProviderName(name string) error {
 }
 
 // validateIdentityProviders checks the names without opening anything.
+// The kinds' own configuration is checked when it is loaded (Provision):
+// Caddy clears a module's JSON once it has loaded it, before Validate.
 func validateIdentityProviders(c *PoolConfig) error {
 	seen := map[string]bool{}
 	for _, ip := range c.IdentityProviders {
@@ -107,9 +109,6 @@ func validateIdentityProviders(c *PoolConfig) error {
 			return fmt.Errorf("idp %s: defined twice in this pool", ip.Name)
 		}
 		seen[ip.Name] = true
-		if len(ip.Provider) == 0 {
-			return fmt.Errorf("idp %s: no provider configuration", ip.Name)
-		}
 	}
 	return nil
 }

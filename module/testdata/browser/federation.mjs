@@ -11,7 +11,8 @@
 //	node module/testdata/browser/federation.mjs <base-url> <provider-issuer> <screenshot-dir>
 //
 // The provider is module/testdata/oidc-provider/federation.mjs; its
-// account grace@navy.example signs in with "correct horse".
+// accounts grace@navy.example and posty@navy.example sign in with
+// "correct horse".
 
 import { check, launch, openPage, pageErrors, run, shoot, step } from './harness.mjs';
 
@@ -24,21 +25,21 @@ if (!base || !issuer || !shots) {
 }
 
 // signInAtProvider fills in the provider's own sign-in page.
-async function signInAtProvider(page) {
+async function signInAtProvider(page, login) {
   await page.waitForURL((u) => u.href.startsWith(issuer + '/'));
-  await page.locator('#login').fill('grace@navy.example');
+  await page.locator('#login').fill(login);
   await page.locator('#password').fill('correct horse');
   await shoot(page, `provider-${Date.now()}`);
   await page.locator('#submit').click();
 }
 
 // expectUpstream checks that the browser ended on path, served by the upstream.
-async function expectUpstream(page, path) {
+async function expectUpstream(page, path, login) {
   await page.waitForURL(base + path);
   check(page.url() === base + path, `browser is on ${page.url()}, want ${base + path}`);
   const text = await page.locator('body').innerText();
   check(text.includes('Hello from the upstream.'), `the upstream's page is not shown: ${text}`);
-  check(text.includes('X-Auth-Request-Email: grace@navy.example'), `the upstream was not told who signed in: ${text}`);
+  check(text.includes(`X-Auth-Request-Email: ${login}`), `the upstream was not told who signed in: ${text}`);
   return text;
 }
 
@@ -56,10 +57,10 @@ await run(browser, summary, async (failure) => {
 
     step('click the button and sign in at the provider');
     await button.click();
-    await signInAtProvider(page);
+    await signInAtProvider(page, 'grace@navy.example');
 
     step('back at the page first asked for');
-    summary.query = await expectUpstream(page, '/private/page?x=1');
+    summary.query = await expectUpstream(page, '/private/page?x=1', 'grace@navy.example');
     await context.close();
   }
   {
@@ -73,8 +74,8 @@ await run(browser, summary, async (failure) => {
     });
     await page.goto(base + '/private/posted');
     await page.getByRole('link', { name: 'Continue with Corp (form post)' }).click();
-    await signInAtProvider(page);
-    summary.formPost = await expectUpstream(page, '/private/posted');
+    await signInAtProvider(page, 'posty@navy.example');
+    summary.formPost = await expectUpstream(page, '/private/posted', 'posty@navy.example');
     check(posts.length === 2, `want the provider's cross-site POST and the relay page's same-site POST, saw ${posts.length}`);
     await context.close();
   }
@@ -83,7 +84,7 @@ await run(browser, summary, async (failure) => {
     step('form_post without JavaScript: the Continue buttons');
     await page.goto(base + '/_gatehouse/federate/corppost?rd=%2Fprivate%2Fnojs');
     await page.waitForURL((u) => u.href.startsWith(issuer + '/'));
-    await page.locator('#login').fill('grace@navy.example');
+    await page.locator('#login').fill('posty@navy.example');
     await page.locator('#password').fill('correct horse');
     await page.locator('#submit').click();
     // oidc-provider's own form_post page submits by script; without one it
@@ -101,7 +102,7 @@ await run(browser, summary, async (failure) => {
       // The continue page moves on with a meta refresh, which runs without scripts.
       await page.waitForURL(base + '/private/nojs');
     }
-    await expectUpstream(page, '/private/nojs');
+    await expectUpstream(page, '/private/nojs', 'posty@navy.example');
     await context.close();
   }
 

@@ -10,6 +10,9 @@
 //   OP_CLIENT_ID      the client's id
 //   OP_CLIENT_SECRET  the client's secret
 //   OP_REDIRECT_URIS  the client's redirect URIs, comma-separated
+//   OP_HOST           the issuer's host name (default 127.0.0.1; the browser
+//                     test says localhost, another site than 127.0.0.1, so
+//                     that its form_post is a cross-site POST)
 //
 // Every account's password is "correct horse". GET /test/claims?sub=<sub>&name=<name>
 // changes an account's name (the tests' "the user changed it at the
@@ -30,13 +33,15 @@ const env = (name) => {
 };
 
 const port = Number(env('OP_PORT'));
-const issuer = `http://127.0.0.1:${port}`;
+const issuer = `http://${process.env.OP_HOST || '127.0.0.1'}:${port}`;
 const password = 'correct horse';
 
 // The directory: who can sign in here, by login.
 const accounts = new Map([
   // An ordinary employee, verified address.
   ['grace@navy.example', { sub: 'grace-7f3a', claims: { email: 'grace@navy.example', email_verified: true, name: 'Grace Hopper' } }],
+  // Another employee, who signs in through the form_post provider.
+  ['posty@navy.example', { sub: 'posty-1', claims: { email: 'posty@navy.example', email_verified: true, name: 'Posty' } }],
   // An employee of the domain-routed company.
   ['ada@acme.example', { sub: 'ada-1815', claims: { email: 'ada@acme.example', email_verified: true, name: 'Ada Lovelace' } }],
   // An attacker who typed a victim's address at the provider, unverified.

@@ -293,10 +293,12 @@ func (h *Handler) heldFlows(r *http.Request) []string {
 	return names
 }
 
-// origin is this site's origin as the browser sees it.
+// origin is this site's origin as the browser sees it: HTTPS when the
+// request came over TLS, cookies must be Secure (behind a TLS-terminating
+// proxy) or are __Host- ones, which only HTTPS sets.
 func (h *Handler) origin(r *http.Request) string {
 	scheme := "http"
-	if r.TLS != nil || h.secure(r) {
+	if r.TLS != nil || h.secure(r) || h.cookiePrefix == HostPrefix {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host

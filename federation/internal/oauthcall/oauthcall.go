@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/federation"
@@ -83,6 +84,10 @@ func (e *StatusError) Error() string {
 func Do(client *http.Client, req *http.Request) ([]byte, http.Header, error) {
 	resp, err := Client(client).Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the URL, query and all
+		}
 		return nil, nil, fmt.Errorf("%w: %s %s: %v", federation.ErrUnavailable, req.Method, redact(req), err)
 	}
 	defer resp.Body.Close()
@@ -112,8 +117,8 @@ func DecodeJSON(what string, body []byte, out any) error {
 }
 
 // NewRequest is http.NewRequestWithContext for a provider's JSON endpoint.
-func NewRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+func NewRequest(ctx context.Context, method, target string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, err
 	}

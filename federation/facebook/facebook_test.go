@@ -3,6 +3,7 @@ package facebook
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -326,5 +327,30 @@ func TestCaddyfile(t *testing.T) {
 		} else if !strings.Contains(err.Error(), "facebook") {
 			t.Errorf("%s: the error does not name the provider: %v", name, err)
 		}
+	}
+}
+
+func TestJSONConfig(t *testing.T) {
+	t.Parallel()
+	mod, _ := caddy.GetModule("gatehouse.idp.facebook")
+	f := mod.New().(*Facebook)
+	src := `{"client_id":"a","client_secret":"b","api_version":"v23.0","display_name":"FB","create_users":false,"attributes":{"name":""}}`
+	if err := json.Unmarshal([]byte(src), f); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Open(context.Background(), federation.Env{Name: "fb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := c.Info(); info.DisplayName != "FB" || info.CreateUsers {
+		t.Errorf("info %+v", info)
+	}
+	start, err := c.Begin(context.Background(), federation.Request{State: "s", Verifier: strings.Repeat("v", 43), RedirectURI: "https://pool.example/cb"})
+	if err != nil || !strings.HasPrefix(start.URL, "https://www.facebook.com/v23.0/dialog/oauth?") {
+		t.Errorf("begin %v %v", start.URL, err)
+	}
+	f.APIVersion = "23"
+	if _, err := f.Open(context.Background(), federation.Env{Name: "fb"}); err == nil {
+		t.Error("a bad api_version in JSON was accepted")
 	}
 }

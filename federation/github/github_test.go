@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -589,5 +590,34 @@ func TestPlaceholders(t *testing.T) {
 	g := GitHub{ClientID: "a", ClientSecret: "{env.GATEHOUSE_TEST_UNSET_VARIABLE}"}
 	if _, err := g.Open(context.Background(), federation.Env{Name: "gh"}); err == nil {
 		t.Fatal("an empty secret was accepted")
+	}
+}
+
+// TestJSONConfig: the module's JSON (what the Caddyfile becomes) carries
+// the common options beside the kind's own.
+func TestJSONConfig(t *testing.T) {
+	t.Parallel()
+	mod, _ := caddy.GetModule("gatehouse.idp.github")
+	g := mod.New().(*GitHub)
+	src := `{"client_id":"a","client_secret":"b","enterprise_url":"https://ghe.example.com","allowed_organizations":["acme"],
+		"display_name":"Corp GitHub","domains":["corp.example"],"create_users":false,"link_by_email":true,"attributes":{"custom:co":"company"}}`
+	if err := json.Unmarshal([]byte(src), g); err != nil {
+		t.Fatal(err)
+	}
+	c, err := g.Open(context.Background(), federation.Env{Name: "corp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := c.Info()
+	if info.DisplayName != "Corp GitHub" || !slices.Equal(info.Domains, []string{"corp.example"}) || info.CreateUsers || !info.LinkByEmail {
+		t.Errorf("info %+v", info)
+	}
+	start, err := c.Begin(context.Background(), federation.Request{State: "s", Verifier: strings.Repeat("v", 43), RedirectURI: "https://pool.example/cb"})
+	if err != nil || !strings.HasPrefix(start.URL, "https://ghe.example.com/login/oauth/authorize?") || !strings.Contains(start.URL, "read%3Aorg") {
+		t.Errorf("begin %v %v", start.URL, err)
+	}
+	out, _ := json.Marshal(g)
+	if !strings.Contains(string(out), `"display_name":"Corp GitHub"`) || !strings.Contains(string(out), `"enterprise_url"`) {
+		t.Errorf("marshalled %s", out)
 	}
 }

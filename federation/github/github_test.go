@@ -621,3 +621,29 @@ func TestJSONConfig(t *testing.T) {
 		t.Errorf("marshalled %s", out)
 	}
 }
+
+// FuzzComplete: whatever a callback carries, Complete ends in one of
+// federation's error classes (or an identity only through the stand-in),
+// and never panics.
+func FuzzComplete(f *testing.F) {
+	f.Add("state", "code", "", "")
+	f.Add("state", "", "access_denied", "")
+	f.Add("", "x", "redirect_uri_mismatch", "<script>")
+	f.Fuzz(func(t *testing.T, state, code, errParam, desc string) {
+		s := newStandIn(t, true)
+		s.addUser(ada())
+		c := openConnector(t, s, GitHub{})
+		req := newRequest(s)
+		if state == "state" { // the seeds reach past the state check
+			state = req.State
+		}
+		params := url.Values{"state": {state}, "code": {code}, "error": {errParam}, "error_description": {desc}}
+		id, err := c.Complete(context.Background(), federation.Callback{Request: req, Params: params})
+		if err == nil {
+			t.Fatalf("a made-up callback signed in as %+v", id)
+		}
+		if !errors.Is(err, federation.ErrInvalidResponse) && !errors.Is(err, federation.ErrDenied) {
+			t.Fatalf("err = %v, not a federation error class", err)
+		}
+	})
+}

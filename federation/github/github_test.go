@@ -647,3 +647,53 @@ func FuzzComplete(f *testing.F) {
 		}
 	})
 }
+
+// TestCallbackRegistration: an OAuth app has one callback URL, and GitHub
+// takes a redirect_uri only at or below its path (on its host or a
+// subdomain). Registered as the site's root, both Cognito's path on the
+// issuer and the /_gatehouse/ path of a gateway site on a subdomain work;
+// registered as /oauth2/idpresponse, the gateway path is refused by GitHub
+// before any code is issued.
+func TestCallbackRegistration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		registered, asked string
+		ok                bool
+	}{
+		{"https://pool.example/", "https://pool.example/oauth2/idpresponse", true},
+		{"https://pool.example/", "https://app.pool.example/_gatehouse/oauth2/idpresponse", true},
+		{"https://pool.example/oauth2/idpresponse", "https://pool.example/oauth2/idpresponse", true},
+		{"https://pool.example/oauth2/idpresponse", "https://app.pool.example/_gatehouse/oauth2/idpresponse", false},
+		{"https://pool.example/", "https://pool.example.evil/oauth2/idpresponse", false},
+		{"https://pool.example/", "https://pool.example:8443/oauth2/idpresponse", false},
+	} {
+		s := newStandIn(t, false)
+		s.addUser(ada())
+		s.callback = tc.registered
+		c := openConnector(t, s, GitHub{})
+		req := newRequest(s)
+		req.RedirectURI = tc.asked
+		start, err := c.Begin(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		browser := s.client()
+		browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := browser.Get(start.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.StatusCode == http.StatusFound; got != tc.ok {
+			t.Errorf("registered %s, asked %s: redirected %v, want %v", tc.registered, tc.asked, got, tc.ok)
+			continue
+		}
+		if !tc.ok {
+			continue
+		}
+		back, _ := url.Parse(resp.Header.Get("Location"))
+		if _, err := c.Complete(context.Background(), federation.Callback{Request: req, Params: back.Query()}); err != nil {
+			t.Errorf("registered %s, asked %s: %v", tc.registered, tc.asked, err)
+		}
+	}
+}

@@ -210,15 +210,20 @@ func (s *standIn) authorize(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, back.String(), http.StatusFound)
 }
 
-// redirectAllowed is GitHub's rule: the same host and port as the
-// registered callback, and a path at or below its path.
+// redirectAllowed is GitHub's documented rule for OAuth apps: the
+// registered callback's host or a subdomain of it, the same port, and a
+// path at or below the callback's path.
 func redirectAllowed(registered, asked string) bool {
 	reg, err1 := url.Parse(registered)
 	u, err2 := url.Parse(asked)
-	if err1 != nil || err2 != nil || u.Scheme != reg.Scheme || u.Host != reg.Host {
+	if err1 != nil || err2 != nil || u.Scheme != reg.Scheme || u.Port() != reg.Port() {
 		return false
 	}
-	return u.Path == reg.Path || strings.HasPrefix(u.Path, strings.TrimSuffix(reg.Path, "/")+"/")
+	if h := u.Hostname(); h != reg.Hostname() && !strings.HasSuffix(h, "."+reg.Hostname()) {
+		return false
+	}
+	base := strings.TrimSuffix(reg.Path, "/")
+	return u.Path == reg.Path || strings.HasPrefix(u.Path, base+"/")
 }
 
 // accessToken answers as GitHub does: JSON only when asked for, and an

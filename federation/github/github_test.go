@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/gatehouse-auth/gatehouse/federation"
 )
@@ -694,6 +697,41 @@ func TestCallbackRegistration(t *testing.T) {
 		back, _ := url.Parse(resp.Header.Get("Location"))
 		if _, err := c.Complete(context.Background(), federation.Callback{Request: req, Params: back.Query()}); err != nil {
 			t.Errorf("registered %s, asked %s: %v", tc.registered, tc.asked, err)
+		}
+	}
+}
+
+// TestSecretsStayOut: a refused configuration is logged for the operator,
+// without the client secret, the code or the token, and the error the
+// pages may log carries none of them either.
+func TestSecretsStayOut(t *testing.T) {
+	t.Parallel()
+	s := newStandIn(t, false)
+	s.addUser(ada())
+	core, logs := observer.New(zap.DebugLevel)
+	const wrong = "wrong-secret-that-must-not-be-logged"
+	cfg := GitHub{ClientID: s.clientID, ClientSecret: wrong}
+	c, err := cfg.Open(context.Background(), federation.Env{Name: "gh", HTTPClient: s.client(), Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := newRequest(s)
+	params := consent(t, s, c, req)
+	_, err = c.Complete(context.Background(), federation.Callback{Request: req, Params: params})
+	if !errors.Is(err, federation.ErrInvalidResponse) {
+		t.Fatalf("err = %v", err)
+	}
+	if logs.FilterMessageSnippet("configuration").Len() != 1 {
+		t.Errorf("the refused credentials were not logged: %v", logs.All())
+	}
+	for _, secret := range []string{wrong, params.Get("code"), req.Verifier} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error carries %q", secret)
+		}
+		for _, e := range logs.All() {
+			if strings.Contains(e.Message, secret) || strings.Contains(fmt.Sprint(e.ContextMap()), secret) {
+				t.Errorf("a log entry carries %q: %v", secret, e)
+			}
 		}
 	}
 }

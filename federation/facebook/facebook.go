@@ -26,7 +26,6 @@ package facebook
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -127,7 +126,7 @@ func (f *Facebook) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				f.APIVersion = v
 			case "web_url", "graph_url":
-				if _, err := baseURL(v); err != nil {
+				if _, err := oauthcall.BaseURL(v); err != nil {
 					return d.Errf("facebook: %s: %v", opt, err)
 				}
 				if opt == "web_url" {
@@ -176,7 +175,7 @@ func (f *Facebook) Open(_ context.Context, env federation.Env) (federation.Conne
 		if o.raw == "" {
 			continue
 		}
-		b, err := baseURL(repl.ReplaceKnown(o.raw, ""))
+		b, err := oauthcall.BaseURL(repl.ReplaceKnown(o.raw, ""))
 		if err != nil {
 			return nil, fmt.Errorf("facebook %s: %s: %v", env.Name, o.name, err)
 		}
@@ -224,19 +223,6 @@ func (f *Facebook) Open(_ context.Context, env federation.Env) (federation.Conne
 		client:   oauthcall.Client(env.HTTPClient),
 		logger:   logger,
 	}, nil
-}
-
-// baseURL checks a replacement base URL and returns it without a trailing
-// slash.
-func baseURL(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil {
-		return "", err
-	}
-	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("%q: want an http(s) URL without query, fragment or credentials", raw)
-	}
-	return u.String(), nil
 }
 
 // Interface guards

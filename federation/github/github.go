@@ -115,7 +115,7 @@ func (g *GitHub) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "client_secret":
 				g.ClientSecret = v
 			case "enterprise_url":
-				if _, err := enterpriseBase(v); err != nil {
+				if _, err := oauthcall.BaseURL(v); err != nil {
 					return d.Errf("github: enterprise_url: %v", err)
 				}
 				g.EnterpriseURL = v
@@ -162,7 +162,7 @@ func (g *GitHub) Open(_ context.Context, env federation.Env) (federation.Connect
 	}
 	web, api := dotcomWeb, dotcomAPI
 	if g.EnterpriseURL != "" {
-		base, err := enterpriseBase(repl.ReplaceKnown(g.EnterpriseURL, ""))
+		base, err := oauthcall.BaseURL(repl.ReplaceKnown(g.EnterpriseURL, ""))
 		if err != nil {
 			return nil, fmt.Errorf("github %s: enterprise_url: %v", env.Name, err)
 		}
@@ -208,22 +208,6 @@ var DefaultAttributes = map[string]string{
 	"picture":            "avatar_url",
 	"profile":            "html_url",
 	"website":            "blog",
-}
-
-// enterpriseBase checks an Enterprise Server URL and returns it without a
-// trailing slash.
-func enterpriseBase(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil {
-		return "", err
-	}
-	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return "", fmt.Errorf("%q is not an http(s) URL", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("%q: want the server's URL alone (no query, fragment or credentials)", raw)
-	}
-	return u.String(), nil
 }
 
 func hostOf(base string) string {

@@ -565,6 +565,7 @@ func TestCaddyfile(t *testing.T) {
 		"two values":         "github {\n client_id a b\n client_secret b\n}",
 		"enterprise no URL":  "github {\n client_id a\n client_secret b\n enterprise_url ghe.example.com\n}",
 		"enterprise query":   "github {\n client_id a\n client_secret b\n enterprise_url https://ghe.example.com/?x=1\n}",
+		"enterprise http":    "github {\n client_id a\n client_secret b\n enterprise_url http://ghe.example.com\n}",
 		"org not a login":    "github {\n client_id a\n client_secret b\n allowed_organizations acme/eng\n}",
 		"org id not numeric": "github {\n client_id a\n client_secret b\n allowed_organizations id:acme\n}",
 		"no orgs":            "github {\n client_id a\n client_secret b\n allowed_organizations\n}",

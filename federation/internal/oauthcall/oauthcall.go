@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/federation"
@@ -134,4 +135,28 @@ func redact(req *http.Request) string {
 	u.RawQuery = ""
 	u.User = nil
 	return u.String()
+}
+
+// BaseURL checks the base URL of a provider's server (an Enterprise
+// Server, a test's stand-in) and returns it without a trailing slash. It
+// must be https: the client secret and the user's token go to it. Plain
+// http is taken only on loopback, where nothing travels.
+func BaseURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return "", err
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return "", fmt.Errorf("%q: want a server's URL alone (no query, fragment or credentials)", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return "", fmt.Errorf("%q: want https (plain http only on localhost)", raw)
+		}
+	default:
+		return "", fmt.Errorf("%q is not an https URL", raw)
+	}
+	return u.String(), nil
 }

@@ -75,3 +75,24 @@ func TestDoClassifies(t *testing.T) {
 		t.Errorf("closed: %v", err)
 	}
 }
+
+func TestBaseURL(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"https://ghe.example.com/":     "https://ghe.example.com",
+		"https://ghe.example.com":      "https://ghe.example.com",
+		"http://127.0.0.1:8080/":       "http://127.0.0.1:8080",
+		"http://localhost:9":           "http://localhost:9",
+		"https://proxy.example/graph/": "https://proxy.example/graph",
+	} {
+		if got, err := BaseURL(raw); err != nil || got != want {
+			t.Errorf("BaseURL(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{"ghe.example.com", "http://ghe.example.com", "ftp://ghe.example.com", "https://u:p@ghe.example.com",
+		"https://ghe.example.com/?a=b", "https://ghe.example.com/#x", "https://", "javascript:alert(1)", "http://127.0.0.1.evil.example"} {
+		if got, err := BaseURL(raw); err == nil {
+			t.Errorf("BaseURL(%q) = %q, accepted", raw, got)
+		}
+	}
+}

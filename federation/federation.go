@@ -91,7 +91,8 @@ type Info struct {
 	// Kind is the module's kind ("google", "oidc", "saml", ...).
 	Kind string
 	// Type is Cognito's ProviderType: Google, SignInWithApple, Facebook,
-	// LoginWithAmazon, OIDC or SAML (GitHub and Microsoft are OIDC).
+	// LoginWithAmazon, OIDC or SAML; Microsoft is OIDC, and GitHub, which
+	// Cognito has no type for, is "GitHub".
 	Type string
 	// DisplayName is the button's label ("Google", "Acme SSO").
 	DisplayName string

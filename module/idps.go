@@ -16,8 +16,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/federation"
+	"github.com/gatehouse-auth/gatehouse/federation/logos"
+
 	// The provider kinds built in: each registers gatehouse.idp.<kind>.
 	// A kind from elsewhere is built in with xcaddy, as any Caddy module.
+	_ "github.com/gatehouse-auth/gatehouse/federation/facebook"
+	_ "github.com/gatehouse-auth/gatehouse/federation/github"
 )
 
 // IdentityProviderConfig is one outside identity provider of a pool,
@@ -176,4 +180,4 @@ func (p *Pool) poolProviders(onPool bool) []federation.Connector {
 
 // providerLogo is the embedded logo of a preset kind, for a provider whose
 // connector gives none.
-func providerLogo(kind string) []byte { return nil }
+func providerLogo(kind string) []byte { return logos.For(kind) }

@@ -294,14 +294,20 @@ func tenantID(s string) bool {
 }
 
 // IssuerMatches reports whether iss (an RFC 9207 iss parameter) names this
-// provider: the configured issuer, or for a templated one, the template
-// with some tenant in place.
+// provider: the configured issuer, the one its discovery document states,
+// or for a templated one, the template with some tenant in place.
 func (c *Client) IssuerMatches(iss string) bool {
 	if iss == c.cfg.Issuer {
 		return true
 	}
 	d := c.disc.Load()
-	if d == nil || d.template == "" {
+	if d == nil {
+		return false
+	}
+	if iss == d.issuer {
+		return true
+	}
+	if d.template == "" {
 		return false
 	}
 	prefix, suffix, _ := strings.Cut(d.template, TenantPlaceholder)

@@ -31,6 +31,8 @@ const (
 
 // discovered is what the provider's discovery document yields, made once.
 type discovered struct {
+	// issuer is the one the document states.
+	issuer    string
 	provider  *oidc.Provider
 	verifier  *oidc.IDTokenVerifier
 	endpoint  oauth2.Endpoint
@@ -167,6 +169,7 @@ func (c *Client) fetchDiscovery(ctx context.Context) (*discovered, error) {
 		secret = "(made per request)"
 	}
 	return &discovered{
+		issuer:    m.Issuer,
 		provider:  p,
 		verifier:  verifier,
 		endpoint:  p.Endpoint(),
@@ -177,16 +180,21 @@ func (c *Client) fetchDiscovery(ctx context.Context) (*discovered, error) {
 }
 
 // checkIssuer holds the discovery document to the configured issuer, as
-// OpenID Discovery requires; with TenantClaim set it also takes a templated
-// issuer on the same scheme and host, which it returns.
+// OpenID Discovery requires. With TenantClaim set it also takes, on the
+// same scheme and host, a templated issuer (returned as template) or
+// another tenant's concrete one (Microsoft's consumers endpoint states the
+// personal accounts' tenant id), which ID tokens are then held to.
 func (c *Client) checkIssuer(stated string) (template string, err error) {
 	if stated == c.cfg.Issuer {
 		return "", nil
 	}
-	if c.cfg.TenantClaim != "" && strings.Count(stated, TenantPlaceholder) == 1 {
+	if c.cfg.TenantClaim != "" && strings.Count(stated, TenantPlaceholder) <= 1 {
 		want, _ := url.Parse(c.cfg.Issuer)
 		if strings.HasPrefix(stated, want.Scheme+"://"+want.Host+"/") {
-			return stated, nil
+			if strings.Contains(stated, TenantPlaceholder) {
+				return stated, nil
+			}
+			return "", nil
 		}
 	}
 	return "", fmt.Errorf("the discovery document states issuer %q, not %q", Clip(stated), c.cfg.Issuer)

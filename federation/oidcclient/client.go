@@ -257,6 +257,16 @@ func (c *Client) Verify(ctx context.Context, raw string) (*oidc.IDToken, error) 
 	if idt.Subject == "" {
 		return nil, fmt.Errorf("%w: the ID token has no sub", ErrInvalid)
 	}
+	if len(idt.Audience) > 1 {
+		// OpenID Connect Core 3.1.3.7: with several audiences, the party
+		// it was issued to (azp) must be this client.
+		var azp struct {
+			AZP string `json:"azp"`
+		}
+		if err := idt.Claims(&azp); err != nil || azp.AZP != c.cfg.ClientID {
+			return nil, fmt.Errorf("%w: the ID token has several audiences and was issued to %q", ErrInvalid, Clip(azp.AZP))
+		}
+	}
 	return idt, nil
 }
 

@@ -153,7 +153,6 @@ func (m *Apple) Open(ctx context.Context, env federation.Env) (federation.Connec
 		responseMode: "form_post",
 		verified:     emailVerifiedClaim,
 		appleUser:    true,
-		log:          cfg.Logger,
 	}
 	c.info.Protocol = federation.ProtocolOIDC
 	c.info.FormPost = true

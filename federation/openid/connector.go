@@ -24,7 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/federation"
@@ -52,7 +51,6 @@ type connector struct {
 	check func(claims map[string]any) error
 	// appleUser reads the names from Apple's first form_post `user` field.
 	appleUser bool
-	log       *zap.Logger
 }
 
 func (c *connector) Info() federation.Info { return c.info }

@@ -93,7 +93,6 @@ func (m *Google) Open(ctx context.Context, env federation.Env) (federation.Conne
 		client:   client,
 		mapping:  m.Mapping(googleAttributes),
 		verified: emailVerifiedClaim,
-		log:      cfg.Logger,
 	}
 	c.info.Protocol = federation.ProtocolOIDC
 	if doms := lowerAll(m.HostedDomains); len(doms) > 0 {

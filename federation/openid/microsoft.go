@@ -131,7 +131,6 @@ func (m *Microsoft) Open(ctx context.Context, env federation.Env) (federation.Co
 		client:   client,
 		mapping:  m.Mapping(microsoftAttributes),
 		verified: microsoftEmailVerified,
-		log:      cfg.Logger,
 	}
 	c.info.Protocol = federation.ProtocolOIDC
 	allowed := lowerAll(m.AllowedTenants)

@@ -118,7 +118,6 @@ func (m *OIDC) Open(ctx context.Context, env federation.Env) (federation.Connect
 		client:   client,
 		mapping:  m.Mapping(DefaultAttributes),
 		verified: emailVerifiedClaim,
-		log:      cfg.Logger,
 	}
 	c.info.Protocol = federation.ProtocolOIDC
 	if m.ResponseMode == "form_post" {

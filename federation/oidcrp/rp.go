@@ -3,9 +3,11 @@
 // the issuer's hosted pages do the sign-in, and the verified ID token becomes
 // a Gatehouse session like any other.
 //
-// The flow is the authorization code flow with PKCE (S256), state and nonce,
-// through golang.org/x/oauth2, with discovery and ID token verification by
-// github.com/coreos/go-oidc/v3:
+// The flow is the authorization code flow with PKCE (S256), state and nonce.
+// The talk with the issuer (discovery, the code exchange, ID token
+// verification by github.com/coreos/go-oidc/v3, userinfo, refresh) is
+// federation/oidcclient's, shared with the pool's OpenID connectors; this
+// package keeps the browser's side (flow cookies, callback, sessions):
 //
 //	rp, err := oidcrp.New(oidcrp.Config{
 //		Issuer:       "https://accounts.example.com",

@@ -5,13 +5,18 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse-auth/gatehouse/federation"
 )
 
 func newKeyPEM(t *testing.T) string {
@@ -130,5 +135,38 @@ func TestCaddyfile(t *testing.T) {
 		if info := c.Info(); strings.HasPrefix(block, "oidc") && (info.CreateUsers || !info.LinkByEmail || len(info.Domains) != 1 || !info.FormPost) {
 			t.Errorf("common options not applied: %+v", info)
 		}
+	}
+}
+
+// TestJSONRoundTrip: what a Caddyfile block gives survives the JSON the
+// module's configuration is kept in (caddyconfig.JSONModuleObject, then
+// the module loaded from it).
+func TestJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	d := caddyfile.NewTestDispenser("microsoft {\n client_id x\n client_secret {env.NOPE_UNSET_X}\n tenant organizations\n allowed_tenants AAAAAAAA-0000-4000-8000-00000000000A\n display_name Entra\n domains contoso.example\n attribute custom:upn preferred_username\n}")
+	var m Microsoft
+	if err := m.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Microsoft
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, back) {
+		t.Errorf("JSON %s\nread back %+v, want %+v", raw, back, m)
+	}
+	for _, k := range []string{`"client_id":"x"`, `"tenant":"organizations"`, `"display_name":"Entra"`, `"allowed_tenants"`, `"attributes"`} {
+		if !strings.Contains(string(raw), k) {
+			t.Errorf("JSON %s lacks %s", raw, k)
+		}
+	}
+	// A secret whose variable is unset is refused when the pool opens, not
+	// sent as an empty secret.
+	if _, err := back.Open(t.Context(), federation.Env{Name: "entra"}); err == nil || !strings.Contains(err.Error(), "client_secret") {
+		t.Errorf("Open with an unset secret variable: %v", err)
 	}
 }

@@ -113,7 +113,7 @@ func (m *Apple) Open(ctx context.Context, env federation.Env) (federation.Connec
 		return nil, err
 	}
 	if env.Name == "" {
-		return nil, errNoPool
+		return nil, errNoName
 	}
 	cfg, err := m.clientConfig(env, "apple", AppleIssuer, AppleScopes)
 	if err != nil {

@@ -78,7 +78,7 @@ func (m *Google) Open(ctx context.Context, env federation.Env) (federation.Conne
 		return nil, err
 	}
 	if env.Name == "" {
-		return nil, errNoPool
+		return nil, errNoName
 	}
 	cfg, err := m.clientConfig(env, "google", GoogleIssuer, DefaultScopes)
 	if err != nil {

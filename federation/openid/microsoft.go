@@ -114,7 +114,7 @@ func (m *Microsoft) Open(ctx context.Context, env federation.Env) (federation.Co
 		return nil, err
 	}
 	if env.Name == "" {
-		return nil, errNoPool
+		return nil, errNoName
 	}
 	tenant := m.tenant()
 	cfg, err := m.clientConfig(env, "microsoft", "https://login.microsoftonline.com/"+tenant+"/v2.0", DefaultScopes)

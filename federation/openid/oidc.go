@@ -103,7 +103,7 @@ func (m *OIDC) Open(ctx context.Context, env federation.Env) (federation.Connect
 		return nil, err
 	}
 	if env.Name == "" {
-		return nil, errNoPool
+		return nil, errNoName
 	}
 	cfg, err := m.clientConfig(env, "oidc", "", DefaultScopes)
 	if err != nil {

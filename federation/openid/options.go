@@ -196,7 +196,7 @@ func onOff(d *caddyfile.Dispenser, kind string) (bool, error) {
 	return on, nil
 }
 
-var errNoPool = errors.New("openid: Open needs the provider's name (Env.Name)")
+var errNoName = errors.New("openid: Open needs the provider's name (Env.Name)")
 
 // lowerAll lower-cases and de-duplicates domain or tenant lists.
 func lowerAll(in []string) []string {

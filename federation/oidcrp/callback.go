@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/federation/oidcclient"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 )
 
@@ -119,15 +119,11 @@ func (rp *RP) issuerError(w http.ResponseWriter, r *http.Request, code, descript
 // exchange redeems the code and turns the verified ID token into an
 // identity.
 func (rp *RP) exchange(ctx context.Context, f *flow, code string) (*middleware.Identity, error) {
-	d, err := rp.discover(ctx)
+	tok, err := rp.oc.Exchange(ctx, f.RedirectURI, code, f.Verifier)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := d.oauth2(f.RedirectURI).Exchange(rp.ctx(ctx), code, oauth2.VerifierOption(f.Verifier))
-	if err != nil {
-		return nil, fmt.Errorf("exchanging the code: %w", err)
-	}
-	c, err := rp.verifyIDToken(ctx, d, tok)
+	c, err := rp.verifyIDToken(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +133,7 @@ func (rp *RP) exchange(ctx context.Context, f *flow, code string) (*middleware.I
 	if subtle.ConstantTimeCompare([]byte(c.nonce), []byte(f.Nonce)) != 1 {
 		return nil, errors.New("the ID token's nonce does not match the flow's")
 	}
-	if err := rp.completeFromUserInfo(ctx, d, tok, c); err != nil {
+	if err := rp.completeFromUserInfo(ctx, tok, c); err != nil {
 		return nil, err
 	}
 	return rp.identity(c, tok), nil
@@ -159,10 +155,4 @@ func plainToken(s string) bool {
 }
 
 // clip bounds what a client or issuer sent before it goes into a log line.
-func clip(s string) string {
-	const max = 256
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
-}
+func clip(s string) string { return oidcclient.Clip(s) }

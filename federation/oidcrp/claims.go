@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -62,26 +61,14 @@ func (j *idTokenClaims) claims() *claims {
 // (signature by the issuer's keys, iss, aud = client id, exp) and, when the
 // token carries at_hash, that it belongs with the access token. It returns
 // nil, nil when the response has no ID token.
-func (rp *RP) verifyIDToken(ctx context.Context, d *discovered, tok *oauth2.Token) (*claims, error) {
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return nil, nil
-	}
-	idt, err := d.verifier.Verify(ctx, raw)
-	if err != nil {
-		return nil, fmt.Errorf("verifying the ID token: %w", err)
-	}
-	if idt.AccessTokenHash != "" {
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return nil, fmt.Errorf("verifying the ID token's at_hash: %w", err)
-		}
+func (rp *RP) verifyIDToken(ctx context.Context, tok *oauth2.Token) (*claims, error) {
+	idt, err := rp.oc.VerifyIDToken(ctx, tok)
+	if err != nil || idt == nil {
+		return nil, err
 	}
 	var j idTokenClaims
 	if err := idt.Claims(&j); err != nil {
 		return nil, fmt.Errorf("reading the ID token's claims: %w", err)
-	}
-	if j.Subject == "" {
-		return nil, errors.New("the ID token has no sub")
 	}
 	c := j.claims()
 	c.nonce = idt.Nonce
@@ -91,20 +78,17 @@ func (rp *RP) verifyIDToken(ctx context.Context, d *discovered, tok *oauth2.Toke
 // completeFromUserInfo fills in what an ID token without an email lacks
 // (issuers that put only sub in it) from the userinfo endpoint, whose sub
 // must be the ID token's.
-func (rp *RP) completeFromUserInfo(ctx context.Context, d *discovered, tok *oauth2.Token, c *claims) error {
-	if c.email != "" || !d.userinfo || tok.AccessToken == "" {
+func (rp *RP) completeFromUserInfo(ctx context.Context, tok *oauth2.Token, c *claims) error {
+	if c.email != "" {
 		return nil
 	}
-	ui, err := d.provider.UserInfo(rp.ctx(ctx), oauth2.StaticTokenSource(tok))
-	if err != nil {
-		return fmt.Errorf("reading userinfo: %w", err)
+	ui, err := rp.oc.UserInfo(ctx, tok, c.sub)
+	if err != nil || ui == nil {
+		return err
 	}
 	var j idTokenClaims
 	if err := ui.Claims(&j); err != nil {
 		return fmt.Errorf("reading userinfo: %w", err)
-	}
-	if j.Subject != c.sub {
-		return fmt.Errorf("userinfo is about sub %q, the ID token about %q", clip(j.Subject), clip(c.sub))
 	}
 	u := j.claims()
 	c.email, c.emailVerified = u.email, u.emailVerified

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/federation/oidcclient"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 )
 
@@ -49,20 +49,16 @@ func (rp *RP) Refresh(ctx context.Context, s *middleware.Session) (*middleware.I
 }
 
 func (rp *RP) refresh(ctx context.Context, s *middleware.Session) (*middleware.Identity, error) {
-	d, err := rp.discover(ctx)
+	tok, err := rp.oc.Refresh(ctx, s.RefreshToken)
 	if err != nil {
-		return nil, err
-	}
-	tok, err := d.oauth2("").TokenSource(rp.ctx(ctx), &oauth2.Token{RefreshToken: s.RefreshToken}).Token()
-	if err != nil {
-		if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok && re.Response != nil && re.Response.StatusCode < 500 {
+		if errors.Is(err, oidcclient.ErrRefused) {
 			return nil, fmt.Errorf("%w: the issuer refused the refresh token: %v", middleware.ErrSessionEnded, err)
 		}
 		return nil, fmt.Errorf("refreshing at the issuer: %w", err)
 	}
 	// From here on the old refresh token may be spent: failures end the
 	// session rather than keep one that cannot be refreshed again.
-	c, err := rp.verifyIDToken(ctx, d, tok)
+	c, err := rp.verifyIDToken(ctx, tok)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", middleware.ErrSessionEnded, err)
 	}
@@ -71,7 +67,7 @@ func (rp *RP) refresh(ctx context.Context, s *middleware.Session) (*middleware.I
 	} else if c.sub != s.UserID {
 		return nil, fmt.Errorf("%w: the refreshed ID token is about sub %q, the session about %q", middleware.ErrSessionEnded, clip(c.sub), s.UserID)
 	}
-	if err := rp.completeFromUserInfo(ctx, d, tok, c); err != nil {
+	if err := rp.completeFromUserInfo(ctx, tok, c); err != nil {
 		rp.log.Warn("userinfo failed at refresh; keeping the session's claims", zap.String("sub", s.UserID), zap.Error(err))
 		prev := sessionClaims(s)
 		c.email, c.emailVerified = prev.email, prev.emailVerified

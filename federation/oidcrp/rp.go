@@ -3,9 +3,11 @@
 // the issuer's hosted pages do the sign-in, and the verified ID token becomes
 // a Gatehouse session like any other.
 //
-// The flow is the authorization code flow with PKCE (S256), state and nonce,
-// through golang.org/x/oauth2, with discovery and ID token verification by
-// github.com/coreos/go-oidc/v3:
+// The flow is the authorization code flow with PKCE (S256), state and nonce.
+// The talk with the issuer (discovery, the code exchange, ID token
+// verification by github.com/coreos/go-oidc/v3, userinfo, refresh) is
+// federation/oidcclient's, shared with the pool's OpenID connectors; this
+// package keeps the browser's side (flow cookies, callback, sessions):
 //
 //	rp, err := oidcrp.New(oidcrp.Config{
 //		Issuer:       "https://accounts.example.com",
@@ -28,17 +30,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
-	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/federation/oidcclient"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 )
 
@@ -99,16 +98,12 @@ type RP struct {
 	cookiePrefix string
 	safeReturnTo func(string) (string, bool)
 	renderError  func(w http.ResponseWriter, r *http.Request, status int, title, message string)
-	client       *http.Client
 	log          *zap.Logger
 	now          func() time.Time
 
-	// Discovery, done lazily (see discover).
-	disc      atomic.Pointer[discovered]
-	discMu    sync.Mutex
-	discErr   error
-	discRetry time.Time
-	discWait  time.Duration
+	// oc talks to the issuer: discovery (lazy, with back-off), the code
+	// exchange, ID token verification, userinfo and refresh.
+	oc *oidcclient.Client
 
 	consumed *consumedStates
 	flights  *flights
@@ -117,9 +112,8 @@ type RP struct {
 // New checks cfg. It does not contact the issuer: discovery happens on
 // first need, so a server starts while its issuer is briefly down.
 func New(cfg Config) (*RP, error) {
-	u, err := url.Parse(cfg.Issuer)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname())) {
-		return nil, fmt.Errorf("oidcrp: issuer %q: must be an https URL with a host and no query or fragment (http only on loopback)", cfg.Issuer)
+	if err := oidcclient.CheckIssuerURL(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("oidcrp: %w", err)
 	}
 	if cfg.ClientID == "" {
 		return nil, errors.New("oidcrp: a client id is required")
@@ -149,7 +143,6 @@ func New(cfg Config) (*RP, error) {
 		cookiePrefix: cfg.CookiePrefix,
 		safeReturnTo: cfg.SafeReturnTo,
 		renderError:  cfg.RenderError,
-		client:       cfg.HTTPClient,
 		log:          cfg.Logger,
 		now:          time.Now,
 		consumed:     newConsumedStates(maxConsumed),
@@ -162,12 +155,23 @@ func New(cfg Config) (*RP, error) {
 	if rp.safeReturnTo == nil {
 		rp.safeReturnTo = func(string) (string, bool) { return "/", false }
 	}
-	if rp.client == nil {
-		rp.client = &http.Client{Timeout: 10 * time.Second}
-	}
 	if rp.log == nil {
 		rp.log = zap.NewNop()
 	}
+	oc, err := oidcclient.New(oidcclient.Config{
+		Issuer:       cfg.Issuer,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Scopes:       scopes,
+		HTTPClient:   cfg.HTTPClient,
+		Logger:       rp.log,
+		// Read at each use, so that a test can move the RP's clock.
+		Now: func() time.Time { return rp.now() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("oidcrp: %w", err)
+	}
+	rp.oc = oc
 	return rp, nil
 }
 
@@ -175,15 +179,13 @@ func New(cfg Config) (*RP, error) {
 // sessions made here.
 func (rp *RP) Issuer() string { return rp.issuer }
 
-func loopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
-}
+// ErrUnavailable means the issuer could not be reached (its discovery
+// document, or the token endpoint); sign-in is impossible until it can.
+var ErrUnavailable = oidcclient.ErrUnavailable
 
-// ctx carries the RP's HTTP client to go-oidc and x/oauth2, which both take
-// it from the context.
-func (rp *RP) ctx(parent context.Context) context.Context {
-	return oidc.ClientContext(parent, rp.client)
-}
+// discover reads the issuer's discovery document on first need, with
+// back-off after failures (oidcclient).
+func (rp *RP) discover(ctx context.Context) error { return rp.oc.Discover(ctx) }
 
 // ServeSignIn starts a sign-in for GET /_gatehouse/signin?rd=<local URL>.
 func (rp *RP) ServeSignIn(w http.ResponseWriter, r *http.Request) {
@@ -200,8 +202,7 @@ func (rp *RP) ServeSignIn(w http.ResponseWriter, r *http.Request) {
 // fresh state, nonce and PKCE verifier kept in a flow cookie for the
 // callback (it implements middleware.Source).
 func (rp *RP) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
-	d, err := rp.discover(r.Context())
-	if err != nil {
+	if err := rp.discover(r.Context()); err != nil {
 		rp.log.Warn("sign-in unavailable: issuer discovery failed", zap.String("issuer", rp.issuer), zap.Error(err))
 		w.Header().Set("Retry-After", "30")
 		rp.renderError(w, r, http.StatusServiceUnavailable, "Sign-in unavailable",
@@ -217,7 +218,11 @@ func (rp *RP) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
 		rp.internalError(w, r, "writing the flow cookie", err)
 		return
 	}
-	target := d.oauth2(f.RedirectURI).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	target, err := rp.oc.AuthCodeURL(r.Context(), f.RedirectURI, f.State, f.Nonce, f.Verifier)
+	if err != nil {
+		rp.internalError(w, r, "making the authorization URL", err)
+		return
+	}
 	redirect(w, target)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 
+	"github.com/gatehouse-auth/gatehouse/federation/oidcclient"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 )
 
@@ -579,7 +580,7 @@ func TestDiscoveryIsLazyWithBackoff(t *testing.T) {
 	if code := signIn(); code != http.StatusServiceUnavailable || fi.count("discovery") != 1 {
 		t.Errorf("within the back-off: status %d after %d discovery requests, want 503 after 1", code, fi.count("discovery"))
 	}
-	now = now.Add(discoveryMinWait)
+	now = now.Add(oidcclient.DiscoveryMinWait)
 	if code := signIn(); code != http.StatusFound {
 		t.Errorf("after the back-off: status %d, want 302", code)
 	}
@@ -597,9 +598,9 @@ func TestDiscoveryIsLazyWithBackoff(t *testing.T) {
 	rp2.now = func() time.Time { return now2 }
 	var waits []time.Duration
 	for range 9 {
-		_, _ = rp2.discover(t.Context())
-		waits = append(waits, rp2.discWait)
-		now2 = rp2.discRetry
+		_ = rp2.discover(t.Context())
+		waits = append(waits, rp2.oc.RetryAfter())
+		now2 = now2.Add(rp2.oc.RetryAfter())
 	}
 	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}
 	for i := range want {

@@ -22,6 +22,7 @@ import (
 	// A kind from elsewhere is built in with xcaddy, as any Caddy module.
 	_ "github.com/gatehouse-auth/gatehouse/federation/facebook"
 	_ "github.com/gatehouse-auth/gatehouse/federation/github"
+	_ "github.com/gatehouse-auth/gatehouse/federation/openid"
 )
 
 // IdentityProviderConfig is one outside identity provider of a pool,

@@ -482,35 +482,38 @@ func (h *Handler) fedSignIn(w http.ResponseWriter, r *http.Request, p *fedProvid
 		Identity: externalIdentity(id), CreateUsers: p.info.CreateUsers, LinkByEmail: p.info.LinkByEmail,
 		Client: h.client(r), Device: h.deviceClaim(r),
 	})
-	if err != nil && (step == nil || step.Challenge == nil) && h.poolRefused(w, r, p.info, "", err) {
+	if err != nil && (step == nil || step.Challenge == nil) && h.poolRefused(w, r, p.info, err) {
 		return
 	}
 	h.next(w, r, atSignIn, id.Email, rd, step, err)
 }
 
 // poolRefused answers the pool's refusals of a federated sign-in or link
-// (true); any other error is the caller's.
-func (h *Handler) poolRefused(w http.ResponseWriter, r *http.Request, info federation.Info, userID string, err error) bool {
+// (true); any other error is the caller's. The pool audited them itself.
+func (h *Handler) poolRefused(w http.ResponseWriter, r *http.Request, info federation.Info, err error) bool {
 	label := info.DisplayName
 	switch {
 	case errors.Is(err, pool.ErrFederatedNotAllowed):
-		h.fedRefused(w, r, info.Name, "not_allowed", userID, http.StatusForbidden, "No account",
+		h.refusedPage(w, r, info.Name, "not_allowed", http.StatusForbidden, "No account",
 			"There is no account here for this "+label+" sign-in, and this site does not create one from it. Ask your administrator.")
 	case errors.Is(err, pool.ErrFederatedEmailTaken):
-		h.fedRefused(w, r, info.Name, "email_taken", userID, http.StatusConflict, "Account already exists",
+		h.refusedPage(w, r, info.Name, "email_taken", http.StatusConflict, "Account already exists",
 			"An account with this email address already exists. Sign in as you usually do, then link "+label+" on your account page.")
-	case errors.Is(err, pool.ErrFederatedNoEmail), errors.Is(err, federation.ErrNoEmail):
-		h.fedRefused(w, r, info.Name, "no_email", userID, http.StatusForbidden, "Email address needed",
-			label+" did not share a verified email address, which an account here needs. Check your settings there, or sign in another way.")
+	case errors.Is(err, pool.ErrFederatedNoEmail):
+		h.refusedPage(w, r, info.Name, "no_email", http.StatusForbidden, "Email address needed", msgNoEmail(label))
 	case errors.Is(err, pool.ErrIdentityLinked):
-		h.fedRefused(w, r, info.Name, "linked", userID, http.StatusConflict, "Already linked",
+		h.refusedPage(w, r, info.Name, "identity_linked", http.StatusConflict, "Already linked",
 			"This "+label+" account is already linked to an account here, or yours has a "+label+" account linked already.")
 	case errors.Is(err, pool.ErrUserDisabled):
-		h.fedRefused(w, r, info.Name, "disabled", userID, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		h.refusedPage(w, r, info.Name, "user_disabled", http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
 	default:
 		return false
 	}
 	return true
+}
+
+func msgNoEmail(label string) string {
+	return label + " did not share a verified email address, which an account here needs. Check your settings there, or sign in another way."
 }
 
 // fedFailed answers a connector's error: what the provider or its answer
@@ -527,17 +530,22 @@ func (h *Handler) fedFailed(w http.ResponseWriter, r *http.Request, info federat
 		h.fedRefused(w, r, info.Name, "unavailable", userID, http.StatusServiceUnavailable, label+" is not answering",
 			label+" cannot be reached just now. Try again in a moment, or sign in another way.")
 	case errors.Is(err, federation.ErrNoEmail):
-		h.poolRefused(w, r, info, userID, err)
+		h.fedRefused(w, r, info.Name, "no_email", userID, http.StatusForbidden, "Email address needed", msgNoEmail(label))
 	default:
 		h.fedRefused(w, r, info.Name, "invalid", userID, http.StatusBadRequest, "Sign-in failed",
 			"The answer from "+label+" could not be accepted. Go back to the sign-in page and try again.")
 	}
 }
 
-// fedRefused audits a failed round trip and shows why, with the way back
-// to sign in (the error page's).
+// fedRefused audits a failed round trip and shows why (refusedPage).
 func (h *Handler) fedRefused(w http.ResponseWriter, r *http.Request, provider, reason, userID string, status int, title, msg string) {
 	h.pool.FederationFailed(r.Context(), provider, reason, userID)
+	h.refusedPage(w, r, provider, reason, status, title, msg)
+}
+
+// refusedPage logs a failed round trip and shows why, with the way back to
+// sign in (the error page's).
+func (h *Handler) refusedPage(w http.ResponseWriter, r *http.Request, provider, reason string, status int, title, msg string) {
 	h.log.Info("federated sign-in failed", zap.String("provider", provider), zap.String("reason", reason),
 		zap.String("remote_ip", h.clientIP(r)))
 	h.RenderError(w, r, status, title, msg)

@@ -175,7 +175,7 @@ func (h *Handler) finishLink(w http.ResponseWriter, r *http.Request, p *fedProvi
 		return
 	}
 	if err := h.pool.LinkIdentity(r.Context(), u, externalIdentity(id)); err != nil {
-		if h.poolRefused(w, r, p.info, u.ID, err) {
+		if h.poolRefused(w, r, p.info, err) {
 			return
 		}
 		h.internalError(w, r, "linking an identity", err)

@@ -94,6 +94,13 @@ func startFederation(t *testing.T) *fedEnv {
 				display_name "Corp (form post)"
 				response_mode form_post
 			}
+			idp corpinvite oidc {
+				issuer %s
+				client_id %s
+				client_secret {env.GATEHOUSE_FED_SECRET}
+				display_name "Corp (existing accounts only)"
+				create_users off
+			}
 			client %s {
 				redirect_uri %s
 				secret %s
@@ -114,7 +121,7 @@ func startFederation(t *testing.T) *fedEnv {
 	gatehouse_idp
 }
 `, filepath.Join(dir, "gatehouse.db"), e.idp, testenv.FastHash, e.op.issuer, fedClientID, e.op.issuer, fedClientID,
-		fedAppID, e.appCB, fedAppKey, e.app, e.upstream.Addr(), e.idp)
+		e.op.issuer, fedClientID, fedAppID, e.appCB, fedAppKey, e.app, e.upstream.Addr(), e.idp)
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -628,6 +635,34 @@ func TestFederation(t *testing.T) {
 		resp, body := get(t, c, e.app+"/_gatehouse/account", nil)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="link-corppost"`) || strings.Contains(body, `name="password" type="password" autocomplete="current-password" aria-label`) {
 			t.Fatalf("account page of a federated user just signed in: %d:\n%s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("a provider that creates no users, and a disabled user", func(t *testing.T) {
+		c := testenv.Browser(t)
+		before := e.federationFailures(t, "not_allowed")
+		cb := e.atProvider(t, c, startAt(t, c, e.app+"/_gatehouse/federate/corpinvite?rd=/"), "linus@else.example")
+		resp, body := deliver(t, c, cb)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Go to sign in") || e.signedInAs(t, c) != "" {
+			t.Fatalf("create_users off, no linked user: %d, want 403 and no session:\n%s", resp.StatusCode, body)
+		}
+		if e.federationFailures(t, "not_allowed") != before+1 {
+			t.Error("the refusal was not audited")
+		}
+		if _, err := e.identities(t).UserByIdentity(ctx, "corpinvite", "linus-42"); err == nil {
+			t.Error("create_users off created a user")
+		}
+
+		grace := e.fedUser(t, "corp", "grace-7f3a")
+		if err := e.pool.Pool.SetEnabled(ctx, grace.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		defer e.pool.Pool.SetEnabled(ctx, grace.ID, true)
+		c = testenv.Browser(t)
+		cb = e.atProvider(t, c, startAt(t, c, e.app+"/_gatehouse/federate/corp?rd=/"), "grace@navy.example")
+		resp, body = deliver(t, c, cb)
+		if resp.StatusCode != http.StatusForbidden || e.signedInAs(t, c) != "" {
+			t.Fatalf("disabled user: %d, want 403 and no session:\n%s", resp.StatusCode, body)
 		}
 	})
 

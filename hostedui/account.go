@@ -72,6 +72,12 @@ type accountPage struct {
 	CanConfirm     bool
 	Confirmed      bool
 	ConfirmedUntil string
+	// SignedInRecently: a user without a password whose sign-in is recent
+	// enough to stand as proof (until SignedInUntil) for the changes
+	// freshProof guards; FactorProof: those forms ask for no password.
+	SignedInRecently bool
+	SignedInUntil    string
+	FactorProof      bool
 
 	// Identities is the "Sign-in methods" section (federation_account.go);
 	// nil when the pool has no outside providers.
@@ -226,6 +232,10 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		sec.Error = p.IdentityError
 	}
 	p.Identities = sec
+	if until := h.signedInUntil(r, u, time.Now()); !until.IsZero() {
+		p.SignedInRecently, p.SignedInUntil = true, until.UTC().Format("15:04 MST")
+	}
+	p.FactorProof = p.Confirmed || p.SignedInRecently
 	p.CanDelete = acct.AllowDelete
 	if p.DeletePasswordField.ID == "" {
 		p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", "")

@@ -139,7 +139,10 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 //
 //   - a passkey confirmation standing for r's session (confirmTTL), or
 //   - the current password, typed with this request and checked now; it
-//     counts in the login's lockout as a sign-in's does.
+//     counts in the login's lockout as a sign-in's does, or
+//   - for a user who has no password here (EXTERNAL_PROVIDER: created by
+//     a sign-in at an outside provider), the sign-in of r's session, made
+//     within fedProofTTL (federation_account.go).
 //
 // The third kind, the sign-in itself, needs no call: the enrolment that
 // `mfa required` asks for right after the password (the pool's sign-in
@@ -151,7 +154,7 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 // password), a *pool.LockedOutError (the caller signs out:
 // lockedOutSignedOut) or the store's error.
 func (h *Handler) freshProof(r *http.Request, u *store.User, password string) error {
-	if !h.confirmedUntil(r, u, time.Now()).IsZero() {
+	if !h.confirmedUntil(r, u, time.Now()).IsZero() || !h.signedInUntil(r, u, time.Now()).IsZero() {
 		return nil
 	}
 	if password == "" {

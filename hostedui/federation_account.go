@@ -16,9 +16,9 @@ import (
 // the user, each with Unlink, and a Link button per provider not linked.
 // Both are POSTs of the account form (CSRF, same origin) and need fresh
 // proof, as adding a factor does (freshProof): the current password, or a
-// passkey confirmation standing. A user who has no password of the pool
+// passkey confirmation standing; a user who has no password of the pool
 // (status EXTERNAL_PROVIDER: created by a federated sign-in) proves with a
-// sign-in made moments ago instead (identityProof), so a session cookie
+// sign-in made moments ago instead (signedInUntil), so a session cookie
 // that was copied later links nothing.
 //
 // Linking is a round trip to the provider (purpose link) bound to the
@@ -51,20 +51,21 @@ type identitySection struct {
 	Error    string
 }
 
-// recentSignIn reports whether r's session is u's and signed in within
-// fedProofTTL.
-func (h *Handler) recentSignIn(r *http.Request, u *store.User) bool {
-	s, ok := h.session(r)
-	return ok && s.UserID == u.ID && time.Since(time.Unix(0, s.AuthTime)) < fedProofTTL
-}
-
-// identityProof is freshProof for the sign-in methods: a user without a
-// password passes with a sign-in moments old.
-func (h *Handler) identityProof(r *http.Request, u *store.User, password string) error {
-	if u.Status == store.StatusExternalProvider && h.recentSignIn(r, u) {
-		return nil
+// signedInUntil is until when the sign-in of r's session stands as proof
+// for u (freshProof): zero unless u has no password here (status
+// EXTERNAL_PROVIDER) and the session, u's, signed in within fedProofTTL.
+func (h *Handler) signedInUntil(r *http.Request, u *store.User, now time.Time) time.Time {
+	if u.Status != store.StatusExternalProvider {
+		return time.Time{}
 	}
-	return h.freshProof(r, u, password)
+	s, ok := h.session(r)
+	if !ok || s.UserID != u.ID {
+		return time.Time{}
+	}
+	if until := time.Unix(0, s.AuthTime).Add(fedProofTTL); now.Before(until) {
+		return until
+	}
+	return time.Time{}
 }
 
 // identitySectionFor fills in the section for u; nil when the pool has no
@@ -78,7 +79,7 @@ func (h *Handler) identitySectionFor(r *http.Request, u *store.User) (*identityS
 		return nil, err
 	}
 	sec := &identitySection{External: u.Status == store.StatusExternalProvider}
-	sec.Proved = sec.External && h.recentSignIn(r, u)
+	sec.Proved = sec.External && !h.signedInUntil(r, u, time.Now()).IsZero()
 	linked := map[string]bool{}
 	for _, id := range ids {
 		linked[id.Provider] = true
@@ -105,7 +106,7 @@ func (h *Handler) identitySectionFor(r *http.Request, u *store.User) (*identityS
 func (h *Handler) accountIdentity(w http.ResponseWriter, r *http.Request, u *store.User, action string, log *zap.Logger) {
 	f := r.PostForm
 	name := f.Get("provider")
-	if err := h.identityProof(r, u, f.Get("password")); err != nil {
+	if err := h.freshProof(r, u, f.Get("password")); err != nil {
 		if h.refusedProof(w, r, u, err) {
 			return
 		}

@@ -633,8 +633,18 @@ func TestFederation(t *testing.T) {
 		cb := e.atProvider(t, c, startAt(t, c, e.app+"/_gatehouse/federate/corp?rd=/"), "grace@navy.example")
 		deliver(t, c, cb)
 		resp, body := get(t, c, e.app+"/_gatehouse/account", nil)
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="link-corppost"`) || strings.Contains(body, `name="password" type="password" autocomplete="current-password" aria-label`) {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="link-corppost"`) || !strings.Contains(body, `id="signed-in-recently"`) ||
+			strings.Contains(body, `name="password" type="password" autocomplete="current-password" aria-label`) {
 			t.Fatalf("account page of a federated user just signed in: %d:\n%s", resp.StatusCode, body)
+		}
+		// The recent sign-in is the proof: Link goes to the provider.
+		form := url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]}, "action": {"idp_link"}, "provider": {"corppost"}}
+		req, _ := http.NewRequest(http.MethodPost, e.app+"/_gatehouse/account", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", e.app)
+		resp, body = do(t, c, req)
+		if to := web.ContinuePage(t, "link by a federated user", resp, body); !strings.HasPrefix(to, e.op.issuer+"/") {
+			t.Fatalf("link continues to %q, want the provider", to)
 		}
 	})
 

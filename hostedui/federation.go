@@ -366,11 +366,13 @@ func (h *Handler) federationCallback(w http.ResponseWriter, r *http.Request) {
 	if state == "" {
 		state = params.Get("RelayState")
 	}
-	if state == "" && params.Get("SAMLResponse") != "" {
+	name := flowCookieName(state)
+	if name == "" && params.Get("SAMLResponse") != "" {
+		// No RelayState of ours: an IdP-initiated sign-on (its RelayState,
+		// if any, is the IdP's and is not followed).
 		h.unsolicited(w, r, params)
 		return
 	}
-	name := flowCookieName(state)
 	if name == "" {
 		h.fedRefused(w, r, "", "bad_state", "", http.StatusBadRequest, "Sign-in failed",
 			"This answer does not belong to a sign-in started here. Go back to the sign-in page and try again.")

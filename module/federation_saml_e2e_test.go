@@ -14,6 +14,7 @@ import (
 	"html"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +118,12 @@ func TestFederationSAML(t *testing.T) {
 				display_name "Acme SSO"
 				domains acme.example
 			}
+			idp partner saml {
+				metadata_url %s/metadata
+				display_name "Partner portal"
+				domains partner.example
+				idp_initiated on
+			}
 		}
 	}
 }
@@ -131,7 +138,7 @@ func TestFederationSAML(t *testing.T) {
 	}
 	reverse_proxy %s
 }
-`, filepath.Join(dir, "gatehouse.db"), iss, testenv.FastHash, idpBase, iss, app, upstream.Addr())
+`, filepath.Join(dir, "gatehouse.db"), iss, testenv.FastHash, idpBase, idpBase, iss, app, upstream.Addr())
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -201,6 +208,44 @@ func TestFederationSAML(t *testing.T) {
 		// The same Response again: its flow is spent.
 		if resp, _ := deliver(t, c, cb); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("replayed SAML Response: %d, want 400", resp.StatusCode)
+		}
+	})
+
+	// IdP-initiated sign-on: a Response no flow asked for, taken only by a
+	// provider with idp_initiated on.
+	initiated := func(t *testing.T, provider, nameID string) (*http.Response, string) {
+		t.Helper()
+		_, md := get(t, c, iss+"/saml2/metadata/"+provider, nil)
+		reg, _ := json.Marshal(map[string]any{"metadata": md, "mode": "both", "user": map[string]any{
+			"nameID": nameID, "nameIDFormat": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+			"attributes": map[string][]string{"mail": {nameID + "@partner.example"}},
+		}})
+		resp, err := http.Post(idpBase+"/sp", "application/json", bytes.NewReader(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		_, page := get(t, c, idpBase+"/initiate?sp="+url.QueryEscape(iss+"/saml2/metadata/"+provider), nil)
+		m := opPostForm.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("the IdP's unsolicited answer:\n%s", page)
+		}
+		cb := fedCallback{Method: http.MethodPost, URL: m[1], Form: url.Values{}}
+		for _, in := range opPostInput.FindAllStringSubmatch(page, -1) {
+			cb.Form.Add(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
+		}
+		return deliver(t, testenv.Browser(t), cb)
+	}
+	t.Run("IdP-initiated sign-on only where turned on", func(t *testing.T) {
+		if resp, body := initiated(t, "acme", "ada-unsolicited"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Go to sign in") {
+			t.Errorf("unsolicited Response for a provider without idp_initiated: %d, want 400:\n%s", resp.StatusCode, body)
+		}
+		resp, body := initiated(t, "partner", "pat-1")
+		if to := web.ContinuePage(t, "IdP-initiated sign-on", resp, body); to != "/" {
+			t.Errorf("continues to %q, want /", to)
+		}
+		if _, err := p.Store.(store.IdentityStore).UserByIdentity(t.Context(), "partner", "pat-1"); err != nil {
+			t.Errorf("no user for the IdP-initiated sign-on: %v", err)
 		}
 	})
 }

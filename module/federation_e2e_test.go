@@ -648,6 +648,43 @@ func TestFederation(t *testing.T) {
 		}
 	})
 
+	t.Run("a federated user sets up a second factor, which the next federated sign-in asks for", func(t *testing.T) {
+		c := testenv.Browser(t)
+		deliver(t, c, e.atProvider(t, c, startAt(t, c, e.app+"/_gatehouse/federate/corp?rd=/"), "grace@navy.example"))
+		post := func(c *http.Client, path string, form url.Values) (*http.Response, string) {
+			req, _ := http.NewRequest(http.MethodPost, e.app+path, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", e.app)
+			return do(t, c, req)
+		}
+		_, body := get(t, c, e.app+"/_gatehouse/account", nil)
+		// No password here: the sign-in moments ago is the proof.
+		resp, body := post(c, "/_gatehouse/account", url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]}, "action": {"mfa_add"}, "name": {"Phone"}})
+		m := secretRE.FindStringSubmatch(body)
+		if resp.StatusCode != http.StatusOK || m == nil {
+			t.Fatalf("adding a factor: %d, want the set-up page:\n%s", resp.StatusCode, body)
+		}
+		form := stepForm(t, body)
+		form.Set("code", totpCode(t, m[1], 0))
+		if resp, body := post(c, "/_gatehouse/mfa/setup", form); resp.StatusCode != http.StatusOK || !strings.Contains(body, "recovery") {
+			t.Fatalf("confirming the factor: %d:\n%s", resp.StatusCode, body)
+		}
+
+		c2 := testenv.Browser(t)
+		resp, body = deliver(t, c2, e.atProvider(t, c2, startAt(t, c2, e.app+"/_gatehouse/federate/corp?rd=/private/mfa"), "grace@navy.example"))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/_gatehouse/mfa"`) || e.signedInAs(t, c2) != "" {
+			t.Fatalf("federated sign-in of a user with a factor: %d, want the code page and no session yet:\n%s", resp.StatusCode, body)
+		}
+		form = stepForm(t, body)
+		form.Set("rd", "/private/mfa")
+		form.Set("code", totpCode(t, m[1], 30*time.Second))
+		resp, body = post(c2, "/_gatehouse/mfa", form)
+		wantContinue(t, "the code after a federated sign-in", resp, body, "/private/mfa")
+		if got := e.signedInAs(t, c2); got != e.fedUser(t, "corp", "grace-7f3a").ID {
+			t.Fatalf("signed in as %q after the code", got)
+		}
+	})
+
 	t.Run("a provider that creates no users, and a disabled user", func(t *testing.T) {
 		c := testenv.Browser(t)
 		before := e.federationFailures(t, "not_allowed")

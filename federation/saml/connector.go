@@ -36,6 +36,7 @@ var (
 	errNotYetValid      = fmt.Errorf("saml: not valid yet within allowed_clock_skew: %w", crewjam.ErrNotYetValid)
 	errExpiredWithSkew  = fmt.Errorf("saml: expired within allowed_clock_skew: %w", crewjam.ErrExpired)
 	errBadRedirectURI   = errors.New("saml: the assertion consumer service URL is not an absolute http(s) URL")
+	errUnsigned         = fmt.Errorf("saml: the assertion is not covered by a signature: %w", crewjam.ErrInvalidSignature)
 	errNoBearerInWindow = fmt.Errorf("saml: no bearer SubjectConfirmation for this ACS valid within allowed_clock_skew: %w", crewjam.ErrExpired)
 )
 
@@ -312,6 +313,11 @@ func (c *Connector) complete(ctx context.Context, params url.Values, redirectURI
 		var ire *crewjam.InvalidResponseError
 		if errors.As(err, &ire) && ire.PrivateErr != nil {
 			err = ire.PrivateErr
+		}
+		// The library leaves "no signature where one is required"
+		// unclassified; name it (TestUnsignedRefused holds the match).
+		if strings.HasSuffix(err.Error(), "signature element not present") {
+			err = errUnsigned
 		}
 		return nil, invalid(err)
 	}

@@ -237,14 +237,20 @@ type setup struct {
 	c     *Connector
 	store store.Store
 	now   atomic.Pointer[time.Time]
-	// lastURL is where the last Begin sent the browser.
+	// lastURL is where the last Begin sent the browser; form is a form
+	// the attack tests change.
 	lastURL string
+	form    url.Values
 }
 
 type option func(p *Provider, env *federation.Env)
 
 func withName(name string) option {
 	return func(_ *Provider, env *federation.Env) { env.Name = name }
+}
+
+func withDomains(domains ...string) option {
+	return func(p *Provider, _ *federation.Env) { p.Domains = domains }
 }
 
 func withStore(s store.Store) option {
@@ -408,6 +414,7 @@ func wantErr(t *testing.T, err error, wants ...error) {
 	if err == nil {
 		t.Fatalf("accepted; want an error matching %v", wants)
 	}
+	t.Logf("refused: %v", err)
 	for _, w := range wants {
 		if !errors.Is(err, w) {
 			t.Fatalf("error %q does not match %q", err, w)

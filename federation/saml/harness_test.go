@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
@@ -248,6 +250,8 @@ type option func(p *Provider, env *federation.Env)
 func withName(name string) option {
 	return func(_ *Provider, env *federation.Env) { env.Name = name }
 }
+
+func caddyDuration(d time.Duration) caddy.Duration { return caddy.Duration(d) }
 
 func withDomains(domains ...string) option {
 	return func(p *Provider, _ *federation.Env) { p.Domains = domains }

@@ -16,7 +16,8 @@
 //   POST /sp         registers a service provider, JSON:
 //                    { metadata: "<SP metadata XML>",
 //                      mode: "response" | "assertion" | "both" | "encrypted",
-//                      user: { nameID, nameIDFormat, attributes: { name: [values] } } }
+//                      user: { nameID, nameIDFormat, attributes: { name: [values] },
+//                              status: a StatusCode other than Success } }
 //                    mode says what is signed: the Response only, the
 //                    assertion only, both, or the assertion signed then
 //                    encrypted to the SP's encryption certificate.
@@ -99,9 +100,10 @@ async function handle(req, res) {
     const reg = JSON.parse(await body(req));
     const wantMessageSigned = reg.mode === 'response' || reg.mode === 'both';
     const sp = samlify.ServiceProvider({ metadata: reg.metadata, wantMessageSigned });
-    if (reg.mode === 'response') {
-      sp.entityMeta.isWantAssertionsSigned = () => false;
-    }
+    // The mode decides, whatever the SP's metadata asks, so that the
+    // tests can send what an SP did not ask for.
+    const assertionSigned = reg.mode !== 'response';
+    sp.entityMeta.isWantAssertionsSigned = () => assertionSigned;
     sps.set(sp.entityMeta.getEntityID(), { sp, mode: reg.mode, user: reg.user });
     res.writeHead(204);
     res.end();
@@ -169,7 +171,7 @@ async function answer(res, idp, reg, inResponseTo, relayState) {
         SubjectRecipient: acsURL,
         Issuer: idp.entityMeta.getEntityID(),
         IssueInstant: now.toISOString(),
-        StatusCode: 'urn:oasis:names:tc:SAML:2.0:status:Success',
+        StatusCode: user.status || 'urn:oasis:names:tc:SAML:2.0:status:Success',
         ConditionsNotBefore: now.toISOString(),
         ConditionsNotOnOrAfter: later,
         SubjectConfirmationDataNotOnOrAfter: later,

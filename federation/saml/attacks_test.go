@@ -14,11 +14,6 @@ import (
 // The known attacks on SAML service providers, each built from a real
 // Response of the test IdP, and each refused for its own reason.
 
-const (
-	samlNS  = "urn:oasis:names:tc:SAML:2.0:assertion"
-	samlpNS = "urn:oasis:names:tc:SAML:2.0:protocol"
-)
-
 func readDoc(t *testing.T, s string) *etree.Document {
 	t.Helper()
 	d := etree.NewDocument()

@@ -247,19 +247,12 @@ type setup struct {
 
 type option func(p *Provider, env *federation.Env)
 
-func withName(name string) option {
-	return func(_ *Provider, env *federation.Env) { env.Name = name }
-}
-
 func caddyDuration(d time.Duration) caddy.Duration { return caddy.Duration(d) }
 
 func withDomains(domains ...string) option {
 	return func(p *Provider, _ *federation.Env) { p.Domains = domains }
 }
 
-func withStore(s store.Store) option {
-	return func(_ *Provider, env *federation.Env) { env.Store = s }
-}
 
 // newConnector opens a connector on the test IdP and registers it there,
 // answering with mode ("response", "assertion", "both", "encrypted") for u.

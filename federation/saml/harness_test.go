@@ -253,7 +253,6 @@ func withDomains(domains ...string) option {
 	return func(p *Provider, _ *federation.Env) { p.Domains = domains }
 }
 
-
 // newConnector opens a connector on the test IdP and registers it there,
 // answering with mode ("response", "assertion", "both", "encrypted") for u.
 func newConnector(t *testing.T, mode string, u user, opts ...option) *setup {

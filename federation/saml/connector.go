@@ -181,7 +181,10 @@ func (c *Connector) serviceProvider(idp *crewjam.EntityDescriptor, acs *url.URL,
 		AuthnNameIDFormat:                c.nameIDFormat,
 		AllowIDPInitiated:                unsolicited,
 		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
-		Clock:                            dsig.NewFakeClockAt(now),
+		// cacheDuration, not validUntil: IdPs that import the metadata once
+		// (most) must not find it expired two days later.
+		MetadataOmitValidUntil: true,
+		Clock:                  dsig.NewFakeClockAt(now),
 		// The metadata pins the keys; the dates of a certificate in it are
 		// not meaningful (SAML V2.0 Metadata Interoperability Profile), and
 		// IdPs publish expired self-signed ones.

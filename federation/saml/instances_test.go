@@ -187,6 +187,9 @@ func TestMetadata(t *testing.T) {
 			if ed.EntityID != want || s.c.EntityID() != want {
 				t.Fatalf("entity ID %q, want %q", ed.EntityID, want)
 			}
+			if !ed.ValidUntil.IsZero() || ed.CacheDuration <= 0 {
+				t.Fatalf("validUntil %v cacheDuration %v; want a cacheDuration only", ed.ValidUntil, ed.CacheDuration)
+			}
 			sp := ed.SPSSODescriptors[0]
 			if len(sp.AssertionConsumerServices) != 1 || sp.AssertionConsumerServices[0].Location != acs ||
 				sp.AssertionConsumerServices[0].Binding != crewjam.HTTPPostBinding {

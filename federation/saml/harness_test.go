@@ -201,7 +201,9 @@ var spMaterial = sync.OnceValue(func() []byte {
 	return b
 })
 
-func newStore(t *testing.T) store.Store {
+func newStore(t *testing.T) store.Store { return newStoreTB(t) }
+
+func newStoreTB(t testing.TB) store.Store {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {

@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -320,4 +321,44 @@ func wantIdPRefusal(t *testing.T, u string) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("the IdP answered %s; want 400 for a request without a good signature", resp.Status)
 	}
+}
+
+// An encrypted assertion is read only with the SP's own key: one made for
+// the same entity ID with other keys (another store) does not decrypt, and
+// a changed ciphertext is refused.
+func TestEncryptedAssertionKeys(t *testing.T) {
+	t.Parallel()
+	t.Run("other keys", func(t *testing.T) {
+		t.Parallel()
+		s := newConnector(t, "encrypted", ada)
+		req, form := s.signIn()
+		other := openConnector(t, &Provider{MetadataURL: s.idp.base + "/metadata"}, testEnv(s.c.Info().Name, newStore(t)))
+		if other.EntityID() != s.c.EntityID() {
+			t.Fatal("not the same entity ID")
+		}
+		_, err := other.Complete(t.Context(), federation.Callback{Request: req, Params: form})
+		wantErr(t, err, federation.ErrInvalidResponse, crewjam.ErrDecryptionFailed)
+	})
+	t.Run("changed ciphertext", func(t *testing.T) {
+		t.Parallel()
+		s := newConnector(t, "encrypted", ada)
+		req, form := s.signIn()
+		d := readDoc(t, responseXML(t, form))
+		values := d.FindElements("//CipherValue")
+		if len(values) < 2 {
+			t.Fatalf("no encrypted data in %s", responseXML(t, form))
+		}
+		data := values[len(values)-1] // the assertion's, after its key's
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data.Text()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[len(raw)/2] ^= 0x40
+		data.SetText(base64.StdEncoding.EncodeToString(raw))
+		_, err = s.complete(req, withResponse(form, writeDoc(t, d)))
+		wantErr(t, err, federation.ErrInvalidResponse, crewjam.ErrDecryptionFailed)
+		if _, err := s.complete(req, form); err != nil {
+			t.Fatalf("the unchanged Response: %v", err)
+		}
+	})
 }

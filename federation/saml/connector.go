@@ -142,6 +142,11 @@ func open(ctx context.Context, cfg *Provider, env federation.Env) (*Connector, e
 			return nil, fmt.Errorf("idp %s: saml: no HTTP client for metadata_url", env.Name)
 		}
 		c.idp.url = u.String()
+		// Fetched now in the background, so that the first sign-in need
+		// not wait and an unreachable IdP is logged at start; the pool
+		// opens either way.
+		c.idp.refreshing = true
+		go c.idp.refreshInBackground()
 	}
 
 	keys, err := loadKeys(ctx, env.Store, env.Name, "Gatehouse SAML SP "+env.Name, now())

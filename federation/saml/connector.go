@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 	"go.uber.org/zap"
@@ -412,34 +413,20 @@ func (c *Connector) checkSignatures(doc []byte, a *crewjam.Assertion) error {
 
 // responseHasSignature reports whether the Response element has an
 // XML-DSig Signature child: the one the library verified, as it checks the
-// Response's signature whenever one is there.
+// Response's signature whenever one is there. It reads the document with
+// the library's own parser (etree), so that the two cannot disagree on
+// what the Response holds.
 func responseHasSignature(doc []byte) (bool, error) {
-	dec := xml.NewDecoder(strings.NewReader(string(doc)))
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return false, fmt.Errorf("saml: reading the Response: %w", crewjam.ErrMalformedMessage)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if depth == 2 && t.Name.Space == dsigNS && t.Name.Local == "Signature" {
-				return true, nil
-			}
-			if depth == 3 {
-				if err := dec.Skip(); err != nil {
-					return false, fmt.Errorf("saml: reading the Response: %w", crewjam.ErrMalformedMessage)
-				}
-				depth--
-			}
-		case xml.EndElement:
-			depth--
-			if depth == 0 {
-				return false, nil
-			}
+	d := etree.NewDocument()
+	if err := d.ReadFromBytes(doc); err != nil || d.Root() == nil {
+		return false, fmt.Errorf("saml: reading the Response: %w", crewjam.ErrMalformedMessage)
+	}
+	for _, c := range d.Root().ChildElements() {
+		if c.Tag == "Signature" && c.NamespaceURI() == dsigNS {
+			return true, nil
 		}
 	}
+	return false, nil
 }
 
 // spend marks the assertion used, once across every instance on the store:

@@ -1,6 +1,8 @@
 package saml
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
 	"strings"
 	"testing"
 
@@ -261,6 +263,50 @@ func TestUnsignedOrTamperedRefused(t *testing.T) {
 	})
 }
 
+// resign replaces the assertion's signature with one made by key and cert.
+func resign(t *testing.T, d *etree.Document, key *rsa.PrivateKey, cert *x509.Certificate) {
+	t.Helper()
+	a := child(t, d.Root(), "Assertion")
+	a.RemoveChild(child(t, a, "Signature"))
+	ctx := dsig.NewDefaultSigningContext(dsig.TLSCertKeyStore{Certificate: [][]byte{cert.Raw}, PrivateKey: key})
+	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	signed, err := ctx.SignEnveloped(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Root().InsertChildAt(a.Index(), signed)
+	d.Root().RemoveChild(a)
+}
+
+// An assertion validly signed by the IdP's key but issued in another
+// entity's name is refused by its Issuer. (Re-signed unchanged, it passes:
+// the test's signing is sound.)
+func TestIssuerOfAnotherEntity(t *testing.T) {
+	t.Parallel()
+	for _, change := range []string{"unchanged", "assertion", "both"} {
+		t.Run(change, func(t *testing.T) {
+			t.Parallel()
+			s, req, doc := signedAssertionResponse(t)
+			d := readDoc(t, doc)
+			if change != "unchanged" {
+				child(t, child(t, d.Root(), "Assertion"), "Issuer").SetText("https://other-idp.example/")
+			}
+			if change == "both" {
+				child(t, d.Root(), "Issuer").SetText("https://other-idp.example/")
+			}
+			resign(t, d, s.idp.key, s.idp.cert)
+			_, err := s.try(req, writeDoc(t, d))
+			if change == "unchanged" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantErr(t, err, federation.ErrInvalidResponse, crewjam.ErrIssuerMismatch)
+		})
+	}
+}
+
 // An assertion signed by a key that is not in the IdP's metadata, with its
 // certificate in KeyInfo, is refused.
 func TestSignedByAnotherKey(t *testing.T) {
@@ -271,17 +317,8 @@ func TestSignedByAnotherKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := readDoc(t, doc)
-	a := child(t, d.Root(), "Assertion")
-	a.RemoveChild(child(t, a, "Signature"))
-	child(t, child(t, a, "Subject"), "NameID").SetText("admin")
-	ctx := dsig.NewDefaultSigningContext(dsig.TLSCertKeyStore{Certificate: [][]byte{cert.Raw}, PrivateKey: key})
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	signed, err := ctx.SignEnveloped(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Root().InsertChildAt(a.Index(), signed)
-	d.Root().RemoveChild(a)
+	child(t, child(t, child(t, d.Root(), "Assertion"), "Subject"), "NameID").SetText("admin")
+	resign(t, d, key, cert)
 	_, err = s.try(req, writeDoc(t, d))
 	wantErr(t, err, federation.ErrInvalidResponse, crewjam.ErrInvalidSignature, crewjam.ErrUntrustedCertificate)
 }

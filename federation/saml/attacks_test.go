@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
@@ -321,4 +322,59 @@ func TestSignedByAnotherKey(t *testing.T) {
 	resign(t, d, key, cert)
 	_, err = s.try(req, writeDoc(t, d))
 	wantErr(t, err, federation.ErrInvalidResponse, crewjam.ErrInvalidSignature, crewjam.ErrUntrustedCertificate)
+}
+
+// Assertions the IdP's key signed with a condition that fails: each is
+// refused by that condition alone.
+func TestSignedButOutOfBounds(t *testing.T) {
+	t.Parallel()
+	expiredAgo := func(ago time.Duration) func(t *testing.T, a *etree.Element) {
+		return func(t *testing.T, a *etree.Element) {
+			past := time.Now().Add(-ago).UTC().Format(time.RFC3339)
+			child(t, a, "Conditions").CreateAttr("NotOnOrAfter", past)
+			scd := child(t, child(t, child(t, a, "Subject"), "SubjectConfirmation"), "SubjectConfirmationData")
+			scd.CreateAttr("NotOnOrAfter", past)
+		}
+	}
+	cases := map[string]struct {
+		change func(t *testing.T, a *etree.Element)
+		want   error
+	}{
+		// Past the default allowed_clock_skew (60s), within the library's.
+		"NotOnOrAfter 2m ago": {change: expiredAgo(2 * time.Minute), want: errExpiredWithSkew},
+		// Past the library's too.
+		"NotOnOrAfter 5m ago": {change: expiredAgo(5 * time.Minute), want: crewjam.ErrExpired},
+		"Recipient of another ACS": {
+			change: func(t *testing.T, a *etree.Element) {
+				scd := child(t, child(t, child(t, a, "Subject"), "SubjectConfirmation"), "SubjectConfirmationData")
+				scd.CreateAttr("Recipient", "https://evil.example.test/saml2/idpresponse")
+			},
+			want: crewjam.ErrDestinationMismatch,
+		},
+		"no AudienceRestriction": {
+			change: func(t *testing.T, a *etree.Element) {
+				cond := child(t, a, "Conditions")
+				cond.RemoveChild(child(t, cond, "AudienceRestriction"))
+			},
+			want: crewjam.ErrAudienceMismatch,
+		},
+		"InResponseTo of another request": {
+			change: func(t *testing.T, a *etree.Element) {
+				scd := child(t, child(t, child(t, a, "Subject"), "SubjectConfirmation"), "SubjectConfirmationData")
+				scd.CreateAttr("InResponseTo", "id-another")
+			},
+			want: crewjam.ErrRequestIDMismatch,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, req, doc := signedAssertionResponse(t)
+			d := readDoc(t, doc)
+			tc.change(t, child(t, d.Root(), "Assertion"))
+			resign(t, d, s.idp.key, s.idp.cert)
+			_, err := s.try(req, writeDoc(t, d))
+			wantErr(t, err, federation.ErrInvalidResponse, tc.want)
+		})
+	}
 }

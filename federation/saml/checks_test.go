@@ -268,7 +268,7 @@ func TestAttributes(t *testing.T) {
 		},
 	}
 	s := newConnector(t, "assertion", u, func(p *Provider, _ *federation.Env) {
-		p.Attributes = map[string]string{"custom:dept": "department", "name": ""}
+		p.Attributes = map[string]string{"custom:dept": "department", "name": "", "email": "department", "email_verified": "department"}
 	})
 	req, form := s.signIn()
 	id, err := s.complete(req, form)

@@ -115,6 +115,13 @@ func (c *Connector) identity(issuer string, a *crewjam.Assertion) (*federation.I
 		return nil, errNoSubject
 	}
 
+	attrs := c.mapping.Apply(cl)
+	// The address and the subject follow the rules above, never a
+	// mapping (a JSON config can write one the Caddyfile refuses).
+	for _, k := range []string{"email", "email_verified", "sub"} {
+		delete(attrs, k)
+	}
+
 	email := normalEmail(first(cl[c.emailAttr]))
 	if email == "" && nameID != nil && nameID.Format == string(crewjam.EmailAddressNameIDFormat) {
 		email = normalEmail(nameID.Value)
@@ -126,7 +133,7 @@ func (c *Connector) identity(issuer string, a *crewjam.Assertion) (*federation.I
 		Subject:       subject,
 		Email:         email,
 		EmailVerified: email != "" && c.trusts(email),
-		Attributes:    c.mapping.Apply(cl),
+		Attributes:    attrs,
 	}, nil
 }
 

@@ -98,8 +98,8 @@
 //     advisories (CVE-2020-27846 through goxmldsig, CVE-2022-41912) were
 //     answered by reading the message only from the canonical bytes the
 //     signature covers and refusing an unsigned Response with more than one
-//     assertion; gosaml2 had its own (CVE-2020-29509 round-trip, 2023 DoS
-//     fixes) and moves slower;
+//     assertion; gosaml2 (one v0.x release line, its 2023 advisory a
+//     crash on a crafted Response) moves slower;
 //   - encrypted assertions (AES-GCM and CBC, RSA-OAEP), EncryptedID and
 //     encrypted attributes, and separate signing and encryption keys;
 //   - API fit: one ServiceProvider value builds signed HTTP-Redirect

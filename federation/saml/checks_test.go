@@ -1,7 +1,11 @@
 package saml
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/base64"
+	"encoding/xml"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -361,4 +365,36 @@ func TestEncryptedAssertionKeys(t *testing.T) {
 			t.Fatalf("the unchanged Response: %v", err)
 		}
 	})
+}
+
+// The AuthnRequest names this SP, the site's ACS by HTTP-POST, the IdP's
+// SSO service as Destination, and the NameIDPolicy asked for.
+func TestAuthnRequestContents(t *testing.T) {
+	t.Parallel()
+	s := newConnector(t, "assertion", ada, func(p *Provider, _ *federation.Env) { p.NameIDFormat = "persistent" })
+	req := s.begin()
+	u, err := url.Parse(s.lastURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(u.Query().Get("SAMLRequest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xmlDoc, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ar crewjam.AuthnRequest
+	if err := xml.Unmarshal(xmlDoc, &ar); err != nil {
+		t.Fatal(err)
+	}
+	if ar.ID != req.RequestID || ar.Issuer.Value != s.c.EntityID() || ar.AssertionConsumerServiceURL != testACS ||
+		ar.ProtocolBinding != crewjam.HTTPPostBinding || ar.Destination != s.idp.base+"/sso" ||
+		*ar.NameIDPolicy.Format != string(crewjam.PersistentNameIDFormat) {
+		t.Fatalf("AuthnRequest %s", xmlDoc)
+	}
+	if u.Query().Get("RelayState") != req.State || u.Query().Get("SigAlg") != "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" {
+		t.Fatalf("redirect %s", s.lastURL)
+	}
 }

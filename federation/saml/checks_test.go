@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -396,5 +397,33 @@ func TestAuthnRequestContents(t *testing.T) {
 	}
 	if u.Query().Get("RelayState") != req.State || u.Query().Get("SigAlg") != "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" {
 		t.Fatalf("redirect %s", s.lastURL)
+	}
+}
+
+// Posted at once many times, a Response signs in once.
+func TestReplayRace(t *testing.T) {
+	t.Parallel()
+	s := newConnector(t, "assertion", ada)
+	req, form := s.signIn()
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := s.complete(req, form)
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, errReplayed):
+			t.Errorf("refused for another reason: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d posts signed in; want 1", ok, n)
 	}
 }

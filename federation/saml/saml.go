@@ -19,7 +19,8 @@
 //     while the IdP's server fails. A file is read when the config loads.
 //     The metadata names the certificates trusted to sign, so whoever can
 //     change it can sign anyone in: prefer a file you checked, or an https
-//     URL of the IdP itself.
+//     URL of the IdP itself. It must list an HTTP-Redirect
+//     SingleSignOnService and a signing certificate.
 //   - idp_entity_id <id>: picks the IdP in a metadata aggregate
 //     (EntitiesDescriptor); without it the document must hold one IdP.
 //   - entity_id <uri>: the service provider's entity ID, which the IdP

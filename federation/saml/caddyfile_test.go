@@ -76,8 +76,12 @@ func TestCaddyfile(t *testing.T) {
 	if again, _ := json.Marshal(back); string(again) != string(exp) {
 		t.Fatalf("JSON round trip: %s", again)
 	}
-	if id := (Provider{}).CaddyModule().ID; id != "gatehouse.idp.saml" {
-		t.Fatalf("module ID %s", id)
+	mi, err := caddy.GetModule("gatehouse.idp.saml")
+	if err != nil {
+		t.Fatalf("not registered: %v", err)
+	}
+	if _, ok := mi.New().(federation.Provider); !ok {
+		t.Fatalf("gatehouse.idp.saml is a %T, not a federation.Provider", mi.New())
 	}
 }
 

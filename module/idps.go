@@ -23,6 +23,7 @@ import (
 	_ "github.com/gatehouse-auth/gatehouse/federation/facebook"
 	_ "github.com/gatehouse-auth/gatehouse/federation/github"
 	_ "github.com/gatehouse-auth/gatehouse/federation/openid"
+	_ "github.com/gatehouse-auth/gatehouse/federation/saml"
 )
 
 // IdentityProviderConfig is one outside identity provider of a pool,

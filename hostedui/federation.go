@@ -273,10 +273,16 @@ func (h *Handler) beginFlow(w http.ResponseWriter, r *http.Request, p *fedProvid
 	return start.URL, true
 }
 
-// setFlowCookie sets a flow cookie (name without the site's prefix) at
-// Path=/, where both the issuer site's callbacks and /_gatehouse/ are.
+// setFlowCookie sets a flow cookie (name without the site's prefix) where
+// the callbacks are: /_gatehouse/ (so the upstream never gets it), or / on
+// the issuer site, whose callbacks are Cognito's /oauth2/ and /saml2/ ones
+// (and / for __Host- cookies, which must have it).
 func (h *Handler) setFlowCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	h.setCookie(w, r, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+	path := PathPrefix
+	if h.issuerSite {
+		path = "/"
+	}
+	h.setCookie(w, r, &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }
 

@@ -81,7 +81,7 @@ func TestFederateStart(t *testing.T) {
 		t.Errorf("request to the connector: %+v", req)
 	}
 	c := cookieNamed(res, fedCookiePrefix+req.State[:fedCookieNameLen])
-	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.MaxAge != int(federation.FlowTTL/time.Second) {
+	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != PathPrefix || c.MaxAge != int(federation.FlowTTL/time.Second) {
 		t.Fatalf("flow cookie: %+v", c)
 	}
 	var flow fedFlow

@@ -490,14 +490,14 @@ func TestFederation(t *testing.T) {
 	t.Run("attacker: a replayed callback is refused", func(t *testing.T) {
 		c := testenv.Browser(t)
 		authURL := startAt(t, c, e.app+"/_gatehouse/federate/corp?rd=/")
-		flowCookies := c.Jar.Cookies(mustParse(t, e.app))
+		flowCookies := c.Jar.Cookies(mustParse(t, e.app+"/_gatehouse/"))
 		cb := e.atProvider(t, c, authURL, "grace@navy.example")
 		if resp, _ := deliver(t, c, cb); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("first callback: %d", resp.StatusCode)
 		}
 		// A thief who copied the flow cookie and the callback URL.
 		thief := testenv.Browser(t)
-		thief.Jar.SetCookies(mustParse(t, e.app), flowCookies)
+		thief.Jar.SetCookies(mustParse(t, e.app+"/_gatehouse/"), flowCookies)
 		before := e.federationFailures(t, "replayed")
 		resp, body := deliver(t, thief, cb)
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "/_gatehouse/signin") {

@@ -626,6 +626,24 @@ func TestFederation(t *testing.T) {
 		if ids, _ := e.identities(t).Identities(ctx, u.ID); len(ids) != 0 {
 			t.Fatalf("identities after unlink: %v", ids)
 		}
+
+		// A link flow comes back only into the session that started it:
+		// signed out (or signed in as someone else) meanwhile, nothing is
+		// linked.
+		_, body = get(t, c, e.app+"/_gatehouse/account", nil)
+		csrf = csrfField.FindStringSubmatch(body)[1]
+		resp, body = post(c, url.Values{"action": {"idp_link"}, "provider": {"corp"}, "password": {"an unguessable passphrase 2"}})
+		to = web.ContinuePage(t, "link", resp, body)
+		if resp, _ := get(t, c, e.app+"/_gatehouse/logout", nil); resp.StatusCode >= 400 {
+			t.Fatalf("sign-out: %d", resp.StatusCode)
+		}
+		resp, body = deliver(t, c, e.atProvider(t, c, to, "linus@else.example"))
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign in again") {
+			t.Fatalf("link callback after signing out: %d, want 403:\n%s", resp.StatusCode, body)
+		}
+		if ids, _ := e.identities(t).Identities(ctx, u.ID); len(ids) != 0 {
+			t.Fatalf("linked after the session ended: %v", ids)
+		}
 	})
 
 	t.Run("a user without a password proves with a recent sign-in only", func(t *testing.T) {

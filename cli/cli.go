@@ -165,8 +165,10 @@ type userOutput struct {
 	Enabled       bool              `json:"enabled"`
 	Groups        []string          `json:"groups"`
 	Attributes    map[string]string `json:"attributes"`
-	CreatedAt     time.Time         `json:"created_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
+	// Identities are the user's links to outside providers.
+	Identities []identityOutput `json:"identities"`
+	CreatedAt  time.Time        `json:"created_at"`
+	UpdatedAt  time.Time        `json:"updated_at"`
 }
 
 func newUserOutput(u *store.User) userOutput {
@@ -188,6 +190,7 @@ func newUserOutput(u *store.User) userOutput {
 		Enabled:       u.Enabled,
 		Groups:        groups,
 		Attributes:    attrs,
+		Identities:    newIdentitiesOutput(u.Identities),
 		CreatedAt:     u.CreatedAt.UTC(),
 		UpdatedAt:     u.UpdatedAt.UTC(),
 	}
@@ -213,6 +216,7 @@ func printUser(w io.Writer, asJSON bool, u *store.User) error {
 	row("status", pool.DisplayStatus(u))
 	row("enabled", u.Enabled)
 	row("groups", orDash(strings.Join(u.Groups, ", ")))
+	row("identities", identitiesText(u.Identities))
 	row("created_at", formatTime(u.CreatedAt))
 	row("updated_at", formatTime(u.UpdatedAt))
 	names := make([]string, 0, len(u.Attributes))

@@ -197,8 +197,18 @@ type userJSON struct {
 	Enabled       bool              `json:"enabled"`
 	Groups        []string          `json:"groups"`
 	Attributes    map[string]string `json:"attributes"`
+	Identities    []identityJSON    `json:"identities"`
 	CreatedAt     time.Time         `json:"created_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
+}
+
+type identityJSON struct {
+	Provider     string `json:"provider"`
+	ProviderType string `json:"provider_type"`
+	Issuer       string `json:"issuer"`
+	Subject      string `json:"subject"`
+	Primary      bool   `json:"primary"`
+	CreatedAt    string `json:"created_at"`
 }
 
 func decodeStrict(t *testing.T, s string, v any) {
@@ -246,6 +256,7 @@ func TestCreateAndShow(t *testing.T) {
 		`status:\s+CONFIRMED`,
 		`enabled:\s+true`,
 		`groups:\s+admins, ops`,
+		`identities:\s+-`,
 		`created_at:\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`,
 	} {
 		if !regexp.MustCompile(`(?m)^` + line + `$`).MatchString(text) {
@@ -255,7 +266,8 @@ func TestCreateAndShow(t *testing.T) {
 
 	u := e.show("ADA@example.com ")
 	want := userJSON{ID: sub, Sub: sub, Email: "ada@example.com", EmailVerified: true, Name: "Ada Lovelace",
-		Status: "CONFIRMED", Enabled: true, Groups: []string{"admins", "ops"}, Attributes: map[string]string{}}
+		Status: "CONFIRMED", Enabled: true, Groups: []string{"admins", "ops"}, Attributes: map[string]string{},
+		Identities: []identityJSON{}}
 	got := u
 	got.CreatedAt, got.UpdatedAt = time.Time{}, time.Time{}
 	if !reflect.DeepEqual(got, want) {

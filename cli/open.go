@@ -28,6 +28,10 @@ type Pool struct {
 	Keys *signing.KeySet
 	// RevocationRefresh is how often the pool's servers reload the store.
 	RevocationRefresh time.Duration
+	// Providers are the pool's outside identity providers, which `users
+	// link` checks a link against; nil when the opener does not say, and
+	// any provider name is then taken.
+	Providers []IdentityProvider
 	// Close closes the pool's store.
 	Close func() error
 }

@@ -18,7 +18,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "users",
-		Usage: "create|list|show|delete|set-password|disable|enable|reset-mfa [--config <path>] [--pool <name>] ...",
+		Usage: "create|list|show|delete|set-password|disable|enable|reset-mfa|link|unlink [--config <path>] [--pool <name>] ...",
 		Short: "Manages the users of a Gatehouse pool",
 		Long: `
 Creates, lists, shows, changes and deletes the users of one pool, in the store
@@ -44,6 +44,8 @@ with the reason on stderr, on any failure.
 				usersSetEnabledCmd(false),
 				usersSetEnabledCmd(true),
 				usersResetMFACmd(),
+				usersLinkCmd(),
+				usersUnlinkCmd(),
 			)
 		},
 	})
@@ -275,7 +277,8 @@ func usersShowCmd() *cobra.Command {
 		email string
 	)
 	cmd := poolCommand("show --email <email>", "Shows one user", `
-Shows a user's attributes, status and groups (never the password hash).
+Shows a user's attributes, status, groups and identities at outside
+providers (never the password hash).
 `, &pf)
 	emailFlag(cmd, &email)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,7 +81,7 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 		access["auth_time"] = now.Unix()
 	} else {
 		access["sub"] = g.user.ID
-		access["username"] = g.user.ID
+		access["username"] = username(g.user)
 		access["auth_time"] = g.authTime.Unix()
 		addGroups(access, g.user.Groups)
 	}
@@ -102,7 +103,10 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 	id["sub"] = g.user.ID
 	id["aud"] = g.client.ID
 	id["token_use"] = useID
-	id["cognito:username"] = g.user.ID
+	id["cognito:username"] = username(g.user)
+	if len(g.user.Identities) > 0 {
+		id["identities"] = identitiesClaim(g.user.Identities)
+	}
 	id["auth_time"] = g.authTime.Unix()
 	id["iat"] = now.Unix()
 	id["exp"] = now.Add(g.client.IDTokenTTL).Unix()
@@ -133,6 +137,53 @@ func addGroups(claims map[string]any, groups []string) {
 	if len(groups) > 0 {
 		claims["cognito:groups"] = groups
 	}
+}
+
+// username is the user's Cognito username: for a user a provider created
+// (EXTERNAL_PROVIDER), "<provider>_<subject>" of the identity they were
+// created from (the oldest left, once that one is unlinked); for everyone
+// else, the user's id.
+func username(u *store.User) string {
+	if u.Status != store.StatusExternalProvider || len(u.Identities) == 0 {
+		return u.ID
+	}
+	id := u.Identities[0]
+	for _, i := range u.Identities {
+		if i.Primary {
+			id = i
+			break
+		}
+	}
+	return id.Provider + "_" + id.Subject
+}
+
+// identityClaim is one entry of Cognito's identities claim, written as
+// Cognito writes it: primary a string, dateCreated epoch milliseconds as a
+// string, issuer null when the provider has none.
+type identityClaim struct {
+	UserID       string  `json:"userId"`
+	ProviderName string  `json:"providerName"`
+	ProviderType string  `json:"providerType"`
+	Issuer       *string `json:"issuer"`
+	Primary      string  `json:"primary"`
+	DateCreated  string  `json:"dateCreated"`
+}
+
+func identitiesClaim(ids []store.Identity) []identityClaim {
+	out := make([]identityClaim, len(ids))
+	for i, id := range ids {
+		out[i] = identityClaim{
+			UserID:       id.Subject,
+			ProviderName: id.Provider,
+			ProviderType: id.ProviderType,
+			Primary:      strconv.FormatBool(id.Primary),
+			DateCreated:  strconv.FormatInt(id.CreatedAt.UnixMilli(), 10),
+		}
+		if id.Issuer != "" {
+			out[i].Issuer = &id.Issuer
+		}
+	}
+	return out
 }
 
 // userClaims are the claims about u that scopes allow (OpenID Connect Core

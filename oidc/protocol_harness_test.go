@@ -91,6 +91,8 @@ type issuer struct {
 	pool              *pool.Pool
 	store             store.Store
 	op                *gooidc.Provider
+	// gw is the issuer site's gateway, which starts its sessions.
+	gw *middleware.Gateway
 }
 
 // startIssuer builds and serves an issuer; everything is closed when the
@@ -195,6 +197,10 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 			ui.ServeHTTP(w, r)
 			return
 		}
+		if r.URL.Path == federatedSignInPath {
+			federatedSignIn(w, r, pl, gw)
+			return
+		}
 		http.NotFound(w, r)
 	})
 
@@ -208,7 +214,7 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
 		}
 	}
-	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op}
+	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op, gw: gw}
 }
 
 // sharedRSAKey is the process's one RS256 key, as the key set stores one.

@@ -57,7 +57,7 @@ func (p *Provider) userInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	out := userClaims(u, scopes)
 	out["sub"] = u.ID
-	out["username"] = u.ID
+	out["username"] = username(u)
 	noStore(w.Header())
 	writeJSON(w, http.StatusOK, out)
 }

@@ -59,6 +59,7 @@ var AuditTypes = []string{
 	AuditSignIn, AuditSignInFailed, AuditLockedOut, AuditMFAEnrolled, AuditMFARemoved, AuditMFAReset,
 	AuditRecoveryCodesReplaced, AuditRecoveryCodeUsed, AuditPasswordChanged, AuditPasskeyConfirmed, AuditPasswordReset,
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
+	AuditFederatedUserCreated, AuditIdentityLinked, AuditIdentityUnlinked, AuditFederationFailed,
 }
 
 // auditTimeout bounds the write of one event: the request it belongs to

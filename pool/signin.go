@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -129,7 +130,8 @@ type Authentication struct {
 	// second factor.
 	RememberDevice string
 	// Method says how it ended, for the caller's log: "password",
-	// "remembered_device", "second_factor", "enrolment", "passkey".
+	// "remembered_device", "second_factor", "enrolment", "passkey",
+	// "federated".
 	Method string
 }
 
@@ -233,6 +235,9 @@ type session struct {
 	// Factor is the factor being set up: a TOTP factor id, or
 	// emailSetup.
 	Factor string `json:"k,omitempty"`
+	// First is the amr of the sign-in's first factor when it was not the
+	// password (AMRFederated), so the second factor's amr names it.
+	First string `json:"a,omitempty"`
 }
 
 const emailSetup = "email"
@@ -263,7 +268,7 @@ func (p *Pool) afterPassword(ctx context.Context, client string, u *store.User, 
 	case hasFactor && p.remembered(ctx, u, device):
 		return p.authenticated(ctx, u, []string{AMRPassword, AMRMFA}, "remembered_device", nil), nil
 	case hasFactor:
-		return p.secondFactor(ctx, client, FlowSignIn, u, mailIfOnly)
+		return p.secondFactor(ctx, client, session{Flow: FlowSignIn}, u, mailIfOnly)
 	case enrol:
 		return p.setup(ctx, client, FlowSignIn, u, "")
 	}
@@ -310,7 +315,7 @@ func (p *Pool) StartStepUp(ctx context.Context, client string, u *store.User, pr
 	}
 	switch {
 	case hasFactor:
-		return p.secondFactor(ctx, client, FlowStepUp, u, mailIfOnly)
+		return p.secondFactor(ctx, client, session{Flow: FlowStepUp}, u, mailIfOnly)
 	case proved:
 		return p.setup(ctx, client, FlowStepUp, u, "")
 	}
@@ -335,8 +340,8 @@ const (
 )
 
 // secondFactor asks u for one of their factors, mailing a code as mail
-// says.
-func (p *Pool) secondFactor(ctx context.Context, client, flow string, u *store.User, mail int) (*AuthStep, error) {
+// says; s gives the flow (and the first factor, when not the password).
+func (p *Pool) secondFactor(ctx context.Context, client string, s session, u *store.User, mail int) (*AuthStep, error) {
 	fs, err := p.Factors(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -367,7 +372,7 @@ func (p *Pool) secondFactor(ctx context.Context, client, flow string, u *store.U
 		name = ChallengeEmailOTP
 		c.Delivery = p.mailCode(ctx, u)
 	}
-	return p.challenge(ctx, client, session{Name: name, Flow: flow}, u, secondFactorTTL, c)
+	return p.challenge(ctx, client, session{Name: name, Flow: s.Flow, First: s.First}, u, secondFactorTTL, c)
 }
 
 // mailCode sends u a sign-in code.
@@ -564,11 +569,11 @@ func (p *Pool) answerSecondFactor(ctx context.Context, a Answer, name string, s 
 		if err := p.spend(ctx, s); err != nil {
 			return nil, err
 		}
-		return p.secondFactor(ctx, a.Client, s.Flow, u, mailNow)
+		return p.secondFactor(ctx, a.Client, s, u, mailNow)
 	case ChallengeSoftwareTokenMFA, ChallengeEmailOTP:
 		amr, err = p.VerifyMFA(ctx, u, a.Code)
 		if errors.Is(err, ErrWrongCode) {
-			again, aerr := p.secondFactor(ctx, a.Client, s.Flow, u, mailNever)
+			again, aerr := p.secondFactor(ctx, a.Client, s, u, mailNever)
 			if aerr != nil {
 				return nil, aerr
 			}
@@ -588,13 +593,32 @@ func (p *Pool) answerSecondFactor(ctx context.Context, a Answer, name string, s 
 	if err := p.spend(ctx, s); err != nil {
 		return nil, err
 	}
-	step := p.authenticated(ctx, u, amr, "second_factor", nil)
+	step := p.authenticated(ctx, u, firstFactor(amr, s.First), "second_factor", nil)
 	if a.RememberDevice && p.mfa.RememberDevice > 0 {
 		if fp, err := p.DeviceFingerprint(ctx, u); err == nil {
 			step.Auth.RememberDevice = fp
 		}
 	}
 	return step, nil
+}
+
+// firstFactor puts first (a sign-in's first factor other than the
+// password) in place of the password in amr.
+func firstFactor(amr []string, first string) []string {
+	if first == "" {
+		return amr
+	}
+	out := make([]string, 0, len(amr))
+	for _, m := range amr {
+		if m == AMRPassword {
+			m = first
+		}
+		out = append(out, m)
+	}
+	if !slices.Contains(out, first) {
+		out = append([]string{first}, out...)
+	}
+	return out
 }
 
 // sessionBound refuses a step-up or account step answered by anyone but
@@ -701,7 +725,7 @@ func (p *Pool) answerPassword(ctx context.Context, a Answer, s session, u *store
 	}
 	if hasFactor {
 		// Set up meanwhile (another tab): ask for it instead.
-		return p.secondFactor(ctx, a.Client, s.Flow, u, mailIfOnly)
+		return p.secondFactor(ctx, a.Client, session{Flow: s.Flow}, u, mailIfOnly)
 	}
 	return p.setup(ctx, a.Client, s.Flow, u, "")
 }

@@ -55,9 +55,14 @@ type User struct {
 	// ("given_name", "custom:tenant"). Never nil on a user read from a store.
 	Attributes map[string]string
 	// Groups is filled on read, sorted by name. CreateUser ignores it.
-	Groups    []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Groups []string
+	// Identities are the user's links to outside providers, filled on
+	// every read (oldest first, empty for none) from the same snapshot as
+	// the row, so that whoever mints the user's tokens has them without
+	// another query. CreateUser ignores it.
+	Identities []Identity
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ListOptions pages through users in a stable order (by email).
@@ -183,7 +188,7 @@ type Store interface {
 	UpdatePassword(ctx context.Context, userID, hash, status string) error
 	// SetEnabled enables or disables a user; ErrNotFound for an unknown user.
 	SetEnabled(ctx context.Context, userID string, enabled bool) error
-	// DeleteUser removes a user and their group memberships; ErrNotFound
+	// DeleteUser removes a user, their group memberships and identities; ErrNotFound
 	// for an unknown user. The user's revocations stay.
 	DeleteUser(ctx context.Context, userID string) error
 
@@ -283,6 +288,10 @@ type Store interface {
 
 	// AuditStore keeps the audit trail of account security (audit.go).
 	AuditStore
+
+	// IdentityStore keeps the links to outside identity providers
+	// (identities.go).
+	IdentityStore
 
 	// Close releases the store's connections.
 	Close() error

@@ -96,6 +96,14 @@ func (dialect) GroupsAgg() string {
 	return `(SELECT COALESCE(json_agg(group_name ORDER BY group_name), '[]') FROM user_groups WHERE user_id = users.id)`
 }
 
+// IdentitiesAgg writes created_at in UTC to the microsecond, the column's
+// precision, whatever the session's time zone.
+func (dialect) IdentitiesAgg() string {
+	return `(SELECT COALESCE(json_agg(json_build_array(provider, provider_type, issuer, subject, is_primary::int,
+		to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) ORDER BY created_at, provider), '[]')
+		FROM identities WHERE user_id = users.id)`
+}
+
 func (dialect) KeyOrder() string { return "seq" }
 
 func (dialect) RowLock(l sqlstore.RowLock) string {

@@ -102,6 +102,12 @@ func (dialect) GroupsAgg() string {
 	return `(SELECT json_group_array(group_name ORDER BY group_name) FROM user_groups WHERE user_id = users.id)`
 }
 
+// IdentitiesAgg: created_at is stored as RFC 3339 text already.
+func (dialect) IdentitiesAgg() string {
+	return `(SELECT json_group_array(json_array(provider, provider_type, issuer, subject, is_primary, created_at)
+		ORDER BY created_at, provider) FROM identities WHERE user_id = users.id)`
+}
+
 func (dialect) KeyOrder() string { return "rowid" }
 
 // StatementIsTransaction is false: a statement outside a transaction would

@@ -9,45 +9,66 @@ import (
 )
 
 // CreateUser inserts u and, on success, sets u.CreatedAt and u.UpdatedAt to
-// the time the store recorded. u.Groups is ignored. A taken id or email gives
-// store.ErrConflict.
+// the time the store recorded. u.Groups and u.Identities are ignored. A
+// taken id or email gives store.ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) (err error) {
 	ctx, done := s.op(ctx, &err)
 	defer done()
 	const op = "create user"
+	ins, err := s.userInsert(op, u)
+	if err != nil {
+		return err
+	}
+	if err := s.writeOne(ctx, func(c conn) error { return ins.exec(ctx, c) }); err != nil {
+		return s.wrapConflict(op, err)
+	}
+	ins.done(u)
+	return nil
+}
+
+// userInsert is a user checked and encoded for its INSERT.
+type userInsert struct {
+	u     *store.User
+	attrs string
+	now   time.Time
+	ts    any
+}
+
+func (s *Store) userInsert(op string, u *store.User) (userInsert, error) {
 	if u.ID == "" || u.Email == "" {
-		return s.invalid(op, "id and email are required")
+		return userInsert{}, s.invalid(op, "id and email are required")
 	}
 	attrs, err := s.encodeMap("attribute", u.Attributes)
 	if err != nil {
-		return err
+		return userInsert{}, err
 	}
 	now := s.d.Now()
 	ts, err := s.time(now)
 	if err != nil {
-		return err
+		return userInsert{}, err
 	}
-	err = s.writeOne(ctx, func(c conn) error {
-		_, err := c.exec(ctx, `INSERT INTO users
-			(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, attrs, ts, ts)
-		return err
-	})
-	if err != nil {
-		return s.wrapConflict(op, err)
-	}
-	u.CreatedAt, u.UpdatedAt = now, now
-	return nil
+	return userInsert{u: u, attrs: attrs, now: now, ts: ts}, nil
 }
+
+func (in userInsert) exec(ctx context.Context, c conn) error {
+	u := in.u
+	_, err := c.exec(ctx, `INSERT INTO users
+		(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts)
+	return err
+}
+
+// done tells the caller what the store recorded.
+func (in userInsert) done(u *store.User) { u.CreatedAt, u.UpdatedAt = in.now, in.now }
 
 func (s *Store) scanUser(sc scanner) (*store.User, error) {
 	var (
-		u         store.User
-		attrs, gs []byte
+		u              store.User
+		attrs, gs, ids []byte
 	)
 	if err := sc.Scan(&u.ID, &u.Email, &u.EmailVerified, &u.Name, &u.PasswordHash, &u.Status,
-		&u.Enabled, &attrs, s.tm(&u.CreatedAt), s.tm(&u.UpdatedAt), &gs); err != nil {
+		&u.Enabled, &attrs, s.tm(&u.CreatedAt), s.tm(&u.UpdatedAt), &gs, &ids); err != nil {
 		return nil, err
 	}
 	var err error
@@ -55,6 +76,9 @@ func (s *Store) scanUser(sc scanner) (*store.User, error) {
 		return nil, err
 	}
 	if u.Groups, err = decodeList("user "+u.ID+" groups", gs); err != nil {
+		return nil, err
+	}
+	if u.Identities, err = decodeIdentities(u.ID, ids); err != nil {
 		return nil, err
 	}
 	return &u, nil

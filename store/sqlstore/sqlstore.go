@@ -85,6 +85,11 @@ type Dialect interface {
 	// GroupsAgg is a subquery giving the JSON array of a users row's
 	// group names in byte order, "[]" for none.
 	GroupsAgg() string
+	// IdentitiesAgg is a subquery giving the JSON array of a users row's
+	// identities, oldest first (ties by provider), "[]" for none: each an
+	// array [provider, provider_type, issuer, subject, is_primary as 0 or
+	// 1, created_at as RFC 3339 text in UTC].
+	IdentitiesAgg() string
 	// KeyOrder is the column that orders keys added at the same CreatedAt
 	// by when they were added.
 	KeyOrder() string
@@ -112,7 +117,7 @@ type Store struct {
 	timeout time.Duration
 	// The user reads, built once: they are the store's most frequent
 	// queries (every sign-in, every token refresh).
-	userByID, userByEmail, userList string
+	userByID, userByEmail, userList, userByIdentity string
 }
 
 // New returns the store over db, which the caller has migrated and keeps
@@ -120,12 +125,16 @@ type Store struct {
 func New(db *sql.DB, d Dialect) *Store {
 	// userSelect reads a user and their groups in one statement, so the
 	// groups come from the same snapshot as the row.
+	// The identities come the same way: a user without any costs one
+	// probe of the identities index.
 	userSelect := `SELECT id, email, email_verified, name, password_hash, status, enabled,
-		attributes, created_at, updated_at, ` + d.GroupsAgg() + ` FROM users`
+		attributes, created_at, updated_at, ` + d.GroupsAgg() + `, ` + d.IdentitiesAgg() + ` FROM users`
 	return &Store{db: db, d: d, timeout: DefaultTimeout,
 		userByID:    userSelect + ` WHERE id = ?`,
 		userByEmail: userSelect + ` WHERE email = ?`,
 		userList:    userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,
+		userByIdentity: userSelect +
+			` WHERE id = (SELECT user_id FROM identities WHERE provider = ? AND subject = ?)`,
 	}
 }
 

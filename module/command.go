@@ -26,5 +26,5 @@ func openForCLI(ctx context.Context, configFile, adapter, name string) (*cli.Poo
 		return nil, fmt.Errorf("pool %s: %w", name, err)
 	}
 	return &cli.Pool{Pool: p.Pool, Store: p.Store, Keys: p.Keys,
-		RevocationRefresh: time.Duration(cfg.RevocationRefresh), Close: p.Close}, nil
+		RevocationRefresh: time.Duration(cfg.RevocationRefresh), Providers: cliProviders(cfg), Close: p.Close}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/cli"
 	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/federation/logos"
 
@@ -183,3 +184,35 @@ func (p *Pool) poolProviders(onPool bool) []federation.Connector {
 // providerLogo is the embedded logo of a preset kind, for a provider whose
 // connector gives none.
 func providerLogo(kind string) []byte { return logos.For(kind) }
+
+// providerTypes are Cognito's ProviderType of the kinds built in, for the
+// CLI, which opens no connector (their secrets may be the server's alone).
+var providerTypes = map[string]string{
+	"google": "Google", "apple": "SignInWithApple", "facebook": "Facebook",
+	"oidc": "OIDC", "microsoft": "OIDC", "github": "OIDC", "saml": "SAML",
+}
+
+// cliProviders names the pool's providers for `users link`, with the type
+// and issuer the configuration tells without opening them ("" where only
+// the provider knows: the command's --type and --issuer fill them in).
+func cliProviders(cfg *PoolConfig) []cli.IdentityProvider {
+	out := make([]cli.IdentityProvider, 0, len(cfg.IdentityProviders))
+	for _, ip := range cfg.IdentityProviders {
+		var conf struct {
+			Kind   string `json:"kind"`
+			Issuer string `json:"issuer"`
+		}
+		_ = json.Unmarshal(ip.Provider, &conf)
+		p := cli.IdentityProvider{Name: ip.Name, Type: providerTypes[conf.Kind]}
+		switch conf.Kind {
+		case "oidc":
+			p.Issuer = caddy.NewReplacer().ReplaceKnown(conf.Issuer, "")
+		case "google":
+			p.Issuer = "https://accounts.google.com"
+		case "apple":
+			p.Issuer = "https://appleid.apple.com"
+		}
+		out = append(out, p)
+	}
+	return out
+}

@@ -195,7 +195,12 @@ var providerTypes = map[string]string{
 // cliProviders names the pool's providers for `users link`, with the type
 // and issuer the configuration tells without opening them ("" where only
 // the provider knows: the command's --type and --issuer fill them in).
+// A pool with no idp lines names none (nil): the command then takes any
+// provider name, as for a link made before its provider is configured.
 func cliProviders(cfg *PoolConfig) []cli.IdentityProvider {
+	if len(cfg.IdentityProviders) == 0 {
+		return nil
+	}
 	out := make([]cli.IdentityProvider, 0, len(cfg.IdentityProviders))
 	for _, ip := range cfg.IdentityProviders {
 		var conf struct {

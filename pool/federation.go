@@ -241,6 +241,11 @@ func (p *Pool) createFederated(ctx context.Context, a FederatedAuth, email strin
 				return nil, err
 			}
 		default:
+			// The same first sign-in, elsewhere, may have made this user
+			// since the identity was looked up: sign in as its user.
+			if lu, lerr := p.store.UserByIdentity(ctx, id.Provider, id.Subject); lerr == nil {
+				return p.federatedSignIn(ctx, a, lu, email, true)
+			}
 			p.FederationFailed(ctx, id.Provider, FederationEmailTaken, "")
 			return nil, ErrFederatedEmailTaken
 		}

@@ -116,6 +116,12 @@ func secretAAD(userID, factorID string) []byte {
 // sealSecret returns plain sealed for the user's factor: sealMagic, the
 // key id's length and the id, a random nonce, then the ciphertext.
 func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
+	return b.sealWith(secretAAD(userID, factorID), plain)
+}
+
+// sealWith seals plain bound to aad, in sealSecret's layout; each kind of
+// secret has its own aad, so that one never opens as another.
+func (b *secretBox) sealWith(aad, plain []byte) []byte {
 	b.mu.RLock()
 	aead := b.aeads[b.seal]
 	b.mu.RUnlock()
@@ -124,7 +130,7 @@ func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
 	nonce := make([]byte, aead.NonceSize())
 	rand.Read(nonce) // crypto/rand.Read does not fail
 	out = append(out, nonce...)
-	return aead.Seal(out, nonce, plain, secretAAD(userID, factorID))
+	return aead.Seal(out, nonce, plain, aad)
 }
 
 // sealed reports whether a stored secret was sealed, rather than stored
@@ -145,9 +151,14 @@ func (b *secretBox) openSecret(ctx context.Context, userID, factorID string, sto
 	if !sealed(stored) {
 		return stored, nil
 	}
+	return b.openWith(ctx, secretAAD(userID, factorID), stored)
+}
+
+// openWith opens what sealWith sealed with the same aad.
+func (b *secretBox) openWith(ctx context.Context, aad, stored []byte) ([]byte, error) {
 	rest, ok := bytes.CutPrefix(stored, []byte(sealMagic))
 	if !ok || len(rest) < 1 || len(rest) < 1+int(rest[0]) {
-		return nil, errors.New("pool: a stored TOTP secret is malformed")
+		return nil, errors.New("pool: a stored sealed secret is malformed")
 	}
 	id, rest := string(rest[1:1+int(rest[0])]), rest[1+int(rest[0]):]
 	aead, err := b.aead(ctx, id)
@@ -155,11 +166,11 @@ func (b *secretBox) openSecret(ctx context.Context, userID, factorID string, sto
 		return nil, err
 	}
 	if len(rest) < aead.NonceSize() {
-		return nil, errors.New("pool: a stored TOTP secret is malformed")
+		return nil, errors.New("pool: a stored sealed secret is malformed")
 	}
-	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], secretAAD(userID, factorID))
+	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], aad)
 	if err != nil {
-		return nil, fmt.Errorf("pool: a stored TOTP secret does not open: %w", err)
+		return nil, fmt.Errorf("pool: a stored secret does not open: %w", err)
 	}
 	return plain, nil
 }

@@ -1,5 +1,5 @@
 // Package cli is Gatehouse's commands of the caddy binary: `users`,
-// `groups`, `clients`, `keys` and `audit`, registered with caddycmd when the
+// `groups`, `clients`, `keys`, `access-keys` and `audit`, registered with caddycmd when the
 // package is loaded, as Caddy's own modules register theirs. The module
 // (package module) imports it, so every Caddy built with the module has
 // them: cmd/gatehouse, or `xcaddy build --with

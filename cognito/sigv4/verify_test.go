@@ -92,7 +92,9 @@ func (rg *rig) serve(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	default:
-		json.NewEncoder(w).Encode(p)
+		// The principal, with what an AdminGetUser answer needs for the
+		// JavaScript SDK to parse it.
+		json.NewEncoder(w).Encode(map[string]any{"AccessKeyID": p.AccessKeyID, "ReadOnly": p.ReadOnly, "Username": "ada@example.com"})
 	}
 }
 

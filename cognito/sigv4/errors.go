@@ -74,3 +74,13 @@ func unrecognized(reason string) *Error {
 func throttled(wait time.Duration) *Error {
 	return &Error{Type: TypeTooManyRequests, Message: "Rate exceeded", Status: http.StatusTooManyRequests, Reason: ReasonThrottled, RetryAfter: wait}
 }
+
+// TypeAccessDenied is AWS's name for a call its credentials may not make.
+const TypeAccessDenied = "AccessDeniedException"
+
+// AccessDenied is the refusal of action to p (a read-only key asking for a
+// change), as IAM refuses an action a policy does not allow.
+func AccessDenied(p *Principal, action string) *Error {
+	return &Error{Type: TypeAccessDenied, Status: http.StatusBadRequest, Reason: "read_only",
+		Message: fmt.Sprintf("Access key %s is read-only: it is not authorized to perform: %s:%s", p.AccessKeyID, Service, action)}
+}

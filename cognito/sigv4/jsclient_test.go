@@ -25,8 +25,8 @@ func TestJavaScriptSDK(t *testing.T) {
 	}) {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), node, "testdata/jsclient.mjs")
-		cmd.Env = append(os.Environ(), "ENDPOINT="+rg.srv.URL, "REGION="+region, "POOL_ID="+region+"_abc",
-			"KEY_ID="+rg.key.ID, "SECRET="+secret, "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_PROFILE=")
+		cmd.Env = append(withoutAWS(os.Environ()), "ENDPOINT="+rg.srv.URL, "REGION="+region, "POOL_ID="+region+"_abc",
+			"KEY_ID="+rg.key.ID, "SECRET="+secret)
 		raw, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("node: %v\n%s", err, raw)

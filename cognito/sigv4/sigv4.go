@@ -300,7 +300,9 @@ func checkSkew(signed, now time.Time) *Error {
 var mustSign = []string{"content-type", "x-amz-target", "x-amz-content-sha256"}
 
 // checkSignedHeaders requires host and x-amz-date signed, and every header
-// of mustSign and every x-amz-* header the request carries.
+// of mustSign and every x-amz-* header the request carries; a header of
+// mustSign sent twice is refused, so that what the API reads (the first)
+// is all that was signed.
 func checkSignedHeaders(r *http.Request, signed []string) *Error {
 	has := func(name string) bool {
 		for _, s := range signed {
@@ -320,6 +322,11 @@ func checkSignedHeaders(r *http.Request, signed []string) *Error {
 		lower := strings.ToLower(name)
 		if (strings.HasPrefix(lower, "x-amz-") || contains(mustSign, lower)) && !has(lower) {
 			unsigned = append(unsigned, lower)
+		}
+	}
+	for _, name := range mustSign {
+		if len(r.Header.Values(name)) > 1 {
+			return incomplete("The request carries %s more than once.", name)
 		}
 	}
 	if len(unsigned) > 0 {

@@ -58,7 +58,7 @@ func newRig(t *testing.T, throttle ratelimit.Throttle) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rg := &rig{t: t, pool: p, store: s, key: k, now: time.Now()}
+	rg := &rig{t: t, pool: p, store: s, key: k, now: time.Now().Truncate(time.Second)}
 	rg.v, err = sigv4.New(sigv4.Config{
 		Region: region, Keys: p, Replay: s, Audit: p, Throttle: throttle,
 		ClientIP: func(r *http.Request) string { return r.Header.Get("Test-Client-Ip") },
@@ -318,6 +318,14 @@ func TestRefusals(t *testing.T) {
 			r.Header.Set("Date", now.UTC().Format(http.TimeFormat))
 			return r
 		}, sigv4.TypeIncomplete, "X-Amz-Date", sigv4.ReasonIncomplete},
+		{"x-amz-target twice, both signed", func() *http.Request {
+			r := rg.request(adminBody)
+			r.Header.Add("X-Amz-Target", "AWSCognitoIdentityProviderService.AdminDeleteUser")
+			rg.sign(r, adminBody, rg.key.ID, rg.key.SecretAccessKey, sigv4.Service, region, now)
+			return r
+		}, sigv4.TypeIncomplete, "x-amz-target more than once", sigv4.ReasonIncomplete},
+		{"just past the skew", func() *http.Request { return signedAt(now.Add(-sigv4.MaxSkew - time.Second)) },
+			sigv4.TypeInvalidSignature, "Signature expired: ", sigv4.ReasonExpired},
 		{"two Authorization headers", func() *http.Request {
 			r := rg.signed(adminBody)
 			r.Header.Add("Authorization", r.Header.Get("Authorization"))
@@ -370,6 +378,19 @@ func TestRefusals(t *testing.T) {
 				t.Error("the audit holds the secret")
 			}
 		})
+	}
+}
+
+// TestSkewEdges: a date exactly MaxSkew away, either way, is accepted.
+func TestSkewEdges(t *testing.T) {
+	t.Parallel()
+	rg := newRig(t, nil)
+	for _, d := range []time.Duration{-sigv4.MaxSkew, sigv4.MaxSkew} {
+		r := rg.request(adminBody)
+		rg.sign(r, adminBody, rg.key.ID, rg.key.SecretAccessKey, sigv4.Service, region, rg.clock().Add(d))
+		if p, typ, msg := rg.send(r); p == nil {
+			t.Errorf("signed %s from now: %s %s", d, typ, msg)
+		}
 	}
 }
 

@@ -25,8 +25,9 @@
 //   - the signed headers include host and x-amz-date, and every one of
 //     content-type, x-amz-target, x-amz-content-sha256 and any other
 //     x-amz-* header the request carries, so that neither the action nor
-//     the body's type can be changed under a signature; every signed header
-//     is present (IncompleteSignatureException);
+//     the body's type can be changed under a signature; each of those three
+//     at most once, and every signed header present
+//     (IncompleteSignatureException);
 //   - an x-amz-content-sha256 header, if sent, is the body's real hash
 //     (UNSIGNED-PAYLOAD is refused);
 //   - the access key exists (UnrecognizedClientException);

@@ -421,8 +421,10 @@ func (h *Handler) federationCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// One answer per flow, across every instance: the cookie is cleared
-	// above, but a copy of it and of the answer could be sent again.
-	cur, _, err := h.pool.Store().CountHit(r.Context(), "federation-flow:"+stateKey(f.State), time.Unix(f.Created, 0), federation.FlowTTL)
+	// above, but a copy of it and of the answer could be sent again. The
+	// mark's window starts after the flow's last good moment, so that
+	// purging old windows (by their start) never forgets a live one.
+	cur, _, err := h.pool.Store().CountHit(r.Context(), "federation-flow:"+stateKey(f.State), time.Unix(f.Expires, 0).Add(time.Second), time.Second)
 	if err != nil {
 		h.internalError(w, r, "spending a federation flow", err)
 		return

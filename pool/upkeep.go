@@ -40,6 +40,10 @@ type Task struct {
 // instance does it, harmlessly.
 const purgeInterval = 10 * time.Minute
 
+// oneTimeMarkKeep is how long past its window's start a one-time mark is
+// kept (see Once).
+const oneTimeMarkKeep = 24 * time.Hour
+
 // upkeepTimeout bounds one pass, so a store that stopped answering (rather
 // than refusing connections) cannot stall the loop for good.
 const upkeepTimeout = 10 * time.Second
@@ -79,6 +83,11 @@ func (u *Upkeep) Once(ctx context.Context) {
 	}
 	u.lastPurge = now
 	do(Task{"old sign-in failures", u.Pool.ForgetOldFailures})
+	// One-time marks (spent challenge sessions, federation flows, SAML
+	// assertion ids, SigV4 signatures) are counts whose window starts
+	// after the last moment the thing marked is accepted; a day past that
+	// none matters, whatever the store (a shared throttle forgets sooner).
+	do(Task{"old one-time marks", func(ctx context.Context) error { return u.Pool.store.PurgeHits(ctx, now.Add(-oneTimeMarkKeep)) }})
 	for _, t := range u.Purge {
 		do(t)
 	}

@@ -96,3 +96,26 @@ func TestUpkeepTasks(t *testing.T) {
 		t.Errorf("after purgeInterval: %d purges and %d of the next task, want 2 and 1", purges.Load(), after.Load())
 	}
 }
+
+// TestUpkeepForgetsOldOneTimeMarks: on any store the purge forgets one-time
+// marks a day past their window's start, and keeps the ones still in play
+// (a spent sign-in session whose expiry has not come stays spent).
+func TestUpkeepForgetsOldOneTimeMarks(t *testing.T) {
+	t.Parallel()
+	p := newTestPool(t)
+	ctx := t.Context()
+	old, live := time.Now().Add(-oneTimeMarkKeep-time.Hour), time.Now().Add(time.Hour)
+	for _, start := range []time.Time{old, live} {
+		if _, _, err := p.store.CountHit(ctx, "mark", start, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	(&Upkeep{Pool: p, Interval: time.Second}).Once(ctx)
+	// A count of 1 means the window was forgotten; 2, that it was kept.
+	if n, _, _ := p.store.CountHit(ctx, "mark", old, time.Second); n != 1 {
+		t.Errorf("a mark a day past its start counted %d after the purge, want it forgotten (1)", n)
+	}
+	if n, _, _ := p.store.CountHit(ctx, "mark", live, time.Second); n != 2 {
+		t.Errorf("a live mark counted %d after the purge, want it kept (2)", n)
+	}
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
-	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 // fuzzSessions signs a request in as the user its "fz_session" cookie
@@ -50,11 +50,7 @@ func (s fuzzSessions) Authenticated(r *http.Request) (*middleware.Session, bool)
 // `go test ./hostedui -run '^$' -fuzz FuzzPages -fuzztime 2m`.
 func FuzzPages(f *testing.F) {
 	dir := f.TempDir()
-	st, err := sqlite.Open(f.Context(), filepath.Join(dir, "gatehouse.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(f, filepath.Join(dir, "gatehouse.db"))
 	outbox, err := mail.NewOutbox(filepath.Join(dir, "outbox"), mail.Options{From: "pool@example.com"}, nil)
 	if err != nil {
 		f.Fatal(err)

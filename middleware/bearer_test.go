@@ -18,7 +18,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/signing"
-	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 // bearerFixture is a gateway that accepts its own pool's tokens (issuer
@@ -551,11 +551,7 @@ func TestBearerRevokedAccessToken(t *testing.T) {
 // newKeySet loads a KeySet on a fresh SQLite store.
 func newKeySet(t testing.TB) *signing.KeySet {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	ks, err := signing.Open(t.Context(), s, signing.Policy{})
 	if err != nil {
 		t.Fatalf("signing.Open: %v", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 const (
@@ -48,10 +49,7 @@ func newGatewayFixture(t testing.TB, edit func(*Config)) *gwFixture {
 	f := &gwFixture{path: filepath.Join(t.TempDir(), "gatehouse.db")}
 	ctx := context.Background()
 	var err error
-	if f.store, err = sqlite.Open(ctx, f.path); err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { f.store.Close() })
+	f.store = sqlitetest.Open(t, f.path)
 	f.pool, err = pool.New(ctx, f.store, pool.Config{Name: "test", Hash: pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
 	if err != nil {
 		t.Fatalf("pool.New: %v", err)
@@ -500,11 +498,7 @@ func TestGatewayEndRevokes(t *testing.T) {
 
 	// Another gateway instance on the same store refuses it too, after its
 	// deny list refresh.
-	st2, err := sqlite.Open(t.Context(), f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st2.Close() })
+	st2 := sqlitetest.Open(t, f.path)
 	p2, err := pool.New(t.Context(), st2, pool.Config{Hash: pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
 	if err != nil {
 		t.Fatal(err)

@@ -457,7 +457,7 @@ func TestCodeLimitsE2E(t *testing.T) {
 		}
 	})
 	t.Run("resend cool-down", func(t *testing.T) {
-		a := startAccounts(t, "verification {\n resend_cooldown 2s\n}")
+		a := startAccounts(t, "verification {\n resend_cooldown 1s\n}")
 		c := testenv.Browser(t)
 		a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", pw))
 		first := a.smtp.WaitFor(t, "ada@example.com", 1, mailWait).Code(t)
@@ -470,7 +470,7 @@ func TestCodeLimitsE2E(t *testing.T) {
 		if n := a.smtp.CountTo("ada@example.com"); n != 1 {
 			t.Fatalf("%d messages within the cool-down", n)
 		}
-		time.Sleep(2100 * time.Millisecond)
+		time.Sleep(1100 * time.Millisecond)
 		resp, body = a.form(t, c, "/_gatehouse/confirm", resend)
 		wantStatus(t, "resend after the cool-down", resp, body, http.StatusSeeOther)
 		second := a.smtp.WaitFor(t, "ada@example.com", 2, mailWait).Code(t)
@@ -508,11 +508,16 @@ func flush(t *testing.T, s *site) {
 // way; asking again once the server is back works at once, and the code
 // confirms.
 func TestMailOutage(t *testing.T) {
-	a := startAccounts(t, "")
+	// A mail timeout of 1s, not the other tests' 2s: this test waits it
+	// out, and the slow server's delay past it.
+	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})
+	text := strings.Replace(accountsPool(smtp, ""), "timeout 2s", "timeout 1s", 1)
+	s := startSite(t, text, map[string]string{"app": "pool default"})
+	a := &accounts{site: s, smtp: smtp, base: s.url("app", "")}
 	c := testenv.Browser(t)
 	const pw = "a quiet walk in the hills"
 
-	a.smtp.SetDelay(5 * time.Second) // beyond the 2s timeout
+	a.smtp.SetDelay(2 * time.Second) // beyond the 1s timeout
 	start := time.Now()
 	resp, body := a.form(t, c, "/_gatehouse/signup", signUpForm("ada@example.com", pw))
 	took := time.Since(start)
@@ -523,7 +528,7 @@ func TestMailOutage(t *testing.T) {
 	if loc, _ := url.Parse(resp.Header.Get("Location")); loc == nil || loc.Query().Has("mail") {
 		t.Fatalf("the answer depends on the mail: %s", resp.Header.Get("Location"))
 	}
-	flush(t, a.site) // the send gives up after 2s
+	flush(t, a.site) // the send gives up after 1s
 
 	a.smtp.SetDelay(0)
 	a.smtp.WaitFor(t, "ada@example.com", 1, mailWait) // the slow server took it after all

@@ -93,9 +93,11 @@ func TestPasskeyConfirmation(t *testing.T) {
 	}
 	auth.Flags = testenv.FlagUP | testenv.FlagUV
 
-	time.Sleep(1100 * time.Millisecond) // pool.passkeyStep: one ceremony a second
+	// No wait for a new ceremony second (pool.passkeyStep): the refusal
+	// above spent none, and nothing was accepted before.
 	resp, b = m.confirmWithPasskey(t, c, auth)
 	wantStatus(t, "confirming with the passkey", resp, b, http.StatusOK)
+	confirmedAt := time.Now()
 	if f := decodeFinished(t, b); f.Redirect != "/_gatehouse/account" {
 		t.Fatalf("confirmation answered %s", b)
 	}
@@ -127,10 +129,11 @@ func TestPasskeyConfirmation(t *testing.T) {
 	wantStatus(t, "adding a passkey while confirmed", resp, b, http.StatusOK)
 
 	// The cookie is worth nothing to another session, even Ada's own.
-	time.Sleep(1100 * time.Millisecond)
+	ceremonySecondAfter(confirmedAt)
 	c2 := testenv.Browser(t)
 	resp, b = m.passkeySignIn(t, c2, auth, "/")
 	wantStatus(t, "second session", resp, b, http.StatusOK)
+	signedInAt := time.Now()
 	u, _ := url.Parse(m.base + "/_gatehouse/account")
 	c2.Jar.SetCookies(u, []*http.Cookie{{Name: "gatehouse_confirmed", Value: confirmed, Path: "/_gatehouse/"}})
 	resp, b = m.form(t, c2, "/_gatehouse/account", url.Values{"action": {"mfa_codes"}})
@@ -172,7 +175,7 @@ func TestPasskeyConfirmation(t *testing.T) {
 	}
 
 	// Deleting the account with a fresh confirmation.
-	time.Sleep(1100 * time.Millisecond)
+	ceremonySecondAfter(signedInAt)
 	resp, b = m.confirmWithPasskey(t, c, auth)
 	wantStatus(t, "confirming again", resp, b, http.StatusOK)
 	resp, b = m.form(t, c, "/_gatehouse/account", url.Values{"action": {"delete"}})

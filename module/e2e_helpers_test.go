@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
 	"github.com/gatehouse-auth/gatehouse/module"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -50,7 +51,9 @@ func startSiteWithStore(t *testing.T, storeLine, poolOptions string, siteBlocks 
 	t.Helper()
 	s := &site{t: t, dir: t.TempDir(), upstream: testenv.StartUpstream(t), ports: map[string]int{}}
 	if storeLine == "" {
-		storeLine = "store sqlite " + filepath.Join(s.dir, "data", "gatehouse.db")
+		db := filepath.Join(s.dir, "data", "gatehouse.db")
+		sqlitetest.Seed(t, db) // migrated already: the pool's start need not
+		storeLine = "store sqlite " + db
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `{

@@ -349,7 +349,7 @@ func TestAccessTokenAndCustomHeaders(t *testing.T) {
 // claims_refresh interval, the upstream sees the new groups in a freshly
 // signed header.
 func TestClaimsRefresh(t *testing.T) {
-	s := startSite(t, "", map[string]string{"app": "claims_refresh 1s"})
+	s := startSite(t, "", map[string]string{"app": "claims_refresh 300ms"})
 	ada := createAda(t, s, "staff")
 	base := s.url("app", "")
 	c := testenv.Browser(t)
@@ -359,7 +359,7 @@ func TestClaimsRefresh(t *testing.T) {
 	if err := s.pool.Pool.AddToGroup(context.Background(), ada.ID, "admins"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // past claims_refresh
 	resp, _ := get(t, c, base+"/", nil)
 	if cookieNamed(resp, "gatehouse_session") == nil {
 		t.Errorf("refresh did not re-issue the session cookie")
@@ -379,7 +379,7 @@ func TestClaimsRefresh(t *testing.T) {
 	if err := s.pool.Pool.DeleteUser(context.Background(), ada.ID); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // past claims_refresh
 	if resp, _ := get(t, c, base+"/", nil); resp.StatusCode != http.StatusFound {
 		t.Errorf("deleted user: status %d, want 302", resp.StatusCode)
 	}

@@ -35,7 +35,7 @@ const (
 	opLogin     = "grace@navy.example"
 	opPassword  = "correct horse"
 	opSubject   = "grace-7f3a"
-	opAccessTTL = 4 * time.Second
+	opAccessTTL = 3 * time.Second
 )
 
 // oidcProvider is the npm package oidc-provider, a certified OpenID
@@ -302,10 +302,16 @@ func TestOutsideIssuer(t *testing.T) {
 			t.Fatalf("issuer down: status %d, want 503 with an explanation: %s", resp.StatusCode, body)
 		}
 	})
+	failedAt := time.Now() // the discovery that failed above was tried by now
 	op.start()
-	time.Sleep(time.Second) // the discovery back-off after the failure above
+	// Past the discovery back-off after that failure (the provider's own
+	// start took some of it).
+	time.Sleep(time.Until(failedAt.Add(time.Second)))
 
 	var authURL, callbackURL, firstAccess string
+	// tokensAt is when the session last got tokens from the provider (at
+	// the latest): the waits for their expiry below count from it.
+	var tokensAt time.Time
 	t.Run("sign in at the provider", func(t *testing.T) {
 		resp, _ := get(t, c, auth+wanted, forged)
 		authURL = resp.Header.Get("Location")
@@ -334,6 +340,7 @@ func TestOutsideIssuer(t *testing.T) {
 			t.Fatalf("the provider sent the browser to %q, want the gateway's callback", callbackURL)
 		}
 		resp, body := get(t, c, callbackURL, nil)
+		tokensAt = time.Now()
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != wanted {
 			t.Fatalf("callback: %d to %q, want 302 to exactly %q: %s", resp.StatusCode, resp.Header.Get("Location"), wanted, body)
 		}
@@ -413,11 +420,12 @@ func TestOutsideIssuer(t *testing.T) {
 	})
 
 	t.Run("the access token is refreshed before it expires", func(t *testing.T) {
-		time.Sleep(opAccessTTL + 500*time.Millisecond)
+		time.Sleep(time.Until(tokensAt.Add(opAccessTTL + 500*time.Millisecond)))
 		if status, _ := op.userinfo(t, firstAccess); status != http.StatusUnauthorized {
 			t.Fatalf("the first access token still works after its TTL (%d); the test proves nothing", status)
 		}
 		resp, body := get(t, c, auth+wanted, nil)
+		tokensAt = time.Now()
 		if resp.StatusCode != http.StatusOK || body != "upstream" {
 			t.Fatalf("after the access token expired: %d %q, want the upstream without a round trip", resp.StatusCode, body)
 		}
@@ -435,10 +443,11 @@ func TestOutsideIssuer(t *testing.T) {
 			t.Errorf("claims lost in the refresh: %v", upstream.Last().Header)
 		}
 		// And once more: the rotated refresh token works too.
-		time.Sleep(opAccessTTL)
+		time.Sleep(time.Until(tokensAt.Add(opAccessTTL)))
 		if resp, _ := get(t, c, auth+wanted, nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("second refresh: %d", resp.StatusCode)
 		}
+		tokensAt = time.Now()
 		if next := upstream.Last().Header.Get(middleware.HeaderAccessToken); next == access {
 			t.Error("the second refresh passed the same access token")
 		}
@@ -449,7 +458,7 @@ func TestOutsideIssuer(t *testing.T) {
 		// been revoked there.
 		op.stop()
 		op.start()
-		time.Sleep(opAccessTTL)
+		time.Sleep(time.Until(tokensAt.Add(opAccessTTL)))
 		before := upstream.Count()
 		resp, _ := get(t, c, auth+wanted, nil)
 		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), op.issuer+"/auth?") {
@@ -553,7 +562,7 @@ func TestGatehousePoolAsOutsideIssuer(t *testing.T) {
 				redirect_uri %s/_gatehouse/oauth2/callback
 				secret %s
 				scopes openid email profile
-				access_token_ttl 4s
+				access_token_ttl 3s
 			}
 		}
 	}
@@ -658,7 +667,7 @@ func TestGatehousePoolAsOutsideIssuer(t *testing.T) {
 	}
 
 	// Past the access token's lifetime, the gateway has refreshed it.
-	time.Sleep(4*time.Second + 500*time.Millisecond)
+	time.Sleep(3*time.Second + 500*time.Millisecond)
 	if resp, _ := get(t, c, gateway+wanted, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after the access token expired: %d", resp.StatusCode)
 	}
@@ -672,7 +681,7 @@ func TestGatehousePoolAsOutsideIssuer(t *testing.T) {
 	if err := p.Store.RevokeUserRefreshTokens(context.Background(), ada.ID); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * time.Second)
+	time.Sleep(3 * time.Second)
 	resp, _ = get(t, c, gateway+wanted, nil)
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), issuer+"/") {
 		t.Errorf("after the grant was revoked: %d to %q, want 302 to the issuer", resp.StatusCode, resp.Header.Get("Location"))

@@ -27,6 +27,15 @@ var dataChallengeRE = regexp.MustCompile(`data-webauthn="mfa"[^>]* data-challeng
 // pages, offer passkeys on a domain name only, never on an IP address.
 // Sites "app" and "secure" (`require mfa`) pass the session's amr
 // upstream as X-Test-Amr.
+// ceremonySecondAfter waits until the clock is in a later second than done.
+// An authenticator that counts nothing (counter 0) is accepted once per
+// ceremony second (pool.passkeyStep), so a ceremony begun after this is
+// newer than any that had begun by done: waiting for that boundary, not a
+// whole second and more, keeps the guarantee with a shorter wait.
+func ceremonySecondAfter(done time.Time) {
+	time.Sleep(time.Until(done.Truncate(time.Second).Add(time.Second + 5*time.Millisecond)))
+}
+
 func startPasskeys(t *testing.T, poolOptions string) *mfaSite {
 	t.Helper()
 	s := &site{t: t, dir: t.TempDir(), upstream: testenv.StartUpstream(t), ports: map[string]int{}}
@@ -285,7 +294,7 @@ func TestPasskeyJourney(t *testing.T) {
 	// Without a password, and again: an authenticator that counts
 	// nothing (counter 0) is accepted each time, once per ceremony.
 	for i := range 2 {
-		time.Sleep(1100 * time.Millisecond) // see pool.passkeyStep: one ceremony a second
+		ceremonySecondAfter(time.Now())
 		c3 := testenv.Browser(t)
 		resp, b = m.passkeySignIn(t, c3, auth, "/private")
 		m.wantSignedIn(t, m.accounts, c3, fmt.Sprintf("passwordless sign-in %d", i+1), resp, b, "/private", "hwk,mfa")
@@ -293,7 +302,7 @@ func TestPasskeyJourney(t *testing.T) {
 
 	// A replayed ceremony: the very request of a successful sign-in, sent
 	// again with the ceremony cookie it had.
-	time.Sleep(1100 * time.Millisecond)
+	ceremonySecondAfter(time.Now())
 	c4 := testenv.Browser(t)
 	_, _, csrf4 := m.page(t, c4, "/_gatehouse/signin")
 	o = m.begin(t, c4, "passkey/begin", csrf4, map[string]string{})
@@ -325,7 +334,8 @@ func TestPasskeyJourney(t *testing.T) {
 	}
 	resp, b = m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_remove"}, "factor": {factors[0].ID}, "password": {adaPassword}})
 	wantStatus(t, "removing the passkey", resp, b, http.StatusSeeOther)
-	time.Sleep(1100 * time.Millisecond)
+	// No wait for a new ceremony second: were the passkey still there, the
+	// answer would not say "not registered".
 	resp, b = m.passkeySignIn(t, testenv.Browser(t), auth, "/")
 	wantStatus(t, "removed passkey", resp, b, http.StatusUnauthorized)
 	if f := decodeFinished(t, b); !strings.Contains(f.Message, "not registered") {
@@ -352,9 +362,14 @@ func TestPasskeyRefusals(t *testing.T) {
 		t.Fatalf("a second factor came with new recovery codes: %s", b)
 	}
 
+	// No ceremony of synced is accepted before "disabled user", and a
+	// refused one spends nothing (the checks come before the ceremony's
+	// second is recorded), so none of these refusals can be for a spent
+	// ceremony second: each is for the reason it names, and a check that
+	// let its assertion through would be seen as a success. key's are
+	// judged by its counter, which no wait changes.
 	refused := func(what string, auth *testenv.Authenticator, status int, message string) {
 		t.Helper()
-		time.Sleep(1100 * time.Millisecond)
 		resp, b := m.passkeySignIn(t, testenv.Browser(t), auth, "/")
 		wantStatus(t, what, resp, b, status)
 		if f := decodeFinished(t, b); !strings.Contains(f.Message, message) {
@@ -378,7 +393,6 @@ func TestPasskeyRefusals(t *testing.T) {
 	synced.RPID = "localhost"
 
 	// A tampered signature.
-	time.Sleep(1100 * time.Millisecond)
 	cb := testenv.Browser(t)
 	_, _, csrf := m.page(t, cb, "/_gatehouse/signin")
 	o := m.begin(t, cb, "passkey/begin", csrf, map[string]string{})
@@ -410,7 +424,6 @@ func TestPasskeyRefusals(t *testing.T) {
 	key.Counter = 0
 	refused("counter falling to 0", key, http.StatusUnauthorized, "not accepted")
 	key.Counter = 8
-	time.Sleep(1100 * time.Millisecond)
 	resp, b = m.passkeySignIn(t, testenv.Browser(t), key, "/")
 	wantStatus(t, "counter 8", resp, b, http.StatusOK)
 
@@ -420,10 +433,11 @@ func TestPasskeyRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused("disabled user", synced, http.StatusForbidden, "disabled")
+	disabledAt := time.Now() // that ceremony was verified, and spent, before the refusal
 	if err := m.pool.Pool.SetEnabled(t.Context(), u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	ceremonySecondAfter(disabledAt)
 	resp, b = m.passkeySignIn(t, testenv.Browser(t), synced, "/")
 	wantStatus(t, "enabled again", resp, b, http.StatusOK)
 }

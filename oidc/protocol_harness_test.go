@@ -39,7 +39,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
-	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 const (
@@ -100,11 +100,7 @@ type issuer struct {
 func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: "default",
 		// Cheap hashing: these tests sign in many times. Production

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 // openKeyStore opens a fresh SQLite store at path (or in a temp dir when
@@ -20,11 +21,7 @@ func openKeyStore(t testing.TB, path string) *sqlite.Store {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "gatehouse.db")
 	}
-	s, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t, path)
 	return s
 }
 

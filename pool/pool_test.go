@@ -11,19 +11,15 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
-// openSQLite opens (creating if needed) the SQLite store at path, closed when
-// the test ends. Two calls with one path are two processes' views of one
-// database.
+// openSQLite opens (creating if needed, from sqlitetest's migrated copy) the
+// SQLite store at path, closed when the test ends. Two calls with one path
+// are two processes' views of one database.
 func openSQLite(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return sqlitetest.Open(t, path)
 }
 
 // newPoolOn makes a pool on s with cheap hashing unless cfg says otherwise.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/signing"
-	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 const keyPrefix = "/_gatehouse/public-keys/"
@@ -27,11 +27,7 @@ const keyPrefix = "/_gatehouse/public-keys/"
 func keySet(t *testing.T) *signing.KeySet {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	ks, err := signing.Open(ctx, st, signing.Policy{})
 	if err != nil {
 		t.Fatal(err)

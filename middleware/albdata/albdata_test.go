@@ -19,17 +19,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse-auth/gatehouse/signing"
-	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 // albKeySet loads a KeySet on a fresh SQLite store.
 func albKeySet(t testing.TB) *signing.KeySet {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	ks, err := signing.Open(t.Context(), s, signing.Policy{})
 	if err != nil {
 		t.Fatalf("signing.Open: %v", err)

@@ -25,26 +25,39 @@ import (
 // Times handed to the store are whole microseconds, the precision every
 // backend is required to keep.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
-	t.Run("ListUsers", func(t *testing.T) { testListUsers(t, open) })
-	t.Run("UpdateUser", func(t *testing.T) { testUpdateUser(t, open) })
-	t.Run("DeleteUser", func(t *testing.T) { testDeleteUser(t, open) })
-	t.Run("Groups", func(t *testing.T) { testGroups(t, open) })
-	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
-	t.Run("Keys", func(t *testing.T) { testKeys(t, open) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
-	t.Run("Clients", func(t *testing.T) { testClients(t, open) })
-	t.Run("AuthCodes", func(t *testing.T) { testAuthCodes(t, open) })
-	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
-	t.Run("UpdateUserFields", func(t *testing.T) { testUpdateUserFields(t, open) })
-	t.Run("VerificationCodes", func(t *testing.T) { testVerificationCodes(t, open) })
-	t.Run("MFA", func(t *testing.T) { testMFA(t, open) })
-	t.Run("RecoveryCodes", func(t *testing.T) { testRecoveryCodes(t, open) })
-	t.Run("SignInFailures", func(t *testing.T) { testSignInFailures(t, open) })
-	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
-	t.Run("RateHits", func(t *testing.T) { testRateHits(t, open) })
-	t.Run("MFAInvalidInput", func(t *testing.T) { testMFAInvalidInput(t, open) })
-	t.Run("Identities", func(t *testing.T) { testIdentities(t, open) })
+	// Each part runs on stores of its own, so the parts run in parallel
+	// (up to go test's -parallel): most of their time is spent waiting on
+	// the database.
+	for _, part := range []struct {
+		name string
+		test func(*testing.T, func(*testing.T) store.Store)
+	}{
+		{"Users", testUsers},
+		{"ListUsers", testListUsers},
+		{"UpdateUser", testUpdateUser},
+		{"DeleteUser", testDeleteUser},
+		{"Groups", testGroups},
+		{"Revocations", testRevocations},
+		{"Keys", testKeys},
+		{"Concurrency", testConcurrency},
+		{"Clients", testClients},
+		{"AuthCodes", testAuthCodes},
+		{"RefreshTokens", testRefreshTokens},
+		{"UpdateUserFields", testUpdateUserFields},
+		{"VerificationCodes", testVerificationCodes},
+		{"MFA", testMFA},
+		{"RecoveryCodes", testRecoveryCodes},
+		{"SignInFailures", testSignInFailures},
+		{"Audit", testAudit},
+		{"RateHits", testRateHits},
+		{"MFAInvalidInput", testMFAInvalidInput},
+		{"Identities", testIdentities},
+	} {
+		t.Run(part.name, func(t *testing.T) {
+			t.Parallel()
+			part.test(t, open)
+		})
+	}
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RateHits", func(t *testing.T) { testRateHits(t, open) })
 	t.Run("MFAInvalidInput", func(t *testing.T) { testMFAInvalidInput(t, open) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, open) })
+	t.Run("SRP", func(t *testing.T) { testSRP(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

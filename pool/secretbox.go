@@ -113,18 +113,23 @@ func secretAAD(userID, factorID string) []byte {
 	return []byte("totp\x00" + userID + "\x00" + factorID)
 }
 
-// sealSecret returns plain sealed for the user's factor: sealMagic, the
-// key id's length and the id, a random nonce, then the ciphertext.
+// sealSecret returns plain sealed for the user's factor (sealWith).
 func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
+	return b.sealWith(secretAAD(userID, factorID), plain)
+}
+
+// sealWith returns plain sealed and bound to aad: sealMagic, the key id's
+// length and the id, a random nonce, then the ciphertext.
+func (b *secretBox) sealWith(aad, plain []byte) []byte {
 	b.mu.RLock()
-	aead := b.aeads[b.seal]
+	aead, id := b.aeads[b.seal], b.seal
 	b.mu.RUnlock()
-	out := append([]byte(sealMagic), byte(len(b.seal)))
-	out = append(out, b.seal...)
+	out := append([]byte(sealMagic), byte(len(id)))
+	out = append(out, id...)
 	nonce := make([]byte, aead.NonceSize())
 	rand.Read(nonce) // crypto/rand.Read does not fail
 	out = append(out, nonce...)
-	return aead.Seal(out, nonce, plain, secretAAD(userID, factorID))
+	return aead.Seal(out, nonce, plain, aad)
 }
 
 // sealed reports whether a stored secret was sealed, rather than stored
@@ -145,9 +150,14 @@ func (b *secretBox) openSecret(ctx context.Context, userID, factorID string, sto
 	if !sealed(stored) {
 		return stored, nil
 	}
+	return b.openWith(ctx, secretAAD(userID, factorID), stored)
+}
+
+// openWith returns what sealWith sealed with aad.
+func (b *secretBox) openWith(ctx context.Context, aad, stored []byte) ([]byte, error) {
 	rest, ok := bytes.CutPrefix(stored, []byte(sealMagic))
 	if !ok || len(rest) < 1 || len(rest) < 1+int(rest[0]) {
-		return nil, errors.New("pool: a stored TOTP secret is malformed")
+		return nil, errors.New("pool: a stored secret is malformed")
 	}
 	id, rest := string(rest[1:1+int(rest[0])]), rest[1+int(rest[0]):]
 	aead, err := b.aead(ctx, id)
@@ -155,11 +165,11 @@ func (b *secretBox) openSecret(ctx context.Context, userID, factorID string, sto
 		return nil, err
 	}
 	if len(rest) < aead.NonceSize() {
-		return nil, errors.New("pool: a stored TOTP secret is malformed")
+		return nil, errors.New("pool: a stored secret is malformed")
 	}
-	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], secretAAD(userID, factorID))
+	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], aad)
 	if err != nil {
-		return nil, fmt.Errorf("pool: a stored TOTP secret does not open: %w", err)
+		return nil, fmt.Errorf("pool: a stored secret does not open: %w", err)
 	}
 	return plain, nil
 }

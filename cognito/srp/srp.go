@@ -61,6 +61,9 @@ var (
 	groupK = new(big.Int).SetBytes(hashOf(pad(groupN), pad(groupG)))
 )
 
+// N returns the group's prime.
+func N() *big.Int { return new(big.Int).Set(groupN) }
+
 // Sizes.
 const (
 	// SaltLen is the length of a new salt.

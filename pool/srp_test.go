@@ -486,3 +486,27 @@ func TestSRPRefusals(t *testing.T) {
 		t.Fatalf("SRP answer to a step-up: %v", err)
 	}
 }
+
+// A sign-in that rehashes a stale password hash drops the verifier with
+// the old hash (the store does) and makes one of the new at once.
+func TestSRPAfterHashUpgrade(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	weak := srpMachine(t, path, srpPoolName)
+	u, _ := weak.user(t, "ada@example.com")
+	if step, err := srpSignIn(t, weak, "ada@example.com", goodPassword); err != nil || step.Auth == nil {
+		t.Fatalf("before: %v", err)
+	}
+	strong := &machine{p: newPoolOn(t, openSQLite(t, path), Config{SRP: SRPConfig{PoolName: srpPoolName},
+		Hash: HashParams{MemoryKiB: 128, Iterations: 2, Parallelism: 1}}), clk: weak.clk}
+	withClock(strong.p, weak.clk)
+	if _, err := strong.p.SignIn(t.Context(), "ada@example.com", goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := strong.p.User(t.Context(), u.ID); now.PasswordHash == u.PasswordHash {
+		t.Fatal("the hash was not upgraded")
+	}
+	if step, err := srpSignIn(t, strong, "ada@example.com", goodPassword); err != nil || step.Auth == nil {
+		t.Fatalf("after the upgrade: %v", err)
+	}
+}

@@ -268,6 +268,17 @@ func parseAccountOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 		}
 	case "mail":
 		return true, parseMail(d, cfg)
+	case "srp":
+		var s string
+		if err := oneArg(d, &s); err != nil {
+			return true, err
+		}
+		switch s {
+		case "on", "off":
+			cfg.SRP = s == "on"
+		default:
+			return true, d.Errf("srp %q: want on or off", s)
+		}
 	default:
 		return false, nil
 	}

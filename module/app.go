@@ -75,6 +75,9 @@ type PoolConfig struct {
 	TemporaryPasswordTTL caddy.Duration `json:"temporary_password_ttl,omitempty"`
 	// AccountDeletion lets users delete their own account.
 	AccountDeletion bool `json:"account_deletion,omitempty"`
+	// SRP turns on Cognito's USER_SRP_AUTH (module/srp.go): a verifier
+	// per user, made when a password is set or used. Default off.
+	SRP bool `json:"srp,omitempty"`
 	// Mail sends confirmation codes, reset codes and invitations.
 	Mail *MailConfig `json:"mail,omitempty"`
 	// MFA is off, optional (the default: users may enrol a factor) or
@@ -361,7 +364,7 @@ func (c *PoolConfig) Validate() error {
 	if err := validateAccounts(c); err != nil {
 		return err
 	}
-	return nil
+	return validateSRP(c)
 }
 
 // issuer returns the configured issuer or a stand-in naming the pool.
@@ -460,6 +463,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: totpIssuer, Lockout: cfg.Lockout.pool(),
 			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey, PreviousSecretKeys: previousKeys},
 		AuditLog: auditLogger(ctx),
+		SRP:      srpConfig(cfg),
 	})
 	if err != nil {
 		return nil, err

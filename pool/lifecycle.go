@@ -131,10 +131,14 @@ func policyMessage(err error) string {
 // part of SignUp done before the page answers, the same work for every
 // address. CompleteSignUp does the rest.
 type PendingSignUp struct {
+	id    string
 	email string
 	name  string
 	attrs map[string]string
 	hash  string
+	// srp is the sealed SRP verifier of the password, made here so that
+	// every sign-up costs the same (nil in a pool without SRP).
+	srp []byte
 }
 
 // Email is the sign-up's address, normalized.
@@ -157,7 +161,11 @@ func (p *Pool) PrepareSignUp(ctx context.Context, req SignUpRequest) (*PendingSi
 	}
 	name := attrs["name"]
 	delete(attrs, "name")
-	return &PendingSignUp{email: email, name: name, attrs: attrs, hash: hash}, nil
+	ps := &PendingSignUp{id: uuid.NewString(), email: email, name: name, attrs: attrs, hash: hash}
+	if p.SRPOn() {
+		ps.srp = p.sealSRPVerifier(&store.User{ID: ps.id, PasswordHash: hash}, req.Password)
+	}
+	return ps, nil
 }
 
 // SignUp is PrepareSignUp then CompleteSignUp, in one go. The hosted pages
@@ -216,8 +224,12 @@ func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince
 	for k, v := range s.attrs {
 		attrs[k] = v
 	}
+	id := s.id
+	if id == "" {
+		id = uuid.NewString()
+	}
 	u := &store.User{
-		ID:           uuid.NewString(),
+		ID:           id,
 		Email:        s.email,
 		Name:         s.name,
 		PasswordHash: s.hash,
@@ -227,6 +239,9 @@ func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince
 	}
 	if err := p.store.CreateUser(ctx, u); err != nil {
 		return err
+	}
+	if s.srp != nil {
+		p.saveSRPVerifier(ctx, u, s.srp)
 	}
 	if !coolingSince.IsZero() {
 		now := p.now()
@@ -462,6 +477,8 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, store.StatusConfirmed); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	u.PasswordHash = hash
+	p.keepSRPVerifier(ctx, u, newPassword)
 	p.audit(ctx, store.AuditEvent{Type: AuditPasswordReset, UserID: u.ID, Login: u.Email,
 		Detail: map[string]string{"by": "email_code"}})
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
@@ -509,6 +526,8 @@ func (p *Pool) CompleteNewPassword(ctx context.Context, userID, fingerprint, new
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, store.StatusConfirmed); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	u.PasswordHash = hash
+	p.keepSRPVerifier(ctx, u, newPassword)
 	p.audit(ctx, store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email,
 		Detail: map[string]string{"replaced": "temporary_password"}})
 	if err := p.store.DeleteVerificationCode(ctx, u.ID, PurposeTemporaryPassword); err != nil {
@@ -615,6 +634,8 @@ func (p *Pool) ChangePassword(ctx context.Context, userID string, c Confirmation
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, status); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
+	u.PasswordHash = hash
+	p.keepSRPVerifier(ctx, u, newPassword)
 	e := store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email}
 	if c.Passkey {
 		e.Detail = map[string]string{"confirmed_by": "passkey"}

@@ -124,6 +124,8 @@ type Config struct {
 	// AuditLog receives a line for each audit event (audit.go), besides
 	// the store's audit trail; default: none.
 	AuditLog *zap.Logger
+	// SRP turns on Cognito's USER_SRP_AUTH (srp.go); default off.
+	SRP SRPConfig
 }
 
 // Pool is one user pool on one store.
@@ -144,6 +146,8 @@ type Pool struct {
 	bg        *background // account work after the answer (background.go)
 	sessions  sessionKey  // seals sign-in challenges (signinseal.go)
 	pending   auditQueue  // audit events the store could not take (auditqueue.go)
+	srp       SRPConfig   // USER_SRP_AUTH (srp.go)
+	decoy     decoyKey    // derives SRP challenges for logins without a verifier
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -172,7 +176,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP}
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
 	}
@@ -291,6 +295,7 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 			return nil, err
 		}
 	}
+	p.keepSRPVerifier(ctx, u, nu.Password)
 	return p.store.UserByID(ctx, u.ID)
 }
 
@@ -330,6 +335,27 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	if !ok {
 		return nil, p.failed(ctx, u, email)
 	}
+	if !stale {
+		p.ensureSRPVerifier(ctx, u, password)
+	}
+	if u, err = p.passwordRight(ctx, u, email, failures); err != nil {
+		return nil, err
+	}
+	if stale {
+		if hash, err := p.hasher.Hash(ctx, password); err == nil {
+			if err := p.store.UpdatePassword(ctx, u.ID, hash, u.Status); err == nil {
+				u.PasswordHash = hash
+				p.keepSRPVerifier(ctx, u, password)
+			}
+		}
+	}
+	return u, nil
+}
+
+// passwordRight is what follows a right password (or proof of one) of u,
+// signing in as email with failures recent failures: the failures
+// forgotten, then what u's state allows, refusals audited.
+func (p *Pool) passwordRight(ctx context.Context, u *store.User, email string, failures int) (*store.User, error) {
 	if failures > 0 {
 		if err := p.clearFailures(ctx, email); err != nil {
 			return nil, err
@@ -342,13 +368,6 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	if err := p.signInStatus(ctx, u); err != nil {
 		p.auditSignIn(ctx, u, email, err)
 		return nil, err
-	}
-	if stale {
-		if hash, err := p.hasher.Hash(ctx, password); err == nil {
-			if err := p.store.UpdatePassword(ctx, u.ID, hash, u.Status); err == nil {
-				u.PasswordHash = hash
-			}
-		}
 	}
 	return u, nil
 }
@@ -404,6 +423,8 @@ func (p *Pool) SetPassword(ctx context.Context, userID, password string) error {
 	if err := p.store.UpdatePassword(ctx, userID, hash, status); err != nil {
 		return mapNotFoundErr(err)
 	}
+	u.PasswordHash = hash
+	p.keepSRPVerifier(ctx, u, password)
 	p.audit(ctx, store.AuditEvent{Type: AuditPasswordReset, UserID: userID, Login: u.Email,
 		Detail: map[string]string{"by": "admin"}})
 	return p.RevokeUserSessions(ctx, userID)

@@ -113,8 +113,7 @@ func secretAAD(userID, factorID string) []byte {
 	return []byte("totp\x00" + userID + "\x00" + factorID)
 }
 
-// sealSecret returns plain sealed for the user's factor: sealMagic, the
-// key id's length and the id, a random nonce, then the ciphertext.
+// sealSecret returns plain sealed for the user's factor (sealWith).
 func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
 	return b.sealWith(secretAAD(userID, factorID), plain)
 }
@@ -123,10 +122,10 @@ func (b *secretBox) sealSecret(userID, factorID string, plain []byte) []byte {
 // secret has its own aad, so that one never opens as another.
 func (b *secretBox) sealWith(aad, plain []byte) []byte {
 	b.mu.RLock()
-	aead := b.aeads[b.seal]
+	aead, id := b.aeads[b.seal], b.seal
 	b.mu.RUnlock()
-	out := append([]byte(sealMagic), byte(len(b.seal)))
-	out = append(out, b.seal...)
+	out := append([]byte(sealMagic), byte(len(id)))
+	out = append(out, id...)
 	nonce := make([]byte, aead.NonceSize())
 	rand.Read(nonce) // crypto/rand.Read does not fail
 	out = append(out, nonce...)

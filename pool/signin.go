@@ -64,8 +64,9 @@ const (
 	ChallengeSelectMFAType = "SELECT_MFA_TYPE"
 	// ChallengePasswordVerifier: a signed-in user stepping up without a
 	// factor proves the password again before setting one up; answer with
-	// Password. (Cognito's SRP answers it with a proof instead; that flow
-	// will be another way of answering the same step.)
+	// Password. USER_SRP_AUTH's first step has the same name (as
+	// Cognito's), answered with a proof of the password instead
+	// (InitiateSRPAuth).
 	ChallengePasswordVerifier = "PASSWORD_VERIFIER"
 )
 
@@ -197,6 +198,15 @@ type Answer struct {
 	// Passkey answers WEB_AUTHN and a passkey MFA_SETUP: the ceremony
 	// PasskeyOptions began and the authenticator's response.
 	Passkey *PasskeyAnswer
+
+	// USER_SRP_AUTH's PASSWORD_VERIFIER (InitiateSRPAuth), as Cognito's
+	// ChallengeResponses PASSWORD_CLAIM_SIGNATURE,
+	// PASSWORD_CLAIM_SECRET_BLOCK and TIMESTAMP. The secret block carries
+	// the challenge's state: Session may be left empty, and when given
+	// must be the same challenge's.
+	PasswordClaimSignature   string
+	PasswordClaimSecretBlock string
+	Timestamp                string
 }
 
 // PasskeyAnswer is a finished WebAuthn ceremony.
@@ -238,6 +248,15 @@ type session struct {
 	// First is the amr of the sign-in's first factor when it was not the
 	// password (AMRFederated), so the second factor's amr names it.
 	First string `json:"a,omitempty"`
+
+	// USER_SRP_AUTH's PASSWORD_VERIFIER (srp.go): the login as given
+	// (its lockout), the USER_ID_FOR_SRP signed, the key a right password
+	// gives, and whether the challenge was a decoy (no verifier: no
+	// answer is right).
+	Login   string `json:"l,omitempty"`
+	SRPUser string `json:"s,omitempty"`
+	Key     []byte `json:"x,omitempty"`
+	Decoy   bool   `json:"d,omitempty"`
 }
 
 const emailSetup = "email"
@@ -492,6 +511,9 @@ func spentKey(s session) string { return "signin_session:" + s.ID }
 // password changed or who was disabled), ErrNotSignedIn, a
 // *LockedOutError, the store's.
 func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep, error) {
+	if isSRPAnswer(a) {
+		return p.answerSRP(ctx, a)
+	}
 	s, u, err := p.openSession(ctx, a.Client, a.Session)
 	if err != nil {
 		return nil, err
@@ -517,7 +539,9 @@ func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep,
 		}
 		return p.answerSetup(ctx, a, s, u)
 	case ChallengePasswordVerifier:
-		if name != s.Name {
+		if name != s.Name || len(s.Key) > 0 {
+			// An SRP challenge is answered with a proof (answerSRP), never
+			// the password.
 			return nil, ErrChallengeExpired
 		}
 		return p.answerPassword(ctx, a, s, u)

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -24,6 +25,9 @@ const (
 	// maxSessionLen bounds what is opened: a session is a few hundred
 	// bytes.
 	maxSessionLen = 4096
+	// srpSessionLen is what an SRP challenge's state is padded to: more
+	// than any (a login is at most 254 bytes).
+	srpSessionLen = 640
 )
 
 // sessionKey is the pool's sealing key, loaded from the store on first
@@ -74,6 +78,12 @@ func (p *Pool) sealSession(ctx context.Context, client string, s session) (strin
 	plain, err := json.Marshal(s)
 	if err != nil {
 		return "", err
+	}
+	if len(s.Key) > 0 && len(plain) < srpSessionLen {
+		// An SRP challenge's session is its SECRET_BLOCK, shown before
+		// anything is proved: padded (JSON takes trailing spaces), its
+		// length does not tell a user's from a decoy's.
+		plain = append(plain, bytes.Repeat([]byte{' '}, srpSessionLen-len(plain))...)
 	}
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {

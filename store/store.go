@@ -183,8 +183,9 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (*User, error)
 	// ListUsers returns users ordered by email.
 	ListUsers(ctx context.Context, opts ListOptions) ([]*User, error)
-	// UpdatePassword replaces a user's password hash and status; ErrNotFound
-	// for an unknown user.
+	// UpdatePassword replaces a user's password hash and status, and
+	// deletes the user's SRP verifier (made from the old password) in the
+	// same transaction; ErrNotFound for an unknown user.
 	UpdatePassword(ctx context.Context, userID, hash, status string) error
 	// SetEnabled enables or disables a user; ErrNotFound for an unknown user.
 	SetEnabled(ctx context.Context, userID string, enabled bool) error
@@ -292,6 +293,9 @@ type Store interface {
 	// IdentityStore keeps the links to outside identity providers
 	// (identities.go).
 	IdentityStore
+
+	// SRPStore keeps the users' SRP verifiers (srp.go).
+	SRPStore
 
 	// Close releases the store's connections.
 	Close() error

@@ -130,8 +130,9 @@ func (s *Store) updateOne(ctx context.Context, op, query string, args ...any) er
 	return s.wrap(op, s.writeOne(ctx, func(c conn) error { return c.execOne(ctx, query, args...) }))
 }
 
-// UpdatePassword replaces a user's password hash and status and bumps
-// UpdatedAt; an unknown user gives store.ErrNotFound.
+// UpdatePassword replaces a user's password hash and status, bumps
+// UpdatedAt and deletes the user's SRP verifier; an unknown user gives
+// store.ErrNotFound.
 func (s *Store) UpdatePassword(ctx context.Context, userID, hash, status string) (err error) {
 	ctx, done := s.op(ctx, &err)
 	defer done()
@@ -139,8 +140,16 @@ func (s *Store) UpdatePassword(ctx context.Context, userID, hash, status string)
 	if err != nil {
 		return err
 	}
-	return s.updateOne(ctx, "update password",
-		`UPDATE users SET password_hash = ?, status = ?, updated_at = ? WHERE id = ?`, hash, status, now, userID)
+	err = s.write(ctx, func(c conn) error {
+		if err := c.execOne(ctx, `UPDATE users SET password_hash = ?, status = ?, updated_at = ? WHERE id = ?`,
+			hash, status, now, userID); err != nil {
+			return err
+		}
+		// The verifier was made from the old password: it goes with it.
+		_, err := c.exec(ctx, `DELETE FROM srp_verifiers WHERE user_id = ?`, userID)
+		return err
+	})
+	return s.wrap("update password", err)
 }
 
 // SetEnabled enables or disables a user and bumps UpdatedAt; an unknown user

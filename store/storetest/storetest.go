@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RateHits", testRateHits},
 		{"MFAInvalidInput", testMFAInvalidInput},
 		{"Identities", testIdentities},
+		{"SRP", testSRP},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()

@@ -250,6 +250,13 @@ type ClientConfig struct {
 	IDTokenTTL      caddy.Duration `json:"id_token_ttl,omitempty"`
 	AccessTokenTTL  caddy.Duration `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+	// RefreshTokenRotation is "on" (the default) or "off" (no new refresh
+	// token on refresh: Cognito's behaviour, for apps that keep the first).
+	RefreshTokenRotation string `json:"refresh_token_rotation,omitempty"`
+	// RefreshTokenGrace is, with rotation on, how long a just-retired
+	// refresh token may be presented again; zero means the default (10 s),
+	// a negative value none.
+	RefreshTokenGrace caddy.Duration `json:"refresh_token_grace,omitempty"`
 	// SigningAlg is ES256 (default) or RS256.
 	SigningAlg string `json:"signing_alg,omitempty"`
 }
@@ -266,6 +273,8 @@ func (c ClientConfig) client(secret string) *oidc.Client {
 		IDTokenTTL:             time.Duration(c.IDTokenTTL),
 		AccessTokenTTL:         time.Duration(c.AccessTokenTTL),
 		RefreshTokenTTL:        time.Duration(c.RefreshTokenTTL),
+		RefreshTokenRotation:   c.RefreshTokenRotation,
+		RefreshTokenGrace:      time.Duration(c.RefreshTokenGrace),
 		SigningAlg:             c.SigningAlg,
 	}
 }

@@ -153,16 +153,18 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("gatehouse_idp: pool %s: %w", h.Pool, err)
 	}
 	h.provider, err = oidc.NewProvider(oidc.Config{
-		Issuer:       p.Config.Issuer,
-		Pool:         p.Pool,
-		Store:        p.Store,
-		Keys:         p.Keys,
-		Clients:      clients,
-		Sessions:     idpSessions{h.gateway},
-		SignInPath:   hostedui.SignInPath,
-		SafeReturnTo: hostedui.SafeReturnTo,
-		ErrorPage:    h.ui.RenderError,
-		Continue:     h.ui.Continue,
+		Issuer:             p.Config.Issuer,
+		Pool:               p.Pool,
+		Store:              p.Store,
+		Keys:               p.Keys,
+		Clients:            clients,
+		Sessions:           idpSessions{h.gateway},
+		SignInPath:         hostedui.SignInPath,
+		SignUpPath:         hostedui.SignUpPath,
+		ForgotPasswordPath: hostedui.ForgotPath,
+		SafeReturnTo:       hostedui.SafeReturnTo,
+		ErrorPage:          h.ui.RenderError,
+		Continue:           h.ui.Continue,
 		// The pool's own marker key, the same on every instance; the
 		// provider derives its own key from it.
 		MarkerKey: p.MarkerKey,

@@ -198,6 +198,7 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 		Now:    func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
 		Issuer: iss, Pool: pl, Store: s, Keys: keys, Clients: testClients(),
 		Sessions: sessions{gw}, SignInPath: hostedui.SignInPath, SafeReturnTo: hostedui.SafeReturnTo,
+		SignUpPath: hostedui.SignUpPath, ForgotPasswordPath: hostedui.ForgotPath,
 		ErrorPage: ui.RenderError, Continue: ui.Continue, MarkerKey: marker,
 	})
 	if err != nil {

@@ -72,6 +72,11 @@ func TestRefreshGraceForConcurrentUse(t *testing.T) {
 		next = tok.RefreshToken
 	}
 
+	// Within the grace, the retired token is still its client's alone.
+	if status, body := refreshCall(t, s, rt1, "rsapp", rsSecret); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("another client with a token in its grace: %d %v, want invalid_grant", status, body)
+	}
+
 	// The grace is over: rt1 again is reuse, and the family dies.
 	s.advance(oidc.DefaultRefreshGrace)
 	if _, err := webapp.Refresh(rt1); retrieveErrorCode(err) != "invalid_grant" {

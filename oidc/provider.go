@@ -323,6 +323,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 			"email", "email_verified", "name", "given_name", "family_name", "middle_name", "nickname",
 			"preferred_username", "profile", "picture", "website", "gender", "birthdate", "zoneinfo",
 			"locale", "updated_at", "phone_number", "phone_number_verified", "groups", "cognito:groups",
+			"cognito:username", "jti", "origin_jti", "event_id",
 		},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"request_parameter_supported":                    false,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -197,6 +198,17 @@ func TestCognitoTokenClaims(t *testing.T) {
 		return origin, event
 	}
 	origin, event := ids("code exchange", first.Claim, jwtClaims(t, first.Tok.AccessToken))
+	var doc struct {
+		Claims []string `json:"claims_supported"`
+	}
+	if err := s.op.Claims(&doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"origin_jti", "event_id"} {
+		if !slices.Contains(doc.Claims, c) {
+			t.Errorf("discovery's claims_supported lacks %s: %v", c, doc.Claims)
+		}
+	}
 
 	tok, err := webapp.Refresh(first.Tok.RefreshToken)
 	if err != nil {

@@ -134,6 +134,9 @@ type clientSpec struct {
 	redirectURIs, postLogoutURIs []string
 	scopes, grantTypes           []string
 	idTTL, accessTTL, refreshTTL time.Duration
+	rotation                     string
+	grace                        time.Duration
+	graceSet, rotationSet        bool
 }
 
 // client checks the spec and turns it into a client without a secret.
@@ -188,7 +191,26 @@ func (s clientSpec) client() (*store.Client, error) {
 			return nil, fmt.Errorf("%s %s: must be more than 0", ttl.flag, ttl.d)
 		}
 	}
+	grace := s.grace
+	switch {
+	case s.rotation != oidc.RotationOn && s.rotation != oidc.RotationOff:
+		return nil, fmt.Errorf("--refresh-token-rotation %q: must be on or off", s.rotation)
+	case s.rotation == oidc.RotationOff && s.graceSet:
+		return nil, errors.New("--refresh-token-grace: only with --refresh-token-rotation on (off retires no token)")
+	case grace < 0 || grace > oidc.MaxRefreshGrace:
+		return nil, fmt.Errorf("--refresh-token-grace %s: must be from 0 (none) to %s", grace, oidc.MaxRefreshGrace)
+	case s.rotation == oidc.RotationOff, !s.graceSet:
+		grace = 0 // none needed, or the provider's default
+	case grace == 0:
+		grace = -1 // none, kept apart from "the default"
+	}
+	rotation := s.rotation
+	if !s.rotationSet {
+		rotation = "" // the provider's default
+	}
 	return &store.Client{
+		RefreshTokenRotation:   rotation,
+		RefreshTokenGrace:      grace,
 		ID:                     s.id,
 		Name:                   s.name,
 		Public:                 s.public,
@@ -208,7 +230,7 @@ func clientsCreateCmd() *cobra.Command {
 		spec clientSpec
 	)
 	cmd := poolCommand(
-		"create --id <id> --redirect-uri <uri>... [--name <name>] [--public] [--post-logout-redirect-uri <uri>]... [--scope <scope>]... [--grant-type <type>]... [--id-token-ttl <d>] [--access-token-ttl <d>] [--refresh-token-ttl <d>]",
+		"create --id <id> --redirect-uri <uri>... [--name <name>] [--public] [--post-logout-redirect-uri <uri>]... [--scope <scope>]... [--grant-type <type>]... [--id-token-ttl <d>] [--access-token-ttl <d>] [--refresh-token-ttl <d>] [--refresh-token-rotation on|off] [--refresh-token-grace <d>]",
 		"Creates an app client",
 		`
 Creates an OAuth 2.0 / OpenID Connect app client. A confidential client (the
@@ -221,6 +243,12 @@ apps. Grant types default to authorization_code and refresh_token;
 client_credentials is only for confidential clients. Scopes default to
 openid email profile. --scope and --grant-type take several values separated
 by commas, or repeat them.
+
+Refresh tokens rotate by default: each refresh returns a new one, and an old
+one presented again more than --refresh-token-grace (default 10s, at most 1m,
+0 for none) after it was used signs that sign-in out everywhere. An app
+written for Cognito keeps its first refresh token: give its client
+--refresh-token-rotation off, and refreshes return no new refresh token.
 `, &pf)
 	fs := cmd.Flags()
 	fs.StringVar(&spec.id, "id", "", "The client id (required)")
@@ -235,7 +263,11 @@ by commas, or repeat them.
 	fs.DurationVar(&spec.idTTL, "id-token-ttl", time.Hour, "Lifetime of ID tokens")
 	fs.DurationVar(&spec.accessTTL, "access-token-ttl", time.Hour, "Lifetime of access tokens")
 	fs.DurationVar(&spec.refreshTTL, "refresh-token-ttl", 720*time.Hour, "Lifetime of refresh tokens")
+	fs.StringVar(&spec.rotation, "refresh-token-rotation", oidc.RotationOn, "on: each refresh returns a new refresh token; off: none (Cognito's behaviour)")
+	fs.DurationVar(&spec.grace, "refresh-token-grace", oidc.DefaultRefreshGrace, "With rotation on, how long a just-used refresh token may be used again (concurrent requests); 0 for none")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		spec.graceSet = fs.Changed("refresh-token-grace")
+		spec.rotationSet = fs.Changed("refresh-token-rotation")
 		c, err := spec.client()
 		if err != nil {
 			return err
@@ -401,6 +433,8 @@ type clientOutput struct {
 	IDTokenTTL             string    `json:"id_token_ttl"`
 	AccessTokenTTL         string    `json:"access_token_ttl"`
 	RefreshTokenTTL        string    `json:"refresh_token_ttl"`
+	RefreshTokenRotation   string    `json:"refresh_token_rotation"`
+	RefreshTokenGrace      string    `json:"refresh_token_grace"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -422,8 +456,29 @@ func newClientOutput(c *store.Client) clientOutput {
 		IDTokenTTL:             c.IDTokenTTL.String(),
 		AccessTokenTTL:         c.AccessTokenTTL.String(),
 		RefreshTokenTTL:        c.RefreshTokenTTL.String(),
+		RefreshTokenRotation:   rotationOf(c),
+		RefreshTokenGrace:      graceOf(c).String(),
 		CreatedAt:              c.CreatedAt.UTC(),
 	}
+}
+
+// rotationOf is a stored client's rotation as the provider applies it.
+func rotationOf(c *store.Client) string {
+	if c.RefreshTokenRotation == "" {
+		return oidc.RotationOn
+	}
+	return c.RefreshTokenRotation
+}
+
+// graceOf is a stored client's grace as the provider applies it.
+func graceOf(c *store.Client) time.Duration {
+	switch {
+	case rotationOf(c) == oidc.RotationOff, c.RefreshTokenGrace < 0:
+		return 0
+	case c.RefreshTokenGrace == 0:
+		return oidc.DefaultRefreshGrace
+	}
+	return min(c.RefreshTokenGrace, oidc.MaxRefreshGrace)
 }
 
 // printClient writes one client as `key: value` lines, or as JSON.
@@ -443,6 +498,8 @@ func printClient(w io.Writer, asJSON bool, c *store.Client) error {
 	row("id_token_ttl", c.IDTokenTTL)
 	row("access_token_ttl", c.AccessTokenTTL)
 	row("refresh_token_ttl", c.RefreshTokenTTL)
+	row("refresh_token_rotation", rotationOf(c))
+	row("refresh_token_grace", graceOf(c))
 	row("created_at", formatTime(c.CreatedAt))
 	return tw.Flush()
 }

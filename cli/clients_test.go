@@ -26,6 +26,8 @@ type clientJSON struct {
 	IDTokenTTL             string    `json:"id_token_ttl"`
 	AccessTokenTTL         string    `json:"access_token_ttl"`
 	RefreshTokenTTL        string    `json:"refresh_token_ttl"`
+	RefreshTokenRotation   string    `json:"refresh_token_rotation"`
+	RefreshTokenGrace      string    `json:"refresh_token_grace"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -211,6 +213,10 @@ func TestClientsCreateFailures(t *testing.T) {
 		{"zero ttl", append([]string{"--id", "x", "--access-token-ttl", "0s"}, cb...), "--access-token-ttl 0s: must be more than 0"},
 		{"negative ttl", append([]string{"--id", "x", "--refresh-token-ttl", "-1h"}, cb...), "--refresh-token-ttl -1h0m0s: must be more than 0"},
 		{"bad ttl", append([]string{"--id", "x", "--id-token-ttl", "soon"}, cb...), `invalid argument "soon"`},
+		{"bad rotation", append([]string{"--id", "x", "--refresh-token-rotation", "sometimes"}, cb...), `--refresh-token-rotation "sometimes": must be on or off`},
+		{"grace with rotation off", append([]string{"--id", "x", "--refresh-token-rotation", "off", "--refresh-token-grace", "5s"}, cb...), "--refresh-token-grace: only with --refresh-token-rotation on"},
+		{"grace too long", append([]string{"--id", "x", "--refresh-token-grace", "2m"}, cb...), "--refresh-token-grace 2m0s: must be from 0 (none) to 1m0s"},
+		{"negative grace", append([]string{"--id", "x", "--refresh-token-grace", "-1s"}, cb...), "--refresh-token-grace -1s: must be from 0"},
 		{"stray argument", append([]string{"--id", "x", "extra"}, cb...), `unexpected argument "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -345,6 +351,8 @@ func TestClientsListShowDelete(t *testing.T) {
 		`id_token_ttl:\s+1h0m0s`,
 		`access_token_ttl:\s+1h0m0s`,
 		`refresh_token_ttl:\s+720h0m0s`,
+		`refresh_token_rotation:\s+on`,
+		`refresh_token_grace:\s+10s`,
 		`created_at:\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`,
 	} {
 		if !regexp.MustCompile(`(?m)^` + line + `$`).MatchString(text) {
@@ -359,6 +367,7 @@ func TestClientsListShowDelete(t *testing.T) {
 		Scopes:                 []string{"openid", "email", "profile"},
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
 		IDTokenTTL:             "1h0m0s", AccessTokenTTL: "1h0m0s", RefreshTokenTTL: "720h0m0s",
+		RefreshTokenRotation: "on", RefreshTokenGrace: "10s",
 		CreatedAt: shown.CreatedAt}
 	if !reflect.DeepEqual(shown, wantShown) || !shown.CreatedAt.Equal(list[2].CreatedAt) {
 		t.Errorf("show --json = %+v\nwant %+v", shown, wantShown)
@@ -410,4 +419,34 @@ func TestClientsUnknown(t *testing.T) {
 	}
 	e.fails(e.run("", "clients", "frobnicate"), `unknown command "frobnicate"`)
 	e.storedClient("webapp") // still there
+}
+
+// TestClientsCreateRotation: --refresh-token-rotation and
+// --refresh-token-grace are stored as the provider reads them, and shown as
+// it applies them.
+func TestClientsCreateRotation(t *testing.T) {
+	e := newEnv(t, "")
+	cb := "--redirect-uri=https://x.example.com/cb"
+	e.ok("clients", "create", "--id", "cognito", cb, "--refresh-token-rotation", "off")
+	e.ok("clients", "create", "--id", "strict", cb, "--refresh-token-rotation", "on", "--refresh-token-grace", "0s")
+	e.ok("clients", "create", "--id", "slow", cb, "--refresh-token-grace", "30s")
+	for _, tc := range []struct {
+		id, rotation string
+		grace        time.Duration
+		shown        [2]string
+	}{
+		{"cognito", "off", 0, [2]string{"off", "0s"}},
+		{"strict", "on", -1, [2]string{"on", "0s"}},
+		{"slow", "", 30 * time.Second, [2]string{"on", "30s"}},
+	} {
+		c := e.storedClient(tc.id)
+		if c.RefreshTokenRotation != tc.rotation || c.RefreshTokenGrace != tc.grace {
+			t.Errorf("%s stored with rotation %q grace %v, want %q %v", tc.id, c.RefreshTokenRotation, c.RefreshTokenGrace, tc.rotation, tc.grace)
+		}
+		var shown clientJSON
+		decodeStrict(t, e.ok("clients", "show", "--id", tc.id, "--json"), &shown)
+		if shown.RefreshTokenRotation != tc.shown[0] || shown.RefreshTokenGrace != tc.shown[1] {
+			t.Errorf("%s shown with rotation %q grace %q, want %q %q", tc.id, shown.RefreshTokenRotation, shown.RefreshTokenGrace, tc.shown[0], tc.shown[1])
+		}
+	}
 }

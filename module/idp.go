@@ -153,16 +153,18 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("gatehouse_idp: pool %s: %w", h.Pool, err)
 	}
 	h.provider, err = oidc.NewProvider(oidc.Config{
-		Issuer:       p.Config.Issuer,
-		Pool:         p.Pool,
-		Store:        p.Store,
-		Keys:         p.Keys,
-		Clients:      clients,
-		Sessions:     idpSessions{h.gateway},
-		SignInPath:   hostedui.SignInPath,
-		SafeReturnTo: hostedui.SafeReturnTo,
-		ErrorPage:    h.ui.RenderError,
-		Continue:     h.ui.Continue,
+		Issuer:             p.Config.Issuer,
+		Pool:               p.Pool,
+		Store:              p.Store,
+		Keys:               p.Keys,
+		Clients:            clients,
+		Sessions:           idpSessions{h.gateway},
+		SignInPath:         hostedui.SignInPath,
+		SignUpPath:         hostedui.SignUpPath,
+		ForgotPasswordPath: hostedui.ForgotPath,
+		SafeReturnTo:       hostedui.SafeReturnTo,
+		ErrorPage:          h.ui.RenderError,
+		Continue:           h.ui.Continue,
 		// The pool's own marker key, the same on every instance; the
 		// provider derives its own key from it.
 		MarkerKey: p.MarkerKey,
@@ -250,6 +252,13 @@ type ClientConfig struct {
 	IDTokenTTL      caddy.Duration `json:"id_token_ttl,omitempty"`
 	AccessTokenTTL  caddy.Duration `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+	// RefreshTokenRotation is "on" (the default) or "off" (no new refresh
+	// token on refresh: Cognito's behaviour, for apps that keep the first).
+	RefreshTokenRotation string `json:"refresh_token_rotation,omitempty"`
+	// RefreshTokenGrace is, with rotation on, how long a just-retired
+	// refresh token may be presented again; zero means the default (10 s),
+	// a negative value none.
+	RefreshTokenGrace caddy.Duration `json:"refresh_token_grace,omitempty"`
 	// SigningAlg is ES256 (default) or RS256.
 	SigningAlg string `json:"signing_alg,omitempty"`
 }
@@ -266,6 +275,8 @@ func (c ClientConfig) client(secret string) *oidc.Client {
 		IDTokenTTL:             time.Duration(c.IDTokenTTL),
 		AccessTokenTTL:         time.Duration(c.AccessTokenTTL),
 		RefreshTokenTTL:        time.Duration(c.RefreshTokenTTL),
+		RefreshTokenRotation:   c.RefreshTokenRotation,
+		RefreshTokenGrace:      time.Duration(c.RefreshTokenGrace),
 		SigningAlg:             c.SigningAlg,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
@@ -84,6 +85,7 @@ func (m *IDP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		id_token_ttl <duration>
 //		access_token_ttl <duration>
 //		refresh_token_ttl <duration>
+//		refresh_token_rotation off | on [grace <duration>]
 //		signing_alg ES256|RS256
 //	}
 func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
@@ -136,12 +138,16 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 			case "refresh_token_ttl":
 				c.RefreshTokenTTL = caddy.Duration(dur)
 			}
+		case "refresh_token_rotation":
+			if err := parseRotation(d, &c); err != nil {
+				return err
+			}
 		case "signing_alg":
 			if err := oneArg(d, &c.SigningAlg); err != nil {
 				return err
 			}
 		default:
-			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl or signing_alg)", c.ID, opt)
+			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation or signing_alg)", c.ID, opt)
 		}
 	}
 	if slices.ContainsFunc(cfg.Clients, func(o ClientConfig) bool { return o.ID == c.ID }) {
@@ -151,6 +157,33 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 		return d.Errf("client %s: %v", c.ID, err)
 	}
 	cfg.Clients = append(cfg.Clients, c)
+	return nil
+}
+
+// parseRotation reads `refresh_token_rotation off | on [grace <duration>]`,
+// the cursor on the option; `grace 0` means none.
+func parseRotation(d *caddyfile.Dispenser, c *ClientConfig) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 || (args[0] != oidc.RotationOn && args[0] != oidc.RotationOff) {
+		return d.Errf("client %s: refresh_token_rotation: want `off` or `on [grace <duration>]`", c.ID)
+	}
+	c.RefreshTokenRotation = args[0]
+	switch {
+	case len(args) == 1:
+		return nil
+	case args[0] == oidc.RotationOff:
+		return d.Errf("client %s: refresh_token_rotation off takes no grace (nothing is retired)", c.ID)
+	case len(args) != 3 || args[1] != "grace":
+		return d.Errf("client %s: refresh_token_rotation: want `on grace <duration>`", c.ID)
+	}
+	dur, err := caddy.ParseDuration(args[2])
+	if err != nil || dur < 0 || dur > oidc.MaxRefreshGrace {
+		return d.Errf("client %s: refresh_token_rotation grace %q: want a duration from 0 (none) to %s, such as 10s", c.ID, args[2], oidc.MaxRefreshGrace)
+	}
+	if dur == 0 {
+		dur = -1 // none, not the default
+	}
+	c.RefreshTokenGrace = caddy.Duration(dur)
 	return nil
 }
 

@@ -73,6 +73,17 @@ func (a *authRequest) prompts(v string) bool { return slices.Contains(a.prompt, 
 // Core §3.1.2). Until the client and its redirect URI are verified, errors
 // are shown to the user; after, they go back to the client.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ar, ok := p.readAuthRequest(w, r)
+	if !ok {
+		return
+	}
+	p.authorizeValid(w, r, ar)
+}
+
+// readAuthRequest reads and checks an authorization request; when it
+// returns false it has answered: with an error page while the client or its
+// redirect URI is in doubt, else with an error sent back to the client.
+func (p *Provider) readAuthRequest(w http.ResponseWriter, r *http.Request) (*authRequest, bool) {
 	noStore(w.Header())
 	var q url.Values
 	// Not HEAD: an authorization request can issue a code.
@@ -84,18 +95,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err != nil || mt != "application/x-www-form-urlencoded" || r.ParseForm() != nil {
 			p.errorPage(w, r, http.StatusBadRequest, "Bad sign-in request", "The sign-in request could not be read.")
-			return
+			return nil, false
 		}
 		q = r.PostForm
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		p.errorPage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept "+r.Method+" requests.")
-		return
+		return nil, false
 	}
 	if len(q["client_id"]) != 1 || q.Get("client_id") == "" {
 		p.errorPage(w, r, http.StatusBadRequest, "Bad sign-in request",
 			"The application that sent you here did not say which it is (client_id).")
-		return
+		return nil, false
 	}
 	c, err := p.clients.lookup(r.Context(), q.Get("client_id"))
 	if err != nil {
@@ -103,25 +114,25 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			p.log.Error("client lookup failed", zap.Error(err))
 			p.failurePage(w, r, err, "Something went wrong",
 				"The server could not complete your request. Please try again in a moment.")
-			return
+			return nil, false
 		}
 		p.errorPage(w, r, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is not registered with this service.")
-		return
+		return nil, false
 	}
 	if len(q["redirect_uri"]) != 1 || !slices.Contains(c.RedirectURIs, q.Get("redirect_uri")) {
 		p.log.Info("authorization refused: unregistered redirect_uri", zap.String("client_id", c.ID),
 			zap.String("redirect_uri", clip(q.Get("redirect_uri"))))
 		p.errorPage(w, r, http.StatusBadRequest, "Bad sign-in request",
 			"The address the application asked to return to is not registered for it, so you were not sent there.")
-		return
+		return nil, false
 	}
 	ar := &authRequest{client: c, redirectURI: q.Get("redirect_uri"), state: q.Get("state"), params: q}
 	if oerr := ar.parse(q); oerr != nil {
 		p.redirectError(w, ar, oerr)
-		return
+		return nil, false
 	}
-	p.authorizeValid(w, r, ar)
+	return ar, true
 }
 
 // parse checks everything but the client and redirect URI.

@@ -43,6 +43,10 @@ type grant struct {
 	nonce    string
 	authTime time.Time
 	amr      []string
+	// family is the refresh token family of the sign-in the tokens come
+	// from (the same across its refreshes), from which its origin_jti and
+	// event_id are derived; empty: a new pair for these tokens alone.
+	family string
 }
 
 // tokenResponse is the token endpoint's success body (RFC 6749 §5.1).
@@ -75,6 +79,12 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 		"jti":       uuid.NewString(),
 		"iat":       now.Unix(),
 		"exp":       now.Add(g.client.AccessTokenTTL).Unix(),
+		"version":   accessTokenVersion,
+	}
+	originJTI, eventID := signInIDs(g.family)
+	if g.user != nil {
+		access["origin_jti"] = originJTI
+		access["event_id"] = eventID
 	}
 	if g.user == nil {
 		access["sub"] = g.client.ID
@@ -111,6 +121,8 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 	id["iat"] = now.Unix()
 	id["exp"] = now.Add(g.client.IDTokenTTL).Unix()
 	id["jti"] = uuid.NewString()
+	id["origin_jti"] = originJTI
+	id["event_id"] = eventID
 	id["at_hash"] = leftHalfHash(at)
 	amr := g.amr
 	if amr == nil {
@@ -126,6 +138,26 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 	}
 	return resp, nil
 }
+
+// accessTokenVersion is the version claim of Cognito's access tokens.
+const accessTokenVersion = 2
+
+// signInIDs are a sign-in's origin_jti (what Cognito revokes a refresh
+// token's access and ID tokens by) and event_id (the authentication event),
+// as Cognito writes them: UUIDs, the same in every token of one sign-in,
+// refreshes included. They are derived from the sign-in's refresh family
+// (one way: they reveal nothing of it), so nothing more is stored; with no
+// family, both are new.
+func signInIDs(family string) (originJTI, eventID string) {
+	if family == "" {
+		return uuid.NewString(), uuid.NewString()
+	}
+	return uuid.NewSHA1(signInIDSpace, []byte("origin_jti\x00"+family)).String(),
+		uuid.NewSHA1(signInIDSpace, []byte("event_id\x00"+family)).String()
+}
+
+// signInIDSpace is the name space of signInIDs' UUIDs (version 5).
+var signInIDSpace = uuid.MustParse("5d1f0d3c-8a47-4a0e-9a53-6f0c1f3b9e21")
 
 // addGroups adds the user's groups under both names relying parties look
 // for: "groups", always, and Cognito's "cognito:groups" when there are any.

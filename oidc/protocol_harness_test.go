@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,9 @@ const (
 	spaCB     = "https://spa.example.test/cb"
 	rsCB      = "https://rs.example.test/cb"
 	storedCB  = "https://stored.example.test/cb"
+	cognitoCB = "https://cognito.example.test/cb"
+
+	cognitoSecret = "cognito-secret-0123456789abcdef"
 
 	sessionTimeout = 7 * 24 * time.Hour
 )
@@ -63,7 +67,8 @@ const (
 // testClients are the app clients of the test pool: a confidential web
 // app, a public single-page app, an app that needs RS256, and a machine
 // client (the module's TestIDPThroughCaddy writes the same ones in a
-// Caddyfile).
+// Caddyfile), and a Cognito app's client that keeps its first refresh token
+// (rotation off).
 func testClients() []*oidc.Client {
 	return []*oidc.Client{
 		{ID: "webapp", Secret: webappSecret, RedirectURIs: []string{webappCB, "https://app.example.test/other"},
@@ -72,6 +77,7 @@ func testClients() []*oidc.Client {
 		{ID: "rsapp", Secret: rsSecret, RedirectURIs: []string{rsCB}, SigningAlg: signing.RS256, IDTokenTTL: 10 * time.Minute},
 		{ID: "machine", Secret: machineSecret, GrantTypes: []string{"client_credentials"},
 			Scopes: []string{"orders/read", "orders/write"}, AccessTokenTTL: 5 * time.Minute},
+		{ID: "cognito", Secret: cognitoSecret, RedirectURIs: []string{cognitoCB}, RefreshTokenRotation: oidc.RotationOff},
 	}
 }
 
@@ -93,7 +99,13 @@ type issuer struct {
 	op                *gooidc.Provider
 	// gw is the issuer site's gateway, which starts its sessions.
 	gw *middleware.Gateway
+	// skew is how far the provider's clock (codes, tokens, grace periods)
+	// runs ahead of time.Now; advance moves it.
+	skew *atomic.Int64
 }
+
+// advance moves the provider's clock forward by d.
+func (s *issuer) advance(d time.Duration) { s.skew.Add(int64(d)) }
 
 // startIssuer builds and serves an issuer; everything is closed when the
 // test ends.
@@ -177,9 +189,12 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 	}
 	marker := make([]byte, 64)
 	rand.Read(marker)
+	skew := new(atomic.Int64)
 	provider, err := oidc.NewProvider(oidc.Config{
+		Now:    func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
 		Issuer: iss, Pool: pl, Store: s, Keys: keys, Clients: testClients(),
 		Sessions: sessions{gw}, SignInPath: hostedui.SignInPath, SafeReturnTo: hostedui.SafeReturnTo,
+		SignUpPath: hostedui.SignUpPath, ForgotPasswordPath: hostedui.ForgotPath,
 		ErrorPage: ui.RenderError, Continue: ui.Continue, MarkerKey: marker,
 	})
 	if err != nil {
@@ -210,7 +225,7 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
 		}
 	}
-	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op, gw: gw}
+	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op, gw: gw, skew: skew}
 }
 
 // sharedRSAKey is the process's one RS256 key, as the key set stores one.

@@ -178,7 +178,9 @@ func TestTokenRefreshRotation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the new refresh token does not work: %v", err)
 	}
-	// rt1 again: reuse. Refused, and the family dies: rt3 too.
+	// rt1 again once its grace is over: reuse. Refused, and the family
+	// dies: rt3 too.
+	s.advance(oidc.DefaultRefreshGrace)
 	if _, err := webapp.Refresh(rt1); retrieveErrorCode(err) != "invalid_grant" {
 		t.Fatalf("reused refresh token: %v, want invalid_grant", err)
 	}

@@ -49,6 +49,10 @@ const (
 	UserInfoPath  = "/oauth2/userInfo"
 	RevokePath    = "/oauth2/revoke"
 	LogoutPath    = "/logout"
+	// Cognito's classic hosted-UI entry points (hosted.go).
+	LoginPath          = "/login"
+	SignUpEntryPath    = "/signup"
+	ForgotPasswordPath = "/forgotPassword"
 )
 
 // codeTTL is how long an authorization code may wait to be exchanged.
@@ -95,6 +99,12 @@ type Config struct {
 	// SignInPath is the hosted sign-in page; default "/_gatehouse/signin".
 	// It is sent the authorization request to come back to in `rd`.
 	SignInPath string
+	// SignUpPath and ForgotPasswordPath are the hosted sign-up and
+	// password-reset pages, which Cognito's /signup and /forgotPassword
+	// lead to (sent the authorization request to come back to in `rd`);
+	// unset, those paths are not served.
+	SignUpPath         string
+	ForgotPasswordPath string
 	// SafeReturnTo, when set, is the sign-in page's rule for `rd`: a
 	// request it would refuse is answered with an error instead of a
 	// sign-in that could not come back.
@@ -135,6 +145,8 @@ type Provider struct {
 	clients      registry
 	sessions     Sessions
 	signInPath   string
+	signUpPath   string
+	forgotPath   string
 	safeReturnTo func(string) (string, bool)
 	errorPage    func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 	cont         func(w http.ResponseWriter, r *http.Request, title, location string)
@@ -172,6 +184,8 @@ func NewProvider(cfg Config) (*Provider, error) {
 		keys:         cfg.Keys,
 		sessions:     cfg.Sessions,
 		signInPath:   cfg.SignInPath,
+		signUpPath:   cfg.SignUpPath,
+		forgotPath:   cfg.ForgotPasswordPath,
 		safeReturnTo: cfg.SafeReturnTo,
 		errorPage:    cfg.ErrorPage,
 		cont:         cfg.Continue,
@@ -259,6 +273,11 @@ func (p *Provider) Serve(w http.ResponseWriter, r *http.Request) (handled bool) 
 		serve, cors = p.authorize, false
 	case LogoutPath:
 		serve, cors = p.logout, false
+	case LoginPath, SignUpEntryPath, ForgotPasswordPath:
+		if serve = p.hostedRoute(path, r); serve == nil {
+			return false
+		}
+		cors = false
 	default:
 		return false
 	}
@@ -304,6 +323,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 			"email", "email_verified", "name", "given_name", "family_name", "middle_name", "nickname",
 			"preferred_username", "profile", "picture", "website", "gender", "birthdate", "zoneinfo",
 			"locale", "updated_at", "phone_number", "phone_number_verified", "groups", "cognito:groups",
+			"cognito:username", "jti", "origin_jti", "event_id",
 		},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"request_parameter_supported":                    false,

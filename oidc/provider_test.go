@@ -45,6 +45,7 @@ func testProvider(t testing.TB, clients ...*Client) *Provider {
 	p, err := NewProvider(Config{
 		Issuer: "https://auth.example.test", Pool: pl, Keys: ks, Sessions: noSessions{},
 		Clients: clients, MarkerKey: make([]byte, 32),
+		SignUpPath: "/_gatehouse/signup", ForgotPasswordPath: "/_gatehouse/forgot",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,24 @@ const (
 	MaxRefreshTokenTTL = 365 * 24 * time.Hour
 	// MinClientSecretLen is the shortest secret a Caddyfile client may have.
 	MinClientSecretLen = 16
+	// DefaultRefreshGrace is how long, with rotation on, a just-retired
+	// refresh token may be presented again: long enough for a browser's
+	// tabs refreshing at once or a retried request, short enough that a
+	// thief replaying a token later is still caught.
+	DefaultRefreshGrace = 10 * time.Second
+	// MaxRefreshGrace bounds a client's grace.
+	MaxRefreshGrace = time.Minute
+)
+
+// Refresh token rotation settings of a client.
+const (
+	// RotationOn retires the refresh token presented and returns the next;
+	// a retired token presented after the grace revokes its family. The
+	// default.
+	RotationOn = "on"
+	// RotationOff returns no new refresh token: the one the client holds
+	// keeps working until it expires or is revoked, as Cognito's do.
+	RotationOff = "off"
 )
 
 // userScopes are the OpenID Connect scopes about a user; they make no sense
@@ -70,6 +88,12 @@ type Client struct {
 	IDTokenTTL      time.Duration
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
+	// RefreshTokenRotation is RotationOn (the default, "") or RotationOff.
+	RefreshTokenRotation string
+	// RefreshTokenGrace is, with rotation on, how long a just-retired
+	// refresh token may be presented again without revoking its family;
+	// zero means DefaultRefreshGrace, a negative value none.
+	RefreshTokenGrace time.Duration
 	// SigningAlg signs the client's tokens: ES256 (default) or RS256.
 	SigningAlg string
 
@@ -90,6 +114,8 @@ func ClientFromStore(sc *store.Client) *Client {
 		IDTokenTTL:             sc.IDTokenTTL,
 		AccessTokenTTL:         sc.AccessTokenTTL,
 		RefreshTokenTTL:        sc.RefreshTokenTTL,
+		RefreshTokenRotation:   sc.RefreshTokenRotation,
+		RefreshTokenGrace:      sc.RefreshTokenGrace,
 	}
 }
 
@@ -146,6 +172,18 @@ func (c *Client) Validate() error {
 			return fmt.Errorf("%s %s: want a positive duration of at most %s", t.name, t.v, t.max)
 		}
 	}
+	switch c.RefreshTokenRotation {
+	case "", RotationOn:
+	case RotationOff:
+		if c.RefreshTokenGrace > 0 {
+			return errors.New("refresh_token_rotation: a grace needs rotation on")
+		}
+	default:
+		return fmt.Errorf("refresh_token_rotation %q: want on or off", c.RefreshTokenRotation)
+	}
+	if c.RefreshTokenGrace > MaxRefreshGrace {
+		return fmt.Errorf("refresh_token_rotation grace %s: want at most %s", c.RefreshTokenGrace, MaxRefreshGrace)
+	}
 	if c.SigningAlg != "" && c.SigningAlg != signing.ES256 && c.SigningAlg != signing.RS256 {
 		return fmt.Errorf("signing_alg %q: want ES256 or RS256", c.SigningAlg)
 	}
@@ -194,6 +232,15 @@ func (c *Client) ready() (*Client, error) {
 	if r.SigningAlg == "" {
 		r.SigningAlg = signing.ES256
 	}
+	if r.RefreshTokenRotation == "" {
+		r.RefreshTokenRotation = RotationOn
+	}
+	switch {
+	case r.RefreshTokenRotation == RotationOff, r.RefreshTokenGrace < 0:
+		r.RefreshTokenGrace = 0
+	case r.RefreshTokenGrace == 0:
+		r.RefreshTokenGrace = DefaultRefreshGrace
+	}
 	if r.Secret != "" {
 		// Compared as digests, so the comparison takes the same time
 		// whatever the lengths.
@@ -208,6 +255,9 @@ func (c *Client) grantTypes() []string {
 	}
 	return c.GrantTypes
 }
+
+// rotates reports whether the client's refresh tokens rotate.
+func (c *Client) rotates() bool { return c.RefreshTokenRotation != RotationOff }
 
 // allows reports whether the client may use grant.
 func (c *Client) allows(grant string) bool { return slices.Contains(c.GrantTypes, grant) }
@@ -254,6 +304,7 @@ func (g *registry) lookup(ctx context.Context, id string) (*Client, error) {
 	stored.IDTokenTTL = min(stored.IDTokenTTL, signing.MaxTokenTTL)
 	stored.AccessTokenTTL = min(stored.AccessTokenTTL, signing.MaxTokenTTL)
 	stored.RefreshTokenTTL = min(stored.RefreshTokenTTL, MaxRefreshTokenTTL)
+	stored.RefreshTokenGrace = min(stored.RefreshTokenGrace, MaxRefreshGrace)
 	c, err := stored.ready()
 	if err != nil {
 		return nil, fmt.Errorf("stored client %q is not valid: %w (%w)", id, err, errUnknownClient)

@@ -188,7 +188,8 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values)
 	if oerr != nil {
 		return nil, oerr
 	}
-	g := grant{client: c, user: u, scopes: strings.Fields(ac.Scope), nonce: ac.Nonce, authTime: ac.AuthTime, amr: ac.AMR}
+	g := grant{client: c, user: u, scopes: strings.Fields(ac.Scope), nonce: ac.Nonce, authTime: ac.AuthTime, amr: ac.AMR,
+		family: familyOf(hash)}
 	resp, err := p.mint(ctx, g)
 	if err != nil {
 		return nil, err
@@ -206,6 +207,7 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values)
 			AMR:       ac.AMR,
 			IssuedAt:  now,
 			Expires:   now.Add(c.RefreshTokenTTL),
+			Grace:     c.RefreshTokenGrace,
 		})
 		if err != nil {
 			return nil, err
@@ -216,9 +218,13 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values)
 	return resp, nil
 }
 
-// refresh is the refresh_token grant (RFC 6749 §6) with rotation: the token
-// presented is retired and a new one of the same family returned; a retired
-// token presented again revokes the family.
+// refresh is the refresh_token grant (RFC 6749 §6). With the client's
+// rotation on, the token presented is retired and a new one of the same
+// family returned; a retired token presented again revokes the family,
+// unless within the grace the token was issued with (a concurrent request of
+// its holder), which gets a new token of the family too. With rotation off
+// no refresh token is returned: the client keeps the one it has, as
+// Cognito's clients do.
 func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values) (*tokenResponse, error) {
 	raw := form.Get("refresh_token")
 	if raw == "" {
@@ -255,12 +261,18 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values) (*to
 		}
 		return nil, oerr
 	}
+	g := grant{client: c, user: u, scopes: scopes, authTime: old.AuthTime, amr: old.AMR, family: old.FamilyID}
+	if !c.rotates() {
+		return p.mint(ctx, g)
+	}
 	rt := newOpaque()
 	next := *old
 	next.Hash = hashOpaque(rt)
 	next.IssuedAt = now
-	// The family keeps the expiry of its first token: using a refresh
-	// token does not make the sign-in last longer.
+	// The grace is the client's now; the family keeps the expiry of its
+	// first token: using a refresh token does not make the sign-in last
+	// longer.
+	next.Grace = c.RefreshTokenGrace
 	_, err = p.store.RotateRefreshToken(ctx, hash, next, now)
 	switch {
 	case errors.Is(err, store.ErrTokenReused):
@@ -271,7 +283,7 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values) (*to
 	case err != nil:
 		return nil, err
 	}
-	resp, err := p.mint(ctx, grant{client: c, user: u, scopes: scopes, authTime: old.AuthTime, amr: old.AMR})
+	resp, err := p.mint(ctx, g)
 	if err != nil {
 		return nil, err
 	}

@@ -131,7 +131,15 @@ type Client struct {
 	IDTokenTTL      time.Duration
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
-	CreatedAt       time.Time
+	// RefreshTokenRotation is "on" (each refresh retires the token
+	// presented and returns the next), "off" (no new token: the same one
+	// keeps working, as Cognito's do) or "" for the provider's default.
+	RefreshTokenRotation string
+	// RefreshTokenGrace is, with rotation on, how long a just-retired token
+	// may be presented again; zero means the provider's default, a
+	// negative value none.
+	RefreshTokenGrace time.Duration
+	CreatedAt         time.Time
 }
 
 // AuthCode is a one-time authorization code, kept under a hash of its value
@@ -153,7 +161,8 @@ type AuthCode struct {
 
 // RefreshToken is one link of a rotation chain (a family), kept under a hash
 // of its value. Each exchange retires the token and issues the next one of
-// the same family; presenting a retired token again revokes the family.
+// the same family; presenting a retired token again revokes the family,
+// unless it comes within the token's Grace of its retirement.
 type RefreshToken struct {
 	Hash      string
 	FamilyID  string
@@ -166,6 +175,10 @@ type RefreshToken struct {
 	IssuedAt  time.Time
 	// Expires is when this token stops working.
 	Expires time.Time
+	// Grace is how long after its retirement this token may be exchanged
+	// again (by a concurrent request of its holder that lost the race)
+	// without counting as reuse; zero: never. Fixed when it is issued.
+	Grace time.Duration
 }
 
 // Store is everything Gatehouse keeps. Each method is one transaction: it
@@ -241,14 +254,18 @@ type Store interface {
 	SaveRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken retires the token with hash old and stores next
 	// (which must carry old's FamilyID), in one transaction, returning old.
-	// Of concurrent callers presenting the same token exactly one succeeds.
-	// If old was retired before, the whole family is revoked and
+	// Of concurrent callers presenting the same token exactly one retires
+	// it; the others succeed only within old's Grace of its retirement
+	// (each storing its next as another live token of the family, old's
+	// retirement time unchanged). If old was retired before and its grace
+	// is over, or its family is revoked, the whole family is revoked and
 	// ErrTokenReused returned, whatever else holds (reuse is checked first,
 	// even for an expired token or a next of another family); ErrNotFound if
 	// old is unknown, revoked or expired at now.
 	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, now time.Time) (*RefreshToken, error)
-	// RefreshTokenByHash returns a live (not retired, revoked or expired at
-	// now) token, or ErrNotFound.
+	// RefreshTokenByHash returns a token that may be exchanged at now (live,
+	// or retired within its Grace with its family not revoked; not expired),
+	// or ErrNotFound.
 	RefreshTokenByHash(ctx context.Context, hash string, now time.Time) (*RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of a family; revoking an
 	// unknown family is not an error.

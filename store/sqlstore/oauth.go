@@ -31,6 +31,11 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) (err error) {
 	if c.ID == "" {
 		return s.invalid(op, "id is required")
 	}
+	switch c.RefreshTokenRotation {
+	case "", "on", "off":
+	default:
+		return s.invalid(op, "refresh token rotation must be on, off or empty")
+	}
 	lists := [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes, c.GrantTypes}
 	names := []string{"redirect URI", "post-logout redirect URI", "scope", "grant type"}
 	enc := make([]string, len(lists))
@@ -48,10 +53,12 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) (err error) {
 	err = s.writeOne(ctx, func(cn conn) error {
 		_, err := cn.exec(ctx, `INSERT INTO clients
 			(id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, scopes, grant_types,
-			 id_token_ttl, access_token_ttl, refresh_token_ttl, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation, refresh_token_grace,
+			 created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Name, c.SecretHash, c.Public, enc[0], enc[1], enc[2], enc[3],
-			int64(c.IDTokenTTL), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), ts)
+			int64(c.IDTokenTTL), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
+			c.RefreshTokenRotation, int64(c.RefreshTokenGrace), ts)
 		return err
 	})
 	if err != nil {
@@ -62,16 +69,17 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) (err error) {
 }
 
 const clientSelect = `SELECT id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
-	scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, created_at FROM clients`
+	scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation,
+	refresh_token_grace, created_at FROM clients`
 
 func (s *Store) scanClient(sc scanner) (*store.Client, error) {
 	var (
-		c                                  store.Client
-		redirects, logouts, scopes, grants []byte
-		idTTL, accessTTL, refreshTTL       int64
+		c                                   store.Client
+		redirects, logouts, scopes, grants  []byte
+		idTTL, accessTTL, refreshTTL, grace int64
 	)
 	if err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &redirects, &logouts, &scopes, &grants,
-		&idTTL, &accessTTL, &refreshTTL, s.tm(&c.CreatedAt)); err != nil {
+		&idTTL, &accessTTL, &refreshTTL, &c.RefreshTokenRotation, &grace, s.tm(&c.CreatedAt)); err != nil {
 		return nil, err
 	}
 	var err error
@@ -90,6 +98,7 @@ func (s *Store) scanClient(sc scanner) (*store.Client, error) {
 	c.IDTokenTTL = time.Duration(idTTL)
 	c.AccessTokenTTL = time.Duration(accessTTL)
 	c.RefreshTokenTTL = time.Duration(refreshTTL)
+	c.RefreshTokenGrace = time.Duration(grace)
 	return &c, nil
 }
 
@@ -226,37 +235,51 @@ func (s *Store) refreshValues(op string, t store.RefreshToken) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.Grace < 0 {
+		return nil, s.invalid(op, "grace must not be negative")
+	}
 	return []any{t.Hash, t.FamilyID, t.ClientID, t.UserID, t.Scope, t.SessionID,
-		authTime, amr, issued, expires}, nil
+		authTime, amr, issued, expires, int64(t.Grace)}, nil
 }
 
 const refreshInsert = `INSERT INTO refresh_tokens
-	(hash, family_id, client_id, user_id, scope, session_id, auth_time, amr, issued_at, expires, state)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live')`
+	(hash, family_id, client_id, user_id, scope, session_id, auth_time, amr, issued_at, expires, grace, state)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'live')`
 
 const refreshSelect = `SELECT hash, family_id, client_id, user_id, scope, session_id, auth_time, amr,
-	issued_at, expires, state, retired_at IS NOT NULL FROM refresh_tokens`
+	issued_at, expires, grace, state, retired_at FROM refresh_tokens`
 
 // tokenRow is a refresh token with the store's own bookkeeping.
 type tokenRow struct {
 	store.RefreshToken
 	state string
-	// wasRetired says the token was exchanged once, whatever happened to
-	// its family since.
-	wasRetired bool
+	// retiredAt is when the token was exchanged first (zero if never),
+	// whatever happened to its family since.
+	retiredAt time.Time
+}
+
+// wasRetired says the token was exchanged once.
+func (r *tokenRow) wasRetired() bool { return !r.retiredAt.IsZero() }
+
+// inGrace says the token was retired less than its grace ago and its family
+// is not revoked: a concurrent request of its holder may still exchange it.
+func (r *tokenRow) inGrace(now time.Time) bool {
+	return r.state == "retired" && r.Grace > 0 && now.Before(r.retiredAt.Add(r.Grace))
 }
 
 // scanRefresh reads one refreshSelect row.
 func (s *Store) scanRefresh(sc scanner) (*tokenRow, error) {
 	var (
-		r   tokenRow
-		amr []byte
+		r     tokenRow
+		amr   []byte
+		grace int64
 	)
 	t := &r.RefreshToken
 	if err := sc.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.Scope, &t.SessionID,
-		s.tm(&t.AuthTime), &amr, s.tm(&t.IssuedAt), s.tm(&t.Expires), &r.state, &r.wasRetired); err != nil {
+		s.tm(&t.AuthTime), &amr, s.tm(&t.IssuedAt), s.tm(&t.Expires), &grace, &r.state, s.tm(&r.retiredAt)); err != nil {
 		return nil, err
 	}
+	t.Grace = time.Duration(grace)
 	var err error
 	if t.AMR, err = decodeList("amr", amr); err != nil {
 		return nil, err
@@ -303,16 +326,23 @@ func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) (err
 // transaction. It takes the lock on old's user's tokens, then old's row, so
 // concurrent callers presenting the same token are serialized: the first
 // finds it live and retires it, every later one finds it was retired, which
-// is indistinguishable from replay by a thief. So a race ends with exactly
-// one success, every other caller told store.ErrTokenReused, and the whole
-// family revoked, the winner's new token included.
+// is indistinguishable from replay by a thief. So, for a token without
+// grace, a race ends with exactly one success, every other caller told
+// store.ErrTokenReused, and the whole family revoked, the winner's new token
+// included.
 //
-// Any token that was ever exchanged (retired_at set) is reuse: also once its
-// family is revoked (a second replay, reported as such), and also once it has
-// expired (its family may still hold a live token, and reuse is the louder
-// answer). Otherwise an unknown, revoked or expired (Expires at or before
-// now) token gives store.ErrNotFound. next must carry old's FamilyID; a taken
-// next hash gives store.ErrConflict and leaves old live.
+// A token issued with a Grace is the exception, for that long after its
+// retirement only: a later caller (a browser's second tab, a retried
+// request) gets its next stored as another live token of the family, and
+// old's retirement time stays, so the grace is never extended. The family
+// then has several live tokens, each rotating by these same rules.
+//
+// Any other token that was ever exchanged (retired_at set) is reuse: also once
+// its family is revoked (a second replay, reported as such), and also once it
+// has expired (its family may still hold a live token, and reuse is the
+// louder answer). Otherwise an unknown, revoked or expired (Expires at or
+// before now) token gives store.ErrNotFound. next must carry old's FamilyID; a
+// taken next hash gives store.ErrConflict and leaves old live.
 func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, now time.Time) (_ *store.RefreshToken, err error) {
 	ctx, done := s.op(ctx, &err)
 	defer done()
@@ -344,21 +374,24 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.R
 			return notFound(err) // deleted with its client meanwhile
 		}
 		t := &r.RefreshToken
+		grace := r.inGrace(now)
 		switch {
-		case r.wasRetired:
+		case r.wasRetired() && !grace:
 			// Committed, not rolled back: the revocation must stick even
 			// though the caller gets an error.
 			reused = true
 			_, err := c.exec(ctx, `UPDATE refresh_tokens SET state = 'revoked' WHERE family_id = ?`, t.FamilyID)
 			return err
-		case r.state != tokenLive, !now.Before(t.Expires):
+		case r.state != tokenLive && !grace, !now.Before(t.Expires):
 			return store.ErrNotFound
 		case next.FamilyID != t.FamilyID:
 			return fmt.Errorf("next token's family %q is not the old token's %q", next.FamilyID, t.FamilyID)
 		}
-		if _, err := c.exec(ctx,
-			`UPDATE refresh_tokens SET state = 'retired', retired_at = ? WHERE hash = ?`, at, old); err != nil {
-			return err
+		if !grace {
+			if _, err := c.exec(ctx,
+				`UPDATE refresh_tokens SET state = 'retired', retired_at = ? WHERE hash = ?`, at, old); err != nil {
+				return err
+			}
 		}
 		if _, err := c.exec(ctx, refreshInsert, vals...); err != nil {
 			return err
@@ -375,19 +408,18 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.R
 	return prev, nil
 }
 
-// RefreshTokenByHash returns the token with that hash if it is live: neither
-// retired nor revoked, and Expires after now. Otherwise store.ErrNotFound.
+// RefreshTokenByHash returns the token with that hash if it may be
+// exchanged: live, or retired less than its Grace ago with its family not
+// revoked; and Expires after now. Otherwise store.ErrNotFound.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash string, now time.Time) (_ *store.RefreshToken, err error) {
 	ctx, done := s.op(ctx, &err)
 	defer done()
-	at, err := s.time(now)
-	if err != nil {
-		return nil, err
-	}
-	r, err := s.scanRefresh(s.read().queryRow(ctx,
-		refreshSelect+` WHERE hash = ? AND state = 'live' AND expires > ?`, hash, at))
+	r, err := s.scanRefresh(s.read().queryRow(ctx, refreshSelect+` WHERE hash = ?`, hash))
 	if err != nil {
 		return nil, s.wrap("refresh token", notFound(err))
+	}
+	if (r.state != tokenLive && !r.inGrace(now)) || !now.Before(r.Expires) {
+		return nil, s.wrap("refresh token", store.ErrNotFound)
 	}
 	return &r.RefreshToken, nil
 }

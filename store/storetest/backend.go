@@ -459,6 +459,12 @@ func testOAuthInvalidInput(t *testing.T, b Backend) {
 		{"token without expiry", func() error {
 			return s.SaveRefreshToken(ctx, store.RefreshToken{Hash: "h", FamilyID: "f"})
 		}},
+		{"client with an unknown refresh token rotation", func() error {
+			return s.CreateClient(ctx, &store.Client{ID: "c", RefreshTokenRotation: "sometimes"})
+		}},
+		{"token with a negative grace", func() error {
+			return s.SaveRefreshToken(ctx, store.RefreshToken{Hash: "h", FamilyID: "f", Expires: exp, Grace: -time.Second})
+		}},
 		{"rotate to a token without expiry", func() error {
 			_, err := s.RotateRefreshToken(ctx, "live", store.RefreshToken{Hash: "n", FamilyID: "fam"}, oauthBase)
 			return err

@@ -207,6 +207,8 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		c.IDTokenTTL = 90*time.Minute + 1
 		c.AccessTokenTTL = 1500 * time.Millisecond
 		c.RefreshTokenTTL = 30*24*time.Hour + 7*time.Second + 123456789
+		c.RefreshTokenRotation = "off"
+		c.RefreshTokenGrace = 10*time.Second + 1
 		c.CreatedAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) // ignored: the store sets it
 		want := *c
 		clk := startClock()
@@ -227,6 +229,15 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		pub := &store.Client{ID: "spa", Public: true, RedirectURIs: []string{"http://localhost:3000/cb"}}
 		wantPub := *pub
 		mustClient(t, s, pub)
+		// Rotation on with no grace (negative) is kept as given.
+		strict := &store.Client{ID: "strict", Public: true, RefreshTokenRotation: "on", RefreshTokenGrace: -1}
+		wantStrict := *strict
+		mustClient(t, s, strict)
+		if got, err := s.ClientByID(ctx, "strict"); err != nil {
+			t.Fatalf("ClientByID(strict): %v", err)
+		} else {
+			sameClient(t, got, wantStrict)
+		}
 		got, err = s.ClientByID(ctx, "spa")
 		if err != nil {
 			t.Fatalf("ClientByID(spa): %v", err)
@@ -502,6 +513,11 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) store.Store) {
 		dead(t, s, "nope", base)
 		dead(t, s, "RT1", base)
 
+		graced := newToken("rt-g", "fam-g", "webapp", "u1", exp)
+		graced.Grace = 10*time.Second + 1
+		mustSaveToken(t, s, graced)
+		sameToken(t, live(t, s, "rt-g", base), graced)
+
 		zero := store.RefreshToken{Hash: "rt0", FamilyID: "fam0", Expires: exp}
 		mustSaveToken(t, s, zero)
 		sameToken(t, live(t, s, "rt0", base), zero)
@@ -773,6 +789,145 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) store.Store) {
 			dead(t, s, next(winner), base)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RefreshTokenByHash(winner's token): %v", err)
+		}
+	})
+
+	// A token issued with a grace may be presented again for that long after
+	// its retirement (a second tab, a retried request) without counting as
+	// reuse; after it, reuse revokes the family as without one.
+	graced := func(hash, family string) store.RefreshToken {
+		tok := newToken(hash, family, "webapp", "u1", exp)
+		tok.Grace = 10 * time.Second
+		return tok
+	}
+
+	t.Run("GraceAllowsAConcurrentExchange", func(t *testing.T) {
+		s := open(t)
+		t1 := graced("rt1", "fam1")
+		mustSaveToken(t, s, t1)
+		if _, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt2"), base); err != nil {
+			t.Fatalf("RotateRefreshToken: %v", err)
+		}
+		// Within the grace the retired token still reads as exchangeable
+		// and is exchanged again: another live token of the family.
+		sameToken(t, live(t, s, "rt1", base.Add(9*time.Second)), t1)
+		got, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt3"), base.Add(9*time.Second))
+		if err != nil {
+			t.Fatalf("RotateRefreshToken within the grace: %v", err)
+		}
+		sameToken(t, got, t1)
+		live(t, s, "rt2", base.Add(9*time.Second))
+		live(t, s, "rt3", base.Add(9*time.Second))
+		// Each successor rotates by the usual rules.
+		if _, err := s.RotateRefreshToken(ctx, "rt3", nextToken(t1, "rt4"), base.Add(9*time.Second)); err != nil {
+			t.Fatalf("RotateRefreshToken of the grace's successor: %v", err)
+		}
+		live(t, s, "rt4", base.Add(9*time.Second))
+	})
+
+	t.Run("GraceIsNotExtended", func(t *testing.T) {
+		// The grace counts from the first exchange: exchanging the token
+		// again inside it does not move the retirement time.
+		s := open(t)
+		t1 := graced("rt1", "fam1")
+		mustSaveToken(t, s, t1)
+		if _, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt2"), base); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt3"), base.Add(9*time.Second)); err != nil {
+			t.Fatalf("within the grace: %v", err)
+		}
+		dead(t, s, "rt1", base.Add(10*time.Second)) // the grace ends at its instant
+		_, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt5"), base.Add(10*time.Second))
+		wantErr(t, "RotateRefreshToken once the grace is over", err, store.ErrTokenReused)
+		for _, h := range []string{"rt2", "rt3", "rt5"} {
+			dead(t, s, h, base.Add(10*time.Second))
+		}
+	})
+
+	t.Run("GraceEndsWithTheFamily", func(t *testing.T) {
+		// A revoked family stays revoked: its retired token is reuse even
+		// inside its grace.
+		s := open(t)
+		t1 := graced("rt1", "fam1")
+		mustSaveToken(t, s, t1)
+		if _, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt2"), base); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeRefreshFamily(ctx, "fam1"); err != nil {
+			t.Fatal(err)
+		}
+		dead(t, s, "rt1", base.Add(time.Second))
+		_, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt3"), base.Add(time.Second))
+		wantErr(t, "RotateRefreshToken of a revoked family's token within the grace", err, store.ErrTokenReused)
+		dead(t, s, "rt3", base.Add(time.Second))
+	})
+
+	t.Run("GraceDoesNotOutliveExpiry", func(t *testing.T) {
+		s := open(t)
+		t1 := graced("rt1", "fam1")
+		t1.Expires = base.Add(5 * time.Second)
+		mustSaveToken(t, s, t1)
+		if _, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt2"), base); err != nil {
+			t.Fatal(err)
+		}
+		dead(t, s, "rt1", base.Add(5*time.Second))
+		_, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt3"), base.Add(5*time.Second))
+		wantErr(t, "RotateRefreshToken of an expired token within the grace", err, store.ErrNotFound)
+		dead(t, s, "rt3", base)
+	})
+
+	t.Run("GraceKeepsTheFamilyRule", func(t *testing.T) {
+		// Within the grace, next must still be of old's family.
+		s := open(t)
+		t1 := graced("rt1", "fam1")
+		mustSaveToken(t, s, t1)
+		if _, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt2"), base); err != nil {
+			t.Fatal(err)
+		}
+		bad := nextToken(t1, "rt3")
+		bad.FamilyID = "fam-evil"
+		if got, err := s.RotateRefreshToken(ctx, "rt1", bad, base.Add(time.Second)); err == nil {
+			t.Fatalf("RotateRefreshToken into another family within the grace succeeded: %+v", got)
+		}
+		dead(t, s, "rt3", base)
+		live(t, s, "rt2", base.Add(time.Second))
+	})
+
+	t.Run("NoGraceIsReuseAtOnce", func(t *testing.T) {
+		// A token issued without a grace (as before this setting existed)
+		// is reuse the moment after its retirement.
+		s := open(t)
+		t1 := newToken("rt1", "fam1", "webapp", "u1", exp)
+		mustSaveToken(t, s, t1)
+		if _, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt2"), base); err != nil {
+			t.Fatal(err)
+		}
+		dead(t, s, "rt1", base)
+		_, err := s.RotateRefreshToken(ctx, "rt1", nextToken(t1, "rt3"), base)
+		wantErr(t, "RotateRefreshToken of a retired token without grace", err, store.ErrTokenReused)
+		dead(t, s, "rt2", base)
+	})
+
+	t.Run("ConcurrentRotateWithGrace", func(t *testing.T) {
+		// Twenty holders of one graced token at once (a browser's tabs):
+		// every one gets a live successor, and the family stands.
+		s := open(t)
+		const n = 20
+		t1 := graced("rt", "fam")
+		mustSaveToken(t, s, t1)
+		next := func(i int) string { return fmt.Sprintf("next-%02d", i) }
+		errs := raceN(n, func(i int) error {
+			_, err := s.RotateRefreshToken(ctx, "rt", nextToken(t1, next(i)), base)
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("goroutine %d: %v, want a successor within the grace", i, err)
+			}
+		}
+		for i := range n {
+			live(t, s, next(i), base)
 		}
 	})
 }

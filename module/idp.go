@@ -252,6 +252,10 @@ type ClientConfig struct {
 	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
 	// SigningAlg is ES256 (default) or RS256.
 	SigningAlg string `json:"signing_alg,omitempty"`
+	// AuthFlows are the Cognito API's sign-in flows the client may use
+	// (ExplicitAuthFlows names); default ALLOW_USER_SRP_AUTH and
+	// ALLOW_REFRESH_TOKEN_AUTH, as Cognito's.
+	AuthFlows []string `json:"auth_flows,omitempty"`
 }
 
 func (c ClientConfig) client(secret string) *oidc.Client {
@@ -267,6 +271,7 @@ func (c ClientConfig) client(secret string) *oidc.Client {
 		AccessTokenTTL:         time.Duration(c.AccessTokenTTL),
 		RefreshTokenTTL:        time.Duration(c.RefreshTokenTTL),
 		SigningAlg:             c.SigningAlg,
+		AuthFlows:              c.AuthFlows,
 	}
 }
 

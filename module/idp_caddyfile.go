@@ -95,7 +95,7 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 	for n := d.Nesting(); d.NextBlock(n); {
 		opt := d.Val()
 		switch opt {
-		case "redirect_uri", "post_logout_redirect_uri", "scopes", "grant_types":
+		case "redirect_uri", "post_logout_redirect_uri", "scopes", "grant_types", "auth_flows":
 			vals := d.RemainingArgs()
 			if len(vals) == 0 {
 				return d.Errf("client %s: %s: want at least one value", c.ID, opt)
@@ -109,6 +109,8 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 				c.Scopes = append(c.Scopes, vals...)
 			case "grant_types":
 				c.GrantTypes = append(c.GrantTypes, vals...)
+			case "auth_flows":
+				c.AuthFlows = append(c.AuthFlows, vals...)
 			}
 		case "secret":
 			if err := oneArg(d, &c.Secret); err != nil {
@@ -141,7 +143,7 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 				return err
 			}
 		default:
-			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl or signing_alg)", c.ID, opt)
+			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, signing_alg or auth_flows)", c.ID, opt)
 		}
 	}
 	if slices.ContainsFunc(cfg.Clients, func(o ClientConfig) bool { return o.ID == c.ID }) {

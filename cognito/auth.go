@@ -75,7 +75,7 @@ type authResult struct {
 
 // authAnswer is the answer of InitiateAuth and RespondToAuthChallenge.
 type authAnswer struct {
-	AuthenticationResult *authResult      `json:"AuthenticationResult,omitempty"`
+	AuthenticationResult *authResult       `json:"AuthenticationResult,omitempty"`
 	ChallengeName        string            `json:"ChallengeName,omitempty"`
 	ChallengeParameters  map[string]string `json:"ChallengeParameters"`
 	Session              string            `json:"Session,omitempty"`

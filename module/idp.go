@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
@@ -48,6 +49,7 @@ type IDP struct {
 	ui       *hostedui.Handler
 	hsts     string
 	pool     *Pool
+	cognito  *cognito.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -172,6 +174,21 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("gatehouse_idp: %w", err)
 	}
+	if cc := p.Config.Cognito; cc != nil {
+		h.cognito, err = cognito.New(cognito.Config{
+			PoolID:   cc.PoolID,
+			Region:   cc.Region,
+			Pool:     p.Pool,
+			Provider: h.provider,
+			Throttle: p.Throttle,
+			ClientIP: clientIP,
+			SealKey:  p.MarkerKey,
+			Logger:   logger.Named("cognito"),
+		})
+		if err != nil {
+			return fmt.Errorf("gatehouse_idp: %w", err)
+		}
+	}
 	// A stored client with the id of a configured one is never used: say so.
 	if stored, err := p.Store.ListClients(ctx); err == nil {
 		for _, c := range stored {
@@ -199,6 +216,10 @@ func (h *IDP) Validate() error {
 func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, prefix) || strings.HasPrefix(r.URL.Path, "/oauth2/") {
 		setHSTS(w, r, h.hsts)
+	}
+	if h.cognito != nil && cognito.Matches(r) {
+		h.cognito.ServeHTTP(w, r)
+		return nil
 	}
 	if h.ui.ServeIssuerPath(w, r) {
 		return nil

@@ -290,11 +290,11 @@ func respondToAuthChallenge(c *call) (any, error) {
 	case pool.ChallengeEmailOTP:
 		a.Code = r["EMAIL_OTP_CODE"]
 	case pool.ChallengeMFASetup:
-		// An email set-up's code; an app's goes through
-		// VerifySoftwareToken first.
+		// An email set-up's code; an app's set-up is answered with the
+		// Session VerifySoftwareToken returned (above), not this one.
 		a.Code = r["EMAIL_OTP_CODE"]
 		if a.Code == "" {
-			return nil, errf("InvalidParameterException", "Verify the software token with VerifySoftwareToken first")
+			return nil, errBadSession
 		}
 	case pool.ChallengeSelectMFAType:
 		switch r["ANSWER"] {

@@ -49,7 +49,6 @@ func startSite(t *testing.T, extra string) *site {
 			issuer %s
 			%s
 			signup open
-			mfa optional
 			mail %s {
 				from "Example Corp <no-reply@example.com>"
 				timeout 2s
@@ -194,7 +193,7 @@ func needNode(t *testing.T, packages ...string) (string, string) {
 // reset, and the errors as the SDK surfaces them.
 func TestAWSSDK(t *testing.T) {
 	node, root := needNode(t, "@aws-sdk/client-cognito-identity-provider", "aws-jwt-verify")
-	s := startSite(t, "throttle off")
+	s := startSite(t, "throttle off\n\t\t\tmfa optional")
 	bridge := codeBridge(t, s)
 	cmd := exec.Command(node, filepath.Join(root, "cognito", "testdata", "sdk.mjs"))
 	cmd.Dir = root

@@ -93,6 +93,8 @@ type issuer struct {
 	op                *gooidc.Provider
 	// gw is the issuer site's gateway, which starts its sessions.
 	gw *middleware.Gateway
+	// provider is the provider itself, for its Go API (issue_test.go).
+	provider *oidc.Provider
 }
 
 // startIssuer builds and serves an issuer; everything is closed when the
@@ -214,7 +216,7 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
 		}
 	}
-	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op, gw: gw}
+	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op, gw: gw, provider: provider}
 }
 
 // sharedRSAKey is the process's one RS256 key, as the key set stores one.

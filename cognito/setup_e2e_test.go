@@ -1,6 +1,9 @@
 package cognito_test
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +110,32 @@ func TestThrottle(t *testing.T) {
 		if st != 400 || errType(b) != want {
 			t.Fatalf("call %d: %d %v, want %s", i, st, b, want)
 		}
+	}
+}
+
+// TestSiteUnchanged: with the API on, the rest of the issuer site is as
+// it was: "/" without an X-Amz-Target goes to the next handler.
+func TestSiteUnchanged(t *testing.T) {
+	s := startSite(t, "")
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, err := http.NewRequest(method, s.base+"/", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "issuer home" {
+			t.Fatalf("%s / without X-Amz-Target: %d %q", method, resp.StatusCode, body)
+		}
+	}
+	// And the API's answers are never pages.
+	st, h, b := s.raw(t, "AWSCognitoIdentityProviderService.GetUser", "text/html", []byte("<html>"))
+	if st != 400 || errType(b) != "SerializationException" || h.Get("Content-Type") != "application/x-amz-json-1.1" {
+		t.Fatalf("an HTML body: %d %v", st, b)
 	}
 }

@@ -139,3 +139,94 @@ func TestSiteUnchanged(t *testing.T) {
 		t.Fatalf("an HTML body: %d %v", st, b)
 	}
 }
+
+// TestUserActions: in a pool that lets unverified users sign in, a user
+// verifies their address with GetUserAttributeVerificationCode and
+// VerifyUserAttribute, changes their password (other tokens end), and
+// deletes their account.
+func TestUserActions(t *testing.T) {
+	s := startSite(t, "throttle off\n\t\t\tverification {\n\t\t\t\tsign_in_unverified\n\t\t\t\tresend_cooldown 1s\n\t\t\t}\n\t\t\taccount_deletion on")
+	const email, pw, pw2 = "attr@example.com", "correct horse battery staple", "a second passphrase here"
+	if st, _, b := s.call(t, "SignUp", map[string]any{"ClientId": publicApp, "Username": email, "Password": pw,
+		"UserAttributes": []map[string]string{{"Name": "email", "Value": email}}}); st != 200 {
+		t.Fatalf("SignUp: %d %v", st, b)
+	}
+	signIn := func(password string) string {
+		t.Helper()
+		st, _, a := s.call(t, "InitiateAuth", map[string]any{"ClientId": publicApp, "AuthFlow": "USER_PASSWORD_AUTH",
+			"AuthParameters": map[string]string{"USERNAME": email, "PASSWORD": password}})
+		res, _ := a["AuthenticationResult"].(map[string]any)
+		tok, _ := res["AccessToken"].(string)
+		if st != 200 || tok == "" {
+			t.Fatalf("InitiateAuth: %d %v", st, a)
+		}
+		return tok
+	}
+	tok := signIn(pw)
+	verified := func(tok string) string {
+		t.Helper()
+		_, _, u := s.call(t, "GetUser", map[string]any{"AccessToken": tok})
+		for _, a := range u["UserAttributes"].([]any) {
+			if a := a.(map[string]any); a["Name"] == "email_verified" {
+				return a["Value"].(string)
+			}
+		}
+		t.Fatalf("no email_verified: %v", u)
+		return ""
+	}
+	if v := verified(tok); v != "false" {
+		t.Fatalf("email_verified %s before verifying", v)
+	}
+	if _, _, b := s.call(t, "GetUserAttributeVerificationCode", map[string]any{"AccessToken": tok, "AttributeName": "phone_number"}); errType(b) != "InvalidParameterException" {
+		t.Fatalf("a phone number: %v", b)
+	}
+	time.Sleep(1100 * time.Millisecond) // the resend cool-down of the sign-up's code
+	st, _, b := s.call(t, "GetUserAttributeVerificationCode", map[string]any{"AccessToken": tok, "AttributeName": "email"})
+	if d, _ := b["CodeDeliveryDetails"].(map[string]any); st != 200 || d["Destination"] != "a***@e***" {
+		t.Fatalf("GetUserAttributeVerificationCode: %d %v", st, b)
+	}
+	code := s.smtp.WaitFor(t, email, 2, 5*time.Second).Code(t)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	if _, _, b := s.call(t, "VerifyUserAttribute", map[string]any{"AccessToken": tok, "AttributeName": "email", "Code": wrong}); errType(b) != "CodeMismatchException" {
+		t.Fatalf("a wrong code: %v", b)
+	}
+	if st, _, b := s.call(t, "VerifyUserAttribute", map[string]any{"AccessToken": tok, "AttributeName": "email", "Code": code}); st != 200 {
+		t.Fatalf("VerifyUserAttribute: %d %v", st, b)
+	}
+	if v := verified(tok); v != "true" {
+		t.Fatalf("email_verified %s after verifying", v)
+	}
+
+	change := func(tok, old, next string) map[string]any {
+		_, _, b := s.call(t, "ChangePassword", map[string]any{"AccessToken": tok, "PreviousPassword": old, "ProposedPassword": next})
+		return b
+	}
+	if b := change(tok, "not the password", pw2); errType(b) != "NotAuthorizedException" {
+		t.Fatalf("a wrong previous password: %v", b)
+	}
+	if b := change(tok, pw, "short"); errType(b) != "InvalidPasswordException" {
+		t.Fatalf("a short password: %v", b)
+	}
+	time.Sleep(1100 * time.Millisecond) // the deny list counts in seconds
+	if b := change(tok, pw, pw2); errType(b) != "" {
+		t.Fatalf("ChangePassword: %v", b)
+	}
+	if _, _, b := s.call(t, "GetUser", map[string]any{"AccessToken": tok}); errType(b) != "NotAuthorizedException" {
+		t.Fatalf("a token from before the change: %v", b)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	tok = signIn(pw2)
+	if st, _, b := s.call(t, "DeleteUser", map[string]any{"AccessToken": tok}); st != 200 {
+		t.Fatalf("DeleteUser: %d %v", st, b)
+	}
+	if _, _, b := s.call(t, "GetUser", map[string]any{"AccessToken": tok}); errType(b) != "NotAuthorizedException" {
+		t.Fatalf("the deleted user's token: %v", b)
+	}
+	if _, _, b := s.call(t, "InitiateAuth", map[string]any{"ClientId": publicApp, "AuthFlow": "USER_PASSWORD_AUTH",
+		"AuthParameters": map[string]string{"USERNAME": email, "PASSWORD": pw2}}); b["message"] != "Incorrect username or password." {
+		t.Fatalf("signing in as the deleted user: %v", b)
+	}
+}

@@ -292,3 +292,58 @@ func getTokensFromRefreshToken(c *call) (any, error) {
 	}
 	return map[string]any{"AuthenticationResult": resultOf(t)}, nil
 }
+
+type attributeCodeRequest struct {
+	AccessToken   string `json:"AccessToken"`
+	AttributeName string `json:"AttributeName"`
+	Code          string `json:"Code"`
+}
+
+// readAttributeRequest reads a request about the email attribute, the
+// only one this pool verifies.
+func (c *call) readAttributeRequest() (*attributeCodeRequest, *store.User, error) {
+	var req attributeCodeRequest
+	if err := c.decode(&req); err != nil {
+		return nil, nil, err
+	}
+	if err := c.throttled(); err != nil {
+		return nil, nil, err
+	}
+	_, u, err := c.signedIn(req.AccessToken)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.AttributeName != "email" {
+		return nil, nil, errf("InvalidParameterException", "Only the email attribute is verified in this user pool")
+	}
+	return &req, u, nil
+}
+
+// getUserAttributeVerificationCode mails a code that verifies the user's
+// address (the sign-up's confirmation code); an address verified already
+// gets none.
+func getUserAttributeVerificationCode(c *call) (any, error) {
+	_, u, err := c.readAttributeRequest()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.h.cfg.Pool.ResendConfirmation(c.ctx(), u.Email); err != nil {
+		return nil, err
+	}
+	return map[string]any{"CodeDeliveryDetails": deliveryTo(u.Email)}, nil
+}
+
+// verifyUserAttribute checks that code.
+func verifyUserAttribute(c *call) (any, error) {
+	req, u, err := c.readAttributeRequest()
+	if err != nil {
+		return nil, err
+	}
+	if req.Code == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter Code")
+	}
+	if _, err := c.h.cfg.Pool.ConfirmSignUpCode(c.ctx(), u.Email, req.Code); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}

@@ -210,3 +210,21 @@ func TestAWSSDK(t *testing.T) {
 	}
 	t.Log(stdout.String())
 }
+
+// TestIdentityJS runs amazon-cognito-identity-js (testdata/identityjs.mjs)
+// with USER_PASSWORD_AUTH: sign-up, confirmation, sign-in, attributes,
+// TOTP set-up and sign-in, refresh, global sign-out, password reset.
+func TestIdentityJS(t *testing.T) {
+	node, root := needNode(t, "amazon-cognito-identity-js")
+	s := startSite(t, "throttle off\n\t\t\tmfa optional")
+	bridge := codeBridge(t, s)
+	cmd := exec.Command(node, filepath.Join(root, "cognito", "testdata", "identityjs.mjs"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "ENDPOINT="+s.base, "BRIDGE="+bridge, "POOL_ID="+poolID, "PUBLIC_CLIENT="+publicApp)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "ALL OK") {
+		t.Fatalf("identityjs.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Log(stdout.String())
+}

@@ -230,3 +230,32 @@ func TestUserActions(t *testing.T) {
 		t.Fatalf("signing in as the deleted user: %v", b)
 	}
 }
+
+// TestAnswersBeforeMail: ForgotPassword and ResendConfirmationCode
+// answer before any mail goes out, so a slow mail server does not tell
+// a known address (which gets mail) from an unknown one (which does not).
+func TestAnswersBeforeMail(t *testing.T) {
+	s := startSite(t, "throttle off")
+	const email, pw = "slow@example.com", "correct horse battery staple"
+	s.signUpConfirmed(t, email, pw)
+	if st, _, b := s.call(t, "SignUp", map[string]any{"ClientId": publicApp, "Username": "pending@example.com", "Password": pw}); st != 200 {
+		t.Fatalf("SignUp: %d %v", st, b)
+	}
+	s.smtp.WaitFor(t, "pending@example.com", 1, 5*time.Second)
+	s.smtp.SetDelay(2 * time.Second)
+	for _, tc := range []struct{ action, user string }{
+		{"ForgotPassword", email}, {"ForgotPassword", "unknown@example.com"},
+		{"ResendConfirmationCode", "pending@example.com"}, {"ResendConfirmationCode", "unknown@example.com"},
+	} {
+		start := time.Now()
+		st, _, b := s.call(t, tc.action, map[string]any{"ClientId": publicApp, "Username": tc.user})
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("%s for %s took %s: the answer waited for the mail", tc.action, tc.user, took)
+		}
+		if d, _ := b["CodeDeliveryDetails"].(map[string]any); st != 200 || d["Destination"] == nil {
+			t.Errorf("%s for %s: %d %v", tc.action, tc.user, st, b)
+		}
+	}
+	// The mail went out after the answers.
+	s.smtp.WaitFor(t, email, 2, 10*time.Second)
+}

@@ -108,9 +108,13 @@ func (c *call) answerStep(cl *oidc.Client, step *pool.AuthStep) (*authAnswer, er
 		params["requiredAttributes"] = "[]"
 	case pool.ChallengeMFASetup:
 		if ch.EmailSetup {
-			params["MFAS_CAN_SETUP"] = `["EMAIL_OTP"]`
-		} else {
-			params["MFAS_CAN_SETUP"] = `["SOFTWARE_TOKEN_MFA"]`
+			// Cognito asks the code of an email set-up as EMAIL_OTP;
+			// the answer goes to the machine's set-up step (Name "").
+			return &authAnswer{ChallengeName: pool.ChallengeEmailOTP, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
+		}
+		params["MFAS_CAN_SETUP"] = `["SOFTWARE_TOKEN_MFA"]`
+		if c.h.cfg.Pool.CanEmailCodes() {
+			params["MFAS_CAN_SETUP"] = `["SOFTWARE_TOKEN_MFA","EMAIL_OTP"]`
 		}
 	}
 	return &authAnswer{ChallengeName: ch.Name, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
@@ -288,14 +292,17 @@ func respondToAuthChallenge(c *call) (any, error) {
 	case pool.ChallengeSoftwareTokenMFA:
 		a.Code = r["SOFTWARE_TOKEN_MFA_CODE"]
 	case pool.ChallengeEmailOTP:
-		a.Code = r["EMAIL_OTP_CODE"]
+		// The code of a sign-in's EMAIL_OTP or of an email set-up: the
+		// session's own step takes it.
+		a.Code, a.Name = r["EMAIL_OTP_CODE"], ""
 	case pool.ChallengeMFASetup:
-		// An email set-up's code; an app's set-up is answered with the
+		// Email codes chosen (Cognito's answer names the address, which
+		// here is the user's own); an app's set-up is answered with the
 		// Session VerifySoftwareToken returned (above), not this one.
-		a.Code = r["EMAIL_OTP_CODE"]
-		if a.Code == "" {
+		if r["EMAIL"] == "" {
 			return nil, errBadSession
 		}
+		a.Select = pool.ChallengeEmailOTP
 	case pool.ChallengeSelectMFAType:
 		switch r["ANSWER"] {
 		case pool.ChallengeEmailOTP:
@@ -315,7 +322,7 @@ func respondToAuthChallenge(c *call) (any, error) {
 	default:
 		return nil, errf("InvalidParameterException", "Unsupported ChallengeName: "+clip(req.ChallengeName))
 	}
-	if (a.Name == pool.ChallengeSoftwareTokenMFA || a.Name == pool.ChallengeEmailOTP) && a.Code == "" {
+	if (req.ChallengeName == pool.ChallengeSoftwareTokenMFA || req.ChallengeName == pool.ChallengeEmailOTP) && a.Code == "" {
 		return nil, errf("InvalidParameterException", "Missing required parameter for the code")
 	}
 	step, err := c.h.cfg.Pool.RespondToAuthChallenge(c.ctx(), a)

@@ -37,7 +37,7 @@ func TestMFASetupChallenge(t *testing.T) {
 	st, _, a := s.call(t, "InitiateAuth", map[string]any{"ClientId": publicApp, "AuthFlow": "USER_PASSWORD_AUTH",
 		"AuthParameters": map[string]string{"USERNAME": email, "PASSWORD": pw}})
 	params, _ := a["ChallengeParameters"].(map[string]any)
-	if st != 200 || a["ChallengeName"] != "MFA_SETUP" || params["MFAS_CAN_SETUP"] != `["SOFTWARE_TOKEN_MFA"]` || a["AuthenticationResult"] != nil {
+	if st != 200 || a["ChallengeName"] != "MFA_SETUP" || params["MFAS_CAN_SETUP"] != `["SOFTWARE_TOKEN_MFA","EMAIL_OTP"]` || a["AuthenticationResult"] != nil {
 		t.Fatalf("InitiateAuth: %d %v", st, a)
 	}
 	session := a["Session"].(string)
@@ -258,4 +258,59 @@ func TestAnswersBeforeMail(t *testing.T) {
 	}
 	// The mail went out after the answers.
 	s.smtp.WaitFor(t, email, 2, 10*time.Second)
+}
+
+// TestEmailOTP: at an MFA_SETUP, a user chooses email codes (Cognito's
+// answer names the address), answers the EMAIL_OTP challenge with the
+// mailed code, and later signs in with an EMAIL_OTP challenge.
+func TestEmailOTP(t *testing.T) {
+	s := startSite(t, "throttle off\n\t\t\tmfa required\n\t\t\tverification {\n\t\t\t\tresend_cooldown 1s\n\t\t\t}")
+	const email, pw = "otp@example.com", "correct horse battery staple"
+	s.signUpConfirmed(t, email, pw)
+	initiate := func() map[string]any {
+		t.Helper()
+		st, _, a := s.call(t, "InitiateAuth", map[string]any{"ClientId": publicApp, "AuthFlow": "USER_PASSWORD_AUTH",
+			"AuthParameters": map[string]string{"USERNAME": email, "PASSWORD": pw}})
+		if st != 200 {
+			t.Fatalf("InitiateAuth: %d %v", st, a)
+		}
+		return a
+	}
+	respond := func(name, session string, r map[string]string) (int, map[string]any) {
+		t.Helper()
+		st, _, b := s.call(t, "RespondToAuthChallenge", map[string]any{"ClientId": publicApp, "ChallengeName": name,
+			"Session": session, "ChallengeResponses": r})
+		return st, b
+	}
+	a := initiate()
+	if p, _ := a["ChallengeParameters"].(map[string]any); a["ChallengeName"] != "MFA_SETUP" || p["MFAS_CAN_SETUP"] != `["SOFTWARE_TOKEN_MFA","EMAIL_OTP"]` {
+		t.Fatalf("InitiateAuth: %v", a)
+	}
+	st, b := respond("MFA_SETUP", a["Session"].(string), map[string]string{"USERNAME": email, "EMAIL": email})
+	if p, _ := b["ChallengeParameters"].(map[string]any); st != 200 || b["ChallengeName"] != "EMAIL_OTP" || p["CODE_DELIVERY_DELIVERY_MEDIUM"] != "EMAIL" {
+		t.Fatalf("choosing email codes: %d %v", st, b)
+	}
+	session := b["Session"].(string)
+	code := s.smtp.WaitFor(t, email, 2, 5*time.Second).Code(t)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	if _, b := respond("EMAIL_OTP", session, map[string]string{"USERNAME": email, "EMAIL_OTP_CODE": wrong}); errType(b) != "CodeMismatchException" {
+		t.Fatalf("a wrong code: %v", b)
+	}
+	st, b = respond("EMAIL_OTP", session, map[string]string{"USERNAME": email, "EMAIL_OTP_CODE": code})
+	if res, _ := b["AuthenticationResult"].(map[string]any); st != 200 || res["IdToken"] == nil {
+		t.Fatalf("the set-up's code: %d %v", st, b)
+	}
+	time.Sleep(1100 * time.Millisecond) // the resend cool-down
+	a = initiate()
+	if a["ChallengeName"] != "EMAIL_OTP" {
+		t.Fatalf("a sign-in with email codes on: %v", a)
+	}
+	code = s.smtp.WaitFor(t, email, 3, 5*time.Second).Code(t)
+	st, b = respond("EMAIL_OTP", a["Session"].(string), map[string]string{"USERNAME": email, "EMAIL_OTP_CODE": code})
+	if res, _ := b["AuthenticationResult"].(map[string]any); st != 200 || res["AccessToken"] == nil {
+		t.Fatalf("EMAIL_OTP: %d %v", st, b)
+	}
 }

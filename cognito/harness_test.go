@@ -26,6 +26,7 @@ var (
 	apiOnce    sync.Once
 	apiHandler *cognito.Handler
 	apiPool    *pool.Pool
+	apiConfig  cognito.Config
 	apiErr     error
 	apiDir     string
 )
@@ -94,6 +95,7 @@ func buildAPI() (*cognito.Handler, *pool.Pool, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	apiConfig = h.Config()
 	return h, pl, nil
 }
 

@@ -310,7 +310,43 @@ func TestEmailOTP(t *testing.T) {
 	}
 	code = s.smtp.WaitFor(t, email, 3, 5*time.Second).Code(t)
 	st, b = respond("EMAIL_OTP", a["Session"].(string), map[string]string{"USERNAME": email, "EMAIL_OTP_CODE": code})
-	if res, _ := b["AuthenticationResult"].(map[string]any); st != 200 || res["AccessToken"] == nil {
+	res, _ := b["AuthenticationResult"].(map[string]any)
+	if st != 200 || res["AccessToken"] == nil {
 		t.Fatalf("EMAIL_OTP: %d %v", st, b)
+	}
+
+	// With an app too, the app's code is asked first, and the user may
+	// choose email instead (SELECT_MFA_TYPE), or the app again.
+	_, _, as := s.call(t, "AssociateSoftwareToken", map[string]any{"AccessToken": res["AccessToken"]})
+	secret, _ := as["SecretCode"].(string)
+	totp, err := testenv.TOTPCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _, v := s.call(t, "VerifySoftwareToken", map[string]any{"AccessToken": res["AccessToken"], "UserCode": totp}); st != 200 || v["Status"] != "SUCCESS" {
+		t.Fatalf("VerifySoftwareToken: %d %v", st, v)
+	}
+	time.Sleep(1100 * time.Millisecond) // the resend cool-down
+	a = initiate()
+	p, _ := a["ChallengeParameters"].(map[string]any)
+	if a["ChallengeName"] != "SOFTWARE_TOKEN_MFA" || p["MFAS_CAN_CHOOSE"] != `["SOFTWARE_TOKEN_MFA","EMAIL_OTP"]` {
+		t.Fatalf("a sign-in with an app and email codes: %v", a)
+	}
+	session = a["Session"].(string)
+	st, b = respond("SELECT_MFA_TYPE", session, map[string]string{"USERNAME": email, "ANSWER": "SOFTWARE_TOKEN_MFA"})
+	if st != 200 || b["ChallengeName"] != "SOFTWARE_TOKEN_MFA" || b["Session"] != session {
+		t.Fatalf("choosing the app: %d %v", st, b)
+	}
+	if _, b := respond("SELECT_MFA_TYPE", session, map[string]string{"USERNAME": email, "ANSWER": "SMS_MFA"}); errType(b) != "InvalidParameterException" {
+		t.Fatalf("choosing SMS: %v", b)
+	}
+	st, b = respond("SELECT_MFA_TYPE", session, map[string]string{"USERNAME": email, "ANSWER": "EMAIL_OTP"})
+	if st != 200 || b["ChallengeName"] != "EMAIL_OTP" {
+		t.Fatalf("choosing email: %d %v", st, b)
+	}
+	code = s.smtp.WaitFor(t, email, 4, 5*time.Second).Code(t)
+	st, b = respond("EMAIL_OTP", b["Session"].(string), map[string]string{"USERNAME": email, "EMAIL_OTP_CODE": code})
+	if res, _ := b["AuthenticationResult"].(map[string]any); st != 200 || res["AccessToken"] == nil {
+		t.Fatalf("EMAIL_OTP after SELECT_MFA_TYPE: %d %v", st, b)
 	}
 }

@@ -59,6 +59,10 @@ func init() {
 //			key_rotation <duration>
 //			client <id> { ... }      # see parseClient
 //			idp <name> <kind> { ... } # an outside identity provider; see idps.go
+//			cognito {                # the Cognito user-pool API on the issuer site
+//				pool_id <region>_<id>
+//				region <region>      # optional; the pool id's prefix
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {

@@ -85,6 +85,8 @@ func (m *IDP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		access_token_ttl <duration>
 //		refresh_token_ttl <duration>
 //		signing_alg ES256|RS256
+//		auth_flows ALLOW_USER_PASSWORD_AUTH ...   # the Cognito API's flows; default
+//		                                          # ALLOW_USER_SRP_AUTH ALLOW_REFRESH_TOKEN_AUTH
 //	}
 func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 	args := d.RemainingArgs()

@@ -112,7 +112,7 @@ func getUser(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := getUserResponse{Username: u.ID, UserAttributes: userAttributes(u), UserMFASettingList: mfa}
+	out := getUserResponse{Username: oidc.Username(u), UserAttributes: userAttributes(u), UserMFASettingList: mfa}
 	if len(mfa) > 0 && mfa[0] != pool.ChallengeWebAuthn {
 		out.PreferredMfaSetting = mfa[0]
 	}

@@ -190,3 +190,7 @@ func tokensOf(r *tokenResponse) *Tokens {
 	return &Tokens{AccessToken: r.AccessToken, IDToken: r.IDToken, RefreshToken: r.RefreshToken,
 		TokenType: r.TokenType, ExpiresIn: r.ExpiresIn}
 }
+
+// Username is u's Cognito username, as tokens carry it: the user's id, or
+// "<provider>_<subject>" for a user an outside provider created.
+func Username(u *store.User) string { return username(u) }

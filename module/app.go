@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -103,6 +104,18 @@ type PoolConfig struct {
 	// sign in with (`idp <name> <kind> { ... }`), in the order of their
 	// buttons.
 	IdentityProviders []IdentityProviderConfig `json:"identity_providers,omitempty"`
+	// Cognito, when set, serves the Cognito user-pool API on the pool's
+	// gatehouse_idp site (package cognito).
+	Cognito *CognitoConfig `json:"cognito,omitempty"`
+}
+
+// CognitoConfig opts a pool into the Cognito user-pool API: the pool id
+// and region Cognito clients are configured with.
+type CognitoConfig struct {
+	// PoolID is Cognito-style, <region>_<id> (us-east-1_AbCdEf123).
+	PoolID string `json:"pool_id"`
+	// Region defaults to the pool id's prefix, and must be it.
+	Region string `json:"region,omitempty"`
 }
 
 // DefaultThrottle is the budget of a pool that sets none: generous for
@@ -345,6 +358,14 @@ func (c *PoolConfig) Validate() error {
 	}
 	if err := c.Password.Validate(); err != nil {
 		return fmt.Errorf("password: %w", err)
+	}
+	if c.Cognito != nil {
+		if c.Issuer == "" {
+			return errors.New("cognito: the pool needs an issuer (the URL of its gatehouse_idp site, where the API is served)")
+		}
+		if err := cognito.CheckPoolID(c.Cognito.PoolID, c.Cognito.Region); err != nil {
+			return fmt.Errorf("cognito: %w", err)
+		}
 	}
 	if c.Store.Timeout < 0 {
 		return fmt.Errorf("store_timeout %s: must be positive", time.Duration(c.Store.Timeout))

@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 )
 
@@ -58,6 +59,10 @@ func init() {
 //			key_rotation <duration>
 //			client <id> { ... }      # see parseClient
 //			idp <name> <kind> { ... } # an outside identity provider; see idps.go
+//			cognito {                # the Cognito user-pool API on the issuer site
+//				pool_id <region>_<id>
+//				region <region>      # optional; the pool id's prefix
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -166,6 +171,10 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 			}
 		case "client":
 			if err := parseClient(d, cfg); err != nil {
+				return nil, err
+			}
+		case "cognito":
+			if err := parseCognito(d, cfg); err != nil {
 				return nil, err
 			}
 		case "key_rotation":
@@ -539,5 +548,35 @@ func parseCookieOption(d *caddyfile.Dispenser, name, secure *string, hostPrefix 
 		}
 		*hsts = h
 	}
+	return nil
+}
+
+// parseCognito reads `cognito { pool_id <region>_<id>  region <region> }`.
+func parseCognito(d *caddyfile.Dispenser, cfg *PoolConfig) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if cfg.Cognito != nil {
+		return d.Err("cognito: given twice")
+	}
+	c := &CognitoConfig{}
+	for n := d.Nesting(); d.NextBlock(n); {
+		switch d.Val() {
+		case "pool_id":
+			if err := oneArg(d, &c.PoolID); err != nil {
+				return err
+			}
+		case "region":
+			if err := oneArg(d, &c.Region); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("cognito: unrecognized option %q (want pool_id or region)", d.Val())
+		}
+	}
+	if err := cognito.CheckPoolID(c.PoolID, c.Region); err != nil {
+		return d.Errf("cognito: %v", err)
+	}
+	cfg.Cognito = c
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
@@ -48,6 +49,7 @@ type IDP struct {
 	ui       *hostedui.Handler
 	hsts     string
 	pool     *Pool
+	cognito  *cognito.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -174,6 +176,21 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("gatehouse_idp: %w", err)
 	}
+	if cc := p.Config.Cognito; cc != nil {
+		h.cognito, err = cognito.New(cognito.Config{
+			PoolID:   cc.PoolID,
+			Region:   cc.Region,
+			Pool:     p.Pool,
+			Provider: h.provider,
+			Throttle: p.Throttle,
+			ClientIP: clientIP,
+			SealKey:  p.MarkerKey,
+			Logger:   logger.Named("cognito"),
+		})
+		if err != nil {
+			return fmt.Errorf("gatehouse_idp: %w", err)
+		}
+	}
 	// A stored client with the id of a configured one is never used: say so.
 	if stored, err := p.Store.ListClients(ctx); err == nil {
 		for _, c := range stored {
@@ -201,6 +218,10 @@ func (h *IDP) Validate() error {
 func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, prefix) || strings.HasPrefix(r.URL.Path, "/oauth2/") {
 		setHSTS(w, r, h.hsts)
+	}
+	if h.cognito != nil && cognito.Matches(r) {
+		h.cognito.ServeHTTP(w, r)
+		return nil
 	}
 	if h.ui.ServeIssuerPath(w, r) {
 		return nil
@@ -261,6 +282,10 @@ type ClientConfig struct {
 	RefreshTokenGrace caddy.Duration `json:"refresh_token_grace,omitempty"`
 	// SigningAlg is ES256 (default) or RS256.
 	SigningAlg string `json:"signing_alg,omitempty"`
+	// AuthFlows are the Cognito API's sign-in flows the client may use
+	// (ExplicitAuthFlows names); default ALLOW_USER_SRP_AUTH and
+	// ALLOW_REFRESH_TOKEN_AUTH, as Cognito's.
+	AuthFlows []string `json:"auth_flows,omitempty"`
 }
 
 func (c ClientConfig) client(secret string) *oidc.Client {
@@ -278,6 +303,7 @@ func (c ClientConfig) client(secret string) *oidc.Client {
 		RefreshTokenRotation:   c.RefreshTokenRotation,
 		RefreshTokenGrace:      time.Duration(c.RefreshTokenGrace),
 		SigningAlg:             c.SigningAlg,
+		AuthFlows:              c.AuthFlows,
 	}
 }
 

@@ -87,6 +87,8 @@ func (m *IDP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		refresh_token_ttl <duration>
 //		refresh_token_rotation off | on [grace <duration>]
 //		signing_alg ES256|RS256
+//		auth_flows ALLOW_USER_PASSWORD_AUTH ...   # the Cognito API's flows; default
+//		                                          # ALLOW_USER_SRP_AUTH ALLOW_REFRESH_TOKEN_AUTH
 //	}
 func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 	args := d.RemainingArgs()
@@ -97,7 +99,7 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 	for n := d.Nesting(); d.NextBlock(n); {
 		opt := d.Val()
 		switch opt {
-		case "redirect_uri", "post_logout_redirect_uri", "scopes", "grant_types":
+		case "redirect_uri", "post_logout_redirect_uri", "scopes", "grant_types", "auth_flows":
 			vals := d.RemainingArgs()
 			if len(vals) == 0 {
 				return d.Errf("client %s: %s: want at least one value", c.ID, opt)
@@ -111,6 +113,8 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 				c.Scopes = append(c.Scopes, vals...)
 			case "grant_types":
 				c.GrantTypes = append(c.GrantTypes, vals...)
+			case "auth_flows":
+				c.AuthFlows = append(c.AuthFlows, vals...)
 			}
 		case "secret":
 			if err := oneArg(d, &c.Secret); err != nil {
@@ -147,7 +151,7 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 				return err
 			}
 		default:
-			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation or signing_alg)", c.ID, opt)
+			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation, signing_alg or auth_flows)", c.ID, opt)
 		}
 	}
 	if slices.ContainsFunc(cfg.Clients, func(o ClientConfig) bool { return o.ID == c.ID }) {

@@ -102,6 +102,8 @@ type issuer struct {
 	// skew is how far the provider's clock (codes, tokens, grace periods)
 	// runs ahead of time.Now; advance moves it.
 	skew *atomic.Int64
+	// provider is the provider itself, for its Go API (issue_test.go).
+	provider *oidc.Provider
 }
 
 // advance moves the provider's clock forward by d.
@@ -225,7 +227,7 @@ func startIssuer(t *testing.T, opts issuerOptions) *issuer {
 			t.Fatalf("sign-in continues to %q, want the authorization request %q", to, rd)
 		}
 	}
-	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op, gw: gw, skew: skew}
+	return &issuer{Issuer: &oauthtest.Issuer{URL: iss, OP: op, SignIn: signIn}, url: iss, pool: pl, store: s, op: op, gw: gw, skew: skew, provider: provider}
 }
 
 // sharedRSAKey is the process's one RS256 key, as the key set stores one.

@@ -96,6 +96,11 @@ type Client struct {
 	RefreshTokenGrace time.Duration
 	// SigningAlg signs the client's tokens: ES256 (default) or RS256.
 	SigningAlg string
+	// AuthFlows are the Cognito user-pool API's sign-in flows the client
+	// may use, by Cognito's ExplicitAuthFlows names (AuthFlow* constants);
+	// default Cognito's for a new client: ALLOW_USER_SRP_AUTH and
+	// ALLOW_REFRESH_TOKEN_AUTH. Stored clients have the default.
+	AuthFlows []string
 
 	secretSum [sha256.Size]byte
 }
@@ -184,6 +189,11 @@ func (c *Client) Validate() error {
 	if c.RefreshTokenGrace > MaxRefreshGrace {
 		return fmt.Errorf("refresh_token_rotation grace %s: want at most %s", c.RefreshTokenGrace, MaxRefreshGrace)
 	}
+	for _, f := range c.AuthFlows {
+		if !slices.Contains(knownAuthFlows, f) {
+			return fmt.Errorf("auth_flows: unknown flow %q (known: %s)", f, strings.Join(knownAuthFlows, ", "))
+		}
+	}
 	if c.SigningAlg != "" && c.SigningAlg != signing.ES256 && c.SigningAlg != signing.RS256 {
 		return fmt.Errorf("signing_alg %q: want ES256 or RS256", c.SigningAlg)
 	}
@@ -241,6 +251,9 @@ func (c *Client) ready() (*Client, error) {
 	case r.RefreshTokenGrace == 0:
 		r.RefreshTokenGrace = DefaultRefreshGrace
 	}
+	if len(r.AuthFlows) == 0 {
+		r.AuthFlows = DefaultAuthFlows
+	}
 	if r.Secret != "" {
 		// Compared as digests, so the comparison takes the same time
 		// whatever the lengths.
@@ -258,6 +271,25 @@ func (c *Client) grantTypes() []string {
 
 // rotates reports whether the client's refresh tokens rotate.
 func (c *Client) rotates() bool { return c.RefreshTokenRotation != RotationOff }
+
+// Cognito's ExplicitAuthFlows: the user-pool API's sign-in flows.
+const (
+	AuthFlowUserPassword      = "ALLOW_USER_PASSWORD_AUTH"
+	AuthFlowUserSRP           = "ALLOW_USER_SRP_AUTH"
+	AuthFlowRefreshToken      = "ALLOW_REFRESH_TOKEN_AUTH"
+	AuthFlowUserAuth          = "ALLOW_USER_AUTH"
+	AuthFlowAdminUserPassword = "ALLOW_ADMIN_USER_PASSWORD_AUTH"
+)
+
+var knownAuthFlows = []string{AuthFlowUserPassword, AuthFlowUserSRP, AuthFlowRefreshToken, AuthFlowUserAuth, AuthFlowAdminUserPassword}
+
+// DefaultAuthFlows are what Cognito allows a client created without
+// ExplicitAuthFlows: SRP and refresh, not the plain password.
+var DefaultAuthFlows = []string{AuthFlowUserSRP, AuthFlowRefreshToken}
+
+// AllowsAuthFlow reports whether the client may use the API flow (an
+// AuthFlow* name).
+func (c *Client) AllowsAuthFlow(flow string) bool { return slices.Contains(c.AuthFlows, flow) }
 
 // allows reports whether the client may use grant.
 func (c *Client) allows(grant string) bool { return slices.Contains(c.GrantTypes, grant) }

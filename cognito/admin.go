@@ -1,0 +1,92 @@
+package cognito
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Admin actions (AdminCreateUser, ListUsers, ...) are signed with AWS
+// Signature Version 4 (service cognito-idp). This package declares the
+// seam; the verifier (package cognito/sigv4) and the actions (cog-admin)
+// plug in:
+//
+//	cognito.RegisterAdmin("AdminGetUser", cognito.AdminAction{ReadOnly: true, Run: ...})
+//	cognito.Config{AdminVerifier: sigv4Verifier}
+//
+// An admin action runs only after AdminVerifier accepted the request's
+// signature; with no verifier every admin action is refused.
+
+// AdminCaller is who signed an admin call.
+type AdminCaller struct {
+	// AccessKeyID names the key that signed.
+	AccessKeyID string
+	// ReadOnly keys may run only ReadOnly actions.
+	ReadOnly bool
+}
+
+// AdminVerifier checks a SigV4-signed request: r as received (headers,
+// method, path, query) and its body, already read. It returns the caller,
+// or an error to answer with (an *APIError names the Cognito error;
+// anything else is NotAuthorizedException).
+type AdminVerifier interface {
+	VerifyAdmin(r *http.Request, body []byte) (AdminCaller, error)
+}
+
+// AdminRequest is an admin action's input.
+type AdminRequest struct {
+	HTTP   *http.Request
+	Body   []byte
+	Caller AdminCaller
+	// Decode reads Body into v as every action does (SerializationException
+	// for malformed JSON).
+	Decode func(v any) error
+}
+
+// AdminAction is one admin action.
+type AdminAction struct {
+	// ReadOnly actions may be run by read-only keys.
+	ReadOnly bool
+	Run      func(h *Handler, req AdminRequest) (any, error)
+}
+
+// APIError is an error answered in Cognito's shape, for admin actions:
+// NewError("UserNotFoundException", "User does not exist.").
+type APIError = apiError
+
+// NewError makes an error answered as Cognito's error named typ.
+func NewError(typ, message string) error { return errf(typ, message) }
+
+// admin are the registered admin actions, by name. Registered in init
+// functions only: the map is read without locks.
+var admin = map[string]AdminAction{}
+
+// RegisterAdmin adds an admin action; call it from an init function.
+func RegisterAdmin(name string, a AdminAction) {
+	if _, dup := admin[name]; dup || actions[name] != nil || a.Run == nil {
+		panic(fmt.Sprintf("cognito: admin action %q registered twice or without Run", name))
+	}
+	admin[name] = a
+}
+
+// runAdmin checks the signature, then the key's rights, then runs a.
+func (h *Handler) runAdmin(c *call, a AdminAction) (any, error) {
+	if h.cfg.AdminVerifier == nil {
+		return nil, errf("NotAuthorizedException", "Admin actions are not enabled for this user pool")
+	}
+	caller, err := h.cfg.AdminVerifier.VerifyAdmin(c.r, c.body)
+	if err != nil {
+		if ae, ok := errors.AsType[*apiError](err); ok {
+			return nil, ae
+		}
+		return nil, errf("NotAuthorizedException", "The request signature could not be verified")
+	}
+	if caller.ReadOnly && !a.ReadOnly {
+		return nil, errf("NotAuthorizedException", "The access key is read-only")
+	}
+	return a.Run(h, AdminRequest{HTTP: c.r, Body: c.body, Caller: caller, Decode: c.decode})
+}
+
+// Config returns what the handler was made from: the pool and provider
+// admin actions work on.
+func (h *Handler) Config() Config { return h.cfg }

@@ -1,0 +1,343 @@
+package cognito
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// clientBinding is what the machine's sessions are bound to for an app
+// client of the API: a session started through one client answers only
+// through it, and never on the hosted pages.
+func clientBinding(c *oidc.Client) string { return "cognito-api:" + c.ID }
+
+// client finds the app client a call names.
+func (c *call) client(id string) (*oidc.Client, error) {
+	if id == "" {
+		return nil, errf("InvalidParameterException", "1 validation error detected: Value null at 'clientId' failed to satisfy constraint: Member must not be null")
+	}
+	cl, err := c.h.cfg.Provider.Client(c.ctx(), id)
+	if errors.Is(err, oidc.ErrUnknownClient) {
+		return nil, errf("ResourceNotFoundException", "User pool client "+clip(id)+" does not exist.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// checkSecretHash checks Cognito's SECRET_HASH, Base64(HMAC-SHA256(client
+// secret, username + client id)), for a client with a secret; usernames
+// lists the names the hash may be over (the login, the user id). A
+// stored client's secret is kept only as a digest, so no hash can be
+// checked for it: such a client cannot use the API (the README says so).
+func checkSecretHash(cl *oidc.Client, got string, usernames ...string) error {
+	if cl.Public {
+		return nil
+	}
+	secret, ok := cl.ClearSecret()
+	if !ok {
+		return errf("NotAuthorizedException", "Client "+cl.ID+" has a stored secret; configure it in the Caddyfile to use this API")
+	}
+	if got == "" {
+		return errf("NotAuthorizedException", "Client "+cl.ID+" is configured with secret but SECRET_HASH was not received")
+	}
+	given, err := base64.StdEncoding.DecodeString(got)
+	match := 0
+	for _, u := range usernames {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(u + cl.ID))
+		if err == nil && hmac.Equal(m.Sum(nil), given) {
+			match++
+		}
+	}
+	if match == 0 {
+		return errf("NotAuthorizedException", "Unable to verify secret hash for client "+cl.ID)
+	}
+	return nil
+}
+
+// authResult is Cognito's AuthenticationResultType.
+type authResult struct {
+	AccessToken  string `json:"AccessToken"`
+	ExpiresIn    int64  `json:"ExpiresIn"`
+	IDToken      string `json:"IdToken"`
+	RefreshToken string `json:"RefreshToken,omitempty"`
+	TokenType    string `json:"TokenType"`
+}
+
+// authAnswer is the answer of InitiateAuth and RespondToAuthChallenge.
+type authAnswer struct {
+	AuthenticationResult *authResult       `json:"AuthenticationResult,omitempty"`
+	ChallengeName        string            `json:"ChallengeName,omitempty"`
+	ChallengeParameters  map[string]string `json:"ChallengeParameters"`
+	Session              string            `json:"Session,omitempty"`
+}
+
+func resultOf(t *oidc.Tokens) *authResult {
+	return &authResult{AccessToken: t.AccessToken, ExpiresIn: t.ExpiresIn, IDToken: t.IDToken, RefreshToken: t.RefreshToken, TokenType: "Bearer"}
+}
+
+// answerStep turns the machine's step into the API's answer: tokens for a
+// finished sign-in, else the challenge with Cognito's parameters.
+func (c *call) answerStep(cl *oidc.Client, step *pool.AuthStep) (*authAnswer, error) {
+	if step.Auth != nil {
+		return c.issue(cl, step.Auth.User, step.Auth.AMR, step.Auth.AuthTime)
+	}
+	ch := step.Challenge
+	if ch == nil {
+		return nil, errBadSession
+	}
+	params := map[string]string{}
+	for k, v := range ch.Parameters {
+		params[k] = v
+	}
+	params["USER_ID_FOR_SRP"] = ch.User.ID
+	switch ch.Name {
+	case pool.ChallengeNewPasswordRequired:
+		// amazon-cognito-identity-js parses both as JSON.
+		attrs, _ := json.Marshal(map[string]string{"email": ch.User.Email})
+		params["userAttributes"] = string(attrs)
+		params["requiredAttributes"] = "[]"
+	case pool.ChallengeMFASetup:
+		if ch.EmailSetup {
+			// Cognito asks the code of an email set-up as EMAIL_OTP;
+			// the answer goes to the machine's set-up step (Name "").
+			return &authAnswer{ChallengeName: pool.ChallengeEmailOTP, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
+		}
+		params["MFAS_CAN_SETUP"] = `["SOFTWARE_TOKEN_MFA"]`
+		if c.h.cfg.Pool.CanEmailCodes() {
+			params["MFAS_CAN_SETUP"] = `["SOFTWARE_TOKEN_MFA","EMAIL_OTP"]`
+		}
+	}
+	return &authAnswer{ChallengeName: ch.Name, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
+}
+
+func (c *call) issue(cl *oidc.Client, u *store.User, amr []string, authTime time.Time) (*authAnswer, error) {
+	t, err := c.h.cfg.Provider.IssueTokens(c.ctx(), cl, u, amr, authTime)
+	if err != nil {
+		return nil, err
+	}
+	return &authAnswer{AuthenticationResult: resultOf(t), ChallengeParameters: map[string]string{}}, nil
+}
+
+type initiateAuthRequest struct {
+	AuthFlow       string            `json:"AuthFlow"`
+	AuthParameters map[string]string `json:"AuthParameters"`
+	ClientID       string            `json:"ClientId"`
+	ClientMetadata map[string]string `json:"ClientMetadata"`
+	Session        string            `json:"Session"`
+}
+
+// Cognito's AuthFlow names and the client flow each needs.
+var flowNeeds = map[string]string{
+	"USER_PASSWORD_AUTH":       oidc.AuthFlowUserPassword,
+	"USER_SRP_AUTH":            oidc.AuthFlowUserSRP,
+	"REFRESH_TOKEN_AUTH":       oidc.AuthFlowRefreshToken,
+	"REFRESH_TOKEN":            oidc.AuthFlowRefreshToken,
+	"USER_AUTH":                oidc.AuthFlowUserAuth,
+	"ADMIN_USER_PASSWORD_AUTH": oidc.AuthFlowAdminUserPassword,
+}
+
+func initiateAuth(c *call) (any, error) {
+	var req initiateAuthRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if err := c.throttled(); err != nil {
+		return nil, err
+	}
+	cl, err := c.client(req.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	need, ok := flowNeeds[req.AuthFlow]
+	if !ok || req.AuthFlow == "ADMIN_USER_PASSWORD_AUTH" {
+		return nil, errf("InvalidParameterException", "Invalid AuthFlow: "+clip(req.AuthFlow))
+	}
+	if !cl.AllowsAuthFlow(need) {
+		return nil, errf("InvalidParameterException", req.AuthFlow+" flow not enabled for this client")
+	}
+	p := req.AuthParameters
+	switch req.AuthFlow {
+	case "USER_PASSWORD_AUTH":
+		if p["USERNAME"] == "" || p["PASSWORD"] == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter USERNAME or PASSWORD")
+		}
+		if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
+			return nil, err
+		}
+		step, err := c.h.cfg.Pool.InitiatePasswordAuth(c.ctx(), pool.PasswordAuth{
+			Username: p["USERNAME"], Password: p["PASSWORD"], Client: clientBinding(cl),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return c.answerStep(cl, step)
+	case "USER_SRP_AUTH":
+		if p["USERNAME"] == "" || p["SRP_A"] == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter USERNAME or SRP_A")
+		}
+		if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
+			return nil, err
+		}
+		// Hook: cognito/srp's pool answer (Config.SRP) returns the
+		// PASSWORD_VERIFIER step.
+		if c.h.cfg.SRP == nil {
+			return nil, errf("InvalidParameterException", "USER_SRP_AUTH is not supported by this user pool yet; use USER_PASSWORD_AUTH")
+		}
+		step, err := c.h.cfg.SRP(c.ctx(), clientBinding(cl), p["USERNAME"], p["SRP_A"])
+		if err != nil {
+			return nil, err
+		}
+		return c.answerStep(cl, step)
+	case "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN":
+		return c.refresh(cl, p["REFRESH_TOKEN"], p["SECRET_HASH"], p["USERNAME"])
+	}
+	return nil, errf("InvalidParameterException", req.AuthFlow+" is not supported by this user pool")
+}
+
+// refresh runs the refresh grant; the secret hash of a client with a
+// secret is over the user's username (its id) or the login they gave.
+func (c *call) refresh(cl *oidc.Client, token, secretHash, username string) (*authAnswer, error) {
+	if token == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter REFRESH_TOKEN")
+	}
+	if !cl.Public {
+		uid, err := c.h.cfg.Provider.RefreshTokenUser(c.ctx(), cl, token)
+		if err != nil {
+			return nil, err
+		}
+		names := []string{uid}
+		if u, err := c.h.cfg.Pool.User(c.ctx(), uid); err == nil {
+			names = append(names, u.Email)
+		}
+		if username != "" {
+			names = append(names, username)
+		}
+		if err := checkSecretHash(cl, secretHash, names...); err != nil {
+			return nil, err
+		}
+	}
+	t, err := c.h.cfg.Provider.RefreshTokens(c.ctx(), cl, token)
+	if err != nil {
+		return nil, err
+	}
+	return &authAnswer{AuthenticationResult: resultOf(t), ChallengeParameters: map[string]string{}}, nil
+}
+
+type respondRequest struct {
+	ChallengeName      string            `json:"ChallengeName"`
+	ChallengeResponses map[string]string `json:"ChallengeResponses"`
+	ClientID           string            `json:"ClientId"`
+	Session            string            `json:"Session"`
+	ClientMetadata     map[string]string `json:"ClientMetadata"`
+}
+
+func respondToAuthChallenge(c *call) (any, error) {
+	var req respondRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if err := c.throttled(); err != nil {
+		return nil, err
+	}
+	cl, err := c.client(req.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if req.ChallengeName == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter ChallengeName")
+	}
+	if req.Session == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter Session")
+	}
+	r := req.ChallengeResponses
+	if err := checkSecretHash(cl, r["SECRET_HASH"], r["USERNAME"]); err != nil {
+		return nil, err
+	}
+	id, session, ok := unwrapSession(req.Session)
+	if !ok || id != cl.ID {
+		return nil, errBadSession
+	}
+	if req.ChallengeName == pool.ChallengeMFASetup && isSetupDone(session) {
+		// VerifySoftwareToken answered the machine already.
+		d, ok, err := c.h.seal.open(c.ctx(), clientBinding(cl), session, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errBadSession
+		}
+		u, err := c.h.cfg.Pool.User(c.ctx(), d.UserID)
+		if err != nil || !u.Enabled {
+			return nil, errBadSession
+		}
+		return c.issue(cl, u, d.AMR, time.Unix(d.AuthTime, 0))
+	}
+	a := pool.Answer{Session: session, Client: clientBinding(cl), Name: req.ChallengeName}
+	switch req.ChallengeName {
+	case pool.ChallengeNewPasswordRequired:
+		a.NewPassword = r["NEW_PASSWORD"]
+		if a.NewPassword == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter NEW_PASSWORD")
+		}
+	case pool.ChallengeSoftwareTokenMFA:
+		a.Code = r["SOFTWARE_TOKEN_MFA_CODE"]
+	case pool.ChallengeEmailOTP:
+		// The code of a sign-in's EMAIL_OTP or of an email set-up: the
+		// session's own step takes it.
+		a.Code, a.Name = r["EMAIL_OTP_CODE"], ""
+	case pool.ChallengeMFASetup:
+		// Email codes chosen (Cognito's answer names the address, which
+		// here is the user's own); an app's set-up is answered with the
+		// Session VerifySoftwareToken returned (above), not this one.
+		if r["EMAIL"] == "" {
+			return nil, errBadSession
+		}
+		a.Select = pool.ChallengeEmailOTP
+	case pool.ChallengeSelectMFAType:
+		switch r["ANSWER"] {
+		case pool.ChallengeEmailOTP:
+			a.Select = pool.ChallengeEmailOTP
+		case pool.ChallengeSoftwareTokenMFA:
+			// Any second-factor session takes an app's code: ask it
+			// with the same session.
+			return &authAnswer{ChallengeName: pool.ChallengeSoftwareTokenMFA, Session: req.Session,
+				ChallengeParameters: map[string]string{"USERNAME": r["USERNAME"]}}, nil
+		default:
+			return nil, errf("InvalidParameterException", "ANSWER must be SOFTWARE_TOKEN_MFA or EMAIL_OTP")
+		}
+	case pool.ChallengePasswordVerifier:
+		// Hook: cognito/srp adds the PASSWORD_CLAIM_SIGNATURE answer
+		// to pool.Answer; until then no session of ours asks it here.
+		return nil, errBadSession
+	default:
+		return nil, errf("InvalidParameterException", "Unsupported ChallengeName: "+clip(req.ChallengeName))
+	}
+	if (req.ChallengeName == pool.ChallengeSoftwareTokenMFA || req.ChallengeName == pool.ChallengeEmailOTP) && a.Code == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter for the code")
+	}
+	step, err := c.h.cfg.Pool.RespondToAuthChallenge(c.ctx(), a)
+	if err != nil {
+		// A wrong code comes with a fresh step; Cognito's answer is the
+		// error alone, and the session given stays good (a refused
+		// answer does not spend it).
+		return nil, err
+	}
+	return c.answerStep(cl, step)
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package cognito
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/pool"
+)
+
+// apiError is an answer in AWS JSON 1.1's error shape: HTTP 400 (500 for
+// InternalErrorException), x-amzn-ErrorType, and {"__type", "message"}.
+type apiError struct {
+	Type    string `json:"__type"`
+	Message string `json:"message,omitempty"`
+	status  int
+}
+
+func (e *apiError) Error() string { return e.Type + ": " + e.Message }
+
+func errf(typ, msg string) *apiError { return &apiError{Type: typ, Message: msg} }
+
+// The answers that must read the same whoever asks (no enumeration).
+var (
+	errBadCredentials = errf("NotAuthorizedException", "Incorrect username or password.")
+	errBadSession     = errf("NotAuthorizedException", "Invalid session for the user, session is expired.")
+	errBadToken       = errf("NotAuthorizedException", "Invalid Access Token")
+	errCodeMismatch   = errf("CodeMismatchException", "Invalid verification code provided, please try again.")
+	errCodeExpired    = errf("ExpiredCodeException", "Invalid code provided, please request a code again.")
+)
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	status := e.status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("x-amzn-ErrorType", e.Type)
+	if e.Message != "" {
+		h.Set("x-amzn-ErrorMessage", strings.ToValidUTF8(strings.ReplaceAll(e.Message, "\n", " "), ""))
+	}
+	b, _ := json.Marshal(e)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// internal logs err and answers InternalErrorException, saying nothing
+// of it.
+func (h *Handler) internal(c *call, err error) *apiError {
+	h.log.Error("cognito API call failed", zap.String("action", c.action), zap.Error(err))
+	return &apiError{Type: "InternalErrorException", Message: "Internal server error", status: http.StatusInternalServerError}
+}
+
+// mapError words the pool's errors as Cognito does; anything unknown is
+// internal.
+func (h *Handler) mapError(c *call, err error) *apiError {
+	if _, ok := errors.AsType[*pool.LockedOutError](err); ok {
+		return errf("NotAuthorizedException", "Password attempts exceeded")
+	}
+	if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
+		return errf("InvalidPasswordException", "Password does not conform to policy: Password "+pe.Rule)
+	}
+	if fe, ok := errors.AsType[pool.FieldErrors](err); ok {
+		names := make([]string, 0, len(fe))
+		for n := range fe {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts := make([]string, 0, len(names))
+		for _, n := range names {
+			if n == "password" {
+				return errf("InvalidPasswordException", "Password does not conform to policy: "+fe[n])
+			}
+			parts = append(parts, n+": "+fe[n])
+		}
+		return errf("InvalidParameterException", "Attributes did not conform to the schema: "+strings.Join(parts, " "))
+	}
+	if _, ok := errors.AsType[*pool.TooSoonError](err); ok {
+		return errf("LimitExceededException", "Attempt limit exceeded, please try after some time.")
+	}
+	switch {
+	case errors.Is(err, pool.ErrInvalidCredentials):
+		return errBadCredentials
+	case errors.Is(err, pool.ErrUserDisabled):
+		return errf("NotAuthorizedException", "User is disabled.")
+	case errors.Is(err, pool.ErrUserNotConfirmed):
+		return errf("UserNotConfirmedException", "User is not confirmed.")
+	case errors.Is(err, pool.ErrPasswordResetRequired):
+		return errf("PasswordResetRequiredException", "Password reset required for the user")
+	case errors.Is(err, pool.ErrTemporaryPasswordExpired):
+		return errf("NotAuthorizedException", "Temporary password has expired and must be reset by an administrator.")
+	case errors.Is(err, pool.ErrChallengeExpired), errors.Is(err, pool.ErrNotSignedIn):
+		return errBadSession
+	case errors.Is(err, pool.ErrWrongCode):
+		return errCodeMismatch
+	case errors.Is(err, pool.ErrCodeExpired):
+		return errCodeExpired
+	case errors.Is(err, pool.ErrSignUpDisabled):
+		return errf("NotAuthorizedException", "SignUp is not permitted for this user pool")
+	case errors.Is(err, pool.ErrMailUnavailable):
+		return errf("InvalidParameterException", "Cannot send a code: this user pool sends no email")
+	case errors.Is(err, pool.ErrMailNotSent):
+		return errf("CodeDeliveryFailureException", "The code could not be delivered")
+	case errors.Is(err, pool.ErrMFAUnavailable):
+		return errf("InvalidUserPoolConfigurationException", "Multi-factor authentication is not enabled for this user pool")
+	case errors.Is(err, pool.ErrTooManyFactors):
+		return errf("LimitExceededException", "The user has as many authenticators as allowed")
+	case errors.Is(err, pool.ErrEmailTaken), errors.Is(err, pool.ErrUserExists):
+		return errf("AliasExistsException", "An account with the given email already exists.")
+	case errors.Is(err, pool.ErrDeleteNotAllowed):
+		return errf("NotAuthorizedException", "Users may not delete their account in this user pool")
+	case errors.Is(err, pool.ErrUserNotFound):
+		return errBadToken
+	case errors.Is(err, oidc.ErrInvalidGrant):
+		return errf("NotAuthorizedException", "Invalid Refresh Token")
+	case errors.Is(err, oidc.ErrInvalidToken):
+		return errBadToken
+	}
+	return h.internal(c, err)
+}

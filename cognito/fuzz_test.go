@@ -1,0 +1,48 @@
+package cognito_test
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzAPI sends any body to any action: every answer is the API's JSON,
+// 200 or a 4xx error with its type named; never a 500, never a page.
+func FuzzAPI(f *testing.F) {
+	for _, seed := range []struct{ action, body string }{
+		{"InitiateAuth", `{"ClientId":"spa","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":"a@example.com","PASSWORD":"x"}}`},
+		{"InitiateAuth", `{"ClientId":"spa","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":"abc"}}`},
+		{"RespondToAuthChallenge", `{"ClientId":"spa","ChallengeName":"MFA_SETUP","Session":"spa:gh1.AAAA"}`},
+		{"RespondToAuthChallenge", `{"ClientId":"spa","ChallengeName":"SELECT_MFA_TYPE","Session":"spa:x","ChallengeResponses":{"ANSWER":"EMAIL_OTP"}}`},
+		{"SignUp", `{"ClientId":"spa","Username":"a@example.com","Password":"p","UserAttributes":[{"Name":"email","Value":"b"}]}`},
+		{"ConfirmSignUp", `{"ClientId":"spa","Username":"a@example.com","ConfirmationCode":"123456"}`},
+		{"ForgotPassword", `{"ClientId":"webapp","Username":"a@example.com","SecretHash":"AAAA"}`},
+		{"GetUser", `{"AccessToken":"eyJhbGciOiJFUzI1NiJ9.e30.AAAA"}`},
+		{"VerifySoftwareToken", `{"Session":"webapp:zzz","UserCode":"123456"}`},
+		{"AssociateSoftwareToken", `{"Session":":"}`},
+		{"SetUserMFAPreference", `{"AccessToken":"x","SMSMfaSettings":{"Enabled":true}}`},
+		{"RevokeToken", `{"ClientId":"spa","Token":"x"}`},
+		{"GetTokensFromRefreshToken", `{"ClientId":"webapp","RefreshToken":"x","ClientSecret":"y"}`},
+		{"Nope", `{}`},
+		{"SignUp", `{"ClientId":`},
+		{"InitiateAuth", `null`},
+	} {
+		f.Add(seed.action, []byte(seed.body))
+	}
+	h, _ := inProcessAPI(f)
+	f.Fuzz(func(t *testing.T, action string, body []byte) {
+		w := serve(h, "POST", target(action), amzJSON, body)
+		if w.Code != 200 && (w.Code < 400 || w.Code >= 500) {
+			t.Fatalf("%s %q: status %d: %s", action, body, w.Code, w.Body)
+		}
+		if w.Header().Get("Content-Type") != amzJSON {
+			t.Fatalf("%s %q: Content-Type %q", action, body, w.Header().Get("Content-Type"))
+		}
+		var out map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s %q: not JSON: %q", action, body, w.Body)
+		}
+		if w.Code != 200 && (out["__type"] == nil || out["__type"] != w.Header().Get("x-amzn-ErrorType")) {
+			t.Fatalf("%s %q: error without its type: %s", action, body, w.Body)
+		}
+	})
+}

@@ -1,0 +1,73 @@
+package pool
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gatehouse-auth/gatehouse/store"
+)
+
+// What the Cognito user-pool API (package cognito) needs of the pool
+// beyond what the hosted pages use.
+
+// ConfirmSignUpCode is Cognito's ConfirmSignUp: the code mailed to email
+// alone confirms the address and the account. Cognito's clients send no
+// password with it (amazon-cognito-identity-js, Amplify), so, unlike
+// ConfirmSignUp, the mailbox owner can confirm a sign-up whose password a
+// stranger chose: the README says so. Errors are ConfirmSignUp's: an
+// unknown address is ErrWrongCode, as a wrong code is.
+func (p *Pool) ConfirmSignUpCode(ctx context.Context, email, code string) (*store.User, error) {
+	u, err := p.userForCode(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.consumeCode(ctx, u.ID, PurposeVerifyEmail, code); err != nil {
+		return nil, err
+	}
+	up := store.UserUpdate{EmailVerified: ptrTo(true)}
+	if u.Status == store.StatusUnconfirmed {
+		up.Status = ptrTo(store.StatusConfirmed)
+	}
+	if err := p.store.UpdateUser(ctx, u.ID, up); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrCodeExpired
+		}
+		return nil, err
+	}
+	return p.User(ctx, u.ID)
+}
+
+// SetupSecret returns the authenticator-app secret an MFA_SETUP challenge
+// session of client is setting up (Cognito's AssociateSoftwareToken with a
+// Session), without answering it. A session that is not an app's set-up
+// is ErrChallengeExpired.
+func (p *Pool) SetupSecret(ctx context.Context, client, session string) (string, error) {
+	s, u, err := p.openSession(ctx, client, session)
+	if err != nil {
+		return "", err
+	}
+	if err := p.spent(ctx, s); err != nil {
+		return "", err
+	}
+	if s.Name != ChallengeMFASetup || s.Factor == "" || s.Factor == emailSetup {
+		return "", ErrChallengeExpired
+	}
+	e, err := p.PendingTOTP(ctx, u, s.Factor)
+	if err != nil {
+		return "", ErrChallengeExpired
+	}
+	return e.Secret, nil
+}
+
+// DeleteAccountWithToken is Cognito's DeleteUser: the user's access token,
+// checked by the caller, is the proof (Cognito asks nothing more). Like
+// DeleteOwnAccount it needs a pool that lets users delete themselves.
+func (p *Pool) DeleteAccountWithToken(ctx context.Context, userID string) error {
+	if !p.acct.AllowDelete {
+		return ErrDeleteNotAllowed
+	}
+	if err := p.deleteUser(ctx, userID, "self"); err != nil {
+		return err
+	}
+	return p.store.RevokeUserRefreshTokens(ctx, userID)
+}

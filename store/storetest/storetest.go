@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RateHits", func(t *testing.T) { testRateHits(t, open) })
 	t.Run("MFAInvalidInput", func(t *testing.T) { testMFAInvalidInput(t, open) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, open) })
+	t.Run("GroupRecords", func(t *testing.T) { testGroupRecords(t, open) })
+	t.Run("SearchUsers", func(t *testing.T) { testSearchUsers(t, open) })
 }
 
 // base is a fixed, microsecond-aligned instant for tests that need times the

@@ -48,6 +48,9 @@ const (
 	SearchStatus = "status"
 	// SearchEnabled matches "true" or "false" against User.Enabled.
 	SearchEnabled = "enabled"
+	// SearchNone matches no user, whatever the value: a condition the
+	// caller knows no user can meet (Cognito's status = "enabled").
+	SearchNone = "none"
 )
 
 // UserFilter is one condition on a user: the named attribute equals

@@ -216,6 +216,8 @@ func (s *Store) filterCondition(op string, f *store.UserFilter) (string, []any, 
 		expr = "name"
 	case store.SearchStatus:
 		expr = "status"
+	case store.SearchNone:
+		return "1 = 0", nil, nil
 	case store.SearchEnabled:
 		if f.Prefix || (f.Value != "true" && f.Value != "false") {
 			return "", nil, s.invalid(op, `enabled matches exactly "true" or "false"`)

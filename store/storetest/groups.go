@@ -342,6 +342,7 @@ func testSearchUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		{"attribute present", &store.UserFilter{Attribute: store.AttributeSearch("phone_number"), Value: "", Prefix: true}, []string{"u1"}},
 		{"attribute absent never matches", &store.UserFilter{Attribute: store.AttributeSearch("nickname"), Value: ""}, nil},
 		{"attribute with quote", &store.UserFilter{Attribute: store.AttributeSearch(`a"b`), Value: "x"}, nil},
+		{"none", &store.UserFilter{Attribute: store.SearchNone, Value: "x", Prefix: true}, nil},
 		{"injection is a value", &store.UserFilter{Attribute: store.SearchEmail, Value: "' OR 1=1 --"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,6 +40,10 @@ const (
 	// SearchID matches User.ID (Cognito's sub, and the username of a
 	// user who is not federated).
 	SearchID = "id"
+	// SearchUsername matches the user's Cognito username: User.ID, or
+	// for an EXTERNAL_PROVIDER user <provider>_<subject> of the primary
+	// identity (else the oldest), as tokens' cognito:username.
+	SearchUsername = "username"
 	// SearchEmail matches User.Email as stored (normalized by the pool).
 	SearchEmail = "email"
 	// SearchName matches User.Name.

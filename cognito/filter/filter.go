@@ -9,8 +9,9 @@
 // searchable attributes are taken (custom attributes are not searchable in
 // Cognito either):
 //
-//	username            the user's id in Gatehouse (Cognito's username of a
-//	                    pool that signs in by email is the sub as well)
+//	username            the user's Cognito username: the id (in a Cognito
+//	                    pool that signs in by email the username is the sub
+//	                    too), <provider>_<subject> for a federated user
 //	sub                 the user's id
 //	email               compared lower-cased, as the pool stores addresses
 //	name, given_name, family_name, preferred_username, phone_number
@@ -173,7 +174,9 @@ var searchable = map[string]bool{
 func (f *Filter) Store() *store.UserFilter {
 	uf := &store.UserFilter{Value: f.Value, Prefix: f.Prefix}
 	switch f.Attribute {
-	case "username", "sub":
+	case "username":
+		uf.Attribute = store.SearchUsername
+	case "sub":
 		uf.Attribute = store.SearchID
 	case "email":
 		uf.Attribute, uf.Value = store.SearchEmail, strings.ToLower(f.Value)

@@ -21,7 +21,7 @@ func TestParse(t *testing.T) {
 		{`given_name ^= "Jon"`, &store.UserFilter{Attribute: "attr:given_name", Value: "Jon", Prefix: true}},
 		{`email^="testuser"`, &store.UserFilter{Attribute: store.SearchEmail, Value: "testuser", Prefix: true}},
 		{"\temail =\t\"Ada@Example.COM\" ", &store.UserFilter{Attribute: store.SearchEmail, Value: "ada@example.com"}},
-		{`username = "3f1c-a"`, &store.UserFilter{Attribute: store.SearchID, Value: "3f1c-a"}},
+		{`username = "3f1c-a"`, &store.UserFilter{Attribute: store.SearchUsername, Value: "3f1c-a"}},
 		{`sub = "3f1c-a"`, &store.UserFilter{Attribute: store.SearchID, Value: "3f1c-a"}},
 		{`name = "Ada \"the\" Countess"`, &store.UserFilter{Attribute: store.SearchName, Value: `Ada "the" Countess`}},
 		{`name = "back\\slash"`, &store.UserFilter{Attribute: store.SearchName, Value: `back\slash`}},
@@ -131,7 +131,7 @@ func FuzzFilter(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	known := map[string]bool{store.SearchID: true, store.SearchEmail: true, store.SearchName: true,
+	known := map[string]bool{store.SearchID: true, store.SearchUsername: true, store.SearchEmail: true, store.SearchName: true,
 		store.SearchStatus: true, store.SearchEnabled: true, store.SearchNone: true,
 		"attr:given_name": true, "attr:family_name": true, "attr:preferred_username": true, "attr:phone_number": true}
 	f.Fuzz(func(t *testing.T, s string) {

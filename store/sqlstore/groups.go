@@ -198,6 +198,13 @@ func (s *Store) SearchUsers(ctx context.Context, f *store.UserFilter, p store.Pa
 	return users, s.wrap(op, err)
 }
 
+// usernameExpr is a users row's Cognito username (store.SearchUsername):
+// the id, or for a federated user the primary (else oldest) identity's
+// provider_subject.
+const usernameExpr = `(CASE WHEN status = '` + store.StatusExternalProvider + `' THEN COALESCE(
+	(SELECT i.provider || '_' || i.subject FROM identities i WHERE i.user_id = users.id
+		ORDER BY i.is_primary DESC, i.created_at, i.provider LIMIT 1), id) ELSE id END)`
+
 // filterCondition is f as a WHERE condition and its arguments.
 func (s *Store) filterCondition(op string, f *store.UserFilter) (string, []any, error) {
 	if !utf8.ValidString(f.Value) {
@@ -210,6 +217,8 @@ func (s *Store) filterCondition(op string, f *store.UserFilter) (string, []any, 
 	switch f.Attribute {
 	case store.SearchID:
 		expr = "id"
+	case store.SearchUsername:
+		expr = usernameExpr
 	case store.SearchEmail:
 		expr = "email"
 	case store.SearchName:

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/migration"
@@ -356,6 +357,58 @@ func testSearchUsers(t *testing.T, open func(t *testing.T) store.Store) {
 			sameList(t, "ids", userIDs(got), tc.want)
 		})
 	}
+
+	t.Run("username", func(t *testing.T) {
+		s := open(t)
+		mustCreate(t, s, newUser("native", "n@x.io"))
+		// A federated user's username is the primary identity's, even if
+		// a newer; without a primary, the oldest identity's.
+		fed := newUser("fed", "f@x.io")
+		fed.Status = store.StatusExternalProvider
+		first := newIdentity("", "corp", "c-1")
+		first.CreatedAt = base
+		if err := s.CreateUserWithIdentity(ctx, fed, first); err != nil {
+			t.Fatal(err)
+		}
+		second := newIdentity("fed", "Google", "g-9")
+		second.CreatedAt, second.Primary = base.Add(time.Hour), true
+		mustLink(t, s, second)
+		plain := newUser("plain", "p@x.io")
+		plain.Status = store.StatusExternalProvider
+		older, newer := newIdentity("", "zeta", "z-1"), newIdentity("plain", "alpha", "a-1")
+		older.CreatedAt, newer.CreatedAt = base, base.Add(time.Minute)
+		if err := s.CreateUserWithIdentity(ctx, plain, older); err != nil {
+			t.Fatal(err)
+		}
+		mustLink(t, s, newer)
+		// A confirmed user with a linked identity keeps the id.
+		linked := newUser("linked", "l@x.io")
+		if err := s.CreateUserWithIdentity(ctx, linked, newIdentity("", "corp", "c-2")); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			value  string
+			prefix bool
+			want   []string
+		}{
+			{"native", false, []string{"native"}},
+			{"Google_g-9", false, []string{"fed"}},
+			{"corp_c-1", false, nil},
+			{"fed", false, nil},
+			{"zeta_z-1", false, []string{"plain"}},
+			{"alpha_a-1", false, nil},
+			{"linked", false, []string{"linked"}},
+			{"corp_c-2", false, nil},
+			{"Goo", true, []string{"fed"}},
+			{"", true, []string{"fed", "linked", "native", "plain"}},
+		} {
+			got, err := s.SearchUsers(ctx, &store.UserFilter{Attribute: store.SearchUsername, Value: tc.value, Prefix: tc.prefix}, store.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameList(t, fmt.Sprintf("username %q (prefix %t)", tc.value, tc.prefix), userIDs(got), tc.want)
+		}
+	})
 
 	t.Run("pages", func(t *testing.T) {
 		f := &store.UserFilter{Attribute: store.SearchEmail, Value: "", Prefix: true}

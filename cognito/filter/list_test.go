@@ -78,17 +78,17 @@ func TestListUsersThroughThePool(t *testing.T) {
 		t.Errorf("federated username found %q", got)
 	}
 	for expr, want := range map[string][]string{
-		`email = "ADA@example.COM"`:          {ada.ID},
-		`email ^= "B"`:                       {bob.ID},
-		`given_name ^= "Ad"`:                 {ada.ID},
-		`status = "Disabled"`:                {bob.ID},
-		`status = "Enabled"`:                 {ada.ID, "Google_1098"},
-		`status = "enabled"`:                 nil,
-		`cognito:user_status = "confirmed"`:  {ada.ID, bob.ID},
-		`cognito:user_status ^= "EXTERNAL"`:  {"Google_1098"},
-		`sub = "` + fed.ID + `"`:             {"Google_1098"},
-		`name = "Bob"`:                       {bob.ID},
-		``:                                   {ada.ID, bob.ID, "Google_1098"},
+		`email = "ADA@example.COM"`:         {ada.ID},
+		`email ^= "B"`:                      {bob.ID},
+		`given_name ^= "Ad"`:                {ada.ID},
+		`status = "Disabled"`:               {bob.ID},
+		`status = "Enabled"`:                {ada.ID, "Google_1098"},
+		`status = "enabled"`:                nil,
+		`cognito:user_status = "confirmed"`: {ada.ID, bob.ID},
+		`cognito:user_status ^= "EXTERNAL"`: {"Google_1098"},
+		`sub = "` + fed.ID + `"`:            {"Google_1098"},
+		`name = "Bob"`:                      {bob.ID},
+		``:                                  {ada.ID, bob.ID, "Google_1098"},
 	} {
 		if got := list(expr); !slices.Equal(got, want) {
 			t.Errorf("%s found %q, want %q", expr, got, want)

@@ -237,8 +237,12 @@ func (s *Store) AddToGroup(ctx context.Context, userID, group string) (err error
 		if err := requireUser(ctx, c, userID, KeyShare); err != nil {
 			return err
 		}
+		// An update that changes nothing, rather than DO NOTHING: it locks
+		// the group's row, so a concurrent DeleteGroup either finishes
+		// first (and the group is made again) or waits and then takes
+		// this membership with it; never a membership of no group.
 		if _, err := c.exec(ctx, `INSERT INTO groups (`+groupColumns+`) VALUES (?, '', NULL, ?, ?)
-			ON CONFLICT DO NOTHING`, group, now, now); err != nil {
+			ON CONFLICT (name) DO UPDATE SET updated_at = groups.updated_at`, group, now, now); err != nil {
 			return err
 		}
 		_, err := c.exec(ctx,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,6 +203,58 @@ func testGroupRecords(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		sameGroups(t, mustUser(t, s, "u1").Groups, []string{"zeta", "omega", "gamma", "alpha", "beta", "delta"})
+	})
+
+	t.Run("ConcurrentAddAndDelete", func(t *testing.T) {
+		s := open(t)
+		const n = 8
+		for i := range n {
+			mustCreate(t, s, newUser(fmt.Sprint("u", i), fmt.Sprintf("u%d@x.io", i)))
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 4*n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 4 {
+					errs <- s.AddToGroup(ctx, fmt.Sprint("u", i), "g")
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 4 {
+				if err := s.DeleteGroup(ctx, "g"); err != nil && !errors.Is(err, store.ErrNotFound) {
+					errs <- err
+				}
+			}
+		}()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("concurrent AddToGroup / DeleteGroup: %v", err)
+			}
+		}
+		// Every membership left is of a group that exists.
+		_, gerr := s.GroupByName(ctx, "g")
+		for i := range n {
+			u := mustUser(t, s, fmt.Sprint("u", i))
+			if len(u.Groups) > 0 && gerr != nil {
+				t.Errorf("user %s is in %q, but GroupByName(g): %v", u.ID, u.Groups, gerr)
+			}
+		}
+		if gerr == nil {
+			us, err := s.ListUsersInGroup(ctx, "g", store.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range us {
+				sameGroups(t, u.Groups, []string{"g"})
+			}
+		}
 	})
 
 	t.Run("ListGroupsPages", func(t *testing.T) {

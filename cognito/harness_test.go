@@ -39,8 +39,10 @@ func (noSessions) End(http.ResponseWriter, *http.Request) error   { return nil }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if apiDir != "" {
-		_ = os.RemoveAll(apiDir)
+	for _, dir := range []string{apiDir, srpDir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

@@ -38,7 +38,7 @@ var (
 	srpDir     string
 )
 
-func inProcessSRPAPI(t *testing.T) (*cognito.Handler, *pool.Pool) {
+func inProcessSRPAPI(t testing.TB) (*cognito.Handler, *pool.Pool) {
 	t.Helper()
 	srpOnce.Do(func() { srpHandler, srpPoolObj, srpErr = buildSRPAPI() })
 	if srpErr != nil {

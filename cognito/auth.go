@@ -195,10 +195,10 @@ func initiateAuth(c *call) (any, error) {
 		if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
 			return nil, err
 		}
-		// Hook: cognito/srp's pool answer (Config.SRP) returns the
-		// PASSWORD_VERIFIER step.
+		// Config.SRP (the pool's InitiateSRPAuth) returns the
+		// PASSWORD_VERIFIER step; nil: the pool has no `srp on`.
 		if c.h.cfg.SRP == nil {
-			return nil, errf("InvalidParameterException", "USER_SRP_AUTH is not supported by this user pool yet; use USER_PASSWORD_AUTH")
+			return nil, errf("InvalidParameterException", "USER_SRP_AUTH is not enabled for this user pool; use USER_PASSWORD_AUTH")
 		}
 		step, err := c.h.cfg.SRP(c.ctx(), clientBinding(cl), p["USERNAME"], p["SRP_A"])
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
+	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
 
@@ -218,7 +219,8 @@ func TestSRPSignIn(t *testing.T) {
 
 // TestSRPSecretHash: a client with a secret hashes the login at
 // InitiateAuth and, as amazon-cognito-identity-js does after SRP, the
-// user's id (USER_ID_FOR_SRP) at PASSWORD_VERIFIER.
+// user's id (USER_ID_FOR_SRP) at PASSWORD_VERIFIER and at the challenge
+// after it (NEW_PASSWORD_REQUIRED for a temporary password).
 func TestSRPSecretHash(t *testing.T) {
 	t.Parallel()
 	h, pl := inProcessSRPAPI(t)
@@ -232,6 +234,32 @@ func TestSRPSecretHash(t *testing.T) {
 	r["SECRET_HASH"] = secretHash("another-secret-0123456789abcdef", r["USERNAME"], "srpsecret")
 	wantError(t, respondSRP(t, h, "srpsecret", ch.session, r), 400, "NotAuthorizedException")
 	r["SECRET_HASH"] = secretHash(srpSecret, r["USERNAME"], "srpsecret")
+	wantTokens(t, respondSRP(t, h, "srpsecret", ch.session, r))
+
+	// A temporary password: SRP leads to NEW_PASSWORD_REQUIRED, which the
+	// library answers naming the user by id, hashed over the id.
+	const temp = "srp-temporary@example.com"
+	u, err := pl.CreateUser(context.Background(), pool.NewUser{Email: temp, Password: srpTestPw, EmailVerified: true, Status: store.StatusForceChangePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch = startSRP(t, h, "srpsecret", temp, map[string]string{"SECRET_HASH": secretHash(srpSecret, temp, "srpsecret")})
+	r = ch.answer(t, srpTestPw, time.Now())
+	r["SECRET_HASH"] = secretHash(srpSecret, u.ID, "srpsecret")
+	w = respondSRP(t, h, "srpsecret", ch.session, r)
+	body := decodeBody(t, w)
+	params, _ := body["ChallengeParameters"].(map[string]any)
+	if w.Code != 200 || body["ChallengeName"] != pool.ChallengeNewPasswordRequired || params["USER_ID_FOR_SRP"] != u.ID {
+		t.Fatalf("SRP with a temporary password: %d %s", w.Code, w.Body)
+	}
+	w = call(t, h, "RespondToAuthChallenge", map[string]any{"ClientId": "srpsecret", "ChallengeName": pool.ChallengeNewPasswordRequired,
+		"Session": body["Session"], "ChallengeResponses": map[string]string{"USERNAME": u.ID, "NEW_PASSWORD": "another horse battery staple 8",
+			"SECRET_HASH": secretHash(srpSecret, u.ID, "srpsecret")}})
+	wantTokens(t, w)
+	// The new password's verifier answers SRP at once.
+	ch = startSRP(t, h, "srpsecret", temp, map[string]string{"SECRET_HASH": secretHash(srpSecret, temp, "srpsecret")})
+	r = ch.answer(t, "another horse battery staple 8", time.Now())
+	r["SECRET_HASH"] = secretHash(srpSecret, u.ID, "srpsecret")
 	wantTokens(t, respondSRP(t, h, "srpsecret", ch.session, r))
 }
 

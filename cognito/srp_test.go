@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,7 +267,8 @@ func TestSRPSecretHash(t *testing.T) {
 // TestSRPRefusals: the errors Cognito's clients expect. A wrong password
 // and an unknown user are the same NotAuthorizedException; a client
 // without ALLOW_USER_SRP_AUTH, a bad SRP_A and a missing proof are
-// InvalidParameterException; a clock far off is NotAuthorizedException.
+// InvalidParameterException, and so is SRP in a pool without `srp on`; a
+// clock far off is NotAuthorizedException.
 func TestSRPRefusals(t *testing.T) {
 	t.Parallel()
 	h, pl := inProcessSRPAPI(t)
@@ -292,6 +294,14 @@ func TestSRPRefusals(t *testing.T) {
 	r := ch.answer(t, srpTestPw, time.Now())
 	delete(r, "PASSWORD_CLAIM_SIGNATURE")
 	wantError(t, respondSRP(t, h, srpTestApp, ch.session, r), 400, "InvalidParameterException")
+
+	// A pool without `srp on` (no Config.SRP): refused, saying so.
+	plain, _ := inProcessAPI(t)
+	body := wantError(t, call(t, plain, "InitiateAuth", map[string]any{"ClientId": "srpwanted", "AuthFlow": "USER_SRP_AUTH",
+		"AuthParameters": map[string]string{"USERNAME": email, "SRP_A": srp.NewClient().AHex()}}), 400, "InvalidParameterException")
+	if !strings.Contains(body["message"].(string), "not enabled for this user pool") {
+		t.Fatalf("SRP in a pool without it: %v", body)
+	}
 
 	for name, req := range map[string]map[string]any{
 		"client without SRP": {"ClientId": "pwonly", "AuthFlow": "USER_SRP_AUTH",

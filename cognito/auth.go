@@ -99,9 +99,16 @@ func (c *call) answerStep(cl *oidc.Client, step *pool.AuthStep) (*authAnswer, er
 	for k, v := range ch.Parameters {
 		params[k] = v
 	}
-	params["USER_ID_FOR_SRP"] = ch.User.ID
+	// The pool's SRP challenge names USER_ID_FOR_SRP itself and has no
+	// User (a decoy has none); every other challenge has its user.
+	if ch.User != nil && params["USER_ID_FOR_SRP"] == "" {
+		params["USER_ID_FOR_SRP"] = ch.User.ID
+	}
 	switch ch.Name {
 	case pool.ChallengeNewPasswordRequired:
+		if ch.User == nil {
+			return nil, errBadSession
+		}
 		// amazon-cognito-identity-js parses both as JSON.
 		attrs, _ := json.Marshal(map[string]string{"email": ch.User.Email})
 		params["userAttributes"] = string(attrs)
@@ -188,10 +195,10 @@ func initiateAuth(c *call) (any, error) {
 		if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
 			return nil, err
 		}
-		// Hook: cognito/srp's pool answer (Config.SRP) returns the
-		// PASSWORD_VERIFIER step.
+		// Config.SRP (the pool's InitiateSRPAuth) returns the
+		// PASSWORD_VERIFIER step; nil: the pool has no `srp on`.
 		if c.h.cfg.SRP == nil {
-			return nil, errf("InvalidParameterException", "USER_SRP_AUTH is not supported by this user pool yet; use USER_PASSWORD_AUTH")
+			return nil, errf("InvalidParameterException", "USER_SRP_AUTH is not enabled for this user pool; use USER_PASSWORD_AUTH")
 		}
 		step, err := c.h.cfg.SRP(c.ctx(), clientBinding(cl), p["USERNAME"], p["SRP_A"])
 		if err != nil {
@@ -256,16 +263,26 @@ func respondToAuthChallenge(c *call) (any, error) {
 	if req.ChallengeName == "" {
 		return nil, errf("InvalidParameterException", "Missing required parameter ChallengeName")
 	}
-	if req.Session == "" {
+	// PASSWORD_VERIFIER's SECRET_BLOCK carries its challenge: clients
+	// such as pycognito send no Session with it.
+	srpAnswer := req.ChallengeName == pool.ChallengePasswordVerifier
+	if req.Session == "" && !srpAnswer {
 		return nil, errf("InvalidParameterException", "Missing required parameter Session")
 	}
 	r := req.ChallengeResponses
+	// After SRP, Cognito's clients name the user by USER_ID_FOR_SRP (the
+	// user's id) and hash over it; the machine's session, not USERNAME,
+	// says whose sign-in it is.
 	if err := checkSecretHash(cl, r["SECRET_HASH"], r["USERNAME"]); err != nil {
 		return nil, err
 	}
-	id, session, ok := unwrapSession(req.Session)
-	if !ok || id != cl.ID {
-		return nil, errBadSession
+	var session string
+	if req.Session != "" {
+		id, s, ok := unwrapSession(req.Session)
+		if !ok || id != cl.ID {
+			return nil, errBadSession
+		}
+		session = s
 	}
 	if req.ChallengeName == pool.ChallengeMFASetup && isSetupDone(session) {
 		// VerifySoftwareToken answered the machine already.
@@ -316,9 +333,13 @@ func respondToAuthChallenge(c *call) (any, error) {
 			return nil, errf("InvalidParameterException", "ANSWER must be SOFTWARE_TOKEN_MFA or EMAIL_OTP")
 		}
 	case pool.ChallengePasswordVerifier:
-		// Hook: cognito/srp adds the PASSWORD_CLAIM_SIGNATURE answer
-		// to pool.Answer; until then no session of ours asks it here.
-		return nil, errBadSession
+		// USER_SRP_AUTH's proof; the pool checks it (pool/srp.go).
+		a.PasswordClaimSignature = r["PASSWORD_CLAIM_SIGNATURE"]
+		a.PasswordClaimSecretBlock = r["PASSWORD_CLAIM_SECRET_BLOCK"]
+		a.Timestamp = r["TIMESTAMP"]
+		if a.PasswordClaimSignature == "" || a.PasswordClaimSecretBlock == "" || a.Timestamp == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter PASSWORD_CLAIM_SIGNATURE, PASSWORD_CLAIM_SECRET_BLOCK or TIMESTAMP")
+		}
 	default:
 		return nil, errf("InvalidParameterException", "Unsupported ChallengeName: "+clip(req.ChallengeName))
 	}

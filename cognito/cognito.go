@@ -14,7 +14,9 @@
 //	        Content-Type: application/x-amz-json-1.1
 //	  -> 200 {...}  |  400 {"__type": "<Name>Exception", "message": ...}
 //
-// Hooks for what other packages build: SRP (USER_SRP_AUTH) is Config.SRP;
+// Hooks for what other packages build: SRP (USER_SRP_AUTH) is Config.SRP,
+// which module/idp.go sets to the pool's InitiateSRPAuth when the pool has
+// `srp on`; PASSWORD_VERIFIER answers go to the machine like any other;
 // admin actions (signed with SigV4) register with RegisterAdmin and run only
 // behind Config.AdminVerifier.
 package cognito
@@ -67,9 +69,10 @@ func CheckPoolID(poolID, region string) error {
 	return nil
 }
 
-// SRPAuth starts USER_SRP_AUTH for username with the client's SRP_A:
-// the pool's SRP answer (package cognito/srp) plugs in here, returning the
-// PASSWORD_VERIFIER challenge step.
+// SRPAuth starts USER_SRP_AUTH for username with the client's SRP_A,
+// returning the PASSWORD_VERIFIER challenge step with the pool's
+// ChallengeParameters (pool.InitiateSRPAuth; client is the API's session
+// binding).
 type SRPAuth func(ctx context.Context, client, username, srpA string) (*pool.AuthStep, error)
 
 // Config is what a Handler is made from.

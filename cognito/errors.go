@@ -87,6 +87,13 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 	switch {
 	case errors.Is(err, pool.ErrInvalidCredentials):
 		return errBadCredentials
+	case errors.Is(err, pool.ErrSRPUnavailable):
+		return errf("InvalidParameterException", "USER_SRP_AUTH is not enabled for this user pool")
+	case errors.Is(err, pool.ErrInvalidSRPA):
+		return errf("InvalidParameterException", "SRP_A is invalid")
+	case errors.Is(err, pool.ErrClockSkew):
+		// Checked before the user is: it says nothing of the account.
+		return errf("NotAuthorizedException", "The device's clock is too far from the server's; set it right and sign in again.")
 	case errors.Is(err, pool.ErrUserDisabled):
 		return errf("NotAuthorizedException", "User is disabled.")
 	case errors.Is(err, pool.ErrUserNotConfirmed):

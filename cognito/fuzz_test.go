@@ -2,11 +2,13 @@ package cognito_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 )
 
-// FuzzAPI sends any body to any action: every answer is the API's JSON,
-// 200 or a 4xx error with its type named; never a 500, never a page.
+// FuzzAPI sends any body to any action, of a pool without SRP and of one
+// with it: every answer is the API's JSON, 200 or a 4xx error with its
+// type named; never a 500, never a page.
 func FuzzAPI(f *testing.F) {
 	for _, seed := range []struct{ action, body string }{
 		{"InitiateAuth", `{"ClientId":"spa","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":"a@example.com","PASSWORD":"x"}}`},
@@ -22,6 +24,9 @@ func FuzzAPI(f *testing.F) {
 		{"SetUserMFAPreference", `{"AccessToken":"x","SMSMfaSettings":{"Enabled":true}}`},
 		{"RevokeToken", `{"ClientId":"spa","Token":"x"}`},
 		{"GetTokensFromRefreshToken", `{"ClientId":"webapp","RefreshToken":"x","ClientSecret":"y"}`},
+		{"InitiateAuth", `{"ClientId":"srpapp","AuthFlow":"USER_SRP_AUTH","AuthParameters":{"USERNAME":"a@example.com","SRP_A":"02"}}`},
+		{"RespondToAuthChallenge", `{"ClientId":"srpapp","ChallengeName":"PASSWORD_VERIFIER","ChallengeResponses":{"USERNAME":"x","PASSWORD_CLAIM_SECRET_BLOCK":"AAAA","TIMESTAMP":"Sun Dec 6 11:00:00 UTC 2026","PASSWORD_CLAIM_SIGNATURE":"AAAA"}}`},
+		{"RespondToAuthChallenge", `{"ClientId":"srpapp","ChallengeName":"PASSWORD_VERIFIER","Session":"srpapp:gh1.AAAA","ChallengeResponses":{"PASSWORD_CLAIM_SECRET_BLOCK":"Z2gx","TIMESTAMP":"x","PASSWORD_CLAIM_SIGNATURE":"y"}}`},
 		{"Nope", `{}`},
 		{"SignUp", `{"ClientId":`},
 		{"InitiateAuth", `null`},
@@ -29,20 +34,28 @@ func FuzzAPI(f *testing.F) {
 		f.Add(seed.action, []byte(seed.body))
 	}
 	h, _ := inProcessAPI(f)
+	withSRP, _ := inProcessSRPAPI(f)
 	f.Fuzz(func(t *testing.T, action string, body []byte) {
-		w := serve(h, "POST", target(action), amzJSON, body)
-		if w.Code != 200 && (w.Code < 400 || w.Code >= 500) {
-			t.Fatalf("%s %q: status %d: %s", action, body, w.Code, w.Body)
-		}
-		if w.Header().Get("Content-Type") != amzJSON {
-			t.Fatalf("%s %q: Content-Type %q", action, body, w.Header().Get("Content-Type"))
-		}
-		var out map[string]any
-		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
-			t.Fatalf("%s %q: not JSON: %q", action, body, w.Body)
-		}
-		if w.Code != 200 && (out["__type"] == nil || out["__type"] != w.Header().Get("x-amzn-ErrorType")) {
-			t.Fatalf("%s %q: error without its type: %s", action, body, w.Body)
+		for _, h := range []http.Handler{h, withSRP} {
+			check(t, h, action, body)
 		}
 	})
+}
+
+// check sends one call and checks the answer's shape.
+func check(t *testing.T, h http.Handler, action string, body []byte) {
+	w := serve(h, "POST", target(action), amzJSON, body)
+	if w.Code != 200 && (w.Code < 400 || w.Code >= 500) {
+		t.Fatalf("%s %q: status %d: %s", action, body, w.Code, w.Body)
+	}
+	if w.Header().Get("Content-Type") != amzJSON {
+		t.Fatalf("%s %q: Content-Type %q", action, body, w.Header().Get("Content-Type"))
+	}
+	var out map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%s %q: not JSON: %q", action, body, w.Body)
+	}
+	if w.Code != 200 && (out["__type"] == nil || out["__type"] != w.Header().Get("x-amzn-ErrorType")) {
+		t.Fatalf("%s %q: error without its type: %s", action, body, w.Body)
+	}
 }

@@ -39,8 +39,10 @@ func (noSessions) End(http.ResponseWriter, *http.Request) error   { return nil }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if apiDir != "" {
-		_ = os.RemoveAll(apiDir)
+	for _, dir := range []string{apiDir, srpDir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -86,6 +88,9 @@ func buildAPI() (*cognito.Handler, *pool.Pool, error) {
 				AuthFlows: []string{oidc.AuthFlowUserPassword, oidc.AuthFlowRefreshToken}},
 			{ID: "webapp", Secret: "webapp-secret-0123456789abcdef", RedirectURIs: []string{"https://app.example.test/cb"},
 				AuthFlows: []string{oidc.AuthFlowUserPassword}},
+			// A client allowed SRP in a pool without it.
+			{ID: "srpwanted", Public: true, RedirectURIs: []string{"https://srp.example.test/cb"},
+				AuthFlows: []string{oidc.AuthFlowUserSRP}},
 		},
 	})
 	if err != nil {

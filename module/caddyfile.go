@@ -63,6 +63,7 @@ func init() {
 //				pool_id <region>_<id>
 //				region <region>      # optional; the pool id's prefix
 //			}
+//			srp on|off               # USER_SRP_AUTH through the API (needs cognito; see srp.go)
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {

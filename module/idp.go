@@ -1,6 +1,7 @@
 package module
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,10 +13,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/cognito"
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/oidc"
+	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
 )
 
@@ -177,7 +180,15 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("gatehouse_idp: %w", err)
 	}
 	if cc := p.Config.Cognito; cc != nil {
+		var srpAuth cognito.SRPAuth
+		if p.Pool.SRPOn() {
+			name := srp.PoolName(cc.PoolID)
+			srpAuth = func(ctx context.Context, client, username, srpA string) (*pool.AuthStep, error) {
+				return p.Pool.InitiateSRPAuth(ctx, pool.SRPAuth{Username: username, SRPA: srpA, Client: client, PoolName: name})
+			}
+		}
 		h.cognito, err = cognito.New(cognito.Config{
+			SRP:      srpAuth,
 			PoolID:   cc.PoolID,
 			Region:   cc.Region,
 			Pool:     p.Pool,

@@ -13,11 +13,14 @@ import (
 // the pool's Cognito pool id after the "_", so SRP needs the pool's
 // cognito block.
 
-// cognitoPoolID is the pool's Cognito pool id, "" without one.
-//
-// MERGE: the cognito block (cog-api's PoolConfig.Cognito) names it:
-// return c.Cognito.PoolID when c.Cognito is set.
-func cognitoPoolID(c *PoolConfig) string { return "" }
+// cognitoPoolID is the pool's Cognito pool id (its cognito block's
+// pool_id), "" without one.
+func cognitoPoolID(c *PoolConfig) string {
+	if c.Cognito != nil {
+		return c.Cognito.PoolID
+	}
+	return ""
+}
 
 func validateSRP(c *PoolConfig) error {
 	if c.SRP && cognitoPoolID(c) == "" {

@@ -34,4 +34,9 @@ func TestSRPCaddyfile(t *testing.T) {
 	if err != nil || strings.Contains(string(out), `"srp"`) {
 		t.Fatalf("srp off: %v\n%s", err, out)
 	}
+	// The cognito block's pool_id is what the verifiers are made with.
+	out, _, err = caddyconfigAdapt(pool("issuer https://auth.example.test\n\t\t\tcognito {\n\t\t\t\tpool_id us-east-1_GateHouse1\n\t\t\t}\n\t\t\tsrp on"))
+	if err != nil || !strings.Contains(string(out), `"srp":true`) {
+		t.Fatalf("srp on with a cognito block: %v\n%s", err, out)
+	}
 }

@@ -73,7 +73,10 @@ func (p *Provider) IssueTokens(ctx context.Context, c *Client, u *store.User, am
 		scopes = append([]string{"openid"}, scopes...)
 	}
 	scopes = append(scopes, ScopeCognitoAdmin)
-	resp, err := p.mint(ctx, grant{client: c, user: u, scopes: scopes, authTime: authTime, amr: amr})
+	// The sign-in's refresh family names it: its tokens' origin_jti and
+	// event_id, and those of every refresh of it (the family is kept).
+	family := "api-" + newOpaque()
+	resp, err := p.mint(ctx, grant{client: c, user: u, scopes: scopes, authTime: authTime, amr: amr, family: family})
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +85,7 @@ func (p *Provider) IssueTokens(ctx context.Context, c *Client, u *store.User, am
 		rt, now := newOpaque(), p.now()
 		err := p.store.SaveRefreshToken(ctx, store.RefreshToken{
 			Hash:      hashOpaque(rt),
-			FamilyID:  "api-" + newOpaque(),
+			FamilyID:  family,
 			ClientID:  c.ID,
 			UserID:    u.ID,
 			Scope:     strings.Join(scopes, " "),
@@ -91,6 +94,7 @@ func (p *Provider) IssueTokens(ctx context.Context, c *Client, u *store.User, am
 			AMR:       amr,
 			IssuedAt:  now,
 			Expires:   now.Add(c.RefreshTokenTTL),
+			Grace:     c.RefreshTokenGrace,
 		})
 		if err != nil {
 			return nil, err
@@ -102,8 +106,10 @@ func (p *Provider) IssueTokens(ctx context.Context, c *Client, u *store.User, am
 }
 
 // RefreshTokens is the refresh_token grant for client c, as /oauth2/token
-// runs it (rotation and reuse detection included): Tokens.RefreshToken is
-// the token to use next. Refusals are ErrInvalidGrant; the user the token
+// runs it (the client's rotation, its grace and reuse detection
+// included): with rotation on Tokens.RefreshToken is the token to use
+// next; with it off it is empty, and the client keeps the one it has, as
+// Cognito's REFRESH_TOKEN_AUTH answers. Refusals are ErrInvalidGrant; the user the token
 // was for comes back too, for the caller's checks and logs.
 func (p *Provider) RefreshTokens(ctx context.Context, c *Client, refreshToken string) (*Tokens, error) {
 	if refreshToken == "" || len(refreshToken) > 512 {

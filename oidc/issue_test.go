@@ -15,7 +15,7 @@ import (
 // TestIssueTokens: the narrow way in of the Cognito API mints what
 // /oauth2/token mints (an ID token go-oidc verifies for the client, an
 // access token with the API's scope), and its refresh token rotates with
-// reuse detection as the token endpoint's does.
+// reuse detection (after the client's grace) as the token endpoint's does.
 func TestIssueTokens(t *testing.T) {
 	t.Parallel()
 	s := startIssuer(t, issuerOptions{})
@@ -80,6 +80,7 @@ func TestIssueTokens(t *testing.T) {
 	if err != nil || next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken || next.IDToken == "" {
 		t.Fatalf("refresh: %+v %v", next, err)
 	}
+	s.advance(oidc.DefaultRefreshGrace) // past the client's grace
 	if _, err := s.provider.RefreshTokens(ctx, webapp, tok.RefreshToken); !errors.Is(err, oidc.ErrInvalidGrant) {
 		t.Fatalf("a reused refresh token: %v", err)
 	}
@@ -137,4 +138,91 @@ func TestVerifyAccessTokenRevocations(t *testing.T) {
 			t.Fatalf("%q: %v", raw, err)
 		}
 	}
+}
+
+// TestIssueTokensRotation: the Cognito API's tokens follow the client's
+// rotation setting as /oauth2/token's do. With rotation off (a Cognito
+// app) REFRESH_TOKEN_AUTH returns no refresh token and the first keeps
+// working; with it on the first is retired, usable again only within the
+// client's grace. Either way every token of one sign-in carries the same
+// origin_jti and event_id, and another sign-in has others.
+func TestIssueTokensRotation(t *testing.T) {
+	t.Parallel()
+	s := startIssuer(t, issuerOptions{})
+	ctx := context.Background()
+	ada := s.createUser(t, adaEmail, "Ada Lovelace")
+	client := func(id string) *oidc.Client {
+		c, err := s.provider.Client(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	signInIDs := func(what string, tok *oidc.Tokens) [2]any {
+		t.Helper()
+		id, access := jwtClaims(t, tok.IDToken), jwtClaims(t, tok.AccessToken)
+		ids := [2]any{id["origin_jti"], id["event_id"]}
+		if ids[0] == nil || ids[1] == nil || access["origin_jti"] != ids[0] || access["event_id"] != ids[1] {
+			t.Fatalf("%s: origin_jti/event_id ID token %v, access token %v %v", what, ids, access["origin_jti"], access["event_id"])
+		}
+		return ids
+	}
+
+	t.Run("off", func(t *testing.T) {
+		off := client("cognito")
+		first, err := s.provider.IssueTokens(ctx, off, ada, []string{"pwd"}, time.Now())
+		if err != nil || first.RefreshToken == "" {
+			t.Fatalf("IssueTokens: %+v %v", first, err)
+		}
+		ids := signInIDs("sign-in", first)
+		for i := range 3 {
+			next, err := s.provider.RefreshTokens(ctx, off, first.RefreshToken)
+			if err != nil {
+				t.Fatalf("refresh %d with the first refresh token: %v", i+1, err)
+			}
+			if next.RefreshToken != "" {
+				t.Fatalf("refresh %d returned a refresh token with rotation off", i+1)
+			}
+			if got := signInIDs("refresh", next); got != ids {
+				t.Fatalf("refresh %d: origin_jti/event_id %v, want the sign-in's %v", i+1, got, ids)
+			}
+			s.advance(oidc.MaxRefreshGrace) // no grace applies: it is not reuse
+		}
+		again, err := s.provider.IssueTokens(ctx, off, ada, []string{"pwd"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := signInIDs("another sign-in", again); got[0] == ids[0] || got[1] == ids[1] {
+			t.Fatalf("another sign-in repeats origin_jti/event_id %v", got)
+		}
+	})
+
+	t.Run("on", func(t *testing.T) {
+		on := client("webapp")
+		first, err := s.provider.IssueTokens(ctx, on, ada, []string{"pwd"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := signInIDs("sign-in", first)
+		next, err := s.provider.RefreshTokens(ctx, on, first.RefreshToken)
+		if err != nil || next.RefreshToken == "" || next.RefreshToken == first.RefreshToken {
+			t.Fatalf("rotation on: %+v %v", next, err)
+		}
+		// Within the grace (the client's, saved with the API's token), the
+		// retired one is a concurrent use: a token of the same sign-in.
+		twin, err := s.provider.RefreshTokens(ctx, on, first.RefreshToken)
+		if err != nil || twin.RefreshToken == "" {
+			t.Fatalf("the retired token within the grace: %+v %v", twin, err)
+		}
+		if signInIDs("refresh", next) != ids || signInIDs("refresh in the grace", twin) != ids {
+			t.Fatal("a refresh changed origin_jti/event_id")
+		}
+		s.advance(oidc.DefaultRefreshGrace)
+		if _, err := s.provider.RefreshTokens(ctx, on, first.RefreshToken); !errors.Is(err, oidc.ErrInvalidGrant) {
+			t.Fatalf("the retired token after the grace: %v", err)
+		}
+		if _, err := s.provider.RefreshTokens(ctx, on, next.RefreshToken); !errors.Is(err, oidc.ErrInvalidGrant) {
+			t.Fatalf("the family lives on after reuse: %v", err)
+		}
+	})
 }

@@ -1,7 +1,8 @@
 // amazon-cognito-identity-js (npm) against Gatehouse's Cognito API, its
 // endpoint pointed at a real Caddy (cognito/e2e_test.go TestIdentityJS).
-// The flow is USER_PASSWORD_AUTH: the library's SRP default waits for the
-// pool's SRP (package cognito/srp). Exits non-zero on the first failure.
+// The flow is USER_PASSWORD_AUTH, for pools without SRP; the library's
+// default, USER_SRP_AUTH, is identityjs_srp.mjs's. Exits non-zero on the
+// first failure.
 import assert from "node:assert/strict";
 import pkg from "amazon-cognito-identity-js";
 const { CognitoUserPool, CognitoUser, CognitoUserAttribute, AuthenticationDetails } = pkg;

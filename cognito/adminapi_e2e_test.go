@@ -142,3 +142,51 @@ func withoutAWSEnv(env []string) []string {
 	}
 	return out
 }
+
+// TestAdminAWSCLI: the AWS CLI (botocore's signer), with a pool access key
+// and --endpoint-url, creates a user with admin-create-user, reads it with
+// admin-get-user and lists the pool's clients through a real Caddy; a
+// read-only key's admin-delete-user is AccessDeniedException. Skipped
+// where the AWS CLI is not installed (CI does not install it).
+func TestAdminAWSCLI(t *testing.T) {
+	aws, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("the AWS CLI is not installed")
+	}
+	if err := exec.Command(aws, "--version").Run(); err != nil {
+		t.Skipf("the AWS CLI does not run: %v", err)
+	}
+	s, rw, ro, _ := adminSite(t)
+	dir := t.TempDir()
+	run := func(key *pool.NewAccessKey, args ...string) (string, error) {
+		args = append(append([]string{"cognito-idp"}, args...), "--endpoint-url", s.base, "--output", "json")
+		cmd := exec.CommandContext(t.Context(), aws, args...)
+		cmd.Env = append(withoutAWSEnv(os.Environ()),
+			"AWS_ACCESS_KEY_ID="+key.ID, "AWS_SECRET_ACCESS_KEY="+key.SecretAccessKey, "AWS_DEFAULT_REGION=us-east-1",
+			"AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE="+filepath.Join(dir, "config"),
+			"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"), "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(rw, "admin-create-user", "--user-pool-id", poolID, "--username", "cli@example.com",
+		"--temporary-password", "Temporary horse battery 1", "--message-action", "SUPPRESS")
+	if err != nil || !strings.Contains(out, `"FORCE_CHANGE_PASSWORD"`) {
+		t.Fatalf("admin-create-user: %v\n%s", err, out)
+	}
+	out, err = run(ro, "admin-get-user", "--user-pool-id", poolID, "--username", "cli@example.com")
+	if err != nil || !strings.Contains(out, `"cli@example.com"`) {
+		t.Fatalf("admin-get-user: %v\n%s", err, out)
+	}
+	out, err = run(ro, "list-user-pool-clients", "--user-pool-id", poolID)
+	if err != nil || !strings.Contains(out, `"`+adminApp+`"`) {
+		t.Fatalf("list-user-pool-clients: %v\n%s", err, out)
+	}
+	out, err = run(ro, "admin-delete-user", "--user-pool-id", poolID, "--username", "cli@example.com")
+	if err == nil || !strings.Contains(out, "AccessDeniedException") {
+		t.Fatalf("read-only admin-delete-user: %v\n%s", err, out)
+	}
+	out, err = run(rw, "admin-get-user", "--user-pool-id", "us-east-1_Other", "--username", "cli@example.com")
+	if err == nil || !strings.Contains(out, "ResourceNotFoundException") {
+		t.Fatalf("another pool id: %v\n%s", err, out)
+	}
+}

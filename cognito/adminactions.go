@@ -401,6 +401,9 @@ func adminUpdateUserAttributes(h *Handler, req AdminRequest) (any, error) {
 		}
 	}
 	if _, err := h.cfg.Pool.UpdateAttributesByAdmin(req.HTTP.Context(), u.ID, a); err != nil {
+		if errors.Is(err, pool.ErrUserExists) {
+			return nil, errf("AliasExistsException", "An account with the given email already exists.")
+		}
 		return nil, adminErr(err)
 	}
 	return struct{}{}, nil

@@ -101,6 +101,9 @@ await send(new AdminDeleteUserAttributesCommand({ UserPoolId, Username: email, U
 u = await send(new AdminGetUserCommand({ UserPoolId, Username: email }));
 assert.equal(attr(u.UserAttributes, "custom:team"), undefined);
 await expectError(send(new AdminUpdateUserAttributesCommand({ UserPoolId, Username: email, UserAttributes: [{ Name: "custom:nope", Value: "x" }] })), "InvalidParameterException");
+const other = `other-${Date.now()}@example.com`;
+await send(new AdminCreateUserCommand({ UserPoolId, Username: other, MessageAction: "SUPPRESS" }));
+await expectError(send(new AdminUpdateUserAttributesCommand({ UserPoolId, Username: other, UserAttributes: [{ Name: "email", Value: email }] })), "AliasExistsException");
 await expectError(send(new AdminUpdateUserAttributesCommand({ UserPoolId, Username: email, UserAttributes: [{ Name: "sub", Value: "x" }] })), "InvalidParameterException");
 await expectError(send(new AdminDeleteUserAttributesCommand({ UserPoolId, Username: email, UserAttributeNames: ["email"] })), "InvalidParameterException");
 step("AdminUpdateUserAttributes");

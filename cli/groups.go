@@ -15,18 +15,25 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "groups",
-		Usage: "add-user|remove-user --group <group> --email <email> [--config <path>] [--pool <name>] ...",
-		Short: "Manages group membership in a Gatehouse pool",
+		Usage: "create|update|delete|list|show|add-user|remove-user --group <group> ... [--config <path>] [--pool <name>] ...",
+		Short: "Manages groups and their members in a Gatehouse pool",
 		Long: `
-Adds users to groups and removes them, in the store the server uses (found
-from --config and --pool as for 'gatehouse users'). A group exists while it
-has members; 'require group <name>' in a site's gatehouse block checks them.
-Sessions pick up a change within the handler's claims_refresh.
+Creates, changes, lists and deletes groups, and adds users to groups and
+removes them, in the store the server uses (found from --config and --pool as
+for 'gatehouse users'). A group has, as in Cognito, a description and a
+precedence: a user's groups are listed in tokens (cognito:groups) and
+headers lowest precedence first, groups without one last. Adding a user to a
+group that does not exist creates it; a group lives until it is deleted,
+members or not. 'require group <name>' in a site's gatehouse block checks
+membership. Sessions pick up a change within the handler's claims_refresh.
 
+  gatehouse groups create --group admins --description "Operators" --precedence 1
   gatehouse groups add-user --group admins --email ada@example.com
+  gatehouse groups show --group admins
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			parentCommand(cmd, groupsMemberCmd(true), groupsMemberCmd(false))
+			parentCommand(cmd, groupsCreateCmd(), groupsUpdateCmd(), groupsDeleteCmd(), groupsListCmd(),
+				groupsShowCmd(), groupsMemberCmd(true), groupsMemberCmd(false))
 		},
 	})
 }

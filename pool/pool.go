@@ -465,7 +465,11 @@ func (p *Pool) deleteUser(ctx context.Context, userID, by string) error {
 	return p.RevokeUserSessions(ctx, userID)
 }
 
-// AddToGroup adds a user to a group, creating the group by use.
+// AddToGroup adds a user to a group, creating the group by use (no
+// description or precedence) when no group has the name: configurations
+// and scripts that never call CreateGroup keep working. Cognito's
+// AdminAddUserToGroup refuses an unknown group instead; its handler checks
+// with Group first.
 func (p *Pool) AddToGroup(ctx context.Context, userID, group string) error {
 	if !groupName.MatchString(group) {
 		return ErrInvalidGroup

@@ -54,7 +54,10 @@ type User struct {
 	// Attributes holds the other standard and custom attributes by name
 	// ("given_name", "custom:tenant"). Never nil on a user read from a store.
 	Attributes map[string]string
-	// Groups is filled on read, sorted by name. CreateUser ignores it.
+	// Groups is filled on read in precedence order, as Cognito's
+	// cognito:groups claim lists them: lowest Group.Precedence first,
+	// groups without one after, ties by name (byte order). CreateUser
+	// ignores it.
 	Groups []string
 	// Identities are the user's links to outside providers, filled on
 	// every read (oldest first, empty for none) from the same snapshot as
@@ -206,8 +209,9 @@ type Store interface {
 	// for an unknown user. The user's revocations stay.
 	DeleteUser(ctx context.Context, userID string) error
 
-	// AddToGroup makes the user a member of group; adding twice is not an
-	// error. It returns ErrNotFound if the user does not exist.
+	// AddToGroup makes the user a member of group, creating the group
+	// (no description or precedence) if none has that name; adding twice
+	// is not an error. It returns ErrNotFound if the user does not exist.
 	AddToGroup(ctx context.Context, userID, group string) error
 	// RemoveFromGroup ends a membership; removing a non-member is not an error.
 	RemoveFromGroup(ctx context.Context, userID, group string) error
@@ -313,6 +317,10 @@ type Store interface {
 
 	// SRPStore keeps the users' SRP verifiers (srp.go).
 	SRPStore
+
+	// GroupStore keeps groups with their fields, and searches users
+	// (groups.go).
+	GroupStore
 
 	// Close releases the store's connections.
 	Close() error

@@ -93,8 +93,12 @@ func (dialect) DecodeTime(src any) (time.Time, error) {
 // GroupsAgg: the column's "C" collation sorts group names by byte value, as
 // Go sorts strings; json_agg of no rows is NULL, hence the COALESCE.
 func (dialect) GroupsAgg() string {
-	return `(SELECT COALESCE(json_agg(group_name ORDER BY group_name), '[]') FROM user_groups WHERE user_id = users.id)`
+	return `(SELECT COALESCE(json_agg(ug.group_name ORDER BY g.precedence NULLS LAST, ug.group_name), '[]')
+		FROM user_groups ug LEFT JOIN groups g ON g.name = ug.group_name WHERE ug.user_id = users.id)`
 }
+
+// AttributeValue: ->> of json gives the value as text, NULL for no key.
+func (dialect) AttributeValue() string { return `(users.attributes ->> ?)` }
 
 // IdentitiesAgg writes created_at in UTC to the microsecond, the column's
 // precision, whatever the session's time zone.

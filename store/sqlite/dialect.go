@@ -97,9 +97,17 @@ func isBusy(err error) bool {
 }
 
 // GroupsAgg: json_group_array is "[]" for a user with no groups, and its
-// ORDER BY sorts by byte value, as Go sorts strings.
+// ORDER BY sorts names by byte value, as Go sorts strings; "precedence IS
+// NULL" first puts groups without one last.
 func (dialect) GroupsAgg() string {
-	return `(SELECT json_group_array(group_name ORDER BY group_name) FROM user_groups WHERE user_id = users.id)`
+	return `(SELECT json_group_array(ug.group_name ORDER BY g.precedence IS NULL, g.precedence, ug.group_name)
+		FROM user_groups ug LEFT JOIN groups g ON g.name = ug.group_name WHERE ug.user_id = users.id)`
+}
+
+// AttributeValue looks the key up with json_each rather than a JSON path,
+// so no key needs quoting.
+func (dialect) AttributeValue() string {
+	return `(SELECT value FROM json_each(users.attributes) WHERE key = ?)`
 }
 
 // IdentitiesAgg: created_at is stored as RFC 3339 text already.

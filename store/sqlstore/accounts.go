@@ -232,13 +232,26 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpda
 	return s.wrapConflict("update user", err)
 }
 
-// AddToGroup makes the user a member of group; adding twice is not an error.
-// An unknown user gives store.ErrNotFound.
+// AddToGroup makes the user a member of group, creating the group if none
+// has that name; adding twice is not an error. An unknown user gives
+// store.ErrNotFound.
 func (s *Store) AddToGroup(ctx context.Context, userID, group string) (err error) {
 	ctx, done := s.op(ctx, &err)
 	defer done()
+	now, err := s.time(s.d.Now())
+	if err != nil {
+		return err
+	}
 	err = s.write(ctx, func(c conn) error {
 		if err := requireUser(ctx, c, userID, KeyShare); err != nil {
+			return err
+		}
+		// An update that changes nothing, rather than DO NOTHING: it locks
+		// the group's row, so a concurrent DeleteGroup either finishes
+		// first (and the group is made again) or waits and then takes
+		// this membership with it; never a membership of no group.
+		if _, err := c.exec(ctx, `INSERT INTO groups (`+groupColumns+`) VALUES (?, '', NULL, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET updated_at = groups.updated_at`, group, now, now); err != nil {
 			return err
 		}
 		_, err := c.exec(ctx,

@@ -83,8 +83,13 @@ type Dialect interface {
 	// timeout) apart from a failure of the operation itself.
 	IsUnavailable(err error) bool
 	// GroupsAgg is a subquery giving the JSON array of a users row's
-	// group names in byte order, "[]" for none.
+	// group names in precedence order (lowest first, none last, ties by
+	// name in byte order), "[]" for none.
 	GroupsAgg() string
+	// AttributeValue is an expression with one ? placeholder, bound to a
+	// key, giving a users row's attribute of that key as text, NULL when
+	// the user has none.
+	AttributeValue() string
 	// IdentitiesAgg is a subquery giving the JSON array of a users row's
 	// identities, oldest first (ties by provider), "[]" for none: each an
 	// array [provider, provider_type, issuer, subject, is_primary as 0 or
@@ -118,6 +123,9 @@ type Store struct {
 	// The user reads, built once: they are the store's most frequent
 	// queries (every sign-in, every token refresh).
 	userByID, userByEmail, userList, userByIdentity string
+	// userSelect is the start of every user read, for the reads whose
+	// WHERE is built per call.
+	userSelect string
 }
 
 // New returns the store over db, which the caller has migrated and keeps
@@ -129,7 +137,7 @@ func New(db *sql.DB, d Dialect) *Store {
 	// probe of the identities index.
 	userSelect := `SELECT id, email, email_verified, name, password_hash, status, enabled,
 		attributes, created_at, updated_at, ` + d.GroupsAgg() + `, ` + d.IdentitiesAgg() + ` FROM users`
-	return &Store{db: db, d: d, timeout: DefaultTimeout,
+	return &Store{db: db, d: d, timeout: DefaultTimeout, userSelect: userSelect,
 		userByID:    userSelect + ` WHERE id = ?`,
 		userByEmail: userSelect + ` WHERE email = ?`,
 		userList:    userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,

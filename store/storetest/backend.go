@@ -66,6 +66,8 @@ func RunBackend(t *testing.T, b Backend) {
 	t.Run("MFATimeBeyondYear9999", func(t *testing.T) { testMFABeyond9999(t, b) })
 	t.Run("KeyCreatedAtDefaultsToNow", func(t *testing.T) { testKeyCreatedAt(t, b) })
 	t.Run("RevocationZeroExpiresNeverExpires", func(t *testing.T) { testZeroExpires(t, b) })
+	t.Run("GroupsBackfill", func(t *testing.T) { testGroupsBackfill(t, b) })
+	t.Run("GroupInvalidInput", func(t *testing.T) { testGroupInvalidInput(t, b) })
 	t.Run("MFAAcrossStores", func(t *testing.T) {
 		where := b.Fresh(t)
 		stores := make([]store.Store, 4)

@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MFAInvalidInput", testMFAInvalidInput},
 		{"Identities", testIdentities},
 		{"SRP", testSRP},
+		{"GroupRecords", testGroupRecords},
+		{"SearchUsers", testSearchUsers},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()

@@ -33,6 +33,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/bench/bigstore"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 )
@@ -98,6 +99,20 @@ type row struct {
 	groups          []string
 }
 
+// benchGroups are the groups userRow puts users in; memberships refer to
+// their group, so the groups are made first, through the store.
+var benchGroups = []string{"staff", "admins"}
+
+func createGroups(ctx context.Context, st store.Store) error {
+	for _, g := range benchGroups {
+		// A group a previous, failed run made is as good.
+		if err := st.CreateGroup(ctx, &store.Group{Name: g}); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("creating group %s: %w", g, err)
+		}
+	}
+	return nil
+}
+
 func userRow(i int) row {
 	r := row{id: bigstore.UserID(i), email: bigstore.UserEmail(i), name: fmt.Sprintf("Bench User %d", i)}
 	if i%10 == 0 {
@@ -119,6 +134,9 @@ func buildSQLite(ctx context.Context, path string, n, batch int, hash string) er
 	}
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
+		return err
+	}
+	if err := createGroups(ctx, st); err != nil {
 		return err
 	}
 	if err := st.Close(); err != nil {
@@ -226,6 +244,9 @@ func buildPostgres(ctx context.Context, dsn string, n, batch int, hash string) e
 	}
 	st, err := postgres.Open(ctx, dsn)
 	if err != nil {
+		return err
+	}
+	if err := createGroups(ctx, st); err != nil {
 		return err
 	}
 	if err := st.Close(); err != nil {

@@ -3,11 +3,11 @@ package cognito
 import (
 	"encoding/base64"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/cognito/usertype"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -118,42 +118,16 @@ func adminErr(err error) error {
 		return errf("InvalidParameterException", pool.ErrInvalidGroup.Error())
 	case errors.Is(err, pool.ErrNoPassword):
 		return errf("InvalidParameterException", "The user signs in through an external provider and has no password")
+	case errors.Is(err, pool.ErrInvalidPageLimit), errors.Is(err, pool.ErrInvalidPageToken):
+		return errf("InvalidParameterException", err.Error())
 	case errors.Is(err, pool.ErrNotInvited):
 		return errf("UnsupportedUserStateException", "Resend not possible. The user's status is not FORCE_CHANGE_PASSWORD")
 	}
 	return err
 }
 
-// epoch is a date as AWS JSON 1.1 writes one: seconds since 1970.
-type epoch time.Time
-
-func (e epoch) MarshalJSON() ([]byte, error) {
-	return []byte(strconv.FormatFloat(float64(time.Time(e).UnixMilli())/1000, 'f', -1, 64)), nil
-}
-
-// userType is Cognito's UserType.
-type userType struct {
-	Username             string      `json:"Username"`
-	Attributes           []attribute `json:"Attributes"`
-	UserCreateDate       epoch       `json:"UserCreateDate"`
-	UserLastModifiedDate epoch       `json:"UserLastModifiedDate"`
-	Enabled              bool        `json:"Enabled"`
-	UserStatus           string      `json:"UserStatus"`
-}
-
-// userStatus is u's status as Cognito names it: a user who signs in only
-// through an outside provider is EXTERNAL_PROVIDER.
-func userStatus(u *store.User) string {
-	if u.PasswordHash == "" && len(u.Identities) > 0 {
-		return "EXTERNAL_PROVIDER"
-	}
-	return u.Status
-}
-
-func userTypeOf(u *store.User) userType {
-	return userType{Username: oidc.Username(u), Attributes: userAttributes(u), UserCreateDate: epoch(u.CreatedAt),
-		UserLastModifiedDate: epoch(u.UpdatedAt), Enabled: u.Enabled, UserStatus: userStatus(u)}
-}
+// userTypeOf is u as Cognito's UserType.
+func userTypeOf(u *store.User) usertype.User { return usertype.FromUser(u) }
 
 type adminCreateUserRequest struct {
 	userRef
@@ -252,17 +226,6 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 	return map[string]any{"User": userTypeOf(u)}, nil
 }
 
-type adminGetUserResponse struct {
-	Username             string      `json:"Username"`
-	UserAttributes       []attribute `json:"UserAttributes"`
-	UserCreateDate       epoch       `json:"UserCreateDate"`
-	UserLastModifiedDate epoch       `json:"UserLastModifiedDate"`
-	Enabled              bool        `json:"Enabled"`
-	UserStatus           string      `json:"UserStatus"`
-	PreferredMfaSetting  string      `json:"PreferredMfaSetting,omitempty"`
-	UserMFASettingList   []string    `json:"UserMFASettingList,omitempty"`
-}
-
 func adminGetUser(h *Handler, req AdminRequest) (any, error) {
 	var in userRef
 	if err := req.Decode(&in); err != nil {
@@ -272,15 +235,13 @@ func adminGetUser(h *Handler, req AdminRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	mfa, err := adminCall(h, req).mfaSettings(u)
+	factors, err := h.cfg.Pool.Factors(req.HTTP.Context(), u.ID)
 	if err != nil {
 		return nil, err
 	}
-	t := userTypeOf(u)
-	out := adminGetUserResponse{Username: t.Username, UserAttributes: t.Attributes, UserCreateDate: t.UserCreateDate,
-		UserLastModifiedDate: t.UserLastModifiedDate, Enabled: t.Enabled, UserStatus: t.UserStatus, UserMFASettingList: mfa}
-	if len(mfa) > 0 && mfa[0] != pool.ChallengeWebAuthn {
-		out.PreferredMfaSetting = mfa[0]
+	out := usertype.AdminGetUser(u, factors, "")
+	if len(out.UserMFASettingList) > 0 {
+		out.PreferredMfaSetting = out.UserMFASettingList[0]
 	}
 	return out, nil
 }
@@ -326,7 +287,7 @@ var adminUserGlobalSignOut = onUser(func(h *Handler, req AdminRequest, u *store.
 var adminConfirmSignUp = onUser(func(h *Handler, req AdminRequest, u *store.User) error {
 	err := h.cfg.Pool.ConfirmByAdmin(req.HTTP.Context(), u.ID)
 	if errors.Is(err, pool.ErrNotUnconfirmed) {
-		return errf("NotAuthorizedException", "User cannot be confirmed. Current status is "+userStatus(u))
+		return errf("NotAuthorizedException", "User cannot be confirmed. Current status is "+u.Status)
 	}
 	return err
 })
@@ -473,14 +434,8 @@ type listGroupsForUserRequest struct {
 	NextToken string `json:"NextToken"`
 }
 
-// groupType is Cognito's GroupType, of what the pool keeps of a group.
-type groupType struct {
-	GroupName  string `json:"GroupName"`
-	UserPoolID string `json:"UserPoolId"`
-}
-
 // adminListGroupsForUser pages through the user's groups by name (at most
-// 60 a page, as Cognito); NextToken is the last name given, encoded.
+// 60 a page, as Cognito), with their description and precedence.
 func adminListGroupsForUser(h *Handler, req AdminRequest) (any, error) {
 	var in listGroupsForUserRequest
 	if err := req.Decode(&in); err != nil {
@@ -490,38 +445,14 @@ func adminListGroupsForUser(h *Handler, req AdminRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit := in.Limit
-	if limit < 0 || limit > 60 {
-		return nil, errf("InvalidParameterException", "Limit must be between 0 and 60")
+	gs, next, err := h.cfg.Pool.GroupsOfUser(req.HTTP.Context(), u.ID, in.Limit, in.NextToken)
+	if err != nil {
+		return nil, adminErr(err)
 	}
-	if limit == 0 {
-		limit = 60
-	}
-	after := ""
-	if in.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(in.NextToken)
-		if err != nil {
-			return nil, errf("InvalidParameterException", "Invalid NextToken")
-		}
-		after = string(b)
-	}
-	groups := slices.Clone(u.Groups)
-	slices.Sort(groups)
-	out := struct {
-		Groups    []groupType `json:"Groups"`
-		NextToken string      `json:"NextToken,omitempty"`
-	}{Groups: []groupType{}}
-	for _, g := range groups {
-		if after != "" && g <= after {
-			continue
-		}
-		if len(out.Groups) == limit {
-			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(out.Groups[limit-1].GroupName))
-			break
-		}
-		out.Groups = append(out.Groups, groupType{GroupName: g, UserPoolID: h.cfg.PoolID})
-	}
-	return out, nil
+	return struct {
+		Groups    []usertype.Group `json:"Groups"`
+		NextToken string           `json:"NextToken,omitempty"`
+	}{usertype.FromGroups(gs, h.cfg.PoolID), next}, nil
 }
 
 type adminInitiateAuthRequest struct {

@@ -38,6 +38,10 @@ func adminSite(t *testing.T) (s *site, rw, ro *pool.NewAccessKey, st store.Store
 	if err != nil {
 		t.Fatal(err)
 	}
+	two := 2
+	if _, err := p.CreateGroup(t.Context(), pool.NewGroup{Name: "editors", Description: "Edit the pages", Precedence: &two}); err != nil {
+		t.Fatal(err)
+	}
 	if rw, err = p.CreateAccessKey(t.Context(), "admin tests", false); err != nil {
 		t.Fatal(err)
 	}

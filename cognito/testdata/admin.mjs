@@ -114,6 +114,9 @@ await send(new AdminAddUserToGroupCommand({ UserPoolId, Username: sub, GroupName
 let groups = await send(new AdminListGroupsForUserCommand({ UserPoolId, Username: email }));
 assert.deepEqual(groups.Groups.map((g) => g.GroupName), ["admins", "editors"]);
 assert.equal(groups.Groups[0].UserPoolId, UserPoolId);
+assert.equal(groups.Groups[1].Description, "Edit the pages");
+assert.equal(groups.Groups[1].Precedence, 2);
+assert.ok(groups.Groups[1].CreationDate instanceof Date && !isNaN(groups.Groups[1].CreationDate));
 const page = await send(new AdminListGroupsForUserCommand({ UserPoolId, Username: email, Limit: 1 }));
 assert.deepEqual(page.Groups.map((g) => g.GroupName), ["admins"]);
 const next = await send(new AdminListGroupsForUserCommand({ UserPoolId, Username: email, Limit: 1, NextToken: page.NextToken }));

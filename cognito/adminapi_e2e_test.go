@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -75,6 +76,24 @@ func TestAdminSDK(t *testing.T) {
 		t.Fatalf("admin.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	t.Log(stdout.String())
+
+	// The invitation and its resend went out, each with a temporary
+	// password; the required reset mailed a code (the address's second
+	// mail: its sign-up's confirmation was the first).
+	lines := map[string]string{}
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok {
+			lines[k] = v
+		}
+	}
+	first := s.smtp.WaitFor(t, lines["INVITED"], 1, 5*time.Second)
+	second := s.smtp.WaitFor(t, lines["INVITED"], 2, 5*time.Second)
+	if first.Text == second.Text {
+		t.Errorf("invitation and resend: %q / %q", first.Text, second.Text)
+	}
+	if code := s.smtp.WaitFor(t, lines["RESET"], 2, 5*time.Second).Code(t); len(code) != 6 {
+		t.Errorf("reset code %q", code)
+	}
 
 	// Unsigned: refused as AWS refuses it, and nothing runs.
 	status, hd, out := s.call(t, "AdminCreateUser", map[string]any{"UserPoolId": poolID, "Username": "unsigned@example.com", "MessageAction": "SUPPRESS"})

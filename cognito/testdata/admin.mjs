@@ -10,7 +10,7 @@ import {
   AdminGetUserCommand, AdminUpdateUserAttributesCommand, AdminDeleteUserAttributesCommand,
   AdminAddUserToGroupCommand, AdminRemoveUserFromGroupCommand, AdminListGroupsForUserCommand,
   AdminDisableUserCommand, AdminEnableUserCommand, AdminUserGlobalSignOutCommand,
-  AdminDeleteUserCommand, AdminSetUserPasswordCommand, AdminConfirmSignUpCommand,
+  AdminDeleteUserCommand, AdminSetUserPasswordCommand, AdminConfirmSignUpCommand, AdminResetUserPasswordCommand,
   DescribeUserPoolCommand, DescribeUserPoolClientCommand, ListUserPoolClientsCommand,
   GetUserCommand, SignUpCommand,
 } from "@aws-sdk/client-cognito-identity-provider";
@@ -168,6 +168,22 @@ await send(new AdminConfirmSignUpCommand({ UserPoolId, Username: signer }));
 assert.equal((await send(new AdminGetUserCommand({ UserPoolId, Username: signer }))).UserStatus, "CONFIRMED");
 await expectError(send(new AdminConfirmSignUpCommand({ UserPoolId, Username: signer })), "NotAuthorizedException");
 step("AdminConfirmSignUp");
+
+// The invitation mailed (MessageAction absent), then RESEND; a reset
+// required by the administrator (its code mailed).
+const invited = `invited-${Date.now()}@example.com`;
+const inv = await send(new AdminCreateUserCommand({ UserPoolId, Username: invited, DesiredDeliveryMediums: ["EMAIL"] }));
+assert.equal(inv.User.UserStatus, "FORCE_CHANGE_PASSWORD");
+await send(new AdminCreateUserCommand({ UserPoolId, Username: invited, MessageAction: "RESEND" }));
+await expectError(send(new AdminCreateUserCommand({ UserPoolId, Username: signer, MessageAction: "RESEND" })), "UnsupportedUserStateException");
+console.log("INVITED", invited);
+await send(new AdminResetUserPasswordCommand({ UserPoolId, Username: signer }));
+assert.equal((await send(new AdminGetUserCommand({ UserPoolId, Username: signer }))).UserStatus, "RESET_REQUIRED");
+await expectError(send(new AdminInitiateAuthCommand({
+  UserPoolId, ClientId: ADMIN_CLIENT, AuthFlow: "ADMIN_USER_PASSWORD_AUTH", AuthParameters: { USERNAME: signer, PASSWORD: chosen },
+})), "PasswordResetRequiredException");
+console.log("RESET", signer);
+step("invitation mailed, RESEND, AdminResetUserPassword");
 
 // The pool and its clients.
 const pool = await send(new DescribeUserPoolCommand({ UserPoolId }));

@@ -91,6 +91,10 @@ func (h *Handler) user(req AdminRequest, ref userRef) (*store.User, error) {
 		u, err = h.cfg.Pool.UserByEmail(req.HTTP.Context(), ref.Username)
 	} else {
 		u, err = h.cfg.Pool.User(req.HTTP.Context(), ref.Username)
+		if errors.Is(err, pool.ErrUserNotFound) && strings.Contains(ref.Username, "_") {
+			// A user an outside provider made is <provider>_<subject>.
+			u, err = h.byUsername(req, ref.Username)
+		}
 	}
 	if errors.Is(err, pool.ErrUserNotFound) || errors.Is(err, pool.ErrInvalidEmail) {
 		return nil, errNoUser
@@ -100,6 +104,19 @@ func (h *Handler) user(req AdminRequest, ref userRef) (*store.User, error) {
 	}
 	req.about(u.ID)
 	return u, nil
+}
+
+// byUsername finds the user whose Cognito username is name.
+func (h *Handler) byUsername(req AdminRequest, name string) (*store.User, error) {
+	us, _, err := h.cfg.Pool.ListUsersFiltered(req.HTTP.Context(),
+		&store.UserFilter{Attribute: store.SearchUsername, Value: name}, 1, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, pool.ErrUserNotFound
+	}
+	return us[0], nil
 }
 
 // adminErr words the pool's errors as Cognito answers admin calls; the

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // generous lets the tests' many refusals through the failure throttle.
@@ -157,4 +158,25 @@ func TestAdminThrottled(t *testing.T) {
 		t.Error("no Retry-After")
 	}
 	wantError(t, a.do(a.request(t, a.rw, "AdminGetUser", ref)), 429, "TooManyRequestsException")
+}
+
+// TestAdminFederatedUsername: a user an outside provider made is found by
+// the username the API reports for them, <provider>_<subject>.
+func TestAdminFederatedUsername(t *testing.T) {
+	t.Parallel()
+	a := newSignedAPI(t, generous())
+	_, pl := inProcessAPI(t)
+	u, err := pl.CreateUser(t.Context(), pool.NewUser{Email: "fed-admin@example.com", Password: "correct horse battery staple", Status: store.StatusExternalProvider})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.LinkIdentity(t.Context(), u, pool.ExternalIdentity{Provider: "Google", ProviderType: "oidc", Issuer: "https://accounts.example.test", Subject: "1234567"}); err != nil {
+		t.Fatal(err)
+	}
+	w := a.do(a.request(t, a.rw, "AdminGetUser", map[string]any{"UserPoolId": "eu-west-1_Test1", "Username": "Google_1234567"}))
+	var got struct{ Username, UserStatus string }
+	if err := json.Unmarshal(w.Body.Bytes(), &got); w.Code != 200 || err != nil || got.Username != "Google_1234567" || got.UserStatus != store.StatusExternalProvider {
+		t.Fatalf("AdminGetUser Google_1234567: %d %s", w.Code, w.Body)
+	}
+	wantError(t, a.do(a.request(t, a.rw, "AdminGetUser", map[string]any{"UserPoolId": "eu-west-1_Test1", "Username": "Google_7654321"})), 400, "UserNotFoundException")
 }

@@ -4,6 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
+	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
 // Admin actions (AdminCreateUser, ListUsers, ...) are signed with AWS
@@ -41,6 +46,15 @@ type AdminRequest struct {
 	// Decode reads Body into v as every action does (SerializationException
 	// for malformed JSON).
 	Decode func(v any) error
+	// target receives the id of the user the call is about, for the audit.
+	target *string
+}
+
+// about names the user the call is about, for its audit event.
+func (r AdminRequest) about(userID string) {
+	if r.target != nil {
+		*r.target = userID
+	}
 }
 
 // AdminAction is one admin action.
@@ -69,7 +83,8 @@ func RegisterAdmin(name string, a AdminAction) {
 	admin[name] = a
 }
 
-// runAdmin checks the signature, then the key's rights, then runs a.
+// runAdmin checks the signature, then the key's rights, then runs a; each
+// call that got past the signature is audited with its access key id.
 func (h *Handler) runAdmin(c *call, a AdminAction) (any, error) {
 	if h.cfg.AdminVerifier == nil {
 		return nil, errf("NotAuthorizedException", "Admin actions are not enabled for this user pool")
@@ -77,14 +92,32 @@ func (h *Handler) runAdmin(c *call, a AdminAction) (any, error) {
 	caller, err := h.cfg.AdminVerifier.VerifyAdmin(c.r, c.body)
 	if err != nil {
 		if ae, ok := errors.AsType[*apiError](err); ok {
+			if ae.cause != nil {
+				h.log.Error("verifying an admin call failed", zap.String("action", c.action), zap.Error(ae.cause))
+			}
 			return nil, ae
 		}
 		return nil, errf("NotAuthorizedException", "The request signature could not be verified")
 	}
+	ctx := pool.WithClientIP(c.ctx(), h.cfg.ClientIP(c.r))
+	c.r = c.r.WithContext(ctx)
+	target := new(string)
 	if caller.ReadOnly && !a.ReadOnly {
-		return nil, errf("NotAuthorizedException", "The access key is read-only")
+		e := sigv4.AccessDenied(&sigv4.Principal{AccessKeyID: caller.AccessKeyID, ReadOnly: true}, c.action)
+		h.cfg.Pool.AdminCalled(ctx, caller.AccessKeyID, c.action, "", e.Type)
+		return nil, errf(e.Type, e.Message)
 	}
-	return a.Run(h, AdminRequest{HTTP: c.r, Body: c.body, Caller: caller, Decode: c.decode})
+	out, err := a.Run(h, AdminRequest{HTTP: c.r, Body: c.body, Caller: caller, Decode: c.decode, target: target})
+	outcome := "ok"
+	if err != nil {
+		ae, ok := errors.AsType[*apiError](err)
+		if !ok {
+			ae = h.mapError(c, err)
+		}
+		err, outcome = ae, ae.Type
+	}
+	h.cfg.Pool.AdminCalled(ctx, caller.AccessKeyID, c.action, *target, outcome)
+	return out, err
 }
 
 // Config returns what the handler was made from: the pool and provider

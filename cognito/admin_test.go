@@ -66,7 +66,7 @@ func TestAdminSeam(t *testing.T) {
 	wantError(t, send(without, "GatehouseTestRead", "rw", `{}`), 400, "NotAuthorizedException")
 	wantError(t, send(withVerifier, "GatehouseTestRead", "", `{}`), 400, "NotAuthorizedException")
 	wantError(t, send(withVerifier, "GatehouseTestRead", "expired", `{}`), 400, "InvalidSignatureException")
-	wantError(t, send(withVerifier, "GatehouseTestWrite", "ro", `{"Say":"x"}`), 400, "NotAuthorizedException")
+	wantError(t, send(withVerifier, "GatehouseTestWrite", "ro", `{"Say":"x"}`), 400, "AccessDeniedException")
 	wantError(t, send(withVerifier, "GatehouseTestWrite", "rw", `{"Say":`), 400, "SerializationException")
 	wantError(t, send(withVerifier, "GatehouseTestWrite", "rw", `{"Say":"fail"}`), 400, "UserNotFoundException")
 	for _, tc := range []struct{ action, key, by string }{

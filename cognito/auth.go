@@ -256,6 +256,12 @@ func respondToAuthChallenge(c *call) (any, error) {
 	if err := c.throttled(); err != nil {
 		return nil, err
 	}
+	return c.respond(req)
+}
+
+// respond answers a challenge: RespondToAuthChallenge's and
+// AdminRespondToAuthChallenge's work once the call is let through.
+func (c *call) respond(req respondRequest) (any, error) {
 	cl, err := c.client(req.ClientID)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,8 @@ const (
 type site struct {
 	base string
 	smtp *testenv.SMTPServer
+	// db is the pool's SQLite file.
+	db string
 }
 
 // startSite starts Caddy (serially: its config is process-global) with
@@ -85,7 +87,7 @@ func startSite(t *testing.T, extra string) *site {
 `, filepath.Join(dir, "gatehouse.db"), base, testenv.FastHash, smtp.URL(), poolID, publicApp, secretApp, webappSecret, extra, base)
 	testenv.StartCaddy(t, text)
 	testenv.WaitHTTP(t, base+"/.well-known/openid-configuration", 5*time.Second)
-	return &site{base: base, smtp: smtp}
+	return &site{base: base, smtp: smtp, db: filepath.Join(dir, "gatehouse.db")}
 }
 
 // call posts one API call as the SDKs do and returns status, headers and

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -19,6 +21,10 @@ type apiError struct {
 	Type    string `json:"__type"`
 	Message string `json:"message,omitempty"`
 	status  int
+	// retryAfter, when set, is answered as Retry-After (throttled calls).
+	retryAfter time.Duration
+	// cause is a server failure behind an internal error, for the log.
+	cause error
 }
 
 func (e *apiError) Error() string { return e.Type + ": " + e.Message }
@@ -42,6 +48,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("x-amzn-ErrorType", e.Type)
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
+	}
 	if e.Message != "" {
 		h.Set("x-amzn-ErrorMessage", strings.ToValidUTF8(strings.ReplaceAll(e.Message, "\n", " "), ""))
 	}

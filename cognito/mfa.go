@@ -178,6 +178,12 @@ func setUserMFAPreference(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.setMFAPreference(u, req)
+}
+
+// setMFAPreference is SetUserMFAPreference's and AdminSetUserMFAPreference's
+// work on u.
+func (c *call) setMFAPreference(u *store.User, req setMFAPreferenceRequest) (any, error) {
 	if req.SMSMfaSettings != nil && req.SMSMfaSettings.Enabled != nil && *req.SMSMfaSettings.Enabled {
 		return nil, errf("InvalidParameterException", "SMS multi-factor authentication is not supported by this user pool")
 	}

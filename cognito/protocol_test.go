@@ -63,7 +63,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"form content type", "POST", target("InitiateAuth"), "application/x-www-form-urlencoded", []byte(`a=b`), 400, "SerializationException"},
 		{"huge body", "POST", target("SignUp"), amzJSON, huge, 413, "SerializationException"},
 		{"action not built", "POST", target("ListUserPools"), amzJSON, []byte(`{}`), 400, "UnknownOperationException"},
-		{"admin action, no verifier", "POST", target("AdminGetUser"), amzJSON, []byte(`{}`), 400, "UnknownOperationException"},
+		{"admin action, no verifier", "POST", target("AdminGetUser"), amzJSON, []byte(`{}`), 400, "NotAuthorizedException"},
 		{"another service", "POST", "AWSCognitoIdentityService.GetId", amzJSON, []byte(`{}`), 400, "UnknownOperationException"},
 		{"no target", "POST", "", amzJSON, []byte(`{}`), 400, "UnknownOperationException"},
 		{"GET", "GET", target("GetUser"), amzJSON, nil, 400, "UnknownOperationException"},

@@ -14,12 +14,15 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/cognito/srp"
+	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/signing"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 func init() {
@@ -187,16 +190,21 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 				return p.Pool.InitiateSRPAuth(ctx, pool.SRPAuth{Username: username, SRPA: srpA, Client: client, PoolName: name})
 			}
 		}
+		admin, err := adminVerifier(p, cc)
+		if err != nil {
+			return fmt.Errorf("gatehouse_idp: %w", err)
+		}
 		h.cognito, err = cognito.New(cognito.Config{
-			SRP:      srpAuth,
-			PoolID:   cc.PoolID,
-			Region:   cc.Region,
-			Pool:     p.Pool,
-			Provider: h.provider,
-			Throttle: p.Throttle,
-			ClientIP: clientIP,
-			SealKey:  p.MarkerKey,
-			Logger:   logger.Named("cognito"),
+			SRP:           srpAuth,
+			AdminVerifier: admin,
+			PoolID:        cc.PoolID,
+			Region:        cc.Region,
+			Pool:          p.Pool,
+			Provider:      h.provider,
+			Throttle:      p.Throttle,
+			ClientIP:      clientIP,
+			SealKey:       p.MarkerKey,
+			Logger:        logger.Named("cognito"),
 		})
 		if err != nil {
 			return fmt.Errorf("gatehouse_idp: %w", err)
@@ -378,3 +386,34 @@ var (
 	_ caddy.Validator             = (*IDP)(nil)
 	_ caddyhttp.MiddlewareHandler = (*IDP)(nil)
 )
+
+// adminVerifier checks the signatures of the Cognito API's admin calls
+// with the pool's access keys (gatehouse access-keys): SigV4 for the pool
+// id's region, used signatures marked in the store, failures audited and
+// throttled per client address (shared through the store when the store
+// is shared across hosts).
+func adminVerifier(p *Pool, cc *CognitoConfig) (cognito.AdminVerifier, error) {
+	region := cc.Region
+	if region == "" {
+		region, _, _ = strings.Cut(cc.PoolID, "_")
+	}
+	var throttle ratelimit.Throttle
+	if store.SharedAcrossHosts(p.Store) {
+		log := caddy.Log().Named("gatehouse.sigv4")
+		throttle = ratelimit.NewShared(p.Store, sigv4.DefaultFailureLimits.Burst, time.Minute, func(err error) {
+			log.Warn("counting a failed signature in the store failed; let through", zap.Error(err))
+		})
+	}
+	v, err := sigv4.New(sigv4.Config{
+		Region:   region,
+		Keys:     p.Pool,
+		Replay:   p.Store,
+		Audit:    p.Pool,
+		Throttle: throttle,
+		ClientIP: clientIP,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cognito.SigV4(v, clientIP), nil
+}

@@ -60,7 +60,7 @@ var AuditTypes = []string{
 	AuditRecoveryCodesReplaced, AuditRecoveryCodeUsed, AuditPasswordChanged, AuditPasskeyConfirmed, AuditPasswordReset,
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
 	AuditFederatedUserCreated, AuditIdentityLinked, AuditIdentityUnlinked, AuditFederationFailed,
-	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked,
+	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked, AuditAdminAction,
 }
 
 // auditTimeout bounds the write of one event: the request it belongs to

@@ -13,8 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/cognito"
-	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"

@@ -123,3 +123,38 @@ func (h *Handler) runAdmin(c *call, a AdminAction) (any, error) {
 // Config returns what the handler was made from: the pool and provider
 // admin actions work on.
 func (h *Handler) Config() Config { return h.cfg }
+
+// The checks every admin action makes of its request.
+
+// notNull is the validation error AWS answers a missing required member
+// with (field is the member's name as AWS spells it, lower camel case).
+func notNull(field string) error {
+	return errf("InvalidParameterException",
+		"1 validation error detected: Value null at '"+field+"' failed to satisfy constraint: Member must not be null")
+}
+
+// checkPool checks a request's UserPoolId: required, and the configured
+// pool's, else the pool "does not exist" (no other pool is served here).
+func (h *Handler) checkPool(id string) error {
+	if id == "" {
+		return notNull("userPoolId")
+	}
+	if id != h.cfg.PoolID {
+		return errf("ResourceNotFoundException", "User pool "+clip(id)+" does not exist.")
+	}
+	return nil
+}
+
+// pageLimit checks Limit as AWS's validation does (0 to 60; 0 is the
+// pool's full page).
+func pageLimit(limit int) error {
+	if limit < 0 {
+		return errf("InvalidParameterException", fmt.Sprintf(
+			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 0", limit))
+	}
+	if limit > pool.MaxPageSize {
+		return errf("InvalidParameterException", fmt.Sprintf(
+			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value less than or equal to %d", limit, pool.MaxPageSize))
+	}
+	return nil
+}

@@ -2,7 +2,6 @@ package cognito
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/gatehouse-auth/gatehouse/cognito/filter"
@@ -33,39 +32,6 @@ func init() {
 
 // errGroupNotFound is Cognito's answer for a group the pool does not have.
 var errGroupNotFound = errf("ResourceNotFoundException", "Group not found.")
-
-// notNull is the validation error AWS answers a missing required member
-// with (field is the member's name as AWS spells it, lower camel case).
-func notNull(field string) error {
-	return errf("InvalidParameterException",
-		"1 validation error detected: Value null at '"+field+"' failed to satisfy constraint: Member must not be null")
-}
-
-// groupsPool checks a request's UserPoolId: required, and the configured
-// pool's, else the pool "does not exist" (no other pool is served here).
-func (h *Handler) groupsPool(id string) error {
-	if id == "" {
-		return notNull("userPoolId")
-	}
-	if id != h.cfg.PoolID {
-		return errf("ResourceNotFoundException", "User pool "+clip(id)+" does not exist.")
-	}
-	return nil
-}
-
-// pageLimit checks Limit as AWS's validation does (0 to 60; 0 is the
-// pool's full page).
-func pageLimit(limit int) error {
-	if limit < 0 {
-		return errf("InvalidParameterException", fmt.Sprintf(
-			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 0", limit))
-	}
-	if limit > pool.MaxPageSize {
-		return errf("InvalidParameterException", fmt.Sprintf(
-			"1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value less than or equal to %d", limit, pool.MaxPageSize))
-	}
-	return nil
-}
 
 // groupErr words the pool's group errors as Cognito answers them. A name
 // the pool cannot hold names no group: ResourceNotFoundException when
@@ -119,7 +85,7 @@ func readGroupRequest(h *Handler, req AdminRequest) (groupFields, error) {
 	if err := req.Decode(&in); err != nil {
 		return in, err
 	}
-	if err := h.groupsPool(in.UserPoolID); err != nil {
+	if err := h.checkPool(in.UserPoolID); err != nil {
 		return in, err
 	}
 	if in.GroupName == "" {
@@ -206,7 +172,7 @@ func listGroups(h *Handler, req AdminRequest) (any, error) {
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.groupsPool(in.UserPoolID); err != nil {
+	if err := h.checkPool(in.UserPoolID); err != nil {
 		return nil, err
 	}
 	if err := pageLimit(in.Limit); err != nil {
@@ -236,7 +202,7 @@ func listUsersInGroup(h *Handler, req AdminRequest) (any, error) {
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.groupsPool(in.UserPoolID); err != nil {
+	if err := h.checkPool(in.UserPoolID); err != nil {
 		return nil, err
 	}
 	if in.GroupName == "" {
@@ -277,7 +243,7 @@ func listUsers(h *Handler, req AdminRequest) (any, error) {
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	if err := h.groupsPool(in.UserPoolID); err != nil {
+	if err := h.checkPool(in.UserPoolID); err != nil {
 		return nil, err
 	}
 	if err := pageLimit(in.Limit); err != nil {

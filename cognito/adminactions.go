@@ -63,17 +63,6 @@ type userRef struct {
 
 var errNoUser = errf("UserNotFoundException", "User does not exist.")
 
-// checkPool refuses a pool id other than the configured one.
-func (h *Handler) checkPool(id string) error {
-	if id == "" {
-		return errf("InvalidParameterException", "1 validation error detected: Value null at 'userPoolId' failed to satisfy constraint: Member must not be null")
-	}
-	if id != h.cfg.PoolID {
-		return errf("ResourceNotFoundException", "User pool "+clip(id)+" does not exist.")
-	}
-	return nil
-}
-
 // user finds the user ref names: by email address, or by the username
 // the API reports (the id, the tokens' sub). Admin calls are signed, so
 // an unknown user is said to be one (UserNotFoundException), as Cognito
@@ -83,7 +72,7 @@ func (h *Handler) user(req AdminRequest, ref userRef) (*store.User, error) {
 		return nil, err
 	}
 	if ref.Username == "" {
-		return nil, errf("InvalidParameterException", "1 validation error detected: Value null at 'username' failed to satisfy constraint: Member must not be null")
+		return nil, notNull("username")
 	}
 	var u *store.User
 	var err error
@@ -194,7 +183,7 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 		return nil, errf("InvalidParameterException", "MessageAction must be RESEND or SUPPRESS")
 	}
 	if in.Username == "" {
-		return nil, errf("InvalidParameterException", "1 validation error detected: Value null at 'username' failed to satisfy constraint: Member must not be null")
+		return nil, notNull("username")
 	}
 	if !strings.Contains(in.Username, "@") {
 		return nil, errf("InvalidParameterException", "Username should be an email.")
@@ -327,7 +316,7 @@ func adminSetUserPassword(h *Handler, req AdminRequest) (any, error) {
 		return nil, err
 	}
 	if in.Password == "" {
-		return nil, errf("InvalidParameterException", "1 validation error detected: Value null at 'password' failed to satisfy constraint: Member must not be null")
+		return nil, notNull("password")
 	}
 	if in.Permanent {
 		err = h.cfg.Pool.SetPassword(req.HTTP.Context(), u.ID, in.Password)
@@ -359,7 +348,7 @@ func adminUpdateUserAttributes(h *Handler, req AdminRequest) (any, error) {
 		return nil, err
 	}
 	if len(in.UserAttributes) == 0 {
-		return nil, errf("InvalidParameterException", "1 validation error detected: Value null at 'userAttributes' failed to satisfy constraint: Member must not be null")
+		return nil, notNull("userAttributes")
 	}
 	a := pool.AdminAttributes{Values: map[string]string{}}
 	for _, at := range in.UserAttributes {
@@ -399,7 +388,7 @@ func adminDeleteUserAttributes(h *Handler, req AdminRequest) (any, error) {
 		return nil, err
 	}
 	if len(in.UserAttributeNames) == 0 {
-		return nil, errf("InvalidParameterException", "1 validation error detected: Value null at 'userAttributeNames' failed to satisfy constraint: Member must not be null")
+		return nil, notNull("userAttributeNames")
 	}
 	values := map[string]string{}
 	for _, n := range in.UserAttributeNames {
@@ -431,7 +420,12 @@ func adminGroupMembership(add bool) func(*Handler, AdminRequest) (any, error) {
 			return nil, err
 		}
 		if in.GroupName == "" {
-			return nil, errf("InvalidParameterException", "1 validation error detected: Value null at 'groupName' failed to satisfy constraint: Member must not be null")
+			return nil, notNull("groupName")
+		}
+		// The pool's AddToGroup makes a group by use (the CLI and the
+		// config rely on it); Cognito's API names only groups that exist.
+		if _, err := h.cfg.Pool.Group(req.HTTP.Context(), in.GroupName); err != nil {
+			return nil, groupErr(err, false)
 		}
 		if add {
 			err = h.cfg.Pool.AddToGroup(req.HTTP.Context(), u.ID, in.GroupName)
@@ -460,6 +454,9 @@ func adminListGroupsForUser(h *Handler, req AdminRequest) (any, error) {
 	}
 	u, err := h.user(req, in.userRef)
 	if err != nil {
+		return nil, err
+	}
+	if err := pageLimit(in.Limit); err != nil {
 		return nil, err
 	}
 	gs, next, err := h.cfg.Pool.GroupsOfUser(req.HTTP.Context(), u.ID, in.Limit, in.NextToken)

@@ -37,22 +37,6 @@ import (
 
 const groupsPoolID = "eu-west-1_Groups1"
 
-// sigv4Admin makes the real verifier the handler's AdminVerifier, its
-// refusals answered under their AWS names. (module wires the same; this
-// stays a test helper so as not to depend on that wiring.)
-type sigv4Admin struct{ v *sigv4.Verifier }
-
-func (s sigv4Admin) VerifyAdmin(r *http.Request, body []byte) (cognito.AdminCaller, error) {
-	p, err := s.v.Verify(r, body)
-	if se, ok := errors.AsType[*sigv4.Error](err); ok {
-		return cognito.AdminCaller{}, cognito.NewError(se.Type, se.Message)
-	}
-	if err != nil {
-		return cognito.AdminCaller{}, err
-	}
-	return cognito.AdminCaller{AccessKeyID: p.AccessKeyID, ReadOnly: p.ReadOnly}, nil
-}
-
 type adminRig struct {
 	t        *testing.T
 	pool     *pool.Pool
@@ -92,7 +76,7 @@ func newAdminRig(t *testing.T) *adminRig {
 		t.Fatal(err)
 	}
 	h, err := cognito.New(cognito.Config{PoolID: groupsPoolID, Pool: pl, Provider: provider, SealKey: marker,
-		AdminVerifier: sigv4Admin{v}})
+		AdminVerifier: cognito.SigV4(v, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,5 +644,37 @@ func TestGroupOrderInTokens(t *testing.T) {
 	rg.ok("DeleteGroup", in("GroupName", "owners"))
 	if got := groupsClaim(); got != `["beta","viewers"]` {
 		t.Errorf("after DeleteGroup, cognito:groups %s", got)
+	}
+}
+
+// TestAdminAddUserToUnknownGroup: the API names only groups that exist
+// (ResourceNotFoundException, as Cognito), although the pool's AddToGroup
+// makes a group by use for the CLI and the config. A refused call makes no
+// group and changes no membership.
+func TestAdminAddUserToUnknownGroup(t *testing.T) {
+	t.Parallel()
+	rg := newAdminRig(t)
+	ada := newUser(t, rg.pool, "ada@example.com", "correct horse battery staple")
+	for _, action := range []string{"AdminAddUserToGroup", "AdminRemoveUserFromGroup"} {
+		for _, name := range []string{"ghosts", "not a name"} {
+			if a := rg.fails(action, in("Username", ada.ID, "GroupName", name), "ResourceNotFoundException"); a.message != "Group not found." {
+				t.Errorf("%s %q: message %q", action, name, a.message)
+			}
+		}
+	}
+	if _, err := rg.pool.Group(t.Context(), "ghosts"); !errors.Is(err, pool.ErrGroupNotFound) {
+		t.Errorf("a refused AdminAddUserToGroup made the group: %v", err)
+	}
+	// An unknown user is still UserNotFoundException, before the group.
+	rg.fails("AdminAddUserToGroup", in("Username", "nobody@example.com", "GroupName", "ghosts"), "UserNotFoundException")
+
+	rg.ok("CreateGroup", in("GroupName", "staff"))
+	rg.ok("AdminAddUserToGroup", in("Username", ada.ID, "GroupName", "staff"))
+	if u, err := rg.pool.User(t.Context(), ada.ID); err != nil || !slices.Equal(u.Groups, []string{"staff"}) {
+		t.Errorf("after AdminAddUserToGroup: %+v, %v", u, err)
+	}
+	rg.ok("AdminRemoveUserFromGroup", in("Username", ada.ID, "GroupName", "staff"))
+	if u, err := rg.pool.User(t.Context(), ada.ID); err != nil || len(u.Groups) != 0 {
+		t.Errorf("after AdminRemoveUserFromGroup: %+v, %v", u, err)
 	}
 }

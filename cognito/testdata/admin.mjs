@@ -8,7 +8,7 @@ import {
   CognitoIdentityProviderClient,
   AdminCreateUserCommand, AdminInitiateAuthCommand, AdminRespondToAuthChallengeCommand,
   AdminGetUserCommand, AdminUpdateUserAttributesCommand, AdminDeleteUserAttributesCommand,
-  AdminAddUserToGroupCommand, AdminRemoveUserFromGroupCommand, AdminListGroupsForUserCommand,
+  AdminAddUserToGroupCommand, AdminRemoveUserFromGroupCommand, AdminListGroupsForUserCommand, CreateGroupCommand,
   AdminDisableUserCommand, AdminEnableUserCommand, AdminUserGlobalSignOutCommand,
   AdminDeleteUserCommand, AdminSetUserPasswordCommand, AdminConfirmSignUpCommand, AdminResetUserPasswordCommand,
   DescribeUserPoolCommand, DescribeUserPoolClientCommand, ListUserPoolClientsCommand,
@@ -108,7 +108,9 @@ await expectError(send(new AdminUpdateUserAttributesCommand({ UserPoolId, Userna
 await expectError(send(new AdminDeleteUserAttributesCommand({ UserPoolId, Username: email, UserAttributeNames: ["email"] })), "InvalidParameterException");
 step("AdminUpdateUserAttributes");
 
-// Groups.
+// Groups: only a group that exists (Cognito's ResourceNotFoundException).
+await expectError(send(new AdminAddUserToGroupCommand({ UserPoolId, Username: sub, GroupName: "admins" })), "ResourceNotFoundException");
+await send(new CreateGroupCommand({ UserPoolId, GroupName: "admins" }));
 await send(new AdminAddUserToGroupCommand({ UserPoolId, Username: email, GroupName: "editors" }));
 await send(new AdminAddUserToGroupCommand({ UserPoolId, Username: sub, GroupName: "admins" }));
 let groups = await send(new AdminListGroupsForUserCommand({ UserPoolId, Username: email }));

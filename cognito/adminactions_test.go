@@ -27,13 +27,9 @@ func generous() ratelimit.Throttle { return ratelimit.New(ratelimit.Limits{Rate:
 // The admin actions in process, behind the real SigV4 verifier (keys
 // made by the pool, requests signed by aws-sdk-go-v2's signer).
 
-var adminActions = []string{
-	"AdminCreateUser", "AdminGetUser", "AdminDeleteUser", "AdminDisableUser", "AdminEnableUser",
-	"AdminSetUserPassword", "AdminResetUserPassword", "AdminUpdateUserAttributes", "AdminDeleteUserAttributes",
-	"AdminConfirmSignUp", "AdminAddUserToGroup", "AdminRemoveUserFromGroup", "AdminListGroupsForUser",
-	"AdminUserGlobalSignOut", "AdminInitiateAuth", "AdminRespondToAuthChallenge", "AdminSetUserMFAPreference",
-	"DescribeUserPool", "DescribeUserPoolClient", "ListUserPoolClients",
-}
+// adminActions are every registered admin action: the users' (this
+// package's adminactions.go) and the groups' and ListUsers.
+var adminActions = cognito.AdminActionNames()
 
 type signedAPI struct {
 	h      http.Handler

@@ -158,3 +158,20 @@ func pageLimit(limit int) error {
 	}
 	return nil
 }
+
+// poolRef is the UserPoolId member of a request; requests that embed it
+// (or userRef) are read by decodeInPool.
+type poolRef struct {
+	UserPoolID string `json:"UserPoolId"`
+}
+
+func (r poolRef) poolID() string { return r.UserPoolID }
+
+// decodeInPool reads the request into in, as Decode does, and checks the
+// pool id it names: how every admin action begins.
+func (h *Handler) decodeInPool(req AdminRequest, in interface{ poolID() string }) error {
+	if err := req.Decode(in); err != nil {
+		return err
+	}
+	return h.checkPool(in.poolID())
+}

@@ -71,7 +71,7 @@ func noRoleArn(arn string) error {
 }
 
 type groupFields struct {
-	UserPoolID  string  `json:"UserPoolId"`
+	poolRef
 	GroupName   string  `json:"GroupName"`
 	Description *string `json:"Description"`
 	Precedence  *int    `json:"Precedence"`
@@ -82,10 +82,7 @@ type groupFields struct {
 // and that the name is there.
 func readGroupRequest(h *Handler, req AdminRequest) (groupFields, error) {
 	var in groupFields
-	if err := req.Decode(&in); err != nil {
-		return in, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return in, err
 	}
 	if in.GroupName == "" {
@@ -157,9 +154,9 @@ func deleteGroup(h *Handler, req AdminRequest) (any, error) {
 }
 
 type listGroupsRequest struct {
-	UserPoolID string `json:"UserPoolId"`
-	Limit      int    `json:"Limit"`
-	NextToken  string `json:"NextToken"`
+	poolRef
+	Limit     int    `json:"Limit"`
+	NextToken string `json:"NextToken"`
 }
 
 type listGroupsResponse struct {
@@ -169,10 +166,7 @@ type listGroupsResponse struct {
 
 func listGroups(h *Handler, req AdminRequest) (any, error) {
 	var in listGroupsRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	if err := pageLimit(in.Limit); err != nil {
@@ -186,10 +180,10 @@ func listGroups(h *Handler, req AdminRequest) (any, error) {
 }
 
 type listUsersInGroupRequest struct {
-	UserPoolID string `json:"UserPoolId"`
-	GroupName  string `json:"GroupName"`
-	Limit      int    `json:"Limit"`
-	NextToken  string `json:"NextToken"`
+	poolRef
+	GroupName string `json:"GroupName"`
+	Limit     int    `json:"Limit"`
+	NextToken string `json:"NextToken"`
 }
 
 type listUsersInGroupResponse struct {
@@ -199,10 +193,7 @@ type listUsersInGroupResponse struct {
 
 func listUsersInGroup(h *Handler, req AdminRequest) (any, error) {
 	var in listUsersInGroupRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	if in.GroupName == "" {
@@ -219,7 +210,7 @@ func listUsersInGroup(h *Handler, req AdminRequest) (any, error) {
 }
 
 type listUsersRequest struct {
-	UserPoolID      string   `json:"UserPoolId"`
+	poolRef
 	AttributesToGet []string `json:"AttributesToGet"`
 	Limit           int      `json:"Limit"`
 	PaginationToken string   `json:"PaginationToken"`
@@ -240,10 +231,7 @@ const maxAttributeName = 32
 // of Limit users by email.
 func listUsers(h *Handler, req AdminRequest) (any, error) {
 	var in listUsersRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	if err := pageLimit(in.Limit); err != nil {

@@ -61,6 +61,9 @@ type userRef struct {
 	Username   string `json:"Username"`
 }
 
+// poolID is the pool ref names (decodeInPool checks it).
+func (r userRef) poolID() string { return r.UserPoolID }
+
 var errNoUser = errf("UserNotFoundException", "User does not exist.")
 
 // user finds the user ref names: by email address, or by the username
@@ -152,10 +155,7 @@ type adminCreateUserRequest struct {
 // The pool's username is the email address, so Username must be one.
 func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 	var in adminCreateUserRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	for _, m := range in.DesiredDeliveryMediums {
@@ -463,14 +463,11 @@ func adminListGroupsForUser(h *Handler, req AdminRequest) (any, error) {
 	if err != nil {
 		return nil, adminErr(err)
 	}
-	return struct {
-		Groups    []usertype.Group `json:"Groups"`
-		NextToken string           `json:"NextToken,omitempty"`
-	}{usertype.FromGroups(gs, h.cfg.PoolID), next}, nil
+	return listGroupsResponse{Groups: usertype.FromGroups(gs, h.cfg.PoolID), NextToken: next}, nil
 }
 
 type adminInitiateAuthRequest struct {
-	UserPoolID     string            `json:"UserPoolId"`
+	poolRef
 	ClientID       string            `json:"ClientId"`
 	AuthFlow       string            `json:"AuthFlow"`
 	AuthParameters map[string]string `json:"AuthParameters"`
@@ -484,10 +481,7 @@ type adminInitiateAuthRequest struct {
 // challenges.
 func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 	var in adminInitiateAuthRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	c := adminCall(h, req)
@@ -530,15 +524,12 @@ func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 
 type adminRespondRequest struct {
 	respondRequest
-	UserPoolID string `json:"UserPoolId"`
+	poolRef
 }
 
 func adminRespondToAuthChallenge(h *Handler, req AdminRequest) (any, error) {
 	var in adminRespondRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	return adminCall(h, req).respond(in.respondRequest)
@@ -568,12 +559,9 @@ func adminSetUserMFAPreference(h *Handler, req AdminRequest) (any, error) {
 // and that addresses are verified by mail.
 func describeUserPool(h *Handler, req AdminRequest) (any, error) {
 	var in struct {
-		UserPoolID string `json:"UserPoolId"`
+		poolRef
 	}
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	p := h.cfg.Pool
@@ -618,8 +606,8 @@ func describeUserPool(h *Handler, req AdminRequest) (any, error) {
 }
 
 type clientRequest struct {
-	UserPoolID string `json:"UserPoolId"`
-	ClientID   string `json:"ClientId"`
+	poolRef
+	ClientID string `json:"ClientId"`
 }
 
 // describeUserPoolClient tells a client's settings in Cognito's
@@ -628,10 +616,7 @@ type clientRequest struct {
 // Caddyfile.
 func describeUserPoolClient(h *Handler, req AdminRequest) (any, error) {
 	var in clientRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	cl, err := adminCall(h, req).client(in.ClientID)
@@ -681,14 +666,11 @@ func nonNil(s []string) []string {
 // 60, as Cognito); NextToken is the last id given, encoded.
 func listUserPoolClients(h *Handler, req AdminRequest) (any, error) {
 	var in struct {
-		UserPoolID string `json:"UserPoolId"`
+		poolRef
 		MaxResults int    `json:"MaxResults"`
 		NextToken  string `json:"NextToken"`
 	}
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkPool(in.UserPoolID); err != nil {
+	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
 	limit := in.MaxResults

@@ -186,7 +186,9 @@ func (p *Pool) SignUp(ctx context.Context, req SignUpRequest) (string, error) {
 //     factors and sessions, is deleted and a new one made from this
 //     sign-up, with a new code. Nobody has proved the address yet, so the
 //     latest sign-up is the pending one: a stranger who signed up someone
-//     else's address first keeps nothing once its owner signs up. Within
+//     else's address first keeps nothing once its owner signs up. The new
+//     user is marked contested: ConfirmSignUpCode (the code alone) does
+//     not confirm it, ConfirmSignUp (code and password) does. Within
 //     the resend cool-down of the code mailed for the replaced user, no
 //     mail goes out ("Send a new code" works after the cool-down);
 //   - any other account is left as it is, and its owner is mailed that

@@ -228,6 +228,25 @@ func TestSecretHashEveryAction(t *testing.T) {
 	if _, err := m.pool.UserByEmail(context.Background(), email); err == nil {
 		t.Error("a sign-up without its SECRET_HASH made an account")
 	}
+	// REFRESH_TOKEN_AUTH: a real refresh token, without its hash.
+	const pw, secret = "correct horse battery staple", "webapp-secret-0123456789abcdef"
+	u := newUser(t, m.pool, "refresher@example.com", pw)
+	w := call(t, m.h, "InitiateAuth", map[string]any{"ClientId": "webapp", "AuthFlow": "USER_PASSWORD_AUTH",
+		"AuthParameters": map[string]string{"USERNAME": u.Email, "PASSWORD": pw, "SECRET_HASH": secretHash(secret, u.Email, "webapp")}})
+	var out struct{ AuthenticationResult struct{ RefreshToken string } }
+	if err := json.Unmarshal(w.Body.Bytes(), &out); w.Code != 200 || err != nil || out.AuthenticationResult.RefreshToken == "" {
+		t.Fatalf("sign-in with the right SECRET_HASH: %d %s", w.Code, w.Body)
+	}
+	for _, hash := range []string{"", secretHash("another-secret-0123456789abcdef", u.ID, "webapp")} {
+		w := call(t, m.h, "InitiateAuth", map[string]any{"ClientId": "webapp", "AuthFlow": "REFRESH_TOKEN_AUTH",
+			"AuthParameters": map[string]string{"REFRESH_TOKEN": out.AuthenticationResult.RefreshToken, "SECRET_HASH": hash}})
+		wantError(t, w, 400, "NotAuthorizedException")
+	}
+	w = call(t, m.h, "InitiateAuth", map[string]any{"ClientId": "webapp", "AuthFlow": "REFRESH_TOKEN_AUTH",
+		"AuthParameters": map[string]string{"REFRESH_TOKEN": out.AuthenticationResult.RefreshToken, "SECRET_HASH": secretHash(secret, u.ID, "webapp")}})
+	if w.Code != 200 {
+		t.Fatalf("the refresh with its SECRET_HASH: %d %s", w.Code, w.Body)
+	}
 	if n := m.smtp.CountTo(email); n != 0 {
 		t.Errorf("%d mails went out for requests without their SECRET_HASH", n)
 	}

@@ -117,6 +117,12 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 		return errCodeMismatch
 	case errors.Is(err, pool.ErrCodeExpired):
 		return errCodeExpired
+	case errors.Is(err, pool.ErrSignUpContested):
+		// Not CodeMismatch or ExpiredCode: the code is right, and apps
+		// answer those by asking for the code again or a new one, which
+		// cannot help. NotAuthorized is in ConfirmSignUp's documented
+		// errors and apps show its message.
+		return errf("NotAuthorizedException", "This address was signed up more than once: confirm the sign-up on the sign-up page, with the code and the password chosen at sign-up.")
 	case errors.Is(err, pool.ErrSignUpDisabled):
 		return errf("NotAuthorizedException", "SignUp is not permitted for this user pool")
 	case errors.Is(err, pool.ErrMailUnavailable):

@@ -39,6 +39,11 @@ const (
 	// purposeExistsNotice throttles the mail a sign-up for a taken address
 	// sends to its owner; it has no code.
 	purposeExistsNotice = "notice_account_exists"
+	// purposeContested marks a pending (UNCONFIRMED) user whose sign-up
+	// replaced another pending sign-up of the same address; it has no
+	// code, and its presence is the mark (see ConfirmSignUpCode). It goes
+	// with the user.
+	purposeContested = "signup_contested"
 )
 
 // Defaults of AccountConfig.
@@ -169,6 +174,11 @@ var (
 	// ErrCodeExpired: there is no live code any more (it expired, was
 	// used, or too many wrong codes were tried): ask for a new one.
 	ErrCodeExpired = errors.New("the code has expired or was used up; ask for a new one")
+	// ErrSignUpContested: the code is right, but the sign-up replaced
+	// another pending sign-up of the address, so the code alone does not
+	// say whose password the account has: confirm it where the password
+	// chosen at sign-up is asked too (ConfirmSignUp, the hosted pages).
+	ErrSignUpContested = errors.New("this sign-up must be confirmed with the password chosen at sign-up")
 	// ErrNewPasswordRequired: the password was a temporary one, right and
 	// not expired; a new one must be chosen (see NewPasswordRequiredError).
 	ErrNewPasswordRequired = errors.New("a new password must be chosen")

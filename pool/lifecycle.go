@@ -186,7 +186,9 @@ func (p *Pool) SignUp(ctx context.Context, req SignUpRequest) (string, error) {
 //     factors and sessions, is deleted and a new one made from this
 //     sign-up, with a new code. Nobody has proved the address yet, so the
 //     latest sign-up is the pending one: a stranger who signed up someone
-//     else's address first keeps nothing once its owner signs up. Within
+//     else's address first keeps nothing once its owner signs up. The new
+//     user is marked contested: ConfirmSignUpCode (the code alone) does
+//     not confirm it, ConfirmSignUp (code and password) does. Within
 //     the resend cool-down of the code mailed for the replaced user, no
 //     mail goes out ("Send a new code" works after the cool-down);
 //   - any other account is left as it is, and its owner is mailed that
@@ -201,7 +203,7 @@ func (p *Pool) CompleteSignUp(ctx context.Context, s *PendingSignUp) error {
 		existing, err := p.store.UserByEmail(ctx, s.email)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			err = p.createPending(ctx, s, time.Time{})
+			err = p.createPending(ctx, s, time.Time{}, false)
 		case err != nil:
 			return err
 		case existing.Status == store.StatusUnconfirmed && existing.Enabled:
@@ -219,7 +221,9 @@ func (p *Pool) CompleteSignUp(ctx context.Context, s *PendingSignUp) error {
 // createPending stores s as an UNCONFIRMED user and mails a code, unless
 // coolingSince is within the resend cool-down: then the user gets a code
 // that nobody has (so the cool-down holds for the new user too) and no mail.
-func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince time.Time) error {
+// A contested sign-up (one that replaced another pending sign-up) is
+// marked before any code exists, so no code of it confirms it alone.
+func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince time.Time, contested bool) error {
 	attrs := make(map[string]string, len(s.attrs))
 	for k, v := range s.attrs {
 		attrs[k] = v
@@ -239,6 +243,17 @@ func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince
 	}
 	if err := p.store.CreateUser(ctx, u); err != nil {
 		return err
+	}
+	if contested {
+		now := p.now()
+		err := p.store.SaveVerificationCode(ctx, store.VerificationCode{UserID: u.ID, Purpose: purposeContested, SentAt: now, Expires: now})
+		if errors.Is(err, store.ErrNotFound) {
+			return store.ErrConflict // replaced already: look again
+		}
+		if err != nil {
+			// Unmarked, the account could be confirmed by a code alone.
+			return errors.Join(err, p.store.DeleteUser(context.WithoutCancel(ctx), u.ID))
+		}
 	}
 	if s.srp != nil {
 		p.saveSRPVerifier(ctx, u, s.srp)
@@ -277,7 +292,7 @@ func (p *Pool) replacePending(ctx context.Context, old *store.User, s *PendingSi
 	if err := p.dropPending(ctx, old, "sign-up"); err != nil {
 		return err
 	}
-	return p.createPending(ctx, s, cooling)
+	return p.createPending(ctx, s, cooling, true)
 }
 
 // dropPending deletes an UNCONFIRMED user that a sign-up or an

@@ -1,7 +1,6 @@
 package module_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
@@ -19,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,38 +59,7 @@ func startSAMLIdP(t *testing.T, node, root string) string {
 	cmd := exec.Command(node, filepath.Join(root, "federation", "saml", "testdata", "idp.mjs"))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "IDP_KEY_FILE="+keyFile, "IDP_CERT_FILE="+certFile)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if b, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				ready <- b
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case base, ok := <-ready:
-		if !ok {
-			t.Fatal("the SAML IdP exited")
-		}
-		return base
-	case <-time.After(20 * time.Second):
-		t.Fatal("the SAML IdP did not start")
-	}
-	return ""
+	return testenv.StartListening(t, "the SAML IdP", cmd)
 }
 
 // TestFederationSAML signs in at a real SAML 2.0 IdP (samlify) through

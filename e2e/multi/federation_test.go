@@ -1,7 +1,6 @@
 package multi_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 )
@@ -40,38 +37,7 @@ func startProvider(t *testing.T, port int, redirectURIs ...string) string {
 	cmd := exec.Command(node, filepath.Join(root, "module", "testdata", "oidc-provider", "federation.mjs"))
 	cmd.Env = append(os.Environ(), fmt.Sprintf("OP_PORT=%d", port), "OP_CLIENT_ID=gatehouse-fed",
 		"OP_CLIENT_SECRET=federation client secret 0123456789", "OP_REDIRECT_URIS="+strings.Join(redirectURIs, ","))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if iss, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				ready <- iss
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case iss, ok := <-ready:
-		if !ok {
-			t.Fatal("the provider exited")
-		}
-		return iss
-	case <-time.After(20 * time.Second):
-		t.Fatal("the provider did not start")
-	}
-	return ""
+	return testenv.StartListening(t, "the provider", cmd)
 }
 
 // fedInstance is an instance whose pool has the provider at issuer as

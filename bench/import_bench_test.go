@@ -105,3 +105,16 @@ func BenchmarkImport100kPostgres(b *testing.B) {
 		return st
 	})
 }
+
+// BenchmarkImportRead100k is the part of both before the store: reading
+// and checking the file (JSON, emails, hash formats, repeats).
+func BenchmarkImportRead100k(b *testing.B) {
+	file := importFile()
+	for b.Loop() {
+		plan, err := transfer.ReadJSONL(bytes.NewReader(file), transfer.ReadOptions{})
+		if err != nil || len(plan.Users) != importUsers {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(importUsers)*float64(b.N)/b.Elapsed().Seconds(), "users/s")
+}

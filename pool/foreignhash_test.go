@@ -8,6 +8,10 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
+	"github.com/gatehouse-auth/gatehouse/mail"
+	"github.com/gatehouse-auth/gatehouse/store"
 )
 
 // Vectors made outside this package: Firebase's from its scrypt README,
@@ -137,5 +141,35 @@ func TestForeignHashesRefused(t *testing.T) {
 		if h, err := KeycloakCredentialHash([]byte(cred)); err == nil {
 			t.Errorf("KeycloakCredentialHash(%s) = %q, want an error", cred, h)
 		}
+	}
+}
+
+// TestImportedWithoutPassword: a user imported RESET_REQUIRED without a
+// hash (Cognito's CSV) is told to reset by password and SRP sign-in, may
+// ask for a reset code, and then signs in with SRP too (the verifier is
+// made from the new password).
+func TestImportedWithoutPassword(t *testing.T) {
+	ctx := t.Context()
+	m := srpMachine(t, "", srpPoolName)
+	if _, err := m.p.store.ImportUsers(ctx, []store.ImportedUser{{User: &store.User{ID: "carol", Email: "carol@example.com",
+		EmailVerified: true, Status: store.StatusResetRequired, Enabled: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.p.SignIn(ctx, "carol@example.com", "whatever"); !errors.Is(err, ErrPasswordResetRequired) {
+		t.Errorf("SignIn = %v, want ErrPasswordResetRequired", err)
+	}
+	c := srp.NewClient()
+	if _, err := m.p.InitiateSRPAuth(ctx, SRPAuth{Username: "carol@example.com", SRPA: c.AHex(), Client: machineClient}); !errors.Is(err, ErrPasswordResetRequired) {
+		t.Errorf("InitiateSRPAuth = %v, want ErrPasswordResetRequired", err)
+	}
+	if err := m.p.ForgotPassword(ctx, "carol@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	code := codeOf(t, m.fm.last(t, mail.KindResetPassword, "carol@example.com"))
+	if _, err := m.p.ResetPassword(ctx, "carol@example.com", code, "a new password of hers"); err != nil {
+		t.Fatalf("ResetPassword: %v", err)
+	}
+	if step, err := srpSignIn(t, m, "carol@example.com", "a new password of hers"); err != nil || step.Auth == nil && step.Challenge == nil {
+		t.Errorf("SRP sign-in after the reset: %+v, %v", step, err)
 	}
 }

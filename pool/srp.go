@@ -259,6 +259,12 @@ func (p *Pool) InitiateSRPAuth(ctx context.Context, a SRPAuth) (*AuthStep, error
 			return nil, err
 		}
 	}
+	if imported(u) {
+		// As SignIn answers them: no verifier can exist without a
+		// password, and Cognito says a reset is needed.
+		p.auditSignIn(ctx, u, email, ErrPasswordResetRequired)
+		return nil, ErrPasswordResetRequired
+	}
 	if u != nil && u.PasswordHash != "" {
 		real, ok, err := p.srpVerifier(ctx, u)
 		if err != nil {

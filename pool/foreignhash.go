@@ -261,7 +261,7 @@ func FirebaseScryptHash(p FirebaseScryptParams, salt, hash string) (string, erro
 }
 
 type firebaseHash struct {
-	n, r                       int
+	n, r                      int
 	sep, signer, salt, hashed []byte
 }
 

@@ -187,6 +187,7 @@ http://127.0.0.1:%d {
 	wantStatus(t, "forgot", resp, body, http.StatusSeeOther)
 	code := smtp.WaitFor(t, "carol@example.com", 1, mailWait).Code(t)
 	resp, body = get(t, c, appBase+"/_gatehouse/reset?email=carol%40example.com", nil)
+	wantStatus(t, "reset page", resp, body, http.StatusOK)
 	tok = csrfField.FindStringSubmatch(body)[1]
 	form = url.Values{"csrf": {tok}, "email": {"carol@example.com"}, "code": {code}, "password": {"a brand new passphrase of hers"}}
 	req, _ = http.NewRequest(http.MethodPost, appBase+"/_gatehouse/reset", strings.NewReader(form.Encode()))

@@ -96,6 +96,9 @@ func ReadJSONL(r io.Reader, opts ReadOptions) (*Plan, error) {
 		if err := dec.Decode(&l); err != nil {
 			return nil, lineErr(n, "not a JSON object of this format: %v", err)
 		}
+		if dec.InputOffset() != int64(len(raw)) {
+			return nil, lineErr(n, "more than one JSON value on the line")
+		}
 		kinds := 0
 		for _, set := range []bool{l.Header != nil && l.Format != "", l.Group != nil, l.Client != nil, l.User != nil} {
 			if set {

@@ -316,6 +316,7 @@ func TestBadFilesNameTheLineAndWriteNothing(t *testing.T) {
 		opts      transfer.ReadOptions
 	}{
 		{"not json", `{"user":`, transfer.ReadOptions{}},
+		{"two objects on a line", `{"user":{"email":"b@example.com"}} {"user":{"email":"c@example.com"}}`, transfer.ReadOptions{}},
 		{"unknown field", `{"user":{"email":"b@example.com","pasword_hash":"x"}}`, transfer.ReadOptions{}},
 		{"two kinds", `{"user":{"email":"b@example.com"},"group":{"name":"x"}}`, transfer.ReadOptions{}},
 		{"bad email", `{"user":{"email":"not an email"}}`, transfer.ReadOptions{}},

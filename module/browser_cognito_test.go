@@ -259,3 +259,14 @@ func TestBrowserCognitoAPI(t *testing.T) {
 	a := startCognitoApp(t, true)
 	a.run(t, "cognito_api.mjs")
 }
+
+// TestBrowserAmplifyRedirect: Amplify v6's signInWithRedirect, its
+// loginWith.oauth.domain the issuer's host, from an app on another origin
+// (testdata/browser/amplify_redirect.mjs): Chromium lands on Gatehouse's
+// sign-in page, signs in, and ends back on the app, which exchanges the
+// code at /oauth2/token with PKCE across origins; signOut goes through
+// /logout and back, and the next sign-in asks for the password again.
+func TestBrowserAmplifyRedirect(t *testing.T) {
+	a := startCognitoApp(t, true)
+	a.run(t, "amplify_redirect.mjs")
+}

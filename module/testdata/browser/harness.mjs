@@ -75,6 +75,10 @@ export async function virtualAuthenticator(context, page) {
   return { cdp, authenticatorId };
 }
 
+function lower(headers) {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
 function header(headers, name) {
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
   return key ? headers[key] : '';
@@ -104,19 +108,26 @@ export async function networkLog(context, page, origin) {
     }
     return e;
   };
-  cdp.on('Network.requestWillBeSent', ({ requestId, request, type }) => {
+  cdp.on('Network.requestWillBeSent', ({ requestId, request, type, redirectResponse }) => {
+    if (redirectResponse && byId.has(requestId)) {
+      // A redirect: the hop before ends here, the next is a new entry.
+      const prev = byId.get(requestId);
+      prev.status = redirectResponse.status;
+      prev.headers = lower(redirectResponse.headers);
+      byId.delete(requestId);
+    }
     if (!request.url.startsWith(origin + '/')) return;
     const e = entry(requestId);
     Object.assign(e, { method: request.method, url: request.url, type, target: header(request.headers, 'x-amz-target'), body: postData(request) });
-    if (!log.includes(e)) log.push(e);
+    log.push(e);
   });
   cdp.on('Network.requestWillBeSentExtraInfo', ({ requestId, headers }) => {
-    entry(requestId).sent = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    entry(requestId).sent = lower(headers);
   });
   cdp.on('Network.responseReceived', ({ requestId, response }) => {
     const e = entry(requestId);
     e.status = response.status;
-    e.headers = Object.fromEntries(Object.entries(response.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    e.headers = lower(response.headers);
   });
   cdp.on('Network.loadingFailed', ({ requestId, errorText, corsErrorStatus }) => {
     const e = entry(requestId);

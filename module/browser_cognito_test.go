@@ -270,3 +270,14 @@ func TestBrowserAmplifyRedirect(t *testing.T) {
 	a := startCognitoApp(t, true)
 	a.run(t, "amplify_redirect.mjs")
 }
+
+// TestBrowserCognitoHostedURLs: Cognito's classic hosted-UI links, /login
+// and /signup with client_id, response_type=code and redirect_uri, followed
+// in Chromium from an app on another origin
+// (testdata/browser/cognito_hostedui.mjs): /login signs in; /signup signs
+// up, confirms with the mailed code and signs in; each ends on the app's
+// redirect_uri with a code the app exchanges from the browser.
+func TestBrowserCognitoHostedURLs(t *testing.T) {
+	a := startCognitoApp(t, false)
+	a.run(t, "cognito_hostedui.mjs")
+}

@@ -12,7 +12,8 @@ import (
 // TestAmplifyNode runs Amplify v6 (aws-amplify) in Node against a pool with
 // `srp on` behind a real Caddy (testdata/amplify.mjs), configured only with
 // the pool id, the client id and userPoolEndpoint: signUp, confirmSignUp
-// with the code from the real SMTP server, a wrong password refused,
+// with the code from the real SMTP server, autoSignIn, a wrong password
+// refused,
 // signIn with Amplify's default SRP, fetchAuthSession (and a forced
 // refresh), setUpTOTP and verifyTOTPSetup, a sign-in that asks for the
 // TOTP code, resetPassword and confirmResetPassword, and

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Amplify } from "aws-amplify";
 import {
-  confirmResetPassword, confirmSignIn, confirmSignUp, fetchAuthSession, fetchUserAttributes,
+  autoSignIn, confirmResetPassword, confirmSignIn, confirmSignUp, fetchAuthSession, fetchUserAttributes,
   getCurrentUser, resetPassword, setUpTOTP, signIn, signOut, signUp, updateMFAPreference, verifyTOTPSetup,
 } from "aws-amplify/auth";
 
@@ -46,14 +46,19 @@ const email = `amy-${Date.now()}@example.com`;
 let password = "correct horse battery staple 6";
 
 // signUp and confirmSignUp with the mailed code.
-const up = await signUp({ username: email, password, options: { userAttributes: { email } } });
+const up = await signUp({ username: email, password, options: { userAttributes: { email }, autoSignIn: true } });
 assert.equal(up.isSignUpComplete, false);
 assert.equal(up.nextStep.signUpStep, "CONFIRM_SIGN_UP");
 assert.equal(up.nextStep.codeDeliveryDetails.deliveryMedium, "EMAIL");
 assert.ok(up.userId, "signUp returned no userId (UserSub)");
 const confirmed = await confirmSignUp({ username: email, confirmationCode: await mailCode(email, 1) });
 assert.equal(confirmed.isSignUpComplete, true);
-step("signUp, confirmSignUp with the mailed code");
+assert.equal(confirmed.nextStep.signUpStep, "COMPLETE_AUTO_SIGN_IN");
+const auto = await autoSignIn();
+assert.equal(auto.isSignedIn, true, JSON.stringify(auto));
+assert.equal((await fetchAuthSession()).tokens.idToken.payload.email, email);
+await signOut();
+step("signUp, confirmSignUp with the mailed code, autoSignIn");
 
 // A wrong password first: Amplify surfaces the API's error name.
 const wrong = await refused(() => signIn({ username: email, password: "wrong horse battery staple 6" }));
@@ -132,3 +137,6 @@ const gone = await fetchAuthSession();
 assert.equal(gone.tokens, undefined, "Amplify still holds tokens after signOut({ global: true })");
 step("signOut({ global: true }): the access token is refused afterwards");
 console.log("ALL OK");
+// Amplify's autoSignIn leaves a three-minute timer that would keep Node
+// running.
+process.exit(0);

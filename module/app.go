@@ -21,9 +21,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
-	"github.com/gatehouse-auth/gatehouse/trigger"
 	"github.com/gatehouse-auth/gatehouse/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 )

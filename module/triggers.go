@@ -149,4 +149,3 @@ func triggerInvoker(ctx context.Context, name string, c *PoolConfig) (*trigger.W
 	}
 	return w, nil
 }
-

@@ -470,6 +470,7 @@ func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
 	if wait > 0 {
 		return &TooSoonError{Wait: wait}
 	}
+	ctx = withMessageSource(ctx, trigger.SourceMessageResendCode)
 	return p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, u.Email, "", p.acct.CodeTTL)
 }
 

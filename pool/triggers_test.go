@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,5 +264,43 @@ func TestPreTokenGenerationDropsProtectedClaims(t *testing.T) {
 	// Version 1 is not asked for client credentials.
 	if ch, err := p.PreTokenGeneration(t.Context(), TokenRequest{Source: trigger.SourceTokenClientCredentials, ClientID: "svc"}); ch != nil || err != nil {
 		t.Fatalf("client credentials with V1: %+v %v", ch, err)
+	}
+}
+
+func TestCustomMessage(t *testing.T) {
+	p, fm, clk := accountPool(t, nil)
+	h := withHooks(t, p, respond(map[string]any{"emailSubject": "Welcome to Acme",
+		"emailMessage": "<p>Your Acme code is {####}</p>"}), trigger.CustomMessage)
+	if _, err := p.SignUp(t.Context(), signUpReq("ann@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	m := fm.last(t, mail.KindVerifyEmail, "ann@example.com")
+	if m.Subject != "Welcome to Acme" || m.Text != "<p>Your Acme code is "+m.Code+"</p>" || m.HTML != m.Text {
+		t.Fatalf("message %q %q", m.Subject, m.Text)
+	}
+	ev := h.received(trigger.SourceMessageSignUp)
+	if len(ev) != 1 {
+		t.Fatalf("%d CustomMessage_SignUp events", len(ev))
+	}
+	body, _ := json.Marshal(ev[0])
+	if req := ev[0]["request"].(map[string]any); req["codeParameter"] != "{####}" || strings.Contains(string(body), m.Code) {
+		t.Fatalf("the hook was sent the code, or no placeholder: %s", body)
+	}
+	if _, err := p.ConfirmSignUp(t.Context(), "ann@example.com", m.Code, goodPassword); err != nil {
+		t.Fatalf("the code in the custom message does not confirm: %v", err)
+	}
+
+	// No placeholder: the pool's own message goes, with its code.
+	h.answer = respond(map[string]any{"emailSubject": "Hi", "emailMessage": "no code here"})
+	clk.advance(time.Hour)
+	if err := p.ForgotPassword(t.Context(), "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	m = fm.last(t, mail.KindResetPassword, "ann@example.com")
+	if m.Subject == "Hi" || !strings.Contains(m.Text, m.Code) {
+		t.Fatalf("message without {####} was used: %q %q", m.Subject, m.Text)
+	}
+	if len(h.received(trigger.SourceMessageForgotPassword)) != 1 {
+		t.Fatal("no CustomMessage_ForgotPassword event")
 	}
 }

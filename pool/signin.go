@@ -323,6 +323,12 @@ func (p *Pool) InitiatePasskeyAuth(ctx context.Context, a PasskeyAnswer) (*AuthS
 	if err != nil {
 		return nil, err
 	}
+	// A passkey names its user only once it is verified: the hook is
+	// asked then, before the sign-in ends.
+	if err := p.preAuthentication(ctx, u, u.Email); err != nil {
+		p.auditSignIn(ctx, u, u.Email, err)
+		return nil, err
+	}
 	return p.authenticated(ctx, u, amr, "passkey", nil)
 }
 

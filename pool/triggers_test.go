@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/trigger"
@@ -302,5 +303,23 @@ func TestCustomMessage(t *testing.T) {
 	}
 	if len(h.received(trigger.SourceMessageForgotPassword)) != 1 {
 		t.Fatal("no CustomMessage_ForgotPassword event")
+	}
+}
+
+// USER_SRP_AUTH asks pre authentication before its challenge, for a
+// known login and an unknown one alike.
+func TestPreAuthenticationSRP(t *testing.T) {
+	m := srpMachine(t, "", srpPoolName)
+	m.user(t, "ada@example.com")
+	h := withHooks(t, m.p, deny("paused"), trigger.PreAuthentication)
+	for _, login := range []string{"ada@example.com", "nobody@example.com"} {
+		_, err := m.p.InitiateSRPAuth(t.Context(), SRPAuth{Username: login, SRPA: srp.NewClient().AHex(), Client: machineClient})
+		var te *trigger.Error
+		if !errors.As(err, &te) || !te.Denied {
+			t.Fatalf("%s: %v", login, err)
+		}
+	}
+	if n := len(h.received(trigger.SourcePreAuthentication)); n != 2 {
+		t.Fatalf("%d events", n)
 	}
 }

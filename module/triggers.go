@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/trigger"
@@ -150,14 +151,55 @@ func triggerInvoker(ctx context.Context, name string, c *PoolConfig) (*trigger.W
 			region, _, _ = strings.Cut(poolID, "_")
 		}
 	}
-	log := zap.NewNop()
+	opts := trigger.Options{Region: region, UserPoolID: poolID, Logger: zap.NewNop()}
 	if cctx, ok := ctx.(caddy.Context); ok {
-		log = cctx.Logger().Named("trigger")
+		opts.Logger = cctx.Logger().Named("trigger")
+		if reg := cctx.GetMetricsRegistry(); reg != nil {
+			opts.Observe = triggerMetricsOn(reg).observer(name)
+		}
 	}
-	w, err := trigger.New(hooks, trigger.Options{Region: region, UserPoolID: poolID, Logger: log})
+	w, err := trigger.New(hooks, opts)
 	if err != nil {
 		// The errors of trigger.New never hold a secret.
 		return nil, err
 	}
 	return w, nil
+}
+
+// triggerMetrics count a server's trigger calls by pool, trigger and
+// outcome, and time them, in Caddy's metrics registry (its /metrics).
+type triggerMetrics struct {
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// triggerMetricsOn registers the metrics in reg once; every pool of the
+// config shares them.
+func triggerMetricsOn(reg prometheus.Registerer) *triggerMetrics {
+	m := &triggerMetrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Subsystem: "trigger", Name: "calls_total",
+			Help: "Trigger calls by pool, trigger and outcome (ok, denied, invalid, timeout, failed)."},
+			[]string{"pool", "trigger", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "gatehouse", Subsystem: "trigger", Name: "call_duration_seconds",
+			Help: "Time of a trigger call, receiver included.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+			[]string{"pool", "trigger"}),
+	}
+	if err := reg.Register(m.calls); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			m.calls = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
+	if err := reg.Register(m.duration); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
+		}
+	}
+	return m
+}
+
+func (m *triggerMetrics) observer(pool string) func(trigger.Call) {
+	return func(c trigger.Call) {
+		m.calls.WithLabelValues(pool, string(c.Kind), c.Outcome()).Inc()
+		m.duration.WithLabelValues(pool, string(c.Kind)).Observe(c.Duration.Seconds())
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // Federation: users who sign in at an outside provider (Google, a SAML
@@ -228,6 +229,11 @@ func (p *Pool) linkByEmail(ctx context.Context, a FederatedAuth, email string) (
 func (p *Pool) createFederated(ctx context.Context, a FederatedAuth, email string) (*AuthStep, error) {
 	id := a.Identity
 	name, attrs := p.mappedAttributes(id.Attributes, nil)
+	// As Cognito: a first federated sign-in is a sign-up, which the pre
+	// sign-up hook may refuse (its user name is Cognito's provider_subject).
+	if _, err := p.preSignUp(ctx, trigger.SourcePreSignUpExternalProvider, id.Provider+"_"+id.Subject, email, name, attrs); err != nil {
+		return nil, err
+	}
 	for range 3 {
 		existing, err := p.store.UserByEmail(ctx, email)
 		switch {

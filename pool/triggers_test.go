@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -321,5 +322,28 @@ func TestPreAuthenticationSRP(t *testing.T) {
 	}
 	if n := len(h.received(trigger.SourcePreAuthentication)); n != 2 {
 		t.Fatalf("%d events", n)
+	}
+}
+
+// A first federated sign-in is a sign-up: PreSignUp_ExternalProvider,
+// with Cognito's provider_subject user name; a refusal makes no user.
+func TestPreSignUpExternalProvider(t *testing.T) {
+	m := newMachine(t, filepath.Join(t.TempDir(), "gatehouse.db"), MFAConfig{})
+	h := withHooks(t, m.p, deny("no outsiders"), trigger.PreSignUp)
+	_, err := m.p.InitiateFederatedAuth(t.Context(), FederatedAuth{Identity: google("g-ada", "ada@example.com", true), CreateUsers: true, Client: machineClient})
+	var te *trigger.Error
+	if !errors.As(err, &te) || !te.Denied {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := m.p.UserByEmail(t.Context(), "ada@example.com"); !errors.Is(err, ErrUserNotFound) {
+		t.Fatalf("a refused federated sign-up made a user: %v", err)
+	}
+	evs := h.received(trigger.SourcePreSignUpExternalProvider)
+	if len(evs) != 1 || evs[0]["userName"] != "google_g-ada" {
+		t.Fatalf("events %v", evs)
+	}
+	h.answer = respond(map[string]any{})
+	if step, err := m.p.InitiateFederatedAuth(t.Context(), FederatedAuth{Identity: google("g-ada", "ada@example.com", true), CreateUsers: true, Client: machineClient}); err != nil || step.Auth == nil {
+		t.Fatalf("allowed: %v", err)
 	}
 }

@@ -52,6 +52,9 @@ const (
 	AuditUserDisabled = "user_disabled"
 	AuditUserEnabled  = "user_enabled"
 	AuditUserDeleted  = "user_deleted"
+	// AuditPhoneVerified: the user proved their phone number with a code
+	// sent by SMS (Detail "number", masked).
+	AuditPhoneVerified = "phone_verified"
 )
 
 // AuditTypes lists every event type, for the CLI's help and checks.
@@ -61,6 +64,7 @@ var AuditTypes = []string{
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
 	AuditFederatedUserCreated, AuditIdentityLinked, AuditIdentityUnlinked, AuditFederationFailed,
 	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked, AuditAdminAction,
+	AuditPhoneVerified,
 }
 
 // auditTimeout bounds the write of one event: the request it belongs to

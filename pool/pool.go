@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // Errors callers tell apart; the hosted pages and the CLI map them to
@@ -126,6 +127,9 @@ type Config struct {
 	AuditLog *zap.Logger
 	// SRP turns on Cognito's USER_SRP_AUTH (srp.go); default off.
 	SRP SRPConfig
+	// Triggers calls the pool's lifecycle hooks (package trigger); nil
+	// means none.
+	Triggers trigger.Invoker
 }
 
 // Pool is one user pool on one store.
@@ -148,6 +152,7 @@ type Pool struct {
 	pending   auditQueue  // audit events the store could not take (auditqueue.go)
 	srp       SRPConfig   // USER_SRP_AUTH (srp.go)
 	decoy     decoyKey    // derives SRP challenges for logins without a verifier
+	triggers  trigger.Invoker
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -176,7 +181,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP, triggers: cfg.Triggers}
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
 	}
@@ -546,3 +551,7 @@ func (userNotFound) Error() string { return ErrUserNotFound.Error() }
 func (userNotFound) Is(target error) bool {
 	return target == ErrUserNotFound || target == store.ErrNotFound
 }
+
+// Triggers is the pool's lifecycle hooks (package trigger); nil when it
+// has none. Check trigger.Configured before a call.
+func (p *Pool) Triggers() trigger.Invoker { return p.triggers }

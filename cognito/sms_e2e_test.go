@@ -2,6 +2,9 @@ package cognito_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
@@ -73,4 +82,98 @@ func TestAWSSDKSMS(t *testing.T) {
 			t.Errorf("delivery with triggerSource %q", d.TriggerSource)
 		}
 	}
+}
+
+// signedCall sends an admin action to s signed with key (SigV4, as the
+// AWS SDKs sign) and returns the status and answer.
+func signedCall(t *testing.T, s *site, key *pool.NewAccessKey, action string, body any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	r, err := http.NewRequest(http.MethodPost, s.base+"/", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("X-Amz-Target", target(action))
+	r.Header.Set("Content-Type", amzJSON)
+	sum := sha256.Sum256(b)
+	if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: key.ID, SecretAccessKey: key.SecretAccessKey},
+		r, hex.EncodeToString(sum[:]), sigv4.Service, "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// TestAdminSMS: AdminCreateUser with DesiredDeliveryMediums ["SMS"]
+// texts the temporary password (and mails nothing); an administrator
+// marks a number verified and turns SMS codes on.
+func TestAdminSMS(t *testing.T) {
+	s, gw := startSMSSite(t, "throttle off")
+	st, err := sqlite.Open(t.Context(), s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	p, err := pool.New(t.Context(), st, pool.Config{Name: "default", Hash: pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := p.CreateAccessKey(t.Context(), "sms tests", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const phone = "+15555550100"
+	st1, out := signedCall(t, s, key, "AdminCreateUser", map[string]any{"UserPoolId": poolID, "Username": "bob@example.com",
+		"UserAttributes": []map[string]string{{"Name": "phone_number", "Value": phone}}, "DesiredDeliveryMediums": []string{"SMS"}})
+	if st1 != http.StatusOK {
+		t.Fatalf("AdminCreateUser by SMS: %d %v", st1, out)
+	}
+	d := gw.WaitFor(t, phone, 1, 5*time.Second)
+	if d.TriggerSource != "CustomSMSSender_AdminCreateUser" || len(d.Code) < 12 {
+		t.Fatalf("invitation delivery %+v", d)
+	}
+	if n := s.smtp.Count(); n != 0 {
+		t.Errorf("an invitation by SMS mailed %d messages", n)
+	}
+	st1, out = signedCall(t, s, key, "AdminCreateUser", map[string]any{"UserPoolId": poolID, "Username": "cy@example.com",
+		"DesiredDeliveryMediums": []string{"SMS"}})
+	if st1 != http.StatusBadRequest || out["__type"] != "InvalidParameterException" {
+		t.Fatalf("AdminCreateUser by SMS without a number: %d %v", st1, out)
+	}
+
+	ref := map[string]any{"UserPoolId": poolID, "Username": "bob@example.com"}
+	st1, out = signedCall(t, s, key, "AdminSetUserMFAPreference", merge(ref, map[string]any{"SMSMfaSettings": map[string]any{"Enabled": true}}))
+	if st1 != http.StatusBadRequest {
+		t.Fatalf("SMS codes for an unverified number: %d %v", st1, out)
+	}
+	if st1, out = signedCall(t, s, key, "AdminUpdateUserAttributes", merge(ref, map[string]any{
+		"UserAttributes": []map[string]string{{"Name": "phone_number_verified", "Value": "true"}}})); st1 != http.StatusOK {
+		t.Fatalf("AdminUpdateUserAttributes phone_number_verified: %d %v", st1, out)
+	}
+	if st1, out = signedCall(t, s, key, "AdminSetUserMFAPreference", merge(ref, map[string]any{"SMSMfaSettings": map[string]any{"Enabled": true, "PreferredMfa": true}})); st1 != http.StatusOK {
+		t.Fatalf("AdminSetUserMFAPreference SMS: %d %v", st1, out)
+	}
+	_, out = signedCall(t, s, key, "AdminGetUser", ref)
+	if fmt.Sprint(out["UserMFASettingList"]) != "[SMS_MFA]" || out["PreferredMfaSetting"] != "SMS_MFA" {
+		t.Fatalf("AdminGetUser: %v", out)
+	}
+}
+
+func merge(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }

@@ -167,6 +167,54 @@ func TestAdminSMS(t *testing.T) {
 	}
 }
 
+// TestForgotPasswordBySMSAnswersAlike: ForgotPassword for a user whose
+// reset code goes by SMS answers as for any address (the masked address
+// asked about, medium EMAIL), as it does for an unknown one; the code
+// goes to the phone, and ConfirmForgotPassword takes it.
+func TestForgotPasswordBySMSAnswersAlike(t *testing.T) {
+	s, gw := startSMSSite(t, "throttle off")
+	st, err := sqlite.Open(t.Context(), s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	p, err := pool.New(t.Context(), st, pool.Config{Name: "default", Hash: pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const phone, email, password = "+15555550100", "dee@example.com", "correct horse battery staple 1"
+	u, err := p.CreateUser(t.Context(), pool.NewUser{Email: email, Password: password, Attributes: map[string]string{"phone_number": phone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := true
+	if _, err := p.UpdateAttributesByAdmin(t.Context(), u.ID, pool.AdminAttributes{PhoneVerified: &verified}); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(login string) any {
+		st, _, out := s.call(t, "ForgotPassword", map[string]any{"ClientId": publicApp, "Username": login})
+		if st != http.StatusOK {
+			t.Fatalf("ForgotPassword(%s): %d %v", login, st, out)
+		}
+		return out["CodeDeliveryDetails"]
+	}
+	known, unknown := ask(email), ask("dan@example.com")
+	if fmt.Sprint(known) != "map[AttributeName:email DeliveryMedium:EMAIL Destination:d***@e***]" || fmt.Sprint(known) != fmt.Sprint(unknown) {
+		t.Fatalf("known %v, unknown %v", known, unknown)
+	}
+	d := gw.WaitFor(t, phone, 1, 5*time.Second)
+	if d.TriggerSource != "CustomSMSSender_ForgotPassword" {
+		t.Fatalf("delivery %+v", d)
+	}
+	if st, _, out := s.call(t, "ConfirmForgotPassword", map[string]any{"ClientId": publicApp, "Username": email,
+		"ConfirmationCode": d.Code, "Password": "another horse battery staple 2"}); st != http.StatusOK {
+		t.Fatalf("ConfirmForgotPassword with the texted code: %d %v", st, out)
+	}
+	if s.smtp.Count() != 0 || len(gw.Deliveries()) != 1 {
+		t.Errorf("%d mails and %d texts, want 0 and 1", s.smtp.Count(), len(gw.Deliveries()))
+	}
+}
+
 func merge(a, b map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range a {

@@ -2,11 +2,15 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/sms"
@@ -352,5 +356,47 @@ func TestInvitationBySMS(t *testing.T) {
 	if _, _, err := p.InviteUser(t.Context(), Invitation{Email: "cy@example.com", SendSMS: true,
 		Attributes: map[string]string{"custom:tenant": "t1"}}); !errors.Is(err, ErrNoPhone) {
 		t.Errorf("invitation by SMS without a number: %v", err)
+	}
+}
+
+// TestSMSNeverLogsCodesOrNumbers: the send log, the audit log and the
+// audit trail hold masked numbers only, and no code.
+func TestSMSNeverLogsCodesOrNumbers(t *testing.T) {
+	gw := testenv.StartSMSGateway(t)
+	core, logs := observer.New(zap.DebugLevel)
+	log := zap.New(core)
+	p, _, _ := accountPool(t, func(a *AccountConfig) {
+		a.SMS = &Texter{Sender: gw.Sender(), Timeout: 2 * time.Second, Logger: log}
+	})
+	p.auditLog = log
+	ctx := t.Context()
+	u := userWithPhone(t, p, "ada@example.com", true)
+	gw.SetStatus(http.StatusBadGateway)
+	if _, err := p.SendPhoneCode(ctx, u.ID); !errors.Is(err, ErrSMSNotSent) {
+		t.Fatal(err)
+	}
+	gw.SetStatus(0)
+	verifyPhone(t, p, gw, u)
+	code := gw.WaitFor(t, adaPhone, 1, 5*time.Second).Code
+	if err := p.FlushAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	for _, e := range logs.All() {
+		seen.WriteString(e.Message)
+		for k, v := range e.ContextMap() {
+			fmt.Fprintf(&seen, " %s=%v", k, v)
+		}
+		seen.WriteString("\n")
+	}
+	for _, e := range trail(t, p) {
+		fmt.Fprintf(&seen, "%s %v\n", e.Type, e.Detail)
+	}
+	out := seen.String()
+	if !strings.Contains(out, "+*******0100") || !strings.Contains(out, AuditPhoneVerified) {
+		t.Fatalf("the logs lack the masked number or the audit event:\n%s", out)
+	}
+	if strings.Contains(out, adaPhone) || strings.Contains(out, code) {
+		t.Fatalf("a number or code reached the logs:\n%s", out)
 	}
 }

@@ -215,6 +215,50 @@ func TestForgotPasswordBySMSAnswersAlike(t *testing.T) {
 	}
 }
 
+// TestIdentityJSSMS: amazon-cognito-identity-js answers SMS_MFA through
+// its mfaRequired callback (testdata/identityjs_sms.mjs).
+func TestIdentityJSSMS(t *testing.T) {
+	node, root := needNode(t, "amazon-cognito-identity-js")
+	s, gw := startSMSSite(t, "throttle off\n\t\t\tmfa optional")
+	st, err := sqlite.Open(t.Context(), s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	// A pool on the same store, texting through the same receiver, makes
+	// the user: verified number, SMS codes on.
+	p, err := pool.New(t.Context(), st, pool.Config{Name: "default", Hash: pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
+		Accounts: pool.AccountConfig{SMS: &pool.Texter{Sender: gw.Sender()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const phone, email, password = "+15555550100", "hedy@example.com", "correct horse battery staple 5"
+	u, err := p.CreateUser(t.Context(), pool.NewUser{Email: email, Password: password, EmailVerified: true,
+		Attributes: map[string]string{"phone_number": phone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := true
+	if _, err := p.UpdateAttributesByAdmin(t.Context(), u.ID, pool.AdminAttributes{PhoneVerified: &verified}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EnableVerifiedSMS(t.Context(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, filepath.Join(root, "cognito", "testdata", "identityjs_sms.mjs"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "ENDPOINT="+s.base, "BRIDGE="+smsBridge(t, s, gw), "POOL_ID="+poolID,
+		"PUBLIC_CLIENT="+publicApp, "EMAIL="+email, "PASSWORD="+password, "PHONE="+phone)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "ALL OK") {
+		t.Fatalf("identityjs_sms.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if d := gw.Deliveries(); len(d) != 1 || d[0].TriggerSource != "CustomSMSSender_Authentication" {
+		t.Fatalf("deliveries %+v", d)
+	}
+}
+
 func merge(a, b map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range a {

@@ -167,6 +167,14 @@ func TestSMSVerificationAndSecondFactorOnPages(t *testing.T) {
 	}
 	form = stepForm(t, body)
 	form.Set("rd", "/private")
+	form.Set("code", "99999x")
+	resp, body = s.post(t, c2, "/_gatehouse/mfa", form)
+	wantStatus(t, "a wrong texted code", resp, body, http.StatusUnauthorized)
+	if !strings.Contains(body, `<span id="sent-to">&#43;*******0100</span>`) || s.gw.Count(adaPhone) != 3 {
+		t.Fatalf("after a wrong code (%d texts):\n%s", s.gw.Count(adaPhone), body)
+	}
+	form = stepForm(t, body)
+	form.Set("rd", "/private")
 	form.Set("code", d.Code)
 	resp, body = s.post(t, c2, "/_gatehouse/mfa", form)
 	wantContinue(t, "texted code", resp, body, "/private")

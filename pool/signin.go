@@ -426,6 +426,11 @@ func (p *Pool) secondFactor(ctx context.Context, client string, s session, u *st
 		c.Delivery = p.mailCode(ctx, u)
 	case mail == mailNever && !app && s.Name == ChallengeEmailOTP && c.CanEmail:
 		name = ChallengeEmailOTP // asked again for the code mailed before
+	case mail == mailNever && !app && c.CanText:
+		// Asked again for the code texted before: the page still says
+		// where it went.
+		number, _ := Phone(u)
+		c.Delivery = &CodeDelivery{Destination: sms.Mask(number), Medium: "SMS", Err: errNotMailedNow}
 	}
 	return p.challenge(ctx, client, session{Name: name, Flow: s.Flow, First: s.First}, u, secondFactorTTL, c)
 }

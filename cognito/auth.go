@@ -30,7 +30,27 @@ func (c *call) client(id string) (*oidc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.setTriggerContext(cl.ID)
 	return cl, nil
+}
+
+// setTriggerContext gives the pool's hooks what Cognito gives its Lambda
+// triggers: the app client, and the app's ValidationData and
+// ClientMetadata of this call.
+func (c *call) setTriggerContext(clientID string) {
+	var extra struct {
+		ValidationData []attribute       `json:"ValidationData"`
+		ClientMetadata map[string]string `json:"ClientMetadata"`
+	}
+	_ = json.Unmarshal(c.body, &extra) // the action's own decode has judged the body
+	tc := pool.TriggerContext{ClientID: clientID, ClientMetadata: extra.ClientMetadata}
+	if len(extra.ValidationData) > 0 {
+		tc.ValidationData = map[string]string{}
+		for _, a := range extra.ValidationData {
+			tc.ValidationData[a.Name] = a.Value
+		}
+	}
+	c.r = c.r.WithContext(pool.WithTriggerContext(c.r.Context(), tc))
 }
 
 // checkSecretHash checks Cognito's SECRET_HASH, Base64(HMAC-SHA256(client

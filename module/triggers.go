@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/trigger"
@@ -26,6 +27,10 @@ type TriggerConfig struct {
 	Secret string `json:"secret"`
 	// Timeout bounds a call; default 5s (Cognito's), at most 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Version is pre_token_generation's event version: 1 (the default:
+	// ID token claims), 2 (ID and access token claims, scopes) or 3 (2,
+	// and client credentials tokens too).
+	Version string `json:"version,omitempty"`
 }
 
 // parseTrigger reads a pool block's hook:
@@ -33,6 +38,7 @@ type TriggerConfig struct {
 //	trigger <kind> <url> {
 //		secret <whsec_...>   # required; best {env.NAME} or {file./path}
 //		timeout <duration>   # default 5s
+//		version 1|2|3        # pre_token_generation only; default 1
 //	}
 func parseTrigger(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 	args := d.RemainingArgs()
@@ -67,8 +73,15 @@ func parseTrigger(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 				return d.Errf("trigger %s: timeout %q: want a positive duration up to %s", tc.Kind, s, trigger.MaxTimeout)
 			}
 			tc.Timeout = caddy.Duration(dur)
+		case "version":
+			if err := oneArg(d, &tc.Version); err != nil {
+				return err
+			}
+			if tc.Kind != string(trigger.PreTokenGeneration) || (tc.Version != "1" && tc.Version != "2" && tc.Version != "3") {
+				return d.Errf("trigger %s: version %q: only pre_token_generation has a version, 1, 2 or 3", tc.Kind, tc.Version)
+			}
 		default:
-			return d.Errf("trigger %s: unrecognized option %q (want secret or timeout)", tc.Kind, opt)
+			return d.Errf("trigger %s: unrecognized option %q (want secret, timeout or version)", tc.Kind, opt)
 		}
 	}
 	if tc.Secret == "" {
@@ -129,7 +142,7 @@ func triggerInvoker(ctx context.Context, name string, c *PoolConfig) (*trigger.W
 		if secret == "" {
 			return nil, fmt.Errorf("trigger %s: the secret is empty once placeholders are replaced (is the variable set?)", tc.Kind)
 		}
-		hooks = append(hooks, trigger.Hook{Kind: trigger.Kind(tc.Kind), URL: tc.URL, Secret: secret, Timeout: time.Duration(tc.Timeout)})
+		hooks = append(hooks, trigger.Hook{Kind: trigger.Kind(tc.Kind), URL: tc.URL, Secret: secret, Timeout: time.Duration(tc.Timeout), EventVersion: tc.Version})
 	}
 	poolID, region := name, ""
 	if c.Cognito != nil {
@@ -138,14 +151,55 @@ func triggerInvoker(ctx context.Context, name string, c *PoolConfig) (*trigger.W
 			region, _, _ = strings.Cut(poolID, "_")
 		}
 	}
-	log := zap.NewNop()
+	opts := trigger.Options{Region: region, UserPoolID: poolID, Logger: zap.NewNop()}
 	if cctx, ok := ctx.(caddy.Context); ok {
-		log = cctx.Logger().Named("trigger")
+		opts.Logger = cctx.Logger().Named("trigger")
+		if reg := cctx.GetMetricsRegistry(); reg != nil {
+			opts.Observe = triggerMetricsOn(reg).observer(name)
+		}
 	}
-	w, err := trigger.New(hooks, trigger.Options{Region: region, UserPoolID: poolID, Logger: log})
+	w, err := trigger.New(hooks, opts)
 	if err != nil {
 		// The errors of trigger.New never hold a secret.
 		return nil, err
 	}
 	return w, nil
+}
+
+// triggerMetrics count a server's trigger calls by pool, trigger and
+// outcome, and time them, in Caddy's metrics registry (its /metrics).
+type triggerMetrics struct {
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// triggerMetricsOn registers the metrics in reg once; every pool of the
+// config shares them.
+func triggerMetricsOn(reg prometheus.Registerer) *triggerMetrics {
+	m := &triggerMetrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Subsystem: "trigger", Name: "calls_total",
+			Help: "Trigger calls by pool, trigger and outcome (ok, denied, invalid, timeout, failed)."},
+			[]string{"pool", "trigger", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "gatehouse", Subsystem: "trigger", Name: "call_duration_seconds",
+			Help: "Time of a trigger call, receiver included.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+			[]string{"pool", "trigger"}),
+	}
+	if err := reg.Register(m.calls); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			m.calls = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
+	if err := reg.Register(m.duration); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
+		}
+	}
+	return m
+}
+
+func (m *triggerMetrics) observer(pool string) func(trigger.Call) {
+	return func(c trigger.Call) {
+		m.calls.WithLabelValues(pool, string(c.Kind), c.Outcome()).Inc()
+		m.duration.WithLabelValues(pool, string(c.Kind)).Observe(c.Duration.Seconds())
+	}
 }

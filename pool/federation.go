@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // Federation: users who sign in at an outside provider (Google, a SAML
@@ -228,6 +229,11 @@ func (p *Pool) linkByEmail(ctx context.Context, a FederatedAuth, email string) (
 func (p *Pool) createFederated(ctx context.Context, a FederatedAuth, email string) (*AuthStep, error) {
 	id := a.Identity
 	name, attrs := p.mappedAttributes(id.Attributes, nil)
+	// As Cognito: a first federated sign-in is a sign-up, which the pre
+	// sign-up hook may refuse (its user name is Cognito's provider_subject).
+	if _, err := p.preSignUp(ctx, trigger.SourcePreSignUpExternalProvider, id.Provider+"_"+id.Subject, email, name, attrs); err != nil {
+		return nil, err
+	}
 	for range 3 {
 		existing, err := p.store.UserByEmail(ctx, email)
 		switch {
@@ -298,11 +304,11 @@ func (p *Pool) federatedSignIn(ctx context.Context, a FederatedAuth, u *store.Us
 	}
 	switch {
 	case hasFactor && p.remembered(ctx, u, a.Device):
-		return p.authenticated(ctx, u, []string{AMRFederated, AMRMFA}, "remembered_device", nil), nil
+		return p.authenticated(ctx, u, []string{AMRFederated, AMRMFA}, "remembered_device", nil)
 	case hasFactor:
 		return p.secondFactor(ctx, a.Client, session{Flow: FlowSignIn, First: AMRFederated}, u, mailIfOnly)
 	}
-	return p.authenticated(ctx, u, []string{AMRFederated}, "federated", nil), nil
+	return p.authenticated(ctx, u, []string{AMRFederated}, "federated", nil)
 }
 
 // refreshAttributes writes what the provider now says of u, where it

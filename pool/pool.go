@@ -261,6 +261,10 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 	if len(nu.Name) > 256 || !utf8.ValidString(nu.Name) {
 		return nil, errors.New("name must be valid text of at most 256 bytes")
 	}
+	id := uuid.NewString()
+	if _, err := p.preSignUp(ctx, trigger.SourcePreSignUpAdminCreateUser, id, email, nu.Name, nu.Attributes); err != nil {
+		return nil, err
+	}
 	hash, err := p.hasher.Hash(ctx, nu.Password)
 	if err != nil {
 		return nil, err
@@ -274,7 +278,7 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 		attrs = map[string]string{}
 	}
 	u := &store.User{
-		ID:            uuid.NewString(),
+		ID:            id,
 		Email:         email,
 		EmailVerified: nu.EmailVerified,
 		Name:          nu.Name,
@@ -327,6 +331,14 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrInvalidEmail) {
 		return nil, err // the store failed: not the user's fault, not a "no"
+	}
+	// The hook is asked before the password is checked, for every
+	// login, known or not (userNotFound), as Cognito with prevent-user-
+	// existence errors on. Its refusal is not counted in the lockout: it
+	// is no guess of the password.
+	if err := p.preAuthentication(ctx, u, email); err != nil {
+		p.auditSignIn(ctx, u, email, err)
+		return nil, err
 	}
 	if u == nil || u.PasswordHash == "" {
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)

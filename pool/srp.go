@@ -259,6 +259,12 @@ func (p *Pool) InitiateSRPAuth(ctx context.Context, a SRPAuth) (*AuthStep, error
 			return nil, err
 		}
 	}
+	// As SignIn: the hook before any proof of the password, for every
+	// login (userNotFound for an unknown one).
+	if err := p.preAuthentication(ctx, u, email); err != nil {
+		p.auditSignIn(ctx, u, email, err)
+		return nil, err
+	}
 	if u != nil && u.PasswordHash != "" {
 		real, ok, err := p.srpVerifier(ctx, u)
 		if err != nil {

@@ -400,3 +400,56 @@ func TestSMSNeverLogsCodesOrNumbers(t *testing.T) {
 		t.Fatalf("a number or code reached the logs:\n%s", out)
 	}
 }
+
+// TestSMSBesideAnApp: a user with an app and SMS codes is asked for the
+// app first and may choose SMS_MFA (SELECT_MFA_TYPE), which texts a code;
+// a step-up asks the same.
+func TestSMSBesideAnApp(t *testing.T) {
+	p, _, gw := smsPool(t)
+	ctx := t.Context()
+	u := userWithPhone(t, p, "ada@example.com", true)
+	verifyPhone(t, p, gw, u)
+	u, _ = p.User(ctx, u.ID)
+	enrolSMS(t, p, gw, u)
+	e, err := p.StartTOTP(ctx, u, "Phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ConfirmTOTP(ctx, u.ID, e.FactorID, codeAt(t, e.Secret, p.now())); err != nil {
+		t.Fatal(err)
+	}
+	sent := gw.Count(adaPhone)
+
+	for _, start := range []func() (*AuthStep, error){
+		func() (*AuthStep, error) {
+			return p.InitiatePasswordAuth(ctx, PasswordAuth{Username: "ada@example.com", Password: goodPassword, Client: "c"})
+		},
+		func() (*AuthStep, error) { return p.StartStepUp(ctx, "c", u, false) },
+	} {
+		step, err := start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := step.Challenge
+		if ch.Name != ChallengeSoftwareTokenMFA || ch.Delivery != nil || ch.Parameters["MFAS_CAN_CHOOSE"] != `["SOFTWARE_TOKEN_MFA","SMS_MFA"]` {
+			t.Fatalf("%s flow: challenge %+v", ch.Flow, ch)
+		}
+		if gw.Count(adaPhone) != sent {
+			t.Fatalf("%s flow: an SMS went out before it was chosen", ch.Flow)
+		}
+		sel, err := p.RespondToAuthChallenge(ctx, Answer{Session: ch.Session, Client: "c", SessionUser: u.ID, Select: ChallengeSMSMFA})
+		if err != nil || sel.Challenge.Name != ChallengeSMSMFA || sel.Challenge.Delivery == nil || sel.Challenge.Delivery.Medium != "SMS" {
+			t.Fatalf("%s flow: choosing SMS: %+v, %v", ch.Flow, sel, err)
+		}
+		sent++
+		code := gw.WaitFor(t, adaPhone, sent, 5*time.Second).Code
+		done, err := p.RespondToAuthChallenge(ctx, Answer{Session: sel.Challenge.Session, Client: "c", SessionUser: u.ID, Code: code})
+		if err != nil || done.Auth == nil {
+			t.Fatalf("%s flow: the texted code: %+v, %v", ch.Flow, done, err)
+		}
+		// The next SMS may go only after the cool-down.
+		if err := p.store.DeleteVerificationCode(ctx, u.ID, PurposeMFASMS); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -290,3 +290,49 @@ func TestCustomEmailSender(t *testing.T) {
 	}
 	s.checkSigned(t)
 }
+
+// TestMFARequiredBySMS: a pool that requires MFA offers text message codes
+// at the first sign-in's set-up to a user with a verified number, and
+// only to such a user.
+func TestMFARequiredBySMS(t *testing.T) {
+	s := startSMS(t, "mfa required", false)
+	u := createPhoneUser(t, s.site, true, false)
+	c := testenv.Browser(t)
+	resp, body := s.passwordStep(t, c, "/private", adaEmail, adaPassword)
+	wantStatus(t, "password step, unverified number", resp, body, http.StatusOK)
+	if strings.Contains(body, `id="sms-instead"`) {
+		t.Fatal("text message codes offered for an unverified number")
+	}
+	verified := true
+	if _, err := s.pool.Pool.UpdateAttributesByAdmin(context.Background(), u.ID, pool.AdminAttributes{PhoneVerified: &verified}); err != nil {
+		t.Fatal(err)
+	}
+	c = testenv.Browser(t)
+	resp, body = s.passwordStep(t, c, "/private", adaEmail, adaPassword)
+	wantStatus(t, "password step", resp, body, http.StatusOK)
+	if !strings.Contains(body, `id="sms-instead"`) {
+		t.Fatalf("set-up page offers no text message codes:\n%s", body)
+	}
+	form := stepForm(t, body)
+	form.Set("rd", "/private")
+	form.Set("action", "sms")
+	resp, body = s.post(t, c, "/_gatehouse/mfa/setup", form)
+	wantStatus(t, "choosing text message codes", resp, body, http.StatusOK)
+	if !strings.Contains(body, "Turn on text message codes") || !maskedRE.MatchString(body) {
+		t.Fatalf("SMS set-up page:\n%s", body)
+	}
+	if r, _ := get(t, c, s.base+"/private", nil); r.StatusCode != http.StatusFound {
+		t.Fatalf("before the texted code /private gave %d, want 302", r.StatusCode)
+	}
+	form = stepForm(t, body)
+	form.Set("rd", "/private")
+	form.Set("code", s.gw.WaitFor(t, adaPhone, 1, mailWait).Code)
+	resp, body = s.post(t, c, "/_gatehouse/mfa/setup", form)
+	wantStatus(t, "texted enrolment code", resp, body, http.StatusOK)
+	if cont := continueRE.FindStringSubmatch(body); cont == nil || cont[1] != "/private" {
+		t.Fatalf("recovery page continues to %v:\n%s", cont, body)
+	}
+	if r, b := get(t, c, s.base+"/private", nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("after the set-up: %d: %s", r.StatusCode, b)
+	}
+}

@@ -158,9 +158,17 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 	if err := h.decodeInPool(req, &in); err != nil {
 		return nil, err
 	}
+	byMail, byText := len(in.DesiredDeliveryMediums) == 0, false
 	for _, m := range in.DesiredDeliveryMediums {
-		if m != "EMAIL" {
-			return nil, errf("InvalidParameterException", "DesiredDeliveryMediums: only EMAIL is supported by this user pool")
+		switch {
+		case m == "EMAIL":
+			byMail = true
+		case m == "SMS" && h.cfg.Pool.CanText():
+			byText = true
+		case m == "SMS":
+			return nil, errf("InvalidParameterException", "DesiredDeliveryMediums: this user pool sends no text messages")
+		default:
+			return nil, errf("InvalidParameterException", "DesiredDeliveryMediums: EMAIL or SMS")
 		}
 	}
 	ctx := req.HTTP.Context()
@@ -188,8 +196,10 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 	if !strings.Contains(in.Username, "@") {
 		return nil, errf("InvalidParameterException", "Username should be an email.")
 	}
-	inv := pool.Invitation{Email: in.Username, TemporaryPassword: in.TemporaryPassword, Send: in.MessageAction == "",
+	inv := pool.Invitation{Email: in.Username, TemporaryPassword: in.TemporaryPassword,
+		Send: in.MessageAction == "" && byMail, SendSMS: in.MessageAction == "" && byText,
 		Attributes: map[string]string{}}
+	phoneVerified := false
 	specs := map[string]pool.AttributeSpec{}
 	for _, a := range h.cfg.Pool.Accounts().Attributes {
 		specs[a.Name] = a
@@ -206,6 +216,12 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 				return nil, errf("InvalidParameterException", "email_verified must be true or false")
 			}
 			inv.EmailVerified = v
+		case pool.AttrPhoneVerified:
+			v, err := strconv.ParseBool(a.Value)
+			if err != nil {
+				return nil, errf("InvalidParameterException", "phone_number_verified must be true or false")
+			}
+			phoneVerified = v
 		case "name":
 			inv.Name = a.Value
 		case "sub":
@@ -221,6 +237,9 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 			inv.Attributes[a.Name] = strings.TrimSpace(a.Value)
 		}
 	}
+	if inv.SendSMS && inv.Attributes[pool.AttrPhone] == "" {
+		return nil, errf("InvalidParameterException", "DesiredDeliveryMediums SMS: the user has no phone_number attribute")
+	}
 	u, _, err := h.cfg.Pool.InviteUser(ctx, inv)
 	if u != nil {
 		req.about(u.ID)
@@ -228,6 +247,11 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 	if err != nil {
 		// A mail that failed leaves the user made, as Cognito's does.
 		return nil, adminErr(err)
+	}
+	if phoneVerified {
+		if u, err = h.cfg.Pool.UpdateAttributesByAdmin(ctx, u.ID, pool.AdminAttributes{PhoneVerified: &phoneVerified}); err != nil {
+			return nil, adminErr(err)
+		}
 	}
 	return map[string]any{"User": userTypeOf(u)}, nil
 }
@@ -363,6 +387,12 @@ func adminUpdateUserAttributes(h *Handler, req AdminRequest) (any, error) {
 				return nil, errf("InvalidParameterException", "email_verified must be true or false")
 			}
 			a.EmailVerified = &v
+		case pool.AttrPhoneVerified:
+			v, err := strconv.ParseBool(at.Value)
+			if err != nil {
+				return nil, errf("InvalidParameterException", "phone_number_verified must be true or false")
+			}
+			a.PhoneVerified = &v
 		default:
 			a.Values[at.Name] = at.Value
 		}

@@ -139,10 +139,20 @@ func (c *call) answerStep(cl *oidc.Client, step *pool.AuthStep) (*authAnswer, er
 			// the answer goes to the machine's set-up step (Name "").
 			return &authAnswer{ChallengeName: pool.ChallengeEmailOTP, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
 		}
-		params["MFAS_CAN_SETUP"] = `["SOFTWARE_TOKEN_MFA"]`
-		if c.h.cfg.Pool.CanEmailCodes() {
-			params["MFAS_CAN_SETUP"] = `["SOFTWARE_TOKEN_MFA","EMAIL_OTP"]`
+		if ch.SMSSetup {
+			// And an SMS set-up's as SMS_MFA, which Cognito's clients
+			// answer with SMS_MFA_CODE.
+			return &authAnswer{ChallengeName: pool.ChallengeSMSMFA, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
 		}
+		can := []string{pool.ChallengeSoftwareTokenMFA}
+		if c.h.cfg.Pool.CanEmailCodes() {
+			can = append(can, pool.ChallengeEmailOTP)
+		}
+		if _, verified := pool.Phone(ch.User); verified && c.h.cfg.Pool.CanTextCodes() {
+			can = append(can, pool.ChallengeSMSMFA)
+		}
+		list, _ := json.Marshal(can)
+		params["MFAS_CAN_SETUP"] = string(list)
 	}
 	return &authAnswer{ChallengeName: ch.Name, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
 }
@@ -338,6 +348,9 @@ func (c *call) respond(req respondRequest) (any, error) {
 		// The code of a sign-in's EMAIL_OTP or of an email set-up: the
 		// session's own step takes it.
 		a.Code, a.Name = r["EMAIL_OTP_CODE"], ""
+	case pool.ChallengeSMSMFA:
+		// Likewise for SMS_MFA and an SMS set-up.
+		a.Code, a.Name = r["SMS_MFA_CODE"], ""
 	case pool.ChallengeMFASetup:
 		// Email codes chosen (Cognito's answer names the address, which
 		// here is the user's own); an app's set-up is answered with the
@@ -347,16 +360,18 @@ func (c *call) respond(req respondRequest) (any, error) {
 		}
 		a.Select = pool.ChallengeEmailOTP
 	case pool.ChallengeSelectMFAType:
-		switch r["ANSWER"] {
-		case pool.ChallengeEmailOTP:
-			a.Select = pool.ChallengeEmailOTP
-		case pool.ChallengeSoftwareTokenMFA:
+		switch ans := r["ANSWER"]; {
+		case ans == pool.ChallengeEmailOTP, ans == pool.ChallengeSMSMFA && c.h.cfg.Pool.CanTextCodes():
+			// The session's own step (a second factor's or a set-up's)
+			// takes the choice.
+			a.Select, a.Name = r["ANSWER"], ""
+		case ans == pool.ChallengeSoftwareTokenMFA:
 			// Any second-factor session takes an app's code: ask it
 			// with the same session.
 			return &authAnswer{ChallengeName: pool.ChallengeSoftwareTokenMFA, Session: req.Session,
 				ChallengeParameters: map[string]string{"USERNAME": r["USERNAME"]}}, nil
 		default:
-			return nil, errf("InvalidParameterException", "ANSWER must be SOFTWARE_TOKEN_MFA or EMAIL_OTP")
+			return nil, errf("InvalidParameterException", "ANSWER must be SOFTWARE_TOKEN_MFA, SMS_MFA or EMAIL_OTP")
 		}
 	case pool.ChallengePasswordVerifier:
 		// USER_SRP_AUTH's proof; the pool checks it (pool/srp.go).
@@ -369,7 +384,7 @@ func (c *call) respond(req respondRequest) (any, error) {
 	default:
 		return nil, errf("InvalidParameterException", "Unsupported ChallengeName: "+clip(req.ChallengeName))
 	}
-	if (req.ChallengeName == pool.ChallengeSoftwareTokenMFA || req.ChallengeName == pool.ChallengeEmailOTP) && a.Code == "" {
+	if (req.ChallengeName == pool.ChallengeSoftwareTokenMFA || req.ChallengeName == pool.ChallengeEmailOTP || req.ChallengeName == pool.ChallengeSMSMFA) && a.Code == "" {
 		return nil, errf("InvalidParameterException", "Missing required parameter for the code")
 	}
 	step, err := c.h.cfg.Pool.RespondToAuthChallenge(c.ctx(), a)

@@ -135,8 +135,14 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 		return errf("NotAuthorizedException", "SignUp is not permitted for this user pool")
 	case errors.Is(err, pool.ErrMailUnavailable):
 		return errf("InvalidParameterException", "Cannot send a code: this user pool sends no email")
-	case errors.Is(err, pool.ErrMailNotSent):
+	case errors.Is(err, pool.ErrMailNotSent), errors.Is(err, pool.ErrSMSNotSent):
 		return errf("CodeDeliveryFailureException", "The code could not be delivered")
+	case errors.Is(err, pool.ErrSMSUnavailable):
+		return errf("InvalidParameterException", "Cannot send a code: this user pool sends no text messages")
+	case errors.Is(err, pool.ErrNoPhone):
+		return errf("InvalidParameterException", "User has no phone_number attribute")
+	case errors.Is(err, pool.ErrPhoneNotVerified):
+		return errf("InvalidParameterException", "User does not have a verified phone number")
 	case errors.Is(err, pool.ErrMFAUnavailable):
 		return errf("InvalidUserPoolConfigurationException", "Multi-factor authentication is not enabled for this user pool")
 	case errors.Is(err, pool.ErrTooManyFactors):

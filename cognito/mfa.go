@@ -184,10 +184,17 @@ func setUserMFAPreference(c *call) (any, error) {
 // setMFAPreference is SetUserMFAPreference's and AdminSetUserMFAPreference's
 // work on u.
 func (c *call) setMFAPreference(u *store.User, req setMFAPreferenceRequest) (any, error) {
-	if req.SMSMfaSettings != nil && req.SMSMfaSettings.Enabled != nil && *req.SMSMfaSettings.Enabled {
-		return nil, errf("InvalidParameterException", "SMS multi-factor authentication is not supported by this user pool")
-	}
 	p := c.h.cfg.Pool
+	if req.SMSMfaSettings != nil && req.SMSMfaSettings.Enabled != nil && *req.SMSMfaSettings.Enabled {
+		if !p.CanTextCodes() {
+			return nil, errf("InvalidParameterException", "SMS multi-factor authentication is not supported by this user pool")
+		}
+		// Cognito turns SMS codes on for a verified number at once: the
+		// number was proved by a code already.
+		if err := c.enableSMS(u); err != nil {
+			return nil, err
+		}
+	}
 	fs, err := p.Factors(c.ctx(), u.ID)
 	if err != nil {
 		return nil, err
@@ -199,6 +206,7 @@ func (c *call) setMFAPreference(u *store.User, req setMFAPreferenceRequest) (any
 	}{
 		{req.SoftwareTokenMfaSettings, store.FactorTOTP, "software token"},
 		{req.EmailMfaSettings, store.FactorEmail, "email"},
+		{req.SMSMfaSettings, store.FactorSMS, "sms"},
 	} {
 		if set.s == nil || set.s.Enabled == nil {
 			continue
@@ -224,4 +232,17 @@ func (c *call) setMFAPreference(u *store.User, req setMFAPreferenceRequest) (any
 		}
 	}
 	return struct{}{}, nil
+}
+
+// enableSMS turns SMS codes on for u, whose number must be verified; on
+// already is a no-op.
+func (c *call) enableSMS(u *store.User) error {
+	if _, verified := pool.Phone(u); !verified {
+		return errf("InvalidParameterException", "User does not have a verified phone number")
+	}
+	on, err := c.h.cfg.Pool.SMSCodesOn(c.ctx(), u)
+	if err != nil || on {
+		return err
+	}
+	return c.h.cfg.Pool.EnableVerifiedSMS(c.ctx(), u.ID)
 }

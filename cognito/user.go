@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/sms"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -75,25 +76,27 @@ type getUserResponse struct {
 	UserMFASettingList  []string    `json:"UserMFASettingList,omitempty"`
 }
 
-// mfaSettings are the Cognito names of u's confirmed factors.
+// mfaSettings are the Cognito names of u's confirmed factors, in the
+// order the sign-in machine prefers them (an app, SMS, email, a passkey):
+// the first is the one asked for.
 func (c *call) mfaSettings(u *store.User) ([]string, error) {
 	fs, err := c.h.cfg.Pool.Factors(c.ctx(), u.ID)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	have := map[string]bool{}
 	for _, f := range fs {
-		name := ""
-		switch f.Kind {
-		case store.FactorTOTP:
-			name = pool.ChallengeSoftwareTokenMFA
-		case store.FactorEmail:
-			name = pool.ChallengeEmailOTP
-		case store.FactorWebAuthn:
-			name = pool.ChallengeWebAuthn
-		}
-		if name != "" && f.Confirmed && !slices.Contains(out, name) {
-			out = append(out, name)
+		have[f.Kind] = have[f.Kind] || f.Confirmed
+	}
+	var out []string
+	for _, k := range []struct{ kind, name string }{
+		{store.FactorTOTP, pool.ChallengeSoftwareTokenMFA},
+		{store.FactorSMS, pool.ChallengeSMSMFA},
+		{store.FactorEmail, pool.ChallengeEmailOTP},
+		{store.FactorWebAuthn, pool.ChallengeWebAuthn},
+	} {
+		if have[k.kind] {
+			out = append(out, k.name)
 		}
 	}
 	return out, nil
@@ -212,18 +215,33 @@ func updateUserAttributes(c *call) (any, error) {
 			if a.Value != u.Email {
 				return nil, errf("InvalidParameterException", "The email address changes on the account page of this user pool")
 			}
-		case "sub", "email_verified":
+		case "sub", "email_verified", pool.AttrPhoneVerified:
 			return nil, errf("InvalidParameterException", "Attribute "+a.Name+" cannot be changed")
 		default:
 			values[a.Name] = a.Value
 		}
 	}
+	deliveries := []any{}
 	if len(values) > 0 {
-		if _, err := c.h.cfg.Pool.UpdateProfile(c.ctx(), u.ID, values); err != nil {
+		nu, err := c.h.cfg.Pool.UpdateProfile(c.ctx(), u.ID, values)
+		if err != nil {
 			return nil, err
 		}
+		// A new number gets its code at once, as Cognito's does.
+		number, verified := pool.Phone(nu)
+		if old, _ := pool.Phone(u); c.h.cfg.Pool.CanText() && number != "" && number != old && !verified {
+			if _, err := c.h.cfg.Pool.SendPhoneCode(c.ctx(), u.ID); err != nil {
+				return nil, err
+			}
+			deliveries = append(deliveries, smsDeliveryTo(number))
+		}
 	}
-	return map[string]any{"CodeDeliveryDetailsList": []any{}}, nil
+	return map[string]any{"CodeDeliveryDetailsList": deliveries}, nil
+}
+
+// smsDeliveryTo is Cognito's CodeDeliveryDetails of a code texted to number.
+func smsDeliveryTo(number string) *codeDelivery {
+	return &codeDelivery{AttributeName: pool.AttrPhone, DeliveryMedium: "SMS", Destination: sms.Mask(number)}
 }
 
 type revokeTokenRequest struct {
@@ -299,8 +317,8 @@ type attributeCodeRequest struct {
 	Code          string `json:"Code"`
 }
 
-// readAttributeRequest reads a request about the email attribute, the
-// only one this pool verifies.
+// readAttributeRequest reads a request about an attribute this pool
+// verifies: email, and phone_number in a pool that texts.
 func (c *call) readAttributeRequest() (*attributeCodeRequest, *store.User, error) {
 	var req attributeCodeRequest
 	if err := c.decode(&req); err != nil {
@@ -313,8 +331,16 @@ func (c *call) readAttributeRequest() (*attributeCodeRequest, *store.User, error
 	if err != nil {
 		return nil, nil, err
 	}
-	if req.AttributeName != "email" {
-		return nil, nil, errf("InvalidParameterException", "Only the email attribute is verified in this user pool")
+	switch {
+	case req.AttributeName == "email":
+	case req.AttributeName == pool.AttrPhone && c.h.cfg.Pool.CanText():
+		if number, _ := pool.Phone(u); number == "" {
+			return nil, nil, errf("InvalidParameterException", "User has no phone_number attribute")
+		}
+	case req.AttributeName == pool.AttrPhone:
+		return nil, nil, errf("InvalidParameterException", "This user pool sends no text messages")
+	default:
+		return nil, nil, errf("InvalidParameterException", "Only the email and phone_number attributes are verified in this user pool")
 	}
 	return &req, u, nil
 }
@@ -323,9 +349,22 @@ func (c *call) readAttributeRequest() (*attributeCodeRequest, *store.User, error
 // address (the sign-up's confirmation code); an address verified already
 // gets none.
 func getUserAttributeVerificationCode(c *call) (any, error) {
-	_, u, err := c.readAttributeRequest()
+	req, u, err := c.readAttributeRequest()
 	if err != nil {
 		return nil, err
+	}
+	if req.AttributeName == pool.AttrPhone {
+		_, err := c.h.cfg.Pool.SendPhoneCode(c.ctx(), u.ID)
+		if errors.Is(err, pool.ErrPhoneVerified) {
+			// Cognito sends a code to a verified number too; here there
+			// is nothing left to prove, and the answer says where.
+			err = nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		number, _ := pool.Phone(u)
+		return map[string]any{"CodeDeliveryDetails": smsDeliveryTo(number)}, nil
 	}
 	if err := c.h.cfg.Pool.ResendConfirmation(c.ctx(), u.Email); err != nil {
 		return nil, err
@@ -341,6 +380,12 @@ func verifyUserAttribute(c *call) (any, error) {
 	}
 	if req.Code == "" {
 		return nil, errf("InvalidParameterException", "Missing required parameter Code")
+	}
+	if req.AttributeName == pool.AttrPhone {
+		if _, err := c.h.cfg.Pool.VerifyPhone(c.ctx(), u.ID, req.Code); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
 	}
 	if _, err := c.h.cfg.Pool.ConfirmSignUpCode(c.ctx(), u.Email, req.Code); err != nil {
 		return nil, err

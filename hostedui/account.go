@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/sms"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -42,6 +43,15 @@ type accountPage struct {
 	CanEditProfile bool
 	ProfileError   string
 
+	// Phone is the user's number (masked) in a pool that texts;
+	// PhoneVerified says whether it is proved, PhoneCodeSent that a code
+	// is on its way, PhoneCodeField asks for it.
+	Phone          string
+	PhoneVerified  bool
+	PhoneCodeSent  bool
+	PhoneError     string
+	PhoneCodeField field
+
 	CanChangeEmail     bool
 	PendingEmail       string
 	EmailError         string
@@ -60,6 +70,7 @@ type accountPage struct {
 	MFA          bool
 	MFARequired  bool
 	CanAddEmail  bool
+	CanAddSMS    bool
 	Factors      []factorView
 	RecoveryLeft int
 	MFAError     string
@@ -140,6 +151,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		p := accountPage{Notice: notices[q.Get("notice")]}
 		p.EmailCodeField = codeField(clip(q.Get("code")), "")
+		p.PhoneCodeSent = q.Get("notice") == "phone_code_sent"
 		h.renderAccount(w, r, http.StatusOK, u, p, nil, nil)
 	case http.MethodPost:
 		h.accountPost(w, r)
@@ -171,6 +183,14 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 			p.CanEditProfile = true
 		}
 	}
+	if number, verified := pool.Phone(u); h.pool.CanText() && number != "" {
+		p.Phone, p.PhoneVerified = sms.Mask(number), verified
+		if p.PhoneCodeField.ID == "" {
+			p.PhoneCodeField = codeField("", "")
+			p.PhoneCodeField.ID, p.PhoneCodeField.Name = "f-phone-code", "phone_code"
+			p.PhoneCodeField.Hint = "The 6 digits from the text message."
+		}
+	}
 	p.CanChangeEmail = h.pool.CanMail()
 	if p.CanChangeEmail {
 		target, _, err := h.pool.PendingEmailChange(r.Context(), u.ID)
@@ -199,9 +219,12 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 			return
 		}
 		p.CanAddEmail = h.pool.CanEmailCodes()
+		_, verified := pool.Phone(u)
+		p.CanAddSMS = h.pool.CanTextCodes() && verified
 		p.CanAddPasskey = h.passkeysOffered(r)
 		for _, f := range fs {
 			p.CanAddEmail = p.CanAddEmail && f.Kind != store.FactorEmail
+			p.CanAddSMS = p.CanAddSMS && f.Kind != store.FactorSMS
 			v := factorView{ID: f.ID, Name: f.Name, Passkey: f.Kind == store.FactorWebAuthn, Added: f.CreatedAt.UTC().Format("2 Jan 2006")}
 			if !f.LastUsedAt.IsZero() {
 				v.LastUsed = f.LastUsedAt.UTC().Format("2 Jan 2006 15:04 MST")
@@ -418,8 +441,11 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 	case "idp_link", "idp_unlink":
 		h.accountIdentity(w, r, u, action, log)
 
-	case "mfa_add", "mfa_email", "mfa_remove", "mfa_codes":
+	case "mfa_add", "mfa_email", "mfa_sms", "mfa_remove", "mfa_codes":
 		h.accountMFA(w, r, u, action, log)
+
+	case "phone_send", "phone_verify":
+		h.accountPhone(w, r, u, action, log)
 
 	default:
 		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form sent asks for nothing this page does.")
@@ -450,6 +476,13 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 	switch action {
 	case "mfa_add", "mfa_email":
 		step, err := h.pool.StartEnrolment(ctx, h.client(r), u, f.Get("name"), action == "mfa_email")
+		h.next(w, r, atAccount, u.Email, AccountPath, step, err)
+	case "mfa_sms":
+		step, err := h.pool.StartSMSEnrolment(ctx, h.client(r), u)
+		if errors.Is(err, pool.ErrPhoneNotVerified) {
+			h.renderAccount(w, r, http.StatusConflict, u, accountPage{MFAError: "Verify your phone number first."}, nil, nil)
+			return
+		}
 		h.next(w, r, atAccount, u.Email, AccountPath, step, err)
 	case "mfa_remove":
 		err := h.pool.RemoveFactor(ctx, u.ID, f.Get("factor"))

@@ -122,6 +122,8 @@ var notices = map[string]string{
 	"email_changed":    "Your email address was changed.",
 	"email_cancelled":  "The change of email address was cancelled.",
 	"idp_linked":       "The sign-in method was linked: you can sign in with it now.",
+	"phone_code_sent":  "We sent a code by text message to your phone. Enter it below.",
+	"phone_verified":   "Your phone number is verified.",
 	"idp_unlinked":     "The sign-in method was unlinked.",
 	"code_sent":        "If that address is waiting to be confirmed, a new code is on its way (one at most every minute or so). Use the latest email we sent.",
 }

@@ -36,7 +36,11 @@ type mfaPage struct {
 	// offers to mail one (again).
 	EmailSentTo string
 	CanEmail    bool
-	Enrolling   bool
+	// TextSentTo is the (masked) number a code was texted to; CanText
+	// offers to text one (again).
+	TextSentTo string
+	CanText    bool
+	Enrolling  bool
 	// RememberDays offers to skip the second factor on this browser for
 	// that many days; 0 does not.
 	RememberDays int
@@ -59,6 +63,7 @@ type mfaSetupPage struct {
 	QRCode      template.URL
 	Required    bool
 	CanEmail    bool
+	CanText     bool
 	// Passkeys offers a passkey instead of an app (not on the account
 	// page, which has its own "Add a passkey").
 	Passkeys bool
@@ -123,6 +128,8 @@ func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {
 		}
 	case "email":
 		a.Name, a.Select = pool.ChallengeSoftwareTokenMFA, pool.ChallengeEmailOTP
+	case "sms":
+		a.Name, a.Select = pool.ChallengeSoftwareTokenMFA, pool.ChallengeSMSMFA
 	default:
 		a.Name, a.Code, a.RememberDevice = pool.ChallengeSoftwareTokenMFA, f.Get("code"), f.Get("remember") == "on"
 	}
@@ -160,8 +167,11 @@ func (h *Handler) mfaSetup(w http.ResponseWriter, r *http.Request) {
 	rd, _ := SafeReturnTo(f.Get("rd"))
 	a := h.answer(r, f.Get("challenge"))
 	a.Name, a.Code = pool.ChallengeMFASetup, f.Get("code")
-	if f.Get("action") == "email" {
+	switch f.Get("action") {
+	case "email":
 		a.Select = pool.ChallengeEmailOTP
+	case "sms":
+		a.Select = pool.ChallengeSMSMFA
 	}
 	step, err := h.pool.RespondToAuthChallenge(r.Context(), a)
 	h.next(w, r, atSetup, "", rd, step, err)

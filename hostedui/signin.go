@@ -69,7 +69,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	p.DisplayName = h.displayName
 	p.CSRF = tok
 	p.SignUp = h.pool.Accounts().SignUp
-	p.CanReset = h.pool.CanMail()
+	p.CanReset = h.canReset()
 	p.Passkeys = h.passkeysOffered(r)
 	p.Providers, p.Routed = h.buttons(), h.routesDomains()
 	h.render(w, status, h.pages.signIn, p)

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
@@ -111,19 +112,36 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, status i
 			DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c.Session, Email: u.Email, Error: msg,
 			Secret: e.Secret, QRCode: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRCodePNG)),
 			Required: c.Flow == pool.FlowSignIn, CanEmail: h.pool.CanEmailCodes() && c.Flow != pool.FlowAccount,
+			CanText:  h.pool.CanTextCodes() && c.Flow != pool.FlowAccount && phoneVerified(u),
 			Passkeys: c.Flow != pool.FlowAccount && h.passkeysOffered(r),
 		})
 		return
 	}
 	p := mfaPage{
 		DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c.Session, Email: u.Email,
-		Action: MFAPath, StepUp: c.Flow == pool.FlowStepUp, CanEmail: c.CanEmail,
+		Action: MFAPath, StepUp: c.Flow == pool.FlowStepUp, CanEmail: c.CanEmail, CanText: c.CanText && !c.EmailSetup,
 		Enrolling: c.Name == pool.ChallengeMFASetup, ConfirmPassword: c.Name == pool.ChallengePasswordVerifier,
 	}
 	if p.Enrolling {
 		p.Action = mfaSetupPath
 	}
-	if d := c.Delivery; d != nil {
+	if d := c.Delivery; d != nil && d.Medium == "SMS" {
+		// A code by text message: said as such, with "send a new code".
+		p.CanText = true
+		_, tooSoon := errors.AsType[*pool.TooSoonError](d.Err)
+		switch {
+		case d.Err == nil:
+			p.TextSentTo, p.Notice = d.Destination, "We sent you a code by text message."
+		case tooSoon:
+			p.TextSentTo = d.Destination
+		default:
+			if !errors.Is(d.Err, pool.ErrSMSNotSent) {
+				h.log.Error("sending a sign-in code failed", zap.String("user_id", u.ID), zap.Error(d.Err))
+			}
+			p.TextSentTo = d.Destination
+			p.Error = "We could not send the text message just now. Ask for a new code in a moment."
+		}
+	} else if d != nil {
 		_, tooSoon := errors.AsType[*pool.TooSoonError](d.Err)
 		switch {
 		case d.Err == nil:
@@ -291,4 +309,10 @@ func (h *Handler) deviceClaim(r *http.Request) *pool.RememberedDevice {
 		return nil
 	}
 	return &pool.RememberedDevice{UserID: tok.UserID, Fingerprint: tok.Fingerprint}
+}
+
+// phoneVerified reports whether u's phone number is verified.
+func phoneVerified(u *store.User) bool {
+	_, verified := pool.Phone(u)
+	return verified
 }

@@ -320,6 +320,10 @@ type forgotPage struct {
 	// ResetRequired: sign-in sent the user here (reset_required=1), their
 	// account needing a new password first (an imported one).
 	ResetRequired bool
+	// Texts: the code may go by text message (to a verified number of
+	// an account whose address is not verified). The page says so for
+	// every address alike.
+	Texts bool
 }
 
 type resetPage struct {
@@ -332,10 +336,16 @@ type resetPage struct {
 	CodeField     field
 	PasswordError string
 	PasswordRules []string
+	Texts         bool
 }
 
+// canReset reports whether a forgotten password can be reset here: the
+// pool mails codes, or texts them (to users whose number is verified and
+// address is not).
+func (h *Handler) canReset() bool { return h.pool.CanMail() || h.pool.CanText() }
+
 func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
-	if !h.pool.CanMail() {
+	if !h.canReset() {
 		h.notFound(w, r)
 		return
 	}
@@ -354,7 +364,7 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr),
+	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr), Texts: h.pool.CanText(),
 		ResetRequired: r.URL.Query().Get("reset_required") == "1"}
 	if emailErr != "" {
 		p.Error = msgFixFields
@@ -388,7 +398,7 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
-	if !h.pool.CanMail() {
+	if !h.canReset() {
 		h.notFound(w, r)
 		return
 	}
@@ -409,7 +419,7 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 	if !ok {
 		return
 	}
-	p.DisplayName, p.CSRF = h.displayName, tok
+	p.DisplayName, p.CSRF, p.Texts = h.displayName, tok, h.pool.CanText()
 	p.EmailField = emailField(p.Email, "")
 	if p.CodeField.ID == "" {
 		p.CodeField = codeField("", "")

@@ -12,9 +12,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/gatehouse-auth/gatehouse/customsender"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
 	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // VerificationConfig tunes the codes a pool mails.
@@ -61,7 +63,7 @@ func validateAccounts(c *PoolConfig) error {
 	switch c.SignUp {
 	case "", pool.SignUpInvite, pool.SignUpOff:
 	case pool.SignUpOpen:
-		if c.Mail == nil {
+		if c.Mail == nil && !hasTrigger(c, trigger.CustomEmailSender) {
 			return errors.New("signup open: a mail sender is needed for confirmation codes (for example: mail outbox ./data/outbox)")
 		}
 	default:
@@ -99,7 +101,9 @@ func validateAccounts(c *PoolConfig) error {
 // accountConfig turns the pool's account settings into the pool's own,
 // opening the mail sender and parsing the message templates. Errors say
 // which setting is wrong; a password in an SMTP URL is never repeated.
-func accountConfig(ctx context.Context, name string, c *PoolConfig) (pool.AccountConfig, error) {
+// The custom sender triggers among hooks deliver in place of SMTP
+// (custom_email_sender) and are the pool's only SMS (custom_sms_sender).
+func accountConfig(ctx context.Context, name string, c *PoolConfig, hooks trigger.Invoker) (pool.AccountConfig, error) {
 	v := c.Verification
 	acct := pool.AccountConfig{
 		SignUp:               c.SignUp,
@@ -112,24 +116,40 @@ func accountConfig(ctx context.Context, name string, c *PoolConfig) (pool.Accoun
 		TemporaryPasswordTTL: time.Duration(c.TemporaryPasswordTTL),
 		AllowDelete:          c.AccountDeletion,
 	}
-	m := c.Mail
-	if m == nil {
-		return acct, nil
+	display := c.DisplayName
+	if display == "" {
+		display = name
 	}
 	logger, outboxLogger := mailLoggers(ctx)
 	logger, outboxLogger = logger.With(zap.String("pool", name)), outboxLogger.With(zap.String("pool", name))
+	if trigger.Configured(hooks, trigger.CustomSMSSender) {
+		acct.SMS = &pool.Texter{Sender: customsender.SMS{Triggers: hooks}, DisplayName: display, Logger: logger}
+	}
+	hookMail := trigger.Configured(hooks, trigger.CustomEmailSender)
+	m := c.Mail
+	if m == nil && hookMail {
+		m = &MailConfig{} // the hook delivers; the templates are the embedded ones
+	}
+	if m == nil {
+		return acct, nil
+	}
 	repl := caddy.NewReplacer()
 	opts := mail.Options{From: repl.ReplaceKnown(m.From, ""), Timeout: time.Duration(m.Timeout)}
 	var (
 		mailer mail.Mailer
 		err    error
 	)
-	if m.Outbox != "" {
+	switch {
+	case hookMail:
+		// The hook replaces SMTP (and the outbox): nothing is sent
+		// another way.
+		mailer = customsender.Email{Triggers: hooks}
+	case m.Outbox != "":
 		if opts.From == "" {
 			opts.From = defaultOutboxFrom
 		}
 		mailer, err = mail.NewOutbox(repl.ReplaceKnown(m.Outbox, ""), opts, outboxLogger)
-	} else {
+	default:
 		mailer, err = mail.ParseURL(repl.ReplaceKnown(m.SMTP, ""), opts)
 	}
 	if err != nil {
@@ -144,10 +164,6 @@ func accountConfig(ctx context.Context, name string, c *PoolConfig) (pool.Accoun
 		if u, err := url.Parse(c.Issuer); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && (u.Path == "" || u.Path == "/") {
 			base = u.Scheme + "://" + u.Host
 		}
-	}
-	display := c.DisplayName
-	if display == "" {
-		display = name
 	}
 	acct.Mail = &pool.Messenger{
 		Mailer:      mailer,
@@ -173,4 +189,14 @@ func mailLoggers(ctx context.Context) (messenger, outbox *zap.Logger) {
 	}
 	enc := zap.NewDevelopmentEncoderConfig()
 	return zap.NewNop(), zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), zapcore.InfoLevel))
+}
+
+// hasTrigger reports whether the pool block names a hook of kind k.
+func hasTrigger(c *PoolConfig, k trigger.Kind) bool {
+	for _, tc := range c.Triggers {
+		if trigger.Kind(tc.Kind) == k {
+			return true
+		}
+	}
+	return false
 }

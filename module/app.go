@@ -469,10 +469,6 @@ func auditLogger(ctx context.Context) *zap.Logger {
 }
 
 func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store) (*Pool, error) {
-	acct, err := accountConfig(ctx, name, cfg)
-	if err != nil {
-		return nil, err
-	}
 	// The name authenticator apps show beside the pool's TOTP codes.
 	totpIssuer := cfg.DisplayName
 	if totpIssuer == "" {
@@ -497,6 +493,10 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	var invoker trigger.Invoker
 	if triggers != nil {
 		invoker = triggers // not a typed nil: the pool tells "no hooks" by a nil Invoker
+	}
+	acct, err := accountConfig(ctx, name, cfg, invoker)
+	if err != nil {
+		return nil, err
 	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/mail"
+	"github.com/gatehouse-auth/gatehouse/sms"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -82,6 +83,20 @@ type AccountConfig struct {
 	// Mail sends the codes; nil when the pool has no mail, which rules out
 	// open sign-up and password reset.
 	Mail *Messenger
+	// SMS sends codes by text message; nil when the pool has no SMS
+	// sender, and then nothing SMS is offered (phone.go).
+	SMS *Texter
+}
+
+// Texter is how a pool writes to its users' phones.
+type Texter struct {
+	Sender sms.Sender
+	// DisplayName is the pool's name in messages.
+	DisplayName string
+	// Timeout bounds one sending (default mail.DefaultTimeout).
+	Timeout time.Duration
+	// Logger receives send failures (with masked numbers only).
+	Logger *zap.Logger
 }
 
 // Messenger is how a pool writes to its users.
@@ -134,6 +149,16 @@ func (c *AccountConfig) setDefaults() {
 			c.Mail.Link = func(string, string, string) string { return "" }
 		}
 	}
+	if c.SMS != nil {
+		t := *c.SMS
+		c.SMS = &t
+		if c.SMS.Timeout <= 0 {
+			c.SMS.Timeout = mail.DefaultTimeout
+		}
+		if c.SMS.Logger == nil {
+			c.SMS.Logger = zap.NewNop()
+		}
+	}
 }
 
 // Validate checks the account settings; mail is checked for presence only.
@@ -155,6 +180,9 @@ func (c AccountConfig) Validate() error {
 	}
 	if c.Mail != nil && (c.Mail.Mailer == nil || c.Mail.Templates == nil) {
 		return errors.New("mail: a mailer and templates are required")
+	}
+	if c.SMS != nil && c.SMS.Sender == nil {
+		return errors.New("sms: a sender is required")
 	}
 	return ValidateAttributes(c.Attributes)
 }
@@ -312,6 +340,14 @@ func (p *Pool) issueCode(ctx context.Context, u *store.User, purpose, kind, to, 
 	if p.acct.Mail == nil {
 		return ErrMailUnavailable
 	}
+	return p.issueCodeBy(ctx, u, purpose, target, ttl, func(code string) error {
+		return p.send(ctx, kind, mail.Data{Email: to, Code: code, Link: p.acct.Mail.Link(purpose, to, code), Expires: roundUp(ttl)})
+	})
+}
+
+// issueCodeBy is issueCode with the delivery given: deliver sends code
+// (by mail, by SMS) and returns the error the caller sees.
+func (p *Pool) issueCodeBy(ctx context.Context, u *store.User, purpose, target string, ttl time.Duration, deliver func(code string) error) error {
 	code := newCode()
 	now := p.now()
 	rec := store.VerificationCode{
@@ -325,11 +361,10 @@ func (p *Pool) issueCode(ctx context.Context, u *store.User, purpose, kind, to, 
 	if err := p.store.SaveVerificationCode(ctx, rec); err != nil {
 		return mapNotFoundErr(err)
 	}
-	err := p.send(ctx, kind, mail.Data{Email: to, Code: code, Link: p.acct.Mail.Link(purpose, to, code), Expires: roundUp(ttl)})
-	if err != nil {
+	if err := deliver(code); err != nil {
 		rec.SentAt = time.Time{}
 		if serr := p.store.SaveVerificationCode(context.WithoutCancel(ctx), rec); serr != nil {
-			p.acct.Mail.Logger.Warn("lifting the resend cool-down after a failed send failed", zap.Error(serr))
+			p.bg.log.Warn("lifting the resend cool-down after a failed send failed", zap.Error(serr))
 		}
 		return err
 	}

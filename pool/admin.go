@@ -7,6 +7,7 @@ import (
 	"math/big"
 
 	"github.com/gatehouse-auth/gatehouse/mail"
+	"github.com/gatehouse-auth/gatehouse/sms"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -20,8 +21,10 @@ type Invitation struct {
 	// TemporaryPassword is the password to sign in with once; empty
 	// generates one that meets the policy.
 	TemporaryPassword string
-	// Send mails the temporary password to the user.
-	Send bool
+	// Send mails the temporary password to the user; SendSMS texts it to
+	// the phone_number in Attributes (Cognito's DesiredDeliveryMediums).
+	Send    bool
+	SendSMS bool
 }
 
 // InviteUser creates a FORCE_CHANGE_PASSWORD user whose temporary password
@@ -32,6 +35,14 @@ type Invitation struct {
 func (p *Pool) InviteUser(ctx context.Context, inv Invitation) (*store.User, string, error) {
 	if inv.Send && p.acct.Mail == nil {
 		return nil, "", ErrMailUnavailable
+	}
+	if inv.SendSMS {
+		if !p.CanText() {
+			return nil, "", ErrSMSUnavailable
+		}
+		if inv.Attributes[AttrPhone] == "" {
+			return nil, "", ErrNoPhone
+		}
 	}
 	pw := inv.TemporaryPassword
 	if pw == "" {
@@ -56,12 +67,15 @@ func (p *Pool) InviteUser(ctx context.Context, inv Invitation) (*store.User, str
 		// Without its deadline the password would never expire.
 		return nil, "", errors.Join(err, p.store.DeleteUser(context.WithoutCancel(ctx), u.ID))
 	}
+	var errs []error
 	if inv.Send {
-		if err := p.send(ctx, mail.KindInvitation, mail.Data{Email: u.Email, TemporaryPassword: pw, Expires: roundUp(ttl)}); err != nil {
-			return u, pw, err
-		}
+		errs = append(errs, p.send(ctx, mail.KindInvitation, mail.Data{Email: u.Email, TemporaryPassword: pw, Expires: roundUp(ttl)}))
 	}
-	return u, pw, nil
+	if inv.SendSMS {
+		number, _ := Phone(u)
+		errs = append(errs, p.text(ctx, u, sms.KindInvitation, number, pw, ttl))
+	}
+	return u, pw, errors.Join(errs...)
 }
 
 // Alphabets of generated passwords: no look-alikes (0/O, 1/l/I).

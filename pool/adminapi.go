@@ -112,6 +112,9 @@ type AdminAttributes struct {
 	Values        map[string]string
 	Email         *string
 	EmailVerified *bool
+	// PhoneVerified sets or clears phone_number_verified, after Values
+	// (a new number is unverified unless this says otherwise).
+	PhoneVerified *bool
 }
 
 // UpdateAttributesByAdmin applies a. A new address is unverified unless
@@ -123,6 +126,11 @@ func (p *Pool) UpdateAttributesByAdmin(ctx context.Context, userID string, a Adm
 	}
 	if len(a.Values) > 0 {
 		if _, err := p.UpdateProfile(ctx, userID, a.Values); err != nil {
+			return nil, err
+		}
+	}
+	if a.PhoneVerified != nil {
+		if err := p.setPhoneVerified(ctx, userID, *a.PhoneVerified); err != nil {
 			return nil, err
 		}
 	}

@@ -53,6 +53,9 @@ const (
 	AuditUserDisabled = "user_disabled"
 	AuditUserEnabled  = "user_enabled"
 	AuditUserDeleted  = "user_deleted"
+	// AuditPhoneVerified: the user proved their phone number with a code
+	// sent by SMS (Detail "number", masked).
+	AuditPhoneVerified = "phone_verified"
 )
 
 // AuditTypes lists every event type, for the CLI's help and checks.
@@ -62,6 +65,7 @@ var AuditTypes = []string{
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
 	AuditFederatedUserCreated, AuditIdentityLinked, AuditIdentityUnlinked, AuditFederationFailed,
 	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked, AuditAdminAction, AuditTrigger,
+	AuditPhoneVerified,
 }
 
 // auditTimeout bounds the write of one event: the request it belongs to

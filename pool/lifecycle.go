@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-auth/gatehouse/mail"
+	"github.com/gatehouse-auth/gatehouse/sms"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/trigger"
 )
@@ -479,7 +481,7 @@ func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
 // the cool-down, it does nothing. It never says which: callers answer alike
 // in every case. ErrMailNotSent is for the log, not for the person asking.
 func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
-	if p.acct.Mail == nil {
+	if p.acct.Mail == nil && !p.CanText() {
 		return ErrMailUnavailable
 	}
 	u, err := p.userForCode(ctx, email)
@@ -496,13 +498,26 @@ func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
 	if err != nil || wait > 0 {
 		return err
 	}
+	if p.resetByText(u) {
+		// The mailbox was never proved and the phone was: the code goes
+		// where the user showed they can read it, as Cognito's
+		// verified_phone_number recovery does.
+		number, _ := Phone(u)
+		return p.issueCodeBy(ctx, u, PurposeResetPassword, targetSMS+number, p.acct.ResetCodeTTL, func(code string) error {
+			return p.text(ctx, u, sms.KindResetPassword, number, code, p.acct.ResetCodeTTL)
+		})
+	}
+	if p.acct.Mail == nil {
+		return nil
+	}
 	return p.issueCode(ctx, u, PurposeResetPassword, mail.KindResetPassword, u.Email, "", p.acct.ResetCodeTTL)
 }
 
-// ResetPassword sets a new password with the code ForgotPassword mailed.
+// ResetPassword sets a new password with the code ForgotPassword sent.
 // The new password is checked first, so a refused one uses up no try. On
-// success the user is CONFIRMED with a verified address (the code proved
-// it) and every session and refresh token they had is revoked.
+// success the user is CONFIRMED, with a verified address when the code was
+// mailed (it proved the mailbox), and every session and refresh token they
+// had is revoked.
 func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword string) (*store.User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
@@ -521,10 +536,18 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.consumeCode(ctx, u.ID, PurposeResetPassword, code); err != nil {
+	c, err := p.consumeCode(ctx, u.ID, PurposeResetPassword, code)
+	if err != nil {
 		return nil, err
 	}
-	if err := p.store.UpdateUser(ctx, u.ID, store.UserUpdate{EmailVerified: ptrTo(true)}); err != nil {
+	by := "email_code"
+	if number, ok := strings.CutPrefix(c.Target, targetSMS); ok {
+		// The code proved the phone, not the mailbox.
+		if cur, _ := Phone(u); cur != number {
+			return nil, ErrCodeExpired
+		}
+		by = "sms_code"
+	} else if err := p.store.UpdateUser(ctx, u.ID, store.UserUpdate{EmailVerified: ptrTo(true)}); err != nil {
 		return nil, mapNotFoundErr(err)
 	}
 	if err := p.store.UpdatePassword(ctx, u.ID, hash, store.StatusConfirmed); err != nil {
@@ -533,7 +556,7 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	u.PasswordHash = hash
 	p.keepSRPVerifier(ctx, u, newPassword)
 	p.audit(ctx, store.AuditEvent{Type: AuditPasswordReset, UserID: u.ID, Login: u.Email,
-		Detail: map[string]string{"by": "email_code"}})
+		Detail: map[string]string{"by": by}})
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
 		return nil, err
 	}
@@ -743,6 +766,17 @@ func (p *Pool) UpdateProfile(ctx context.Context, userID string, values map[stri
 	}
 	if len(fe) > 0 {
 		return nil, fe
+	}
+	if number, ok := up.SetAttributes[AttrPhone]; ok || slices.Contains(up.DeleteAttributes, AttrPhone) {
+		u, err := p.User(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		if old, _ := Phone(u); old != number {
+			if err := p.phoneChanged(ctx, u, &up); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := p.store.UpdateUser(ctx, userID, up); err != nil {
 		return nil, mapNotFoundErr(err)

@@ -384,9 +384,10 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		return nil, err
 	}
 	now := p.now()
-	email := false
+	email, text := false, false
 	for _, f := range all {
 		email = email || (f.Confirmed && f.Kind == store.FactorEmail)
+		text = text || (f.Confirmed && f.Kind == store.FactorSMS)
 		if !f.Confirmed || f.Kind != store.FactorTOTP {
 			continue
 		}
@@ -413,13 +414,21 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		}
 		return []string{AMRPassword, AMROTP, AMRMFA}, nil
 	}
+	err = ErrWrongCode
 	if email {
-		if err := p.verifyEmailCode(ctx, userID, code); err != nil {
-			return nil, err
-		}
-		return []string{AMRPassword, AMROTP, AMRMFA}, nil
+		err = p.verifyEmailCode(ctx, userID, code)
 	}
-	return nil, ErrWrongCode
+	if text && errors.Is(err, ErrWrongCode) && p.CanTextCodes() {
+		u, uerr := p.User(ctx, userID)
+		if uerr != nil {
+			return nil, uerr
+		}
+		err = p.verifySMSCode(ctx, u, code)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []string{AMRPassword, AMROTP, AMRMFA}, nil
 }
 
 // RemoveFactor deletes one of the user's factors. Removing the last one

@@ -188,6 +188,8 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	bgLog := zap.NewNop()
 	if p.acct.Mail != nil {
 		bgLog = p.acct.Mail.Logger
+	} else if p.acct.SMS != nil {
+		bgLog = p.acct.SMS.Logger
 	}
 	p.bg = newBackground(bgLog)
 	if p.secrets, err = newSecretBox(ctx, s, cfg.MFA.SecretKey, cfg.MFA.PreviousSecretKeys); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-auth/gatehouse/sms"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -27,7 +28,7 @@ import (
 //	          RespondToAuthChallenge(Answer) -> the next *AuthStep
 //
 //	password --> NEW_PASSWORD_REQUIRED --> (remembered device) --> done
-//	                                   +-> SOFTWARE_TOKEN_MFA | EMAIL_OTP | WEB_AUTHN --> done
+//	                                   +-> SOFTWARE_TOKEN_MFA | SMS_MFA | EMAIL_OTP | WEB_AUTHN --> done
 //	                                   +-> MFA_SETUP (mfa required)                    --> done
 //	                                   +-> done (no factor, none required)
 //
@@ -48,19 +49,23 @@ const (
 	// ChallengeEmailOTP: a code mailed to the user (or a recovery code).
 	// The code went out with the challenge; see Challenge.Delivery.
 	ChallengeEmailOTP = "EMAIL_OTP"
+	// ChallengeSMSMFA: a code sent by SMS to the user's verified phone
+	// number (or a recovery code). The code went out with the challenge.
+	ChallengeSMSMFA = "SMS_MFA"
 	// ChallengeWebAuthn: one of the user's passkeys (PasskeyOptions, then
 	// an Answer with the ceremony and credential), or a recovery code.
 	ChallengeWebAuthn = "WEB_AUTHN"
 	// ChallengeMFASetup: the user must set up a second factor before the
 	// sign-in ends (mfa required, step-up): the code of the new app (its
 	// secret in Parameters "SECRET_CODE"), of email codes (Parameters
-	// "MFA_SETUP_TYPE" = EMAIL_OTP), or a new passkey.
+	// "MFA_SETUP_TYPE" = EMAIL_OTP), of SMS codes ("MFA_SETUP_TYPE" =
+	// SMS_MFA, for a user with a verified number), or a new passkey.
 	ChallengeMFASetup = "MFA_SETUP"
 	// ChallengeSelectMFAType is never asked: every second-factor challenge
 	// takes it as an answer (or any answer with Select set): Select
-	// EMAIL_OTP mails a code and returns the EMAIL_OTP challenge. An
-	// MFA_SETUP answer with Select EMAIL_OTP turns the set-up to email
-	// codes.
+	// EMAIL_OTP mails a code and returns the EMAIL_OTP challenge, Select
+	// SMS_MFA texts one and returns SMS_MFA. An MFA_SETUP answer with
+	// Select EMAIL_OTP (SMS_MFA) turns the set-up to email (SMS) codes.
 	ChallengeSelectMFAType = "SELECT_MFA_TYPE"
 	// ChallengePasswordVerifier: a signed-in user stepping up without a
 	// factor proves the password again before setting one up; answer with
@@ -88,6 +93,7 @@ const (
 const (
 	factorChoiceApp     = ChallengeSoftwareTokenMFA
 	factorChoiceEmail   = ChallengeEmailOTP
+	factorChoiceSMS     = ChallengeSMSMFA
 	factorChoicePasskey = ChallengeWebAuthn
 )
 
@@ -151,22 +157,27 @@ type Challenge struct {
 	// MFA_SETUP: SECRET_CODE or MFA_SETUP_TYPE.
 	Parameters map[string]string
 	// CanEmail: the user may ask for a mailed code (SELECT_MFA_TYPE
-	// EMAIL_OTP).
+	// EMAIL_OTP); CanText: for a texted one (SELECT_MFA_TYPE SMS_MFA).
 	CanEmail bool
+	CanText  bool
 	// Delivery is set when a code was mailed (or could not be) with this
 	// challenge.
 	Delivery *CodeDelivery
 	// Enrolment is the app being set up (MFA_SETUP of an app).
 	Enrolment *TOTPEnrolment
-	// EmailSetup: MFA_SETUP answered with the code mailed to the user.
+	// EmailSetup: MFA_SETUP answered with the code mailed to the user;
+	// SMSSetup: with the code texted to them.
 	EmailSetup bool
+	SMSSetup   bool
 }
 
 // CodeDelivery says what became of a code mailed with a challenge: Err nil
 // (sent), a *TooSoonError (one went out moments ago and stays good),
 // ErrMailNotSent, or another error.
 type CodeDelivery struct {
+	// Destination is masked; Medium is "EMAIL" or "SMS".
 	Destination string
+	Medium      string
 	Err         error
 }
 
@@ -191,7 +202,7 @@ type Answer struct {
 	NewPassword string // NEW_PASSWORD_REQUIRED
 	Password    string // PASSWORD_VERIFIER
 	// Select switches a second-factor challenge or a set-up to
-	// EMAIL_OTP, mailing a code.
+	// EMAIL_OTP (mailing a code) or SMS_MFA (texting one).
 	Select string
 	// RememberDevice asks to skip the second factor on this device later.
 	RememberDevice bool
@@ -259,7 +270,10 @@ type session struct {
 	Decoy   bool   `json:"d,omitempty"`
 }
 
-const emailSetup = "email"
+const (
+	emailSetup = "email"
+	smsSetup   = "sms"
+)
 
 // InitiatePasswordAuth checks a username and password and returns the
 // first step. Refusals are SignIn's errors (counted in the lockout and
@@ -352,6 +366,13 @@ func (p *Pool) StartStepUp(ctx context.Context, client string, u *store.User, pr
 	return p.challenge(ctx, client, session{Name: ChallengePasswordVerifier, Flow: FlowStepUp}, u, secondFactorTTL, &Challenge{})
 }
 
+// StartSMSEnrolment starts turning on SMS codes from the account page,
+// whose caller checked fresh proof first: a code is texted to the user's
+// verified number.
+func (p *Pool) StartSMSEnrolment(ctx context.Context, client string, u *store.User) (*AuthStep, error) {
+	return p.smsSetup(ctx, client, FlowAccount, u)
+}
+
 // StartEnrolment starts setting up a factor from the account page, whose
 // caller checked fresh proof first: an app named name, or email codes
 // (a code is mailed).
@@ -376,13 +397,15 @@ func (p *Pool) secondFactor(ctx context.Context, client string, s session, u *st
 	if err != nil {
 		return nil, err
 	}
-	app, email, passkey := false, false, false
+	app, email, text, passkey := false, false, false, false
 	for _, f := range fs {
 		app = app || f.Kind == store.FactorTOTP
 		email = email || f.Kind == store.FactorEmail
+		text = text || f.Kind == store.FactorSMS
 		passkey = passkey || f.Kind == store.FactorWebAuthn
 	}
-	c := &Challenge{CanEmail: email && p.CanEmailCodes(), Parameters: map[string]string{}}
+	_, verified := Phone(u)
+	c := &Challenge{CanEmail: email && p.CanEmailCodes(), CanText: text && verified && p.CanTextCodes(), Parameters: map[string]string{}}
 	var can []string
 	name := ChallengeWebAuthn
 	if passkey {
@@ -392,22 +415,46 @@ func (p *Pool) secondFactor(ctx context.Context, client string, s session, u *st
 		name = ChallengeEmailOTP
 		can = append([]string{factorChoiceEmail}, can...)
 	}
+	if c.CanText {
+		name = ChallengeSMSMFA
+		can = append([]string{factorChoiceSMS}, can...)
+	}
 	if app {
 		name = ChallengeSoftwareTokenMFA
 		can = append([]string{factorChoiceApp}, can...)
 	}
 	choose, _ := json.Marshal(can)
 	c.Parameters["MFAS_CAN_CHOOSE"] = string(choose)
-	if c.CanEmail && (mail == mailNow || mail == mailIfOnly && !app) {
+	// Without an app, the code goes out with the challenge: by SMS when
+	// the user has both (Cognito's default preference), else by mail.
+	switch {
+	case mail == mailNow && s.Name == ChallengeSMSMFA && c.CanText,
+		mail == mailIfOnly && !app && c.CanText:
+		name = ChallengeSMSMFA
+		c.Delivery = p.smsCode(ctx, u)
+	case c.CanEmail && (mail == mailNow || mail == mailIfOnly && !app):
 		name = ChallengeEmailOTP
 		c.Delivery = p.mailCode(ctx, u)
+	case mail == mailNever && !app && s.Name == ChallengeEmailOTP && c.CanEmail:
+		name = ChallengeEmailOTP // asked again for the code mailed before
+	case mail == mailNever && !app && c.CanText:
+		// Asked again for the code texted before: the page still says
+		// where it went.
+		number, _ := Phone(u)
+		c.Delivery = &CodeDelivery{Destination: sms.Mask(number), Medium: "SMS", Err: errNotMailedNow}
 	}
 	return p.challenge(ctx, client, session{Name: name, Flow: s.Flow, First: s.First}, u, secondFactorTTL, c)
 }
 
+// smsCode texts u a sign-in code.
+func (p *Pool) smsCode(ctx context.Context, u *store.User) *CodeDelivery {
+	number, _ := Phone(u)
+	return &CodeDelivery{Destination: sms.Mask(number), Medium: "SMS", Err: p.SendSMSMFACode(ctx, u)}
+}
+
 // mailCode sends u a sign-in code.
 func (p *Pool) mailCode(ctx context.Context, u *store.User) *CodeDelivery {
-	return &CodeDelivery{Destination: MaskEmail(u.Email), Err: p.SendMFACode(ctx, u)}
+	return &CodeDelivery{Destination: MaskEmail(u.Email), Medium: "EMAIL", Err: p.SendMFACode(ctx, u)}
 }
 
 // setup starts setting up an authenticator app (named name) for u.
@@ -429,6 +476,19 @@ func (p *Pool) emailSetup(ctx context.Context, client, flow string, u *store.Use
 	return p.challenge(ctx, client, session{Name: ChallengeMFASetup, Flow: flow, Factor: emailSetup}, u, secondFactorTTL, c)
 }
 
+// smsSetup texts u a code whose entry turns SMS codes on; u's number
+// must be verified.
+func (p *Pool) smsSetup(ctx context.Context, client, flow string, u *store.User) (*AuthStep, error) {
+	if !p.CanTextCodes() {
+		return nil, ErrMFAUnavailable
+	}
+	if _, verified := Phone(u); !verified {
+		return nil, ErrPhoneNotVerified
+	}
+	c := &Challenge{SMSSetup: true, CanText: true, Delivery: p.smsCode(ctx, u), Parameters: map[string]string{"MFA_SETUP_TYPE": ChallengeSMSMFA}}
+	return p.challenge(ctx, client, session{Name: ChallengeMFASetup, Flow: flow, Factor: smsSetup}, u, secondFactorTTL, c)
+}
+
 // challenge seals s for u into c and returns the step asking it.
 func (p *Pool) challenge(ctx context.Context, client string, s session, u *store.User, ttl time.Duration, c *Challenge) (*AuthStep, error) {
 	s.UserID, s.Fingerprint, s.Expires = u.ID, PasswordFingerprint(u), p.now().Add(ttl).Unix()
@@ -443,7 +503,7 @@ func (p *Pool) challenge(ctx context.Context, client string, s session, u *store
 	c.Parameters["USERNAME"] = u.Email
 	if c.Delivery != nil {
 		c.Parameters["CODE_DELIVERY_DESTINATION"] = c.Delivery.Destination
-		c.Parameters["CODE_DELIVERY_DELIVERY_MEDIUM"] = "EMAIL"
+		c.Parameters["CODE_DELIVERY_DELIVERY_MEDIUM"] = c.Delivery.Medium
 	}
 	return &AuthStep{User: u, Challenge: c}, nil
 }
@@ -542,7 +602,7 @@ func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep,
 			return nil, ErrChallengeExpired
 		}
 		return p.answerNewPassword(ctx, a, s, u)
-	case ChallengeSoftwareTokenMFA, ChallengeEmailOTP, ChallengeWebAuthn:
+	case ChallengeSoftwareTokenMFA, ChallengeEmailOTP, ChallengeSMSMFA, ChallengeWebAuthn:
 		return p.answerSecondFactor(ctx, a, name, s, u)
 	case ChallengeMFASetup:
 		if name != s.Name {
@@ -591,10 +651,15 @@ func (p *Pool) answerSecondFactor(ctx context.Context, a Answer, name string, s 
 	}
 	switch name {
 	case ChallengeSelectMFAType:
-		if a.Select != ChallengeEmailOTP {
+		var on bool
+		switch a.Select {
+		case ChallengeEmailOTP:
+			on, err = p.EmailCodesOn(ctx, u.ID)
+		case ChallengeSMSMFA:
+			on, err = p.SMSCodesOn(ctx, u)
+		default:
 			return nil, ErrChallengeExpired
 		}
-		on, err := p.EmailCodesOn(ctx, u.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -604,8 +669,8 @@ func (p *Pool) answerSecondFactor(ctx context.Context, a Answer, name string, s 
 		if err := p.spend(ctx, s); err != nil {
 			return nil, err
 		}
-		return p.secondFactor(ctx, a.Client, s, u, mailNow)
-	case ChallengeSoftwareTokenMFA, ChallengeEmailOTP:
+		return p.secondFactor(ctx, a.Client, session{Name: a.Select, Flow: s.Flow, First: s.First}, u, mailNow)
+	case ChallengeSoftwareTokenMFA, ChallengeEmailOTP, ChallengeSMSMFA:
 		amr, err = p.VerifyMFA(ctx, u, a.Code)
 		if errors.Is(err, ErrWrongCode) {
 			again, aerr := p.secondFactor(ctx, a.Client, s, u, mailNever)
@@ -673,14 +738,23 @@ func (p *Pool) answerSetup(ctx context.Context, a Answer, s session, u *store.Us
 		return nil, err
 	}
 	if a.Select != "" {
-		if a.Select != ChallengeEmailOTP {
+		switch a.Select {
+		case ChallengeEmailOTP:
+			if !p.CanEmailCodes() {
+				return nil, ErrMFAUnavailable
+			}
+		case ChallengeSMSMFA:
+			if _, verified := Phone(u); !p.CanTextCodes() || !verified {
+				return nil, ErrMFAUnavailable
+			}
+		default:
 			return nil, ErrChallengeExpired
-		}
-		if !p.CanEmailCodes() {
-			return nil, ErrMFAUnavailable
 		}
 		if err := p.spend(ctx, s); err != nil {
 			return nil, err
+		}
+		if a.Select == ChallengeSMSMFA {
+			return p.smsSetup(ctx, a.Client, s.Flow, u)
 		}
 		return p.emailSetup(ctx, a.Client, s.Flow, u)
 	}
@@ -698,8 +772,20 @@ func (p *Pool) answerSetup(ctx context.Context, a Answer, s session, u *store.Us
 		codes, err = p.EnableEmailCodes(ctx, u.ID, a.Code)
 		if errors.Is(err, ErrWrongCode) {
 			again, aerr := p.challenge(ctx, a.Client, session{Name: s.Name, Flow: s.Flow, Factor: emailSetup}, u, secondFactorTTL,
-				&Challenge{EmailSetup: true, CanEmail: true, Delivery: &CodeDelivery{Destination: MaskEmail(u.Email), Err: errNotMailedNow},
+				&Challenge{EmailSetup: true, CanEmail: true, Delivery: &CodeDelivery{Destination: MaskEmail(u.Email), Medium: "EMAIL", Err: errNotMailedNow},
 					Parameters: map[string]string{"MFA_SETUP_TYPE": ChallengeEmailOTP}})
+			if aerr != nil {
+				return nil, aerr
+			}
+			return again, err
+		}
+	case s.Factor == smsSetup:
+		codes, err = p.EnableSMSCodes(ctx, u.ID, a.Code)
+		if errors.Is(err, ErrWrongCode) {
+			number, _ := Phone(u)
+			again, aerr := p.challenge(ctx, a.Client, session{Name: s.Name, Flow: s.Flow, Factor: smsSetup}, u, secondFactorTTL,
+				&Challenge{SMSSetup: true, CanText: true, Delivery: &CodeDelivery{Destination: sms.Mask(number), Medium: "SMS", Err: errNotMailedNow},
+					Parameters: map[string]string{"MFA_SETUP_TYPE": ChallengeSMSMFA}})
 			if aerr != nil {
 				return nil, aerr
 			}
@@ -781,7 +867,7 @@ func (p *Pool) PasskeyOptions(ctx context.Context, a Answer, rp RelyingParty) (a
 		return nil, nil, err
 	}
 	switch s.Name {
-	case ChallengeSoftwareTokenMFA, ChallengeEmailOTP, ChallengeWebAuthn:
+	case ChallengeSoftwareTokenMFA, ChallengeEmailOTP, ChallengeSMSMFA, ChallengeWebAuthn:
 		if a.Name != "" && a.Name != ChallengeWebAuthn {
 			return nil, nil, ErrChallengeExpired
 		}

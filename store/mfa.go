@@ -20,6 +20,9 @@ const (
 	// FactorWebAuthn is a passkey or security key (WebAuthn): ID is the
 	// base64url credential ID, Secret the pool's record of its public key.
 	FactorWebAuthn = "webauthn"
+	// FactorSMS is a one-time code sent by SMS to the user's verified
+	// phone_number at each sign-in; it has no secret and holds no number.
+	FactorSMS = "sms"
 )
 
 // MFAFactor is a second factor a user enrolled. Only confirmed factors

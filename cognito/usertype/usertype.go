@@ -83,6 +83,7 @@ type Group struct {
 const (
 	MFASoftwareToken = "SOFTWARE_TOKEN_MFA"
 	MFAEmailOTP      = "EMAIL_OTP"
+	MFASMS           = "SMS_MFA"
 )
 
 // EpochSeconds is t as Cognito's API writes dates: seconds since the Unix
@@ -188,7 +189,7 @@ func Project(attrs []Attribute, names []string) []Attribute {
 // UserMFASettingList does; passkeys are a first factor in Cognito and are
 // not listed. Nil for none, which leaves the field out.
 func MFASettingList(factors []store.MFAFactor) []string {
-	var totp, email bool
+	var totp, text, email bool
 	for _, f := range factors {
 		if !f.Confirmed {
 			continue
@@ -198,11 +199,18 @@ func MFASettingList(factors []store.MFAFactor) []string {
 			totp = true
 		case store.FactorEmail:
 			email = true
+		case store.FactorSMS:
+			text = true
 		}
 	}
+	// In the order the sign-in machine prefers them: the first is the
+	// PreferredMfaSetting.
 	var list []string
 	if totp {
 		list = append(list, MFASoftwareToken)
+	}
+	if text {
+		list = append(list, MFASMS)
 	}
 	if email {
 		list = append(list, MFAEmailOTP)

@@ -160,6 +160,9 @@ type Challenge struct {
 	Enrolment *TOTPEnrolment
 	// EmailSetup: MFA_SETUP answered with the code mailed to the user.
 	EmailSetup bool
+	// Available are SELECT_CHALLENGE's choices (Cognito's
+	// AvailableChallenges).
+	Available []string
 }
 
 // CodeDelivery says what became of a code mailed with a challenge: Err nil
@@ -207,6 +210,14 @@ type Answer struct {
 	PasswordClaimSignature   string
 	PasswordClaimSecretBlock string
 	Timestamp                string
+
+	// USER_AUTH (userauth.go): SELECT_CHALLENGE's choice is Select, with
+	// Password or SRPA for the password's; RelyingParty is the site of
+	// its passkey ceremonies (nil: none), and a WEB_AUTHN step is
+	// answered with Passkey.Credential alone (the session carries the
+	// ceremony).
+	SRPA         string
+	RelyingParty *RelyingParty
 }
 
 // PasskeyAnswer is a finished WebAuthn ceremony.
@@ -257,6 +268,12 @@ type session struct {
 	SRPUser string `json:"s,omitempty"`
 	Key     []byte `json:"x,omitempty"`
 	Decoy   bool   `json:"d,omitempty"`
+
+	// USER_AUTH (userauth.go): a step of choice-based sign-in, whose
+	// UserID is empty for a login without an account; a passkey step
+	// carries its ceremony (Login is the login as above).
+	UserAuth bool              `json:"c,omitempty"`
+	Ceremony *WebAuthnCeremony `json:"w,omitempty"`
 }
 
 const emailSetup = "email"
@@ -446,7 +463,8 @@ func (p *Pool) openSession(ctx context.Context, client, tok string) (session, *s
 	if err != nil {
 		return s, nil, err
 	}
-	if !ok || p.now().Unix() > s.Expires {
+	if !ok || p.now().Unix() > s.Expires || s.UserAuth {
+		// A USER_AUTH step is answered by answerUserAuth alone.
 		return s, nil, ErrChallengeExpired
 	}
 	u, err := p.store.UserByID(ctx, s.UserID)
@@ -513,6 +531,12 @@ func spentKey(s session) string { return "signin_session:" + s.ID }
 func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep, error) {
 	if isSRPAnswer(a) {
 		return p.answerSRP(ctx, a)
+	}
+	if s, ok, err := p.openUserAuth(ctx, a); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return p.answerUserAuth(ctx, a, s)
 	}
 	s, u, err := p.openSession(ctx, a.Client, a.Session)
 	if err != nil {

@@ -89,6 +89,10 @@ func userAuthSite(t *testing.T) *uaSite {
 			continue
 		}
 		a := testenv.NewAuthenticator(t, rp.ID, rp.Origin)
+		// Counting, as a security key: an authenticator that counts
+		// nothing is accepted once a second (pool.passkeyStep), and the
+		// script signs in faster than that.
+		a.Counting = true
 		opts, c, err := p.BeginPasskeyRegistration(t.Context(), u, rp, "")
 		if err != nil {
 			t.Fatal(err)

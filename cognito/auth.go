@@ -36,15 +36,16 @@ func (c *call) client(id string) (*oidc.Client, error) {
 // checkSecretHash checks Cognito's SECRET_HASH, Base64(HMAC-SHA256(client
 // secret, username + client id)), for a client with a secret; usernames
 // lists the names the hash may be over (the login, the user id). A
-// stored client's secret is kept only as a digest, so no hash can be
-// checked for it: such a client cannot use the API (the README says so).
+// stored client keeps its secret sealed (oidc.Client.ClearSecret); one
+// stored before that has a digest alone, from which no hash can be
+// checked: it cannot use the API until its secret is rotated.
 func checkSecretHash(cl *oidc.Client, got string, usernames ...string) error {
 	if cl.Public {
 		return nil
 	}
 	secret, ok := cl.ClearSecret()
 	if !ok {
-		return errf("NotAuthorizedException", "Client "+cl.ID+" has a stored secret; configure it in the Caddyfile to use this API")
+		return errf("NotAuthorizedException", "Client "+cl.ID+" has a secret kept only as a digest (stored before client secrets were sealed), from which SECRET_HASH cannot be checked; give it a new secret with `gatehouse clients rotate-secret --id "+cl.ID+"` to use this API")
 	}
 	if got == "" {
 		return errf("NotAuthorizedException", "Client "+cl.ID+" is configured with secret but SECRET_HASH was not received")

@@ -127,7 +127,7 @@ type Client struct {
 	// empty for a public client and for one made before secrets were
 	// sealed (its secret is then the hash alone).
 	SecretSealed []byte
-	Public     bool
+	Public       bool
 	// RedirectURIs are matched exactly.
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ type uaSite struct {
 	*site
 	bridge string
 	// keys are the users' authenticators by login.
+	mu   sync.Mutex
 	keys map[string]*testenv.Authenticator
 	// users by login: ada and bob have a password and a passkey, cy a
 	// password, pat neither (a passwordless account).
@@ -124,7 +126,9 @@ func (us *uaSite) passkeyBridge(t *testing.T) string {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/passkey", func(w http.ResponseWriter, r *http.Request) {
+		us.mu.Lock()
 		a := us.keys[r.URL.Query().Get("user")]
+		us.mu.Unlock()
 		var opts struct {
 			Challenge string `json:"challenge"`
 			RPID      string `json:"rpId"`
@@ -140,6 +144,36 @@ func (us *uaSite) passkeyBridge(t *testing.T) string {
 			return
 		}
 		_, _ = w.Write(a.Get(t, ch))
+	})
+	// POST /passkey/create?user=<login>  body: CredentialCreationOptions
+	//                                   -> a new authenticator's answer
+	mux.HandleFunc("/passkey/create", func(w http.ResponseWriter, r *http.Request) {
+		var opts struct {
+			Challenge string `json:"challenge"`
+			RP        struct {
+				ID string `json:"id"`
+			} `json:"rp"`
+			User struct {
+				ID string `json:"id"`
+			} `json:"user"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if json.Unmarshal(body, &opts) != nil || opts.RP.ID != "app.example.test" {
+			http.Error(w, "bad creation options", http.StatusBadRequest)
+			return
+		}
+		ch, err1 := b64url(opts.Challenge)
+		handle, err2 := b64url(opts.User.ID)
+		if err1 != nil || err2 != nil {
+			http.Error(w, "bad creation options", http.StatusBadRequest)
+			return
+		}
+		a := testenv.NewAuthenticator(t, "app.example.test", uaOrigin)
+		a.Counting = true
+		us.mu.Lock()
+		us.keys[r.URL.Query().Get("user")] = a
+		us.mu.Unlock()
+		_, _ = w.Write(a.Create(t, ch, handle))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The codes and the rest: codeBridge's.

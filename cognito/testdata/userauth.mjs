@@ -10,6 +10,8 @@ import crypto from "node:crypto";
 import assert from "node:assert/strict";
 import {
   CognitoIdentityProviderClient, InitiateAuthCommand, RespondToAuthChallengeCommand, GetUserCommand,
+  StartWebAuthnRegistrationCommand, CompleteWebAuthnRegistrationCommand, ListWebAuthnCredentialsCommand,
+  DeleteWebAuthnCredentialCommand,
 } from "@aws-sdk/client-cognito-identity-provider";
 import identity from "amazon-cognito-identity-js";
 const { AuthenticationHelper, DateHelper } = identity;
@@ -196,5 +198,48 @@ for (const login of ["nobody@example.com", "pat@example.com"]) {
   assert.deepEqual(Object.keys(JSON.parse(wa.ChallengeParameters.CREDENTIAL_REQUEST_OPTIONS)).sort(), Object.keys(options).sort());
 }
 step("unknown and passwordless logins: the same SELECT_CHALLENGE, the same refusal, the same passkey options");
+
+// The passkey actions: cy (who has none) registers one with a fresh
+// sign-in's access token, lists it, signs in with it, and deletes it.
+const cyTokens = (await userAuth("cy@example.com", { PREFERRED_CHALLENGE: "PASSWORD", PASSWORD })).AuthenticationResult;
+const started = await send(new StartWebAuthnRegistrationCommand({ AccessToken: cyTokens.AccessToken }));
+const creation = started.CredentialCreationOptions;
+assert.equal(creation.rp.id, "app.example.test");
+assert.ok(creation.challenge && creation.user.id);
+const r = await fetch(`${BRIDGE}/passkey/create?user=cy@example.com`, { method: "POST", body: JSON.stringify(creation) });
+assert.equal(r.status, 200, await r.clone().text());
+const attestation = await r.json();
+await send(new CompleteWebAuthnRegistrationCommand({ AccessToken: cyTokens.AccessToken, Credential: attestation }));
+await expectError(send(new CompleteWebAuthnRegistrationCommand({ AccessToken: cyTokens.AccessToken, Credential: attestation })),
+  "WebAuthnCredentialNotSupportedException");
+// Another user's access token cannot finish cy's ceremony.
+const adaTokens = (await userAuth("ada@example.com", { PREFERRED_CHALLENGE: "WEB_AUTHN" }));
+const adaIn = await respond("WEB_AUTHN", adaTokens.Session, {
+  USERNAME: "ada@example.com", CREDENTIAL: await passkey("ada@example.com", adaTokens.ChallengeParameters.CREDENTIAL_REQUEST_OPTIONS),
+});
+await expectError(send(new CompleteWebAuthnRegistrationCommand({ AccessToken: adaIn.AuthenticationResult.AccessToken, Credential: attestation })),
+  "WebAuthnChallengeNotFoundException");
+let listed = await send(new ListWebAuthnCredentialsCommand({ AccessToken: cyTokens.AccessToken }));
+assert.equal(listed.Credentials.length, 1);
+const cred = listed.Credentials[0];
+assert.equal(cred.RelyingPartyId, "app.example.test");
+assert.equal(cred.CredentialId, attestation.id);
+assert.ok(cred.CreatedAt instanceof Date && Math.abs(cred.CreatedAt - Date.now()) < 60000);
+step("StartWebAuthnRegistration, CompleteWebAuthnRegistration (twice: refused; with another user's token: refused), ListWebAuthnCredentials");
+wa = await userAuth("cy@example.com", { PREFERRED_CHALLENGE: "WEB_AUTHN" });
+id = await signedIn(await respond("WEB_AUTHN", wa.Session, {
+  USERNAME: "cy@example.com", CREDENTIAL: await passkey("cy@example.com", wa.ChallengeParameters.CREDENTIAL_REQUEST_OPTIONS),
+}), "cy@example.com");
+assert.deepEqual(id.amr, ["hwk", "mfa"]);
+await expectError(send(new DeleteWebAuthnCredentialCommand({ AccessToken: adaIn.AuthenticationResult.AccessToken, CredentialId: cred.CredentialId })),
+  "ResourceNotFoundException");
+await send(new DeleteWebAuthnCredentialCommand({ AccessToken: cyTokens.AccessToken, CredentialId: cred.CredentialId }));
+listed = await send(new ListWebAuthnCredentialsCommand({ AccessToken: cyTokens.AccessToken }));
+assert.deepEqual(listed.Credentials, []);
+wa = await userAuth("cy@example.com", { PREFERRED_CHALLENGE: "WEB_AUTHN" });
+await expectError(respond("WEB_AUTHN", wa.Session, {
+  USERNAME: "cy@example.com", CREDENTIAL: await passkey("cy@example.com", wa.ChallengeParameters.CREDENTIAL_REQUEST_OPTIONS),
+}), "NotAuthorizedException", "The passkey was not accepted.");
+step("the new passkey signs in; DeleteWebAuthnCredential (another user's token: ResourceNotFoundException); then it no longer does");
 
 console.log("ALL OK");

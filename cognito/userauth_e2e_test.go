@@ -221,6 +221,23 @@ func TestUserAuthSDK(t *testing.T) {
 	}
 }
 
+// TestAmplifyUserAuth runs Amplify v6's signIn with authFlowType USER_AUTH
+// (testdata/amplify_userauth.mjs): the first-factor selection, the
+// password over SRP, an emailed code, and an unknown login.
+func TestAmplifyUserAuth(t *testing.T) {
+	node, root := needNode(t, "aws-amplify")
+	us := userAuthSite(t)
+	cmd := exec.Command(node, filepath.Join(root, "cognito", "testdata", "amplify_userauth.mjs"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "ENDPOINT="+us.base, "BRIDGE="+us.bridge, "POOL_ID="+poolID, "CLIENT="+uaApp, "PASSWORD="+uaPassword)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "ALL OK") {
+		t.Fatalf("amplify_userauth.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Log(stdout.String())
+}
+
 // TestUserAuthIndistinguishable: for every choice, a known login (with a
 // password and a passkey), a passwordless one and an unknown one get the
 // same status, the same fields, the same AvailableChallenges, the same

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"regexp"
@@ -28,6 +29,7 @@ type clientJSON struct {
 	RefreshTokenTTL        string    `json:"refresh_token_ttl"`
 	RefreshTokenRotation   string    `json:"refresh_token_rotation"`
 	RefreshTokenGrace      string    `json:"refresh_token_grace"`
+	Secret                 string    `json:"secret,omitempty"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -38,7 +40,7 @@ type createdJSON struct {
 	ClientSecret string `json:"client_secret"`
 }
 
-var createdConfidential = regexp.MustCompile(`^created confidential client (\S+)\nclient_secret: (\S+)\nThis secret is shown only now; Gatehouse keeps only a hash of it\.\n$`)
+var createdConfidential = regexp.MustCompile(`^created confidential client (\S+)\nclient_secret: (\S+)\nThis secret is shown only now; Gatehouse keeps a hash of it and the secret sealed\.\n$`)
 
 // createClient makes a confidential client through the CLI and returns the
 // secret it printed, which no later output may contain.
@@ -93,8 +95,19 @@ func TestClientsCreateConfidential(t *testing.T) {
 	if strings.Contains(c.SecretHash, secret) {
 		t.Error("the secret is stored in the clear")
 	}
+	// Sealed too, for the Cognito API's SECRET_HASH: the pool opens it,
+	// for this client only.
+	if opened, err := e.openPool().OpenClientSecret(t.Context(), "webapp", c.SecretSealed); err != nil || opened != secret {
+		t.Errorf("sealed secret opens to %q, %v; want the printed secret", opened, err)
+	}
+	if _, err := e.openPool().OpenClientSecret(t.Context(), "other", c.SecretSealed); err == nil {
+		t.Error("the sealed secret opens for another client id")
+	}
+	if bytes.Contains(c.SecretSealed, []byte(secret)) {
+		t.Error("the sealed secret holds it in the clear")
+	}
 	want := store.Client{
-		ID: "webapp", Name: "Web App", SecretHash: c.SecretHash,
+		ID: "webapp", Name: "Web App", SecretHash: c.SecretHash, SecretSealed: c.SecretSealed,
 		RedirectURIs:           []string{"https://app.example.com/cb", "http://localhost:8080/cb?a=1,2"},
 		PostLogoutRedirectURIs: []string{},
 		Scopes:                 []string{"openid", "email", "profile"},
@@ -353,6 +366,7 @@ func TestClientsListShowDelete(t *testing.T) {
 		`refresh_token_ttl:\s+720h0m0s`,
 		`refresh_token_rotation:\s+on`,
 		`refresh_token_grace:\s+10s`,
+		`secret:\s+sealed`,
 		`created_at:\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`,
 	} {
 		if !regexp.MustCompile(`(?m)^` + line + `$`).MatchString(text) {
@@ -367,7 +381,7 @@ func TestClientsListShowDelete(t *testing.T) {
 		Scopes:                 []string{"openid", "email", "profile"},
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
 		IDTokenTTL:             "1h0m0s", AccessTokenTTL: "1h0m0s", RefreshTokenTTL: "720h0m0s",
-		RefreshTokenRotation: "on", RefreshTokenGrace: "10s",
+		RefreshTokenRotation: "on", RefreshTokenGrace: "10s", Secret: "sealed",
 		CreatedAt: shown.CreatedAt}
 	if !reflect.DeepEqual(shown, wantShown) || !shown.CreatedAt.Equal(list[2].CreatedAt) {
 		t.Errorf("show --json = %+v\nwant %+v", shown, wantShown)
@@ -448,5 +462,43 @@ func TestClientsCreateRotation(t *testing.T) {
 		if shown.RefreshTokenRotation != tc.shown[0] || shown.RefreshTokenGrace != tc.shown[1] {
 			t.Errorf("%s shown with rotation %q grace %q, want %q %q", tc.id, shown.RefreshTokenRotation, shown.RefreshTokenGrace, tc.shown[0], tc.shown[1])
 		}
+	}
+}
+
+// TestClientsRotateSecret: rotate-secret prints a new secret once, keeps it
+// hashed and sealed, and the old one stops verifying; a digest-only client
+// (stored before sealing) becomes sealed; a public client is refused.
+func TestClientsRotateSecret(t *testing.T) {
+	e := newEnv(t, "")
+	old := e.createClient("webapp", "--redirect-uri", "https://app.example.com/cb")
+	// As a client stored before secrets were sealed.
+	if err := e.openPool().Store().SetClientSecret(t.Context(), "webapp", oidc.HashClientSecret(old), nil); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.ok("clients", "show", "--id", "webapp"); !strings.Contains(out, "secret:") || !strings.Contains(out, "digest") {
+		t.Errorf("show of a digest-only client:\n%s", out)
+	}
+	out := e.ok("clients", "rotate-secret", "--id", "webapp")
+	m := regexp.MustCompile(`^new secret for client webapp\nclient_secret: (\S+)\n`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("rotate-secret printed %q", out)
+	}
+	e.secrets = append(e.secrets, m[1])
+	c := e.storedClient("webapp")
+	if !oidc.VerifyClientSecret(c.SecretHash, m[1]) || oidc.VerifyClientSecret(c.SecretHash, old) {
+		t.Error("after rotation the hash does not verify the new secret alone")
+	}
+	if opened, err := e.openPool().OpenClientSecret(t.Context(), "webapp", c.SecretSealed); err != nil || opened != m[1] {
+		t.Errorf("sealed secret after rotation: %q, %v", opened, err)
+	}
+	if out := e.ok("clients", "show", "--id", "webapp", "--json"); !strings.Contains(out, `"secret": "sealed"`) {
+		t.Errorf("show --json after rotation:\n%s", out)
+	}
+	e.ok("clients", "create", "--id", "spa", "--public", "--redirect-uri", "https://spa.example.com/cb")
+	if r := e.gh("clients", "rotate-secret", "--id", "spa"); r.code == 0 || !strings.Contains(r.stderr, "public") {
+		t.Errorf("rotate-secret of a public client: %+v", r)
+	}
+	if r := e.gh("clients", "rotate-secret", "--id", "nobody"); r.code == 0 || !strings.Contains(r.stderr, "no such client") {
+		t.Errorf("rotate-secret of an unknown client: %+v", r)
 	}
 }

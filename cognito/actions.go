@@ -23,4 +23,8 @@ var actions = map[string]func(*call) (any, error){
 	"AssociateSoftwareToken":           associateSoftwareToken,
 	"VerifySoftwareToken":              verifySoftwareToken,
 	"SetUserMFAPreference":             setUserMFAPreference,
+	"StartWebAuthnRegistration":        startWebAuthnRegistration,
+	"CompleteWebAuthnRegistration":     completeWebAuthnRegistration,
+	"ListWebAuthnCredentials":          listWebAuthnCredentials,
+	"DeleteWebAuthnCredential":         deleteWebAuthnCredential,
 }

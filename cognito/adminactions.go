@@ -543,6 +543,11 @@ func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 			req.about(step.Challenge.User.ID)
 		}
 		return c.answerStep(cl, step)
+	case "USER_AUTH":
+		if !cl.AllowsAuthFlow(oidc.AuthFlowUserAuth) {
+			return nil, errf("InvalidParameterException", "USER_AUTH flow not enabled for this client")
+		}
+		return c.userAuth(cl, p)
 	case "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN":
 		if !cl.AllowsAuthFlow(oidc.AuthFlowRefreshToken) {
 			return nil, errf("InvalidParameterException", "REFRESH_TOKEN_AUTH flow not enabled for this client")

@@ -176,3 +176,43 @@ func TestAdminFederatedUsername(t *testing.T) {
 	}
 	wantError(t, a.do(a.request(t, a.rw, "AdminGetUser", map[string]any{"UserPoolId": "eu-west-1_Test1", "Username": "Google_7654321"})), 400, "UserNotFoundException")
 }
+
+// TestAdminUserAuth: AdminInitiateAuth starts USER_AUTH as InitiateAuth
+// does (the in-process pool has no mail, SRP or passkey site: PASSWORD
+// alone is offered), AdminRespondToAuthChallenge answers its choice, and a
+// client without ALLOW_USER_AUTH is refused.
+func TestAdminUserAuth(t *testing.T) {
+	t.Parallel()
+	a := newSignedAPI(t, generous())
+	_, pl := inProcessAPI(t)
+	if _, err := pl.CreateUser(t.Context(), pool.NewUser{Email: "admin-choice@example.com", Password: "Some horse battery 1"}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(client, login string) *httptest.ResponseRecorder {
+		return a.do(a.request(t, a.rw, "AdminInitiateAuth", map[string]any{"UserPoolId": "eu-west-1_Test1", "ClientId": client,
+			"AuthFlow": "USER_AUTH", "AuthParameters": map[string]string{"USERNAME": login}}))
+	}
+	wantError(t, start("spa", "admin-choice@example.com"), 400, "InvalidParameterException")
+	for _, login := range []string{"admin-choice@example.com", "nobody-choice@example.com"} {
+		w := start("choice", login)
+		var out struct {
+			ChallengeName       string
+			AvailableChallenges []string
+			Session             string
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != 200 || out.ChallengeName != "SELECT_CHALLENGE" ||
+			len(out.AvailableChallenges) != 1 || out.AvailableChallenges[0] != "PASSWORD" {
+			t.Fatalf("%s: %d %s", login, w.Code, w.Body)
+		}
+		w = a.do(a.request(t, a.rw, "AdminRespondToAuthChallenge", map[string]any{"UserPoolId": "eu-west-1_Test1", "ClientId": "choice",
+			"ChallengeName": "SELECT_CHALLENGE", "Session": out.Session,
+			"ChallengeResponses": map[string]string{"USERNAME": login, "ANSWER": "PASSWORD", "PASSWORD": "Some horse battery 1"}}))
+		if login == "nobody-choice@example.com" {
+			wantError(t, w, 400, "NotAuthorizedException")
+			continue
+		}
+		if w.Code != 200 || !bytes.Contains(w.Body.Bytes(), []byte(`"AccessToken"`)) {
+			t.Fatalf("PASSWORD chosen: %d %s", w.Code, w.Body)
+		}
+	}
+}

@@ -56,15 +56,16 @@ func (c *call) setTriggerContext(clientID string) {
 // checkSecretHash checks Cognito's SECRET_HASH, Base64(HMAC-SHA256(client
 // secret, username + client id)), for a client with a secret; usernames
 // lists the names the hash may be over (the login, the user id). A
-// stored client's secret is kept only as a digest, so no hash can be
-// checked for it: such a client cannot use the API (the README says so).
+// stored client keeps its secret sealed (oidc.Client.ClearSecret); one
+// stored before that has a digest alone, from which no hash can be
+// checked: it cannot use the API until its secret is rotated.
 func checkSecretHash(cl *oidc.Client, got string, usernames ...string) error {
 	if cl.Public {
 		return nil
 	}
 	secret, ok := cl.ClearSecret()
 	if !ok {
-		return errf("NotAuthorizedException", "Client "+cl.ID+" has a stored secret; configure it in the Caddyfile to use this API")
+		return errf("NotAuthorizedException", "Client "+cl.ID+" has a secret kept only as a digest (stored before client secrets were sealed), from which SECRET_HASH cannot be checked; give it a new secret with `gatehouse clients rotate-secret --id "+cl.ID+"` to use this API")
 	}
 	if got == "" {
 		return errf("NotAuthorizedException", "Client "+cl.ID+" is configured with secret but SECRET_HASH was not received")
@@ -99,6 +100,8 @@ type authAnswer struct {
 	ChallengeName        string            `json:"ChallengeName,omitempty"`
 	ChallengeParameters  map[string]string `json:"ChallengeParameters"`
 	Session              string            `json:"Session,omitempty"`
+	// AvailableChallenges are SELECT_CHALLENGE's choices (USER_AUTH).
+	AvailableChallenges []string `json:"AvailableChallenges,omitempty"`
 }
 
 func resultOf(t *oidc.Tokens) *authResult {
@@ -154,7 +157,7 @@ func (c *call) answerStep(cl *oidc.Client, step *pool.AuthStep) (*authAnswer, er
 		list, _ := json.Marshal(can)
 		params["MFAS_CAN_SETUP"] = string(list)
 	}
-	return &authAnswer{ChallengeName: ch.Name, ChallengeParameters: params, Session: wrapSession(cl, ch.Session)}, nil
+	return &authAnswer{ChallengeName: ch.Name, ChallengeParameters: params, Session: wrapSession(cl, ch.Session), AvailableChallenges: ch.Available}, nil
 }
 
 func (c *call) issue(cl *oidc.Client, u *store.User, amr []string, authTime time.Time) (*authAnswer, error) {
@@ -237,8 +240,39 @@ func initiateAuth(c *call) (any, error) {
 		return c.answerStep(cl, step)
 	case "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN":
 		return c.refresh(cl, p["REFRESH_TOKEN"], p["SECRET_HASH"], p["USERNAME"])
+	case "USER_AUTH":
+		return c.userAuth(cl, p)
 	}
 	return nil, errf("InvalidParameterException", req.AuthFlow+" is not supported by this user pool")
+}
+
+// Cognito's first-factor names, which PREFERRED_CHALLENGE may give (SMS_OTP
+// is Cognito's, never offered here: it leads to SELECT_CHALLENGE).
+var knownFirstFactors = map[string]bool{
+	pool.FirstFactorPassword: true, pool.FirstFactorPasswordSRP: true, pool.FirstFactorEmailOTP: true,
+	pool.FirstFactorWebAuthn: true, "SMS_OTP": true,
+}
+
+// userAuth starts USER_AUTH (choice-based sign-in) in the pool's machine:
+// InitiateAuth's and AdminInitiateAuth's.
+func (c *call) userAuth(cl *oidc.Client, p map[string]string) (*authAnswer, error) {
+	if p["USERNAME"] == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter USERNAME")
+	}
+	if pref := p["PREFERRED_CHALLENGE"]; pref != "" && !knownFirstFactors[pref] {
+		return nil, errf("InvalidParameterException", "Invalid PREFERRED_CHALLENGE: "+clip(pref))
+	}
+	if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
+		return nil, err
+	}
+	step, err := c.h.cfg.Pool.InitiateUserAuth(c.ctx(), pool.UserAuth{
+		Username: p["USERNAME"], Preferred: p["PREFERRED_CHALLENGE"], Password: p["PASSWORD"], SRPA: p["SRP_A"],
+		Client: clientBinding(cl), RelyingParty: c.h.cfg.WebAuthn,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.answerStep(cl, step)
 }
 
 // refresh runs the refresh grant; the secret hash of a client with a
@@ -372,6 +406,23 @@ func (c *call) respond(req respondRequest) (any, error) {
 				ChallengeParameters: map[string]string{"USERNAME": r["USERNAME"]}}, nil
 		default:
 			return nil, errf("InvalidParameterException", "ANSWER must be SOFTWARE_TOKEN_MFA, SMS_MFA or EMAIL_OTP")
+		}
+	case pool.ChallengeSelectChallenge:
+		// USER_AUTH's choice, with the password (or SRP_A) when it is
+		// the password's.
+		a.Select, a.Password, a.SRPA, a.RelyingParty = r["ANSWER"], r["PASSWORD"], r["SRP_A"], c.h.cfg.WebAuthn
+		if a.Select == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter ANSWER")
+		}
+	case pool.ChallengeWebAuthn:
+		// USER_AUTH's passkey: the assertion (AuthenticationResponseJSON);
+		// the ceremony is in the Session.
+		if r["CREDENTIAL"] == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter CREDENTIAL")
+		}
+		a.RelyingParty = c.h.cfg.WebAuthn
+		if a.RelyingParty != nil {
+			a.Passkey = &pool.PasskeyAnswer{RelyingParty: *a.RelyingParty, Credential: []byte(r["CREDENTIAL"])}
 		}
 	case pool.ChallengePasswordVerifier:
 		// USER_SRP_AUTH's proof; the pool checks it (pool/srp.go).

@@ -90,6 +90,10 @@ type Config struct {
 	SealKey []byte
 	// SRP, when set, answers USER_SRP_AUTH; nil refuses it.
 	SRP SRPAuth
+	// WebAuthn is the site USER_AUTH's passkey ceremonies run for (the
+	// app's origin; its host is the relying party id); nil offers no
+	// WEB_AUTHN.
+	WebAuthn *pool.RelyingParty
 	// AdminVerifier, when set, checks the signature of admin actions;
 	// nil refuses them all.
 	AdminVerifier AdminVerifier

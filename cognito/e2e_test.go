@@ -40,6 +40,12 @@ type site struct {
 // extra pool options.
 func startSite(t *testing.T, extra string) *site {
 	t.Helper()
+	return startSiteWith(t, extra, "")
+}
+
+// startSiteWith is startSite with options for the cognito block too.
+func startSiteWith(t *testing.T, extra, cognitoExtra string) *site {
+	t.Helper()
 	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})
 	dir := t.TempDir()
 	base := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
@@ -58,6 +64,7 @@ func startSite(t *testing.T, extra string) *site {
 			cognito {
 				pool_id %s
 				region us-east-1
+				%s
 			}
 			client %s {
 				public
@@ -84,7 +91,7 @@ func startSite(t *testing.T, extra string) *site {
 	}
 	respond "issuer home"
 }
-`, filepath.Join(dir, "gatehouse.db"), base, testenv.FastHash, smtp.URL(), poolID, publicApp, secretApp, webappSecret, extra, base)
+`, filepath.Join(dir, "gatehouse.db"), base, testenv.FastHash, smtp.URL(), poolID, cognitoExtra, publicApp, secretApp, webappSecret, extra, base)
 	testenv.StartCaddy(t, text)
 	testenv.WaitHTTP(t, base+"/.well-known/openid-configuration", 5*time.Second)
 	return &site{base: base, smtp: smtp, db: filepath.Join(dir, "gatehouse.db")}

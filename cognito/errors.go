@@ -104,6 +104,13 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 	switch {
 	case errors.Is(err, pool.ErrInvalidCredentials):
 		return errBadCredentials
+	case errors.Is(err, pool.ErrPasswordMissing):
+		return errf("InvalidParameterException", "Missing required parameter PASSWORD or SRP_A for the selected challenge")
+	case errors.Is(err, pool.ErrFactorUnavailable):
+		return errf("InvalidParameterException", "The selected challenge is not available for this user pool")
+	case errors.Is(err, pool.ErrPasskeyRefused), errors.Is(err, pool.ErrPasskeyUnknown), errors.Is(err, pool.ErrPasskeyNotVerified):
+		// One answer, whoever's passkey it was.
+		return errf("NotAuthorizedException", "The passkey was not accepted.")
 	case errors.Is(err, pool.ErrSRPUnavailable):
 		return errf("InvalidParameterException", "USER_SRP_AUTH is not enabled for this user pool")
 	case errors.Is(err, pool.ErrInvalidSRPA):

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/cognito"
+	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
 // FuzzAPI sends any body to any action, of a pool without SRP and of one
@@ -27,6 +30,15 @@ func FuzzAPI(f *testing.F) {
 		{"InitiateAuth", `{"ClientId":"srpapp","AuthFlow":"USER_SRP_AUTH","AuthParameters":{"USERNAME":"a@example.com","SRP_A":"02"}}`},
 		{"RespondToAuthChallenge", `{"ClientId":"srpapp","ChallengeName":"PASSWORD_VERIFIER","ChallengeResponses":{"USERNAME":"x","PASSWORD_CLAIM_SECRET_BLOCK":"AAAA","TIMESTAMP":"Sun Dec 6 11:00:00 UTC 2026","PASSWORD_CLAIM_SIGNATURE":"AAAA"}}`},
 		{"RespondToAuthChallenge", `{"ClientId":"srpapp","ChallengeName":"PASSWORD_VERIFIER","Session":"srpapp:gh1.AAAA","ChallengeResponses":{"PASSWORD_CLAIM_SECRET_BLOCK":"Z2gx","TIMESTAMP":"x","PASSWORD_CLAIM_SIGNATURE":"y"}}`},
+		{"InitiateAuth", `{"ClientId":"choice","AuthFlow":"USER_AUTH","AuthParameters":{"USERNAME":"a@example.com"}}`},
+		{"InitiateAuth", `{"ClientId":"choice","AuthFlow":"USER_AUTH","AuthParameters":{"USERNAME":"a@example.com","PREFERRED_CHALLENGE":"WEB_AUTHN"}}`},
+		{"InitiateAuth", `{"ClientId":"choice","AuthFlow":"USER_AUTH","AuthParameters":{"USERNAME":"a@example.com","PREFERRED_CHALLENGE":"PASSWORD","PASSWORD":"x"}}`},
+		{"RespondToAuthChallenge", `{"ClientId":"choice","ChallengeName":"SELECT_CHALLENGE","Session":"choice:AAAA","ChallengeResponses":{"ANSWER":"PASSWORD_SRP","SRP_A":"02"}}`},
+		{"RespondToAuthChallenge", `{"ClientId":"choice","ChallengeName":"WEB_AUTHN","Session":"choice:AAAA","ChallengeResponses":{"CREDENTIAL":"{\"id\":\"AA\",\"response\":{}}"}}`},
+		{"StartWebAuthnRegistration", `{"AccessToken":"eyJhbGciOiJFUzI1NiJ9.e30.AAAA"}`},
+		{"CompleteWebAuthnRegistration", `{"AccessToken":"x","Credential":{"id":"AA","response":{"clientDataJSON":"e30"}}}`},
+		{"ListWebAuthnCredentials", `{"AccessToken":"x","MaxResults":99}`},
+		{"DeleteWebAuthnCredential", `{"AccessToken":"x","CredentialId":"AA"}`},
 		{"Nope", `{}`},
 		{"SignUp", `{"ClientId":`},
 		{"InitiateAuth", `null`},
@@ -35,8 +47,19 @@ func FuzzAPI(f *testing.F) {
 	}
 	h, _ := inProcessAPI(f)
 	withSRP, _ := inProcessSRPAPI(f)
+	// The first pool with a passkey site: USER_AUTH offers WEB_AUTHN.
+	cfg := apiConfig
+	rp, err := pool.NewRelyingParty("https://app.example.test")
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg.WebAuthn = &rp
+	withPasskeys, err := cognito.New(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, action string, body []byte) {
-		for _, h := range []http.Handler{h, withSRP} {
+		for _, h := range []http.Handler{h, withSRP, withPasskeys} {
 			check(t, h, action, body)
 		}
 	})

@@ -88,6 +88,9 @@ func buildAPI() (*cognito.Handler, *pool.Pool, error) {
 				AuthFlows: []string{oidc.AuthFlowUserPassword, oidc.AuthFlowRefreshToken}},
 			{ID: "webapp", Secret: "webapp-secret-0123456789abcdef", RedirectURIs: []string{"https://app.example.test/cb"},
 				AuthFlows: []string{oidc.AuthFlowUserPassword}},
+			// A client of choice-based sign-in (USER_AUTH, admin too).
+			{ID: "choice", Public: true, RedirectURIs: []string{"https://choice.example.test/cb"},
+				AuthFlows: []string{oidc.AuthFlowUserAuth}},
 			// A client allowed SRP in a pool without it.
 			{ID: "srpwanted", Public: true, RedirectURIs: []string{"https://srp.example.test/cb"},
 				AuthFlows: []string{oidc.AuthFlowUserSRP}},

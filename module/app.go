@@ -80,6 +80,9 @@ type PoolConfig struct {
 	// SRP turns on Cognito's USER_SRP_AUTH (module/srp.go): a verifier
 	// per user, made when a password is set or used. Default off.
 	SRP bool `json:"srp,omitempty"`
+	// FirstAuthFactors are USER_AUTH's choices (module/userauth.go);
+	// default PASSWORD WEB_AUTHN.
+	FirstAuthFactors []string `json:"first_auth_factors,omitempty"`
 	// Mail sends confirmation codes, reset codes and invitations.
 	Mail *MailConfig `json:"mail,omitempty"`
 	// MFA is off, optional (the default: users may enrol a factor) or
@@ -121,6 +124,9 @@ type CognitoConfig struct {
 	PoolID string `json:"pool_id"`
 	// Region defaults to the pool id's prefix, and must be it.
 	Region string `json:"region,omitempty"`
+	// WebAuthnOrigin is the origin of USER_AUTH's passkey ceremonies
+	// (module/userauth.go); default the issuer's.
+	WebAuthnOrigin string `json:"webauthn_origin,omitempty"`
 }
 
 // DefaultThrottle is the budget of a pool that sets none: generous for
@@ -396,6 +402,9 @@ func (c *PoolConfig) Validate() error {
 	if err := validateTriggers(c); err != nil {
 		return err
 	}
+	if err := validateFirstFactors(c); err != nil {
+		return err
+	}
 	return validateSRP(c)
 }
 
@@ -502,9 +511,10 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
 		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: totpIssuer, Lockout: cfg.Lockout.pool(),
 			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey, PreviousSecretKeys: previousKeys},
-		AuditLog: auditLogger(ctx),
-		SRP:      srpConfig(cfg),
-		Triggers: invoker,
+		AuditLog:     auditLogger(ctx),
+		SRP:          srpConfig(cfg),
+		Triggers:     invoker,
+		FirstFactors: cfg.FirstAuthFactors,
 	})
 	if err != nil {
 		return nil, err

@@ -62,7 +62,9 @@ func init() {
 //			cognito {                # the Cognito user-pool API on the issuer site
 //				pool_id <region>_<id>
 //				region <region>      # optional; the pool id's prefix
+//				webauthn_origin <origin> # USER_AUTH's passkeys; default the issuer's (userauth.go)
 //			}
+//			first_auth_factors PASSWORD [EMAIL_OTP] [WEB_AUTHN]  # USER_AUTH's choices
 //			srp on|off               # USER_SRP_AUTH through the API (needs cognito; see srp.go)
 //			trigger <kind> <url> {   # a lifecycle hook; see triggers.go
 //				secret <whsec_...>
@@ -579,8 +581,12 @@ func parseCognito(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 			if err := oneArg(d, &c.Region); err != nil {
 				return err
 			}
+		case "webauthn_origin":
+			if err := oneArg(d, &c.WebAuthnOrigin); err != nil {
+				return err
+			}
 		default:
-			return d.Errf("cognito: unrecognized option %q (want pool_id or region)", d.Val())
+			return d.Errf("cognito: unrecognized option %q (want pool_id, region or webauthn_origin)", d.Val())
 		}
 	}
 	if err := cognito.CheckPoolID(c.PoolID, c.Region); err != nil {

@@ -88,6 +88,35 @@ func TestCognitoAppThroughCaddy(t *testing.T) {
 		}
 	}
 
+	// Cognito's /logout?response_type=code&...: sign out, then that
+	// client's sign-in. A foreign redirect_uri (or a logout_uri beside it)
+	// signs nobody out and goes nowhere.
+	for _, q := range []string{
+		query("cognito", "https://evil.example.test/cb", "st-bad"),
+		query("cognito", cognitoCB, "st-bad") + "&logout_uri=" + url.QueryEscape(cognitoCB),
+	} {
+		resp, _ := get(t, c, s.issuer+"/logout?"+q, nil)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Errorf("/logout?%s: %d, Location %q, want 400 and no redirect", q, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	if _, n := s.Navigate(t, c, s.issuer+"/login?"+query("cognito", cognitoCB, "st-still"), adaEmail); n != 0 {
+		t.Fatalf("after refused sign-outs: %d sign-ins, want 0 (still signed in)", n)
+	}
+	resp, body = get(t, c, s.issuer+"/logout?"+query("cognito", cognitoCB, "st-again"), nil)
+	loc, err = resp.Location()
+	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Path != "/oauth2/authorize" ||
+		loc.Query().Get("client_id") != "cognito" || loc.Query().Get("state") != "st-again" || loc.Query().Get("redirect_uri") != cognitoCB {
+		t.Fatalf("/logout?response_type=code: %d %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	back, n = s.Navigate(t, c, loc.String(), adaEmail)
+	if n != 1 {
+		t.Fatalf("after /logout?response_type=code: %d sign-ins, want 1 (signed out, then the sign-in page)", n)
+	}
+	if _, err := cognito.Conf.Exchange(context.Background(), s.CodeFrom(t, back, cognitoCB, "st-again")); err != nil {
+		t.Fatalf("exchange after signing in again: %v", err)
+	}
+
 	// Refusals, and the site's own paths.
 	for _, path := range []string{"/login", "/signup", "/forgotPassword"} {
 		resp, _ := get(t, testenv.Browser(t), s.issuer+path+"?"+query("webapp", "https://evil.example.test/cb", "x"), nil)

@@ -195,6 +195,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("gatehouse_idp: %w", err)
 		}
 		h.cognito, err = cognito.New(cognito.Config{
+			WebAuthn:      apiRelyingParty(p.Config, p.Config.Issuer),
 			SRP:           srpAuth,
 			AdminVerifier: admin,
 			PoolID:        cc.PoolID,

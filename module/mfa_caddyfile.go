@@ -43,6 +43,7 @@ func (l LockoutConfig) pool() pool.LockoutConfig {
 //	}
 //	throttle <n> per <duration> [burst <n>]   # per client IP, hosted-page POSTs
 //	remember_device <duration>                # skip the second factor on a known browser
+//	first_auth_factors PASSWORD [EMAIL_OTP] [WEB_AUTHN]  # USER_AUTH's choices; see userauth.go
 //	mfa_secret_key <key> [<previous key>...]  # seals TOTP secrets: base64 of 32 bytes, as
 //	                                          # {env.NAME} or {file./path}; previous keys only open
 func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
@@ -90,6 +91,8 @@ func parseMFAOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 		}
 	case "throttle":
 		return true, parseThrottle(d, cfg)
+	case "first_auth_factors":
+		return true, parseFirstFactors(d, cfg)
 	case "remember_device":
 		return true, durationArg(d, &cfg.RememberDevice)
 	case "mfa_secret_key":

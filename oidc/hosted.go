@@ -15,6 +15,8 @@ import (
 //	                the sign-in page
 //	/signup         the sign-up page, continuing to the authorization request
 //	/forgotPassword the password-reset page, likewise
+//	/logout?response_type=code&... sign out, then this authorization request
+//	                (logout.go's logoutAndSignIn)
 //
 // Each checks the request as the authorization endpoint does before going
 // anywhere (the client, its exactly registered redirect URI, then the rest,

@@ -54,9 +54,11 @@ func (p *Provider) Client(ctx context.Context, id string) (*Client, error) {
 // CheckSecret reports, in constant time, whether secret is the client's.
 func (c *Client) CheckSecret(secret string) bool { return c.checkSecret(secret) }
 
-// ClearSecret returns the secret of a confidential Caddyfile client, which
-// keyed hashes (Cognito's SECRET_HASH) need; a stored client's secret is
-// kept only as a digest, so ok is false for it and for a public client.
+// ClearSecret returns the secret of a confidential client, which keyed
+// hashes (Cognito's SECRET_HASH) need: a Caddyfile client's, or a stored
+// client's sealed one. ok is false for a public client and for a stored
+// client kept only as a digest (stored before secrets were sealed, and
+// not rotated since).
 func (c *Client) ClearSecret() (secret string, ok bool) { return c.Secret, !c.Public && c.Secret != "" }
 
 // IssueTokens mints the tokens of a finished sign-in of user u at client

@@ -43,6 +43,10 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if q.Has("response_type") {
+		p.logoutAndSignIn(w, r, q)
+		return
+	}
 	clientID := q.Get("client_id")
 	if hint := q.Get("id_token_hint"); hint != "" {
 		// An expired ID token is still a fine hint of who asks.
@@ -112,5 +116,41 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", loc)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// logoutAndSignIn is Cognito's other /logout form,
+// `/logout?response_type=code&client_id=...&redirect_uri=...[&scope=...&state=...]`:
+// sign out, then start that authorization request, which shows the
+// sign-in page. The request is checked whole as the authorization endpoint
+// checks it (the client, its exactly registered redirect URI, then the
+// rest) before anyone is signed out, so a bad one signs nobody out and goes
+// nowhere the authorization endpoint would not.
+func (p *Provider) logoutAndSignIn(w http.ResponseWriter, r *http.Request, q url.Values) {
+	bad := func(msg string) { p.errorPage(w, r, http.StatusBadRequest, "Bad sign-out request", msg) }
+	if r.Method != http.MethodGet {
+		bad("Signing out to sign in again is a link (GET), not a form.")
+		return
+	}
+	if q.Has("logout_uri") || q.Has("post_logout_redirect_uri") || q.Has("id_token_hint") {
+		bad("The sign-out request names both an address to return to after signing out and a new sign-in; give one.")
+		return
+	}
+	ar, ok := p.readAuthRequest(w, r)
+	if !ok {
+		return
+	}
+	rd, ok := p.resumeURL(ar)
+	if !ok {
+		p.redirectError(w, ar, newError(errInvalidRequest, "the request is too long"))
+		return
+	}
+	if err := p.sessions.End(w, r); err != nil {
+		p.log.Error("sign-out failed", zap.Error(err))
+		p.failurePage(w, r, err, "Sign-out failed", "Your session could not be ended. Please try again.")
+		return
+	}
+	p.log.Info("signed out, to sign in again", zap.String("client_id", ar.client.ID))
+	w.Header().Set("Location", rd)
 	w.WriteHeader(http.StatusSeeOther)
 }

@@ -211,7 +211,10 @@ func NewProvider(cfg Config) (*Provider, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	p.clients = registry{configured: make(map[string]*Client, len(cfg.Clients)), store: p.store}
+	p.clients = registry{configured: make(map[string]*Client, len(cfg.Clients)), store: p.store, log: p.log}
+	if cfg.Pool != nil {
+		p.clients.openSecret = cfg.Pool.OpenClientSecret
+	}
 	for _, c := range cfg.Clients {
 		if c == nil {
 			return nil, errors.New("oidc: nil client")

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -310,6 +312,10 @@ func (c *Client) checkSecret(secret string) bool {
 type registry struct {
 	configured map[string]*Client
 	store      store.Store
+	// openSecret opens a stored client's sealed secret (the pool's
+	// OpenClientSecret); nil leaves stored clients with their hash alone.
+	openSecret func(ctx context.Context, id string, sealed []byte) (string, error)
+	log        *zap.Logger
 }
 
 // errUnknownClient means no client has the id asked for.
@@ -332,6 +338,16 @@ func (g *registry) lookup(ctx context.Context, id string) (*Client, error) {
 		return nil, err
 	}
 	stored := ClientFromStore(sc)
+	if len(sc.SecretSealed) > 0 && !sc.Public && g.openSecret != nil {
+		// The secret in the clear, for keyed hashes (Cognito's
+		// SECRET_HASH); a secret that does not open leaves the client
+		// with its hash, as one stored before sealing.
+		if secret, err := g.openSecret(ctx, id, sc.SecretSealed); err == nil {
+			stored.Secret = secret
+		} else if g.log != nil {
+			g.log.Warn("a stored client's sealed secret does not open; its hash alone is used", zap.String("client_id", id), zap.Error(err))
+		}
+	}
 	// The CLI may have stored longer lifetimes than tokens may have here.
 	stored.IDTokenTTL = min(stored.IDTokenTTL, signing.MaxTokenTTL)
 	stored.AccessTokenTTL = min(stored.AccessTokenTTL, signing.MaxTokenTTL)

@@ -130,6 +130,10 @@ type Config struct {
 	// Triggers calls the pool's lifecycle hooks (package trigger); nil
 	// means none.
 	Triggers trigger.Invoker
+	// FirstFactors are USER_AUTH's choices (userauth.go, Cognito's
+	// AllowedFirstAuthFactors): PASSWORD, EMAIL_OTP, WEB_AUTHN; default
+	// DefaultFirstFactors. Checked with ValidateFirstFactors.
+	FirstFactors []string
 }
 
 // Pool is one user pool on one store.
@@ -153,6 +157,8 @@ type Pool struct {
 	srp       SRPConfig   // USER_SRP_AUTH (srp.go)
 	decoy     decoyKey    // derives SRP challenges for logins without a verifier
 	triggers  trigger.Invoker
+	// firstFactors are USER_AUTH's (userauth.go).
+	firstFactors []string
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -173,6 +179,9 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	cfg.MFA.setDefaults(cfg.Name)
+	if err := ValidateFirstFactors(cfg.FirstFactors, cfg.MFA.Mode, cfg.Accounts.Mail != nil); err != nil {
+		return nil, err
+	}
 	dummy, err := h.Hash(ctx, rand.Text())
 	if err != nil {
 		return nil, err
@@ -181,7 +190,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP, triggers: cfg.Triggers}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP, triggers: cfg.Triggers, firstFactors: cfg.FirstFactors}
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
 	}

@@ -169,6 +169,9 @@ type Challenge struct {
 	// SMSSetup: with the code texted to them.
 	EmailSetup bool
 	SMSSetup   bool
+	// Available are SELECT_CHALLENGE's choices (Cognito's
+	// AvailableChallenges).
+	Available []string
 }
 
 // CodeDelivery says what became of a code mailed with a challenge: Err nil
@@ -218,6 +221,14 @@ type Answer struct {
 	PasswordClaimSignature   string
 	PasswordClaimSecretBlock string
 	Timestamp                string
+
+	// USER_AUTH (userauth.go): SELECT_CHALLENGE's choice is Select, with
+	// Password or SRPA for the password's; RelyingParty is the site of
+	// its passkey ceremonies (nil: none), and a WEB_AUTHN step is
+	// answered with Passkey.Credential alone (the session carries the
+	// ceremony).
+	SRPA         string
+	RelyingParty *RelyingParty
 }
 
 // PasskeyAnswer is a finished WebAuthn ceremony.
@@ -268,6 +279,12 @@ type session struct {
 	SRPUser string `json:"s,omitempty"`
 	Key     []byte `json:"x,omitempty"`
 	Decoy   bool   `json:"d,omitempty"`
+
+	// USER_AUTH (userauth.go): a step of choice-based sign-in, whose
+	// UserID is empty for a login without an account; a passkey step
+	// carries its ceremony (Login is the login as above).
+	UserAuth bool              `json:"c,omitempty"`
+	Ceremony *WebAuthnCeremony `json:"w,omitempty"`
 }
 
 const (
@@ -517,7 +534,8 @@ func (p *Pool) openSession(ctx context.Context, client, tok string) (session, *s
 	if err != nil {
 		return s, nil, err
 	}
-	if !ok || p.now().Unix() > s.Expires {
+	if !ok || p.now().Unix() > s.Expires || s.UserAuth {
+		// A USER_AUTH step is answered by answerUserAuth alone.
 		return s, nil, ErrChallengeExpired
 	}
 	u, err := p.store.UserByID(ctx, s.UserID)
@@ -584,6 +602,12 @@ func spentKey(s session) string { return "signin_session:" + s.ID }
 func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep, error) {
 	if isSRPAnswer(a) {
 		return p.answerSRP(ctx, a)
+	}
+	if s, ok, err := p.openUserAuth(ctx, a); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return p.answerUserAuth(ctx, a, s)
 	}
 	s, u, err := p.openSession(ctx, a.Client, a.Session)
 	if err != nil {

@@ -28,6 +28,11 @@ const (
 	// srpSessionLen is what an SRP challenge's state is padded to: more
 	// than any (a login is at most 254 bytes).
 	srpSessionLen = 640
+	// userAuthSessionLen is what a USER_AUTH step's state is padded to
+	// (a passkey step's ceremony is the longest, under 1 KiB): its length
+	// does not tell a login with an account, or with a password, from
+	// one without.
+	userAuthSessionLen = 1536
 )
 
 // sessionKey is the pool's sealing key, loaded from the store on first
@@ -84,6 +89,9 @@ func (p *Pool) sealSession(ctx context.Context, client string, s session) (strin
 		// anything is proved: padded (JSON takes trailing spaces), its
 		// length does not tell a user's from a decoy's.
 		plain = append(plain, bytes.Repeat([]byte{' '}, srpSessionLen-len(plain))...)
+	}
+	if s.UserAuth && len(plain) < userAuthSessionLen {
+		plain = append(plain, bytes.Repeat([]byte{' '}, userAuthSessionLen-len(plain))...)
 	}
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {

@@ -589,6 +589,18 @@ func (p *Pool) FinishPasskeySignIn(ctx context.Context, rp RelyingParty, c *WebA
 	if err != nil {
 		return nil, nil, refused(err)
 	}
+	return p.finishPasskeySignIn(ctx, rp, c, parsed)
+}
+
+// finishPasskeySignIn is FinishPasskeySignIn once the answer is parsed
+// (USER_AUTH's WEB_AUTHN checks whose passkey it is first).
+func (p *Pool) finishPasskeySignIn(ctx context.Context, rp RelyingParty, c *WebAuthnCeremony, parsed *protocol.ParsedCredentialAssertionData) (*store.User, []string, error) {
+	if p.mfa.Mode == MFAOff {
+		return nil, nil, ErrMFAUnavailable
+	}
+	if err := p.checkCeremony(c, CeremonyPasskey, "", rp); err != nil {
+		return nil, nil, err
+	}
 	handle := parsed.Response.UserHandle
 	if len(handle) == 0 || len(handle) > maxUserHandleLen || !utf8.Valid(handle) {
 		return nil, nil, ErrPasskeyUnknown

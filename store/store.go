@@ -122,7 +122,12 @@ type Client struct {
 	// SecretHash is a hash of the client secret, opaque to the store; empty
 	// for a public client.
 	SecretHash string
-	Public     bool
+	// SecretSealed is the secret itself, sealed by the pool (keyed
+	// hashes such as Cognito's SECRET_HASH need it), opaque to the store;
+	// empty for a public client and for one made before secrets were
+	// sealed (its secret is then the hash alone).
+	SecretSealed []byte
+	Public       bool
 	// RedirectURIs are matched exactly.
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
@@ -243,6 +248,9 @@ type Store interface {
 	// DeleteClient removes a client with its codes and refresh tokens;
 	// ErrNotFound for an unknown client.
 	DeleteClient(ctx context.Context, id string) error
+	// SetClientSecret replaces a confidential client's secret (its hash
+	// and sealed form); ErrNotFound for an unknown or public client.
+	SetClientSecret(ctx context.Context, id, secretHash string, sealed []byte) error
 
 	// SaveAuthCode stores a new code; ErrConflict if the hash exists. Codes,
 	// like refresh tokens, are expired once now reaches Expires, which is

@@ -52,11 +52,11 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) (err error) {
 	}
 	err = s.writeOne(ctx, func(cn conn) error {
 		_, err := cn.exec(ctx, `INSERT INTO clients
-			(id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, scopes, grant_types,
+			(id, name, secret_hash, secret_sealed, public, redirect_uris, post_logout_redirect_uris, scopes, grant_types,
 			 id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation, refresh_token_grace,
 			 created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Name, c.SecretHash, c.Public, enc[0], enc[1], enc[2], enc[3],
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, c.SecretHash, nonNilBytes(c.SecretSealed), c.Public, enc[0], enc[1], enc[2], enc[3],
 			int64(c.IDTokenTTL), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
 			c.RefreshTokenRotation, int64(c.RefreshTokenGrace), ts)
 		return err
@@ -68,7 +68,7 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) (err error) {
 	return nil
 }
 
-const clientSelect = `SELECT id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
+const clientSelect = `SELECT id, name, secret_hash, secret_sealed, public, redirect_uris, post_logout_redirect_uris,
 	scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation,
 	refresh_token_grace, created_at FROM clients`
 
@@ -78,7 +78,7 @@ func (s *Store) scanClient(sc scanner) (*store.Client, error) {
 		redirects, logouts, scopes, grants  []byte
 		idTTL, accessTTL, refreshTTL, grace int64
 	)
-	if err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &redirects, &logouts, &scopes, &grants,
+	if err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.SecretSealed, &c.Public, &redirects, &logouts, &scopes, &grants,
 		&idTTL, &accessTTL, &refreshTTL, &c.RefreshTokenRotation, &grace, s.tm(&c.CreatedAt)); err != nil {
 		return nil, err
 	}
@@ -99,7 +99,33 @@ func (s *Store) scanClient(sc scanner) (*store.Client, error) {
 	c.AccessTokenTTL = time.Duration(accessTTL)
 	c.RefreshTokenTTL = time.Duration(refreshTTL)
 	c.RefreshTokenGrace = time.Duration(grace)
+	if len(c.SecretSealed) == 0 {
+		c.SecretSealed = nil
+	}
 	return &c, nil
+}
+
+// nonNilBytes is b, or an empty slice for nil: the column is NOT NULL.
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// SetClientSecret replaces a confidential client's secret hash and sealed
+// secret; an unknown or public client gives store.ErrNotFound.
+func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, sealed []byte) (err error) {
+	ctx, done := s.op(ctx, &err)
+	defer done()
+	const op = "set client secret"
+	if secretHash == "" {
+		return s.invalid(op, "a secret hash is required")
+	}
+	return s.wrap(op, s.writeOne(ctx, func(c conn) error {
+		return c.execOne(ctx, `UPDATE clients SET secret_hash = ?, secret_sealed = ? WHERE id = ? AND NOT public`,
+			secretHash, nonNilBytes(sealed), id)
+	}))
 }
 
 // ClientByID returns the stored client with that id, or store.ErrNotFound.

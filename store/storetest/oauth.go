@@ -248,6 +248,47 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("SealedSecret", func(t *testing.T) {
+		s := open(t)
+		// Bytes of every value, as a sealed secret has.
+		sealed := make([]byte, 256)
+		for i := range sealed {
+			sealed[i] = byte(i)
+		}
+		c := newClient("sealed")
+		c.SecretSealed = sealed
+		want := *c
+		mustClient(t, s, c)
+		got, err := s.ClientByID(ctx, "sealed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameClient(t, got, want)
+		// A client made without one (before secrets were sealed) reads nil.
+		old := newClient("digest-only")
+		mustClient(t, s, old)
+		if got, err := s.ClientByID(ctx, "digest-only"); err != nil || got.SecretSealed != nil || got.SecretHash != old.SecretHash {
+			t.Fatalf("digest-only client: %+v, %v", got, err)
+		}
+		// A rotation replaces both; an unknown or public client is not found.
+		if err := s.SetClientSecret(ctx, "digest-only", "sha256:new", []byte{0, 1, 2}); err != nil {
+			t.Fatalf("SetClientSecret: %v", err)
+		}
+		want = *old
+		want.SecretHash, want.SecretSealed = "sha256:new", []byte{0, 1, 2}
+		got, err = s.ClientByID(ctx, "digest-only")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameClient(t, got, want)
+		wantErr(t, "SetClientSecret unknown", s.SetClientSecret(ctx, "nobody", "sha256:x", []byte{1}), store.ErrNotFound)
+		mustClient(t, s, &store.Client{ID: "spa", Public: true})
+		wantErr(t, "SetClientSecret public", s.SetClientSecret(ctx, "spa", "sha256:x", []byte{1}), store.ErrNotFound)
+		if got, err := s.ClientByID(ctx, "spa"); err != nil || got.SecretHash != "" || got.SecretSealed != nil {
+			t.Fatalf("public client after a refused SetClientSecret: %+v, %v", got, err)
+		}
+	})
+
 	t.Run("Conflict", func(t *testing.T) {
 		s := open(t)
 		orig := newClient("webapp")

@@ -61,6 +61,7 @@ var AuditTypes = []string{
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
 	AuditFederatedUserCreated, AuditIdentityLinked, AuditIdentityUnlinked, AuditFederationFailed,
 	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked, AuditAdminAction,
+	AuditUserMigrated, AuditUserMigrationFailed,
 }
 
 // auditTimeout bounds the write of one event: the request it belongs to

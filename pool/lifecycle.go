@@ -441,10 +441,28 @@ func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
 // the cool-down, it does nothing. It never says which: callers answer alike
 // in every case. ErrMailNotSent is for the log, not for the person asking.
 func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
+	return p.ForgotPasswordFor(ctx, email, Caller{})
+}
+
+// ForgotPasswordFor is ForgotPassword asked by caller: an address nobody
+// has is first asked of the migration hook, whose user is made
+// RESET_REQUIRED (no password is known) and sent the code.
+func (p *Pool) ForgotPasswordFor(ctx context.Context, email string, caller Caller) error {
 	if p.acct.Mail == nil {
 		return ErrMailUnavailable
 	}
 	u, err := p.userForCode(ctx, email)
+	if errors.Is(err, ErrWrongCode) && p.MigrationOn() {
+		if norm, nerr := NormalizeEmail(email); nerr == nil {
+			m, merr := p.migrate(ctx, MigrationForgotPassword, email, norm, "", caller, nil)
+			if merr != nil {
+				return merr
+			}
+			if m.User != nil {
+				u, err = m.User, nil
+			}
+		}
+	}
 	if errors.Is(err, ErrWrongCode) {
 		return nil // no such account: nothing to send, and nothing said
 	}

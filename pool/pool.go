@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // Errors callers tell apart; the hosted pages and the CLI map them to
@@ -126,6 +127,9 @@ type Config struct {
 	AuditLog *zap.Logger
 	// SRP turns on Cognito's USER_SRP_AUTH (srp.go); default off.
 	SRP SRPConfig
+	// Triggers calls the pool's lifecycle hooks (package trigger); nil
+	// calls none.
+	Triggers trigger.Invoker
 }
 
 // Pool is one user pool on one store.
@@ -148,6 +152,7 @@ type Pool struct {
 	pending   auditQueue  // audit events the store could not take (auditqueue.go)
 	srp       SRPConfig   // USER_SRP_AUTH (srp.go)
 	decoy     decoyKey    // derives SRP challenges for logins without a verifier
+	triggers  trigger.Invoker
 }
 
 // New returns a pool on s. It hashes one random password up front, the
@@ -176,7 +181,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP, triggers: cfg.Triggers}
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
 	}
@@ -306,7 +311,14 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 // Every refusal is audited (AuditSignInFailed); a success is not, since the
 // sign-in may need a second factor yet: see SignedIn.
 func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User, error) {
-	email, err := NormalizeEmail(login)
+	return p.signIn(ctx, login, password, Caller{})
+}
+
+// signIn is SignIn for caller: an address nobody has (or only an
+// unconfirmed sign-up has, with another password) is first asked of the
+// migration hook, if the pool has one (migration.go).
+func (p *Pool) signIn(ctx context.Context, login, password string, caller Caller) (*store.User, error) {
+	email, eerr := NormalizeEmail(login)
 	// A locked-out login is refused before any lookup or hashing, and
 	// alike whether or not it has an account.
 	failures, lerr := p.checkLock(ctx, email)
@@ -315,11 +327,25 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		return nil, lerr
 	}
 	var u *store.User
+	err := eerr
 	if err == nil {
 		u, err = p.store.UserByEmail(ctx, email)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrInvalidEmail) {
 		return nil, err // the store failed: not the user's fault, not a "no"
+	}
+	migrate := eerr == nil && p.MigrationOn()
+	if u == nil && migrate {
+		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, caller, nil)
+		if err != nil {
+			return nil, err
+		}
+		if m.Created {
+			// Vouched for by the old system, and hashed just now (as
+			// long as a check takes): what follows is a right password's.
+			return p.passwordRight(ctx, m.User, email, failures)
+		}
+		u = m.User
 	}
 	if u == nil || u.PasswordHash == "" {
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
@@ -331,6 +357,17 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
 	} else if err != nil {
 		return nil, err
+	}
+	if !ok && migrate && u.Status == store.StatusUnconfirmed {
+		// A sign-up nobody confirmed does not keep the address's owner
+		// from coming over with the old system's password.
+		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, caller, u)
+		if err != nil {
+			return nil, err
+		}
+		if m.Created {
+			return p.passwordRight(ctx, m.User, email, failures)
+		}
 	}
 	if !ok {
 		return nil, p.failed(ctx, u, email)

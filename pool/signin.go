@@ -226,6 +226,9 @@ type PasswordAuth struct {
 	// Device is what the caller's device remembers of an earlier second
 	// factor (Authentication.RememberDevice), for the user it names.
 	Device *RememberedDevice
+	// Caller is what the pool's hooks are told of who asks (the
+	// migration hook, for a login the pool does not know).
+	Caller Caller
 }
 
 // RememberedDevice is a device's claim to have given a second factor.
@@ -265,7 +268,7 @@ const emailSetup = "email"
 // first step. Refusals are SignIn's errors (counted in the lockout and
 // audited there); NEW_PASSWORD_REQUIRED is a challenge, not an error.
 func (p *Pool) InitiatePasswordAuth(ctx context.Context, a PasswordAuth) (*AuthStep, error) {
-	u, err := p.SignIn(ctx, a.Username, a.Password)
+	u, err := p.signIn(ctx, a.Username, a.Password, a.Caller)
 	if npr, ok := errors.AsType[*NewPasswordRequiredError](err); ok {
 		return p.challenge(ctx, a.Client, session{Name: ChallengeNewPasswordRequired, Flow: FlowSignIn}, npr.User, newPasswordTTL, &Challenge{})
 	}

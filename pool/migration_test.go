@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -88,7 +89,8 @@ func migrationPool(t *testing.T, h *hooks, mfa MFAConfig) *machine {
 	p := newPoolOn(t, openSQLite(t, filepath.Join(t.TempDir(), "gatehouse.db")), Config{MFA: mfa, Triggers: h,
 		Accounts: AccountConfig{Mail: &Messenger{Mailer: fm, Templates: tmpl, DisplayName: "Test Pool",
 			Link: func(purpose, email, code string) string { return "https://x/" + code }}}})
-	return &machine{p: p, fm: fm}
+	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC)}
+	return &machine{p: withClock(p, clk), fm: fm, clk: clk}
 }
 
 func auditOf(t *testing.T, p *Pool, login, typ string) []store.AuditEvent {

@@ -207,6 +207,11 @@ type Answer struct {
 	PasswordClaimSignature   string
 	PasswordClaimSecretBlock string
 	Timestamp                string
+
+	// Custom answers CUSTOM_CHALLENGE (Cognito's ANSWER); Caller is
+	// what the hooks are told of who answers.
+	Custom string
+	Caller Caller
 }
 
 // PasskeyAnswer is a finished WebAuthn ceremony.
@@ -260,6 +265,12 @@ type session struct {
 	SRPUser string `json:"s,omitempty"`
 	Key     []byte `json:"x,omitempty"`
 	Decoy   bool   `json:"d,omitempty"`
+
+	// CUSTOM_AUTH (customauth.go): the run's challenges so far, and the
+	// create hook's private parameters and metadata of the one asked.
+	Custom   []ChallengeResult `json:"c,omitempty"`
+	Private  map[string]string `json:"p,omitempty"`
+	Metadata string            `json:"m,omitempty"`
 }
 
 const emailSetup = "email"
@@ -516,6 +527,9 @@ func spentKey(s session) string { return "signin_session:" + s.ID }
 func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep, error) {
 	if isSRPAnswer(a) {
 		return p.answerSRP(ctx, a)
+	}
+	if a.Name == ChallengeCustom {
+		return p.answerCustom(ctx, a)
 	}
 	s, u, err := p.openSession(ctx, a.Client, a.Session)
 	if err != nil {

@@ -23,8 +23,9 @@ const (
 	sessionKeyKind = "signin_session"
 	sessionKeyLen  = 32
 	// maxSessionLen bounds what is opened: a session is a few hundred
-	// bytes.
-	maxSessionLen = 4096
+	// bytes, a CUSTOM_AUTH one with its history and private parameters a
+	// few kilobytes (customauth.go bounds them).
+	maxSessionLen = 16 << 10
 	// srpSessionLen is what an SRP challenge's state is padded to: more
 	// than any (a login is at most 254 bytes).
 	srpSessionLen = 640

@@ -503,16 +503,22 @@ func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 		}
 		step, err := h.cfg.Pool.InitiatePasswordAuth(c.ctx(), pool.PasswordAuth{
 			Username: p["USERNAME"], Password: p["PASSWORD"], Client: clientBinding(cl),
+			Caller: caller(cl, in.ClientMetadata),
 		})
 		if err != nil {
 			return nil, err
 		}
 		if step.Auth != nil {
 			req.about(step.Auth.User.ID)
-		} else if step.Challenge != nil {
+		} else if step.Challenge != nil && step.Challenge.User != nil {
 			req.about(step.Challenge.User.ID)
 		}
 		return c.answerStep(cl, step)
+	case "CUSTOM_AUTH":
+		if !cl.AllowsAuthFlow(oidc.AuthFlowCustom) {
+			return nil, errf("InvalidParameterException", "CUSTOM_AUTH flow not enabled for this client")
+		}
+		return c.customAuth(cl, p, in.ClientMetadata)
 	case "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN":
 		if !cl.AllowsAuthFlow(oidc.AuthFlowRefreshToken) {
 			return nil, errf("InvalidParameterException", "REFRESH_TOKEN_AUTH flow not enabled for this client")

@@ -101,7 +101,8 @@ func (c *call) answerStep(cl *oidc.Client, step *pool.AuthStep) (*authAnswer, er
 	}
 	// The pool's SRP challenge names USER_ID_FOR_SRP itself and has no
 	// User (a decoy has none); every other challenge has its user.
-	if ch.User != nil && params["USER_ID_FOR_SRP"] == "" {
+	// A custom challenge names none: an unknown login's must look alike.
+	if ch.User != nil && params["USER_ID_FOR_SRP"] == "" && ch.Name != pool.ChallengeCustom {
 		params["USER_ID_FOR_SRP"] = ch.User.ID
 	}
 	switch ch.Name {
@@ -151,6 +152,7 @@ var flowNeeds = map[string]string{
 	"REFRESH_TOKEN":            oidc.AuthFlowRefreshToken,
 	"USER_AUTH":                oidc.AuthFlowUserAuth,
 	"ADMIN_USER_PASSWORD_AUTH": oidc.AuthFlowAdminUserPassword,
+	"CUSTOM_AUTH":              oidc.AuthFlowCustom,
 }
 
 func initiateAuth(c *call) (any, error) {
@@ -183,11 +185,14 @@ func initiateAuth(c *call) (any, error) {
 		}
 		step, err := c.h.cfg.Pool.InitiatePasswordAuth(c.ctx(), pool.PasswordAuth{
 			Username: p["USERNAME"], Password: p["PASSWORD"], Client: clientBinding(cl),
+			Caller: caller(cl, req.ClientMetadata),
 		})
 		if err != nil {
 			return nil, err
 		}
 		return c.answerStep(cl, step)
+	case "CUSTOM_AUTH":
+		return c.customAuth(cl, p, req.ClientMetadata)
 	case "USER_SRP_AUTH":
 		if p["USERNAME"] == "" || p["SRP_A"] == "" {
 			return nil, errf("InvalidParameterException", "Missing required parameter USERNAME or SRP_A")
@@ -305,8 +310,13 @@ func (c *call) respond(req respondRequest) (any, error) {
 		}
 		return c.issue(cl, u, d.AMR, time.Unix(d.AuthTime, 0))
 	}
-	a := pool.Answer{Session: session, Client: clientBinding(cl), Name: req.ChallengeName}
+	a := pool.Answer{Session: session, Client: clientBinding(cl), Name: req.ChallengeName, Caller: caller(cl, req.ClientMetadata)}
 	switch req.ChallengeName {
+	case pool.ChallengeCustom:
+		a.Custom = r["ANSWER"]
+		if a.Custom == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter ANSWER")
+		}
 	case pool.ChallengeNewPasswordRequired:
 		a.NewPassword = r["NEW_PASSWORD"]
 		if a.NewPassword == "" {
@@ -360,6 +370,32 @@ func (c *call) respond(req respondRequest) (any, error) {
 		return nil, err
 	}
 	return c.answerStep(cl, step)
+}
+
+// customAuth starts CUSTOM_AUTH (InitiateAuth's and AdminInitiateAuth's):
+// the pool's define hook decides the first step.
+func (c *call) customAuth(cl *oidc.Client, p, metadata map[string]string) (*authAnswer, error) {
+	if p["USERNAME"] == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter USERNAME")
+	}
+	if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
+		return nil, err
+	}
+	if p["SRP_A"] != "" || p["CHALLENGE_NAME"] != "" {
+		return nil, errf("InvalidParameterException", "SRP_A in CUSTOM_AUTH is not supported by this user pool; start the custom challenges without it")
+	}
+	step, err := c.h.cfg.Pool.InitiateCustomAuth(c.ctx(), pool.CustomAuth{
+		Username: p["USERNAME"], Client: clientBinding(cl), Caller: caller(cl, metadata),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.answerStep(cl, step)
+}
+
+// caller is what the pool's hooks are told of an API call.
+func caller(cl *oidc.Client, metadata map[string]string) pool.Caller {
+	return pool.Caller{ClientID: cl.ID, ClientMetadata: metadata}
 }
 
 func clip(s string) string {

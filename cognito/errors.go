@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // apiError is an answer in AWS JSON 1.1's error shape: HTTP 400 (500 for
@@ -90,12 +91,19 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 		}
 		return errf("InvalidParameterException", "Attributes did not conform to the schema: "+strings.Join(parts, " "))
 	}
+	if te, ok := errors.AsType[*trigger.Error](err); ok {
+		return errf(te.CognitoType(), te.Message())
+	}
 	if _, ok := errors.AsType[*pool.TooSoonError](err); ok {
 		return errf("LimitExceededException", "Attempt limit exceeded, please try after some time.")
 	}
 	switch {
 	case errors.Is(err, pool.ErrInvalidCredentials):
 		return errBadCredentials
+	case errors.Is(err, pool.ErrCustomAuthUnavailable):
+		return errf("InvalidParameterException", "Custom auth lambda trigger is not configured for the user pool.")
+	case errors.Is(err, pool.ErrCustomChallengeInvalid):
+		return errf("InvalidLambdaResponseException", "Invalid lambda response for custom authentication.")
 	case errors.Is(err, pool.ErrSRPUnavailable):
 		return errf("InvalidParameterException", "USER_SRP_AUTH is not enabled for this user pool")
 	case errors.Is(err, pool.ErrInvalidSRPA):

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 )
@@ -107,6 +108,10 @@ type PoolConfig struct {
 	// Cognito, when set, serves the Cognito user-pool API on the pool's
 	// gatehouse_idp site (package cognito).
 	Cognito *CognitoConfig `json:"cognito,omitempty"`
+	// Triggers are the pool's lifecycle hooks (`trigger <kind> <url>
+	// { ... }`, module/triggers.go): Cognito's Lambda triggers, as
+	// signed webhooks.
+	Triggers []TriggerConfig `json:"triggers,omitempty"`
 }
 
 // CognitoConfig opts a pool into the Cognito user-pool API: the pool id
@@ -203,6 +208,8 @@ type Pool struct {
 	// Providers are the pool's outside identity providers, opened (only
 	// by the server: the CLI needs none).
 	Providers []federation.Connector
+	// Triggers are the pool's lifecycle hooks; nil without any.
+	Triggers *trigger.Webhooks
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
@@ -306,6 +313,7 @@ func (a *App) closeAll() {
 			_ = p.Pool.Close(ctx)
 			cancel()
 		}
+		p.Triggers.CloseIdleConnections()
 		_ = p.Store.Close()
 	}
 }
@@ -383,6 +391,9 @@ func (c *PoolConfig) Validate() error {
 		return err
 	}
 	if err := validateAccounts(c); err != nil {
+		return err
+	}
+	if err := validateTriggers(c); err != nil {
 		return err
 	}
 	return validateSRP(c)
@@ -479,12 +490,21 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		}
 		previousKeys = append(previousKeys, k)
 	}
+	triggers, err := triggerInvoker(ctx, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var invoker trigger.Invoker
+	if triggers != nil {
+		invoker = triggers // not a typed nil: the pool tells "no hooks" by a nil Invoker
+	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
 		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: totpIssuer, Lockout: cfg.Lockout.pool(),
 			RememberDevice: time.Duration(cfg.RememberDevice), SecretKey: secretKey, PreviousSecretKeys: previousKeys},
 		AuditLog: auditLogger(ctx),
 		SRP:      srpConfig(cfg),
+		Triggers: invoker,
 	})
 	if err != nil {
 		return nil, err
@@ -516,7 +536,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if len(markerKey) < 32 {
 		return nil, errors.New("marker key: too short in the store")
 	}
-	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s,
+	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s, Triggers: triggers,
 		Throttle: cfg.Throttle.throttle(s)}, nil
 }
 

@@ -64,6 +64,10 @@ func init() {
 //				region <region>      # optional; the pool id's prefix
 //			}
 //			srp on|off               # USER_SRP_AUTH through the API (needs cognito; see srp.go)
+//			trigger <kind> <url> {   # a lifecycle hook; see triggers.go
+//				secret <whsec_...>
+//				timeout <duration>
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -176,6 +180,10 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 			}
 		case "cognito":
 			if err := parseCognito(d, cfg); err != nil {
+				return nil, err
+			}
+		case "trigger":
+			if err := parseTrigger(d, cfg); err != nil {
 				return nil, err
 			}
 		case "key_rotation":

@@ -128,7 +128,7 @@ type Config struct {
 	// SRP turns on Cognito's USER_SRP_AUTH (srp.go); default off.
 	SRP SRPConfig
 	// Triggers calls the pool's lifecycle hooks (package trigger); nil
-	// calls none.
+	// means none.
 	Triggers trigger.Invoker
 }
 
@@ -581,3 +581,7 @@ func (userNotFound) Error() string { return ErrUserNotFound.Error() }
 func (userNotFound) Is(target error) bool {
 	return target == ErrUserNotFound || target == store.ErrNotFound
 }
+
+// Triggers is the pool's lifecycle hooks (package trigger); nil when it
+// has none. Check trigger.Configured before a call.
+func (p *Pool) Triggers() trigger.Invoker { return p.triggers }

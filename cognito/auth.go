@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -381,12 +382,16 @@ func (c *call) customAuth(cl *oidc.Client, p, metadata map[string]string) (*auth
 	if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
 		return nil, err
 	}
-	if p["SRP_A"] != "" || p["CHALLENGE_NAME"] != "" {
-		return nil, errf("InvalidParameterException", "SRP_A in CUSTOM_AUTH is not supported by this user pool; start the custom challenges without it")
+	a := pool.CustomAuth{Username: p["USERNAME"], Client: clientBinding(cl), Caller: caller(cl, metadata)}
+	if p["SRP_A"] != "" {
+		// amazon-cognito-identity-js's CUSTOM_AUTH with a password: the
+		// define hook may ask PASSWORD_VERIFIER first.
+		if p["CHALLENGE_NAME"] != "" && p["CHALLENGE_NAME"] != "SRP_A" {
+			return nil, errf("InvalidParameterException", "CHALLENGE_NAME must be SRP_A")
+		}
+		a.SRPA, a.PoolName = p["SRP_A"], srp.PoolName(c.h.cfg.PoolID)
 	}
-	step, err := c.h.cfg.Pool.InitiateCustomAuth(c.ctx(), pool.CustomAuth{
-		Username: p["USERNAME"], Client: clientBinding(cl), Caller: caller(cl, metadata),
-	})
+	step, err := c.h.cfg.Pool.InitiateCustomAuth(c.ctx(), a)
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math/big"
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/trigger"
 )
@@ -23,6 +25,8 @@ import (
 //	CUSTOM_CHALLENGE answer -> verify -> session + {CUSTOM_CHALLENGE, answerCorrect, metadata}
 //	                        -> define(session) -> ...
 //	tokens -> the user's own checks (disabled, status), then their second factor, if any
+//	SRP_A given: define(session [{SRP_A, true}]) -> PASSWORD_VERIFIER (srpStep, answered
+//	             as USER_SRP_AUTH's; wrong ends the run) -> + {PASSWORD_VERIFIER, true} -> define
 //
 // Every login, known or not, runs the same way (the hooks are told
 // userNotFound); an unknown one can never end in tokens.
@@ -30,6 +34,9 @@ import (
 // ChallengeCustom is a challenge of the pool's create_auth_challenge hook;
 // answer with Answer.Custom (Cognito's ChallengeResponses ANSWER).
 const ChallengeCustom = "CUSTOM_CHALLENGE"
+
+// challengeSRPA opens the history of a run started with SRP_A.
+const challengeSRPA = "SRP_A"
 
 // AMRCustom names a sign-in whose first factor was the custom challenges.
 const AMRCustom = "custom"
@@ -71,6 +78,12 @@ type CustomAuth struct {
 	// Client binds the challenge sessions, as PasswordAuth.Client.
 	Client string
 	Caller Caller
+	// SRPA, when set, starts the run with Cognito's SRP_A (a pool with
+	// SRP on): the define hook's session begins {SRP_A, true}, and it may
+	// ask PASSWORD_VERIFIER, answered as USER_SRP_AUTH's.
+	SRPA string
+	// PoolName, when set, must be the pool's SRPConfig.PoolName.
+	PoolName string
 }
 
 type defineRequest struct {
@@ -128,6 +141,9 @@ type customRun struct {
 	// failures are the login's recent failures (cleared by tokens).
 	failures int
 	history  []ChallengeResult
+	// srpA is the client's SRP_A, for a PASSWORD_VERIFIER the define
+	// hook may ask once.
+	srpA *big.Int
 }
 
 // InitiateCustomAuth starts a CUSTOM_AUTH sign-in: the define hook with an
@@ -149,6 +165,15 @@ func (p *Pool) InitiateCustomAuth(ctx context.Context, a CustomAuth) (*AuthStep,
 		return nil, err
 	}
 	run := &customRun{client: a.Client, caller: a.Caller, login: login, failures: failures}
+	if a.SRPA != "" {
+		if !p.SRPOn() || a.PoolName != "" && a.PoolName != p.srp.PoolName {
+			return nil, ErrSRPUnavailable
+		}
+		if run.srpA, err = srp.ParseA(a.SRPA); err != nil {
+			return nil, ErrInvalidSRPA
+		}
+		run.history = []ChallengeResult{{ChallengeName: challengeSRPA, ChallengeResult: true}}
+	}
 	if eerr == nil {
 		u, err := p.store.UserByEmail(ctx, email)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -182,6 +207,8 @@ func (p *Pool) customNext(ctx context.Context, run *customRun) (*AuthStep, error
 		return p.customDone(ctx, run)
 	case def.ChallengeName == ChallengeCustom:
 		return p.customChallenge(ctx, run)
+	case def.ChallengeName == ChallengePasswordVerifier && run.srpA != nil && !run.passed(ChallengePasswordVerifier):
+		return p.srpStep(ctx, run.client, run.login, run.srpA, run.history)
 	}
 	return nil, ErrCustomChallengeInvalid
 }
@@ -295,7 +322,21 @@ func (p *Pool) customDone(ctx context.Context, run *customRun) (*AuthStep, error
 		// federated sign-in).
 		return p.secondFactor(ctx, run.client, session{Flow: FlowSignIn, First: AMRCustom}, u, mailIfOnly)
 	}
-	return p.authenticated(ctx, u, []string{AMRCustom}, "custom", nil), nil
+	amr := []string{AMRCustom}
+	if run.passed(ChallengePasswordVerifier) {
+		amr = []string{AMRPassword, AMRCustom}
+	}
+	return p.authenticated(ctx, u, amr, "custom", nil), nil
+}
+
+// passed reports whether the run answered a challenge named name right.
+func (r *customRun) passed(name string) bool {
+	for _, c := range r.history {
+		if c.ChallengeName == name && c.ChallengeResult {
+			return true
+		}
+	}
+	return false
 }
 
 // lockLogin is what the run counts failures against: the address, or

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
@@ -208,5 +209,69 @@ func TestCustomAuthLimits(t *testing.T) {
 		t.Error("a refusing define hook started a run")
 	} else if _, ok := errors.AsType[*trigger.Error](err); !ok {
 		t.Errorf("refusal = %v, want the *trigger.Error", err)
+	}
+}
+
+// The "SRP_A, then PASSWORD_VERIFIER, then a custom challenge" run of
+// amazon-cognito-identity-js's CUSTOM_AUTH with a password.
+func TestCustomAuthWithSRP(t *testing.T) {
+	trio := codeTrio("424242")
+	var sessions [][]any
+	trio[trigger.DefineAuthChallenge] = func(ev *trigger.Event) (any, error) {
+		sess, _ := ev.Request.(map[string]any)["session"].([]any)
+		sessions = append(sessions, sess)
+		if len(sess) == 0 {
+			return map[string]any{"challengeName": "PASSWORD_VERIFIER"}, nil
+		}
+		last, _ := sess[len(sess)-1].(map[string]any)
+		switch {
+		case len(sess) == 1 && last["challengeName"] == "SRP_A":
+			return map[string]any{"challengeName": "PASSWORD_VERIFIER"}, nil
+		case last["challengeName"] == "PASSWORD_VERIFIER" && last["challengeResult"] == true:
+			return map[string]any{"challengeName": "CUSTOM_CHALLENGE"}, nil
+		case last["challengeName"] == "CUSTOM_CHALLENGE" && last["challengeResult"] == true:
+			return map[string]any{"issueTokens": true}, nil
+		}
+		return map[string]any{"failAuthentication": true}, nil
+	}
+	m := srpMachine(t, "", srpPoolName)
+	m.p.triggers = &hooks{answer: trio}
+	m.user(t, "ada@example.com")
+	start := func(email string) (*srp.Client, *Challenge) {
+		c := srp.NewClient()
+		step, err := m.p.InitiateCustomAuth(t.Context(), CustomAuth{Username: email, Client: machineClient, SRPA: c.AHex(), PoolName: srpPoolName})
+		if err != nil || step.Challenge == nil || step.Challenge.Name != ChallengePasswordVerifier {
+			t.Fatalf("InitiateCustomAuth with SRP_A: %s, %v; want PASSWORD_VERIFIER", describe(step), err)
+		}
+		return c, step.Challenge
+	}
+	c, ch := start("ada@example.com")
+	step, err := m.p.RespondToAuthChallenge(t.Context(), srpAnswer(t, m, c, ch, goodPassword))
+	if err != nil || step.Challenge == nil || step.Challenge.Name != ChallengeCustom {
+		t.Fatalf("after the password: %s, %v; want CUSTOM_CHALLENGE", describe(step), err)
+	}
+	done, err := customAnswer(t, m, step.Challenge, "424242")
+	if err != nil || done.Auth == nil {
+		t.Fatalf("custom answer: %s, %v", describe(done), err)
+	}
+	if got := strings.Join(done.Auth.AMR, " "); got != "pwd custom" {
+		t.Errorf("amr = %q, want pwd custom", got)
+	}
+	if len(sessions) != 3 || len(sessions[2]) != 3 {
+		t.Errorf("define's sessions = %v", sessions)
+	}
+	// A wrong password ends the run, as USER_SRP_AUTH's.
+	c, ch = start("ada@example.com")
+	if _, err := m.p.RespondToAuthChallenge(t.Context(), srpAnswer(t, m, c, ch, "not the password")); !errors.Is(err, ErrInvalidCredentials) {
+		t.Errorf("wrong password: %v", err)
+	}
+	// An unknown login gets a decoy PASSWORD_VERIFIER, answered as wrong.
+	c, ch = start("nobody@example.com")
+	if _, err := m.p.RespondToAuthChallenge(t.Context(), srpAnswer(t, m, c, ch, goodPassword)); !errors.Is(err, ErrInvalidCredentials) {
+		t.Errorf("unknown login: %v", err)
+	}
+	// Without SRP_A the define hook's PASSWORD_VERIFIER cannot be asked.
+	if _, err := m.p.InitiateCustomAuth(t.Context(), CustomAuth{Username: "ada@example.com", Client: machineClient}); !errors.Is(err, ErrCustomChallengeInvalid) {
+		t.Errorf("PASSWORD_VERIFIER without SRP_A: %v", err)
 	}
 }

@@ -27,8 +27,9 @@ const (
 	// few kilobytes (customauth.go bounds them).
 	maxSessionLen = 16 << 10
 	// srpSessionLen is what an SRP challenge's state is padded to: more
-	// than any (a login is at most 254 bytes).
-	srpSessionLen = 640
+	// than any (a login is at most 254 bytes; a CUSTOM_AUTH run's SRP
+	// challenge adds its first history entry).
+	srpSessionLen = 768
 )
 
 // sessionKey is the pool's sealing key, loaded from the store on first

@@ -59,6 +59,7 @@ func startHookSite(t *testing.T) *hookSite {
 	hs := &hookSite{}
 	hooks := hs.receiver(t, secret, example)
 	hs.site = startSite(t, fmt.Sprintf(`
+			srp on
 			trigger user_migration %[1]s/migrate {
 				secret %[2]s
 				timeout 500ms
@@ -75,7 +76,7 @@ func startHookSite(t *testing.T) *hookSite {
 			client %[3]s {
 				public
 				redirect_uri https://migrator.example.test/cb
-				auth_flows ALLOW_USER_PASSWORD_AUTH ALLOW_CUSTOM_AUTH ALLOW_REFRESH_TOKEN_AUTH
+				auth_flows ALLOW_USER_PASSWORD_AUTH ALLOW_USER_SRP_AUTH ALLOW_CUSTOM_AUTH ALLOW_REFRESH_TOKEN_AUTH
 			}`, hooks, secret, migrateApp))
 	return hs
 }
@@ -189,12 +190,21 @@ func (hs *hookSite) receiver(t *testing.T, secret, example string) string {
 		req, _ := ev["request"].(map[string]any)
 		sess, _ := req["session"].([]any)
 		resp := map[string]any{"challengeName": "CUSTOM_CHALLENGE"}
+		wrong := 0
+		for _, c := range sess {
+			if c, _ := c.(map[string]any); c["challengeName"] == "CUSTOM_CHALLENGE" && c["challengeResult"] == false {
+				wrong++
+			}
+		}
 		if n := len(sess); n > 0 {
 			last, _ := sess[n-1].(map[string]any)
 			switch {
-			case last["challengeResult"] == true:
+			case last["challengeName"] == "SRP_A":
+				resp = map[string]any{"challengeName": "PASSWORD_VERIFIER"}
+			case last["challengeName"] == "PASSWORD_VERIFIER" && last["challengeResult"] == true:
+			case last["challengeName"] == "CUSTOM_CHALLENGE" && last["challengeResult"] == true:
 				resp = map[string]any{"issueTokens": true}
-			case n >= 3:
+			case wrong >= 3 || last["challengeName"] != "CUSTOM_CHALLENGE":
 				resp = map[string]any{"failAuthentication": true}
 			}
 		}
@@ -303,6 +313,35 @@ func TestMigrationAndCustomAuth(t *testing.T) {
 		"AuthParameters": map[string]string{"USERNAME": strings.ToLower(oldUser)}})
 	if status != http.StatusBadRequest || body["__type"] != "InvalidParameterException" {
 		t.Errorf("CUSTOM_AUTH of a client without it: %d %v", status, body)
+	}
+}
+
+// TestIdentityJSMigrationAndCustomAuth runs testdata/identityjs_custom.mjs
+// (amazon-cognito-identity-js) against the hook site with `srp on`: an
+// old-system user migrated through USER_PASSWORD_AUTH then signs in with
+// the library's default SRP; SRP never asks the migration hook (as
+// Cognito: the password never reaches the pool); CUSTOM_AUTH with a
+// password runs SRP_A, PASSWORD_VERIFIER, then the custom challenge.
+func TestIdentityJSMigrationAndCustomAuth(t *testing.T) {
+	node, root := needNode(t, "amazon-cognito-identity-js")
+	hs := startHookSite(t)
+	cmd := exec.Command(node, filepath.Join(root, "cognito", "testdata", "identityjs_custom.mjs"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "ENDPOINT="+hs.base, "POOL_ID="+poolID, "CLIENT="+migrateApp,
+		"OLD_USER="+oldUser, "OLD_PASSWORD="+oldPassword, "SRP_ONLY_USER="+hostedUser)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "ALL OK") {
+		t.Fatalf("identityjs_custom.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Log(stdout.String())
+	if n := hs.oldCalls.Load(); n != 1 {
+		t.Errorf("the old system was asked %d times about %s, want once", n, oldUser)
+	}
+	for _, e := range auditTrail(t, hs.db) {
+		if e.Login == hostedUser && (e.Type == pool.AuditUserMigrated || e.Type == pool.AuditUserMigrationFailed) {
+			t.Errorf("USER_SRP_AUTH asked the migration hook: %+v", e)
+		}
 	}
 }
 

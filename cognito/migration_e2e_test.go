@@ -35,6 +35,7 @@ const (
 	oldPassword = "the old system's password 1"
 	resetUser   = "lin@example.com"
 	hostedUser  = "ken@example.com"
+	adminUser   = "mae@example.com"
 	migrateApp  = "migrator"
 )
 
@@ -54,7 +55,7 @@ func startHookSite(t *testing.T) *hookSite {
 	t.Helper()
 	secret := trigger.NewSecret()
 	example := startMigrationReceiver(t, secret, map[string]string{
-		oldUser: oldPassword, resetUser: "forgotten long ago 1", hostedUser: oldPassword,
+		oldUser: oldPassword, resetUser: "forgotten long ago 1", hostedUser: oldPassword, adminUser: oldPassword,
 	})
 	hs := &hookSite{}
 	hooks := hs.receiver(t, secret, example)
@@ -76,7 +77,7 @@ func startHookSite(t *testing.T) *hookSite {
 			client %[3]s {
 				public
 				redirect_uri https://migrator.example.test/cb
-				auth_flows ALLOW_USER_PASSWORD_AUTH ALLOW_USER_SRP_AUTH ALLOW_CUSTOM_AUTH ALLOW_REFRESH_TOKEN_AUTH
+				auth_flows ALLOW_USER_PASSWORD_AUTH ALLOW_USER_SRP_AUTH ALLOW_CUSTOM_AUTH ALLOW_ADMIN_USER_PASSWORD_AUTH ALLOW_REFRESH_TOKEN_AUTH
 			}`, hooks, secret, migrateApp))
 	return hs
 }
@@ -256,10 +257,12 @@ func TestMigrationAndCustomAuth(t *testing.T) {
 	node, root := needNode(t, "@aws-sdk/client-cognito-identity-provider")
 	hs := startHookSite(t)
 	bridge := codeBridge(t, hs.site)
+	key := accessKey(t, hs.db)
 	cmd := exec.Command(node, filepath.Join(root, "cognito", "testdata", "migration.mjs"))
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "ENDPOINT="+hs.base, "BRIDGE="+bridge, "CLIENT="+migrateApp,
-		"OLD_USER="+oldUser, "OLD_PASSWORD="+oldPassword, "RESET_USER="+resetUser, "KNOWN_USER="+strings.ToLower(oldUser))
+	cmd.Env = append(withoutAWSEnv(os.Environ()), "ENDPOINT="+hs.base, "BRIDGE="+bridge, "CLIENT="+migrateApp,
+		"OLD_USER="+oldUser, "OLD_PASSWORD="+oldPassword, "RESET_USER="+resetUser, "KNOWN_USER="+strings.ToLower(oldUser),
+		"ADMIN_USER="+adminUser, "POOL_ID="+poolID, "KEY_ID="+key.ID, "SECRET="+key.SecretAccessKey)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "ALL OK") {
@@ -290,6 +293,7 @@ func TestMigrationAndCustomAuth(t *testing.T) {
 	}{
 		{pool.AuditUserMigrated, strings.ToLower(oldUser), "", 1},
 		{pool.AuditUserMigrated, resetUser, "", 1},
+		{pool.AuditUserMigrated, adminUser, "", 1},
 		{pool.AuditUserMigrationFailed, "deny@example.com", "denied", 1},
 		{pool.AuditUserMigrationFailed, "down@example.com", "failed", 1},
 		{pool.AuditUserMigrationFailed, "slow@example.com", "failed", 1},
@@ -391,6 +395,26 @@ func TestMigrationOnTheHostedPage(t *testing.T) {
 var csrfValue = regexp.MustCompile(`value="[A-Za-z0-9_-]{20,}"`)
 
 func stripCSRF(body string) string { return csrfValue.ReplaceAllString(body, "") }
+
+// accessKey makes an access key for the admin actions on the site's
+// store, as `gatehouse access-keys create` does.
+func accessKey(t *testing.T, db string) *pool.NewAccessKey {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p, err := pool.New(t.Context(), st, pool.Config{Name: "default", Hash: pool.HashParams{MemoryKiB: 64, Iterations: 1, Parallelism: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := p.CreateAccessKey(t.Context(), "migration tests", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 func auditTrail(t *testing.T, db string) []store.AuditEvent {
 	t.Helper()

@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import {
   CognitoIdentityProviderClient, InitiateAuthCommand, RespondToAuthChallengeCommand,
-  GetUserCommand, ForgotPasswordCommand, ConfirmForgotPasswordCommand,
+  GetUserCommand, ForgotPasswordCommand, ConfirmForgotPasswordCommand, AdminInitiateAuthCommand,
 } from "@aws-sdk/client-cognito-identity-provider";
 
-const { ENDPOINT, BRIDGE, CLIENT, OLD_USER, OLD_PASSWORD, RESET_USER, KNOWN_USER } = process.env;
+const { ENDPOINT, BRIDGE, CLIENT, OLD_USER, OLD_PASSWORD, RESET_USER, KNOWN_USER, ADMIN_USER, POOL_ID, KEY_ID, SECRET } = process.env;
 const client = new CognitoIdentityProviderClient({
   region: "us-east-1",
   endpoint: ENDPOINT,
@@ -64,6 +64,18 @@ for (const login of ["nobody@example.com", "deny@example.com", "down@example.com
   assert.equal(err.$metadata.httpStatusCode, 400);
 }
 step("refusals, failures and timeouts look like a wrong password");
+
+// ADMIN_USER_PASSWORD_AUTH, signed with a pool access key, migrates too.
+const admin = new CognitoIdentityProviderClient({
+  region: "us-east-1", endpoint: ENDPOINT, credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET }, maxAttempts: 1,
+});
+const adminAuth = (password) => admin.send(new AdminInitiateAuthCommand({
+  UserPoolId: POOL_ID, ClientId: CLIENT, AuthFlow: "ADMIN_USER_PASSWORD_AUTH",
+  AuthParameters: { USERNAME: ADMIN_USER, PASSWORD: password },
+}));
+await expectError(adminAuth("not the old password"), "NotAuthorizedException", wrong.message);
+assert.ok((await adminAuth(OLD_PASSWORD)).AuthenticationResult?.AccessToken);
+step("ADMIN_USER_PASSWORD_AUTH: a wrong password refused, the right one migrates");
 
 // A forgotten password of an old-system user: made RESET_REQUIRED, the
 // code mailed, the new password set.

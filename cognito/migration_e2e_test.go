@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ const (
 	resetUser   = "lin@example.com"
 	hostedUser  = "ken@example.com"
 	adminUser   = "mae@example.com"
+	crowdUser   = "zoe@example.com"
 	migrateApp  = "migrator"
 )
 
@@ -56,6 +58,7 @@ func startHookSite(t *testing.T) *hookSite {
 	secret := trigger.NewSecret()
 	example := startMigrationReceiver(t, secret, map[string]string{
 		oldUser: oldPassword, resetUser: "forgotten long ago 1", hostedUser: oldPassword, adminUser: oldPassword,
+		crowdUser: oldPassword,
 	})
 	hs := &hookSite{}
 	hooks := hs.receiver(t, secret, example)
@@ -310,6 +313,32 @@ func TestMigrationAndCustomAuth(t *testing.T) {
 		if strings.Contains(fmt.Sprint(e), oldPassword) {
 			t.Errorf("the password is in an audit event: %+v", e)
 		}
+	}
+
+	// Concurrent first sign-ins of one old-system user make one user, and
+	// every one of them signs in.
+	var wg sync.WaitGroup
+	results := make([]map[string]any, 6)
+	for i := range results {
+		wg.Go(func() {
+			_, _, results[i] = hs.call(t, "InitiateAuth", map[string]any{"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": migrateApp,
+				"AuthParameters": map[string]string{"USERNAME": crowdUser, "PASSWORD": oldPassword}})
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		if _, ok := r["AuthenticationResult"]; !ok {
+			t.Errorf("concurrent sign-in %d: %v", i, r)
+		}
+	}
+	made := 0
+	for _, e := range auditTrail(t, hs.db) {
+		if e.Type == pool.AuditUserMigrated && e.Login == crowdUser {
+			made++
+		}
+	}
+	if made != 1 {
+		t.Errorf("%d users migrated by concurrent first sign-ins, want 1", made)
 	}
 
 	// A client without ALLOW_CUSTOM_AUTH may not start it.

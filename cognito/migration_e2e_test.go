@@ -51,6 +51,8 @@ type hookSite struct {
 	oldCalls atomic.Int32
 	// unsigned counts hook calls whose signature did not verify.
 	unsigned atomic.Int32
+	// clientID is the callerContext.clientId of the last migration call.
+	clientID atomic.Value
 }
 
 func startHookSite(t *testing.T) *hookSite {
@@ -146,6 +148,9 @@ func (hs *hookSite) receiver(t *testing.T, secret, example string) string {
 			return
 		}
 		name, _ := ev["userName"].(string)
+		if cc, ok := ev["callerContext"].(map[string]any); ok {
+			hs.clientID.Store(fmt.Sprint(cc["clientId"]))
+		}
 		switch strings.SplitN(name, "@", 2)[0] {
 		case "deny":
 			w.WriteHeader(http.StatusBadRequest)
@@ -379,35 +384,45 @@ func TestIdentityJSMigrationAndCustomAuth(t *testing.T) {
 }
 
 // TestMigrationOnTheHostedPage signs a user of the old system in on the
-// hosted sign-in page (a plain HTTP client: the page is same-origin), then
-// checks the user exists with the old system's attributes.
+// hosted sign-in page (a plain HTTP client: the page is same-origin), on
+// the way of an authorization request, then checks the user exists with
+// the old system's attributes. A denied migration's page is an unknown
+// login's.
 func TestMigrationOnTheHostedPage(t *testing.T) {
 	hs := startHookSite(t)
 	c := web.Browser(t)
-	signIn := func(email, password string) (*http.Response, string) {
-		resp, body := web.Get(t, c, hs.base+"/_gatehouse/signin?rd=/", nil)
+	signIn := func(email, password, rd string) (*http.Response, string) {
+		resp, body := web.Get(t, c, hs.base+"/_gatehouse/signin?rd="+url.QueryEscape(rd), nil)
 		m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
 		if resp.StatusCode != http.StatusOK || m == nil {
 			t.Fatalf("sign-in page: %d %s", resp.StatusCode, body)
 		}
-		form := url.Values{"csrf": {m[1]}, "rd": {"/"}, "email": {email}, "password": {password}}
+		form := url.Values{"csrf": {m[1]}, "rd": {rd}, "email": {email}, "password": {password}}
 		req, _ := http.NewRequest(http.MethodPost, hs.base+"/_gatehouse/signin", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", hs.base)
 		return web.Do(t, c, req)
 	}
-	wrongResp, wrongBody := signIn("deny@example.com", oldPassword)
+	wrongResp, wrongBody := signIn("deny@example.com", oldPassword, "/")
 	if wrongResp.StatusCode == http.StatusOK || !strings.Contains(wrongBody, "ncorrect") {
 		t.Fatalf("a denied migration on the page: %d %s", wrongResp.StatusCode, wrongBody)
 	}
-	unknownResp, unknownBody := signIn("nobody@example.com", oldPassword)
+	unknownResp, unknownBody := signIn("nobody@example.com", oldPassword, "/")
 	if unknownResp.StatusCode != wrongResp.StatusCode ||
 		stripCSRF(strings.ReplaceAll(unknownBody, "nobody", "LOGIN")) != stripCSRF(strings.ReplaceAll(wrongBody, "deny", "LOGIN")) {
 		t.Errorf("an unknown login's page differs from a denied migration's: %d vs %d", unknownResp.StatusCode, wrongResp.StatusCode)
 	}
-	resp, body := signIn(hostedUser, oldPassword)
-	if to := web.ContinuePage(t, "migrated sign-in", resp, body); to != "/" {
-		t.Errorf("continues to %q", to)
+	// The OpenID provider's sign-in is this page, returning to the
+	// authorization request: the hook is told its client.
+	rd := "/oauth2/authorize?" + url.Values{"client_id": {publicApp}, "response_type": {"code"}, "scope": {"openid"},
+		"redirect_uri": {"https://spa.example.test/cb"}, "state": {"s1"}, "code_challenge_method": {"S256"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}}.Encode()
+	resp, body := signIn(hostedUser, oldPassword, rd)
+	if to := web.ContinuePage(t, "migrated sign-in", resp, body); to != rd {
+		t.Errorf("continues to %q, want %q", to, rd)
+	}
+	if got := hs.clientID.Load(); got != publicApp {
+		t.Errorf("the hook was told client %v, want %s", got, publicApp)
 	}
 	s, err := sqlite.Open(t.Context(), hs.db)
 	if err != nil {

@@ -177,7 +177,7 @@ func confirmSignUp(c *call) (any, error) {
 // mailLater answers at once and does the work after (pool.Later), so
 // that neither the answer nor its timing says whether the login has an
 // account.
-func (c *call) mailLater(what string, job func(ctx context.Context, req *codeRequest) error) (any, error) {
+func (c *call) mailLater(what string, job func(ctx context.Context, login string) error) (any, error) {
 	if !c.h.cfg.Pool.CanMail() {
 		return nil, pool.ErrMailUnavailable
 	}
@@ -186,15 +186,15 @@ func (c *call) mailLater(what string, job func(ctx context.Context, req *codeReq
 		return nil, err
 	}
 	login := req.Username
-	if err := c.h.cfg.Pool.Later(c.ctx(), what, func(ctx context.Context) error { return job(ctx, req) }); err != nil {
+	if err := c.h.cfg.Pool.Later(c.ctx(), what, func(ctx context.Context) error { return job(ctx, login) }); err != nil {
 		c.h.log.Warn(what+" not done", zap.Error(err))
 	}
 	return map[string]any{"CodeDeliveryDetails": deliveryTo(login)}, nil
 }
 
 func resendConfirmationCode(c *call) (any, error) {
-	return c.mailLater("re-sending a confirmation code", func(ctx context.Context, req *codeRequest) error {
-		err := c.h.cfg.Pool.ResendConfirmation(ctx, req.Username)
+	return c.mailLater("re-sending a confirmation code", func(ctx context.Context, login string) error {
+		err := c.h.cfg.Pool.ResendConfirmation(ctx, login)
 		if _, ok := errors.AsType[*pool.TooSoonError](err); ok {
 			return nil
 		}
@@ -203,9 +203,8 @@ func resendConfirmationCode(c *call) (any, error) {
 }
 
 func forgotPassword(c *call) (any, error) {
-	return c.mailLater("sending a password reset code", func(ctx context.Context, req *codeRequest) error {
-		// The migration hook is told the app client, as Cognito's is.
-		return c.h.cfg.Pool.ForgotPasswordFor(ctx, req.Username, pool.Caller{ClientID: req.ClientID, ClientMetadata: req.ClientMetadata})
+	return c.mailLater("sending a password reset code", func(ctx context.Context, login string) error {
+		return c.h.cfg.Pool.ForgotPassword(ctx, login)
 	})
 }
 

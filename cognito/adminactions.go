@@ -503,7 +503,6 @@ func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 		}
 		step, err := h.cfg.Pool.InitiatePasswordAuth(c.ctx(), pool.PasswordAuth{
 			Username: p["USERNAME"], Password: p["PASSWORD"], Client: clientBinding(cl),
-			Caller: caller(cl, in.ClientMetadata),
 		})
 		if err != nil {
 			return nil, err
@@ -518,7 +517,7 @@ func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 		if !cl.AllowsAuthFlow(oidc.AuthFlowCustom) {
 			return nil, errf("InvalidParameterException", "CUSTOM_AUTH flow not enabled for this client")
 		}
-		return c.customAuth(cl, p, in.ClientMetadata)
+		return c.customAuth(cl, p)
 	case "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN":
 		if !cl.AllowsAuthFlow(oidc.AuthFlowRefreshToken) {
 			return nil, errf("InvalidParameterException", "REFRESH_TOKEN_AUTH flow not enabled for this client")

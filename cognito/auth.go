@@ -31,7 +31,27 @@ func (c *call) client(id string) (*oidc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.setTriggerContext(cl.ID)
 	return cl, nil
+}
+
+// setTriggerContext gives the pool's hooks what Cognito gives its Lambda
+// triggers: the app client, and the app's ValidationData and
+// ClientMetadata of this call.
+func (c *call) setTriggerContext(clientID string) {
+	var extra struct {
+		ValidationData []attribute       `json:"ValidationData"`
+		ClientMetadata map[string]string `json:"ClientMetadata"`
+	}
+	_ = json.Unmarshal(c.body, &extra) // the action's own decode has judged the body
+	tc := pool.TriggerContext{ClientID: clientID, ClientMetadata: extra.ClientMetadata}
+	if len(extra.ValidationData) > 0 {
+		tc.ValidationData = map[string]string{}
+		for _, a := range extra.ValidationData {
+			tc.ValidationData[a.Name] = a.Value
+		}
+	}
+	c.r = c.r.WithContext(pool.WithTriggerContext(c.r.Context(), tc))
 }
 
 // checkSecretHash checks Cognito's SECRET_HASH, Base64(HMAC-SHA256(client
@@ -186,14 +206,13 @@ func initiateAuth(c *call) (any, error) {
 		}
 		step, err := c.h.cfg.Pool.InitiatePasswordAuth(c.ctx(), pool.PasswordAuth{
 			Username: p["USERNAME"], Password: p["PASSWORD"], Client: clientBinding(cl),
-			Caller: caller(cl, req.ClientMetadata),
 		})
 		if err != nil {
 			return nil, err
 		}
 		return c.answerStep(cl, step)
 	case "CUSTOM_AUTH":
-		return c.customAuth(cl, p, req.ClientMetadata)
+		return c.customAuth(cl, p)
 	case "USER_SRP_AUTH":
 		if p["USERNAME"] == "" || p["SRP_A"] == "" {
 			return nil, errf("InvalidParameterException", "Missing required parameter USERNAME or SRP_A")
@@ -311,7 +330,7 @@ func (c *call) respond(req respondRequest) (any, error) {
 		}
 		return c.issue(cl, u, d.AMR, time.Unix(d.AuthTime, 0))
 	}
-	a := pool.Answer{Session: session, Client: clientBinding(cl), Name: req.ChallengeName, Caller: caller(cl, req.ClientMetadata)}
+	a := pool.Answer{Session: session, Client: clientBinding(cl), Name: req.ChallengeName}
 	switch req.ChallengeName {
 	case pool.ChallengeCustom:
 		a.Custom = r["ANSWER"]
@@ -375,14 +394,14 @@ func (c *call) respond(req respondRequest) (any, error) {
 
 // customAuth starts CUSTOM_AUTH (InitiateAuth's and AdminInitiateAuth's):
 // the pool's define hook decides the first step.
-func (c *call) customAuth(cl *oidc.Client, p, metadata map[string]string) (*authAnswer, error) {
+func (c *call) customAuth(cl *oidc.Client, p map[string]string) (*authAnswer, error) {
 	if p["USERNAME"] == "" {
 		return nil, errf("InvalidParameterException", "Missing required parameter USERNAME")
 	}
 	if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
 		return nil, err
 	}
-	a := pool.CustomAuth{Username: p["USERNAME"], Client: clientBinding(cl), Caller: caller(cl, metadata)}
+	a := pool.CustomAuth{Username: p["USERNAME"], Client: clientBinding(cl)}
 	if p["SRP_A"] != "" {
 		// amazon-cognito-identity-js's CUSTOM_AUTH with a password: the
 		// define hook may ask PASSWORD_VERIFIER first.
@@ -396,11 +415,6 @@ func (c *call) customAuth(cl *oidc.Client, p, metadata map[string]string) (*auth
 		return nil, err
 	}
 	return c.answerStep(cl, step)
-}
-
-// caller is what the pool's hooks are told of an API call.
-func caller(cl *oidc.Client, metadata map[string]string) pool.Caller {
-	return pool.Caller{ClientID: cl.ID, ClientMetadata: metadata}
 }
 
 func clip(s string) string {

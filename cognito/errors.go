@@ -70,6 +70,13 @@ func (h *Handler) internal(c *call, err error) *apiError {
 // mapError words the pool's errors as Cognito does; anything unknown is
 // internal.
 func (h *Handler) mapError(c *call, err error) *apiError {
+	if te, ok := errors.AsType[*trigger.Error](err); ok {
+		// UserLambdaValidationException "PreSignUp failed with error
+		// ...", and Cognito's words for a hook that failed.
+		h.log.Warn("cognito API: trigger refused or failed", zap.String("action", c.action),
+			zap.String("trigger", string(te.Kind)), zap.Bool("denied", te.Denied), zap.String("reason", te.Reason))
+		return errf(te.CognitoType(), te.Message())
+	}
 	if _, ok := errors.AsType[*pool.LockedOutError](err); ok {
 		return errf("NotAuthorizedException", "Password attempts exceeded")
 	}

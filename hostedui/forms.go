@@ -109,6 +109,7 @@ func fieldID(name string) string {
 // (?notice=<key>): only these, so a link cannot make a page say anything.
 var notices = map[string]string{
 	"confirmed":        "Your email address is confirmed. Sign in to continue.",
+	"signed_up":        "Your account is ready. Sign in to continue.",
 	"reset":            "Your password was changed. Sign in with your new password.",
 	"signed_out_all":   "You were signed out on all devices.",
 	"deleted":          "Your account was deleted.",

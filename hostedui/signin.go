@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // maxFormBytes bounds a sign-in POST: an email and a password fit many times
@@ -93,9 +94,11 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	step, err := h.pool.InitiatePasswordAuth(r.Context(), pool.PasswordAuth{
+	// The hooks (a migration, for an address the pool does not know) are
+	// told the client the sign-in returns to, as Cognito's hosted UI's.
+	ctx := pool.WithTriggerContext(r.Context(), pool.TriggerContext{ClientID: returnClient(rd)})
+	step, err := h.pool.InitiatePasswordAuth(ctx, pool.PasswordAuth{
 		Username: email, Password: r.PostForm.Get("password"), Client: h.client(r), Device: h.deviceClaim(r),
-		Caller: pool.Caller{ClientID: returnClient(rd)},
 	})
 	h.next(w, r, atSignIn, email, rd, step, err)
 }
@@ -122,6 +125,10 @@ func (h *Handler) signInFailed(r *http.Request, reason, email string) {
 // of the page: it answers 503 with Retry-After and says to try again, the
 // same for every account, so an outage reveals nothing about who exists.
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, doing string, err error) {
+	if te, ok := errors.AsType[*trigger.Error](err); ok {
+		h.triggerError(w, r, doing, te)
+		return
+	}
 	if errors.Is(err, store.ErrUnavailable) {
 		h.log.Warn("hosted page: store unavailable", zap.String("while", doing), zap.Error(err),
 			zap.String("path", r.URL.Path), zap.String("remote_ip", h.clientIP(r)))
@@ -176,4 +183,18 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// triggerError shows a hook's refusal or failure: a refusal's own message,
+// as Cognito's hosted UI does; a failure says nothing of the hook (the log
+// has its reason, never its secret).
+func (h *Handler) triggerError(w http.ResponseWriter, r *http.Request, doing string, te *trigger.Error) {
+	h.log.Warn("hosted page: trigger refused or failed", zap.String("while", doing), zap.String("trigger", string(te.Kind)),
+		zap.Bool("denied", te.Denied), zap.String("reason", te.Reason), zap.String("remote_ip", h.clientIP(r)))
+	if te.Denied {
+		h.RenderError(w, r, http.StatusForbidden, "Not allowed", sentence(te.Reason))
+		return
+	}
+	h.RenderError(w, r, http.StatusBadGateway, "Something went wrong",
+		"The server could not complete your request. Please try again in a moment.")
 }

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // The pages drive the pool's sign-in machine (pool/signin.go): each form
@@ -214,6 +215,14 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, accountPage{MFAError: "Name: " + fe["name"]}, nil, nil)
 			return
 		}
+	}
+	if te, ok := errors.AsType[*trigger.Error](err); ok && te.Denied && at == atSignIn {
+		// The pre (or post) authentication hook refused: its message,
+		// on the form (it saw userNotFound alike, so it may say the same
+		// for every login).
+		h.signInFailed(r, string(te.Kind), email)
+		h.renderSignIn(w, r, http.StatusForbidden, signInPage{ReturnTo: rd, Email: email, Error: sentence(te.Reason)})
+		return
 	}
 	switch {
 	case errors.Is(err, pool.ErrInvalidCredentials):

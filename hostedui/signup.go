@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // Messages of the account pages, in one place.
@@ -139,6 +140,9 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 	if len(errs) > 0 {
 		p.Error = msgFixFields
 	}
+	if msg := errs[""]; msg != "" {
+		p.Error = msg // a refusal of the whole form (the pre sign-up hook's)
+	}
 	h.render(w, status, h.pages.signUp, p)
 }
 
@@ -165,6 +169,12 @@ func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
 		h.renderSignUp(w, r, http.StatusUnprocessableEntity, rd, values, fe)
 		return
 	}
+	if te, ok := errors.AsType[*trigger.Error](err); ok && te.Denied {
+		// The pre sign-up hook refused, from the form alone (it is asked
+		// before the address is looked at): its message, on the form.
+		h.renderSignUp(w, r, http.StatusForbidden, rd, values, pool.FieldErrors{"": sentence(te.Reason)})
+		return
+	}
 	if err != nil {
 		h.internalError(w, r, "signing up", err)
 		return
@@ -180,6 +190,14 @@ func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
 		q.Set("rd", rd)
 	}
 	h.log.Info("sign-up", zap.String("email", clip(email)), zap.String("remote_ip", h.clientIP(r)))
+	if ps.Confirmed() {
+		// The pre sign-up hook confirmed it (from the form alone, so this
+		// says nothing of the address either): no code to enter.
+		q.Del("email")
+		q.Set("notice", "signed_up")
+		seeOther(w, SignInPath+"?"+q.Encode())
+		return
+	}
 	seeOther(w, ConfirmPath+"?"+q.Encode())
 }
 

@@ -26,6 +26,10 @@ type TriggerConfig struct {
 	Secret string `json:"secret"`
 	// Timeout bounds a call; default 5s (Cognito's), at most 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Version is pre_token_generation's event version: 1 (the default:
+	// ID token claims), 2 (ID and access token claims, scopes) or 3 (2,
+	// and client credentials tokens too).
+	Version string `json:"version,omitempty"`
 }
 
 // parseTrigger reads a pool block's hook:
@@ -33,6 +37,7 @@ type TriggerConfig struct {
 //	trigger <kind> <url> {
 //		secret <whsec_...>   # required; best {env.NAME} or {file./path}
 //		timeout <duration>   # default 5s
+//		version 1|2|3        # pre_token_generation only; default 1
 //	}
 func parseTrigger(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 	args := d.RemainingArgs()
@@ -67,8 +72,15 @@ func parseTrigger(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 				return d.Errf("trigger %s: timeout %q: want a positive duration up to %s", tc.Kind, s, trigger.MaxTimeout)
 			}
 			tc.Timeout = caddy.Duration(dur)
+		case "version":
+			if err := oneArg(d, &tc.Version); err != nil {
+				return err
+			}
+			if tc.Kind != string(trigger.PreTokenGeneration) || (tc.Version != "1" && tc.Version != "2" && tc.Version != "3") {
+				return d.Errf("trigger %s: version %q: only pre_token_generation has a version, 1, 2 or 3", tc.Kind, tc.Version)
+			}
 		default:
-			return d.Errf("trigger %s: unrecognized option %q (want secret or timeout)", tc.Kind, opt)
+			return d.Errf("trigger %s: unrecognized option %q (want secret, timeout or version)", tc.Kind, opt)
 		}
 	}
 	if tc.Secret == "" {
@@ -129,7 +141,7 @@ func triggerInvoker(ctx context.Context, name string, c *PoolConfig) (*trigger.W
 		if secret == "" {
 			return nil, fmt.Errorf("trigger %s: the secret is empty once placeholders are replaced (is the variable set?)", tc.Kind)
 		}
-		hooks = append(hooks, trigger.Hook{Kind: trigger.Kind(tc.Kind), URL: tc.URL, Secret: secret, Timeout: time.Duration(tc.Timeout)})
+		hooks = append(hooks, trigger.Hook{Kind: trigger.Kind(tc.Kind), URL: tc.URL, Secret: secret, Timeout: time.Duration(tc.Timeout), EventVersion: tc.Version})
 	}
 	poolID, region := name, ""
 	if c.Cognito != nil {

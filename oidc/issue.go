@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // This file is the provider's narrow way in for another front of the pool
@@ -76,7 +77,8 @@ func (p *Provider) IssueTokens(ctx context.Context, c *Client, u *store.User, am
 	// The sign-in's refresh family names it: its tokens' origin_jti and
 	// event_id, and those of every refresh of it (the family is kept).
 	family := "api-" + newOpaque()
-	resp, err := p.mint(ctx, grant{client: c, user: u, scopes: scopes, authTime: authTime, amr: amr, family: family})
+	resp, err := p.mint(ctx, grant{client: c, user: u, scopes: scopes, authTime: authTime, amr: amr, family: family,
+		source: trigger.SourceTokenAuthentication})
 	if err != nil {
 		return nil, err
 	}

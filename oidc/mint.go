@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/signing"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
@@ -47,6 +48,9 @@ type grant struct {
 	// from (the same across its refreshes), from which its origin_jti and
 	// event_id are derived; empty: a new pair for these tokens alone.
 	family string
+	// source is the pre token generation hook's trigger source: how the
+	// tokens were asked for.
+	source string
 }
 
 // tokenResponse is the token endpoint's success body (RFC 6749 §5.1).
@@ -69,8 +73,27 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 	if key == nil {
 		return nil, fmt.Errorf("oidc: no %s signing key", g.client.SigningAlg)
 	}
+	// The hook is asked before anything is signed, so that every token,
+	// from /oauth2/token and from the Cognito API alike, carries its
+	// changes.
+	var groups []string
+	if g.user != nil {
+		groups = g.user.Groups
+	}
+	changes, err := p.pool.PreTokenGeneration(ctx, pool.TokenRequest{Source: g.source, ClientID: g.client.ID,
+		User: g.user, Scopes: g.scopes, Groups: groups})
+	if err != nil {
+		return nil, err
+	}
+	accessScopes := g.scopes
+	if changes != nil {
+		if changes.Groups != nil {
+			groups = changes.Groups
+		}
+		accessScopes = changeScopes(g.scopes, changes.ScopesToAdd, changes.ScopesToSuppress)
+	}
 	now := p.now()
-	scope := strings.Join(g.scopes, " ")
+	scope := strings.Join(accessScopes, " ")
 	access := map[string]any{
 		"iss":       p.issuer,
 		"client_id": g.client.ID,
@@ -93,7 +116,10 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 		access["sub"] = g.user.ID
 		access["username"] = username(g.user)
 		access["auth_time"] = g.authTime.Unix()
-		addGroups(access, g.user.Groups)
+		addGroups(access, groups)
+	}
+	if changes != nil {
+		changeClaims(access, changes.AccessClaims, changes.AccessSuppress)
 	}
 	at, err := sign(key, access)
 	if err != nil {
@@ -132,11 +158,36 @@ func (p *Provider) mint(ctx context.Context, g grant) (*tokenResponse, error) {
 	if g.nonce != "" {
 		id["nonce"] = g.nonce
 	}
-	addGroups(id, g.user.Groups)
+	addGroups(id, groups)
+	if changes != nil {
+		changeClaims(id, changes.IDClaims, changes.IDSuppress)
+	}
 	if resp.IDToken, err = sign(key, id); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// changeScopes is scopes with the hook's additions and suppressions.
+func changeScopes(scopes, add, suppress []string) []string {
+	out := make([]string, 0, len(scopes)+len(add))
+	for _, s := range append(slices.Clone(scopes), add...) {
+		if !slices.Contains(suppress, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// changeClaims applies the hook's claims to claims: suppressions first,
+// then additions (pool.TokenChanges holds no protected claim).
+func changeClaims(claims, add map[string]any, suppress []string) {
+	for _, c := range suppress {
+		delete(claims, c)
+	}
+	for k, v := range add {
+		claims[k] = v
+	}
 }
 
 // accessTokenVersion is the version claim of Cognito's access tokens.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // verifierPattern is RFC 7636's code_verifier: 43 to 128 unreserved
@@ -189,7 +190,7 @@ func (p *Provider) exchangeCode(ctx context.Context, c *Client, form url.Values)
 		return nil, oerr
 	}
 	g := grant{client: c, user: u, scopes: strings.Fields(ac.Scope), nonce: ac.Nonce, authTime: ac.AuthTime, amr: ac.AMR,
-		family: familyOf(hash)}
+		family: familyOf(hash), source: trigger.SourceTokenHostedAuth}
 	resp, err := p.mint(ctx, g)
 	if err != nil {
 		return nil, err
@@ -261,7 +262,8 @@ func (p *Provider) refresh(ctx context.Context, c *Client, form url.Values) (*to
 		}
 		return nil, oerr
 	}
-	g := grant{client: c, user: u, scopes: scopes, authTime: old.AuthTime, amr: old.AMR, family: old.FamilyID}
+	g := grant{client: c, user: u, scopes: scopes, authTime: old.AuthTime, amr: old.AMR, family: old.FamilyID,
+		source: trigger.SourceTokenRefresh}
 	if !c.rotates() {
 		return p.mint(ctx, g)
 	}
@@ -333,7 +335,7 @@ func (p *Provider) clientCredentials(ctx context.Context, c *Client, form url.Va
 	if len(scopes) == 0 {
 		return nil, newError(errInvalidScope, "this client has no custom scopes to grant")
 	}
-	resp, err := p.mint(ctx, grant{client: c, scopes: scopes})
+	resp, err := p.mint(ctx, grant{client: c, scopes: scopes, source: trigger.SourceTokenClientCredentials})
 	if err != nil {
 		return nil, err
 	}

@@ -353,6 +353,7 @@ func (p *Pool) send(ctx context.Context, kind string, d mail.Data) error {
 		m.Logger.Error("rendering a message failed", zap.String("kind", kind), zap.Error(err))
 		return fmt.Errorf("%w: %v", ErrMailNotSent, err)
 	}
+	p.customMessage(ctx, kind, d, msg)
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
 	if err := m.Mailer.Send(ctx, msg); err != nil {

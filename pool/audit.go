@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // Audit event types: what a pool records, as a log line and in its store's
@@ -60,7 +61,7 @@ var AuditTypes = []string{
 	AuditRecoveryCodesReplaced, AuditRecoveryCodeUsed, AuditPasswordChanged, AuditPasskeyConfirmed, AuditPasswordReset,
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
 	AuditFederatedUserCreated, AuditIdentityLinked, AuditIdentityUnlinked, AuditFederationFailed,
-	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked, AuditAdminAction,
+	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked, AuditAdminAction, AuditTrigger,
 	AuditUserMigrated, AuditUserMigrationFailed,
 }
 
@@ -167,6 +168,9 @@ func failureReason(err error) string {
 	}
 	if _, ok := errors.AsType[*LockedOutError](err); ok {
 		return reasonLockedOut
+	}
+	if te, ok := errors.AsType[*trigger.Error](err); ok {
+		return string(te.Kind) // the hook refused or failed: pre_authentication, post_authentication
 	}
 	return ""
 }

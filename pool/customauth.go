@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"math/big"
-	"strconv"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/cognito/srp"
@@ -77,7 +76,6 @@ type CustomAuth struct {
 	Username string
 	// Client binds the challenge sessions, as PasswordAuth.Client.
 	Client string
-	Caller Caller
 	// SRPA, when set, starts the run with Cognito's SRP_A (a pool with
 	// SRP on): the define hook's session begins {SRP_A, true}, and it may
 	// ask PASSWORD_VERIFIER, answered as USER_SRP_AUTH's.
@@ -135,7 +133,6 @@ func (p *Pool) CustomAuthOn() bool {
 // customRun is a custom sign-in between two steps.
 type customRun struct {
 	client string
-	caller Caller
 	login  string // normalized, or as typed when no address
 	user   *store.User
 	// failures are the login's recent failures (cleared by tokens).
@@ -164,7 +161,7 @@ func (p *Pool) InitiateCustomAuth(ctx context.Context, a CustomAuth) (*AuthStep,
 		p.auditSignIn(ctx, nil, email, err)
 		return nil, err
 	}
-	run := &customRun{client: a.Client, caller: a.Caller, login: login, failures: failures}
+	run := &customRun{client: a.Client, login: login, failures: failures}
 	if a.SRPA != "" {
 		if !p.SRPOn() || a.PoolName != "" && a.PoolName != p.srp.PoolName {
 			return nil, ErrSRPUnavailable
@@ -191,9 +188,9 @@ func (p *Pool) customNext(ctx context.Context, run *customRun) (*AuthStep, error
 	}
 	attrs, notFound := customAttributes(run.user)
 	var def defineResponse
-	err := p.triggers.Invoke(ctx, trigger.DefineAuthChallenge, p.customEvent("DefineAuthChallenge_Authentication", run,
-		defineRequest{UserAttributes: attrs, Session: history(run), ClientMetadata: metadata(run.caller), UserNotFound: notFound},
-		defineResponse{}), &def)
+	err := p.callTrigger(ctx, trigger.DefineAuthChallenge, p.customEvent(ctx, "DefineAuthChallenge_Authentication", run,
+		defineRequest{UserAttributes: attrs, Session: history(run), ClientMetadata: metadata(ctx), UserNotFound: notFound},
+		defineResponse{}), &def, run.user, run.lockLogin())
 	if err != nil {
 		return nil, err
 	}
@@ -218,10 +215,10 @@ func (p *Pool) customNext(ctx context.Context, run *customRun) (*AuthStep, error
 func (p *Pool) customChallenge(ctx context.Context, run *customRun) (*AuthStep, error) {
 	attrs, notFound := customAttributes(run.user)
 	var cr createResponse
-	err := p.triggers.Invoke(ctx, trigger.CreateAuthChallenge, p.customEvent("CreateAuthChallenge_Authentication", run,
+	err := p.callTrigger(ctx, trigger.CreateAuthChallenge, p.customEvent(ctx, "CreateAuthChallenge_Authentication", run,
 		createRequest{UserAttributes: attrs, ChallengeName: ChallengeCustom, Session: history(run),
-			ClientMetadata: metadata(run.caller), UserNotFound: notFound},
-		createResponse{}), &cr)
+			ClientMetadata: metadata(ctx), UserNotFound: notFound},
+		createResponse{}), &cr, run.user, run.lockLogin())
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +254,7 @@ func (p *Pool) answerCustom(ctx context.Context, a Answer) (*AuthStep, error) {
 	if !ok || s.Name != ChallengeCustom || p.now().Unix() > s.Expires {
 		return nil, ErrChallengeExpired
 	}
-	run := &customRun{client: a.Client, caller: a.Caller, login: s.Login, history: s.Custom}
+	run := &customRun{client: a.Client, login: s.Login, history: s.Custom}
 	if s.UserID != "" {
 		u, err := p.store.UserByID(ctx, s.UserID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -280,10 +277,10 @@ func (p *Pool) answerCustom(ctx context.Context, a Answer) (*AuthStep, error) {
 	}
 	attrs, notFound := customAttributes(run.user)
 	var vr verifyResponse
-	err = p.triggers.Invoke(ctx, trigger.VerifyAuthChallengeResponse, p.customEvent("VerifyAuthChallengeResponse_Authentication", run,
+	err = p.callTrigger(ctx, trigger.VerifyAuthChallengeResponse, p.customEvent(ctx, "VerifyAuthChallengeResponse_Authentication", run,
 		verifyRequest{UserAttributes: attrs, PrivateChallengeParameters: orEmpty(s.Private), ChallengeAnswer: a.Custom,
-			ClientMetadata: metadata(run.caller), UserNotFound: notFound},
-		verifyResponse{}), &vr)
+			ClientMetadata: metadata(ctx), UserNotFound: notFound},
+		verifyResponse{}), &vr, run.user, run.lockLogin())
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +323,7 @@ func (p *Pool) customDone(ctx context.Context, run *customRun) (*AuthStep, error
 	if run.passed(ChallengePasswordVerifier) {
 		amr = []string{AMRPassword, AMRCustom}
 	}
-	return p.authenticated(ctx, u, amr, "custom", nil), nil
+	return p.authenticated(ctx, u, amr, "custom", nil)
 }
 
 // passed reports whether the run answered a challenge named name right.
@@ -348,13 +345,12 @@ func (r *customRun) lockLogin() string {
 	return r.login
 }
 
-func (p *Pool) customEvent(source string, run *customRun, req, resp any) *trigger.Event {
+func (p *Pool) customEvent(ctx context.Context, source string, run *customRun, req, resp any) *trigger.Event {
 	name := run.login
 	if run.user != nil {
 		name = run.user.ID // Cognito's userName: the user's username, which here is the id
 	}
-	return &trigger.Event{Version: "1", TriggerSource: source, UserName: name,
-		CallerContext: run.caller.context(), Request: req, Response: resp}
+	return p.event(ctx, source, name, req, resp)
 }
 
 // customAttributes are the user's attributes as Cognito gives them to
@@ -363,13 +359,7 @@ func customAttributes(u *store.User) (map[string]string, bool) {
 	if u == nil {
 		return map[string]string{}, true
 	}
-	attrs := map[string]string{"sub": u.ID, "email": u.Email, "email_verified": strconv.FormatBool(u.EmailVerified),
-		"cognito:user_status": u.Status}
-	if u.Name != "" {
-		attrs["name"] = u.Name
-	}
-	maps.Copy(attrs, u.Attributes)
-	return attrs, false
+	return TriggerAttributes(u), false
 }
 
 func history(run *customRun) []ChallengeResult {
@@ -379,7 +369,10 @@ func history(run *customRun) []ChallengeResult {
 	return run.history
 }
 
-func metadata(c Caller) map[string]string { return orEmpty(c.ClientMetadata) }
+// metadata is the app's ClientMetadata of this call, for the hooks.
+func metadata(ctx context.Context) map[string]string {
+	return orEmpty(triggerContextOf(ctx).ClientMetadata)
+}
 
 func orEmpty(m map[string]string) map[string]string {
 	if m == nil {

@@ -298,11 +298,11 @@ func (p *Pool) federatedSignIn(ctx context.Context, a FederatedAuth, u *store.Us
 	}
 	switch {
 	case hasFactor && p.remembered(ctx, u, a.Device):
-		return p.authenticated(ctx, u, []string{AMRFederated, AMRMFA}, "remembered_device", nil), nil
+		return p.authenticated(ctx, u, []string{AMRFederated, AMRMFA}, "remembered_device", nil)
 	case hasFactor:
 		return p.secondFactor(ctx, a.Client, session{Flow: FlowSignIn, First: AMRFederated}, u, mailIfOnly)
 	}
-	return p.authenticated(ctx, u, []string{AMRFederated}, "federated", nil), nil
+	return p.authenticated(ctx, u, []string{AMRFederated}, "federated", nil)
 }
 
 // refreshAttributes writes what the provider now says of u, where it

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/store"
+	"github.com/gatehouse-auth/gatehouse/trigger"
 )
 
 // ErrChallengeExpired: a "choose a new password" step was started for a
@@ -139,7 +140,14 @@ type PendingSignUp struct {
 	// srp is the sealed SRP verifier of the password, made here so that
 	// every sign-up costs the same (nil in a pool without SRP).
 	srp []byte
+	// confirmed and verified: the pre sign-up hook's autoConfirmUser and
+	// autoVerifyEmail.
+	confirmed, verified bool
 }
+
+// Confirmed reports whether the pre sign-up hook confirmed the sign-up:
+// no code is mailed, and the user may sign in at once.
+func (s *PendingSignUp) Confirmed() bool { return s.confirmed }
 
 // Email is the sign-up's address, normalized.
 func (s *PendingSignUp) Email() string { return s.email }
@@ -155,13 +163,22 @@ func (p *Pool) PrepareSignUp(ctx context.Context, req SignUpRequest) (*PendingSi
 	if err != nil {
 		return nil, err
 	}
+	name := attrs["name"]
+	delete(attrs, "name")
+	id := uuid.NewString()
+	// The hook sees what was typed, before anything of the address is
+	// looked at: its answer, a refusal included, is the same whether or
+	// not the address has an account.
+	hook, err := p.preSignUp(ctx, trigger.SourcePreSignUpSignUp, id, email, name, attrs)
+	if err != nil {
+		return nil, err
+	}
 	hash, err := p.hasher.Hash(ctx, req.Password)
 	if err != nil {
 		return nil, err
 	}
-	name := attrs["name"]
-	delete(attrs, "name")
-	ps := &PendingSignUp{id: uuid.NewString(), email: email, name: name, attrs: attrs, hash: hash}
+	ps := &PendingSignUp{id: id, email: email, name: name, attrs: attrs, hash: hash,
+		confirmed: hook.AutoConfirmUser, verified: hook.AutoConfirmUser && hook.AutoVerifyEmail}
 	if p.SRPOn() {
 		ps.srp = p.sealSRPVerifier(&store.User{ID: ps.id, PasswordHash: hash}, req.Password)
 	}
@@ -241,8 +258,19 @@ func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince
 		Enabled:      true,
 		Attributes:   attrs,
 	}
+	if s.confirmed {
+		// The pre sign-up hook vouched for the sign-up: no code, and, as
+		// Cognito's, no post confirmation call.
+		u.Status, u.EmailVerified = store.StatusConfirmed, s.verified
+	}
 	if err := p.store.CreateUser(ctx, u); err != nil {
 		return err
+	}
+	if s.confirmed {
+		if s.srp != nil {
+			p.saveSRPVerifier(ctx, u, s.srp)
+		}
+		return nil
 	}
 	if contested {
 		now := p.now()
@@ -375,7 +403,16 @@ func (p *Pool) ConfirmSignUp(ctx context.Context, email, code, password string) 
 		}
 		return nil, err
 	}
-	return p.User(ctx, u.ID)
+	u, err = p.User(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	// As Cognito: the hook's failure fails the call, and the user stays
+	// confirmed.
+	if err := p.postConfirmation(ctx, trigger.SourcePostConfirmationSignUp, u); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // checkPassword verifies password against u's hash, spending one
@@ -433,6 +470,7 @@ func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
 	if wait > 0 {
 		return &TooSoonError{Wait: wait}
 	}
+	ctx = withMessageSource(ctx, trigger.SourceMessageResendCode)
 	return p.issueCode(ctx, u, PurposeVerifyEmail, mail.KindVerifyEmail, u.Email, "", p.acct.CodeTTL)
 }
 
@@ -440,21 +478,18 @@ func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
 // enabled account with a password that may be reset; otherwise, or within
 // the cool-down, it does nothing. It never says which: callers answer alike
 // in every case. ErrMailNotSent is for the log, not for the person asking.
+//
+// An address nobody has is first asked of the migration hook, if the pool
+// has one: the user it vouches for is made RESET_REQUIRED (no password is
+// known) and sent the code.
 func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
-	return p.ForgotPasswordFor(ctx, email, Caller{})
-}
-
-// ForgotPasswordFor is ForgotPassword asked by caller: an address nobody
-// has is first asked of the migration hook, whose user is made
-// RESET_REQUIRED (no password is known) and sent the code.
-func (p *Pool) ForgotPasswordFor(ctx context.Context, email string, caller Caller) error {
 	if p.acct.Mail == nil {
 		return ErrMailUnavailable
 	}
 	u, err := p.userForCode(ctx, email)
 	if errors.Is(err, ErrWrongCode) && p.MigrationOn() {
 		if norm, nerr := NormalizeEmail(email); nerr == nil {
-			m, merr := p.migrate(ctx, MigrationForgotPassword, email, norm, "", caller, nil)
+			m, merr := p.migrate(ctx, MigrationForgotPassword, email, norm, "", nil)
 			if merr != nil {
 				return merr
 			}
@@ -522,7 +557,13 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	if err := p.clearFailures(ctx, e); err != nil {
 		return nil, err
 	}
-	return p.User(ctx, u.ID)
+	if u, err = p.User(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	if err := p.postConfirmation(ctx, trigger.SourcePostConfirmationForgotPassword, u); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // CompleteNewPassword replaces a temporary password with the user's own,

@@ -46,20 +46,6 @@ const (
 	migrationNoUser        = "no_user"
 )
 
-// Caller is who asks for a sign-in or a reset, as the triggers' events
-// name it: the app client, and what the app sent along (Cognito's
-// ClientMetadata and ValidationData), passed to the hooks untouched.
-type Caller struct {
-	ClientID       string
-	SDKVersion     string
-	ClientMetadata map[string]string
-	ValidationData map[string]string
-}
-
-func (c Caller) context() trigger.CallerContext {
-	return trigger.CallerContext{AWSSDKVersion: c.SDKVersion, ClientID: c.ClientID}
-}
-
 // migrationRequest and migrationResponse are Cognito's request and
 // response of the user migration trigger.
 type migrationRequest struct {
@@ -91,24 +77,22 @@ type migrated struct {
 
 // migrate asks the migration hook about email (typed as login), with the
 // password for a sign-in ("" for a reset), and makes the user it vouches
-// for. pending is an UNCONFIRMED sign-up of the address, which a vouched
+// for. The client and the app's data come from ctx (WithTriggerContext). pending is an UNCONFIRMED sign-up of the address, which a vouched
 // user replaces (it proved nothing). A hook that says no, fails or answers
 // nonsense gives a zero migrated and no error (audited); errors are the
 // store's or the hasher's.
-func (p *Pool) migrate(ctx context.Context, source, login, email, password string, caller Caller, pending *store.User) (migrated, error) {
-	req := migrationRequest{Password: password, ValidationData: caller.ValidationData, ClientMetadata: caller.ClientMetadata}
+func (p *Pool) migrate(ctx context.Context, source, login, email, password string, pending *store.User) (migrated, error) {
+	tc := triggerContextOf(ctx)
+	req := migrationRequest{Password: password, ValidationData: tc.ValidationData, ClientMetadata: tc.ClientMetadata}
 	if req.ValidationData == nil {
 		req.ValidationData = map[string]string{}
 	}
 	if req.ClientMetadata == nil {
 		req.ClientMetadata = map[string]string{}
 	}
-	ev := &trigger.Event{
-		Version: "1", TriggerSource: source, UserName: strings.TrimSpace(login),
-		CallerContext: caller.context(), Request: req, Response: migrationResponse{},
-	}
+	ev := p.event(ctx, source, strings.TrimSpace(login), req, migrationResponse{})
 	var resp migrationResponse
-	if err := p.triggers.Invoke(ctx, trigger.UserMigration, ev, &resp); err != nil {
+	if err := p.callTrigger(ctx, trigger.UserMigration, ev, &resp, pending, email); err != nil {
 		reason := migrationFailed
 		if te, ok := errors.AsType[*trigger.Error](err); ok {
 			switch {

@@ -114,8 +114,8 @@ func TestMigrationOnSignIn(t *testing.T) {
 	}}
 	m := migrationPool(t, h, MFAConfig{})
 	ctx := t.Context()
-	step, err := m.p.InitiatePasswordAuth(ctx, PasswordAuth{Username: "Old@Example.com", Password: goodPassword, Client: machineClient,
-		Caller: Caller{ClientID: "app1", ClientMetadata: map[string]string{"k": "v"}}})
+	step, err := m.p.InitiatePasswordAuth(WithTriggerContext(ctx, TriggerContext{ClientID: "app1", ClientMetadata: map[string]string{"k": "v"}}),
+		PasswordAuth{Username: "Old@Example.com", Password: goodPassword, Client: machineClient})
 	if err != nil || step.Auth == nil {
 		t.Fatalf("first sign-in: %s, %v; want done", describe(step), err)
 	}
@@ -309,10 +309,10 @@ func TestMigrationOnForgotPassword(t *testing.T) {
 	}}
 	m := migrationPool(t, h, MFAConfig{})
 	ctx := t.Context()
-	if err := m.p.ForgotPasswordFor(ctx, "nobody@example.com", Caller{ClientID: "app1"}); err != nil {
+	if err := m.p.ForgotPassword(ctx, "nobody@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.p.ForgotPasswordFor(ctx, "Lost@example.com", Caller{ClientID: "app1"}); err != nil {
+	if err := m.p.ForgotPassword(ctx, "Lost@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	ev := h.last(t)

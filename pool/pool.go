@@ -259,6 +259,10 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 	if len(nu.Name) > 256 || !utf8.ValidString(nu.Name) {
 		return nil, errors.New("name must be valid text of at most 256 bytes")
 	}
+	id := uuid.NewString()
+	if _, err := p.preSignUp(ctx, trigger.SourcePreSignUpAdminCreateUser, id, email, nu.Name, nu.Attributes); err != nil {
+		return nil, err
+	}
 	hash, err := p.hasher.Hash(ctx, nu.Password)
 	if err != nil {
 		return nil, err
@@ -272,7 +276,7 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 		attrs = map[string]string{}
 	}
 	u := &store.User{
-		ID:            uuid.NewString(),
+		ID:            id,
 		Email:         email,
 		EmailVerified: nu.EmailVerified,
 		Name:          nu.Name,
@@ -311,13 +315,13 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 // Every refusal is audited (AuditSignInFailed); a success is not, since the
 // sign-in may need a second factor yet: see SignedIn.
 func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User, error) {
-	return p.signIn(ctx, login, password, Caller{})
+	return p.signIn(ctx, login, password)
 }
 
-// signIn is SignIn for caller: an address nobody has (or only an
-// unconfirmed sign-up has, with another password) is first asked of the
-// migration hook, if the pool has one (migration.go).
-func (p *Pool) signIn(ctx context.Context, login, password string, caller Caller) (*store.User, error) {
+// signIn is SignIn, but an address nobody has (or only an unconfirmed
+// sign-up has, with another password) is first asked of the migration
+// hook, if the pool has one (migration.go).
+func (p *Pool) signIn(ctx context.Context, login, password string) (*store.User, error) {
 	email, eerr := NormalizeEmail(login)
 	// A locked-out login is refused before any lookup or hashing, and
 	// alike whether or not it has an account.
@@ -334,9 +338,17 @@ func (p *Pool) signIn(ctx context.Context, login, password string, caller Caller
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrInvalidEmail) {
 		return nil, err // the store failed: not the user's fault, not a "no"
 	}
+	// The hook is asked before the password is checked, for every
+	// login, known or not (userNotFound), as Cognito with prevent-user-
+	// existence errors on. Its refusal is not counted in the lockout: it
+	// is no guess of the password.
+	if err := p.preAuthentication(ctx, u, email); err != nil {
+		p.auditSignIn(ctx, u, email, err)
+		return nil, err
+	}
 	migrate := eerr == nil && p.MigrationOn()
 	if u == nil && migrate {
-		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, caller, nil)
+		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -361,7 +373,7 @@ func (p *Pool) signIn(ctx context.Context, login, password string, caller Caller
 	if !ok && migrate && u.Status == store.StatusUnconfirmed {
 		// A sign-up nobody confirmed does not keep the address's owner
 		// from coming over with the old system's password.
-		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, caller, u)
+		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, u)
 		if err != nil {
 			return nil, err
 		}

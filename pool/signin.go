@@ -208,10 +208,8 @@ type Answer struct {
 	PasswordClaimSecretBlock string
 	Timestamp                string
 
-	// Custom answers CUSTOM_CHALLENGE (Cognito's ANSWER); Caller is
-	// what the hooks are told of who answers.
+	// Custom answers CUSTOM_CHALLENGE (Cognito's ANSWER).
 	Custom string
-	Caller Caller
 }
 
 // PasskeyAnswer is a finished WebAuthn ceremony.
@@ -231,9 +229,6 @@ type PasswordAuth struct {
 	// Device is what the caller's device remembers of an earlier second
 	// factor (Authentication.RememberDevice), for the user it names.
 	Device *RememberedDevice
-	// Caller is what the pool's hooks are told of who asks (the
-	// migration hook, for a login the pool does not know).
-	Caller Caller
 }
 
 // RememberedDevice is a device's claim to have given a second factor.
@@ -279,7 +274,7 @@ const emailSetup = "email"
 // first step. Refusals are SignIn's errors (counted in the lockout and
 // audited there); NEW_PASSWORD_REQUIRED is a challenge, not an error.
 func (p *Pool) InitiatePasswordAuth(ctx context.Context, a PasswordAuth) (*AuthStep, error) {
-	u, err := p.signIn(ctx, a.Username, a.Password, a.Caller)
+	u, err := p.signIn(ctx, a.Username, a.Password)
 	if npr, ok := errors.AsType[*NewPasswordRequiredError](err); ok {
 		return p.challenge(ctx, a.Client, session{Name: ChallengeNewPasswordRequired, Flow: FlowSignIn}, npr.User, newPasswordTTL, &Challenge{})
 	}
@@ -299,13 +294,13 @@ func (p *Pool) afterPassword(ctx context.Context, client string, u *store.User, 
 	}
 	switch {
 	case hasFactor && p.remembered(ctx, u, device):
-		return p.authenticated(ctx, u, []string{AMRPassword, AMRMFA}, "remembered_device", nil), nil
+		return p.authenticated(ctx, u, []string{AMRPassword, AMRMFA}, "remembered_device", nil)
 	case hasFactor:
 		return p.secondFactor(ctx, client, session{Flow: FlowSignIn}, u, mailIfOnly)
 	case enrol:
 		return p.setup(ctx, client, FlowSignIn, u, "")
 	}
-	return p.authenticated(ctx, u, []string{AMRPassword}, "password", nil), nil
+	return p.authenticated(ctx, u, []string{AMRPassword}, "password", nil)
 }
 
 // remembered reports whether device gave a second factor for u with the
@@ -318,10 +313,15 @@ func (p *Pool) remembered(ctx context.Context, u *store.User, device *Remembered
 	return err == nil && fp == device.Fingerprint
 }
 
-// authenticated ends a sign-in: audited once, here.
-func (p *Pool) authenticated(ctx context.Context, u *store.User, amr []string, method string, codes []string) *AuthStep {
+// authenticated ends a sign-in: the post authentication hook told (its
+// failure fails the sign-in, as Cognito's), then audited once, here.
+func (p *Pool) authenticated(ctx context.Context, u *store.User, amr []string, method string, codes []string) (*AuthStep, error) {
+	if err := p.postAuthentication(ctx, u, method != "remembered_device"); err != nil {
+		p.auditSignIn(ctx, u, u.Email, err)
+		return nil, err
+	}
 	p.SignedIn(ctx, u, amr)
-	return &AuthStep{User: u, Auth: &Authentication{User: u, AMR: amr, AuthTime: p.now(), Method: method, RecoveryCodes: codes}}
+	return &AuthStep{User: u, Auth: &Authentication{User: u, AMR: amr, AuthTime: p.now(), Method: method, RecoveryCodes: codes}}, nil
 }
 
 // InitiatePasskeyAuth finishes a passwordless sign-in: the ceremony of
@@ -332,7 +332,13 @@ func (p *Pool) InitiatePasskeyAuth(ctx context.Context, a PasskeyAnswer) (*AuthS
 	if err != nil {
 		return nil, err
 	}
-	return p.authenticated(ctx, u, amr, "passkey", nil), nil
+	// A passkey names its user only once it is verified: the hook is
+	// asked then, before the sign-in ends.
+	if err := p.preAuthentication(ctx, u, u.Email); err != nil {
+		p.auditSignIn(ctx, u, u.Email, err)
+		return nil, err
+	}
+	return p.authenticated(ctx, u, amr, "passkey", nil)
 }
 
 // StepUp starts asking a user signed in with the password only for a
@@ -634,7 +640,10 @@ func (p *Pool) answerSecondFactor(ctx context.Context, a Answer, name string, s 
 	if err := p.spend(ctx, s); err != nil {
 		return nil, err
 	}
-	step := p.authenticated(ctx, u, firstFactor(amr, s.First), "second_factor", nil)
+	step, err := p.authenticated(ctx, u, firstFactor(amr, s.First), "second_factor", nil)
+	if err != nil {
+		return nil, err
+	}
 	if a.RememberDevice && p.mfa.RememberDevice > 0 {
 		if fp, err := p.DeviceFingerprint(ctx, u); err == nil {
 			step.Auth.RememberDevice = fp
@@ -734,7 +743,7 @@ func (p *Pool) answerSetup(ctx context.Context, a Answer, s session, u *store.Us
 	}
 	// The code (or passkey) just given proved the factor: this sign-in
 	// has two.
-	return p.authenticated(ctx, u, amr, "enrolment", codes), nil
+	return p.authenticated(ctx, u, amr, "enrolment", codes)
 }
 
 // errNotMailedNow marks a delivery shown again (after a wrong code)

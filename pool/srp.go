@@ -268,6 +268,12 @@ func (p *Pool) srpStep(ctx context.Context, client, username string, A *big.Int,
 			return nil, err
 		}
 	}
+	// As SignIn: the hook before any proof of the password, for every
+	// login (userNotFound for an unknown one).
+	if err := p.preAuthentication(ctx, u, email); err != nil {
+		p.auditSignIn(ctx, u, email, err)
+		return nil, err
+	}
 	if u != nil && u.PasswordHash != "" {
 		real, ok, err := p.srpVerifier(ctx, u)
 		if err != nil {
@@ -371,7 +377,7 @@ func (p *Pool) answerSRP(ctx context.Context, a Answer) (*AuthStep, error) {
 	if len(s.Custom) > 0 {
 		// A CUSTOM_AUTH run's password: the define hook says what
 		// follows; the user's own state is checked when it gives tokens.
-		return p.customNext(ctx, &customRun{client: a.Client, caller: a.Caller, login: s.Login, user: u, failures: failures,
+		return p.customNext(ctx, &customRun{client: a.Client, login: s.Login, user: u, failures: failures,
 			history: append(s.Custom, ChallengeResult{ChallengeName: ChallengePasswordVerifier, ChallengeResult: true})})
 	}
 	u, err = p.passwordRight(ctx, u, s.Login, failures)

@@ -101,6 +101,23 @@ type Invoker interface {
 	Invoke(ctx context.Context, k Kind, ev *Event, resp any) error
 }
 
+// Versioned is an Invoker whose hooks take events of a version of their
+// own (Webhooks): pre token generation's "1", "2" or "3".
+type Versioned interface {
+	EventVersion(k Kind) string
+}
+
+// EventVersion is the event version inv's hook for k takes: "1" unless
+// inv says otherwise.
+func EventVersion(inv Invoker, k Kind) string {
+	if v, ok := inv.(Versioned); ok {
+		if s := v.EventVersion(k); s != "" {
+			return s
+		}
+	}
+	return "1"
+}
+
 // Configured reports whether inv calls k: false for a nil Invoker.
 func Configured(inv Invoker, k Kind) bool {
 	return inv != nil && inv.Configured(k)

@@ -43,6 +43,10 @@ type Hook struct {
 	Secret string
 	// Timeout bounds one call; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// EventVersion is the version of the events sent (Event.Version when
+	// the caller leaves it empty): "1" by default; pre token generation
+	// also "2" (access token and scopes) and "3" (client credentials too).
+	EventVersion string
 }
 
 // Options apply to every hook of a pool.
@@ -96,6 +100,7 @@ type Webhooks struct {
 }
 
 type endpoint struct {
+	version string
 	url     string
 	host    string // for logs: scheme://host/path, never the query
 	secret  Secret
@@ -207,7 +212,15 @@ func newEndpoint(h Hook, roots *x509.CertPool) (*endpoint, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: timeout,
 	}
+	version := h.EventVersion
+	switch {
+	case version == "":
+		version = "1"
+	case version != "1" && !(h.Kind == PreTokenGeneration && (version == "2" || version == "3")):
+		return nil, fmt.Errorf("version %q: only pre_token_generation has versions (1, 2 or 3)", version)
+	}
 	return &endpoint{
+		version: version,
 		url:     u.String(),
 		host:    redactURL(u),
 		secret:  secret,
@@ -235,6 +248,15 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 // Configured reports whether a hook is set for k.
 func (w *Webhooks) Configured(k Kind) bool {
 	return w != nil && w.hooks[k] != nil
+}
+
+// EventVersion is the event version k's hook takes ("1", or for pre token
+// generation "2" or "3"); "" when k has no hook.
+func (w *Webhooks) EventVersion(k Kind) string {
+	if !w.Configured(k) {
+		return ""
+	}
+	return w.hooks[k].version
 }
 
 // CloseIdleConnections closes the kept-alive connections, when the pool
@@ -293,7 +315,7 @@ var emptyObject = struct{}{}
 func (w *Webhooks) call(ctx context.Context, ep *endpoint, k Kind, id string, ev *Event, resp any) (int, *Error) {
 	out := *ev
 	if out.Version == "" {
-		out.Version = "1"
+		out.Version = ep.version
 	}
 	if out.Region == "" {
 		out.Region = w.opts.Region

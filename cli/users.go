@@ -18,7 +18,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "users",
-		Usage: "create|list|show|delete|set-password|disable|enable|reset-mfa|link|unlink [--config <path>] [--pool <name>] ...",
+		Usage: "create|list|show|delete|set-password|disable|enable|reset-mfa|link|unlink|import|export [--config <path>] [--pool <name>] ...",
 		Short: "Manages the users of a Gatehouse pool",
 		Long: `
 Creates, lists, shows, changes and deletes the users of one pool, in the store
@@ -46,6 +46,8 @@ with the reason on stderr, on any failure.
 				usersResetMFACmd(),
 				usersLinkCmd(),
 				usersUnlinkCmd(),
+				usersImportCmd(),
+				usersExportCmd(),
 			)
 		},
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -245,11 +246,14 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 			"Your temporary password has expired. Ask your administrator for a new one.")
 	case errors.Is(err, pool.ErrPasswordResetRequired):
 		h.signInFailed(r, "reset_required", email)
-		msg := "Your password must be reset before you can sign in. Ask your administrator for help."
 		if h.pool.CanMail() {
-			msg = "Your password must be reset before you can sign in. Use \"Forgot your password?\" on the sign-in page to get a code by email."
+			// Straight to the reset, the address filled in: what an
+			// imported user (Cognito's CSV) must do first.
+			seeOther(w, ForgotPath+"?"+url.Values{"email": {email}, "reset_required": {"1"}}.Encode())
+			return
 		}
-		h.RenderError(w, r, http.StatusForbidden, "Password reset required", msg)
+		h.RenderError(w, r, http.StatusForbidden, "Password reset required",
+			"Your password must be reset before you can sign in. Ask your administrator for help.")
 	case errors.Is(err, pool.ErrChallengeExpired) && at == atNewPassword:
 		h.RenderError(w, r, http.StatusBadRequest, "Sign in again",
 			"This step has expired. Sign in again with your temporary password.")

@@ -317,6 +317,9 @@ type forgotPage struct {
 	CSRF        string
 	Error       string
 	EmailField  field
+	// ResetRequired: sign-in sent the user here (reset_required=1), their
+	// account needing a new password first (an imported one).
+	ResetRequired bool
 }
 
 type resetPage struct {
@@ -351,7 +354,8 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr)}
+	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr),
+		ResetRequired: r.URL.Query().Get("reset_required") == "1"}
 	if emailErr != "" {
 		p.Error = msgFixFields
 	}

@@ -2,8 +2,6 @@ package module_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -68,21 +66,7 @@ http://127.0.0.1:%d {
 	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
 
 	// The script asks here for the code, as a person would open their mail.
-	// (No t.Fatal here: this runs on the server's goroutine.)
-	codes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		to := r.URL.Query().Get("email")
-		ms := smtp.Messages()
-		for i := len(ms) - 1; i >= 0; i-- {
-			if len(ms[i].To) == 1 && ms[i].To[0] == to {
-				if m := mailCode.FindStringSubmatch(ms[i].Text); m != nil {
-					fmt.Fprint(w, m[1])
-					return
-				}
-			}
-		}
-		http.Error(w, "no code mailed to "+to, http.StatusNotFound)
-	}))
-	t.Cleanup(codes.Close)
+	codes := mailCodeServer(t, smtp)
 
-	runBrowserScript(t, node, root, dir, "signup.mjs", []string{base, codes.URL, "katherine@example.com"}, displayName)
+	runBrowserScript(t, node, root, dir, "signup.mjs", []string{base, codes, "katherine@example.com"}, displayName)
 }

@@ -288,7 +288,10 @@ func (p *Provider) Serve(w http.ResponseWriter, r *http.Request) (handled bool) 
 		h.Set("Access-Control-Allow-Origin", "*")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			// X-Amz-User-Agent: Amplify sends it with its code exchange
+			// at /oauth2/token; a preflight that left it out failed the
+			// hosted-UI sign-in of every Amplify app on another origin.
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Amz-User-Agent")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return true

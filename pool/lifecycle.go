@@ -504,7 +504,7 @@ func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	if !u.Enabled || u.PasswordHash == "" || (u.Status != store.StatusConfirmed && u.Status != store.StatusResetRequired) {
+	if !u.Enabled || (u.PasswordHash == "" && !imported(u)) || (u.Status != store.StatusConfirmed && u.Status != store.StatusResetRequired) {
 		return nil
 	}
 	wait, err := p.cooldown(ctx, u.ID, PurposeResetPassword)

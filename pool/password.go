@@ -107,7 +107,13 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // Verify reports whether password matches encoded, and whether encoded was
 // made with weaker parameters (less memory, fewer iterations, a shorter salt
 // or key) than the hasher's and should be replaced.
+//
+// A hash of another system (foreignhash.go) is verified by its own
+// algorithm and is always stale: the first right password replaces it.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, stale bool, err error) {
+	if !strings.HasPrefix(encoded, "$argon2id$") {
+		return h.verifyForeign(ctx, password, encoded)
+	}
 	params, salt, want, err := decodePHC(encoded)
 	if err != nil {
 		return false, false, err
@@ -127,6 +133,21 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, stal
 	return true, stale, nil
 }
 
+// verifyForeign checks password against a hash of another system, in one
+// of the hashing slots as argon2id's checks are.
+func (h *Hasher) verifyForeign(ctx context.Context, password, encoded string) (ok, stale bool, err error) {
+	f, err := parseForeign(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	ok = f.matches(password)
+	h.release()
+	return ok, ok, nil
+}
+
 var b64 = base64.RawStdEncoding
 
 func encodePHC(p HashParams, salt, key []byte) string {
@@ -136,9 +157,14 @@ func encodePHC(p HashParams, salt, key []byte) string {
 
 // decodePHC parses "$argon2id$v=19$m=...,t=...,p=...$salt$hash".
 func decodePHC(s string) (HashParams, []byte, []byte, error) {
+	return decodePHCVariant(s, "argon2id")
+}
+
+// decodePHCVariant parses the PHC string of one argon2 variant.
+func decodePHCVariant(s, variant string) (HashParams, []byte, []byte, error) {
 	var p HashParams
 	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != variant {
 		return p, nil, nil, ErrMalformedHash
 	}
 	if parts[2] != "v="+strconv.Itoa(argon2.Version) {

@@ -361,6 +361,13 @@ func (p *Pool) signIn(ctx context.Context, login, password string) (*store.User,
 	}
 	if u == nil || u.PasswordHash == "" {
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
+		if imported(u) {
+			// Imported without a password (Cognito's CSV import): no
+			// password can be right, and Cognito answers that a reset
+			// is needed whatever was typed.
+			p.auditSignIn(ctx, u, email, ErrPasswordResetRequired)
+			return nil, ErrPasswordResetRequired
+		}
 		return nil, p.failed(ctx, u, email)
 	}
 	ok, stale, err := p.hasher.Verify(ctx, password, u.PasswordHash)
@@ -399,6 +406,12 @@ func (p *Pool) signIn(ctx context.Context, login, password string) (*store.User,
 		}
 	}
 	return u, nil
+}
+
+// imported reports whether u was imported without a password and must
+// reset one by email before signing in (RESET_REQUIRED, enabled).
+func imported(u *store.User) bool {
+	return u != nil && u.PasswordHash == "" && u.Enabled && u.Status == store.StatusResetRequired
 }
 
 // passwordRight is what follows a right password (or proof of one) of u,

@@ -198,3 +198,23 @@ func (b *secretBox) aead(ctx context.Context, id string) (cipher.AEAD, error) {
 	}
 	return aead, nil
 }
+
+// FactorSecret returns a factor's secret in the clear, for an export: a
+// TOTP secret opened with the pool's keys, any other kind (a passkey's
+// public key record) as stored.
+func (p *Pool) FactorSecret(ctx context.Context, f store.MFAFactor) ([]byte, error) {
+	if f.Kind != store.FactorTOTP {
+		return f.Secret, nil
+	}
+	return p.secrets.openSecret(ctx, f.UserID, f.ID, f.Secret)
+}
+
+// SealFactorSecret is what the store keeps for f whose clear secret is
+// plain, for an import: a TOTP secret sealed with this pool's key (bound
+// to f.UserID and f.ID), any other kind as it is.
+func (p *Pool) SealFactorSecret(f store.MFAFactor, plain []byte) []byte {
+	if f.Kind != store.FactorTOTP {
+		return plain
+	}
+	return p.secrets.sealSecret(f.UserID, f.ID, plain)
+}

@@ -274,6 +274,12 @@ func (p *Pool) srpStep(ctx context.Context, client, username string, A *big.Int,
 		p.auditSignIn(ctx, u, email, err)
 		return nil, err
 	}
+	if imported(u) {
+		// As SignIn answers them: no verifier can exist without a
+		// password, and Cognito says a reset is needed.
+		p.auditSignIn(ctx, u, email, ErrPasswordResetRequired)
+		return nil, ErrPasswordResetRequired
+	}
 	if u != nil && u.PasswordHash != "" {
 		real, ok, err := p.srpVerifier(ctx, u)
 		if err != nil {

@@ -322,6 +322,9 @@ type Store interface {
 	// (groups.go).
 	GroupStore
 
+	// ImportStore writes users in bulk (importing.go).
+	ImportStore
+
 	// Close releases the store's connections.
 	Close() error
 }

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SRP", testSRP},
 		{"GroupRecords", testGroupRecords},
 		{"SearchUsers", testSearchUsers},
+		{"Import", testImport},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()

@@ -75,6 +75,68 @@ export async function virtualAuthenticator(context, page) {
   return { cdp, authenticatorId };
 }
 
+function lower(headers) {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+function header(headers, name) {
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return key ? headers[key] : '';
+}
+
+// postData is a DevTools request's body: in postData, or (a body sent as a
+// stream, as Amplify's are) only in postDataEntries.
+function postData(request) {
+  if (request.postData) return request.postData;
+  return (request.postDataEntries || []).map((e) => Buffer.from(e.bytes || '', 'base64').toString()).join('');
+}
+
+// networkLog records, through the DevTools protocol, every request the
+// page makes to origin, CORS preflights included (Playwright's own request
+// events leave those out): method, URL, the headers the browser really
+// sent (cookies included), the answer's status and headers, or why it
+// failed. It returns the live list.
+export async function networkLog(context, page, origin) {
+  const cdp = await context.newCDPSession(page);
+  const byId = new Map();
+  const log = [];
+  const entry = (id) => {
+    let e = byId.get(id);
+    if (!e) {
+      e = { id, sent: {} };
+      byId.set(id, e);
+    }
+    return e;
+  };
+  cdp.on('Network.requestWillBeSent', ({ requestId, request, type, redirectResponse }) => {
+    if (redirectResponse && byId.has(requestId)) {
+      // A redirect: the hop before ends here, the next is a new entry.
+      const prev = byId.get(requestId);
+      prev.status = redirectResponse.status;
+      prev.headers = lower(redirectResponse.headers);
+      byId.delete(requestId);
+    }
+    if (!request.url.startsWith(origin + '/')) return;
+    const e = entry(requestId);
+    Object.assign(e, { method: request.method, url: request.url, type, target: header(request.headers, 'x-amz-target'), body: postData(request) });
+    log.push(e);
+  });
+  cdp.on('Network.requestWillBeSentExtraInfo', ({ requestId, headers }) => {
+    entry(requestId).sent = lower(headers);
+  });
+  cdp.on('Network.responseReceived', ({ requestId, response }) => {
+    const e = entry(requestId);
+    e.status = response.status;
+    e.headers = lower(response.headers);
+  });
+  cdp.on('Network.loadingFailed', ({ requestId, errorText, corsErrorStatus }) => {
+    const e = entry(requestId);
+    e.failed = corsErrorStatus ? `${errorText} (CORS ${corsErrorStatus.corsError})` : errorText;
+  });
+  await cdp.send('Network.enable');
+  return log;
+}
+
 // pageErrors is what watch heard that fails a run.
 export function pageErrors() {
   return consoleNotes.filter((n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text));

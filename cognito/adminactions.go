@@ -539,7 +539,7 @@ func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 		}
 		if step.Auth != nil {
 			req.about(step.Auth.User.ID)
-		} else if step.Challenge != nil {
+		} else if step.Challenge != nil && step.Challenge.User != nil {
 			req.about(step.Challenge.User.ID)
 		}
 		return c.answerStep(cl, step)
@@ -548,6 +548,11 @@ func adminInitiateAuth(h *Handler, req AdminRequest) (any, error) {
 			return nil, errf("InvalidParameterException", "USER_AUTH flow not enabled for this client")
 		}
 		return c.userAuth(cl, p)
+	case "CUSTOM_AUTH":
+		if !cl.AllowsAuthFlow(oidc.AuthFlowCustom) {
+			return nil, errf("InvalidParameterException", "CUSTOM_AUTH flow not enabled for this client")
+		}
+		return c.customAuth(cl, p)
 	case "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN":
 		if !cl.AllowsAuthFlow(oidc.AuthFlowRefreshToken) {
 			return nil, errf("InvalidParameterException", "REFRESH_TOKEN_AUTH flow not enabled for this client")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -124,7 +125,8 @@ func (c *call) answerStep(cl *oidc.Client, step *pool.AuthStep) (*authAnswer, er
 	}
 	// The pool's SRP challenge names USER_ID_FOR_SRP itself and has no
 	// User (a decoy has none); every other challenge has its user.
-	if ch.User != nil && params["USER_ID_FOR_SRP"] == "" {
+	// A custom challenge names none: an unknown login's must look alike.
+	if ch.User != nil && params["USER_ID_FOR_SRP"] == "" && ch.Name != pool.ChallengeCustom {
 		params["USER_ID_FOR_SRP"] = ch.User.ID
 	}
 	switch ch.Name {
@@ -184,6 +186,7 @@ var flowNeeds = map[string]string{
 	"REFRESH_TOKEN":            oidc.AuthFlowRefreshToken,
 	"USER_AUTH":                oidc.AuthFlowUserAuth,
 	"ADMIN_USER_PASSWORD_AUTH": oidc.AuthFlowAdminUserPassword,
+	"CUSTOM_AUTH":              oidc.AuthFlowCustom,
 }
 
 func initiateAuth(c *call) (any, error) {
@@ -221,6 +224,8 @@ func initiateAuth(c *call) (any, error) {
 			return nil, err
 		}
 		return c.answerStep(cl, step)
+	case "CUSTOM_AUTH":
+		return c.customAuth(cl, p)
 	case "USER_SRP_AUTH":
 		if p["USERNAME"] == "" || p["SRP_A"] == "" {
 			return nil, errf("InvalidParameterException", "Missing required parameter USERNAME or SRP_A")
@@ -371,6 +376,11 @@ func (c *call) respond(req respondRequest) (any, error) {
 	}
 	a := pool.Answer{Session: session, Client: clientBinding(cl), Name: req.ChallengeName}
 	switch req.ChallengeName {
+	case pool.ChallengeCustom:
+		a.Custom = r["ANSWER"]
+		if a.Custom == "" {
+			return nil, errf("InvalidParameterException", "Missing required parameter ANSWER")
+		}
 	case pool.ChallengeNewPasswordRequired:
 		a.NewPassword = r["NEW_PASSWORD"]
 		if a.NewPassword == "" {
@@ -443,6 +453,31 @@ func (c *call) respond(req respondRequest) (any, error) {
 		// A wrong code comes with a fresh step; Cognito's answer is the
 		// error alone, and the session given stays good (a refused
 		// answer does not spend it).
+		return nil, err
+	}
+	return c.answerStep(cl, step)
+}
+
+// customAuth starts CUSTOM_AUTH (InitiateAuth's and AdminInitiateAuth's):
+// the pool's define hook decides the first step.
+func (c *call) customAuth(cl *oidc.Client, p map[string]string) (*authAnswer, error) {
+	if p["USERNAME"] == "" {
+		return nil, errf("InvalidParameterException", "Missing required parameter USERNAME")
+	}
+	if err := checkSecretHash(cl, p["SECRET_HASH"], p["USERNAME"]); err != nil {
+		return nil, err
+	}
+	a := pool.CustomAuth{Username: p["USERNAME"], Client: clientBinding(cl)}
+	if p["SRP_A"] != "" {
+		// amazon-cognito-identity-js's CUSTOM_AUTH with a password: the
+		// define hook may ask PASSWORD_VERIFIER first.
+		if p["CHALLENGE_NAME"] != "" && p["CHALLENGE_NAME"] != "SRP_A" {
+			return nil, errf("InvalidParameterException", "CHALLENGE_NAME must be SRP_A")
+		}
+		a.SRPA, a.PoolName = p["SRP_A"], srp.PoolName(c.h.cfg.PoolID)
+	}
+	step, err := c.h.cfg.Pool.InitiateCustomAuth(c.ctx(), a)
+	if err != nil {
 		return nil, err
 	}
 	return c.answerStep(cl, step)

@@ -98,6 +98,9 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 		}
 		return errf("InvalidParameterException", "Attributes did not conform to the schema: "+strings.Join(parts, " "))
 	}
+	if te, ok := errors.AsType[*trigger.Error](err); ok {
+		return errf(te.CognitoType(), te.Message())
+	}
 	if _, ok := errors.AsType[*pool.TooSoonError](err); ok {
 		return errf("LimitExceededException", "Attempt limit exceeded, please try after some time.")
 	}
@@ -111,6 +114,10 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 	case errors.Is(err, pool.ErrPasskeyRefused), errors.Is(err, pool.ErrPasskeyUnknown), errors.Is(err, pool.ErrPasskeyNotVerified):
 		// One answer, whoever's passkey it was.
 		return errf("NotAuthorizedException", "The passkey was not accepted.")
+	case errors.Is(err, pool.ErrCustomAuthUnavailable):
+		return errf("InvalidParameterException", "Custom auth lambda trigger is not configured for the user pool.")
+	case errors.Is(err, pool.ErrCustomChallengeInvalid):
+		return errf("InvalidLambdaResponseException", "Invalid lambda response for custom authentication.")
 	case errors.Is(err, pool.ErrSRPUnavailable):
 		return errf("InvalidParameterException", "USER_SRP_AUTH is not enabled for this user pool")
 	case errors.Is(err, pool.ErrInvalidSRPA):

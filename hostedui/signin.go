@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"unicode"
 	"unicode/utf8"
 
@@ -93,10 +94,24 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	step, err := h.pool.InitiatePasswordAuth(r.Context(), pool.PasswordAuth{
+	// The hooks (a migration, for an address the pool does not know) are
+	// told the client the sign-in returns to, as Cognito's hosted UI's.
+	ctx := pool.WithTriggerContext(r.Context(), pool.TriggerContext{ClientID: returnClient(rd)})
+	step, err := h.pool.InitiatePasswordAuth(ctx, pool.PasswordAuth{
 		Username: email, Password: r.PostForm.Get("password"), Client: h.client(r), Device: h.deviceClaim(r),
 	})
 	h.next(w, r, atSignIn, email, rd, step, err)
+}
+
+// returnClient is the OAuth client a sign-in returns to, when rd is an
+// authorization request: the pool's hooks are told it, as Cognito's are
+// told the app client of its hosted UI.
+func returnClient(rd string) string {
+	u, err := url.Parse(rd)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("client_id")
 }
 
 func (h *Handler) signInFailed(r *http.Request, reason, email string) {

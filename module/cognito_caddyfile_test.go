@@ -62,7 +62,7 @@ func TestCognitoConfig(t *testing.T) {
 		{"unknown option", "cognito {\npool_id us-east-1_AbC\nendpoint x\n}", `unrecognized option "endpoint"`},
 		{"twice", "cognito {\npool_id us-east-1_AbC\n}\ncognito {\npool_id us-east-1_AbC\n}", "cognito: given twice"},
 		{"argument", "cognito us-east-1_AbC", "wrong argument count"},
-		{"unknown flow", "client spa {\npublic\nredirect_uri https://spa.example.test/cb\nauth_flows ALLOW_CUSTOM_AUTH\n}", `auth_flows: unknown flow "ALLOW_CUSTOM_AUTH"`},
+		{"unknown flow", "client spa {\npublic\nredirect_uri https://spa.example.test/cb\nauth_flows ALLOW_MAGIC_LINK_AUTH\n}", `auth_flows: unknown flow "ALLOW_MAGIC_LINK_AUTH"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := caddyconfigAdapt(pool(tc.opts))

@@ -281,9 +281,11 @@ const (
 	AuthFlowRefreshToken      = "ALLOW_REFRESH_TOKEN_AUTH"
 	AuthFlowUserAuth          = "ALLOW_USER_AUTH"
 	AuthFlowAdminUserPassword = "ALLOW_ADMIN_USER_PASSWORD_AUTH"
+	// AuthFlowCustom: CUSTOM_AUTH, the pool's custom challenge hooks.
+	AuthFlowCustom = "ALLOW_CUSTOM_AUTH"
 )
 
-var knownAuthFlows = []string{AuthFlowUserPassword, AuthFlowUserSRP, AuthFlowRefreshToken, AuthFlowUserAuth, AuthFlowAdminUserPassword}
+var knownAuthFlows = []string{AuthFlowUserPassword, AuthFlowUserSRP, AuthFlowRefreshToken, AuthFlowUserAuth, AuthFlowAdminUserPassword, AuthFlowCustom}
 
 // DefaultAuthFlows are what Cognito allows a client created without
 // ExplicitAuthFlows: SRP and refresh, not the plain password.

@@ -65,7 +65,7 @@ var AuditTypes = []string{
 	AuditEmailChanged, AuditSignedOutEverywhere, AuditUserDisabled, AuditUserEnabled, AuditUserDeleted,
 	AuditFederatedUserCreated, AuditIdentityLinked, AuditIdentityUnlinked, AuditFederationFailed,
 	AuditAdminAuthFailed, AuditAccessKeyCreated, AuditAccessKeyRevoked, AuditAdminAction, AuditTrigger,
-	AuditPhoneVerified,
+	AuditPhoneVerified, AuditUserMigrated, AuditUserMigrationFailed,
 }
 
 // auditTimeout bounds the write of one event: the request it belongs to

@@ -480,11 +480,26 @@ func (p *Pool) ResendConfirmation(ctx context.Context, email string) error {
 // enabled account with a password that may be reset; otherwise, or within
 // the cool-down, it does nothing. It never says which: callers answer alike
 // in every case. ErrMailNotSent is for the log, not for the person asking.
+//
+// An address nobody has is first asked of the migration hook, if the pool
+// has one: the user it vouches for is made RESET_REQUIRED (no password is
+// known) and sent the code.
 func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
 	if p.acct.Mail == nil && !p.CanText() {
 		return ErrMailUnavailable
 	}
 	u, err := p.userForCode(ctx, email)
+	if errors.Is(err, ErrWrongCode) && p.MigrationOn() {
+		if norm, nerr := NormalizeEmail(email); nerr == nil {
+			m, merr := p.migrate(ctx, MigrationForgotPassword, email, norm, "", nil)
+			if merr != nil {
+				return merr
+			}
+			if m.User != nil {
+				u, err = m.User, nil
+			}
+		}
+	}
 	if errors.Is(err, ErrWrongCode) {
 		return nil // no such account: nothing to send, and nothing said
 	}

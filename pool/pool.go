@@ -326,7 +326,14 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 // Every refusal is audited (AuditSignInFailed); a success is not, since the
 // sign-in may need a second factor yet: see SignedIn.
 func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User, error) {
-	email, err := NormalizeEmail(login)
+	return p.signIn(ctx, login, password)
+}
+
+// signIn is SignIn, but an address nobody has (or only an unconfirmed
+// sign-up has, with another password) is first asked of the migration
+// hook, if the pool has one (migration.go).
+func (p *Pool) signIn(ctx context.Context, login, password string) (*store.User, error) {
+	email, eerr := NormalizeEmail(login)
 	// A locked-out login is refused before any lookup or hashing, and
 	// alike whether or not it has an account.
 	failures, lerr := p.checkLock(ctx, email)
@@ -335,6 +342,7 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		return nil, lerr
 	}
 	var u *store.User
+	err := eerr
 	if err == nil {
 		u, err = p.store.UserByEmail(ctx, email)
 	}
@@ -348,6 +356,19 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 	if err := p.preAuthentication(ctx, u, email); err != nil {
 		p.auditSignIn(ctx, u, email, err)
 		return nil, err
+	}
+	migrate := eerr == nil && p.MigrationOn()
+	if u == nil && migrate {
+		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, nil)
+		if err != nil {
+			return nil, err
+		}
+		if m.Created {
+			// Vouched for by the old system, and hashed just now (as
+			// long as a check takes): what follows is a right password's.
+			return p.passwordRight(ctx, m.User, email, failures)
+		}
+		u = m.User
 	}
 	if u == nil || u.PasswordHash == "" {
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
@@ -366,6 +387,17 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 		_, _, _ = p.hasher.Verify(ctx, password, p.dummyHash)
 	} else if err != nil {
 		return nil, err
+	}
+	if !ok && migrate && u.Status == store.StatusUnconfirmed {
+		// A sign-up nobody confirmed does not keep the address's owner
+		// from coming over with the old system's password.
+		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, u)
+		if err != nil {
+			return nil, err
+		}
+		if m.Created {
+			return p.passwordRight(ctx, m.User, email, failures)
+		}
 	}
 	if !ok {
 		return nil, p.failed(ctx, u, email)

@@ -229,6 +229,8 @@ type Answer struct {
 	// ceremony).
 	SRPA         string
 	RelyingParty *RelyingParty
+	// Custom answers CUSTOM_CHALLENGE (Cognito's ANSWER).
+	Custom string
 }
 
 // PasskeyAnswer is a finished WebAuthn ceremony.
@@ -285,6 +287,12 @@ type session struct {
 	// carries its ceremony (Login is the login as above).
 	UserAuth bool              `json:"c,omitempty"`
 	Ceremony *WebAuthnCeremony `json:"w,omitempty"`
+
+	// CUSTOM_AUTH (customauth.go): the run's challenges so far, and the
+	// create hook's private parameters and metadata of the one asked.
+	Custom   []ChallengeResult `json:"h,omitempty"`
+	Private  map[string]string `json:"p,omitempty"`
+	Metadata string            `json:"m,omitempty"`
 }
 
 const (
@@ -296,7 +304,7 @@ const (
 // first step. Refusals are SignIn's errors (counted in the lockout and
 // audited there); NEW_PASSWORD_REQUIRED is a challenge, not an error.
 func (p *Pool) InitiatePasswordAuth(ctx context.Context, a PasswordAuth) (*AuthStep, error) {
-	u, err := p.SignIn(ctx, a.Username, a.Password)
+	u, err := p.signIn(ctx, a.Username, a.Password)
 	if npr, ok := errors.AsType[*NewPasswordRequiredError](err); ok {
 		return p.challenge(ctx, a.Client, session{Name: ChallengeNewPasswordRequired, Flow: FlowSignIn}, npr.User, newPasswordTTL, &Challenge{})
 	}
@@ -602,6 +610,9 @@ func spentKey(s session) string { return "signin_session:" + s.ID }
 func (p *Pool) RespondToAuthChallenge(ctx context.Context, a Answer) (*AuthStep, error) {
 	if isSRPAnswer(a) {
 		return p.answerSRP(ctx, a)
+	}
+	if a.Name == ChallengeCustom {
+		return p.answerCustom(ctx, a)
 	}
 	if s, ok, err := p.openUserAuth(ctx, a); err != nil || ok {
 		if err != nil {

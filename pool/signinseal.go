@@ -23,11 +23,13 @@ const (
 	sessionKeyKind = "signin_session"
 	sessionKeyLen  = 32
 	// maxSessionLen bounds what is opened: a session is a few hundred
-	// bytes.
-	maxSessionLen = 4096
+	// bytes, a CUSTOM_AUTH one with its history and private parameters a
+	// few kilobytes (customauth.go bounds them).
+	maxSessionLen = 16 << 10
 	// srpSessionLen is what an SRP challenge's state is padded to: more
-	// than any (a login is at most 254 bytes).
-	srpSessionLen = 640
+	// than any (a login is at most 254 bytes; a CUSTOM_AUTH run's SRP
+	// challenge adds its first history entry).
+	srpSessionLen = 768
 	// userAuthSessionLen is what a USER_AUTH step's state is padded to
 	// (a passkey step's ceremony is the longest, under 1 KiB): its length
 	// does not tell a login with an account, or with a password, from

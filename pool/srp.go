@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"time"
 
@@ -233,20 +234,28 @@ func (p *Pool) InitiateSRPAuth(ctx context.Context, a SRPAuth) (*AuthStep, error
 	if err != nil {
 		return nil, ErrInvalidSRPA
 	}
-	email, eerr := NormalizeEmail(a.Username)
+	email, _ := NormalizeEmail(a.Username)
 	if _, err := p.checkLock(ctx, email); err != nil {
 		p.auditSignIn(ctx, nil, email, err)
 		return nil, err
 	}
+	return p.srpStep(ctx, a.Client, a.Username, A, nil)
+}
+
+// srpStep makes the PASSWORD_VERIFIER challenge of username for the
+// client's A (a user's, or a decoy's), carrying custom, the history of a
+// CUSTOM_AUTH run it belongs to (nil for USER_SRP_AUTH).
+func (p *Pool) srpStep(ctx context.Context, client, username string, A *big.Int, custom []ChallengeResult) (*AuthStep, error) {
+	email, eerr := NormalizeEmail(username)
 	key, err := p.decoyKey(ctx)
 	if err != nil {
 		return nil, err
 	}
 	login := email
 	if eerr != nil {
-		login = a.Username // not an address: no user has it
+		login = username // not an address: no user has it
 	}
-	s := session{Name: ChallengePasswordVerifier, Flow: FlowSignIn, Login: email, Decoy: true}
+	s := session{Name: ChallengePasswordVerifier, Flow: FlowSignIn, Login: email, Decoy: true, Custom: custom}
 	var rec srpRecord
 	s.SRPUser, rec = decoy(key, login)
 	var u *store.User
@@ -292,14 +301,14 @@ func (p *Pool) InitiateSRPAuth(ctx context.Context, a SRPAuth) (*AuthStep, error
 		return nil, err
 	}
 	s.Key, s.Expires = ex.Key, p.now().Add(srpTTL).Unix()
-	tok, err := p.sealSession(ctx, a.Client, s)
+	tok, err := p.sealSession(ctx, client, s)
 	if err != nil {
 		return nil, err
 	}
 	raw, _ := base64.RawURLEncoding.DecodeString(tok)
-	username := email
+	shown := email
 	if eerr != nil {
-		username = a.Username
+		shown = username
 	}
 	return &AuthStep{Challenge: &Challenge{Name: ChallengePasswordVerifier, Session: tok, Flow: FlowSignIn,
 		Parameters: map[string]string{
@@ -307,7 +316,7 @@ func (p *Pool) InitiateSRPAuth(ctx context.Context, a SRPAuth) (*AuthStep, error
 			"SRP_B":           ex.B,
 			"SECRET_BLOCK":    base64.StdEncoding.EncodeToString(raw),
 			"USER_ID_FOR_SRP": s.SRPUser,
-			"USERNAME":        username,
+			"USERNAME":        shown,
 		}}}, nil
 }
 
@@ -370,6 +379,12 @@ func (p *Pool) answerSRP(ctx context.Context, a Answer) (*AuthStep, error) {
 		// The password changed since the challenge: the proof is of the
 		// old one.
 		return nil, ErrChallengeExpired
+	}
+	if len(s.Custom) > 0 {
+		// A CUSTOM_AUTH run's password: the define hook says what
+		// follows; the user's own state is checked when it gives tokens.
+		return p.customNext(ctx, &customRun{client: a.Client, login: s.Login, user: u, failures: failures,
+			history: append(s.Custom, ChallengeResult{ChallengeName: ChallengePasswordVerifier, ChallengeResult: true})})
 	}
 	u, err = p.passwordRight(ctx, u, s.Login, failures)
 	if npr, ok := errors.AsType[*NewPasswordRequiredError](err); ok {

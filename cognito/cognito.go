@@ -98,6 +98,9 @@ type Config struct {
 	// nil refuses them all.
 	AdminVerifier AdminVerifier
 	Logger        *zap.Logger
+	// Now is the clock of the API's own time rules (a passkey's
+	// registration needs a recent sign-in); nil is time.Now.
+	Now func() time.Time
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -126,6 +129,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Handler{cfg: cfg, log: cfg.Logger, seal: newSealer(cfg.SealKey, cfg.Pool.Store())}, nil
 }

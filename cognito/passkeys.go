@@ -37,7 +37,7 @@ func startWebAuthnRegistration(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if time.Since(at.AuthTime) > passkeyFreshness {
+	if c.h.cfg.Now().Sub(at.AuthTime) > passkeyFreshness {
 		return nil, errf("NotAuthorizedException", "Sign in again to register a passkey: the sign-in is older than 15 minutes.")
 	}
 	opts, err := c.h.cfg.Pool.BeginSealedPasskeyRegistration(c.ctx(), u, *rp)

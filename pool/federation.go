@@ -294,6 +294,12 @@ func (p *Pool) federatedSignIn(ctx context.Context, a FederatedAuth, u *store.Us
 		p.FederationFailed(ctx, a.Identity.Provider, FederationUserDisabled, u.ID)
 		return nil, ErrUserDisabled
 	}
+	// As Cognito asks it of federated users: once the provider has named
+	// the user, before anything of theirs is refreshed.
+	if err := p.preAuthentication(ctx, u, u.Email); err != nil {
+		p.auditSignIn(ctx, u, u.Email, err)
+		return nil, err
+	}
 	u, err := p.refreshAttributes(ctx, u, a.Identity, email, verified)
 	if err != nil {
 		return nil, err

@@ -347,3 +347,29 @@ func TestPreSignUpExternalProvider(t *testing.T) {
 		t.Fatalf("allowed: %v", err)
 	}
 }
+
+// A federated sign-in asks pre authentication too, once the provider has
+// named the user (a first sign-in after the user is made); a refusal ends
+// it without a session.
+func TestPreAuthenticationFederated(t *testing.T) {
+	m := newMachine(t, filepath.Join(t.TempDir(), "gatehouse.db"), MFAConfig{})
+	h := withHooks(t, m.p, deny("outsiders paused"), trigger.PreAuthentication)
+	auth := FederatedAuth{Identity: google("g-bea", "bea@example.com", true), CreateUsers: true, Client: machineClient}
+	step, err := m.p.InitiateFederatedAuth(t.Context(), auth)
+	var te *trigger.Error
+	if !errors.As(err, &te) || !te.Denied || step != nil {
+		t.Fatalf("step %v err %v: want the refusal", step, err)
+	}
+	evs := h.received(trigger.SourcePreAuthentication)
+	if len(evs) != 1 {
+		t.Fatalf("%d pre authentication events, want 1", len(evs))
+	}
+	req := evs[0]["request"].(map[string]any)
+	if req["userAttributes"].(map[string]any)["email"] != "bea@example.com" || req["userNotFound"] != nil {
+		t.Fatalf("request %v", req)
+	}
+	h.answer = respond(map[string]any{})
+	if step, err := m.p.InitiateFederatedAuth(t.Context(), auth); err != nil || step.Auth == nil {
+		t.Fatalf("allowed: step %v err %v", step, err)
+	}
+}

@@ -55,17 +55,28 @@ func (p *Provider) hostedEntry(w http.ResponseWriter, r *http.Request, page stri
 		p.errorPage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept "+r.Method+" requests.")
 		return
 	}
-	ar, ok := p.readAuthRequest(w, r)
+	_, rd, ok := p.resumableRequest(w, r, "the request is too long to resume after sign-up")
 	if !ok {
-		return
-	}
-	rd, ok := p.resumeURL(ar)
-	if !ok {
-		p.redirectError(w, ar, newError(errInvalidRequest, "the request is too long to resume after sign-up"))
 		return
 	}
 	w.Header().Set("Location", page+"?rd="+url.QueryEscape(rd))
 	w.WriteHeader(http.StatusFound)
+}
+
+// resumableRequest reads r's authorization request and the address that
+// resumes it after the hosted pages; false when it has answered r itself
+// (an error page, or tooLong to the client's redirect URI).
+func (p *Provider) resumableRequest(w http.ResponseWriter, r *http.Request, tooLong string) (*authRequest, string, bool) {
+	ar, ok := p.readAuthRequest(w, r)
+	if !ok {
+		return nil, "", false
+	}
+	rd, ok := p.resumeURL(ar)
+	if !ok {
+		p.redirectError(w, ar, newError(errInvalidRequest, tooLong))
+		return nil, "", false
+	}
+	return ar, rd, true
 }
 
 // resumeURL is ar at the authorization endpoint, as the hosted pages take

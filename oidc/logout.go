@@ -136,13 +136,8 @@ func (p *Provider) logoutAndSignIn(w http.ResponseWriter, r *http.Request, q url
 		bad("The sign-out request names both an address to return to after signing out and a new sign-in; give one.")
 		return
 	}
-	ar, ok := p.readAuthRequest(w, r)
+	ar, rd, ok := p.resumableRequest(w, r, "the request is too long")
 	if !ok {
-		return
-	}
-	rd, ok := p.resumeURL(ar)
-	if !ok {
-		p.redirectError(w, ar, newError(errInvalidRequest, "the request is too long"))
 		return
 	}
 	if err := p.sessions.End(w, r); err != nil {

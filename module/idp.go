@@ -245,6 +245,10 @@ func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		h.cognito.ServeHTTP(w, r)
 		return nil
 	}
+	if r.URL.Path == healthPath {
+		serveHealth(w, r, h.pool.Store)
+		return nil
+	}
 	if h.ui.ServeIssuerPath(w, r) {
 		return nil
 	}

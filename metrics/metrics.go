@@ -10,13 +10,16 @@
 package metrics
 
 import (
+	"context"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -43,7 +46,7 @@ const Other = "other"
 // Metrics is the collectors, shared by every pool of a config.
 type Metrics struct {
 	signIns, signInFailures, secondFactors, lockouts, signUps, confirmations,
-	tokens, bearer *prometheus.CounterVec
+	tokens, bearer, throttled *prometheus.CounterVec
 }
 
 // On registers the collectors in reg, or finds them there when an earlier
@@ -66,6 +69,7 @@ func On(reg prometheus.Registerer) *Metrics {
 		signUps:        c("sign_ups_total", "Sign-ups stored (unconfirmed), by pool.", "pool"),
 		confirmations:  c("confirmations_total", "Sign-ups confirmed with their code, by pool.", "pool"),
 		tokens:         c("tokens_issued_total", "Token responses of the OIDC token endpoint, by pool and grant type.", "pool", "grant_type"),
+		throttled:      c("throttled_total", "Hosted-page posts refused by the per-client throttle (429), by pool.", "pool"),
 		bearer:         c("bearer_checks_total", "Bearer tokens presented to a gateway, by result (verified, cached, refused, revoked, issuer_down).", "pool", "result"),
 	}
 }
@@ -92,7 +96,7 @@ func (cs counters) inc(value string) {
 // Pool is the counters of one pool.
 type Pool struct {
 	signIns, failures, secondFactors, tokens, bearer counters
-	lockouts, signUps, confirmations                 prometheus.Counter
+	lockouts, signUps, confirmations, throttled      prometheus.Counter
 }
 
 // Pool makes the counters of the pool named name.
@@ -106,6 +110,7 @@ func (m *Metrics) Pool(name string) *Pool {
 		lockouts:      m.lockouts.WithLabelValues(name),
 		signUps:       m.signUps.WithLabelValues(name),
 		confirmations: m.confirmations.WithLabelValues(name),
+		throttled:     m.throttled.WithLabelValues(name),
 	}
 }
 
@@ -180,3 +185,24 @@ func (p *Pool) TokenIssued(grantType string) { p.tokens.inc(grantType) }
 // BearerChecked counts a bearer token's check
 // (middleware.Config.BearerChecked). It does not allocate.
 func (p *Pool) BearerChecked(result string) { p.bearer.inc(result) }
+
+// Throttle returns t counting its refusals; nil for nil (no throttle).
+func (p *Pool) Throttle(t ratelimit.Throttle) ratelimit.Throttle {
+	if t == nil {
+		return nil
+	}
+	return countedThrottle{t, p.throttled}
+}
+
+type countedThrottle struct {
+	ratelimit.Throttle
+	refused prometheus.Counter
+}
+
+func (t countedThrottle) Allow(ctx context.Context, key string) (bool, time.Duration) {
+	ok, wait := t.Throttle.Allow(ctx, key)
+	if !ok {
+		t.refused.Inc()
+	}
+	return ok, wait
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"github.com/gatehouse-auth/gatehouse/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
@@ -108,5 +109,21 @@ func TestCountingAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, func() { p.TokenIssued(oidc.GrantRefreshToken) }); n != 0 {
 		t.Errorf("TokenIssued: %v allocations, want 0", n)
+	}
+}
+
+// A throttle's refusals are counted, its passes not.
+func TestThrottleCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	p := On(reg).Pool("main")
+	if p.Throttle(nil) != nil {
+		t.Fatal("no throttle became one")
+	}
+	th := p.Throttle(ratelimit.New(ratelimit.Limits{Rate: 0.001, Burst: 2}))
+	for range 5 {
+		th.Allow(t.Context(), "client")
+	}
+	if got := counts(t, reg)["gatehouse_throttled_total{main}"]; got != 3 {
+		t.Errorf("throttled %v, want 3", got)
 	}
 }

@@ -557,7 +557,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		return nil, errors.New("marker key: too short in the store")
 	}
 	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s, Triggers: triggers,
-		Throttle: cfg.Throttle.throttle(s), Metrics: met}, nil
+		Throttle: countThrottle(met, cfg.Throttle.throttle(s)), Metrics: met}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.

@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/gatehouse-auth/gatehouse/metrics"
+	"github.com/gatehouse-auth/gatehouse/ratelimit"
 )
 
 // poolMetrics returns the pool's counters in Caddy's metrics registry
@@ -38,4 +39,12 @@ func bearerChecked(m *metrics.Pool) func(string) {
 		return nil
 	}
 	return m.BearerChecked
+}
+
+// countThrottle is t counting its refusals in m, t itself without metrics.
+func countThrottle(m *metrics.Pool, t ratelimit.Throttle) ratelimit.Throttle {
+	if m == nil {
+		return t
+	}
+	return m.Throttle(t)
 }

@@ -287,21 +287,43 @@ func tokenKey(tok string) [32]byte {
 // tokenEntry returns the verified token, from the cache or verified now,
 // unless it was revoked since.
 func (g *Gateway) tokenEntry(ctx context.Context, tok string) (*bearerEntry, *tokenError) {
+	be, result, err := g.checkToken(ctx, tok)
+	if g.cfg.BearerChecked != nil {
+		g.cfg.BearerChecked(result)
+	}
+	return be, err
+}
+
+// Results of a bearer token's check, for Config.BearerChecked.
+const (
+	BearerVerified   = "verified"    // verified now: signature and claims
+	BearerCached     = "cached"      // verified before, found in the cache
+	BearerRefused    = "refused"     // malformed, untrusted, expired, ...
+	BearerRevoked    = "revoked"     // valid, but revoked since
+	BearerIssuerDown = "issuer_down" // the issuer's keys could not be had
+)
+
+func (g *Gateway) checkToken(ctx context.Context, tok string) (*bearerEntry, string, *tokenError) {
 	key := tokenKey(tok)
 	now := g.now()
 	be := g.bearer.cache.get(key)
+	result := BearerCached
 	if be == nil || now.UnixNano() >= be.expires {
 		var err *tokenError
 		if be, err = g.verifyToken(ctx, tok, now); err != nil {
-			return nil, err
+			if err == errIssuerDown {
+				return nil, BearerIssuerDown, err
+			}
+			return nil, BearerRefused, err
 		}
 		g.bearer.cache.put(key, be)
+		result = BearerVerified
 	}
 	if be.deny != nil && (be.deny.Revoked(be.sid, be.p.subject, be.issuedAt) ||
 		be.revocationID != "" && be.deny.Revoked(be.revocationID, "", time.Time{})) {
-		return nil, errTokenRevoked
+		return nil, BearerRevoked, errTokenRevoked
 	}
-	return be, nil
+	return be, result, nil
 }
 
 // verifyToken checks a token fully: header, issuer, signature, times,

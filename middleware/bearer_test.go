@@ -558,3 +558,41 @@ func newKeySet(t testing.TB) *signing.KeySet {
 	}
 	return ks
 }
+
+// TestBearerChecked: each token presented is reported once, with its
+// result; reporting costs the cached path no allocation.
+func TestBearerChecked(t *testing.T) {
+	f := newBearerFixture(t, ModeDeny, Policy{})
+	seen := map[string]int{BearerVerified: 0, BearerCached: 0, BearerRefused: 0, BearerRevoked: 0}
+	f.gw.cfg.BearerChecked = func(result string) { seen[result]++ }
+	claims := f.claims()
+	claims["jti"] = "to-revoke"
+	tok := mint(t, f.keys.Current(), claims, nil)
+	if ok, _, rec := f.call("Bearer "+tok, nil); !ok {
+		t.Fatalf("refused: %s", rec.Header().Get("WWW-Authenticate"))
+	}
+	ok, r, _ := f.call("Bearer "+tok, nil)
+	if !ok {
+		t.Fatal("refused from the cache")
+	}
+	if ok, _, _ := f.call("Bearer "+tok+"x", nil); ok {
+		t.Fatal("a forged signature was accepted")
+	}
+	w := httptest.NewRecorder()
+	if n := testing.AllocsPerRun(200, func() { f.gw.Guard(w, r) }); n != 0 {
+		t.Errorf("Guard with a cached token, reported: %v allocations, want 0", n)
+	}
+	if err := f.pool.RevokeAccessToken(t.Context(), "to-revoke", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := f.call("Bearer "+tok, nil); ok {
+		t.Fatal("a revoked token was accepted")
+	}
+	// AllocsPerRun runs its function once more than it says.
+	want := map[string]int{BearerVerified: 1, BearerCached: 1 + 201, BearerRefused: 1, BearerRevoked: 1}
+	for k, v := range want {
+		if seen[k] != v {
+			t.Errorf("%s reported %d times, want %d (all: %v)", k, seen[k], v, seen)
+		}
+	}
+}

@@ -115,6 +115,11 @@ type Config struct {
 	// CacheSize bounds the decoded-session cache; 0 means 10000.
 	CacheSize int
 	Logger    *zap.Logger
+	// BearerChecked, when set, is told the result of each bearer token
+	// presented (BearerVerified, BearerCached, BearerRefused,
+	// BearerRevoked, BearerIssuerDown); package metrics counts them. It
+	// runs on every API request: it must not allocate.
+	BearerChecked func(result string)
 	// Policy is the authorization rules and roles (rules.go).
 	Policy Policy
 	// Bearer, when set, authenticates requests carrying

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/federation"
+	"github.com/gatehouse-auth/gatehouse/metrics"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
@@ -216,6 +217,9 @@ type Pool struct {
 	Providers []federation.Connector
 	// Triggers are the pool's lifecycle hooks; nil without any.
 	Triggers *trigger.Webhooks
+	// Metrics are the pool's counters in Caddy's registry (package
+	// metrics); nil outside a server.
+	Metrics *metrics.Pool
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
@@ -507,6 +511,11 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if err != nil {
 		return nil, err
 	}
+	met := poolMetrics(ctx, name)
+	var observe func(store.AuditEvent)
+	if met != nil {
+		observe = met.Observe
+	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
 		MFA: pool.MFAConfig{Mode: cfg.MFA, Issuer: totpIssuer, Lockout: cfg.Lockout.pool(),
@@ -515,6 +524,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		SRP:          srpConfig(cfg),
 		Triggers:     invoker,
 		FirstFactors: cfg.FirstAuthFactors,
+		Observe:      observe,
 	})
 	if err != nil {
 		return nil, err
@@ -547,7 +557,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		return nil, errors.New("marker key: too short in the store")
 	}
 	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s, Triggers: triggers,
-		Throttle: cfg.Throttle.throttle(s)}, nil
+		Throttle: countThrottle(met, cfg.Throttle.throttle(s)), Metrics: met}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.

@@ -241,9 +241,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		gwSource = middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath}
 	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		Revocations: p.Pool.DenyList(),
-		Revoker:     p.Pool,
-		Codec:       codec,
+		BearerChecked: bearerChecked(p.Metrics),
+		Revocations:   p.Pool.DenyList(),
+		Revoker:       p.Pool,
+		Codec:         codec,
 		Data: &albdata.Signer{
 			Keys:     p.Keys,
 			ARN:      h.Signer,

@@ -110,10 +110,11 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		Revocations: p.Pool.DenyList(),
-		Revoker:     p.Pool,
-		Source:      middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
-		Codec:       codec,
+		BearerChecked: bearerChecked(p.Metrics),
+		Revocations:   p.Pool.DenyList(),
+		Revoker:       p.Pool,
+		Source:        middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
+		Codec:         codec,
 		Data: &albdata.Signer{
 			Keys:     p.Keys,
 			ARN:      albdata.DefaultARN(h.Pool),
@@ -175,9 +176,10 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Continue:           h.ui.Continue,
 		// The pool's own marker key, the same on every instance; the
 		// provider derives its own key from it.
-		MarkerKey: p.MarkerKey,
-		Federate:  h.ui.FederationTarget,
-		Logger:    logger.Named("oidc"),
+		MarkerKey:    p.MarkerKey,
+		Federate:     h.ui.FederationTarget,
+		Logger:       logger.Named("oidc"),
+		TokensIssued: tokensIssued(p.Metrics),
 	})
 	if err != nil {
 		return fmt.Errorf("gatehouse_idp: %w", err)
@@ -241,6 +243,10 @@ func (h *IDP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	if h.cognito != nil && cognito.Matches(r) {
 		h.cognito.ServeHTTP(w, r)
+		return nil
+	}
+	if r.URL.Path == healthPath {
+		serveHealth(w, r, h.pool.Store)
 		return nil
 	}
 	if h.ui.ServeIssuerPath(w, r) {

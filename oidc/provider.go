@@ -131,11 +131,16 @@ type Config struct {
 	Logger   *zap.Logger
 	// Now is the clock of codes and tokens; default time.Now.
 	Now func() time.Time
+	// TokensIssued, when set, is told the grant type (GrantAuthorizationCode,
+	// GrantRefreshToken, GrantClientCredentials) of each token response
+	// the token endpoint gives; package metrics counts them.
+	TokensIssued func(grantType string)
 }
 
 // Provider is one pool's OpenID Provider. It is safe for concurrent use and
 // holds only what NewProvider prepared.
 type Provider struct {
+	tokensIssued func(string)
 	issuer       string
 	base         string // the issuer URL's path, without a trailing "/"
 	realm        string
@@ -192,6 +197,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 		federate:     cfg.Federate,
 		markerKey:    deriveKey(cfg.MarkerKey, "gatehouse oidc login marker"),
 		log:          cfg.Logger,
+		tokensIssued: cfg.TokensIssued,
 		now:          cfg.Now,
 	}
 	if p.store == nil {

@@ -72,6 +72,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(w, oe)
 		return
 	}
+	if p.tokensIssued != nil {
+		p.tokensIssued(grantType)
+	}
 	noStore(w.Header())
 	writeJSON(w, http.StatusOK, resp)
 }

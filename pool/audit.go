@@ -101,6 +101,7 @@ func clientIP(ctx context.Context) string {
 func (p *Pool) audit(ctx context.Context, e store.AuditEvent) {
 	e.At = p.now()
 	e.IP = clientIP(ctx)
+	p.observed(e)
 	if p.pending.len() > 0 {
 		p.auditLog.Info(e.Type, p.auditFields(e)...)
 		p.pending.add(e)
@@ -122,6 +123,21 @@ func (p *Pool) audit(ctx context.Context, e store.AuditEvent) {
 	case err != nil:
 		// The store answered, and refused: waiting would not help.
 		p.auditLog.Error("audit event not stored", append(fields, zap.Error(err))...)
+	}
+}
+
+// Events that are not audited, only shown to Config.Observe (for metrics).
+const (
+	// EventSignedUp: a sign-up was stored, its account unconfirmed.
+	EventSignedUp = "signed_up"
+	// EventConfirmed: a sign-up was confirmed with its mailed code.
+	EventConfirmed = "confirmed"
+)
+
+// observed shows e to the pool's observer, if any.
+func (p *Pool) observed(e store.AuditEvent) {
+	if p.observe != nil {
+		p.observe(e)
 	}
 }
 

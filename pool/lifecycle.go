@@ -230,6 +230,9 @@ func (p *Pool) CompleteSignUp(ctx context.Context, s *PendingSignUp) error {
 		default:
 			return p.existsNotice(ctx, existing)
 		}
+		if err == nil {
+			p.observed(store.AuditEvent{Type: EventSignedUp})
+		}
 		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}
@@ -409,6 +412,7 @@ func (p *Pool) ConfirmSignUp(ctx context.Context, email, code, password string) 
 	if err != nil {
 		return nil, err
 	}
+	p.observed(store.AuditEvent{Type: EventConfirmed, UserID: u.ID})
 	// As Cognito: the hook's failure fails the call, and the user stays
 	// confirmed.
 	if err := p.postConfirmation(ctx, trigger.SourcePostConfirmationSignUp, u); err != nil {

@@ -130,6 +130,10 @@ type Config struct {
 	// Triggers calls the pool's lifecycle hooks (package trigger); nil
 	// means none.
 	Triggers trigger.Invoker
+	// Observe sees every audit event (audit.go) and the events kept for
+	// metrics only (EventSignedUp, EventConfirmed), as they happen; nil
+	// means none. Package metrics counts them. It must be quick.
+	Observe func(store.AuditEvent)
 	// FirstFactors are USER_AUTH's choices (userauth.go, Cognito's
 	// AllowedFirstAuthFactors): PASSWORD, EMAIL_OTP, WEB_AUTHN; default
 	// DefaultFirstFactors. Checked with ValidateFirstFactors.
@@ -139,6 +143,7 @@ type Config struct {
 // Pool is one user pool on one store.
 type Pool struct {
 	name      string
+	observe   func(store.AuditEvent)
 	store     store.Store
 	hasher    *Hasher
 	policy    PasswordPolicy
@@ -190,7 +195,7 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if ttl <= 0 {
 		ttl = 366 * 24 * time.Hour
 	}
-	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP, triggers: cfg.Triggers, firstFactors: cfg.FirstFactors}
+	p := &Pool{name: cfg.Name, store: s, hasher: h, policy: cfg.Password, dummyHash: dummy, userTTL: ttl, now: time.Now, acct: cfg.Accounts, mfa: cfg.MFA, auditLog: cfg.AuditLog, srp: cfg.SRP, triggers: cfg.Triggers, firstFactors: cfg.FirstFactors, observe: cfg.Observe}
 	if p.auditLog == nil {
 		p.auditLog = zap.NewNop()
 	}

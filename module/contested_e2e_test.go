@@ -30,6 +30,10 @@ func TestContestedSignUpHostedPage(t *testing.T) {
 		wantStatus(t, "sign-up", resp, body, http.StatusSeeOther)
 	}
 	signUp(owner, ownerPW)
+	// Sign-ups do their work after the answer: the attacker's must come
+	// after the owner's is done (as it would in the race this is), and
+	// past its code's cool-down, or it mails nothing.
+	a.smtp.WaitFor(t, email, 1, mailWait)
 	signUp(attacker, attackerPW)
 	code := a.smtp.WaitFor(t, email, 2, mailWait).Code(t)
 	if _, err := p.ConfirmSignUpCode(ctx, email, code); !errors.Is(err, pool.ErrSignUpContested) {

@@ -64,6 +64,19 @@ type userRef struct {
 // poolID is the pool ref names (decodeInPool checks it).
 func (r userRef) poolID() string { return r.UserPoolID }
 
+// ref is the user a request names; every request type embedding a userRef
+// has it, for decodeUser.
+func (r userRef) ref() userRef { return r }
+
+// decodeUser reads the request into in, as Decode does, and finds the user
+// it names in the pool (h.user): how every action on one user begins.
+func (h *Handler) decodeUser(req AdminRequest, in interface{ ref() userRef }) (*store.User, error) {
+	if err := req.Decode(in); err != nil {
+		return nil, err
+	}
+	return h.user(req, in.ref())
+}
+
 var errNoUser = errf("UserNotFoundException", "User does not exist.")
 
 // user finds the user ref names: by email address, or by the username
@@ -258,10 +271,7 @@ func adminCreateUser(h *Handler, req AdminRequest) (any, error) {
 
 func adminGetUser(h *Handler, req AdminRequest) (any, error) {
 	var in userRef
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	u, err := h.user(req, in)
+	u, err := h.decodeUser(req, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -280,10 +290,7 @@ func adminGetUser(h *Handler, req AdminRequest) (any, error) {
 func onUser(do func(h *Handler, req AdminRequest, u *store.User) error) func(*Handler, AdminRequest) (any, error) {
 	return func(h *Handler, req AdminRequest) (any, error) {
 		var in userRef
-		if err := req.Decode(&in); err != nil {
-			return nil, err
-		}
-		u, err := h.user(req, in)
+		u, err := h.decodeUser(req, &in)
 		if err != nil {
 			return nil, err
 		}
@@ -332,10 +339,7 @@ type adminSetUserPasswordRequest struct {
 // a temporary one (FORCE_CHANGE_PASSWORD); either ends every session.
 func adminSetUserPassword(h *Handler, req AdminRequest) (any, error) {
 	var in adminSetUserPasswordRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	u, err := h.user(req, in.userRef)
+	u, err := h.decodeUser(req, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -364,10 +368,7 @@ type adminAttributesRequest struct {
 // verified mark included (an administrator's word needs no code).
 func adminUpdateUserAttributes(h *Handler, req AdminRequest) (any, error) {
 	var in adminAttributesRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	u, err := h.user(req, in.userRef)
+	u, err := h.decodeUser(req, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -410,10 +411,7 @@ func adminUpdateUserAttributes(h *Handler, req AdminRequest) (any, error) {
 // mark and the sub stay.
 func adminDeleteUserAttributes(h *Handler, req AdminRequest) (any, error) {
 	var in adminAttributesRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	u, err := h.user(req, in.userRef)
+	u, err := h.decodeUser(req, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -442,10 +440,7 @@ type adminGroupRequest struct {
 func adminGroupMembership(add bool) func(*Handler, AdminRequest) (any, error) {
 	return func(h *Handler, req AdminRequest) (any, error) {
 		var in adminGroupRequest
-		if err := req.Decode(&in); err != nil {
-			return nil, err
-		}
-		u, err := h.user(req, in.userRef)
+		u, err := h.decodeUser(req, &in)
 		if err != nil {
 			return nil, err
 		}
@@ -479,10 +474,7 @@ type listGroupsForUserRequest struct {
 // 60 a page, as Cognito), with their description and precedence.
 func adminListGroupsForUser(h *Handler, req AdminRequest) (any, error) {
 	var in listGroupsForUserRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	u, err := h.user(req, in.userRef)
+	u, err := h.decodeUser(req, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -584,10 +576,7 @@ type adminMFAPreferenceRequest struct {
 // SetUserMFAPreference does for the user themselves.
 func adminSetUserMFAPreference(h *Handler, req AdminRequest) (any, error) {
 	var in adminMFAPreferenceRequest
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	u, err := h.user(req, in.userRef)
+	u, err := h.decodeUser(req, &in)
 	if err != nil {
 		return nil, err
 	}

@@ -275,3 +275,30 @@ func TestCustomAuthWithSRP(t *testing.T) {
 		t.Errorf("PASSWORD_VERIFIER without SRP_A: %v", err)
 	}
 }
+
+// TestCustomAndChoiceSessionsApart: a CUSTOM_AUTH session does not answer
+// as a USER_AUTH choice, nor a USER_AUTH session as a custom challenge
+// (their sealed states share one format; each path takes only its own).
+func TestCustomAndChoiceSessionsApart(t *testing.T) {
+	h := &hooks{answer: codeTrio("424242")}
+	m := migrationPool(t, h, MFAConfig{})
+	m.user(t, "ada@example.com")
+	ctx := t.Context()
+
+	c := customStart(t, m, "ada@example.com")
+	if _, err := m.p.RespondToAuthChallenge(ctx, Answer{Session: c.Session, Client: machineClient, Name: ChallengeSelectChallenge, Select: FirstFactorPassword, Password: goodPassword}); !errors.Is(err, ErrChallengeExpired) {
+		t.Errorf("a CUSTOM_CHALLENGE session answered as SELECT_CHALLENGE: %v", err)
+	}
+
+	step, err := m.p.InitiateUserAuth(ctx, UserAuth{Username: "ada@example.com", Client: machineClient})
+	if err != nil || step.Challenge == nil || step.Challenge.Name != ChallengeSelectChallenge {
+		t.Fatalf("InitiateUserAuth: %s, %v; want SELECT_CHALLENGE", describe(step), err)
+	}
+	if _, err := m.p.RespondToAuthChallenge(ctx, Answer{Session: step.Challenge.Session, Client: machineClient, Name: ChallengeCustom, Custom: "424242"}); !errors.Is(err, ErrChallengeExpired) {
+		t.Errorf("a SELECT_CHALLENGE session answered as CUSTOM_CHALLENGE: %v", err)
+	}
+	// Each still answers on its own path.
+	if done, err := customAnswer(t, m, c, "424242"); err != nil || done.Auth == nil {
+		t.Errorf("the custom challenge afterwards: %s, %v; want tokens", describe(done), err)
+	}
+}

@@ -230,15 +230,28 @@ func needModules(t *testing.T, root string, packages ...string) {
 func mailCodeServer(t *testing.T, smtp *testenv.SMTPServer) string {
 	t.Helper()
 	// No t.Fatal here: this runs on the server's goroutine.
-	codes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		to := r.URL.Query().Get("email")
+	latest := func(to string) string {
 		ms := smtp.Messages()
 		for i := len(ms) - 1; i >= 0; i-- {
 			if len(ms[i].To) == 1 && ms[i].To[0] == to {
 				if m := mailCode.FindStringSubmatch(ms[i].Text); m != nil {
-					fmt.Fprint(w, m[1])
-					return
+					return m[1]
 				}
+			}
+		}
+		return ""
+	}
+	codes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		to := r.URL.Query().Get("email")
+		// The pages answer before the mail goes out (no enumeration by
+		// timing): wait for it as a user would, up to mailWait.
+		for deadline := time.Now().Add(mailWait); ; time.Sleep(20 * time.Millisecond) {
+			if code := latest(to); code != "" {
+				fmt.Fprint(w, code)
+				return
+			}
+			if time.Now().After(deadline) {
+				break
 			}
 		}
 		http.Error(w, "no code mailed to "+to, http.StatusNotFound)

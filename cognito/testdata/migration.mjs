@@ -98,7 +98,11 @@ let c = await custom(KNOWN_USER);
 assert.equal(c.ChallengeName, "CUSTOM_CHALLENGE");
 assert.equal(c.ChallengeParameters.question, "What is 6 times 7?");
 assert.equal(c.ChallengeParameters.answer, undefined, "private parameters must not leave the server");
-assert.ok(!Buffer.from(c.Session).toString().includes("42"));
+// The Session is sealed: neither the question nor the private answer can be read in it. (A
+// check for "42" alone fails by chance on random ciphertext; these phrases cannot.)
+for (const text of ["What is 6 times 7", "\"answer\""]) {
+  assert.ok(!Buffer.from(c.Session, "base64url").toString("latin1").includes(text) && !c.Session.includes(text), text);
+}
 const again = await answer(c, KNOWN_USER, "41");
 assert.equal(again.ChallengeName, "CUSTOM_CHALLENGE");
 await expectError(answer(c, KNOWN_USER, "42"), "NotAuthorizedException"); // a spent session

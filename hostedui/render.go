@@ -41,8 +41,25 @@ type pages struct {
 	relay         *template.Template
 }
 
+// pageFuncs are the functions every page template may call. t marks a text a
+// user reads: t "Sign in" gives that text in the page's language; extra
+// arguments are name/value pairs for the text's placeholders, written as
+// {{.Name}} in the text ("Continue with {{.Provider}}" "Provider" .Label).
+// Until the catalogues arrive it gives the English text back, filled in.
+func pageFuncs() template.FuncMap {
+	return template.FuncMap{"t": translateEnglish}
+}
+
+func translateEnglish(text string, pairs ...any) string {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		name, _ := pairs[i].(string)
+		text = strings.ReplaceAll(text, "{{."+name+"}}", fmt.Sprint(pairs[i+1]))
+	}
+	return text
+}
+
 func parsePages(fsys fs.FS) (pages, error) {
-	layout, err := template.ParseFS(fsys, "layout.html", "partials.html")
+	layout, err := template.New("layout.html").Funcs(pageFuncs()).ParseFS(fsys, "layout.html", "partials.html")
 	if err != nil {
 		return pages{}, err
 	}

@@ -14,3 +14,9 @@ var Templates embed.FS
 //
 //go:embed static
 var Static embed.FS
+
+// Locales holds locales/<tag>.toml: the catalogue of each language the
+// hosted pages and mails speak (package locale).
+//
+//go:embed locales
+var Locales embed.FS

@@ -35,6 +35,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/federation"
+	"github.com/gatehouse-auth/gatehouse/locale"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -93,6 +94,9 @@ type Config struct {
 	// Logo returns the embedded logo of a provider kind, for a provider
 	// whose Info has none; nil: none.
 	Logo func(kind string) []byte
+	// Locales are the pool's languages (package locale); nil: the
+	// built-in catalogues with English as the default.
+	Locales *locale.Catalog
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -109,7 +113,8 @@ type Handler struct {
 	deviceCodecs   []securecookie.Codec
 	cookiePrefix   string
 	log            *zap.Logger
-	pages          pages
+	locales        *locale.Catalog
+	langs          map[string]*langPages
 	static         *staticFiles
 	fedProviders   []*fedProvider
 	fedByName      map[string]*fedProvider
@@ -177,8 +182,19 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostedui: %w", err)
 	}
-	if h.pages, err = parsePages(tmpl); err != nil {
-		return nil, fmt.Errorf("hostedui: %w", err)
+	h.locales = cfg.Locales
+	if h.locales == nil {
+		if h.locales, err = locale.Load(locale.Options{}); err != nil {
+			return nil, fmt.Errorf("hostedui: %w", err)
+		}
+	}
+	h.langs = make(map[string]*langPages, len(h.locales.Languages()))
+	for _, l := range h.locales.Languages() {
+		p, err := parsePages(tmpl, l, h.locales.Languages())
+		if err != nil {
+			return nil, fmt.Errorf("hostedui: %w", err)
+		}
+		h.langs[l.Tag] = &langPages{lang: l, pages: p}
 	}
 	static, err := fs.Sub(gatehouse.Static, "static")
 	if err != nil {
@@ -214,6 +230,7 @@ func checkRedirectTarget(s string) error {
 // ServeHTTP routes a request under /_gatehouse/ to its page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(pool.WithClientIP(r.Context(), h.clientIP(r))) // for the pool's audit events
+	r = h.withLanguage(w, r)
 	if r.Method == http.MethodPost && r.URL.Path != LogoutPath && r.URL.Path != passkeyBeginPath && h.throttled(w, r) {
 		return
 	}
@@ -222,6 +239,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.signIn(w, r)
 	case p == LogoutPath:
 		h.logout(w, r)
+	case p == LanguagePath:
+		h.language(w, r)
 	case p == SignUpPath:
 		h.signUp(w, r)
 	case p == ConfirmPath:
@@ -311,7 +330,7 @@ func (h *Handler) continueTo(w http.ResponseWriter, r *http.Request, title, loca
 		seeOther(w, location)
 		return
 	}
-	h.render(w, http.StatusOK, h.pages.continuePage, continuePage{
+	h.render(w, r, http.StatusOK, pageContinue, continuePage{
 		DisplayName: h.displayName,
 		Title:       title,
 		Location:    location,

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/locale"
 )
 
 // contentSecurityPolicy allows the pages nothing but their own stylesheet
@@ -23,85 +25,90 @@ import (
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// page names one hosted page; pages holds a parsed template per page.
+type page int
+
+const (
+	pageSignIn page = iota
+	pageError
+	pageSignUp
+	pageConfirm
+	pageForgot
+	pageReset
+	pageNewPassword
+	pageAccount
+	pageMFA
+	pageMFASetup
+	pageRecoveryCodes
+	pageContinue
+	pageRelay
+	numPages
+)
+
+// pageFiles are the pages' files in templates/, by page.
+var pageFiles = [numPages]string{
+	pageSignIn:        "signin.html",
+	pageError:         "error.html",
+	pageSignUp:        "signup.html",
+	pageConfirm:       "confirm.html",
+	pageForgot:        "forgot.html",
+	pageReset:         "reset.html",
+	pageNewPassword:   "new_password.html",
+	pageAccount:       "account.html",
+	pageMFA:           "mfa.html",
+	pageMFASetup:      "mfa_setup.html",
+	pageRecoveryCodes: "recovery_codes.html",
+	pageContinue:      "continue.html",
+	pageRelay:         "relay.html",
+}
+
 // pages holds one template set per page: each page file defines the blocks
 // of layout.html, so each needs its own copy of the layout.
-type pages struct {
-	signIn        *template.Template
-	error         *template.Template
-	signUp        *template.Template
-	confirm       *template.Template
-	forgot        *template.Template
-	reset         *template.Template
-	newPassword   *template.Template
-	account       *template.Template
-	mfa           *template.Template
-	mfaSetup      *template.Template
-	recoveryCodes *template.Template
-	continuePage  *template.Template
-	relay         *template.Template
+type pages [numPages]*template.Template
+
+// langPages is the pages of one language: parsed once at New with t
+// bound to that language, so rendering clones nothing.
+type langPages struct {
+	lang  *locale.Language
+	pages pages
 }
 
-// pageFuncs are the functions every page template may call. t marks a text a
-// user reads: t "Sign in" gives that text in the page's language; extra
-// arguments are name/value pairs for the text's placeholders, written as
-// {{.Name}} in the text ("Continue with {{.Provider}}" "Provider" .Label).
-// Until the catalogues arrive it gives the English text back, filled in.
-func pageFuncs() template.FuncMap {
-	return template.FuncMap{"t": translateEnglish}
-}
-
-func translateEnglish(text string, pairs ...any) string {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		name, _ := pairs[i].(string)
-		text = strings.ReplaceAll(text, "{{."+name+"}}", fmt.Sprint(pairs[i+1]))
+// pageFuncs are the functions every page template may call, bound to one
+// language of the pool. t marks a text a user reads: t "Sign in" gives
+// that text in the page's language; extra arguments are name/value pairs
+// for the text's placeholders, written as {{.Name}} in the text
+// ("Continue with {{.Provider}}" "Provider" .Label), and a pair named Count
+// also picks the plural form. A text no catalogue has (a Go-side text that
+// is already translated, a provider's reason) comes back unchanged. lang
+// and dir are the page's language tag and direction, languages the pool's
+// languages for the picker.
+func pageFuncs(l *locale.Language, all []*locale.Language) template.FuncMap {
+	return template.FuncMap{
+		"t":         l.T,
+		"lang":      func() string { return l.Tag },
+		"dir":       func() string { return l.Dir },
+		"languages": func() []*locale.Language { return all },
 	}
-	return text
 }
 
-func parsePages(fsys fs.FS) (pages, error) {
-	layout, err := template.New("layout.html").Funcs(pageFuncs()).ParseFS(fsys, "layout.html", "partials.html")
+func parsePages(fsys fs.FS, l *locale.Language, all []*locale.Language) (pages, error) {
+	layout, err := template.New("layout.html").Funcs(pageFuncs(l, all)).ParseFS(fsys, "layout.html", "partials.html")
 	if err != nil {
 		return pages{}, err
 	}
-	page := func(name string) (*template.Template, error) {
+	var p pages
+	for i, name := range pageFiles {
 		t, err := layout.Clone()
 		if err != nil {
-			return nil, err
-		}
-		if _, err := t.ParseFS(fsys, name); err != nil {
-			return nil, err
-		}
-		if t.Lookup("layout") == nil {
-			return nil, fmt.Errorf("%s: layout.html defines no \"layout\" template", name)
-		}
-		return t, nil
-	}
-	var p pages
-	if p.signIn, err = page("signin.html"); err != nil {
-		return pages{}, err
-	}
-	if p.error, err = page("error.html"); err != nil {
-		return pages{}, err
-	}
-	for _, pg := range []struct {
-		dst  **template.Template
-		file string
-	}{
-		{&p.signUp, "signup.html"},
-		{&p.confirm, "confirm.html"},
-		{&p.forgot, "forgot.html"},
-		{&p.reset, "reset.html"},
-		{&p.newPassword, "new_password.html"},
-		{&p.account, "account.html"},
-		{&p.mfa, "mfa.html"},
-		{&p.mfaSetup, "mfa_setup.html"},
-		{&p.recoveryCodes, "recovery_codes.html"},
-		{&p.continuePage, "continue.html"},
-		{&p.relay, "relay.html"},
-	} {
-		if *pg.dst, err = page(pg.file); err != nil {
 			return pages{}, err
 		}
+		if _, err := t.ParseFS(fsys, name); err != nil {
+			return pages{}, err
+		}
+		if t.Lookup("layout") == nil {
+			return pages{}, fmt.Errorf("%s: layout.html defines no \"layout\" template", name)
+		}
+		p[i] = t
 	}
 	return p, nil
 }
@@ -123,9 +130,9 @@ func setSecurityHeaders(hdr http.Header) {
 
 // render executes a page into a buffer first, so that a template failure
 // becomes a plain 500 instead of half a page under a 200.
-func (h *Handler) render(w http.ResponseWriter, status int, t *template.Template, data any) {
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pg page, data any) {
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+	if err := h.langPages(r).pages[pg].ExecuteTemplate(&buf, "layout", data); err != nil {
 		h.log.Error("rendering a hosted page failed", zap.Error(err))
 		setPageHeaders(w.Header())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -180,11 +187,12 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 		_, _ = w.Write(body)
 		return
 	}
-	h.render(w, status, h.pages.error, errorPage{
+	l := h.langPages(r).lang
+	h.render(w, r, status, pageError, errorPage{
 		DisplayName: h.displayName,
 		Status:      status,
-		Title:       title,
-		Message:     message,
+		Title:       l.T(title),
+		Message:     l.T(message),
 	})
 }
 

@@ -31,7 +31,7 @@ func TestSignInPage(t *testing.T) {
 	checkPageHeaders(t, res.Header)
 
 	for _, want := range []string{
-		`<html lang="en">`,
+		`<html lang="en" dir="ltr">`,
 		`<meta name="viewport" content="width=device-width, initial-scale=1">`,
 		`<link rel="stylesheet" href="/_gatehouse/static/gatehouse.css">`,
 		"Acme &lt;Staff&gt; &amp; Co", // the display name, escaped

@@ -143,7 +143,7 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 	if msg := errs[""]; msg != "" {
 		p.Error = msg // a refusal of the whole form (the pre sign-up hook's)
 	}
-	h.render(w, status, h.pages.signUp, p)
+	h.render(w, r, status, pageSignUp, p)
 }
 
 func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
@@ -246,7 +246,7 @@ func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status i
 	p.CodeField = codeField(p.code, p.codeError)
 	p.PasswordField = field{ID: "f-password", Name: "password", Label: "Password", Type: "password",
 		Autocomplete: "current-password", Hint: "The password you chose when you signed up.", Required: true}
-	h.render(w, status, h.pages.confirm, p)
+	h.render(w, r, status, pageConfirm, p)
 }
 
 func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
@@ -369,7 +369,7 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	if emailErr != "" {
 		p.Error = msgFixFields
 	}
-	h.render(w, status, h.pages.forgot, p)
+	h.render(w, r, status, pageForgot, p)
 }
 
 // forgotPost answers at once and the same way for every address: whether
@@ -425,7 +425,7 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 		p.CodeField = codeField("", "")
 	}
 	p.PasswordRules = h.pool.PasswordPolicy().Rules()
-	h.render(w, status, h.pages.reset, p)
+	h.render(w, r, status, pageReset, p)
 }
 
 func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {

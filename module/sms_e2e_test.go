@@ -158,7 +158,7 @@ func TestSMSVerificationAndSecondFactorOnPages(t *testing.T) {
 	mails := s.smtp.Count()
 	c2 := testenv.Browser(t)
 	body = s.mustPasswordStep(t, c2)
-	if !strings.Contains(body, "We sent you a code by text message.") || !strings.Contains(body, `<span id="sent-to">&#43;*******0100</span>`) {
+	if !strings.Contains(body, "We sent you a code by text message.") || !strings.Contains(body, "&#43;*******0100") {
 		t.Fatalf("second step:\n%s", body)
 	}
 	d = s.gw.WaitFor(t, adaPhone, 3, mailWait)
@@ -170,7 +170,7 @@ func TestSMSVerificationAndSecondFactorOnPages(t *testing.T) {
 	form.Set("code", "99999x")
 	resp, body = s.post(t, c2, "/_gatehouse/mfa", form)
 	wantStatus(t, "a wrong texted code", resp, body, http.StatusUnauthorized)
-	if !strings.Contains(body, `<span id="sent-to">&#43;*******0100</span>`) || s.gw.Count(adaPhone) != 3 {
+	if !strings.Contains(body, "&#43;*******0100") || s.gw.Count(adaPhone) != 3 {
 		t.Fatalf("after a wrong code (%d texts):\n%s", s.gw.Count(adaPhone), body)
 	}
 	form = stepForm(t, body)

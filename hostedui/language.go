@@ -1,0 +1,135 @@
+package hostedui
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/locale"
+)
+
+// LanguagePath is the language picker's target: a GET form on every page
+// (templates/layout.html) with the chosen tag in "lang". It sets the
+// language cookie and sends the browser back to the page it came from.
+const LanguagePath = PathPrefix + "language"
+
+// The pages' language cookies: langCookie is the user's choice from the
+// picker (a year); flowLangCookie holds an app's ui_locales (or Cognito's
+// lang) for the rest of the browser session, so the pages of a sign-in
+// flow keep the language the app asked for. Both hold a tag of the pool's
+// catalogue, checked on every read.
+const (
+	langCookie     = "lang"
+	flowLangCookie = "ui_locales"
+	langCookieAge  = 365 * 24 * time.Hour
+)
+
+type langKey struct{}
+
+// chooseLanguage returns the index of r's language among h.langs, in the
+// order the pages honour: the request's ui_locales (an OpenID parameter,
+// carried to the pages by the authorization endpoint) or Cognito's lang,
+// then the ui_locales cookie of an earlier page of the flow, then the
+// picker's cookie, then Accept-Language, then the pool's default.
+func (h *Handler) chooseLanguage(r *http.Request) (l *locale.Language, fromQuery bool) {
+	c := h.locales
+	q := r.URL.Query()
+	for _, p := range []string{"ui_locales", "lang"} {
+		if v := q.Get(p); v != "" && len(v) <= 256 {
+			if l := c.Match(v, false); l != nil {
+				return l, true
+			}
+		}
+	}
+	for _, name := range []string{flowLangCookie, langCookie} {
+		for _, ck := range h.cookiesNamed(r, name) {
+			if l := c.Lookup(ck.Value); l != nil {
+				return l, false
+			}
+		}
+	}
+	if al := r.Header.Get("Accept-Language"); al != "" && len(al) <= 1024 {
+		if l := c.Match(al, true); l != nil {
+			return l, false
+		}
+	}
+	return c.Default(), false
+}
+
+// withLanguage chooses r's language once, for the page and for any mail
+// the request causes (locale.FromContext), and keeps an app's ui_locales
+// for the flow's next pages.
+func (h *Handler) withLanguage(w http.ResponseWriter, r *http.Request) *http.Request {
+	l, fromQuery := h.chooseLanguage(r)
+	if fromQuery && r.Method == http.MethodGet {
+		h.setCookie(w, r, &http.Cookie{Name: flowLangCookie, Value: l.Tag, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	ctx := locale.NewContext(r.Context(), l)
+	return r.WithContext(ctx)
+}
+
+// langPages returns the pages of r's language.
+func (h *Handler) langPages(r *http.Request) *langPages {
+	l := locale.FromContext(r.Context())
+	if l == nil {
+		l, _ = h.chooseLanguage(r) // RenderError from the gateway
+	}
+	if lp, ok := h.langs[l.Tag]; ok {
+		return lp
+	}
+	return h.langs[h.locales.Default().Tag]
+}
+
+// lang is r's language, for the Go-side texts with placeholders.
+func (h *Handler) lang(r *http.Request) *locale.Language { return h.langPages(r).lang }
+
+// language answers the picker: a GET, so that it works from every page
+// without a token in the layout. A cross-site request (Sec-Fetch-Site)
+// changes nothing, and the way back is only a path of this site, from the
+// Referer of this same origin, never from a parameter.
+func (h *Handler) language(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	back := h.languageReturn(r)
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		seeOther(w, back)
+		return
+	}
+	l := h.locales.Lookup(r.URL.Query().Get("lang"))
+	if l == nil {
+		h.RenderError(w, r, http.StatusBadRequest, "Unknown language", "This site does not offer that language.")
+		return
+	}
+	h.setCookie(w, r, &http.Cookie{Name: langCookie, Value: l.Tag, Path: "/", MaxAge: int(langCookieAge / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	// The user's choice now outranks the app's ui_locales for this flow.
+	h.setCookie(w, r, &http.Cookie{Name: flowLangCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	seeOther(w, back)
+}
+
+// languageReturn is the page the picker was used on: the Referer's path
+// and query when it is of this origin and a safe path of it, without the
+// ui_locales or lang that would choose the language again; else the
+// sign-in page.
+func (h *Handler) languageReturn(r *http.Request) string {
+	ref, err := url.Parse(r.Header.Get("Referer"))
+	if err != nil || ref.Host != r.Host || (ref.Scheme != "https" && ref.Scheme != "http") || ref.User != nil {
+		return SignInPath
+	}
+	q := ref.Query()
+	if q.Has("ui_locales") || q.Has("lang") {
+		q.Del("ui_locales")
+		q.Del("lang")
+		ref.RawQuery = q.Encode()
+	}
+	back := ref.EscapedPath()
+	if ref.RawQuery != "" {
+		back += "?" + ref.RawQuery
+	}
+	if s, ok := SafeReturnTo(back); ok && s != LanguagePath {
+		return s
+	}
+	return SignInPath
+}

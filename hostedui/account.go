@@ -210,7 +210,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	if p.EmailPasswordField.ID == "" {
 		p.EmailPasswordField = passwordField("f-email-password", "password", "Current password", "current-password", "")
 	}
-	p.PasswordRules = h.pool.PasswordPolicy().Rules()
+	p.PasswordRules = passwordRules(h.lang(r), h.pool.PasswordPolicy())
 	if mode := h.pool.MFA().Mode; mode != pool.MFAOff {
 		p.MFA, p.MFARequired = true, mode == pool.MFARequired
 		fs, err := h.pool.Factors(r.Context(), u.ID)
@@ -307,7 +307,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
-			p.PasswordError = "New password " + pe.Rule + "."
+			p.PasswordError = h.lang(r).T("New password {{.Rule}}.", "Rule", h.lang(r).T(pe.Rule))
 			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, p, nil, nil)
 			return
 		}
@@ -339,7 +339,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		p.NewEmailField = field{ID: "f-new-email", Name: "new_email", Label: "New email address", Type: "email",
 			Autocomplete: "email", InputMode: "email", Required: true, MaxLength: 254, Value: newEmail}
 		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
-			p.EmailError = "We sent a code moments ago. Wait " + humanWait(tooSoon.Wait) + " before asking for another."
+			p.EmailError = h.lang(r).T("We sent a code moments ago. Wait {{.Wait}} before asking for another.", "Wait", humanWait(h.lang(r), tooSoon.Wait))
 			h.renderAccount(w, r, http.StatusTooManyRequests, u, p, nil, nil)
 			return
 		}

@@ -179,8 +179,8 @@ func (h *Handler) lockedOutSignedOut(w http.ResponseWriter, r *http.Request, u *
 		zap.String("remote_ip", h.clientIP(r)))
 	w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(le.RetryAfter), 10))
 	h.RenderError(w, r, http.StatusTooManyRequests, "Too many attempts",
-		"There were too many wrong passwords for this account, so you were signed out. Wait "+
-			humanWait(le.RetryAfter)+" and sign in again, or reset your password.")
+		h.lang(r).T("There were too many wrong passwords for this account, so you were signed out. Wait {{.Wait}} and sign in again, or reset your password.",
+			"Wait", humanWait(h.lang(r), le.RetryAfter)))
 }
 
 // refusedProof answers a confirmation that the pool refused with a lock

@@ -417,7 +417,7 @@ func (h *Handler) federationCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if time.Now().Unix() > f.Expires {
 		h.fedRefused(w, r, f.Provider, "expired", f.UserID, http.StatusBadRequest, "Sign-in took too long",
-			"The sign-in at "+p.info.DisplayName+" took too long. Go back to the sign-in page and try again.")
+			h.lang(r).T("The sign-in at {{.Provider}} took too long. Go back to the sign-in page and try again.", "Provider", p.info.DisplayName))
 		return
 	}
 	// One answer per flow, across every instance: the cookie is cleared
@@ -505,15 +505,15 @@ func (h *Handler) poolRefused(w http.ResponseWriter, r *http.Request, info feder
 	switch {
 	case errors.Is(err, pool.ErrFederatedNotAllowed):
 		h.refusedPage(w, r, info.Name, "not_allowed", http.StatusForbidden, "No account",
-			"There is no account here for this "+label+" sign-in, and this site does not create one from it. Ask your administrator.")
+			h.lang(r).T("There is no account here for this {{.Provider}} sign-in, and this site does not create one from it. Ask your administrator.", "Provider", label))
 	case errors.Is(err, pool.ErrFederatedEmailTaken):
 		h.refusedPage(w, r, info.Name, "email_taken", http.StatusConflict, "Account already exists",
-			"An account with this email address already exists. Sign in as you usually do, then link "+label+" on your account page.")
+			h.lang(r).T("An account with this email address already exists. Sign in as you usually do, then link {{.Provider}} on your account page.", "Provider", label))
 	case errors.Is(err, pool.ErrFederatedNoEmail):
-		h.refusedPage(w, r, info.Name, "no_email", http.StatusForbidden, "Email address needed", msgNoEmail(label))
+		h.refusedPage(w, r, info.Name, "no_email", http.StatusForbidden, "Email address needed", h.lang(r).T(msgNoEmail, "Provider", label))
 	case errors.Is(err, pool.ErrIdentityLinked):
 		h.refusedPage(w, r, info.Name, "identity_linked", http.StatusConflict, "Already linked",
-			"This "+label+" account is already linked to an account here, or yours has a "+label+" account linked already.")
+			h.lang(r).T("This {{.Provider}} account is already linked to an account here, or yours has a {{.Provider}} account linked already.", "Provider", label))
 	case errors.Is(err, pool.ErrUserDisabled):
 		h.refusedPage(w, r, info.Name, "user_disabled", http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
 	default:
@@ -522,9 +522,7 @@ func (h *Handler) poolRefused(w http.ResponseWriter, r *http.Request, info feder
 	return true
 }
 
-func msgNoEmail(label string) string {
-	return label + " did not share a verified email address, which an account here needs. Check your settings there, or sign in another way."
-}
+const msgNoEmail = "{{.Provider}} did not share a verified email address, which an account here needs. Check your settings there, or sign in another way."
 
 // fedFailed answers a connector's error: what the provider or its answer
 // did, never a 5xx but for a provider that cannot be reached.
@@ -534,16 +532,16 @@ func (h *Handler) fedFailed(w http.ResponseWriter, r *http.Request, info federat
 	switch {
 	case errors.Is(err, federation.ErrDenied):
 		h.fedRefused(w, r, info.Name, "denied", userID, http.StatusForbidden, "Sign-in cancelled",
-			"The sign-in at "+label+" was cancelled or declined. Go back to the sign-in page to try again or choose another way.")
+			h.lang(r).T("The sign-in at {{.Provider}} was cancelled or declined. Go back to the sign-in page to try again or choose another way.", "Provider", label))
 	case errors.Is(err, federation.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		w.Header().Set("Retry-After", "30")
 		h.fedRefused(w, r, info.Name, "unavailable", userID, http.StatusServiceUnavailable, label+" is not answering",
 			label+" cannot be reached just now. Try again in a moment, or sign in another way.")
 	case errors.Is(err, federation.ErrNoEmail):
-		h.fedRefused(w, r, info.Name, "no_email", userID, http.StatusForbidden, "Email address needed", msgNoEmail(label))
+		h.fedRefused(w, r, info.Name, "no_email", userID, http.StatusForbidden, "Email address needed", h.lang(r).T(msgNoEmail, "Provider", label))
 	default:
 		h.fedRefused(w, r, info.Name, "invalid", userID, http.StatusBadRequest, "Sign-in failed",
-			"The answer from "+label+" could not be accepted. Go back to the sign-in page and try again.")
+			h.lang(r).T("The answer from {{.Provider}} could not be accepted. Go back to the sign-in page and try again.", "Provider", label))
 	}
 }
 

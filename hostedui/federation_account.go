@@ -134,7 +134,7 @@ func (h *Handler) accountIdentity(w http.ResponseWriter, r *http.Request, u *sto
 		if !ok {
 			return
 		}
-		h.continueTo(w, r, "Continue at "+p.info.DisplayName, target)
+		h.continueTo(w, r, h.lang(r).T("Continue at {{.Provider}}", "Provider", p.info.DisplayName), target)
 	case "idp_unlink":
 		err := h.pool.UnlinkIdentity(r.Context(), u, name)
 		switch {
@@ -161,8 +161,7 @@ func (h *Handler) finishLink(w http.ResponseWriter, r *http.Request, p *fedProvi
 	s, ok := h.session(r)
 	if !ok || s.UserID != f.UserID || s.ID != f.SessionID || f.UserID == "" {
 		h.fedRefused(w, r, p.info.Name, "session_changed", f.UserID, http.StatusForbidden, "Sign in again",
-			"You were signed out, or signed in as someone else, while linking "+p.info.DisplayName+
-				". Sign in, then link it again from your account page.")
+			h.lang(r).T("You were signed out, or signed in as someone else, while linking {{.Provider}}. Sign in, then link it again from your account page.", "Provider", p.info.DisplayName))
 		return
 	}
 	u, err := h.pool.User(r.Context(), f.UserID)

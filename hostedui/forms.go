@@ -25,7 +25,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, what string) 
 		h.log.Warn(what+" refused", zap.String("reason", "cross_origin"),
 			zap.String("origin", clip(r.Header.Get("Origin"))), zap.String("remote_ip", ip))
 		h.RenderError(w, r, http.StatusForbidden, "Request refused",
-			"This form was sent from another site. Open the "+what+" page and try again.")
+			"This form was sent from another site. Open the page again and try again.")
 		return false
 	}
 	// The cookie is checked before the body is read: a request without one
@@ -38,14 +38,14 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, what string) 
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		h.RenderError(w, r, http.StatusUnsupportedMediaType, "Unsupported form encoding",
-			"The "+what+" form must be sent as application/x-www-form-urlencoded.")
+			"The form must be sent as application/x-www-form-urlencoded.")
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 			h.RenderError(w, r, http.StatusRequestEntityTooLarge, "Form too large",
-				"The form sent was larger than a "+what+" form can be.")
+				"The form sent was larger than this form can be.")
 			return false
 		}
 		h.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form sent could not be read.")
@@ -75,7 +75,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, what string) 
 
 func (h *Handler) formExpired(w http.ResponseWriter, r *http.Request, what string) {
 	h.RenderError(w, r, http.StatusForbidden, "Form expired",
-		"This "+what+" form has expired or was not sent from this site. Open the "+what+" page and try again.")
+		"This form has expired or was not sent from this site. Open the page again and try again.")
 }
 
 // field is one input of a form, as templates/partials.html draws it.

@@ -282,7 +282,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
 	h.RenderError(w, r, http.StatusMethodNotAllowed, "Method not allowed",
-		"This page does not accept "+r.Method+" requests.")
+		h.lang(r).T("This page does not accept {{.Method}} requests.", "Method", r.Method))
 }
 
 // logout ends the session and sends the browser on. It needs no CSRF token:

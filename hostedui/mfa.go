@@ -149,7 +149,7 @@ func (h *Handler) lockedOut(w http.ResponseWriter, r *http.Request, email string
 	h.signInFailed(r, "locked_out", email)
 	w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(le.RetryAfter), 10))
 	h.RenderError(w, r, http.StatusTooManyRequests, "Too many attempts",
-		"There were too many failed sign-ins for this account. Wait "+humanWait(le.RetryAfter)+" and try again, or reset your password.")
+		h.lang(r).T("There were too many failed sign-ins for this account. Wait {{.Wait}} and try again, or reset your password.", "Wait", humanWait(h.lang(r), le.RetryAfter)))
 }
 
 // mfaSetup answers the set-up page: the first code of a new app or of

@@ -25,7 +25,7 @@ func (h *Handler) accountPhone(w http.ResponseWriter, r *http.Request, u *store.
 		_, err := h.pool.SendPhoneCode(ctx, u.ID)
 		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
 			h.renderAccount(w, r, http.StatusTooManyRequests, u, accountPage{PhoneCodeSent: true,
-				PhoneError: "We sent a code moments ago. Wait " + humanWait(tooSoon.Wait) + " before asking for another."}, nil, nil)
+				PhoneError: h.lang(r).T("We sent a code moments ago. Wait {{.Wait}} before asking for another.", "Wait", humanWait(h.lang(r), tooSoon.Wait))}, nil, nil)
 			return
 		}
 		switch {

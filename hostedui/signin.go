@@ -89,7 +89,7 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 		if p, ok := h.providerForEmail(norm); ok {
 			target, ok := h.beginFlow(w, r, p, &fedFlow{Purpose: purposeSignIn, ReturnTo: rd, LoginHint: norm})
 			if ok {
-				h.continueTo(w, r, "Continue at "+p.info.DisplayName, target)
+				h.continueTo(w, r, h.lang(r).T("Continue at {{.Provider}}", "Provider", p.info.DisplayName), target)
 			}
 			return
 		}

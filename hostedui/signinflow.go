@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/locale"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
 	"github.com/gatehouse-auth/gatehouse/trigger"
@@ -38,7 +39,7 @@ func (h *Handler) client(r *http.Request) string { return r.Host }
 // error both mean "ask again": the step, with what was wrong.
 func (h *Handler) next(w http.ResponseWriter, r *http.Request, at, email, rd string, step *pool.AuthStep, err error) {
 	if err != nil && step != nil && step.Challenge != nil {
-		status, msg := retryMessage(step.Challenge, err)
+		status, msg := retryMessage(h.lang(r), step.Challenge, err)
 		if at == atPasswordVerifier && r.PostForm.Get("password") == "" {
 			msg = "Enter your current password." // no passkey to offer: a user with one has a factor
 		}
@@ -75,9 +76,9 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request, at, email, rd str
 
 // retryMessage is the status and message of an answer refused in a way
 // that may be tried again.
-func retryMessage(c *pool.Challenge, err error) (int, string) {
+func retryMessage(l *locale.Language, c *pool.Challenge, err error) (int, string) {
 	if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
-		return http.StatusUnprocessableEntity, "Password " + pe.Rule + "."
+		return http.StatusUnprocessableEntity, l.T("Password {{.Rule}}.", "Rule", l.T(pe.Rule))
 	}
 	switch c.Name {
 	case pool.ChallengeMFASetup:
@@ -103,7 +104,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, status i
 	case c.Name == pool.ChallengeNewPasswordRequired:
 		h.render(w, r, status, pageNewPassword, newPasswordPage{
 			DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c.Session, Email: u.Email, Error: msg,
-			PasswordRules: h.pool.PasswordPolicy().Rules(),
+			PasswordRules: passwordRules(h.lang(r), h.pool.PasswordPolicy()),
 		})
 		return
 	case c.Name == pool.ChallengeMFASetup && c.Enrolment != nil:
@@ -231,7 +232,7 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 	}
 	if fe, ok := errors.AsType[pool.FieldErrors](err); ok && at == atAccount {
 		if u, uerr := h.pool.User(r.Context(), h.sessionUser(r)); uerr == nil {
-			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, accountPage{MFAError: "Name: " + fe["name"]}, nil, nil)
+			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, accountPage{MFAError: h.lang(r).T("Name: {{.Error}}", "Error", h.lang(r).T(fe["name"]))}, nil, nil)
 			return
 		}
 	}

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/locale"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/trigger"
 )
@@ -133,7 +133,7 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 		ReturnTo:      rd,
 		EmailField:    emailField(values["email"], errs["email"]),
 		PasswordError: errs["password"],
-		PasswordRules: h.pool.PasswordPolicy().Rules(),
+		PasswordRules: passwordRules(h.lang(r), h.pool.PasswordPolicy()),
 		Fields:        h.attributeFields(values, errs, false),
 		Providers:     h.buttons(),
 	}
@@ -299,15 +299,44 @@ func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
 	seeOther(w, SignInPath+"?"+q.Encode())
 }
 
-func humanWait(d time.Duration) string {
+func humanWait(l *locale.Language, d time.Duration) string {
 	s := int((d + time.Second - 1) / time.Second)
 	if s <= 1 {
-		return "a second"
+		return l.T("a second")
 	}
 	if s < 90 {
-		return strconv.Itoa(s) + " seconds"
+		return l.T("{{.Count}} seconds", "Count", s)
 	}
-	return strconv.Itoa((s+59)/60) + " minutes"
+	return l.T("{{.Count}} minutes", "Count", (s+59)/60)
+}
+
+// passwordRules describes the policy for a form in l, one rule per line.
+func passwordRules(l *locale.Language, p pool.PasswordPolicy) []string {
+	lo, hi := p.Lengths()
+	rules := []string{l.T("{{.Min}} to {{.Max}} characters", "Min", lo, "Max", hi)}
+	var classes []string
+	if p.RequireLowercase {
+		classes = append(classes, l.T("a lowercase letter"))
+	}
+	if p.RequireUppercase {
+		classes = append(classes, l.T("an uppercase letter"))
+	}
+	if p.RequireDigit {
+		classes = append(classes, l.T("a digit"))
+	}
+	if p.RequireSymbol {
+		classes = append(classes, l.T("a symbol"))
+	}
+	if len(classes) > 0 {
+		rules = append(rules, l.T("at least {{.Classes}}", "Classes", strings.Join(classes, l.T(", "))))
+	}
+	if !p.AllowCommon {
+		rules = append(rules, l.T("not a commonly used password"))
+	}
+	if !p.AllowEmail {
+		rules = append(rules, l.T("not containing your email address"))
+	}
+	return rules
 }
 
 // forgotPage and resetPage are what templates/forgot.html and reset.html
@@ -424,7 +453,7 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 	if p.CodeField.ID == "" {
 		p.CodeField = codeField("", "")
 	}
-	p.PasswordRules = h.pool.PasswordPolicy().Rules()
+	p.PasswordRules = passwordRules(h.lang(r), h.pool.PasswordPolicy())
 	h.render(w, r, status, pageReset, p)
 }
 
@@ -437,7 +466,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	p := resetPage{Email: email, CodeField: codeField(code, "")}
 	u, err := h.pool.ResetPassword(r.Context(), email, code, f.Get("password"))
 	if pe, ok := errors.AsType[*pool.PasswordPolicyError](err); ok {
-		p.PasswordError = "Password " + pe.Rule + "."
+		p.PasswordError = h.lang(r).T("Password {{.Rule}}.", "Rule", h.lang(r).T(pe.Rule))
 		p.Error = msgFixFields
 		h.renderReset(w, r, http.StatusUnprocessableEntity, p)
 		return

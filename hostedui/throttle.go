@@ -29,12 +29,9 @@ func (h *Handler) throttled(w http.ResponseWriter, r *http.Request) bool {
 	h.log.Info("request throttled", zap.String("key", key), zap.String("remote_ip", ip),
 		zap.String("path", r.URL.Path), zap.Int64("retry_after_s", secs))
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	after := "1 second"
-	if secs > 1 {
-		after = strconv.FormatInt(secs, 10) + " seconds"
-	}
+	l := h.lang(r)
 	h.RenderError(w, r, http.StatusTooManyRequests, "Too many attempts",
-		"There have been too many attempts from your network. Wait "+after+" and try again.")
+		l.T("There have been too many attempts from your network. Wait {{.Wait}} and try again.", "Wait", l.T("{{.Count}} seconds", "Count", secs)))
 	return true
 }
 

@@ -98,8 +98,7 @@ func (h *Handler) webauthn(w http.ResponseWriter, r *http.Request) {
 	}
 	rp, err := h.relyingParty(r)
 	if err != nil {
-		h.RenderError(w, r, http.StatusBadRequest, "Passkeys not offered", sentence(err.Error())+
-			" Sign in with your password or a code instead.")
+		h.RenderError(w, r, http.StatusBadRequest, "Passkeys not offered", h.lang(r).T("{{.Reason}} Sign in with your password or a code instead.", "Reason", sentence(err.Error())))
 		return
 	}
 	switch route {
@@ -430,7 +429,7 @@ func (h *Handler) passkeyError(w http.ResponseWriter, r *http.Request, email, ce
 		return
 	}
 	if fe, ok := errors.AsType[pool.FieldErrors](err); ok {
-		h.RenderError(w, r, http.StatusUnprocessableEntity, "Check the name", "Name: "+fe["name"])
+		h.RenderError(w, r, http.StatusUnprocessableEntity, "Check the name", h.lang(r).T("Name: {{.Error}}", "Error", h.lang(r).T(fe["name"])))
 		return
 	}
 	refuse := func(status int, reason, title, msg string) {

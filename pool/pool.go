@@ -93,6 +93,10 @@ func (p PasswordPolicy) Validate() error {
 	return nil
 }
 
+// Lengths are the policy's shortest and longest password, defaults
+// applied.
+func (p PasswordPolicy) Lengths() (min, max int) { return p.minLength(), p.maxLength() }
+
 func (p PasswordPolicy) minLength() int {
 	if p.MinLength <= 0 {
 		return 12

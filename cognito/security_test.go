@@ -38,7 +38,7 @@ func newMailSite(t *testing.T) *mailSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ const from = "Example Corp <no-reply@example.com>"
 
 func message(t *testing.T, kind, to, code string) *mail.Message {
 	t.Helper()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestOutbox(t *testing.T) {
 }
 
 func TestTemplates(t *testing.T) {
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestTemplates(t *testing.T) {
 			if strings.Contains(m.HTML, "<Staff>") || strings.Contains(m.HTML, "<b>") {
 				t.Errorf("HTML body does not escape values:\n%s", m.HTML)
 			}
-			if !strings.Contains(m.Text, "Acme <Staff> & Co") {
+			if !strings.Contains(m.Subject+m.Text, "Acme <Staff> & Co") {
 				t.Errorf("text body escapes values it should not:\n%s", m.Text)
 			}
 		})
@@ -327,7 +327,7 @@ func TestTemplates(t *testing.T) {
 	over := fstest.MapFS{
 		"verify_email.txt": {Data: []byte(`{{define "subject"}}Code {{.Code}}{{end}}{{define "text"}}Your code: {{.Code}}{{end}}`)},
 	}
-	tmpl, err = mail.LoadTemplates(over)
+	tmpl, err = mail.LoadTemplates(over, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,11 +352,11 @@ func TestTemplates(t *testing.T) {
 		{"empty subject", fstest.MapFS{"invitation.txt": {Data: []byte(`{{define "subject"}} {{end}}{{define "text"}}x{{end}}`)}}},
 	}
 	for _, tc := range bad {
-		if _, err := mail.LoadTemplates(tc.fs); err == nil || !strings.Contains(err.Error(), "invitation") {
+		if _, err := mail.LoadTemplates(tc.fs, nil); err == nil || !strings.Contains(err.Error(), "invitation") {
 			t.Errorf("%s: error %v, want one naming invitation", tc.name, err)
 		}
 	}
-	if _, err := mail.LoadTemplatesDir(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := mail.LoadTemplatesDir(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
 		t.Error("a missing override folder was accepted")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/customsender"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
+	"github.com/gatehouse-auth/gatehouse/locale"
 	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/trigger"
@@ -103,7 +104,7 @@ func validateAccounts(c *PoolConfig) error {
 // which setting is wrong; a password in an SMTP URL is never repeated.
 // The custom sender triggers among hooks deliver in place of SMTP
 // (custom_email_sender) and are the pool's only SMS (custom_sms_sender).
-func accountConfig(ctx context.Context, name string, c *PoolConfig, hooks trigger.Invoker) (pool.AccountConfig, error) {
+func accountConfig(ctx context.Context, name string, c *PoolConfig, hooks trigger.Invoker, locales *locale.Catalog) (pool.AccountConfig, error) {
 	v := c.Verification
 	acct := pool.AccountConfig{
 		SignUp:               c.SignUp,
@@ -155,7 +156,7 @@ func accountConfig(ctx context.Context, name string, c *PoolConfig, hooks trigge
 	if err != nil {
 		return acct, err
 	}
-	tmpl, err := mail.LoadTemplatesDir(repl.ReplaceKnown(m.Templates, ""))
+	tmpl, err := mail.LoadTemplatesDir(repl.ReplaceKnown(m.Templates, ""), locales)
 	if err != nil {
 		return acct, err
 	}

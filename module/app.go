@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"net/url"
 	"sort"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/federation"
+	"github.com/gatehouse-auth/gatehouse/locale"
 	"github.com/gatehouse-auth/gatehouse/metrics"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -52,6 +54,12 @@ type PoolConfig struct {
 	Issuer string `json:"issuer,omitempty"`
 	// DisplayName is shown on the hosted pages.
 	DisplayName string `json:"display_name,omitempty"`
+	// DefaultLanguage is the hosted pages' and mails' language when neither
+	// the request nor the user chose one (a tag: de, pt-BR); default en.
+	DefaultLanguage string `json:"default_language,omitempty"`
+	// LocalesDir holds <tag>.toml catalogues (package locale) that override
+	// built-in messages or add languages, checked at start.
+	LocalesDir string `json:"locales_dir,omitempty"`
 	// Password is the policy for new passwords.
 	Password pool.PasswordPolicy `json:"password,omitempty"`
 	// PasswordHash sets argon2id's cost.
@@ -215,6 +223,9 @@ type Pool struct {
 	// Providers are the pool's outside identity providers, opened (only
 	// by the server: the CLI needs none).
 	Providers []federation.Connector
+	// Locales are the pool's languages: the built-in catalogues with
+	// LocalesDir's, for its pages and mails.
+	Locales *locale.Catalog
 	// Triggers are the pool's lifecycle hooks; nil without any.
 	Triggers *trigger.Webhooks
 	// Metrics are the pool's counters in Caddy's registry (package
@@ -507,7 +518,11 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	if triggers != nil {
 		invoker = triggers // not a typed nil: the pool tells "no hooks" by a nil Invoker
 	}
-	acct, err := accountConfig(ctx, name, cfg, invoker)
+	locales, err := loadLocales(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", name, err)
+	}
+	acct, err := accountConfig(ctx, name, cfg, invoker, locales)
 	if err != nil {
 		return nil, err
 	}
@@ -557,7 +572,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		return nil, errors.New("marker key: too short in the store")
 	}
 	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s, Triggers: triggers,
-		Throttle: countThrottle(met, cfg.Throttle.throttle(s)), Metrics: met}, nil
+		Throttle: countThrottle(met, cfg.Throttle.throttle(s)), Metrics: met, Locales: locales}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.
@@ -642,3 +657,21 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// loadLocales reads the pool's catalogues: the built-in ones and
+// locales_dir's, whose errors (a file that does not parse, a message that
+// is not English's, a placeholder English lacks) fail the start, named.
+func loadLocales(cfg *PoolConfig) (*locale.Catalog, error) {
+	opts := locale.Options{Default: cfg.DefaultLanguage}
+	if dir := caddy.NewReplacer().ReplaceKnown(cfg.LocalesDir, ""); dir != "" {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("locales_dir: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("locales_dir %s: not a folder", dir)
+		}
+		opts.Dir, opts.DirName = os.DirFS(dir), dir
+	}
+	return locale.Load(opts)
+}

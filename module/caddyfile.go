@@ -33,6 +33,8 @@ func init() {
 //			store postgres <dsn>
 //			issuer <url>
 //			display_name <text>
+//			default_language <tag>     # en (default), de, fr, es, pt-BR, ja, zh-Hans, or one of locales_dir
+//			locales_dir <folder>       # <tag>.toml files overriding or adding languages (README, Languages)
 //			password {
 //				min_length <n>
 //				max_length <n>
@@ -146,6 +148,14 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 			}
 		case "display_name":
 			if err := oneArg(d, &cfg.DisplayName); err != nil {
+				return nil, err
+			}
+		case "default_language":
+			if err := oneArg(d, &cfg.DefaultLanguage); err != nil {
+				return nil, err
+			}
+		case "locales_dir":
+			if err := oneArg(d, &cfg.LocalesDir); err != nil {
 				return nil, err
 			}
 		case "revocation_refresh":

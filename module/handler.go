@@ -292,6 +292,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		CookiePrefix:   cookiePrefix,
 		Providers:      p.poolProviders(h.OIDCIssuer == ""),
 		Logo:           providerLogo,
+		Locales:        p.Locales,
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/locale"
 	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/sms"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -341,7 +342,7 @@ func (p *Pool) issueCode(ctx context.Context, u *store.User, purpose, kind, to, 
 		return ErrMailUnavailable
 	}
 	return p.issueCodeBy(ctx, u, purpose, target, ttl, func(code string) error {
-		return p.send(ctx, kind, mail.Data{Email: to, Code: code, Link: p.acct.Mail.Link(purpose, to, code), Expires: roundUp(ttl)})
+		return p.send(ctx, kind, mail.Data{Email: to, Code: code, Link: p.acct.Mail.Link(purpose, to, code), Expires: roundUp(ttl), TTL: ttl, Locale: u.Attributes["locale"]})
 	})
 }
 
@@ -380,6 +381,13 @@ func (p *Pool) send(ctx context.Context, kind string, d mail.Data) error {
 		return ErrMailUnavailable
 	}
 	d.DisplayName = m.DisplayName
+	if d.Locale == "" {
+		// No locale of the user's: the language of the page whose request
+		// caused the message, if any; else Render takes the pool's default.
+		if l := locale.FromContext(ctx); l != nil {
+			d.Locale = l.Tag
+		}
+	}
 	if d.SignInURL == "" {
 		d.SignInURL = m.SignInURL
 	}

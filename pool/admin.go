@@ -69,7 +69,7 @@ func (p *Pool) InviteUser(ctx context.Context, inv Invitation) (*store.User, str
 	}
 	var errs []error
 	if inv.Send {
-		errs = append(errs, p.send(ctx, mail.KindInvitation, mail.Data{Email: u.Email, TemporaryPassword: pw, Expires: roundUp(ttl)}))
+		errs = append(errs, p.send(ctx, mail.KindInvitation, mail.Data{Email: u.Email, TemporaryPassword: pw, Expires: roundUp(ttl), TTL: ttl, Locale: u.Attributes["locale"]}))
 	}
 	if inv.SendSMS {
 		number, _ := Phone(u)

@@ -191,7 +191,7 @@ func (p *Pool) ResendInvitation(ctx context.Context, userID, password string, se
 	if !send {
 		return nil
 	}
-	return p.send(ctx, mail.KindInvitation, mail.Data{Email: u.Email, TemporaryPassword: password, Expires: roundUp(p.acct.TemporaryPasswordTTL)})
+	return p.send(ctx, mail.KindInvitation, mail.Data{Email: u.Email, TemporaryPassword: password, Expires: roundUp(p.acct.TemporaryPasswordTTL), TTL: p.acct.TemporaryPasswordTTL, Locale: u.Attributes["locale"]})
 }
 
 // MinimumLength is the policy's least number of characters.

@@ -59,7 +59,7 @@ func (o *opLog) UpdateUser(ctx context.Context, userID string, up store.UserUpda
 func TestConfirmSignUpCodeSameWork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

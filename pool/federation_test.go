@@ -485,7 +485,7 @@ func TestFederatedSecondFactor(t *testing.T) {
 // hashing, and a reset mails nothing.
 func TestFederatedUserHasNoPassword(t *testing.T) {
 	t.Parallel()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -355,7 +355,7 @@ func (p *Pool) existsNotice(ctx context.Context, u *store.User) error {
 	if err := p.store.SaveVerificationCode(ctx, rec); err != nil {
 		return mapNotFoundErr(err)
 	}
-	if err := p.send(ctx, mail.KindAccountExists, mail.Data{Email: u.Email}); err != nil {
+	if err := p.send(ctx, mail.KindAccountExists, mail.Data{Email: u.Email, Locale: u.Attributes["locale"]}); err != nil {
 		_ = p.store.DeleteVerificationCode(context.WithoutCancel(ctx), u.ID, purposeExistsNotice)
 		return err
 	}

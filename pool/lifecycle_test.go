@@ -90,7 +90,7 @@ func (c *clock) advance(d time.Duration) {
 // test moves.
 func accountPool(t *testing.T, mod func(*AccountConfig)) (*Pool, *fakeMailer, *clock) {
 	t.Helper()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestAttributes(t *testing.T) {
 }
 
 func TestAccountConfigValidate(t *testing.T) {
-	tmpl, _ := mail.LoadTemplates(nil)
+	tmpl, _ := mail.LoadTemplates(nil, nil)
 	withMail := &Messenger{Mailer: &fakeMailer{}, Templates: tmpl}
 	cases := []struct {
 		name string

@@ -81,7 +81,7 @@ func oldSystem(users map[string]string, attrs map[string]string) func(ev *trigge
 
 func migrationPool(t *testing.T, h *hooks, mfa MFAConfig) *machine {
 	t.Helper()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ type machine struct {
 
 func newMachine(t *testing.T, path string, mfa MFAConfig) *machine {
 	t.Helper()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

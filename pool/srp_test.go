@@ -24,7 +24,7 @@ const srpPoolName = "TestPool1"
 // the store at path ("" for a fresh one).
 func srpMachine(t *testing.T, path, name string) *machine {
 	t.Helper()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // lockout of 3.
 func choicePool(t *testing.T) (*Pool, *fakeMailer) {
 	t.Helper()
-	tmpl, err := mail.LoadTemplates(nil)
+	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

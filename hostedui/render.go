@@ -177,7 +177,9 @@ func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, status int
 func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, code, title, message string) {
 	w.Header().Add("Vary", "Accept")
 	if prefersJSON(r.Header.Get("Accept")) {
-		body, _ := json.Marshal(errorJSON{Error: code, Message: message})
+		// The message is in the page's language too: the pages' scripts
+		// (static/webauthn.js) show it; the code is what programs read.
+		body, _ := json.Marshal(errorJSON{Error: code, Message: h.lang(r).T(message)})
 		body = append(body, '\n')
 		hdr := w.Header()
 		setPageHeaders(hdr)

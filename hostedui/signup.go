@@ -134,7 +134,7 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 		EmailField:    emailField(values["email"], errs["email"]),
 		PasswordError: errs["password"],
 		PasswordRules: passwordRules(h.lang(r), h.pool.PasswordPolicy()),
-		Fields:        h.attributeFields(values, errs, false),
+		Fields:        h.attributeFields(h.withPageLocale(r, values), errs, false),
 		Providers:     h.buttons(),
 	}
 	if len(errs) > 0 {
@@ -159,6 +159,9 @@ func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
 			req.Attributes[a.Name] = vs[0]
 			values[a.Name] = vs[0]
 		}
+	}
+	if v, asked := req.Attributes["locale"]; asked && v == "" && h.collectsLocale() {
+		req.Attributes["locale"] = h.lang(r).Tag
 	}
 	// The answer depends on the form alone: the work and the mail for the
 	// address come after it (pool.Later), so that neither the page nor its
@@ -516,4 +519,32 @@ func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("new password chosen", zap.String("user_id", step.User.ID), zap.String("remote_ip", h.clientIP(r)))
 	}
 	h.next(w, r, atNewPassword, "", rd, step, err)
+}
+
+// collectsLocale reports whether the pool asks for the locale attribute
+// at sign-up.
+func (h *Handler) collectsLocale() bool {
+	for _, a := range h.pool.Accounts().Attributes {
+		if a.Name == "locale" {
+			return true
+		}
+	}
+	return false
+}
+
+// withPageLocale fills an empty locale field with the page's language: a
+// pool that collects the attribute then keeps the language the user signed
+// up in (and can change it in the form), and its mails follow it. A pool
+// that does not collect it stores none: its mails follow the language of
+// the page that caused them.
+func (h *Handler) withPageLocale(r *http.Request, values map[string]string) map[string]string {
+	if values["locale"] != "" || !h.collectsLocale() {
+		return values
+	}
+	out := make(map[string]string, len(values)+1)
+	for k, v := range values {
+		out[k] = v
+	}
+	out["locale"] = h.lang(r).Tag
+	return out
 }

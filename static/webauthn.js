@@ -20,6 +20,10 @@
 
 (() => {
   const root = '/_gatehouse/webauthn/';
+  // The page's texts in its language, from the script tag's data-msg-*
+  // (templates/partials.html, "webauthn-script"); English without them.
+  const msgs = (document.currentScript && document.currentScript.dataset) || {};
+  const msg = (key, english) => msgs[key] || english;
 
   // base64url <-> ArrayBuffer, as WebAuthn's JSON forms write binary.
   const toBuffer = (s) => {
@@ -83,7 +87,7 @@
         body: JSON.stringify(body),
       });
     } catch {
-      throw new ServerError('The server could not be reached. Check your connection and try again.');
+      throw new ServerError(msg('msgUnreachable', 'The server could not be reached. Check your connection and try again.'));
     }
     let data = null;
     try {
@@ -92,7 +96,7 @@
       // An answer that is not JSON is explained by its status below.
     }
     if (!resp.ok) {
-      throw new ServerError((data && data.message) || `The server refused the request (${resp.status}).`);
+      throw new ServerError((data && data.message) || msg('msgRefused', 'The server refused the request.'));
     }
     return data || {};
   };
@@ -107,13 +111,13 @@
     if (err instanceof ServerError) return err.message;
     switch (err && err.name) {
       case 'NotAllowedError':
-        return 'The passkey request was cancelled or timed out. Try again.';
+        return msg('msgCancelled', 'The passkey request was cancelled or timed out. Try again.');
       case 'InvalidStateError':
-        return 'This authenticator already holds a passkey for this site.';
+        return msg('msgExists', 'This authenticator already holds a passkey for this site.');
       case 'SecurityError':
-        return 'This browser does not allow passkeys on this site.';
+        return msg('msgNotAllowed', 'This browser does not allow passkeys on this site.');
       default:
-        return 'The passkey could not be used. Try again, or use another way to sign in.';
+        return msg('msgFailed', 'The passkey could not be used. Try again, or use another way to sign in.');
     }
   };
 
@@ -218,7 +222,7 @@
     // The app's QR code and forms are moot now.
     for (const other of document.querySelectorAll('form, ol.steps, .lede')) other.hidden = true;
     const title = document.querySelector('h1');
-    if (title && done.recovery_codes) title.textContent = 'Save your recovery codes';
+    if (title && done.recovery_codes) title.textContent = msg('msgSaveCodes', 'Save your recovery codes');
     showCodes(done, el);
   };
 

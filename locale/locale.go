@@ -96,6 +96,7 @@ type Catalog struct {
 	langs   []*Language
 	byTag   map[string]*Language
 	matcher language.Matcher
+	tags    []language.Tag
 	def     *Language
 }
 
@@ -137,7 +138,16 @@ func (c *Catalog) Match(tags string, acceptLanguage bool) *Language {
 	if conf == language.No {
 		return nil
 	}
-	return c.langs[i]
+	// The matcher falls back to English with confidence for a language it
+	// cannot serve ("sw"): only a match of a wanted language counts, so
+	// that the next source (a cookie, the default) decides instead.
+	gotBase, _ := c.tags[i].Base()
+	for _, w := range want {
+		if b, _ := w.Base(); b == gotBase {
+			return c.langs[i]
+		}
+	}
+	return nil
 }
 
 // Pick returns the language for a user's locale attribute or another
@@ -244,7 +254,7 @@ func Load(opts Options) (*Catalog, error) {
 		c.byTag[tag] = l
 		matchTags = append(matchTags, lt)
 	}
-	c.matcher = language.NewMatcher(matchTags)
+	c.matcher, c.tags = language.NewMatcher(matchTags), matchTags
 	c.def = c.langs[0]
 	if opts.Default != "" {
 		if c.def = c.Match(opts.Default, false); c.def == nil {

@@ -8,8 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"time"
 	texttemplate "text/template"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/locale"

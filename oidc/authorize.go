@@ -335,7 +335,7 @@ func (p *Provider) toSignIn(w http.ResponseWriter, ar *authRequest, reauth bool,
 			return
 		}
 	}
-	target := p.signInPath + "?rd=" + url.QueryEscape(rd)
+	target := p.signInPath + "?rd=" + url.QueryEscape(rd) + pageLanguage(ar)
 	if ar.loginHint != "" {
 		target += "&login_hint=" + url.QueryEscape(ar.loginHint)
 	}

@@ -55,12 +55,25 @@ func (p *Provider) hostedEntry(w http.ResponseWriter, r *http.Request, page stri
 		p.errorPage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept "+r.Method+" requests.")
 		return
 	}
-	_, rd, ok := p.resumableRequest(w, r, "the request is too long to resume after sign-up")
+	ar, rd, ok := p.resumableRequest(w, r, "the request is too long to resume after sign-up")
 	if !ok {
 		return
 	}
-	w.Header().Set("Location", page+"?rd="+url.QueryEscape(rd))
+	w.Header().Set("Location", page+"?rd="+url.QueryEscape(rd)+pageLanguage(ar))
 	w.WriteHeader(http.StatusFound)
+}
+
+// pageLanguage carries the request's ui_locales (OpenID Connect Core
+// 3.1.2.1), or Cognito's lang, to the hosted pages, which show the first
+// of those languages they have and keep it for the rest of the flow;
+// "" when the request has neither. The pages check the value.
+func pageLanguage(ar *authRequest) string {
+	for _, name := range []string{"ui_locales", "lang"} {
+		if v := ar.params.Get(name); v != "" && len(v) <= 256 {
+			return "&" + name + "=" + url.QueryEscape(v)
+		}
+	}
+	return ""
 }
 
 // resumableRequest reads r's authorization request and the address that

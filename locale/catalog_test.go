@@ -69,6 +69,8 @@ func goTexts(t *testing.T) map[string]string {
 	fset := token.NewFileSet()
 	files, _ := filepath.Glob("../hostedui/*.go")
 	files = append(files, "../pool/passwordpolicy.go", "../pool/attributes.go", "../mail/templates.go")
+	oidcFiles, _ := filepath.Glob("../oidc/*.go")
+	files = append(files, oidcFiles...)
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -105,6 +107,12 @@ func goTexts(t *testing.T) map[string]string {
 						name = fn.Name
 					}
 					if name == "T" && len(p.Args) > 0 && p.Args[0] == lit {
+						out[s] = filepath.Base(f)
+						return true
+					}
+					// The OpenID provider's error pages (oidc) are the
+					// hosted pages' error page: title and message.
+					if (name == "errorPage" || name == "bad") && slices.Contains(p.Args, ast.Expr(lit)) && strings.Contains(f, "/oidc/") {
 						out[s] = filepath.Base(f)
 						return true
 					}

@@ -61,7 +61,9 @@ func (h *Handler) chooseLanguage(r *http.Request) (l *locale.Language, fromQuery
 // for the flow's next pages.
 func (h *Handler) withLanguage(w http.ResponseWriter, r *http.Request) *http.Request {
 	l, fromQuery := h.chooseLanguage(r)
-	if fromQuery && r.Method == http.MethodGet {
+	// The picker's own "lang" is a choice for the cookie it sets, not an
+	// app's wish for the flow.
+	if fromQuery && r.Method == http.MethodGet && r.URL.Path != LanguagePath {
 		h.setCookie(w, r, &http.Cookie{Name: flowLangCookie, Value: l.Tag, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
 	ctx := locale.NewContext(r.Context(), l)

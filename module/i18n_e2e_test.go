@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/pool"
+	"golang.org/x/oauth2"
 )
 
 // i18nPool is a pool whose default language is Japanese, with an
@@ -310,4 +311,86 @@ http://127.0.0.1:1 {
 			t.Fatalf("provision error %v", err)
 		}
 	})
+}
+
+// TestUILocalesE2E: an app's ui_locales at the authorization endpoint (and
+// Cognito's lang at /login) chooses the hosted pages' language for the
+// whole flow, over Accept-Language, until the user picks another.
+func TestUILocalesE2E(t *testing.T) {
+	s := startIDP(t, idpClients)
+	s.createUser(t, adaEmail, "Ada Lovelace")
+	webapp := s.RP("webapp", webappSecret, webappCB)
+	de := http.Header{"Accept-Language": {"de"}}
+	c := testenv.Browser(t)
+
+	a := webapp.Start(oauth2.SetAuthURLParam("ui_locales", "fr-CA en"))
+	resp, body := get(t, c, a.URL, de)
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusFound || err != nil || loc.Path != "/_gatehouse/signin" || loc.Query().Get("ui_locales") != "fr-CA en" {
+		t.Fatalf("authorize: %d to %v\n%s", resp.StatusCode, loc, body)
+	}
+	signInURL := s.issuer + loc.RequestURI()
+	resp, body = get(t, c, signInURL, de)
+	wantPage(t, "sign-in page of the flow", body, "fr", "ltr", "Se connecter")
+	if ck := cookieNamed(resp, "ui_locales"); ck == nil || ck.Value != "fr" || ck.MaxAge != 0 {
+		t.Errorf("flow language cookie %+v", ck)
+	}
+	// The flow's next pages keep French without the parameter.
+	_, body = get(t, c, s.issuer+"/_gatehouse/no-such-page", de)
+	wantPage(t, "another page of the flow", body, "fr", "ltr", "Page introuvable")
+	rd := loc.Query().Get("rd")
+	csrf := signInForm(t, c, s.issuer, rd)
+	_, body = postSignIn(t, c, s.issuer, csrf, rd, adaEmail, "wrong")
+	if got := alert(body); got != "Adresse e-mail ou mot de passe incorrect." {
+		t.Errorf("French sign-in error %q", got)
+	}
+	if _, to := signIn(t, c, s.issuer, rd, adaEmail, adaPassword); to != rd {
+		t.Fatalf("sign-in continues to %q", to)
+	}
+	resp, _ = get(t, c, s.issuer+rd, nil)
+	code := s.CodeFrom(t, mustLocation(t, resp), webappCB, a.State)
+	if code == "" {
+		t.Fatal("no code")
+	}
+
+	// The picker outranks the app's ui_locales from then on, and its way
+	// back drops the parameter that would choose French again.
+	resp, _ = get(t, c, s.issuer+"/_gatehouse/language?lang=de", http.Header{"Referer": {signInURL}})
+	back := resp.Header.Get("Location")
+	backURL, _ := url.Parse(back)
+	if resp.StatusCode != http.StatusSeeOther || backURL == nil || backURL.Query().Has("ui_locales") || backURL.Path != "/_gatehouse/signin" || backURL.Query().Get("rd") != rd {
+		t.Fatalf("picker: %d to %q", resp.StatusCode, back)
+	}
+	if ck := cookieNamed(resp, "ui_locales"); ck == nil || ck.MaxAge >= 0 {
+		t.Errorf("the flow cookie is not cleared: %+v", ck)
+	}
+	_, body = get(t, c, s.issuer+back, http.Header{"Accept-Language": {"fr"}})
+	wantPage(t, "after the picker", body, "de", "ltr", "Anmelden")
+
+	// Cognito's /login takes lang.
+	j := testenv.Browser(t)
+	q := url.Values{"client_id": {"webapp"}, "response_type": {"code"}, "redirect_uri": {webappCB}, "scope": {"openid"}, "lang": {"ja"}}
+	resp, body = get(t, j, s.issuer+"/login?"+q.Encode(), de)
+	loc, err = resp.Location()
+	if resp.StatusCode != http.StatusFound || err != nil {
+		t.Fatalf("/login: %d\n%s", resp.StatusCode, body)
+	}
+	_, body = get(t, j, s.issuer+loc.RequestURI(), de)
+	wantPage(t, "Cognito lang", body, "ja", "ltr", "サインイン")
+
+	// A ui_locales the pool lacks leaves Accept-Language to decide.
+	x := testenv.Browser(t)
+	b := webapp.Start(oauth2.SetAuthURLParam("ui_locales", "tlh"))
+	resp, _ = get(t, x, b.URL, de)
+	_, body = get(t, x, s.issuer+mustLocation(t, resp).RequestURI(), de)
+	wantPage(t, "unknown ui_locales", body, "de", "ltr", "Anmelden")
+}
+
+func mustLocation(t *testing.T, resp *http.Response) *url.URL {
+	t.Helper()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("status %d, no Location: %v", resp.StatusCode, err)
+	}
+	return loc
 }

@@ -170,3 +170,46 @@ func browserPrereqs(t *testing.T, root string) string {
 	t.Skip(msg + "; skipping (set CI=true to make this a failure)")
 	return ""
 }
+
+// TestBrowserLanguagePicker runs testdata/browser/language.mjs: Chromium
+// uses the language picker by keyboard alone and the page switches from
+// German to French; an operator-added Arabic page renders right to left.
+func TestBrowserLanguagePicker(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := browserPrereqs(t, root)
+	dir := t.TempDir()
+	locales := filepath.Join(dir, "locales")
+	if err := os.MkdirAll(locales, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(locales, "ar.toml"), []byte(`"Sign in" = "تسجيل الدخول"`+"\n"+`"Password" = "كلمة المرور"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sitePort := testenv.FreePort(t)
+	caddyfile := fmt.Sprintf(`{
+	default_bind 127.0.0.1
+	gatehouse {
+		pool default {
+			store sqlite %s
+			display_name "Browser Test Corp"
+			locales_dir %s
+			%s
+		}
+	}
+}
+
+http://127.0.0.1:%d {
+	gatehouse {
+		pool default
+	}
+	respond "upstream"
+}
+`, filepath.Join(dir, "data", "gatehouse.db"), locales, testenv.FastHash, sitePort)
+	testenv.StartCaddy(t, caddyfile)
+	base := fmt.Sprintf("http://127.0.0.1:%d", sitePort)
+	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
+	runBrowserScript(t, node, root, dir, "language.mjs", []string{base})
+}

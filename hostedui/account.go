@@ -177,7 +177,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	for k, v := range values {
 		current[k] = v
 	}
-	p.Fields = h.attributeFields(current, errs, true)
+	p.Fields = h.attributeFields(h.lang(r), current, errs, true)
 	for _, a := range acct.Attributes {
 		if !a.Immutable {
 			p.CanEditProfile = true

@@ -3,9 +3,12 @@ package hostedui
 import (
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/locale"
+	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
 // LanguagePath is the language picker's target: a GET form on every page
@@ -134,4 +137,64 @@ func (h *Handler) languageReturn(r *http.Request) string {
 		return s
 	}
 	return SignInPath
+}
+
+// worded are the pool's texts that carry a value (its field errors and
+// attribute hints, English as its API says them), each with the catalogue
+// message it is: the page shows them in its language.
+var worded = []struct {
+	re    *regexp.Regexp
+	id    string
+	names []string
+}{
+	{regexp.MustCompile(`^Must be at least (-?\d+)\.$`), "Must be at least {{.Min}}.", []string{"Min"}},
+	{regexp.MustCompile(`^Must be at most (-?\d+)\.$`), "Must be at most {{.Max}}.", []string{"Max"}},
+	{regexp.MustCompile(`^Must be at least (\d+) characters\.$`), "Must be at least {{.Count}} characters.", []string{"Count"}},
+	{regexp.MustCompile(`^Must be at most (\d+) characters\.$`), "Must be at most {{.Count}} characters.", []string{"Count"}},
+	{regexp.MustCompile(`^A whole number from (-?\d+) to (-?\d+)\.$`), "A whole number from {{.Min}} to {{.Max}}.", []string{"Min", "Max"}},
+	{regexp.MustCompile(`^A whole number, at least (-?\d+)\.$`), "A whole number, at least {{.Min}}.", []string{"Min"}},
+	{regexp.MustCompile(`^A whole number, at most (-?\d+)\.$`), "A whole number, at most {{.Max}}.", []string{"Max"}},
+	{regexp.MustCompile(`^Password (.+)\.$`), "Password {{.Rule}}.", []string{"Rule"}},
+}
+
+// poolText gives one of the pool's texts for a page in l: a constant
+// through the catalogue, one with a value (worded) as its message with
+// the value filled in.
+func poolText(l *locale.Language, s string) string {
+	if s == "" {
+		return ""
+	}
+	for _, w := range worded {
+		m := w.re.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		pairs := make([]any, 0, 2*len(w.names))
+		for i, name := range w.names {
+			var v any = m[i+1]
+			switch name {
+			case "Rule":
+				v = l.T(m[i+1])
+			case "Count":
+				if n, err := strconv.Atoi(m[i+1]); err == nil {
+					v = n
+				}
+			}
+			pairs = append(pairs, name, v)
+		}
+		return l.T(w.id, pairs...)
+	}
+	return l.T(s)
+}
+
+// poolErrors is errs in l (poolText), for a form shown again.
+func poolErrors(l *locale.Language, errs pool.FieldErrors) pool.FieldErrors {
+	if len(errs) == 0 {
+		return errs
+	}
+	out := make(pool.FieldErrors, len(errs))
+	for k, v := range errs {
+		out[k] = poolText(l, v)
+	}
+	return out
 }

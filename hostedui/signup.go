@@ -47,7 +47,7 @@ type signUpPage struct {
 
 // attributeFields makes the form fields of the pool's attributes, filled
 // with values and marked with errs.
-func (h *Handler) attributeFields(values map[string]string, errs pool.FieldErrors, forAccount bool) []field {
+func (h *Handler) attributeFields(l *locale.Language, values map[string]string, errs pool.FieldErrors, forAccount bool) []field {
 	specs := h.pool.Accounts().Attributes
 	out := make([]field, 0, len(specs))
 	for _, a := range specs {
@@ -57,8 +57,8 @@ func (h *Handler) attributeFields(values map[string]string, errs pool.FieldError
 			Label:     a.Label(),
 			Type:      "text",
 			Value:     values[a.Name],
-			Hint:      a.Hint(),
-			Error:     errs[a.Name],
+			Hint:      poolText(l, a.Hint()),
+			Error:     poolText(l, errs[a.Name]),
 			Required:  a.Required,
 			ReadOnly:  forAccount && a.Immutable,
 			MaxLength: a.MaxLength,
@@ -127,6 +127,7 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
+	errs = poolErrors(h.lang(r), errs)
 	p := signUpPage{
 		DisplayName:   h.displayName,
 		CSRF:          tok,
@@ -134,7 +135,7 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 		EmailField:    emailField(values["email"], errs["email"]),
 		PasswordError: errs["password"],
 		PasswordRules: passwordRules(h.lang(r), h.pool.PasswordPolicy()),
-		Fields:        h.attributeFields(h.withPageLocale(r, values), errs, false),
+		Fields:        h.attributeFields(h.lang(r), h.withPageLocale(r, values), errs, false),
 		Providers:     h.buttons(),
 	}
 	if len(errs) > 0 {

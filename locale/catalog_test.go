@@ -68,7 +68,8 @@ func goTexts(t *testing.T) map[string]string {
 	out := map[string]string{}
 	fset := token.NewFileSet()
 	files, _ := filepath.Glob("../hostedui/*.go")
-	files = append(files, "../pool/passwordpolicy.go", "../pool/attributes.go", "../mail/templates.go")
+	files = append(files, "../pool/passwordpolicy.go", "../pool/attributes.go", "../pool/lifecycle.go", "../pool/mfa.go",
+		"../pool/webauthn.go", "../mail/templates.go")
 	oidcFiles, _ := filepath.Glob("../oidc/*.go")
 	files = append(files, oidcFiles...)
 	for _, f := range files {
@@ -131,9 +132,26 @@ func goTexts(t *testing.T) map[string]string {
 						out[s] = filepath.Base(f)
 					}
 				}
+				// The texts the pool's API gives a form: attribute labels,
+				// hints and checks, password policy messages, field errors.
+				parent := stack[len(stack)-2]
 				for _, p := range stack {
-					if fd, ok := p.(*ast.FuncDecl); ok && (fd.Name.Name == "Hint" || fd.Name.Name == "Label") {
-						if _, ok := stack[len(stack)-2].(*ast.ReturnStmt); ok && s != "" {
+					if fd, ok := p.(*ast.FuncDecl); ok && (fd.Name.Name == "Hint" || fd.Name.Name == "Label" || fd.Name.Name == "Check" || fd.Name.Name == "policyMessage") {
+						if _, ok := parent.(*ast.ReturnStmt); ok && s != "" {
+							out[s] = filepath.Base(f)
+						}
+					}
+				}
+				if as, ok := parent.(*ast.AssignStmt); ok && len(as.Lhs) == 1 {
+					if ix, ok := as.Lhs[0].(*ast.IndexExpr); ok {
+						if id, ok := ix.X.(*ast.Ident); ok && id.Name == "fe" {
+							out[s] = filepath.Base(f)
+						}
+					}
+				}
+				if kv, ok := parent.(*ast.KeyValueExpr); ok && kv.Value == lit && len(stack) > 2 {
+					if cl, ok := stack[len(stack)-3].(*ast.CompositeLit); ok {
+						if id, ok := cl.Type.(*ast.Ident); ok && id.Name == "FieldErrors" {
 							out[s] = filepath.Base(f)
 						}
 					}

@@ -184,6 +184,25 @@ func TestLanguagesE2E(t *testing.T) {
 		wantStatus(t, "no lang", resp, "", http.StatusBadRequest)
 	})
 
+	t.Run("the pool's form errors in German", func(t *testing.T) {
+		c := testenv.Browser(t)
+		_, page := get(t, c, base+"/_gatehouse/signup", lang("de"))
+		tok := csrfField.FindStringSubmatch(page)[1]
+		form := url.Values{"csrf": {tok}, "email": {"not an address"}, "password": {"short"}, "locale": {"Deutsch!"}}
+		req, _ := http.NewRequest(http.MethodPost, base+"/_gatehouse/signup", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		req.Header.Set("Accept-Language", "de")
+		resp, body := do(t, c, req)
+		wantStatus(t, "bad sign-up", resp, body, http.StatusUnprocessableEntity)
+		for _, want := range []string{"Bitte korrigieren Sie die unten markierten Felder.", "Geben Sie eine gültige E-Mail-Adresse ein, z. B. name@example.com.",
+			"Muss ein Sprachcode wie de oder pt-BR sein.", "12 bis 128 Zeichen"} {
+			if !strings.Contains(html.UnescapeString(body), want) {
+				t.Errorf("German sign-up errors lack %q", want)
+			}
+		}
+	})
+
 	t.Run("sign-up mail in German, then the user's locale", func(t *testing.T) {
 		c := testenv.Browser(t)
 		const email = "grete@example.com"

@@ -359,7 +359,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 			p.NewEmailField.Error = "Enter a valid email address, such as name@example.com."
 			p.EmailError = msgFixFields
 		case errors.Is(err, pool.ErrSameEmail):
-			p.NewEmailField.Error = sentence(err.Error())
+			p.NewEmailField.Error = "This is already your address."
 			p.EmailError = msgFixFields
 		default:
 			h.internalError(w, r, "starting an email change", err)

@@ -515,7 +515,7 @@ func (h *Handler) poolRefused(w http.ResponseWriter, r *http.Request, info feder
 		h.refusedPage(w, r, info.Name, "identity_linked", http.StatusConflict, "Already linked",
 			h.lang(r).T("This {{.Provider}} account is already linked to an account here, or yours has a {{.Provider}} account linked already.", "Provider", label))
 	case errors.Is(err, pool.ErrUserDisabled):
-		h.refusedPage(w, r, info.Name, "user_disabled", http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		h.refusedPage(w, r, info.Name, "user_disabled", http.StatusForbidden, "Cannot sign in", msgUserDisabled)
 	default:
 		return false
 	}

@@ -23,6 +23,13 @@ const maxFormBytes = 64 << 10
 // password, so the page does not tell which emails have accounts.
 const msgInvalidCredentials = "Incorrect email or password."
 
+// The pool's refusals as a page says them (pool.ErrUserDisabled,
+// pool.ErrTooManyFactors), constants so that the catalogues have them.
+const (
+	msgUserDisabled   = "This account is disabled."
+	msgTooManyFactors = "You already have as many authenticators as allowed; remove one first."
+)
+
 // signInPage is what templates/signin.html shows.
 type signInPage struct {
 	DisplayName string

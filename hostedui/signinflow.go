@@ -250,7 +250,7 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 		h.renderSignIn(w, r, http.StatusUnauthorized, signInPage{ReturnTo: rd, Email: email, Error: msgInvalidCredentials})
 	case errors.Is(err, pool.ErrUserDisabled):
 		h.signInFailed(r, "user_disabled", email)
-		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", msgUserDisabled)
 	case errors.Is(err, pool.ErrUserNotConfirmed):
 		h.signInFailed(r, "user_not_confirmed", email)
 		if h.pool.CanMail() {
@@ -258,7 +258,7 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 				Error: "This account is not confirmed yet. Enter the code we emailed you, or send a new one."})
 			return
 		}
-		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))
+		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", "This account is not confirmed yet.")
 	case errors.Is(err, pool.ErrTemporaryPasswordExpired):
 		h.signInFailed(r, "temporary_password_expired", email)
 		h.RenderError(w, r, http.StatusForbidden, "Temporary password expired",
@@ -290,7 +290,7 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 	case errors.Is(err, pool.ErrMFAUnavailable):
 		h.RenderError(w, r, http.StatusBadRequest, "Not offered", "Codes by email are not offered here.")
 	case errors.Is(err, pool.ErrTooManyFactors):
-		h.RenderError(w, r, http.StatusConflict, "Too many authenticators", sentence(err.Error()))
+		h.RenderError(w, r, http.StatusConflict, "Too many authenticators", msgTooManyFactors)
 	default:
 		h.internalError(w, r, "signing in ("+at+")", err)
 	}

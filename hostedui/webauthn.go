@@ -439,7 +439,7 @@ func (h *Handler) passkeyError(w http.ResponseWriter, r *http.Request, email, ce
 	}
 	// On the account page's confirmation the way on without a passkey is
 	// the current password, not a code or a sign-in.
-	notVerified, noPasskey := sentence(err.Error()), "You have no passkey for this site. Enter a code instead."
+	notVerified, noPasskey := "This passkey did not verify you with a PIN or biometrics; sign in with your password.", "You have no passkey for this site. Enter a code instead."
 	if ceremony == "confirm" {
 		notVerified = "This passkey did not verify you with a PIN or biometrics. Enter your current password instead."
 		noPasskey = "You have no passkey for this site. Enter your current password instead."
@@ -458,13 +458,13 @@ func (h *Handler) passkeyError(w http.ResponseWriter, r *http.Request, email, ce
 	case errors.Is(err, pool.ErrPasskeyExists):
 		refuse(http.StatusConflict, "exists", "Already added", "This passkey is registered already.")
 	case errors.Is(err, pool.ErrTooManyFactors):
-		refuse(http.StatusConflict, "too_many", "Too many authenticators", sentence(err.Error()))
+		refuse(http.StatusConflict, "too_many", "Too many authenticators", msgTooManyFactors)
 	case errors.Is(err, pool.ErrNoSuchFactor):
 		refuse(http.StatusConflict, "no_passkey", "No passkey", noPasskey)
 	case errors.Is(err, pool.ErrMFAUnavailable):
 		refuse(http.StatusForbidden, "mfa_off", "Not offered", "This site does not offer passkeys.")
 	case errors.Is(err, pool.ErrUserDisabled):
-		refuse(http.StatusForbidden, "user_disabled", "Cannot sign in", sentence(err.Error()))
+		refuse(http.StatusForbidden, "user_disabled", "Cannot sign in", msgUserDisabled)
 	case errors.Is(err, pool.ErrUserNotConfirmed):
 		refuse(http.StatusForbidden, "user_not_confirmed", "Cannot sign in",
 			"This account is not confirmed yet. Sign in with your email and password to confirm it.")

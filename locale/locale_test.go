@@ -131,3 +131,29 @@ func TestOperatorDir(t *testing.T) {
 		t.Error("default_language of no catalogue was accepted")
 	}
 }
+
+func BenchmarkT(b *testing.B) {
+	c, err := locale.Load(locale.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	de := c.Lookup("de")
+	b.Run("constant", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = de.T("Forgot your password?")
+		}
+	})
+	b.Run("placeholder", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = de.T("Continue with {{.Provider}}", "Provider", "Google")
+		}
+	})
+	b.Run("match Accept-Language", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = c.Match("fr-CH,fr;q=0.9,en;q=0.8,de;q=0.7", true)
+		}
+	})
+}

@@ -27,10 +27,7 @@ const (
 	langCookieAge  = 365 * 24 * time.Hour
 )
 
-type langKey struct{}
-
-// chooseLanguage returns the index of r's language among h.langs, in the
-// order the pages honour: the request's ui_locales (an OpenID parameter,
+// chooseLanguage returns r's language, in the order the pages honour: the request's ui_locales (an OpenID parameter,
 // carried to the pages by the authorization endpoint) or Cognito's lang,
 // then the ui_locales cookie of an earlier page of the flow, then the
 // picker's cookie, then Accept-Language, then the pool's default.

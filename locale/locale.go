@@ -101,7 +101,12 @@ type Catalog struct {
 }
 
 // Languages lists the pool's languages: English first, then by tag.
-func (c *Catalog) Languages() []*Language { return c.langs }
+func (c *Catalog) Languages() []*Language {
+	if c == nil {
+		return nil
+	}
+	return c.langs
+}
 
 // Default is the pool's default language.
 func (c *Catalog) Default() *Language { return c.def }

@@ -341,6 +341,12 @@ func TestUILocalesE2E(t *testing.T) {
 	webapp := s.RP("webapp", webappSecret, webappCB)
 	de := http.Header{"Accept-Language": {"de"}}
 	c := testenv.Browser(t)
+	var doc struct {
+		UILocales []string `json:"ui_locales_supported"`
+	}
+	if err := s.op.Claims(&doc); err != nil || strings.Join(doc.UILocales, " ") != "en de es fr ja pt-BR zh-Hans" {
+		t.Errorf("discovery's ui_locales_supported %v (%v)", doc.UILocales, err)
+	}
 
 	a := webapp.Start(oauth2.SetAuthURLParam("ui_locales", "fr-CA en"))
 	resp, body := get(t, c, a.URL, de)

@@ -162,7 +162,12 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("gatehouse_idp: pool %s: %w", h.Pool, err)
 	}
+	var uiLocales []string
+	for _, l := range p.Locales.Languages() {
+		uiLocales = append(uiLocales, l.Tag)
+	}
 	h.provider, err = oidc.NewProvider(oidc.Config{
+		UILocales:          uiLocales,
 		Issuer:             p.Config.Issuer,
 		Pool:               p.Pool,
 		Store:              p.Store,

@@ -99,6 +99,9 @@ type Config struct {
 	// SignInPath is the hosted sign-in page; default "/_gatehouse/signin".
 	// It is sent the authorization request to come back to in `rd`.
 	SignInPath string
+	// UILocales are the hosted pages' languages (BCP 47 tags), which
+	// discovery lists as ui_locales_supported; none: not listed.
+	UILocales []string
 	// SignUpPath and ForgotPasswordPath are the hosted sign-up and
 	// password-reset pages, which Cognito's /signup and /forgotPassword
 	// lead to (sent the authorization request to come back to in `rd`);
@@ -150,6 +153,7 @@ type Provider struct {
 	clients      registry
 	sessions     Sessions
 	signInPath   string
+	uiLocales    []string
 	signUpPath   string
 	forgotPath   string
 	safeReturnTo func(string) (string, bool)
@@ -189,6 +193,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 		keys:         cfg.Keys,
 		sessions:     cfg.Sessions,
 		signInPath:   cfg.SignInPath,
+		uiLocales:    cfg.UILocales,
 		signUpPath:   cfg.SignUpPath,
 		forgotPath:   cfg.ForgotPasswordPath,
 		safeReturnTo: cfg.SafeReturnTo,
@@ -342,6 +347,9 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"request_uri_parameter_supported":                false,
 		"claims_parameter_supported":                     false,
 		"authorization_response_iss_parameter_supported": true,
+	}
+	if len(p.uiLocales) > 0 {
+		doc["ui_locales_supported"] = p.uiLocales
 	}
 	return json.Marshal(doc)
 }

@@ -176,9 +176,11 @@ type Options struct {
 }
 
 // Load reads the built-in catalogues and opts.Dir's. Every message of
-// every language is checked against English: its ID must be an English
-// message and it may use only the placeholders English does, so a typo in
-// an operator's file fails when Caddy starts, named, not on a page.
+// every language is checked against English: it may use only the
+// placeholders the English text has, so a typo in an operator's file fails
+// when Caddy starts, named, not on a page. A built-in message must be one
+// of English's; an operator's may add a text of its own (a custom
+// attribute's label: "Seats" = "Plätze").
 func Load(opts Options) (*Catalog, error) {
 	bundle := i18n.NewBundle(language.English)
 	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
@@ -223,7 +225,13 @@ func Load(opts Options) (*Catalog, error) {
 			for _, m := range mf.Messages {
 				want, ok := placeholders[m.ID]
 				if !ok {
-					return fmt.Errorf("locale: %s %s: %q is no English message of the pages or mails (the ID is the English text, exactly)", from, name, m.ID)
+					if from == "built-in" {
+						return fmt.Errorf("locale: %s %s: %q is no English message of the pages or mails (the ID is the English text, exactly)", from, name, m.ID)
+					}
+					// An operator's own text (a custom attribute's label,
+					// a replaced mail template's): its placeholders are
+					// those its English ID has.
+					want = fieldsOf(m.ID)
 				}
 				got, err := messageFields(m)
 				if err != nil {

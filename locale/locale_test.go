@@ -91,7 +91,7 @@ func TestTranslate(t *testing.T) {
 
 func TestOperatorDir(t *testing.T) {
 	ok := fstest.MapFS{
-		"de.toml": {Data: []byte(`"Sign in" = "Einloggen"` + "\n")},
+		"de.toml": {Data: []byte(`"Sign in" = "Einloggen"` + "\n" + `"Seats" = "Plätze"` + "\n")},
 		"ar.toml": {Data: []byte(`"Sign in" = "تسجيل الدخول"` + "\n" + `"Continue with {{.Provider}}" = "المتابعة باستخدام {{.Provider}}"` + "\n")},
 	}
 	c, err := locale.Load(locale.Options{Dir: ok, DirName: "/etc/gh", Default: "ar"})
@@ -100,6 +100,9 @@ func TestOperatorDir(t *testing.T) {
 	}
 	if got := c.Lookup("de").T("Sign in"); got != "Einloggen" {
 		t.Errorf("override: %q", got)
+	}
+	if got := c.Lookup("de").T("Seats"); got != "Plätze" {
+		t.Errorf("an operator's own text: %q", got)
 	}
 	if got := c.Lookup("de").T("Create an account"); got != "Konto erstellen" {
 		t.Errorf("the rest of German: %q", got)
@@ -114,10 +117,10 @@ func TestOperatorDir(t *testing.T) {
 	for name, tc := range map[string]struct {
 		file, want string
 	}{
-		"unparsable":          {`"Sign in" = `, "fr.toml"},
-		"unknown placeholder": {`"Continue with {{.Provider}}" = "Weiter mit {{.Anbieter}}"`, "{{.Anbieter}}"},
-		"bad template":        {`"Continue with {{.Provider}}" = "Weiter mit {{.Provider"`, "fr.toml"},
-		"unknown message":     {`"Sign inn" = "x"`, "Sign inn"},
+		"unparsable":                    {`"Sign in" = `, "fr.toml"},
+		"unknown placeholder":           {`"Continue with {{.Provider}}" = "Weiter mit {{.Anbieter}}"`, "{{.Anbieter}}"},
+		"bad template":                  {`"Continue with {{.Provider}}" = "Weiter mit {{.Provider"`, "fr.toml"},
+		"own text, unknown placeholder": {`"Seats for {{.Team}}" = "Plätze für {{.Mannschaft}}"`, "{{.Mannschaft}}"},
 	} {
 		_, err := locale.Load(locale.Options{Dir: fstest.MapFS{"fr.toml": {Data: []byte(tc.file)}}, DirName: "/etc/gh"})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "locales_dir /etc/gh") {

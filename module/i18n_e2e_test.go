@@ -284,7 +284,7 @@ func TestLocalesDirErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ file, text, want string }{
 		"unparsable":          {"de.toml", `"Sign in" = `, "de.toml"},
 		"unknown placeholder": {"fr.toml", `"Continue with {{.Provider}}" = "Continuer avec {{.Fournisseur}}"`, "{{.Fournisseur}}"},
-		"unknown message":     {"es.toml", `"Sign inn" = "Entrar"`, `"Sign inn"`},
+		"bad template":        {"es.toml", `"Continue with {{.Provider}}" = "Continuar con {{.Provider"`, "es.toml"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

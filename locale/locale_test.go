@@ -160,3 +160,27 @@ func BenchmarkT(b *testing.B) {
 		}
 	})
 }
+
+// TestConcurrentT: pages render in parallel with one Language each.
+func TestConcurrentT(t *testing.T) {
+	c, err := locale.Load(locale.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 8)
+	for i := range 8 {
+		go func() {
+			l := c.Languages()[i%len(c.Languages())]
+			var s string
+			for range 50 {
+				s = l.T("{{.Count}} minutes", "Count", i) + l.T("Continue with {{.Provider}}", "Provider", "X")
+			}
+			done <- s
+		}()
+	}
+	for range 8 {
+		if s := <-done; s == "" {
+			t.Error("empty text")
+		}
+	}
+}

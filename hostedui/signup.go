@@ -328,9 +328,9 @@ type forgotPage struct {
 	// ReturnTo is the page the sign-in after the reset goes back to:
 	// kept through the reset so an app's sign-in resumes (and keeps its
 	// client's branding).
-	ReturnTo string
-	Error       string
-	EmailField  field
+	ReturnTo   string
+	Error      string
+	EmailField field
 	// ResetRequired: sign-in sent the user here (reset_required=1), their
 	// account needing a new password first (an imported one).
 	ResetRequired bool

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -69,7 +70,7 @@ func (p *Pool) pageTemplates() fs.FS { return p.PageTemplates }
 //		logo <file>                     # SVG, PNG, WebP or ICO, at most 512 KiB
 //		favicon <file>                  # the same
 //		stylesheet <file>               # CSS loaded after Gatehouse's own, at most 256 KiB
-//		color light|dark <role> <#hex>  # roles: accent accent_hover on_accent background surface text muted border
+//		color light|dark <role> <hex>   # "#0a5" quoted, or 0a5; roles: accent accent_hover on_accent background surface text muted border
 //		link terms|privacy|support <label> <https URL or /path>
 //	}
 //
@@ -101,6 +102,11 @@ func parseBranding(d *caddyfile.Dispenser, dst **brand.Config) error {
 			args := d.RemainingArgs()
 			if len(args) != 3 || (args[0] != "light" && args[0] != "dark") {
 				return d.Err("branding: want `color light|dark <role> <#hex>`")
+			}
+			// "#" starts a Caddyfile comment: a colour is quoted
+			// ("#0a5") or written without it (0a5).
+			if !strings.HasPrefix(args[2], "#") {
+				args[2] = "#" + args[2]
 			}
 			if err := brand.CheckColor(args[1], args[2]); err != nil {
 				return d.Errf("branding: %v", err)

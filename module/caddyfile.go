@@ -34,7 +34,7 @@ func init() {
 //			issuer <url>
 //			display_name <text>
 //			branding { logo <file>; favicon <file>; stylesheet <file>   # see branding.go
-//				color light|dark <role> <#hex>; link terms|privacy|support <label> <url> }
+//				color light|dark <role> <hex>; link terms|privacy|support <label> <url> }
 //			templates_dir <folder>   # files replacing templates/*.html of the hosted pages
 //			password {
 //				min_length <n>

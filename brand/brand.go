@@ -418,6 +418,8 @@ var outsideURL = regexp.MustCompile(`(?i)@import|url\(\s*['"]?\s*(?:[a-z][a-z0-9
 
 var dataURL = regexp.MustCompile(`(?i)url\(\s*['"]?\s*data:`)
 
+var cssComment = regexp.MustCompile(`(?s)/\*.*?\*/`)
+
 // CheckStylesheet refuses a stylesheet that is not UTF-8 or that loads
 // anything from another site: the pages' policy would block it in the
 // browser anyway, and an error at start says why a rule has no effect.
@@ -425,7 +427,7 @@ func CheckStylesheet(css []byte) error {
 	if !utf8.Valid(css) {
 		return errors.New("is not UTF-8 text")
 	}
-	s := dataURL.ReplaceAllString(string(css), "")
+	s := dataURL.ReplaceAllString(cssComment.ReplaceAllString(string(css), ""), "")
 	if loc := outsideURL.FindStringIndex(s); loc != nil {
 		return fmt.Errorf("loads from another address (%q): serve images from the pool's branding, or inline them as data: URLs", s[loc[0]:loc[1]])
 	}

@@ -103,6 +103,8 @@ func TestCheckStylesheet(t *testing.T) {
 		{".card { border-radius: 0 }", true},
 		{`.brand { background: url("/static/x.png") }`, true},
 		{`.brand { background: url(data:image/png;base64,AAAA) }`, true},
+		{"/* no @import or url(https://x) here */ .a { color: red }", true},
+		{`/* a comment */ @import url("https://evil.example/x.css");`, false},
 		{`@import url("https://evil.example/x.css");`, false},
 		{`@IMPORT "x.css";`, false},
 		{`.a { background: url(https://evil.example/track.png) }`, false},

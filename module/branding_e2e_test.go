@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
@@ -388,5 +389,39 @@ func TestTemplateOverride(t *testing.T) {
 		if err := caddyValidate(testenv.Adapt(t, text)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: provision error %v, want one containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestBrandingExample: Caddy accepts examples/branding/Caddyfile as the
+// README runs it, from the repository root, and serves its replaced page
+// and the ledger app's look.
+func TestBrandingExample(t *testing.T) {
+	t.Chdir("..")
+	t.Setenv("GATEHOUSE_DATA", t.TempDir())
+	text, err := os.ReadFile("examples/branding/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := testenv.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := strings.ReplaceAll(string(text), "http://localhost:8080", base)
+	cfg = strings.Replace(cfg, "{\n\tgatehouse {", "{\n\tdefault_bind 127.0.0.1\n\tgatehouse {", 1)
+	testenv.StartCaddy(t, cfg)
+	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
+	c := web.Browser(t)
+	_, body := get(t, c, base+"/_gatehouse/signin", nil)
+	pool := readBrand(body)
+	if !strings.Contains(body, "Welcome back") || pool.logo == "" || pool.icon == "" || len(pool.links) != 3 {
+		t.Fatalf("the example's sign-in page: %+v\n%s", pool, body)
+	}
+	resp, _ := get(t, c, base+"/login?"+url.Values{"client_id": {"ledger"}, "response_type": {"code"}, "redirect_uri": {base + "/"},
+		"scope": {"openid"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGafgtopsA"}, "code_challenge_method": {"S256"}}.Encode(), nil)
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("ledger's /login: %d", resp.StatusCode)
+	}
+	_, body = get(t, c, loc.String(), nil)
+	if ledger := readBrand(body); ledger.logo == "" || ledger.logo == pool.logo || !strings.Contains(ledger.links["support"], "Ledger help") {
+		t.Errorf("the ledger app's sign-in page: %+v", ledger)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/brand"
@@ -123,7 +124,7 @@ func (h *Handler) serveBrand(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	hdr.Set("Content-Length", fmt.Sprint(len(a.Body)))
+	hdr.Set("Content-Length", strconv.Itoa(len(a.Body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(a.Body)

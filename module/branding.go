@@ -2,7 +2,6 @@ package module
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -59,10 +58,6 @@ func (p *Pool) openBranding(ctx caddy.Context) error {
 	}
 	return nil
 }
-
-// pageTemplates is the pool's page templates' folder, nil for none (and
-// for a Pool the CLI opened).
-func (p *Pool) pageTemplates() fs.FS { return p.PageTemplates }
 
 // parseBranding reads a `branding { }` block, of a pool or of a client:
 //

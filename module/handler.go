@@ -294,7 +294,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logo:           providerLogo,
 		Brand:          p.Brand,
 		ClientBrands:   p.ClientBrands,
-		Templates:      p.pageTemplates(),
+		Templates:      p.PageTemplates,
 	})
 	if err != nil {
 		return err

@@ -151,7 +151,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Logo:         providerLogo,
 		Brand:        p.Brand,
 		ClientBrands: p.ClientBrands,
-		Templates:    p.pageTemplates(),
+		Templates:    p.PageTemplates,
 	})
 	if err != nil {
 		return err

@@ -73,7 +73,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	p.CanReset = h.canReset()
 	p.Passkeys = h.passkeysOffered(r)
 	p.Providers, p.Routed = h.buttons(), h.routesDomains()
-	h.render(w, status, h.pages.signIn, p)
+	h.render(w, r, status, h.pages.signIn, p)
 }
 
 func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {

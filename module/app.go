@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"sort"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/gatehouse-auth/gatehouse/brand"
 	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/metrics"
@@ -116,6 +118,12 @@ type PoolConfig struct {
 	// { ... }`, module/triggers.go): Cognito's Lambda triggers, as
 	// signed webhooks.
 	Triggers []TriggerConfig `json:"triggers,omitempty"`
+	// Branding is the look of the pool's hosted pages: logo, favicon,
+	// colours, a stylesheet, footer links (package brand).
+	Branding *brand.Config `json:"branding,omitempty"`
+	// TemplatesDir is a folder whose files replace the hosted pages'
+	// templates of the same name (templates/*.html), checked at start.
+	TemplatesDir string `json:"templates_dir,omitempty"`
 }
 
 // CognitoConfig opts a pool into the Cognito user-pool API: the pool id
@@ -220,6 +228,13 @@ type Pool struct {
 	// Metrics are the pool's counters in Caddy's registry (package
 	// metrics); nil outside a server.
 	Metrics *metrics.Pool
+	// Brand is the pool's branding, loaded; nil without any.
+	Brand *brand.Brand
+	// ClientBrands are the brands of clients with a branding of their
+	// own, laid over the pool's, by client id.
+	ClientBrands map[string]*brand.Brand
+	// PageTemplates is the templates_dir folder; nil without one.
+	PageTemplates fs.FS
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
@@ -249,6 +264,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.ready[name] = p
 		if err := p.openProviders(ctx); err != nil {
+			a.closeAll()
+			return fmt.Errorf("pool %s: %w", name, err)
+		}
+		if err := p.openBranding(ctx); err != nil {
 			a.closeAll()
 			return fmt.Errorf("pool %s: %w", name, err)
 		}

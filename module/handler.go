@@ -292,6 +292,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		CookiePrefix:   cookiePrefix,
 		Providers:      p.poolProviders(h.OIDCIssuer == ""),
 		Logo:           providerLogo,
+		Brand:          p.Brand,
+		ClientBrands:   p.ClientBrands,
+		Templates:      p.PageTemplates,
 	})
 	if err != nil {
 		return err

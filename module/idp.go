@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/brand"
 	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
 	"github.com/gatehouse-auth/gatehouse/cognito/srp"
@@ -148,6 +149,9 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Providers:    p.Providers,
 		IssuerSite:   true,
 		Logo:         providerLogo,
+		Brand:        p.Brand,
+		ClientBrands: p.ClientBrands,
+		Templates:    p.PageTemplates,
 	})
 	if err != nil {
 		return err
@@ -312,6 +316,9 @@ type ClientConfig struct {
 	// (ExplicitAuthFlows names); default ALLOW_USER_SRP_AUTH and
 	// ALLOW_REFRESH_TOKEN_AUTH, as Cognito's.
 	AuthFlows []string `json:"auth_flows,omitempty"`
+	// Branding is the look of the hosted pages of this client's sign-ins,
+	// each option in place of the pool's (package brand).
+	Branding *brand.Config `json:"branding,omitempty"`
 }
 
 func (c ClientConfig) client(secret string) *oidc.Client {

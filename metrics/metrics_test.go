@@ -116,14 +116,25 @@ func TestCountingAllocatesNothing(t *testing.T) {
 func TestThrottleCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := On(reg).Pool("main")
-	if p.Throttle(nil) != nil {
+	if p.Throttle(nil, SurfaceHostedPages) != nil {
 		t.Fatal("no throttle became one")
 	}
-	th := p.Throttle(ratelimit.New(ratelimit.Limits{Rate: 0.001, Burst: 2}))
+	shared := ratelimit.New(ratelimit.Limits{Rate: 0.001, Burst: 2})
+	pages, api := p.Throttle(shared, SurfaceHostedPages), p.Throttle(shared, SurfaceCognitoAPI)
 	for range 5 {
-		th.Allow(t.Context(), "client")
+		pages.Allow(t.Context(), "client")
 	}
-	if got := counts(t, reg)["gatehouse_throttled_total{main}"]; got != 3 {
-		t.Errorf("throttled %v, want 3", got)
+	api.Allow(t.Context(), "client")
+	p.Throttle(shared, "made up").Allow(t.Context(), "client")
+	got := counts(t, reg)
+	for k, v := range map[string]float64{
+		"gatehouse_throttled_total{main,hosted_pages}":     3,
+		"gatehouse_throttled_total{main,cognito_api}":      1,
+		"gatehouse_throttled_total{main,admin_signatures}": 0,
+		"gatehouse_throttled_total{main,other}":            1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -109,6 +110,13 @@ func TestCountingAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, func() { p.TokenIssued(oidc.GrantRefreshToken) }); n != 0 {
 		t.Errorf("TokenIssued: %v allocations, want 0", n)
+	}
+	p.StoreOperation("UserByID", time.Millisecond) // made at first use
+	if n := testing.AllocsPerRun(1000, func() { p.StoreOperation("UserByID", time.Millisecond) }); n != 0 {
+		t.Errorf("StoreOperation: %v allocations, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { p.ClaimsRefreshed(middleware.ClaimsRefreshOK) }); n != 0 {
+		t.Errorf("ClaimsRefreshed: %v allocations, want 0", n)
 	}
 }
 

@@ -166,7 +166,7 @@ func (p *Pool) Observe(e store.AuditEvent) {
 	case pool.AuditSignIn:
 		amr := e.Detail["amr"]
 		p.signIns.inc(method(amr))
-		if r := secondFactor(amr); r != "" {
+		if r := secondFactor(amr, e.Detail["method"]); r != "" {
 			p.secondFactors.inc(r)
 		}
 	case pool.AuditSignInFailed:
@@ -185,18 +185,23 @@ func (p *Pool) Observe(e store.AuditEvent) {
 	}
 }
 
-// secondFactor is the second factor's result in a sign-in's amr: "ok"
-// for a code or key after a first factor, "remembered_device" when the
-// device stood in for one, "" when there was none (a passkey alone is
-// both factors at once).
-func secondFactor(amr string) string {
+// secondFactor is the second factor's result in a sign-in's amr and the
+// step that ended it (pool's Detail "method"): "ok" for a code or key
+// after a first factor, "remembered_device" when the device stood in for
+// one, "" when there was none (a passkey alone is both factors at once) or
+// it was a recovery code (counted by its own event). Without a method (an
+// older event) amr "pwd mfa" is taken for a remembered device.
+func secondFactor(amr, how string) string {
 	if !hasWord(amr, pool.AMRMFA) || !hasWord(amr, pool.AMRPassword) && !hasWord(amr, pool.AMRFederated) {
 		return ""
 	}
-	if hasWord(amr, pool.AMROTP) || hasWord(amr, pool.AMRHardwareKey) {
+	switch {
+	case hasWord(amr, pool.AMROTP) || hasWord(amr, pool.AMRHardwareKey):
 		return "ok"
+	case how == "remembered_device" || how == "":
+		return "remembered_device"
 	}
-	return "remembered_device"
+	return ""
 }
 
 // method names a sign-in's first factor from its amr (space separated).

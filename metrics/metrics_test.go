@@ -52,6 +52,8 @@ func TestObserve(t *testing.T) {
 		{Type: pool.AuditSignIn, UserID: "u1", Login: "a@example.com", Detail: map[string]string{"amr": "pwd"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd otp mfa"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd mfa"}},
+		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd mfa", "method": "remembered_device"}},
+		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd mfa", "method": "second_factor"}}, // a recovery code
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "hwk mfa"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "fed"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "otp"}},
@@ -71,12 +73,12 @@ func TestObserve(t *testing.T) {
 	p.BearerChecked(middleware.BearerCached)
 	got := counts(t, reg)
 	for k, v := range map[string]float64{
-		"gatehouse_sign_ins_total{password,main}":                    3,
+		"gatehouse_sign_ins_total{password,main}":                    5,
 		"gatehouse_sign_ins_total{passkey,main}":                     1,
 		"gatehouse_sign_ins_total{federated,main}":                   1,
 		"gatehouse_sign_ins_total{email_otp,main}":                   1,
 		"gatehouse_second_factors_total{main,ok}":                    1,
-		"gatehouse_second_factors_total{main,remembered_device}":     1,
+		"gatehouse_second_factors_total{main,remembered_device}":     2,
 		"gatehouse_second_factors_total{main,failed}":                1,
 		"gatehouse_second_factors_total{main,recovery_code}":         1,
 		"gatehouse_sign_in_failures_total{main,invalid_credentials}": 1,

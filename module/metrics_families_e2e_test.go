@@ -23,12 +23,15 @@ import (
 // guarded app site, SMTP, Caddy's metrics handler) through a sign-up with
 // its mail, a confirmation, sign-ins, a claims refresh, a second factor
 // enrolled and used (a wrong code first), a token grant and bearer calls,
+// a post confirmation trigger,
 // a refused reset mail, a lockout and the throttle, and reads every
 // Gatehouse family off the metrics endpoint: each moved by exactly that,
 // under its bounded labels, and no address or user id anywhere.
 func TestMetricFamiliesThroughCaddy(t *testing.T) {
 	t.Setenv("GATEHOUSE_TEST_WEBAPP_SECRET", webappSecret)
 	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})
+	hooks := startHookServer(t)
+	hooks.set("/postconfirm", "ok", map[string]any{})
 	s := &site{t: t, dir: t.TempDir(), upstream: testenv.StartUpstream(t), ports: map[string]int{"app": testenv.FreePort(t)}}
 	db := filepath.Join(s.dir, "gatehouse.db")
 	sqlitetest.Seed(t, db)
@@ -54,6 +57,9 @@ func TestMetricFamiliesThroughCaddy(t *testing.T) {
 				max 1m
 			}
 			throttle 40 per 1m
+			trigger post_confirmation %s/postconfirm {
+				secret %s
+			}
 			%s
 		}
 	}
@@ -77,7 +83,7 @@ http://127.0.0.1:%d {
 %s {
 	metrics /metrics
 }
-`, db, issuer, testenv.FastHash, smtp.URL(), idpClients, issuer, s.ports["app"], s.upstream.Addr(), strings.TrimSuffix(metricsURL, "/metrics"))
+`, db, issuer, testenv.FastHash, smtp.URL(), hooks.URL, hooks.secret, idpClients, issuer, s.ports["app"], s.upstream.Addr(), strings.TrimSuffix(metricsURL, "/metrics"))
 	s.file = filepath.Join(s.dir, "Caddyfile")
 	if err := os.WriteFile(s.file, []byte(s.text), 0o600); err != nil {
 		t.Fatal(err)
@@ -112,6 +118,9 @@ http://127.0.0.1:%d {
 	flush(t, s)
 	resp, body = a.form(t, c, "/_gatehouse/confirm", url.Values{"email": {grace}, "code": {code}, "password": {gracePassword}, "action": {"confirm"}})
 	wantStatus(t, "confirm", resp, body, http.StatusSeeOther)
+	if got := len(hooks.received("/postconfirm")); got != 1 {
+		t.Fatalf("post confirmation called %d times, want 1", got)
+	}
 	signIn(t, c, a.base, "/", grace, gracePassword)
 	graceUser, err := s.pool.Pool.UserByEmail(t.Context(), grace)
 	if err != nil {
@@ -216,12 +225,14 @@ http://127.0.0.1:%d {
 		`gatehouse_bearer_checks_total{pool="default",result="cached"}`:                 1,
 		`gatehouse_bearer_checks_total{pool="default",result="refused"}`:                1,
 		refreshed: 1,
-		`gatehouse_claims_refreshes_total{pool="default",result="failed"}`:                        0,
-		`gatehouse_mails_total{kind="verify_email",outcome="sent",pool="default"}`:                1,
-		`gatehouse_mails_total{kind="reset_password",outcome="failed",pool="default"}`:            1,
-		`gatehouse_mails_total{kind="reset_password",outcome="sent",pool="default"}`:              0,
-		`gatehouse_mail_send_duration_seconds_count{pool="default"}`:                              2,
-		`gatehouse_store_operation_duration_seconds_count{operation="CreateUser",pool="default"}`: 1,
+		`gatehouse_claims_refreshes_total{pool="default",result="failed"}`:                          0,
+		`gatehouse_mails_total{kind="verify_email",outcome="sent",pool="default"}`:                  1,
+		`gatehouse_mails_total{kind="reset_password",outcome="failed",pool="default"}`:              1,
+		`gatehouse_mails_total{kind="reset_password",outcome="sent",pool="default"}`:                0,
+		`gatehouse_mail_send_duration_seconds_count{pool="default"}`:                                2,
+		`gatehouse_store_operation_duration_seconds_count{operation="CreateUser",pool="default"}`:   1,
+		`gatehouse_trigger_calls_total{outcome="ok",pool="default",trigger="post_confirmation"}`:    1,
+		`gatehouse_trigger_call_duration_seconds_count{pool="default",trigger="post_confirmation"}`: 1,
 	} {
 		_, ok := after[series]
 		if !ok {
@@ -248,7 +259,7 @@ http://127.0.0.1:%d {
 		}
 	}
 	for series := range after {
-		for _, secret := range []string{ada.ID, graceUser.ID, adaEmail, grace, "nobody", "example.com", "machine"} {
+		for _, secret := range []string{ada.ID, graceUser.ID, adaEmail, grace, "nobody", "example.com", "machine", hooks.secret} {
 			if strings.Contains(series, secret) {
 				t.Errorf("a metric's labels hold %q: %s", secret, series)
 			}

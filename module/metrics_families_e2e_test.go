@@ -21,12 +21,12 @@ import (
 
 // TestMetricFamiliesThroughCaddy drives one deployment (an issuer site, a
 // guarded app site, SMTP, Caddy's metrics handler) through a sign-up with
-// its mail, a confirmation, sign-ins, a claims refresh, a second factor
-// enrolled and used (a wrong code first), a token grant and bearer calls,
-// a post confirmation trigger,
-// a refused reset mail, a lockout and the throttle, and reads every
-// Gatehouse family off the metrics endpoint: each moved by exactly that,
-// under its bounded labels, and no address or user id anywhere.
+// its mail, a confirmation (and its post confirmation trigger), sign-ins,
+// a claims refresh, a second factor enrolled and used (a wrong code
+// first), a token grant and bearer calls, a refused reset mail, a lockout
+// and the throttle, and reads every Gatehouse family off the metrics
+// endpoint: each moved by exactly that, under its bounded labels, and no
+// address, user id or secret anywhere.
 func TestMetricFamiliesThroughCaddy(t *testing.T) {
 	t.Setenv("GATEHOUSE_TEST_WEBAPP_SECRET", webappSecret)
 	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})

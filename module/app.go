@@ -218,7 +218,8 @@ type Pool struct {
 	Store     store.Store
 	// Throttle is the per-client-IP budget of hosted-page POSTs, shared
 	// by every site of the pool (and, on PostgreSQL, by every instance);
-	// nil with `throttle off`.
+	// nil with `throttle off`. It is the throttle itself (Upkeep looks for
+	// a *ratelimit.Shared): each user wraps it in countThrottle.
 	Throttle ratelimit.Throttle
 	// Providers are the pool's outside identity providers, opened (only
 	// by the server: the CLI needs none).
@@ -534,6 +535,12 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	var observe func(store.AuditEvent)
 	if met != nil {
 		observe = met.Observe
+		observeSends(met, &acct)
+		if o, ok := s.(interface {
+			SetObserver(func(string, time.Duration))
+		}); ok {
+			o.SetObserver(met.StoreOperation)
+		}
 	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
@@ -551,6 +558,9 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	keys, err := signing.Open(ctx, s, keyPolicy(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if met != nil {
+		met.SigningKeys(keys)
 	}
 	stored, err := pool.EnsureKeys(ctx, s, CookieKeyKind, func() (store.Key, error) {
 		// A fixed id makes concurrent first starts agree on one key.
@@ -576,7 +586,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		return nil, errors.New("marker key: too short in the store")
 	}
 	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s, Triggers: triggers,
-		Throttle: countThrottle(met, cfg.Throttle.throttle(s)), Metrics: met}, nil
+		Throttle: cfg.Throttle.throttle(s), Metrics: met}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.

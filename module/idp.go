@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
 	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
+	"github.com/gatehouse-auth/gatehouse/metrics"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/oidc"
@@ -111,11 +112,12 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		BearerChecked: bearerChecked(p.Metrics),
-		Revocations:   p.Pool.DenyList(),
-		Revoker:       p.Pool,
-		Source:        middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
-		Codec:         codec,
+		BearerChecked:   bearerChecked(p.Metrics),
+		ClaimsRefreshed: claimsRefreshed(p.Metrics),
+		Revocations:     p.Pool.DenyList(),
+		Revoker:         p.Pool,
+		Source:          middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
+		Codec:           codec,
 		Data: &albdata.Signer{
 			Keys:     p.Keys,
 			ARN:      albdata.DefaultARN(h.Pool),
@@ -143,7 +145,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Logger:       logger,
 		Sessions:     h.gateway,
 		ClientIP:     clientIP,
-		Throttle:     p.Throttle,
+		Throttle:     countThrottle(p.Metrics, metrics.SurfaceHostedPages, p.Throttle),
 		DeviceCodecs: p.deviceCodecs(codec),
 		CookiePrefix: cookiePrefix,
 		Providers:    p.Providers,
@@ -208,7 +210,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 			Region:        cc.Region,
 			Pool:          p.Pool,
 			Provider:      h.provider,
-			Throttle:      p.Throttle,
+			Throttle:      countThrottle(p.Metrics, metrics.SurfaceCognitoAPI, p.Throttle),
 			ClientIP:      clientIP,
 			SealKey:       p.MarkerKey,
 			Logger:        logger.Named("cognito"),
@@ -411,13 +413,16 @@ func adminVerifier(p *Pool, cc *CognitoConfig) (cognito.AdminVerifier, error) {
 	if region == "" {
 		region, _, _ = strings.Cut(cc.PoolID, "_")
 	}
-	var throttle ratelimit.Throttle
+	// sigv4's own default when the store is one host's, made here so
+	// that its refusals are counted too.
+	var throttle ratelimit.Throttle = ratelimit.New(sigv4.DefaultFailureLimits)
 	if store.SharedAcrossHosts(p.Store) {
 		log := caddy.Log().Named("gatehouse.sigv4")
 		throttle = ratelimit.NewShared(p.Store, sigv4.DefaultFailureLimits.Burst, time.Minute, func(err error) {
 			log.Warn("counting a failed signature in the store failed; let through", zap.Error(err))
 		})
 	}
+	throttle = countThrottle(p.Metrics, metrics.SurfaceAdminSignatures, throttle)
 	v, err := sigv4.New(sigv4.Config{
 		Region:   region,
 		Keys:     p.Pool,

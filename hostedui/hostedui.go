@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
@@ -93,6 +94,9 @@ type Config struct {
 	// Logo returns the embedded logo of a provider kind, for a provider
 	// whose Info has none; nil: none.
 	Logo func(kind string) []byte
+	// Now is the clock the account page's re-authentications are made and
+	// checked with (confirm.go); default time.Now. Tests move it on.
+	Now func() time.Time
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -114,6 +118,7 @@ type Handler struct {
 	fedProviders   []*fedProvider
 	fedByName      map[string]*fedProvider
 	issuerSite     bool
+	now            func() time.Time
 }
 
 // New checks cfg, parses the embedded templates and indexes the static files.
@@ -145,6 +150,7 @@ func New(cfg Config) (*Handler, error) {
 		cookiePrefix:   cfg.CookiePrefix,
 		log:            cfg.Logger,
 		issuerSite:     cfg.IssuerSite,
+		now:            cfg.Now,
 	}
 	if err := h.setProviders(cfg.Providers, cfg.Logo); err != nil {
 		return nil, err
@@ -172,6 +178,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.clientIP == nil {
 		h.clientIP = remoteIP
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	tmpl, err := fs.Sub(gatehouse.Templates, "templates")
 	if err != nil {
@@ -234,6 +243,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.newPassword(w, r)
 	case p == AccountPath:
 		h.account(w, r)
+	case p == AccountConfirmPath:
+		h.accountConfirm(w, r)
 	case p == MFAPath:
 		h.mfa(w, r)
 	case p == mfaSetupPath:

@@ -292,6 +292,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		CookiePrefix:   cookiePrefix,
 		Providers:      p.poolProviders(h.OIDCIssuer == ""),
 		Logo:           providerLogo,
+		Now:            clockNamed(p.Config.ReauthClock),
 	})
 	if err != nil {
 		return err

@@ -148,6 +148,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Providers:    p.Providers,
 		IssuerSite:   true,
 		Logo:         providerLogo,
+		Now:          clockNamed(p.Config.ReauthClock),
 	})
 	if err != nil {
 		return err

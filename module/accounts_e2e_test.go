@@ -745,7 +745,14 @@ func TestAccountPage(t *testing.T) {
 	t.Run("sign out everywhere", func(t *testing.T) {
 		third := testenv.Browser(t)
 		signIn(t, third, a.base, "/", adaEmail, "a fresh start in spring")
+		// A sensitive change: first "confirm it's you".
 		resp, body := a.form(t, c, "/_gatehouse/account", url.Values{"action": {"signout_all"}})
+		wantStatus(t, "sign out everywhere, unconfirmed", resp, body, http.StatusSeeOther)
+		if !strings.HasPrefix(resp.Header.Get("Location"), "/_gatehouse/account/confirm?") || !a.signedIn(t, third) {
+			t.Fatalf("sign out everywhere without confirming went to %q", resp.Header.Get("Location"))
+		}
+		a.confirmPassword(t, c, "a fresh start in spring")
+		resp, body = a.form(t, c, "/_gatehouse/account", url.Values{"action": {"signout_all"}})
 		wantStatus(t, "sign out everywhere", resp, body, http.StatusSeeOther)
 		if a.signedIn(t, c) || a.signedIn(t, third) {
 			t.Error("a session survived signing out everywhere")

@@ -313,3 +313,60 @@ func TestReauthStepAttacks(t *testing.T) {
 	resp, body := a.form(t, fresh, "/_gatehouse/account", url.Values{"action": {"signout_all"}})
 	wantConfirmStep(t, "after the refused confirmations", resp, body, false)
 }
+
+// TestReauthByEmailCode: a user whose second factor is codes by email
+// asks the confirm step for one, and a wrong code is refused before the
+// right one confirms for a new email address (not for a new password).
+func TestReauthByEmailCode(t *testing.T) {
+	a := startAccounts(t, "throttle off\n\t\t\tmfa optional\n\t\t\tverification {\n\t\t\t\tresend_cooldown 1ms\n\t\t\t}")
+	ada := createAda(t, a.site)
+	c := testenv.Browser(t)
+	signIn(t, c, a.base, "/", adaEmail, adaPassword)
+	if err := a.pool.Pool.SendMFACode(t.Context(), ada); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.pool.Pool.EnableEmailCodes(t.Context(), ada.ID, a.smtp.WaitFor(t, adaEmail, 1, mailWait).Code(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, body := a.form(t, c, "/_gatehouse/account", url.Values{"action": {"email"}, "new_email": {"ada.king@example.com"}})
+	loc := wantConfirmStep(t, "email change unconfirmed", resp, body, false)
+	_, body, _ = a.page(t, c, loc)
+	if !strings.Contains(body, `id="email-code"`) || !strings.Contains(body, `id="f-confirm-code"`) || !strings.Contains(body, `id="f-confirm-password"`) {
+		t.Fatalf("confirm step of a user with email codes:\n%s", body)
+	}
+	resp, body = a.confirmStep(t, c, url.Values{"action": {"email_code"}, "next": {"/_gatehouse/account#email-heading"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "notice=code_sent") {
+		t.Fatalf("asking for a code: %d to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	_, body, _ = a.page(t, c, resp.Header.Get("Location"))
+	if !strings.Contains(body, "We emailed you a code") || !strings.Contains(body, "Send a new code") {
+		t.Fatalf("confirm step after mailing a code:\n%s", body)
+	}
+	code := a.smtp.WaitFor(t, adaEmail, 2, mailWait).Code(t)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	resp, body = a.confirmStep(t, c, url.Values{"action": {"code"}, "code": {wrong}, "next": {"/_gatehouse/account#email-heading"}})
+	if resp.StatusCode != http.StatusUnauthorized || cookieNamed(resp, "gatehouse_confirmed") != nil {
+		t.Fatalf("a wrong code: %d\n%s", resp.StatusCode, body)
+	}
+	if fl, err := a.pool.Pool.Store().SignInFailures(t.Context(), adaEmail); err != nil || fl.Count != 1 {
+		t.Fatalf("failures after a wrong code on the confirm step: %+v %v", fl, err)
+	}
+	resp, body = a.confirmStep(t, c, url.Values{"action": {"code"}, "code": {code}, "next": {"/_gatehouse/account#email-heading"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/_gatehouse/account#email-heading" {
+		t.Fatalf("the mailed code: %d to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	resp, body = a.form(t, c, "/_gatehouse/account", url.Values{"action": {"email"}, "new_email": {"ada.king@example.com"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/_gatehouse/account?notice=email_code_sent" {
+		t.Fatalf("email change after the code: %d to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	resp, body = a.form(t, c, "/_gatehouse/account", url.Values{"action": {"password"}, "new_password": {"a fresh start in spring"}})
+	loc = wantConfirmStep(t, "new password after a code", resp, body, true)
+	_, body, _ = a.page(t, c, loc)
+	if strings.Contains(body, `id="email-code"`) || strings.Contains(body, `id="f-confirm-code"`) {
+		t.Fatalf("the strict step offers codes:\n%s", body)
+	}
+}

@@ -18,7 +18,14 @@
 // It prints one JSON summary line on stdout and exits 0, or prints what
 // failed on stderr (plus a JSON line with "ok": false) and exits 1.
 
+import { AxeBuilder } from '@axe-core/playwright';
 import { check, launch, openPage, pageErrors, run, shoot, step, virtualAuthenticator } from './harness.mjs';
+
+// accessible fails on any WCAG 2.1 A/AA violation axe-core finds on page.
+const accessible = async (page, what) => {
+  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  check(violations.length === 0, `${what}: axe-core finds ${JSON.stringify(violations.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target) })))}`);
+};
 
 const [argBase, email, password, shots, displayName] = process.argv.slice(2);
 const base = (argBase || '').replace(/\/+$/, '');
@@ -54,10 +61,12 @@ await run(browser, summary, async (failure) => {
     step('confirm it\'s you with the password, to add a passkey');
     await page.goto(base + '/_gatehouse/account');
     check(!(await page.locator('#passkey-add').isVisible()), 'the "Add a passkey" form shows before confirming');
+    await accessible(page, 'the account page, not confirmed');
     check((await page.locator('input[type="password"]').count()) === 1, 'the account page has password fields besides the new password');
     await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account/confirm'), page.locator('#passkey-confirm-first').click()]);
     check(!(await page.locator('#f-confirm-code').count()), 'the strict confirm step offers a code');
     await shoot(page, 'account-confirm-strict');
+    await accessible(page, 'the strict confirm step');
     await page.getByLabel('Current password', { exact: true }).fill(password);
     await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account'), page.getByRole('button', { name: 'Confirm', exact: true }).click()]);
     check(await page.locator('#confirmed').isVisible(), 'the account page does not say it was confirmed');
@@ -142,9 +151,11 @@ await run(browser, summary, async (failure) => {
     await confirmButton.waitFor({ state: 'visible', timeout: 5000 }).catch(() => {});
     check(await confirmButton.isVisible(), 'no visible "Confirm with a passkey" button (did webauthn.js run?)');
     await shoot(page, 'account-confirm');
+    await accessible(page, 'the confirm step');
     await Promise.all([page.waitForSelector('#confirmed', { timeout: 10000 }), confirmButton.click()]);
     check(onPath(page) === '/_gatehouse/account', `after confirming the browser is on ${page.url()}`);
     await shoot(page, 'account-confirmed');
+    await accessible(page, 'the account page, confirmed');
 
     step('make new recovery codes: a passkey is proof enough');
     // The answer is a page of its own at the same address.

@@ -263,8 +263,8 @@ func cookieOf(t *testing.T, c *http.Client, base, name string) *http.Cookie {
 // forms (CSRF token and Origin), goes back to the account page whatever
 // next says, and wants a session.
 func TestReauthStepAttacks(t *testing.T) {
-	a := startAccounts(t, "")
-	createAda(t, a.site)
+	a := startAccounts(t, "throttle off")
+	ada := createAda(t, a.site)
 	c := testenv.Browser(t)
 
 	// No session: to sign in, and back to the step.
@@ -312,6 +312,28 @@ func TestReauthStepAttacks(t *testing.T) {
 	}
 	resp, body := a.form(t, fresh, "/_gatehouse/account", url.Values{"action": {"signout_all"}})
 	wantConfirmStep(t, "after the refused confirmations", resp, body, false)
+
+	// Every form of the account page: a forged POST (no token, or from
+	// another origin) is refused before anything else, even while a
+	// confirmation stands.
+	a.confirmPassword(t, fresh, adaPassword)
+	for _, action := range []string{"profile", "email", "email_confirm", "email_cancel", "password", "signout_all", "delete",
+		"mfa_add", "mfa_email", "mfa_sms", "mfa_remove", "mfa_codes", "idp_link", "idp_unlink", "phone_send", "phone_verify"} {
+		for _, origin := range []string{a.base, "https://evil.example"} {
+			f := url.Values{"action": {action}, "new_password": {"a fresh start in spring"}, "new_email": {"x@example.com"}}
+			if origin != a.base {
+				f.Set("csrf", tok)
+			}
+			req := a.formRequest(t, "/_gatehouse/account", f)
+			req.Header.Set("Origin", origin)
+			if resp, body := do(t, fresh, req); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s forged from %s: %d, want 403\n%s", action, origin, resp.StatusCode, body)
+			}
+		}
+	}
+	if u := mustUser(t, a.site); u.PasswordHash != ada.PasswordHash || !a.signedIn(t, fresh) {
+		t.Fatal("a forged form changed the account")
+	}
 }
 
 // TestReauthByEmailCode: a user whose second factor is codes by email

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -90,7 +91,10 @@ type accountPage struct {
 	StrongConfirmURL string
 	Window           string
 
-	// Identities is the "Sign-in methods" section (federation_account.go);
+	// SignedInAt is when this browser's session signed in (Devices).
+	SignedInAt string
+
+	// Identities is the "Linked accounts" part (federation_account.go);
 	// nil when the pool has no outside providers.
 	Identities    *identitySection
 	IdentityError string
@@ -252,6 +256,9 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	}
 	p.Identities = sec
 	p.CanDelete = acct.AllowDelete
+	if s, ok := h.session(r); ok && s.AuthTime > 0 {
+		p.SignedInAt = time.Unix(0, s.AuthTime).UTC().Format("2 Jan 2006 15:04 MST")
+	}
 	h.render(w, status, h.pages.account, p)
 }
 

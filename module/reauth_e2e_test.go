@@ -85,7 +85,7 @@ func TestReauthJourney(t *testing.T) {
 	// new password's, and a way to the confirm step.
 	resp, body, _ := a.page(t, c, "/_gatehouse/account")
 	for _, want := range []string{`aria-label="Account sections"`, `href="#security"`, `id="profile"`, `id="security"`, `id="devices"`,
-		`id="confirm-link"`, `href="/_gatehouse/account/confirm?next=%2F_gatehouse%2Faccount"`} {
+		`id="confirm-link"`, `href="/_gatehouse/account/confirm?next=%2F_gatehouse%2Faccount"`, `id="this-device"`} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("account page lacks %s:\n%s", want, body)
 		}

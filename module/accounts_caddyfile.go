@@ -30,6 +30,8 @@ import (
 //	}
 //	temporary_password_ttl <duration>
 //	account_deletion on|off
+//	reauth_window <duration>
+//	reauth_clock <name>   # tests only: a clock registered with RegisterClock
 //	mail smtp://user:pass@host:587 | smtps://... | outbox <folder> {
 //		from <address>
 //		timeout <duration>
@@ -266,6 +268,10 @@ func parseAccountOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 		default:
 			return true, d.Errf("account_deletion %q: want on or off", s)
 		}
+	case "reauth_window":
+		return true, durationArg(d, &cfg.ReauthWindow)
+	case "reauth_clock":
+		return true, oneArg(d, &cfg.ReauthClock)
 	case "mail":
 		return true, parseMail(d, cfg)
 	case "srp":

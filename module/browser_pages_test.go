@@ -1,0 +1,339 @@
+package module_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testenv"
+	"github.com/gatehouse-auth/gatehouse/pool"
+)
+
+// The page languages the browser tests ask for (the context's locale, so
+// Accept-Language): the pages speak them once their catalogues exist, and
+// the tests need no change when they do.
+var pageLanguages = []string{"en", "de", "ja"}
+
+// updateScreenshots regenerates the screenshots the tests compare against
+// (module/testdata/screenshots, and the README's two in docs/) instead of
+// comparing.
+const updateScreenshots = "GATEHOUSE_UPDATE_SCREENSHOTS"
+
+// Screenshot tolerance: a pixel differs when one of its channels moves by
+// more than pixelThreshold (of 255); a screenshot differs when more than
+// maxDiffRatio of its pixels do. Antialiasing and the odd glyph hinting
+// stay under it; a moved field, a changed colour or a new line do not.
+const (
+	pixelThreshold = 48
+	maxDiffRatio   = 0.01
+)
+
+// pagesSite is a Caddy serving the hosted pages of a pool that shows every
+// page: open sign-up with a required attribute, mail (so confirmation,
+// resets and email codes), `mfa required` (so the set-up, recovery codes
+// and code pages), and no throttle (the scripts sign in many times).
+type pagesSite struct {
+	base, codes string
+}
+
+func startPagesSite(t *testing.T, mfa string) pagesSite {
+	t.Helper()
+	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})
+	dir := t.TempDir()
+	sitePort, upstreamPort := testenv.FreePort(t), testenv.FreePort(t)
+	caddyfile := fmt.Sprintf(`{
+	default_bind 127.0.0.1
+	gatehouse {
+		pool default {
+			store sqlite %s
+			issuer http://127.0.0.1:%d
+			display_name "Gatehouse"
+			%s
+			signup open
+			attribute name required
+			mfa %s
+			throttle off
+			mail %s {
+				from "Gatehouse <no-reply@example.com>"
+			}
+		}
+	}
+}
+
+http://127.0.0.1:%d {
+	gatehouse {
+		pool default
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+
+http://127.0.0.1:%d {
+	header Content-Type "text/plain; charset=utf-8"
+	respond <<TEXT
+		Hello from the upstream.
+		X-Auth-Request-Email: {header.X-Auth-Request-Email}
+		TEXT 200
+}
+`, filepath.Join(dir, "data", "gatehouse.db"), sitePort, testenv.FastHash, mfa, smtp.URL(),
+		sitePort, upstreamPort, upstreamPort)
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.StartCaddy(t, caddyfile)
+	base := fmt.Sprintf("http://127.0.0.1:%d", sitePort)
+	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
+	s := pagesSite{base: base, codes: mailCodeServer(t, smtp)}
+	if mfa != "required" {
+		return s
+	}
+	// Per language, a confirmed user without a factor (set-up, recovery
+	// codes, account, code pages) and an invited one with a temporary
+	// password (new password, email codes' set-up).
+	p := openPoolFile(t, file)
+	for _, lang := range pageLanguages {
+		if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{
+			Email: "mfa-" + lang + "@example.com", Password: pagesPassword, Name: "Ada Lovelace", EmailVerified: true,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.Pool.InviteUser(context.Background(), pool.Invitation{
+			Email: "temp-" + lang + "@example.com", Name: "Grace Hopper", EmailVerified: true, TemporaryPassword: pagesTempPassword,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+const (
+	pagesPassword     = "a quiet walk in the hills"
+	pagesTempPassword = "Given-Provisional-Pass-99"
+)
+
+// TestBrowserPages runs testdata/browser/pages.mjs in one Chromium: it
+// walks every hosted page in every state a user meets (empty, refused,
+// each step of sign-up, reset and two-step verification, the account,
+// continue, relay and error pages) in English, German and Japanese, and in
+// light and dark. On each it runs axe-core with the WCAG 2.1 A and AA
+// rules, and fails on any violation; after each refused form it checks
+// that the error is in an alert and tied to its field, and that focus is
+// on the first field in error. The main pages are also screenshotted, on
+// a desktop and a phone, and compared here with module/testdata/screenshots
+// (GATEHOUSE_UPDATE_SCREENSHOTS=1 writes them instead, with the README's
+// two in docs/).
+func TestBrowserPages(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := browserPrereqs(t, root)
+	site := startPagesSite(t, "required")
+	out := os.Getenv("GATEHOUSE_SHOTS")
+	if out == "" {
+		out = t.TempDir()
+	}
+	summary := runPagesScript(t, node, root, "pages.mjs", site.base, site.codes, out, strings.Join(pageLanguages, ","))
+	var res struct {
+		Checked    int `json:"checked"`
+		Violations []struct {
+			Page  string `json:"page"`
+			Rules []struct {
+				ID, Impact, Help string
+				Nodes            []string
+			} `json:"rules"`
+		} `json:"violations"`
+		Problems []string `json:"problems"`
+		Shots    []string `json:"shots"`
+	}
+	if err := json.Unmarshal(summary, &res); err != nil {
+		t.Fatalf("pages.mjs summary: %v\n%s", err, summary)
+	}
+	t.Logf("axe-core checked %d page states; %d screenshots", res.Checked, len(res.Shots))
+	if res.Checked < 100 {
+		t.Errorf("axe-core checked only %d page states", res.Checked)
+	}
+	for _, v := range res.Violations {
+		var b strings.Builder
+		for _, r := range v.Rules {
+			fmt.Fprintf(&b, "\n  %s (%s): %s", r.ID, r.Impact, r.Help)
+			for _, n := range r.Nodes {
+				fmt.Fprintf(&b, "\n    %s", n)
+			}
+		}
+		t.Errorf("axe-core: %s:%s", v.Page, b.String())
+	}
+	for _, p := range res.Problems {
+		t.Errorf("errors not announced or focused: %s", p)
+	}
+	compareScreenshots(t, root, out, res.Shots)
+}
+
+// compareScreenshots compares each screenshot the script took (names, in
+// out) with the one of the same name in module/testdata/screenshots, or,
+// with GATEHOUSE_UPDATE_SCREENSHOTS=1, replaces that folder's images (and
+// docs/'s two) with them.
+func compareScreenshots(t *testing.T, root, out string, names []string) {
+	t.Helper()
+	golden := filepath.Join(root, "module", "testdata", "screenshots")
+	if os.Getenv(updateScreenshots) == "1" {
+		old, _ := filepath.Glob(filepath.Join(golden, "*.png"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(golden, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		for _, name := range names {
+			total += writeSmallPNG(t, filepath.Join(out, name), filepath.Join(golden, name))
+		}
+		docs := map[string]string{
+			"signin.en.light.desktop.png": "screenshot-signin-light.png",
+			"signin.en.dark.phone.png":    "screenshot-signin-dark-phone.png",
+		}
+		for from, to := range docs {
+			writeSmallPNG(t, filepath.Join(out, from), filepath.Join(root, "docs", to))
+		}
+		t.Logf("%s=1: wrote %d screenshots (%.1f MB) to %s, and %d to docs/", updateScreenshots, len(names), float64(total)/1e6, golden, len(docs))
+		return
+	}
+	kept, _ := filepath.Glob(filepath.Join(golden, "*.png"))
+	for _, f := range kept {
+		if !slices.Contains(names, filepath.Base(f)) {
+			t.Errorf("screenshot %s is no longer taken (regenerate with %s=1)", filepath.Base(f), updateScreenshots)
+		}
+	}
+	for _, name := range names {
+		want, err := readPNG(filepath.Join(golden, name))
+		if err != nil {
+			t.Errorf("screenshot %s: %v (regenerate with %s=1)", name, err, updateScreenshots)
+			continue
+		}
+		got, err := readPNG(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg := imageDiff(want, got); msg != "" {
+			t.Errorf("screenshot %s: %s; this run's is %s (GATEHOUSE_SHOTS keeps it; regenerate with %s=1 if the change is meant)",
+				name, msg, filepath.Join(out, name), updateScreenshots)
+		}
+	}
+}
+
+// imageDiff says how b differs from a beyond the tolerance, or "".
+func imageDiff(a, b image.Image) string {
+	ab, bb := a.Bounds(), b.Bounds()
+	if ab.Dx() != bb.Dx() || ab.Dy() != bb.Dy() {
+		return fmt.Sprintf("size %dx%d, want %dx%d", bb.Dx(), bb.Dy(), ab.Dx(), ab.Dy())
+	}
+	differ := 0
+	for y := 0; y < ab.Dy(); y++ {
+		for x := 0; x < ab.Dx(); x++ {
+			r1, g1, b1, _ := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
+			r2, g2, b2, _ := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
+			if channelDiff(r1, r2) > pixelThreshold || channelDiff(g1, g2) > pixelThreshold || channelDiff(b1, b2) > pixelThreshold {
+				differ++
+			}
+		}
+	}
+	if ratio := float64(differ) / float64(ab.Dx()*ab.Dy()); ratio > maxDiffRatio {
+		return fmt.Sprintf("%.2f%% of pixels differ (tolerance %.0f%%)", 100*ratio, 100*maxDiffRatio)
+	}
+	return ""
+}
+
+func channelDiff(a, b uint32) uint32 {
+	a, b = a>>8, b>>8
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func readPNG(file string) (image.Image, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return png.Decode(f)
+}
+
+// writeSmallPNG writes the PNG from as to, compressed as far as Go can,
+// and returns its size.
+func writeSmallPNG(t *testing.T, from, to string) int64 {
+	t.Helper()
+	img, err := readPNG(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	if err := enc.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// runPagesScript runs testdata/browser/<script> with node and args, fails
+// the test on a non-zero exit or after five minutes, and returns the JSON
+// summary, its last line on stdout.
+func runPagesScript(t *testing.T, node, root, script string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(root, "module", "testdata", "browser", script)}, args...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	stdout, err := cmd.Output()
+	t.Logf("%s took %s", script, time.Since(start).Round(time.Millisecond))
+	if ctx.Err() != nil {
+		t.Fatalf("%s did not finish within 5 minutes:\n%s\n%s", script, stdout, stderr.String())
+	}
+	if err != nil {
+		t.Fatalf("%s: %v\n%s\n%s", script, err, stdout, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(stdout)), "\n")
+	return []byte(lines[len(lines)-1])
+}
+
+// TestBrowserKeyboard runs testdata/browser/keyboard.mjs: in Chromium, a
+// user signs up, confirms with the mailed code and signs in with the
+// keyboard alone (Tab, Shift+Tab, Enter, Space), and at every focus move
+// focus is visible (:focus-visible, an outline of 3:1 contrast in light
+// and dark).
+func TestBrowserKeyboard(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := browserPrereqs(t, root)
+	site := startPagesSite(t, "optional")
+	runBrowserScript(t, node, root, t.TempDir(), "keyboard.mjs", []string{site.base, site.codes, "dorothy@example.com"})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"image/draw"
 	"image/png"
 	"os"
 	"os/exec"
@@ -238,14 +239,11 @@ func imageDiff(a, b image.Image) string {
 	if ab.Dx() != bb.Dx() || ab.Dy() != bb.Dy() {
 		return fmt.Sprintf("size %dx%d, want %dx%d", bb.Dx(), bb.Dy(), ab.Dx(), ab.Dy())
 	}
+	pa, pb := rgba(a).Pix, rgba(b).Pix
 	differ := 0
-	for y := 0; y < ab.Dy(); y++ {
-		for x := 0; x < ab.Dx(); x++ {
-			r1, g1, b1, _ := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
-			r2, g2, b2, _ := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
-			if channelDiff(r1, r2) > pixelThreshold || channelDiff(g1, g2) > pixelThreshold || channelDiff(b1, b2) > pixelThreshold {
-				differ++
-			}
+	for i := 0; i+3 < len(pa); i += 4 {
+		if channelDiff(pa[i], pb[i]) > pixelThreshold || channelDiff(pa[i+1], pb[i+1]) > pixelThreshold || channelDiff(pa[i+2], pb[i+2]) > pixelThreshold {
+			differ++
 		}
 	}
 	if ratio := float64(differ) / float64(ab.Dx()*ab.Dy()); ratio > maxDiffRatio {
@@ -254,8 +252,18 @@ func imageDiff(a, b image.Image) string {
 	return ""
 }
 
-func channelDiff(a, b uint32) uint32 {
-	a, b = a>>8, b>>8
+// rgba is img as an *image.RGBA at the origin (screenshots are opaque,
+// so premultiplied or not is the same).
+func rgba(img image.Image) *image.RGBA {
+	if r, ok := img.(*image.RGBA); ok && r.Bounds().Min == (image.Point{}) {
+		return r
+	}
+	r := image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
+	draw.Draw(r, r.Bounds(), img, img.Bounds().Min, draw.Src)
+	return r
+}
+
+func channelDiff(a, b uint8) uint8 {
 	if a > b {
 		return a - b
 	}

@@ -6,9 +6,9 @@
 //   - after a refused form, checks the error is in an alert (role=alert,
 //     aria-live), the fields in error are aria-invalid and described by
 //     their message (aria-describedby), and focus is on the first of them;
-//   - screenshots the main pages on a desktop (1280x800) and a phone
-//     (390x844), dynamic parts (QR code, key, recovery codes, times)
-//     masked.
+//   - screenshots the main pages as a desktop (1280x800) and a phone
+//     (390x844) window shows them (the window, not the whole page, so
+//     every image has one size), dynamic parts (times) masked.
 //
 // Run by module/browser_pages_test.go (TestBrowserPages), which compares
 // the screenshots; by hand:
@@ -126,7 +126,7 @@ async function capture(page, lang, name) {
         const file = `${name}.${lang}.${scheme}.${vp}.png`;
         await page.screenshot({
           path: path.join(outDir, file),
-          fullPage: true,
+          fullPage: false,
           animations: 'disabled',
           caret: 'hide',
           mask: shotPages[name].map((s) => page.locator(s)),
@@ -204,7 +204,8 @@ async function walk(browser, lang, failure) {
       // be reported, or a silent axe would pass every page.
       const found = await page.evaluate(async (values) => {
         const bad = document.createElement('div');
-        bad.innerHTML = '<input type="text"><p style="color:#ccc;background:#fff">pale</p>';
+        bad.innerHTML = '<input type="text"><p>pale</p>';
+        Object.assign(bad.querySelector('p').style, { color: '#ccc', background: '#fff' });
         document.querySelector('main').append(bad);
         const r = await window.axe.run(document, { runOnly: { type: 'tag', values }, resultTypes: ['violations'] });
         bad.remove();

@@ -352,3 +352,36 @@ func TestBrowserKeyboard(t *testing.T) {
 	site := startPagesSite(t, "optional")
 	runBrowserScript(t, node, root, t.TempDir(), "keyboard.mjs", []string{site.base, site.codes, "dorothy@example.com"})
 }
+
+// TestImageDiff: the screenshot comparison's tolerance, both ways.
+func TestImageDiff(t *testing.T) {
+	base := func() *image.RGBA {
+		img := image.NewRGBA(image.Rect(0, 0, 100, 100))
+		for i := range img.Pix {
+			img.Pix[i] = 200
+		}
+		return img
+	}
+	paint := func(n int, delta uint8) *image.RGBA {
+		img := base()
+		for p := 0; p < n; p++ {
+			img.Pix[4*p+1] -= delta
+		}
+		return img
+	}
+	for _, tc := range []struct {
+		name  string
+		got   image.Image
+		equal bool
+	}{
+		{"same", base(), true},
+		{"antialiasing: every pixel a little off", paint(10000, pixelThreshold), true},
+		{"under 1% of pixels changed", paint(99, 200), true},
+		{"over 1% of pixels changed", paint(101, 200), false},
+		{"another size", image.NewRGBA(image.Rect(0, 0, 100, 101)), false},
+	} {
+		if msg := imageDiff(base(), tc.got); (msg == "") != tc.equal {
+			t.Errorf("%s: imageDiff = %q", tc.name, msg)
+		}
+	}
+}

@@ -20,7 +20,9 @@
 // (confirmed, no factor) and temp-L@example.com (a temporary password);
 // <code-url>?email=<address> answers the code last mailed there. It prints
 // one JSON line: {checked, violations, problems, shots, ...}; it exits 1
-// only when it could not reach a page state.
+// only when it could not reach a page state. PAGES_TIMING=1 prints each
+// state's time on stderr; PAGES_AXE_TAGS=<tag,...> runs other axe-core
+// tags (best-practice passes too today).
 
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';

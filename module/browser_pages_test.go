@@ -103,16 +103,40 @@ http://127.0.0.1:%d {
 		return s
 	}
 	// Per language, a confirmed user without a factor (set-up, recovery
-	// codes, account, code pages) and an invited one with a temporary
-	// password (new password, email codes' set-up).
+	// codes, account), one with an app and email codes (the code pages,
+	// continue), and an invited one with a temporary password (new
+	// password, email codes' set-up).
 	p := openPoolFile(t, file)
+	ctx := context.Background()
 	for _, lang := range pageLanguages {
-		if _, err := p.Pool.CreateUser(context.Background(), pool.NewUser{
+		if _, err := p.Pool.CreateUser(ctx, pool.NewUser{
 			Email: "mfa-" + lang + "@example.com", Password: pagesPassword, Name: "Ada Lovelace", EmailVerified: true,
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := p.Pool.InviteUser(context.Background(), pool.Invitation{
+		both := "both-" + lang + "@example.com"
+		u, err := p.Pool.CreateUser(ctx, pool.NewUser{Email: both, Password: pagesPassword, Name: "Mary Somerville", EmailVerified: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := p.Pool.StartTOTP(ctx, u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Pool.ConfirmTOTP(ctx, u.ID, e.FactorID, totpCode(t, e.Secret, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Pool.SendMFACode(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		code := mailCode.FindStringSubmatch(smtp.WaitFor(t, both, 1, mailWait).Text)
+		if code == nil {
+			t.Fatalf("no code in the mail to %s", both)
+		}
+		if _, err := p.Pool.EnableEmailCodes(ctx, u.ID, code[1]); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.Pool.InviteUser(ctx, pool.Invitation{
 			Email: "temp-" + lang + "@example.com", Name: "Grace Hopper", EmailVerified: true, TemporaryPassword: pagesTempPassword,
 		}); err != nil {
 			t.Fatal(err)

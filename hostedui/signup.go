@@ -38,6 +38,8 @@ type signUpPage struct {
 	Error         string
 	EmailField    field
 	PasswordError string
+	// FocusPassword: the password is the first field in error.
+	FocusPassword bool
 	PasswordRules []string
 	Fields        []field
 	// Providers are the outside providers' buttons: signing up with one
@@ -140,6 +142,9 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 	if len(errs) > 0 {
 		p.Error = msgFixFields
 	}
+	password := field{Error: p.PasswordError}
+	focusFirstError(append([]*field{&p.EmailField, &password}, fieldPtrs(p.Fields)...)...)
+	p.FocusPassword = password.Autofocus
 	if msg := errs[""]; msg != "" {
 		p.Error = msg // a refusal of the whole form (the pre sign-up hook's)
 	}
@@ -246,6 +251,7 @@ func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status i
 	p.CodeField = codeField(p.code, p.codeError)
 	p.PasswordField = field{ID: "f-password", Name: "password", Label: "Password", Type: "password",
 		Autocomplete: "current-password", Hint: "The password you chose when you signed up.", Required: true}
+	focusFirstError(&p.EmailField, &p.CodeField, &p.PasswordField)
 	h.render(w, r, status, h.pages.confirm, p)
 }
 
@@ -350,6 +356,8 @@ type resetPage struct {
 	EmailField    field
 	CodeField     field
 	PasswordError string
+	// FocusPassword: the password is the first field in error.
+	FocusPassword bool
 	PasswordRules []string
 	Texts         bool
 }
@@ -384,6 +392,7 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	if emailErr != "" {
 		p.Error = msgFixFields
 	}
+	focusFirstError(&p.EmailField)
 	h.render(w, r, status, h.pages.forgot, p)
 }
 
@@ -444,6 +453,9 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 		p.CodeField = codeField("", "")
 	}
 	p.PasswordRules = h.pool.PasswordPolicy().Rules()
+	password := field{Error: p.PasswordError}
+	focusFirstError(&p.EmailField, &p.CodeField, &password)
+	p.FocusPassword = password.Autofocus
 	h.render(w, r, status, h.pages.reset, p)
 }
 

@@ -34,6 +34,11 @@ func (h *Handler) accountPhone(w http.ResponseWriter, r *http.Request, u *store.
 			seeOther(w, AccountPath+"?notice=phone_code_sent")
 		case errors.Is(err, pool.ErrPhoneVerified):
 			seeOther(w, AccountPath+"?notice=phone_verified")
+		case errors.Is(err, pool.ErrPhoneTaken):
+			// Only whoever received the code gets here, and is not told
+			// which account has the number.
+			log.Info("phone number verified on another account")
+			h.renderAccount(w, r, http.StatusConflict, u, accountPage{PhoneError: msgPhoneTaken}, nil, nil)
 		case errors.Is(err, pool.ErrNoPhone):
 			h.renderAccount(w, r, http.StatusConflict, u, accountPage{PhoneError: "Add a phone number to your profile first."}, nil, nil)
 		case errors.Is(err, pool.ErrSMSNotSent):

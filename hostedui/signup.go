@@ -137,6 +137,10 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 		Fields:        h.attributeFields(values, errs, false),
 		Providers:     h.buttons(),
 	}
+	if h.pool.SignsInWith(pool.LoginUsername) {
+		// The username field is the one password managers save.
+		p.EmailField.Autocomplete = "email"
+	}
 	if len(errs) > 0 {
 		p.Error = msgFixFields
 	}
@@ -242,7 +246,7 @@ func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	p.DisplayName, p.CSRF = h.displayName, tok
-	p.EmailField = emailField(p.Email, "")
+	p.EmailField = h.loginField(p.Email, "")
 	p.CodeField = codeField(p.code, p.codeError)
 	p.PasswordField = field{ID: "f-password", Name: "password", Label: "Password", Type: "password",
 		Autocomplete: "current-password", Hint: "The password you chose when you signed up.", Required: true}
@@ -324,6 +328,8 @@ type forgotPage struct {
 	// an account whose address is not verified). The page says so for
 	// every address alike.
 	Texts bool
+	// Login is what the pool signs in with (aliases.go).
+	Login loginInput
 }
 
 type resetPage struct {
@@ -364,7 +370,8 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr), Texts: h.pool.CanText(),
+	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: h.loginField(email, emailErr), Texts: h.pool.CanText(),
+		Login: h.loginInput(),
 		ResetRequired: r.URL.Query().Get("reset_required") == "1"}
 	if emailErr != "" {
 		p.Error = msgFixFields
@@ -382,9 +389,15 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := r.PostForm.Get("email")
-	email, err := pool.NormalizeEmail(raw)
-	if err != nil {
-		h.renderForgot(w, r, http.StatusUnprocessableEntity, raw, "Enter a valid email address, such as name@example.com.")
+	// Any login the pool signs in with (aliases.go), told apart by its
+	// shape alone: whether it has an account is found after the answer.
+	email := h.loginKey(raw)
+	if email == "" {
+		msg := msgInvalidEmailFieldFormat
+		if !h.loginInput().EmailOnly() {
+			msg = msgEnterLogin
+		}
+		h.renderForgot(w, r, http.StatusUnprocessableEntity, raw, msg)
 		return
 	}
 	ip := h.clientIP(r)
@@ -420,7 +433,7 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	p.DisplayName, p.CSRF, p.Texts = h.displayName, tok, h.pool.CanText()
-	p.EmailField = emailField(p.Email, "")
+	p.EmailField = h.loginField(p.Email, "")
 	if p.CodeField.ID == "" {
 		p.CodeField = codeField("", "")
 	}
@@ -453,7 +466,12 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("password reset", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-	seeOther(w, SignInPath+"?"+url.Values{"notice": {"reset"}, "login_hint": {u.Email}}.Encode())
+	// The login it was reset by, as the user signs in with it.
+	hint := u.Email
+	if k := h.loginKey(email); k != "" {
+		hint = k
+	}
+	seeOther(w, SignInPath+"?"+url.Values{"notice": {"reset"}, "login_hint": {hint}}.Encode())
 }
 
 // The "choose a new password" step after a temporary password: the form

@@ -115,6 +115,7 @@ func accountConfig(ctx context.Context, name string, c *PoolConfig, hooks trigge
 		SignInUnverified:     v.SignInUnverified,
 		TemporaryPasswordTTL: time.Duration(c.TemporaryPasswordTTL),
 		AllowDelete:          c.AccountDeletion,
+		SignInWith:           c.SignInWith,
 	}
 	display := c.DisplayName
 	if display == "" {

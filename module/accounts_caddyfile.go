@@ -30,6 +30,7 @@ import (
 //	}
 //	temporary_password_ttl <duration>
 //	account_deletion on|off
+//	sign_in_with email|username|phone...  # default email (see pool/aliases.go)
 //	mail smtp://user:pass@host:587 | smtps://... | outbox <folder> {
 //		from <address>
 //		timeout <duration>
@@ -266,6 +267,15 @@ func parseAccountOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 		default:
 			return true, d.Errf("account_deletion %q: want on or off", s)
 		}
+	case "sign_in_with":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return true, d.Err("sign_in_with: name one or more of email, username, phone")
+		}
+		if err := pool.ValidateSignInWith(args); err != nil {
+			return true, d.Err(err.Error())
+		}
+		cfg.SignInWith = args
 	case "mail":
 		return true, parseMail(d, cfg)
 	case "srp":

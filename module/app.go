@@ -78,6 +78,10 @@ type PoolConfig struct {
 	TemporaryPasswordTTL caddy.Duration `json:"temporary_password_ttl,omitempty"`
 	// AccountDeletion lets users delete their own account.
 	AccountDeletion bool `json:"account_deletion,omitempty"`
+	// SignInWith is what users sign in with: email, username
+	// (preferred_username), phone (a verified phone_number), any of them.
+	// Default email.
+	SignInWith []string `json:"sign_in_with,omitempty"`
 	// SRP turns on Cognito's USER_SRP_AUTH (module/srp.go): a verifier
 	// per user, made when a password is set or used. Default off.
 	SRP bool `json:"srp,omitempty"`

@@ -371,7 +371,7 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: h.loginField(email, emailErr), Texts: h.pool.CanText(),
-		Login: h.loginInput(),
+		Login:         h.loginInput(),
 		ResetRequired: r.URL.Query().Get("reset_required") == "1"}
 	if emailErr != "" {
 		p.Error = msgFixFields

@@ -68,11 +68,13 @@ func AliasTouched(names ...string) (username, phone bool) {
 // leaves the newcomer without it).
 type AliasStore interface {
 	// KeepAliases sets the kinds kept (AliasUsername, AliasPhone; none
-	// for a pool that signs in with the email alone) and brings every
-	// user's keys in line: a kind off loses its keys, a kind on gets the
-	// keys of users without one, oldest user first. It returns the ids
+	// for a pool that signs in with the email alone) and brings the keys
+	// in line: a kind off is found no more (and a write of its attribute
+	// clears the user's key); a kind on fills in the keys of users without
+	// one, oldest user first, once after it was off. It returns the ids
 	// of the users left without a key because an older user has it.
-	// Call it before the store is shared.
+	// Call it before the store is shared; every instance on a store must
+	// keep the same kinds.
 	KeepAliases(ctx context.Context, kinds []string) (skipped []string, err error)
 	// UserByAlias returns the user whose key of kind is key, or
 	// ErrNotFound (also for a kind not kept).

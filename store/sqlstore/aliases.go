@@ -23,9 +23,9 @@ func (a aliasKinds) keys(attrs map[string]string) (username, phone any) {
 const aliasMarker = "alias_keys"
 
 // KeepAliases sets the kinds kept and brings the keys in line (see
-// store.AliasStore): a kind turned off is cleared in one statement; a kind
-// turned on is filled in once, user by user, oldest first, each write
-// taking the key only if nobody has it yet.
+// store.AliasStore): a kind turned off is no longer found nor kept; a
+// kind turned on is filled in once, user by user, oldest first, each
+// write taking the key only if nobody has it yet.
 func (s *Store) KeepAliases(ctx context.Context, kinds []string) (skipped []string, err error) {
 	var want aliasKinds
 	for _, k := range kinds {
@@ -65,13 +65,14 @@ func (s *Store) keepAlias(ctx context.Context, kind, col string, on bool) (skipp
 		marked = marked || k.ID == kind
 	}
 	if !on {
+		// The keys stay (nothing finds users by them while the kind is
+		// off, and a write that changes their attribute clears them), so
+		// that another instance on the store set otherwise, or the kind
+		// turned off and on again, costs a new fill-in and no lost names.
 		if !marked {
 			return nil, nil
 		}
-		err := s.write(ctx, func(c conn) error {
-			if _, err := c.exec(ctx, `UPDATE users SET `+col+` = NULL WHERE `+col+` IS NOT NULL`); err != nil {
-				return err
-			}
+		err := s.writeOne(ctx, func(c conn) error {
 			_, err := c.exec(ctx, `DELETE FROM keys WHERE kind = ? AND id = ?`, aliasMarker, kind)
 			return err
 		})

@@ -147,7 +147,8 @@ func testAliases(t *testing.T, open func(t *testing.T) store.Store) {
 		if again := keep(t, s, both...); len(again) != 0 {
 			t.Fatalf("a second KeepAliases redid the backfill: %v", again)
 		}
-		// Off clears the kind; on again fills it in again.
+		// Off finds nobody by the kind; on again fills in what was
+		// written meanwhile, the older holder keeping a contested name.
 		keep(t, s, store.AliasPhone)
 		if got := aliasOf(t, s, store.AliasUsername, "bob"); got != "" {
 			t.Fatalf("username off still finds %q", got)

@@ -56,6 +56,15 @@ func (s *Store) userInsert(op string, u *store.User) (userInsert, error) {
 
 func (in userInsert) exec(ctx context.Context, c conn) error {
 	u := in.u
+	if in.usernameKey == nil && in.phoneKey == nil {
+		// No alias: the columns' default (NULL), and the statement of
+		// every schema since 0001.
+		_, err := c.exec(ctx, `INSERT INTO users
+			(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts)
+		return err
+	}
 	_, err := c.exec(ctx, `INSERT INTO users
 		(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at,
 		 username_key, phone_key)

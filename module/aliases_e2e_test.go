@@ -81,6 +81,12 @@ func TestAliasSignInPageField(t *testing.T) {
 			if has := strings.Contains(input, "inputmode="); has != (c.inputmode != "") || c.inputmode != "" && !strings.Contains(input, `inputmode="`+c.inputmode+`"`) {
 				t.Errorf("input %s: want inputmode %q", input, c.inputmode)
 			}
+			// login_hint fills in only a login of the pool's kinds, and
+			// never as markup.
+			_, hinted, _ := s.page(t, testenv.Browser(t), "/_gatehouse/signin?login_hint="+url.QueryEscape(`"><script>x</script>`))
+			if strings.Contains(hinted, "<script>x") || !strings.Contains(hinted, `value=""`) {
+				t.Errorf("a hostile login_hint was filled in:\n%s", hinted)
+			}
 			// The forgotten password page asks for the same.
 			_, forgot, _ := s.page(t, testenv.Browser(t), "/_gatehouse/forgot")
 			if !strings.Contains(forgot, ">"+c.label+"</label>") || !strings.Contains(forgot, `type="`+c.typ+`"`) {

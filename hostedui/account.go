@@ -263,7 +263,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	if p.DeletePasswordField.ID == "" {
 		p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", "")
 	}
-	h.render(w, status, h.pages.account, p)
+	h.render(w, r, status, h.pages.account, p)
 }
 
 func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
@@ -512,7 +512,7 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 			return
 		}
 		log.Info("recovery codes replaced")
-		h.render(w, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
+		h.render(w, r, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
 			DisplayName: h.displayName, Codes: codes, Replaced: true, ContinueTo: AccountPath,
 		})
 	}

@@ -25,6 +25,7 @@ package hostedui
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -34,6 +35,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/brand"
 	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
@@ -93,6 +95,16 @@ type Config struct {
 	// Logo returns the embedded logo of a provider kind, for a provider
 	// whose Info has none; nil: none.
 	Logo func(kind string) []byte
+	// Brand is the pool's branding (package brand); nil: Gatehouse's own
+	// look.
+	Brand *brand.Brand
+	// ClientBrands are the brands of app clients that have their own, by
+	// client id, each already laid over the pool's (brand.Config.Over):
+	// the pages of a sign-in for that client show it (branding.go).
+	ClientBrands map[string]*brand.Brand
+	// Templates holds an operator's page templates, files named as those
+	// of templates/ that replace them (overrides.go); nil: none.
+	Templates fs.FS
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -114,6 +126,8 @@ type Handler struct {
 	fedProviders   []*fedProvider
 	fedByName      map[string]*fedProvider
 	issuerSite     bool
+	brandAssets    map[string]*brand.Asset
+	clientPages    map[string]map[*template.Template]*template.Template
 }
 
 // New checks cfg, parses the embedded templates and indexes the static files.
@@ -177,7 +191,16 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostedui: %w", err)
 	}
+	if tmpl, err = withOverrides(tmpl, cfg.Templates); err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
 	if h.pages, err = parsePages(tmpl); err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	if err := h.setBrands(cfg.Brand, cfg.ClientBrands); err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	if err := checkPages(&h.pages); err != nil {
 		return nil, fmt.Errorf("hostedui: %w", err)
 	}
 	static, err := fs.Sub(gatehouse.Static, "static")
@@ -248,6 +271,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveLogo(w, r)
 	case strings.HasPrefix(p, staticPath):
 		h.serveStatic(w, r)
+	case strings.HasPrefix(p, brandPath):
+		h.serveBrand(w, r)
 	case strings.HasPrefix(p, webauthnPath):
 		h.webauthn(w, r)
 	default:
@@ -311,7 +336,7 @@ func (h *Handler) continueTo(w http.ResponseWriter, r *http.Request, title, loca
 		seeOther(w, location)
 		return
 	}
-	h.render(w, http.StatusOK, h.pages.continuePage, continuePage{
+	h.render(w, r, http.StatusOK, h.pages.continuePage, continuePage{
 		DisplayName: h.displayName,
 		Title:       title,
 		Location:    location,

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/brand"
 )
 
 // contentSecurityPolicy allows the pages nothing but their own stylesheet
@@ -47,8 +49,12 @@ type pages struct {
 // {{.Name}} in the text ("Continue with {{.Provider}}" "Provider" .Label).
 // Until the catalogues arrive it gives the English text back, filled in.
 func pageFuncs() template.FuncMap {
-	return template.FuncMap{"t": translateEnglish}
+	return template.FuncMap{"t": translateEnglish, "brand": noBrand}
 }
+
+// noBrand stands for "brand" until setBrands gives the pool's: the page's
+// brand (package brand), nil for Gatehouse's own look.
+func noBrand() *brand.Brand { return nil }
 
 func translateEnglish(text string, pairs ...any) string {
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -123,7 +129,8 @@ func setSecurityHeaders(hdr http.Header) {
 
 // render executes a page into a buffer first, so that a template failure
 // becomes a plain 500 instead of half a page under a 200.
-func (h *Handler) render(w http.ResponseWriter, status int, t *template.Template, data any) {
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, data any) {
+	t = h.brandedPage(r, t)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		h.log.Error("rendering a hosted page failed", zap.Error(err))
@@ -180,7 +187,7 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 		_, _ = w.Write(body)
 		return
 	}
-	h.render(w, status, h.pages.error, errorPage{
+	h.render(w, r, status, h.pages.error, errorPage{
 		DisplayName: h.displayName,
 		Status:      status,
 		Title:       title,

@@ -74,7 +74,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	p.Passkeys = h.passkeysOffered(r)
 	p.Providers, p.Routed = h.buttons(), h.routesDomains()
 	p.Login = h.loginInput()
-	h.render(w, status, h.pages.signIn, p)
+	h.render(w, r, status, h.pages.signIn, p)
 }
 
 func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {

@@ -62,7 +62,7 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request, at, email, rd str
 			seeOther(w, next)
 			return
 		}
-		h.render(w, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
+		h.render(w, r, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
 			DisplayName: h.displayName, Codes: step.RecoveryCodes, ContinueTo: next,
 		})
 	default:
@@ -101,14 +101,14 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, status i
 	u := c.User
 	switch {
 	case c.Name == pool.ChallengeNewPasswordRequired:
-		h.render(w, status, h.pages.newPassword, newPasswordPage{
+		h.render(w, r, status, h.pages.newPassword, newPasswordPage{
 			DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c.Session, Email: u.Email, Error: msg,
 			PasswordRules: h.pool.PasswordPolicy().Rules(),
 		})
 		return
 	case c.Name == pool.ChallengeMFASetup && c.Enrolment != nil:
 		e := c.Enrolment
-		h.render(w, status, h.pages.mfaSetup, mfaSetupPage{
+		h.render(w, r, status, h.pages.mfaSetup, mfaSetupPage{
 			DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c.Session, Email: u.Email, Error: msg,
 			Secret: e.Secret, QRCode: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRCodePNG)),
 			Required: c.Flow == pool.FlowSignIn, CanEmail: h.pool.CanEmailCodes() && c.Flow != pool.FlowAccount,
@@ -162,7 +162,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, status i
 	if msg != "" {
 		p.Error = msg
 	}
-	h.render(w, status, h.pages.mfa, p)
+	h.render(w, r, status, h.pages.mfa, p)
 }
 
 // passkeyNext is next for the passkey endpoints' JSON: errors are
@@ -206,7 +206,7 @@ func (h *Handler) completeSignIn(w http.ResponseWriter, r *http.Request, a *pool
 		return
 	}
 	if len(a.RecoveryCodes) > 0 {
-		h.render(w, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
+		h.render(w, r, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
 			DisplayName: h.displayName, Codes: a.RecoveryCodes, ContinueTo: rd,
 		})
 		return

@@ -147,7 +147,7 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 	if msg := errs[""]; msg != "" {
 		p.Error = msg // a refusal of the whole form (the pre sign-up hook's)
 	}
-	h.render(w, status, h.pages.signUp, p)
+	h.render(w, r, status, h.pages.signUp, p)
 }
 
 func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
@@ -250,7 +250,7 @@ func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status i
 	p.CodeField = codeField(p.code, p.codeError)
 	p.PasswordField = field{ID: "f-password", Name: "password", Label: "Password", Type: "password",
 		Autocomplete: "current-password", Hint: "The password you chose when you signed up.", Required: true}
-	h.render(w, status, h.pages.confirm, p)
+	h.render(w, r, status, h.pages.confirm, p)
 }
 
 func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
@@ -303,6 +303,16 @@ func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
 	seeOther(w, SignInPath+"?"+q.Encode())
 }
 
+// formReturnTo is the safe rd of r's form, or of its query for a GET.
+func formReturnTo(r *http.Request) string {
+	rd := r.URL.Query().Get("rd")
+	if r.PostForm != nil && r.Method == http.MethodPost {
+		rd = r.PostForm.Get("rd")
+	}
+	rd, _ = SafeReturnTo(rd)
+	return rd
+}
+
 func humanWait(d time.Duration) string {
 	s := int((d + time.Second - 1) / time.Second)
 	if s <= 1 {
@@ -319,8 +329,12 @@ func humanWait(d time.Duration) string {
 type forgotPage struct {
 	DisplayName string
 	CSRF        string
-	Error       string
-	EmailField  field
+	// ReturnTo is the page the sign-in after the reset goes back to:
+	// kept through the reset so an app's sign-in resumes (and keeps its
+	// client's branding).
+	ReturnTo   string
+	Error      string
+	EmailField field
 	// ResetRequired: sign-in sent the user here (reset_required=1), their
 	// account needing a new password first (an imported one).
 	ResetRequired bool
@@ -335,6 +349,7 @@ type forgotPage struct {
 type resetPage struct {
 	DisplayName   string
 	CSRF          string
+	ReturnTo      string
 	Email         string
 	Sent          bool
 	Error         string
@@ -372,11 +387,11 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	}
 	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: h.loginField(email, emailErr), Texts: h.pool.CanText(),
 		Login:         h.loginInput(),
-		ResetRequired: r.URL.Query().Get("reset_required") == "1"}
+		ResetRequired: r.URL.Query().Get("reset_required") == "1", ReturnTo: formReturnTo(r)}
 	if emailErr != "" {
 		p.Error = msgFixFields
 	}
-	h.render(w, status, h.pages.forgot, p)
+	h.render(w, r, status, h.pages.forgot, p)
 }
 
 // forgotPost answers at once and the same way for every address: whether
@@ -407,7 +422,11 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("password reset code not sent", zap.String("email", clip(email)), zap.Error(err), zap.String("remote_ip", ip))
 	}
 	h.log.Info("password reset asked", zap.String("email", clip(email)), zap.String("remote_ip", ip))
-	seeOther(w, ResetPath+"?"+url.Values{"email": {email}, "sent": {"1"}}.Encode())
+	q := url.Values{"email": {email}, "sent": {"1"}}
+	if rd := formReturnTo(r); rd != "/" {
+		q.Set("rd", rd)
+	}
+	seeOther(w, ResetPath+"?"+q.Encode())
 }
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
@@ -432,13 +451,13 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 	if !ok {
 		return
 	}
-	p.DisplayName, p.CSRF, p.Texts = h.displayName, tok, h.pool.CanText()
+	p.DisplayName, p.CSRF, p.Texts, p.ReturnTo = h.displayName, tok, h.pool.CanText(), formReturnTo(r)
 	p.EmailField = h.loginField(p.Email, "")
 	if p.CodeField.ID == "" {
 		p.CodeField = codeField("", "")
 	}
 	p.PasswordRules = h.pool.PasswordPolicy().Rules()
-	h.render(w, status, h.pages.reset, p)
+	h.render(w, r, status, h.pages.reset, p)
 }
 
 func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
@@ -471,7 +490,11 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 	if k := h.loginKey(email); k != "" {
 		hint = k
 	}
-	seeOther(w, SignInPath+"?"+url.Values{"notice": {"reset"}, "login_hint": {hint}}.Encode())
+	q := url.Values{"notice": {"reset"}, "login_hint": {hint}}
+	if rd := formReturnTo(r); rd != "/" {
+		q.Set("rd", rd)
+	}
+	seeOther(w, SignInPath+"?"+q.Encode())
 }
 
 // The "choose a new password" step after a temporary password: the form

@@ -33,6 +33,9 @@ func init() {
 //			store postgres <dsn>
 //			issuer <url>
 //			display_name <text>
+//			branding { logo <file>; favicon <file>; stylesheet <file>   # see branding.go
+//				color light|dark <role> <hex>; link terms|privacy|support <label> <url> }
+//			templates_dir <folder>   # files replacing templates/*.html of the hosted pages
 //			password {
 //				min_length <n>
 //				max_length <n>
@@ -58,7 +61,7 @@ func init() {
 //			revocation_refresh <duration>
 //			audit_retention <duration>|forever
 //			key_rotation <duration>
-//			client <id> { ... }      # see parseClient
+//			client <id> { ... }      # see parseClient; may hold its own branding { }
 //			idp <name> <kind> { ... } # an outside identity provider; see idps.go
 //			cognito {                # the Cognito user-pool API on the issuer site
 //				pool_id <region>_<id>
@@ -147,6 +150,14 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 			}
 		case "display_name":
 			if err := oneArg(d, &cfg.DisplayName); err != nil {
+				return nil, err
+			}
+		case "branding":
+			if err := parseBranding(d, &cfg.Branding); err != nil {
+				return nil, err
+			}
+		case "templates_dir":
+			if err := oneArg(d, &cfg.TemplatesDir); err != nil {
 				return nil, err
 			}
 		case "revocation_refresh":

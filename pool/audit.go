@@ -214,8 +214,19 @@ func (p *Pool) auditSignIn(ctx context.Context, u *store.User, login string, err
 // password for a user without a factor, after the second factor (or its
 // set-up) for the rest. Callers that drive the machine never call it.
 func (p *Pool) SignedIn(ctx context.Context, u *store.User, amr []string) {
-	p.audit(ctx, store.AuditEvent{Type: AuditSignIn, UserID: u.ID, Login: u.Email,
-		Detail: map[string]string{"amr": strings.Join(amr, " ")}})
+	p.signedIn(ctx, u, amr, "")
+}
+
+// signedIn is SignedIn with the step that ended the sign-in (Detail
+// "method": password, second_factor, remembered_device, enrolment,
+// passkey, federated, custom, email_otp), which tells a remembered device
+// apart from a recovery code: both leave amr "pwd mfa".
+func (p *Pool) signedIn(ctx context.Context, u *store.User, amr []string, method string) {
+	detail := map[string]string{"amr": strings.Join(amr, " ")}
+	if method != "" {
+		detail["method"] = method
+	}
+	p.audit(ctx, store.AuditEvent{Type: AuditSignIn, UserID: u.ID, Login: u.Email, Detail: detail})
 }
 
 // auditLockout records that login's failures started a lockout.

@@ -139,7 +139,7 @@ func (s *Store) keepAlias(ctx context.Context, kind, col string, on bool) (skipp
 // store.ErrNotFound. The key is compared byte for byte: folding a username
 // (store.FoldUsername) or normalizing a number is the pool's job.
 func (s *Store) UserByAlias(ctx context.Context, kind, key string) (_ *store.User, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UserByAlias", &err)
 	defer done()
 	var q string
 	switch {

@@ -17,7 +17,7 @@ const rowsPerInsert = 200
 // taken, then writes the new users with multi-row INSERTs, so that a
 // batch costs a few statements rather than a few per user.
 func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser) (created []string, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ImportUsers", &err)
 	defer done()
 	const op = "import users"
 	if len(users) > store.MaxImportBatch {

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,5 +212,42 @@ func TestVerifiedPhoneUnique(t *testing.T) {
 	}
 	if u, err := p.SignIn(ctx, adaPhone, goodPassword); err != nil && !errors.Is(err, ErrInvalidCredentials) || u != nil && u.ID != a.ID {
 		t.Fatalf("the number signs in a alone: %v %v", u, err)
+	}
+}
+
+// TestUserAuthByUsername: USER_AUTH's EMAIL_OTP by a username mails the
+// account's address, and its challenge reads the same for a name nobody
+// has (the destination is the login typed, masked: never the address
+// behind the name).
+func TestUserAuthByUsername(t *testing.T) {
+	p, fm := choicePool(t)
+	p.acct.SignInWith = []string{LoginEmail, LoginUsername}
+	if err := p.keepAliases(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	u := mustCreate(t, p, NewUser{Email: "ada@example.com", Attributes: map[string]string{AttrUsername: "lovelace"}})
+	start := func(login string) *Challenge {
+		t.Helper()
+		step, err := p.InitiateUserAuth(ctx, UserAuth{Username: login, Preferred: FirstFactorEmailOTP, Client: "c"})
+		if err != nil || step.Challenge == nil || step.Challenge.Name != ChallengeEmailOTP {
+			t.Fatalf("EMAIL_OTP for %s: %+v, %v", login, step, err)
+		}
+		return step.Challenge
+	}
+	known, unknown := start("LoveLace"), start("babbage")
+	if d := known.Parameters["CODE_DELIVERY_DESTINATION"]; strings.Contains(d, "example.com") || d == "" {
+		t.Errorf("the destination %q tells the address behind the name", d)
+	}
+	if len(known.Parameters) != len(unknown.Parameters) || known.Parameters["USERNAME"] != "lovelace" || unknown.Parameters["USERNAME"] != "babbage" {
+		t.Errorf("known %v, unknown %v", known.Parameters, unknown.Parameters)
+	}
+	c := mailedCode(t, p, fm, 1)
+	if fm.sent[0].To != "ada@example.com" {
+		t.Fatalf("mailed %s", fm.sent[0].To)
+	}
+	step, err := p.RespondToAuthChallenge(ctx, Answer{Session: known.Session, Client: "c", Code: c})
+	if err != nil || step.Auth == nil || step.Auth.User.ID != u.ID {
+		t.Fatalf("the code: %+v, %v", step, err)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
@@ -105,6 +106,9 @@ type Config struct {
 	// Templates holds an operator's page templates, files named as those
 	// of templates/ that replace them (overrides.go); nil: none.
 	Templates fs.FS
+	// Now is the clock the account page's re-authentications are made and
+	// checked with (confirm.go); default time.Now. Tests move it on.
+	Now func() time.Time
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -128,6 +132,7 @@ type Handler struct {
 	issuerSite     bool
 	brandAssets    map[string]*brand.Asset
 	clientPages    map[string]map[*template.Template]*template.Template
+	now            func() time.Time
 }
 
 // New checks cfg, parses the embedded templates and indexes the static files.
@@ -159,6 +164,7 @@ func New(cfg Config) (*Handler, error) {
 		cookiePrefix:   cfg.CookiePrefix,
 		log:            cfg.Logger,
 		issuerSite:     cfg.IssuerSite,
+		now:            cfg.Now,
 	}
 	if err := h.setProviders(cfg.Providers, cfg.Logo); err != nil {
 		return nil, err
@@ -186,6 +192,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.clientIP == nil {
 		h.clientIP = remoteIP
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	tmpl, err := fs.Sub(gatehouse.Templates, "templates")
 	if err != nil {
@@ -257,6 +266,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.newPassword(w, r)
 	case p == AccountPath:
 		h.account(w, r)
+	case p == AccountConfirmPath:
+		h.accountConfirm(w, r)
 	case p == MFAPath:
 		h.mfa(w, r)
 	case p == mfaSetupPath:

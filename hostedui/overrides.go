@@ -30,6 +30,7 @@ var pageFiles = map[string][]string{
 	"recovery_codes.html": {"title", "content"},
 	"continue.html":       {"title", "content"},
 	"relay.html":          {"title", "content"},
+	"reauth.html":         {"title", "content"},
 }
 
 // overlayFS is the embedded templates with an operator's files of the same

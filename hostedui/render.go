@@ -41,6 +41,7 @@ type pages struct {
 	recoveryCodes *template.Template
 	continuePage  *template.Template
 	relay         *template.Template
+	reauth        *template.Template
 }
 
 // pageFuncs are the functions every page template may call. t marks a text a
@@ -104,6 +105,7 @@ func parsePages(fsys fs.FS) (pages, error) {
 		{&p.recoveryCodes, "recovery_codes.html"},
 		{&p.continuePage, "continue.html"},
 		{&p.relay, "relay.html"},
+		{&p.reauth, "reauth.html"},
 	} {
 		if *pg.dst, err = page(pg.file); err != nil {
 			return pages{}, err

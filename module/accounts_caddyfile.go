@@ -31,6 +31,8 @@ import (
 //	temporary_password_ttl <duration>
 //	account_deletion on|off
 //	sign_in_with email|username|phone...  # default email (see pool/aliases.go)
+//	reauth_window <duration>
+//	reauth_clock <name>   # tests only: a clock registered with RegisterClock
 //	mail smtp://user:pass@host:587 | smtps://... | outbox <folder> {
 //		from <address>
 //		timeout <duration>
@@ -276,6 +278,10 @@ func parseAccountOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 			return true, d.Err(err.Error())
 		}
 		cfg.SignInWith = args
+	case "reauth_window":
+		return true, durationArg(d, &cfg.ReauthWindow)
+	case "reauth_clock":
+		return true, oneArg(d, &cfg.ReauthClock)
 	case "mail":
 		return true, parseMail(d, cfg)
 	case "srp":

@@ -84,6 +84,13 @@ type PoolConfig struct {
 	// (preferred_username), phone (a verified phone_number), any of them.
 	// Default email.
 	SignInWith []string `json:"sign_in_with,omitempty"`
+	// ReauthWindow is how long the account page's "confirm it's you"
+	// lifts the prompt for sensitive changes. Default 5m.
+	ReauthWindow caddy.Duration `json:"reauth_window,omitempty"`
+	// ReauthClock names a clock registered with RegisterClock that the
+	// hosted pages read the time of re-authentications from, in place of
+	// the system's: for tests that move time on. Empty: the system clock.
+	ReauthClock string `json:"reauth_clock,omitempty"`
 	// SRP turns on Cognito's USER_SRP_AUTH (module/srp.go): a verifier
 	// per user, made when a password is set or used. Default off.
 	SRP bool `json:"srp,omitempty"`

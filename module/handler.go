@@ -297,6 +297,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Brand:          p.Brand,
 		ClientBrands:   p.ClientBrands,
 		Templates:      p.PageTemplates,
+		Now:            clockNamed(p.Config.ReauthClock),
 	})
 	if err != nil {
 		return err

@@ -154,6 +154,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Brand:        p.Brand,
 		ClientBrands: p.ClientBrands,
 		Templates:    p.PageTemplates,
+		Now:          clockNamed(p.Config.ReauthClock),
 	})
 	if err != nil {
 		return err

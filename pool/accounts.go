@@ -53,8 +53,10 @@ const (
 	DefaultCodeTTL              = 24 * time.Hour
 	DefaultResetCodeTTL         = time.Hour
 	DefaultTemporaryPasswordTTL = 7 * 24 * time.Hour
-	DefaultResendCooldown       = time.Minute
-	DefaultMaxAttempts          = 5
+	// DefaultReauthWindow is how long a "confirm it's you" lasts.
+	DefaultReauthWindow   = 5 * time.Minute
+	DefaultResendCooldown = time.Minute
+	DefaultMaxAttempts    = 5
 )
 
 // AccountConfig is how a pool's users come and go: sign-up, the codes that
@@ -81,6 +83,10 @@ type AccountConfig struct {
 	TemporaryPasswordTTL time.Duration
 	// AllowDelete lets users delete their own account on the account page.
 	AllowDelete bool
+	// ReauthWindow is how long a signed-in user's "confirm it's you" on
+	// the account page lifts the prompt for sensitive changes (default
+	// DefaultReauthWindow).
+	ReauthWindow time.Duration
 	// Mail sends the codes; nil when the pool has no mail, which rules out
 	// open sign-up and password reset.
 	Mail *Messenger
@@ -140,6 +146,9 @@ func (c *AccountConfig) setDefaults() {
 	}
 	if c.TemporaryPasswordTTL <= 0 {
 		c.TemporaryPasswordTTL = DefaultTemporaryPasswordTTL
+	}
+	if c.ReauthWindow <= 0 {
+		c.ReauthWindow = DefaultReauthWindow
 	}
 	if c.Mail != nil {
 		m := *c.Mail // the caller's stays as given

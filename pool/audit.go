@@ -34,11 +34,16 @@ const (
 	// AuditRecoveryCodeUsed: a recovery code stood in for a factor.
 	AuditRecoveryCodeUsed = "recovery_code_used"
 	// AuditPasswordChanged: the user changed their password (Detail
-	// "confirmed_by": "passkey" when a passkey stood in for the old one).
+	// "confirmed_by": "passkey" or "password" when a confirmation made
+	// before the change stood in for the old one).
 	AuditPasswordChanged = "password_changed"
 	// AuditPasskeyConfirmed: a signed-in user confirmed it was them with a
 	// passkey, in place of their password, for changes to their account.
 	AuditPasskeyConfirmed = "passkey_confirmed"
+	// AuditReauthenticated: a signed-in user passed the account page's
+	// "confirm it's you" step (Detail "method": password, passkey, otp,
+	// recovery_code).
+	AuditReauthenticated = "reauthenticated"
 	// AuditPasswordReset: the password was set with a mailed code, or by
 	// an administrator (Detail "by": "email_code" or "admin").
 	AuditPasswordReset = "password_reset"

@@ -725,6 +725,32 @@ func (p *Pool) VerifyPassword(ctx context.Context, userID, password string) (*st
 type Confirmation struct {
 	Password string
 	Passkey  bool
+	// Reauth, when not empty, is how the user confirmed it was them
+	// moments ago ("password", "passkey", ...), which the caller vouches
+	// for as it does for Passkey; it is recorded with the change.
+	Reauth string
+}
+
+// proved reports whether c stands without a password typed with it.
+func (c Confirmation) proved() bool { return c.Passkey || c.Reauth != "" }
+
+// by is how c was confirmed, for the audit trail; "" for a password typed
+// with the change.
+func (c Confirmation) by() string {
+	if c.Reauth != "" {
+		return c.Reauth
+	}
+	if c.Passkey {
+		return "passkey"
+	}
+	return ""
+}
+
+// RecordReauthentication audits that u confirmed it was them by method
+// (AuditReauthenticated); the caller checked the proof.
+func (p *Pool) RecordReauthentication(ctx context.Context, u *store.User, method string) {
+	p.audit(ctx, store.AuditEvent{Type: AuditReauthenticated, UserID: u.ID, Login: u.Email,
+		Detail: map[string]string{"method": method}})
 }
 
 // Confirm checks c for a signed-in user and returns them; a wrong or
@@ -732,7 +758,7 @@ type Confirmation struct {
 // checked counts in the login's lockout (VerifyPassword): a
 // *LockedOutError means the login is locked.
 func (p *Pool) Confirm(ctx context.Context, userID string, c Confirmation) (*store.User, error) {
-	if c.Passkey {
+	if c.proved() {
 		return p.User(ctx, userID)
 	}
 	return p.VerifyPassword(ctx, userID, c.Password)
@@ -751,7 +777,7 @@ func (p *Pool) ChangePassword(ctx context.Context, userID string, c Confirmation
 		return nil, err
 	}
 	same := newPassword == c.Password
-	if c.Passkey {
+	if c.proved() {
 		// The old password was not typed: compare with its hash.
 		if same, _, err = p.hasher.Verify(ctx, newPassword, u.PasswordHash); err != nil && !errors.Is(err, ErrMalformedHash) {
 			return nil, err
@@ -774,8 +800,8 @@ func (p *Pool) ChangePassword(ctx context.Context, userID string, c Confirmation
 	u.PasswordHash = hash
 	p.keepSRPVerifier(ctx, u, newPassword)
 	e := store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email}
-	if c.Passkey {
-		e.Detail = map[string]string{"confirmed_by": "passkey"}
+	if by := c.by(); by != "" {
+		e.Detail = map[string]string{"confirmed_by": by}
 	}
 	p.audit(ctx, e)
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {

@@ -246,7 +246,7 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 	switch {
 	case errors.Is(err, pool.ErrInvalidCredentials):
 		h.signInFailed(r, "invalid_credentials", email)
-		h.renderSignIn(w, r, http.StatusUnauthorized, signInPage{ReturnTo: rd, Email: email, Error: msgInvalidCredentials})
+		h.renderSignIn(w, r, http.StatusUnauthorized, signInPage{ReturnTo: rd, Email: email, Error: h.invalidCredentials()})
 	case errors.Is(err, pool.ErrUserDisabled):
 		h.signInFailed(r, "user_disabled", email)
 		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", sentence(err.Error()))

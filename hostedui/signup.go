@@ -139,6 +139,10 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 		Fields:        h.attributeFields(values, errs, false),
 		Providers:     h.buttons(),
 	}
+	if h.pool.SignsInWith(pool.LoginUsername) {
+		// The username field is the one password managers save.
+		p.EmailField.Autocomplete = "email"
+	}
 	if len(errs) > 0 {
 		p.Error = msgFixFields
 	}
@@ -247,7 +251,7 @@ func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	p.DisplayName, p.CSRF = h.displayName, tok
-	p.EmailField = emailField(p.Email, "")
+	p.EmailField = h.loginField(p.Email, "")
 	p.CodeField = codeField(p.code, p.codeError)
 	p.PasswordField = field{ID: "f-password", Name: "password", Label: "Password", Type: "password",
 		Autocomplete: "current-password", Hint: "The password you chose when you signed up.", Required: true}
@@ -344,6 +348,8 @@ type forgotPage struct {
 	// an account whose address is not verified). The page says so for
 	// every address alike.
 	Texts bool
+	// Login is what the pool signs in with (aliases.go).
+	Login loginInput
 }
 
 type resetPage struct {
@@ -387,7 +393,8 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr), Texts: h.pool.CanText(),
+	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: h.loginField(email, emailErr), Texts: h.pool.CanText(),
+		Login:         h.loginInput(),
 		ResetRequired: r.URL.Query().Get("reset_required") == "1", ReturnTo: formReturnTo(r)}
 	if emailErr != "" {
 		p.Error = msgFixFields
@@ -406,9 +413,15 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := r.PostForm.Get("email")
-	email, err := pool.NormalizeEmail(raw)
-	if err != nil {
-		h.renderForgot(w, r, http.StatusUnprocessableEntity, raw, "Enter a valid email address, such as name@example.com.")
+	// Any login the pool signs in with (aliases.go), told apart by its
+	// shape alone: whether it has an account is found after the answer.
+	email := h.loginKey(raw)
+	if email == "" {
+		msg := msgInvalidEmailFieldFormat
+		if !h.loginInput().EmailOnly() {
+			msg = msgEnterLogin
+		}
+		h.renderForgot(w, r, http.StatusUnprocessableEntity, raw, msg)
 		return
 	}
 	ip := h.clientIP(r)
@@ -448,7 +461,7 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	p.DisplayName, p.CSRF, p.Texts, p.ReturnTo = h.displayName, tok, h.pool.CanText(), formReturnTo(r)
-	p.EmailField = emailField(p.Email, "")
+	p.EmailField = h.loginField(p.Email, "")
 	if p.CodeField.ID == "" {
 		p.CodeField = codeField("", "")
 	}
@@ -484,7 +497,12 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("password reset", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-	q := url.Values{"notice": {"reset"}, "login_hint": {u.Email}}
+	// The login it was reset by, as the user signs in with it.
+	hint := u.Email
+	if k := h.loginKey(email); k != "" {
+		hint = k
+	}
+	q := url.Values{"notice": {"reset"}, "login_hint": {hint}}
 	if rd := formReturnTo(r); rd != "/" {
 		q.Set("rd", rd)
 	}

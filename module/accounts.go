@@ -123,6 +123,7 @@ func accountConfig(ctx context.Context, name string, c *PoolConfig, hooks trigge
 		SignInUnverified:     v.SignInUnverified,
 		TemporaryPasswordTTL: time.Duration(c.TemporaryPasswordTTL),
 		AllowDelete:          c.AccountDeletion,
+		SignInWith:           c.SignInWith,
 		ReauthWindow:         time.Duration(c.ReauthWindow),
 	}
 	display := c.DisplayName

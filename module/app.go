@@ -80,6 +80,10 @@ type PoolConfig struct {
 	TemporaryPasswordTTL caddy.Duration `json:"temporary_password_ttl,omitempty"`
 	// AccountDeletion lets users delete their own account.
 	AccountDeletion bool `json:"account_deletion,omitempty"`
+	// SignInWith is what users sign in with: email, username
+	// (preferred_username), phone (a verified phone_number), any of them.
+	// Default email.
+	SignInWith []string `json:"sign_in_with,omitempty"`
 	// ReauthWindow is how long the account page's "confirm it's you"
 	// lifts the prompt for sensitive changes. Default 5m.
 	ReauthWindow caddy.Duration `json:"reauth_window,omitempty"`

@@ -48,6 +48,7 @@ func init() {
 //			verification { ... }
 //			temporary_password_ttl <duration>
 //			account_deletion on|off
+//			sign_in_with email|username|phone...   # default email
 //			reauth_window <duration>   # default 5m
 //			mail smtp://... | outbox <folder> { from ...; ... }   # see accounts_caddyfile.go
 //			password_hash {

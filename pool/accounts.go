@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -92,6 +93,10 @@ type AccountConfig struct {
 	// SMS sends codes by text message; nil when the pool has no SMS
 	// sender, and then nothing SMS is offered (phone.go).
 	SMS *Texter
+	// SignInWith is what users sign in with: LoginEmail, LoginUsername
+	// (preferred_username), LoginPhone (a verified phone_number), any of
+	// them; default email alone (aliases.go).
+	SignInWith []string
 }
 
 // Texter is how a pool writes to its users' phones.
@@ -158,6 +163,25 @@ func (c *AccountConfig) setDefaults() {
 			c.Mail.Link = func(string, string, string) string { return "" }
 		}
 	}
+	if len(c.SignInWith) == 0 {
+		c.SignInWith = []string{LoginEmail}
+	}
+	c.SignInWith = slices.Clone(c.SignInWith)
+	if slices.Contains(c.SignInWith, LoginUsername) {
+		// The username is an attribute with its own rule; a pool that
+		// signs in with nothing else requires it.
+		attrs := slices.Clone(c.Attributes)
+		i := slices.IndexFunc(attrs, func(a AttributeSpec) bool { return a.Name == AttrUsername })
+		if i < 0 {
+			attrs = append(attrs, AttributeSpec{Name: AttrUsername, MaxLength: 128})
+			i = len(attrs) - 1
+		}
+		attrs[i].username = true
+		if !slices.Contains(c.SignInWith, LoginEmail) && !slices.Contains(c.SignInWith, LoginPhone) {
+			attrs[i].Required = true
+		}
+		c.Attributes = attrs
+	}
 	if c.SMS != nil {
 		t := *c.SMS
 		c.SMS = &t
@@ -192,6 +216,9 @@ func (c AccountConfig) Validate() error {
 	}
 	if c.SMS != nil && c.SMS.Sender == nil {
 		return errors.New("sms: a sender is required")
+	}
+	if err := ValidateSignInWith(c.SignInWith); err != nil {
+		return err
 	}
 	return ValidateAttributes(c.Attributes)
 }

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,10 +30,11 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) (err error) {
 
 // userInsert is a user checked and encoded for its INSERT.
 type userInsert struct {
-	u     *store.User
-	attrs string
-	now   time.Time
-	ts    any
+	u                     *store.User
+	attrs                 string
+	now                   time.Time
+	ts                    any
+	usernameKey, phoneKey any
 }
 
 func (s *Store) userInsert(op string, u *store.User) (userInsert, error) {
@@ -47,15 +50,27 @@ func (s *Store) userInsert(op string, u *store.User) (userInsert, error) {
 	if err != nil {
 		return userInsert{}, err
 	}
-	return userInsert{u: u, attrs: attrs, now: now, ts: ts}, nil
+	un, ph := s.aliases.keys(u.Attributes)
+	return userInsert{u: u, attrs: attrs, now: now, ts: ts, usernameKey: un, phoneKey: ph}, nil
 }
 
 func (in userInsert) exec(ctx context.Context, c conn) error {
 	u := in.u
+	if in.usernameKey == nil && in.phoneKey == nil {
+		// No alias: the columns' default (NULL), and the statement of
+		// every schema since 0001.
+		_, err := c.exec(ctx, `INSERT INTO users
+			(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts)
+		return err
+	}
 	_, err := c.exec(ctx, `INSERT INTO users
-		(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts)
+		(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at,
+		 username_key, phone_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts,
+		in.usernameKey, in.phoneKey)
 	return err
 }
 
@@ -225,6 +240,16 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpda
 				return err
 			}
 			set("attributes", enc)
+			// The alias keys follow their attributes in the same
+			// statement: a key another user has is a unique violation.
+			touchedU, touchedP := store.AliasTouched(append(slices.Collect(maps.Keys(up.SetAttributes)), up.DeleteAttributes...)...)
+			un, ph := s.aliases.keys(attrs)
+			if touchedU {
+				set("username_key", un)
+			}
+			if touchedP {
+				set("phone_key", ph)
+			}
 		}
 		_, err = c.exec(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, userID)...)
 		return err

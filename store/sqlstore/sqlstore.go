@@ -125,6 +125,10 @@ type Store struct {
 	// The user reads, built once: they are the store's most frequent
 	// queries (every sign-in, every token refresh).
 	userByID, userByEmail, userList, userByIdentity string
+	userByUsername, userByPhone                     string
+	// aliases is which sign-in aliases' keys the user writes keep
+	// (aliases.go).
+	aliases aliasKinds
 	// userSelect is the start of every user read, for the reads whose
 	// WHERE is built per call.
 	userSelect string
@@ -140,9 +144,11 @@ func New(db *sql.DB, d Dialect) *Store {
 	userSelect := `SELECT id, email, email_verified, name, password_hash, status, enabled,
 		attributes, created_at, updated_at, ` + d.GroupsAgg() + `, ` + d.IdentitiesAgg() + ` FROM users`
 	return &Store{db: db, d: d, timeout: DefaultTimeout, userSelect: userSelect,
-		userByID:    userSelect + ` WHERE id = ?`,
-		userByEmail: userSelect + ` WHERE email = ?`,
-		userList:    userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,
+		userByID:       userSelect + ` WHERE id = ?`,
+		userByEmail:    userSelect + ` WHERE email = ?`,
+		userByUsername: userSelect + ` WHERE username_key = ?`,
+		userByPhone:    userSelect + ` WHERE phone_key = ?`,
+		userList:       userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,
 		userByIdentity: userSelect +
 			` WHERE id = (SELECT user_id FROM identities WHERE provider = ? AND subject = ?)`,
 	}

@@ -100,6 +100,11 @@ func (h *Handler) user(req AdminRequest, ref userRef) (*store.User, error) {
 			// A user an outside provider made is <provider>_<subject>.
 			u, err = h.byUsername(req, ref.Username)
 		}
+		if errors.Is(err, pool.ErrUserNotFound) {
+			// An alias, as Cognito's admin calls take them: a
+			// username or a verified number (pool/aliases.go).
+			u, err = h.cfg.Pool.UserByLogin(req.HTTP.Context(), ref.Username)
+		}
 	}
 	if errors.Is(err, pool.ErrUserNotFound) || errors.Is(err, pool.ErrInvalidEmail) {
 		return nil, errNoUser

@@ -84,6 +84,11 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 		return errf("InvalidPasswordException", "Password does not conform to policy: Password "+pe.Rule)
 	}
 	if fe, ok := errors.AsType[pool.FieldErrors](err); ok {
+		if fe[pool.AttrUsername] == pool.MsgUsernameTaken {
+			// Cognito's answer to a preferred_username alias another
+			// user has.
+			return errf("AliasExistsException", "An account with the given preferred_username already exists.")
+		}
 		names := make([]string, 0, len(fe))
 		for n := range fe {
 			names = append(names, n)
@@ -163,6 +168,10 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 		return errf("LimitExceededException", "The user has as many authenticators as allowed")
 	case errors.Is(err, pool.ErrEmailTaken), errors.Is(err, pool.ErrUserExists):
 		return errf("AliasExistsException", "An account with the given email already exists.")
+	case errors.Is(err, pool.ErrUsernameTaken):
+		return errf("AliasExistsException", "An account with the given preferred_username already exists.")
+	case errors.Is(err, pool.ErrPhoneTaken):
+		return errf("AliasExistsException", "An account with the given phone_number already exists.")
 	case errors.Is(err, pool.ErrDeleteNotAllowed):
 		return errf("NotAuthorizedException", "Users may not delete their account in this user pool")
 	case errors.Is(err, pool.ErrUserNotFound):

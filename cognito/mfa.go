@@ -157,7 +157,7 @@ type mfaSettingsType struct {
 }
 
 type setMFAPreferenceRequest struct {
-	AccessToken              string           `json:"AccessToken"`
+	tokenRequest
 	SoftwareTokenMfaSettings *mfaSettingsType `json:"SoftwareTokenMfaSettings"`
 	EmailMfaSettings         *mfaSettingsType `json:"EmailMfaSettings"`
 	SMSMfaSettings           *mfaSettingsType `json:"SMSMfaSettings"`
@@ -171,10 +171,7 @@ type setMFAPreferenceRequest struct {
 // requires a second factor.
 func setUserMFAPreference(c *call) (any, error) {
 	var req setMFAPreferenceRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}

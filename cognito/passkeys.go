@@ -21,15 +21,12 @@ import (
 const passkeyFreshness = 15 * time.Minute
 
 type startWebAuthnRequest struct {
-	AccessToken string `json:"AccessToken"`
+	tokenRequest
 }
 
 func startWebAuthnRegistration(c *call) (any, error) {
 	var req startWebAuthnRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	at, u, err := c.signedIn(req.AccessToken)
+	at, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -48,16 +45,13 @@ func startWebAuthnRegistration(c *call) (any, error) {
 }
 
 type completeWebAuthnRequest struct {
-	AccessToken string          `json:"AccessToken"`
-	Credential  json.RawMessage `json:"Credential"`
+	tokenRequest
+	Credential json.RawMessage `json:"Credential"`
 }
 
 func completeWebAuthnRegistration(c *call) (any, error) {
 	var req completeWebAuthnRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +71,9 @@ func completeWebAuthnRegistration(c *call) (any, error) {
 }
 
 type listWebAuthnRequest struct {
-	AccessToken string `json:"AccessToken"`
-	MaxResults  int    `json:"MaxResults"`
-	NextToken   string `json:"NextToken"`
+	tokenRequest
+	MaxResults int    `json:"MaxResults"`
+	NextToken  string `json:"NextToken"`
 }
 
 type webAuthnCredential struct {
@@ -95,10 +89,7 @@ type webAuthnCredential struct {
 // has at most a handful: the pool's factor limit).
 func listWebAuthnCredentials(c *call) (any, error) {
 	var req listWebAuthnRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -128,16 +119,13 @@ func listWebAuthnCredentials(c *call) (any, error) {
 }
 
 type deleteWebAuthnRequest struct {
-	AccessToken  string `json:"AccessToken"`
+	tokenRequest
 	CredentialID string `json:"CredentialId"`
 }
 
 func deleteWebAuthnCredential(c *call) (any, error) {
 	var req deleteWebAuthnRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}

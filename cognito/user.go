@@ -19,6 +19,17 @@ type tokenRequest struct {
 	AccessToken string `json:"AccessToken"`
 }
 
+func (r tokenRequest) accessToken() string { return r.AccessToken }
+
+// decodeSignedIn reads a request that carries the caller's access token
+// (its type embeds tokenRequest) and checks the token as signedIn does.
+func (c *call) decodeSignedIn(req interface{ accessToken() string }) (*oidc.AccessToken, *store.User, error) {
+	if err := c.decode(req); err != nil {
+		return nil, nil, err
+	}
+	return c.signedIn(req.accessToken())
+}
+
 // signedIn verifies an access token as the gateway verifies the pool's
 // bearer tokens (oidc.Provider.VerifyAccessToken: signature, issuer,
 // expiry, token_use access, the deny list), needs Cognito's admin scope
@@ -104,10 +115,7 @@ func (c *call) mfaSettings(u *store.User) ([]string, error) {
 
 func getUser(c *call) (any, error) {
 	var req tokenRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -126,10 +134,7 @@ func getUser(c *call) (any, error) {
 // every access token issued before now (the deny list).
 func globalSignOut(c *call) (any, error) {
 	var req tokenRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +179,7 @@ func changePassword(c *call) (any, error) {
 
 func deleteUser(c *call) (any, error) {
 	var req tokenRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +191,7 @@ func deleteUser(c *call) (any, error) {
 }
 
 type updateAttributesRequest struct {
-	AccessToken    string      `json:"AccessToken"`
+	tokenRequest
 	UserAttributes []attribute `json:"UserAttributes"`
 }
 
@@ -198,10 +200,7 @@ type updateAttributesRequest struct {
 // a code to the new address): here it is refused.
 func updateUserAttributes(c *call) (any, error) {
 	var req updateAttributesRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	_, u, err := c.signedIn(req.AccessToken)
+	_, u, err := c.decodeSignedIn(&req)
 	if err != nil {
 		return nil, err
 	}

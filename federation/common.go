@@ -29,6 +29,21 @@ type Common struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
+// ParseOptionOrRefuse is what a kind's parser does with an option it does
+// not know itself: read it as a common option, or refuse it as unknown,
+// naming the kind ("github", "idp oidc").
+func (c *Common) ParseOptionOrRefuse(d *caddyfile.Dispenser, kind string) error {
+	opt := d.Val()
+	ok, err := c.ParseOption(d)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return d.Errf("%s: unknown option %q", kind, opt)
+	}
+	return nil
+}
+
 // ParseOption reads one common option at d's cursor: it reports false for
 // an option that is not common (the kind's own, or unknown).
 //

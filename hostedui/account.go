@@ -52,19 +52,17 @@ type accountPage struct {
 	PhoneError     string
 	PhoneCodeField field
 
-	CanChangeEmail     bool
-	PendingEmail       string
-	EmailError         string
-	EmailCodeField     field
-	NewEmailField      field
-	EmailPasswordField field
+	CanChangeEmail bool
+	PendingEmail   string
+	EmailError     string
+	EmailCodeField field
+	NewEmailField  field
 
 	PasswordError string
 	PasswordRules []string
 
-	CanDelete           bool
-	DeleteError         string
-	DeletePasswordField field
+	CanDelete   bool
+	DeleteError string
 
 	// MFA is whether the pool offers second factors; Factors the user's.
 	MFA          bool
@@ -77,20 +75,26 @@ type accountPage struct {
 
 	// CanAddPasskey offers "Add a passkey" (webauthn.go).
 	CanAddPasskey bool
-	// CanConfirm offers "Confirm with a passkey" (confirm.go): the user
-	// has one for this site. While Confirmed (until ConfirmedUntil) the
-	// forms ask for no password.
-	CanConfirm     bool
-	Confirmed      bool
-	ConfirmedUntil string
-	// SignedInRecently: a user without a password whose sign-in is recent
-	// enough to stand as proof (until SignedInUntil) for the changes
-	// freshProof guards; FactorProof: those forms ask for no password.
-	SignedInRecently bool
-	SignedInUntil    string
-	FactorProof      bool
 
-	// Identities is the "Sign-in methods" section (federation_account.go);
+	// The "confirm it's you" step (confirm.go): Confirmed while a
+	// re-authentication stands (until ConfirmedUntil; ConfirmedBy how),
+	// Strong when it was the password or a passkey (or, SignedIn, the
+	// recent sign-in of a user without a password), enough to add a way
+	// to sign in. ConfirmURL and StrongConfirmURL lead to the step, back
+	// here; Window is how long a confirmation lasts.
+	Confirmed        bool
+	Strong           bool
+	SignedIn         bool
+	ConfirmedUntil   string
+	ConfirmedBy      string
+	ConfirmURL       string
+	StrongConfirmURL string
+	Window           string
+
+	// SignedInAt is when this browser's session signed in (Devices).
+	SignedInAt string
+
+	// Identities is the "Linked accounts" part (federation_account.go);
 	// nil when the pool has no outside providers.
 	Identities    *identitySection
 	IdentityError string
@@ -207,9 +211,6 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		p.NewEmailField = field{ID: "f-new-email", Name: "new_email", Label: "New email address", Type: "email",
 			Autocomplete: "email", InputMode: "email", Required: true, MaxLength: 254}
 	}
-	if p.EmailPasswordField.ID == "" {
-		p.EmailPasswordField = passwordField("f-email-password", "password", "Current password", "current-password", "")
-	}
 	p.PasswordRules = passwordRules(h.lang(r), h.pool.PasswordPolicy())
 	if mode := h.pool.MFA().Mode; mode != pool.MFAOff {
 		p.MFA, p.MFARequired = true, mode == pool.MFARequired
@@ -238,14 +239,13 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 			}
 		}
 	}
-	if until := h.confirmedUntil(r, u, time.Now()); !until.IsZero() {
-		p.Confirmed, p.ConfirmedUntil = true, until.UTC().Format("15:04 MST")
-	} else if rp, err := h.relyingParty(r); err == nil && p.MFA {
-		if p.CanConfirm, err = h.pool.HasPasskey(r.Context(), u.ID, rp); err != nil {
-			h.internalError(w, r, "reading the user's passkeys", err)
-			return
-		}
+	if a := h.reauthOf(r, u); a.ok() {
+		p.Confirmed, p.Strong, p.SignedIn = true, a.strong(), a.Method == reauthSignIn
+		p.ConfirmedUntil, p.ConfirmedBy = a.Until.UTC().Format("15:04 MST"), a.Method
 	}
+	p.ConfirmURL = confirmURL(AccountPath, needAny, false)
+	p.StrongConfirmURL = confirmURL(AccountPath+"#security", needStrong, false)
+	p.Window = humanWait(h.lang(r), h.reauthWindow())
 	sec, err := h.identitySectionFor(r, u)
 	if err != nil {
 		h.internalError(w, r, "reading the user's linked identities", err)
@@ -255,15 +255,11 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		sec.Error = p.IdentityError
 	}
 	p.Identities = sec
-	if until := h.signedInUntil(r, u, time.Now()); !until.IsZero() {
-		p.SignedInRecently, p.SignedInUntil = true, until.UTC().Format("15:04 MST")
-	}
-	p.FactorProof = p.Confirmed || p.SignedInRecently
 	p.CanDelete = acct.AllowDelete
-	if p.DeletePasswordField.ID == "" {
-		p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", "")
+	if s, ok := h.session(r); ok && s.AuthTime > 0 {
+		p.SignedInAt = time.Unix(0, s.AuthTime).UTC().Format("2 Jan 2006 15:04 MST")
 	}
-	h.render(w, r, status, pageAccount, p)
+	h.render(w, r, status, h.pages.account, p)
 }
 
 func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
@@ -301,7 +297,13 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, AccountPath+"?notice=profile_saved")
 
 	case "password":
-		confirm := h.confirmation(r, u, f.Get("current_password"))
+		// A new password needs the old one, or a passkey, within the
+		// window: a second factor alone does not hand over the password.
+		confirm, err := h.proof(r, u, f.Get("current_password"), needStrong)
+		if errors.Is(err, errReauthNeeded) {
+			h.toConfirm(w, r, u, needStrong, "password-heading")
+			return
+		}
 		nu, err := h.pool.ChangePassword(ctx, u.ID, confirm, f.Get("new_password"))
 		if h.refusedProof(w, r, u, err) {
 			return
@@ -332,7 +334,12 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 
 	case "email":
 		newEmail := f.Get("new_email")
-		_, err := h.pool.RequestEmailChange(ctx, u.ID, h.confirmation(r, u, f.Get("password")), newEmail)
+		confirm, err := h.proof(r, u, f.Get("password"), needAny)
+		if errors.Is(err, errReauthNeeded) {
+			h.toConfirm(w, r, u, needAny, "email-heading")
+			return
+		}
+		_, err = h.pool.RequestEmailChange(ctx, u.ID, confirm, newEmail)
 		if h.refusedProof(w, r, u, err) {
 			return
 		}
@@ -352,9 +359,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, pool.ErrMailNotSent):
 			p.EmailError, status = "We could not send the email just now. Cancel the change and ask again in a moment.", http.StatusServiceUnavailable
 		case errors.Is(err, pool.ErrInvalidCredentials):
-			p.EmailPasswordField = passwordField("f-email-password", "password", "Current password", "current-password",
-				msgNotConfirmed(f.Get("password")))
-			p.EmailError, status = msgFixFields, http.StatusUnauthorized
+			p.EmailError, status = msgNotConfirmed(f.Get("password")), http.StatusUnauthorized
 		case errors.Is(err, pool.ErrInvalidEmail):
 			p.NewEmailField.Error = "Enter a valid email address, such as name@example.com."
 			p.EmailError = msgFixFields
@@ -402,6 +407,22 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, AccountPath+"?notice=email_cancelled")
 
 	case "signout_all":
+		confirm, err := h.proof(r, u, f.Get("password"), needAny)
+		if errors.Is(err, errReauthNeeded) {
+			h.toConfirm(w, r, u, needAny, "devices")
+			return
+		}
+		if err := h.verifyTyped(r, u, confirm); err != nil {
+			if h.refusedProof(w, r, u, err) {
+				return
+			}
+			if errors.Is(err, pool.ErrInvalidCredentials) {
+				h.RenderError(w, r, http.StatusUnauthorized, "Not confirmed", msgNotConfirmed(f.Get("password")))
+				return
+			}
+			h.internalError(w, r, "checking the password", err)
+			return
+		}
 		if err := h.pool.SignOutEverywhere(ctx, u.ID); err != nil {
 			h.internalError(w, r, "signing out everywhere", err)
 			return
@@ -414,7 +435,12 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, SignInPath+"?notice=signed_out_all")
 
 	case "delete":
-		err := h.pool.DeleteOwnAccount(ctx, u.ID, h.confirmation(r, u, f.Get("password")))
+		confirm, err := h.proof(r, u, f.Get("password"), needAny)
+		if errors.Is(err, errReauthNeeded) {
+			h.toConfirm(w, r, u, needAny, "delete-heading")
+			return
+		}
+		err = h.pool.DeleteOwnAccount(ctx, u.ID, confirm)
 		if h.refusedProof(w, r, u, err) {
 			return
 		}
@@ -425,7 +451,6 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(err, pool.ErrInvalidCredentials):
 			p.DeleteError = msgNotConfirmed(f.Get("password"))
-			p.DeletePasswordField = passwordField("f-delete-password", "password", "Current password", "current-password", p.DeleteError)
 			h.renderAccount(w, r, http.StatusUnauthorized, u, p, nil, nil)
 			return
 		default:
@@ -453,8 +478,9 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // accountMFA adds or removes a factor, or replaces the recovery codes,
-// each only on fresh proof (freshProof): the current password typed again,
-// or a passkey confirmation standing.
+// each only on fresh proof (confirm.go): adding a factor or making
+// recovery codes takes the password or a passkey; removing one, any
+// re-authentication.
 func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.User, action string, log *zap.Logger) {
 	ctx := r.Context()
 	f := r.PostForm
@@ -462,7 +488,16 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 		h.RenderError(w, r, http.StatusForbidden, "Not offered", "This site does not offer two-step verification.")
 		return
 	}
-	if err := h.freshProof(r, u, f.Get("password")); err != nil {
+	n := needStrong
+	if action == "mfa_remove" {
+		n = needAny
+	}
+	confirm, err := h.proof(r, u, f.Get("password"), n)
+	if errors.Is(err, errReauthNeeded) {
+		h.toConfirm(w, r, u, n, "mfa-heading")
+		return
+	}
+	if err := h.verifyTyped(r, u, confirm); err != nil {
 		if h.refusedProof(w, r, u, err) {
 			return
 		}
@@ -512,7 +547,7 @@ func (h *Handler) accountMFA(w http.ResponseWriter, r *http.Request, u *store.Us
 			return
 		}
 		log.Info("recovery codes replaced")
-		h.render(w, r, http.StatusOK, pageRecoveryCodes, recoveryCodesPage{
+		h.render(w, r, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
 			DisplayName: h.displayName, Codes: codes, Replaced: true, ContinueTo: AccountPath,
 		})
 	}

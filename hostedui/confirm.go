@@ -3,6 +3,7 @@ package hostedui
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -12,50 +13,125 @@ import (
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
-// Confirming with a passkey: the account page asks for the current
-// password before each change that could hand the account to someone else
-// or lock its owner out (email, password, factors, recovery codes,
-// deletion). A user with a passkey for the site may instead confirm once
-// with it, user-verified, at
+// Re-authentication ("confirm it's you"). A session alone never makes a
+// sensitive change to its account (the email address, the password, a
+// factor or passkey added or removed, recovery codes, sign-out of every
+// device, deletion, a sign-in method linked or unlinked): a session cookie
+// is all that a thief who copied it holds. The user proves presence once
+// at AccountConfirmPath (reauth.go), or with a passkey at
 //
 //	POST /_gatehouse/webauthn/confirm/{begin,finish}
 //
-// after which, for confirmTTL, those forms ask for no password. The proof
-// is a sealed cookie bound to the user and to the session that made it,
-// so it ends with that session (sign-out, a password change) and is worth
-// nothing to another.
+// and for the pool's reauth window (pool.AccountConfig.ReauthWindow,
+// default 5 minutes) those changes ask for nothing more. The proof is a
+// sealed cookie naming the user, the session that made it, when, and how:
+// it is worth nothing to another session (sign-out, a password change and
+// a new sign-in all make another), and cannot be made without the codecs.
+//
+// What the proof is matters: adding a way to sign in (a factor, a passkey,
+// email or SMS codes, recovery codes, a linked provider) and changing the
+// password need the password or a passkey (strong); the rest takes a
+// second factor's code as well.
+const confirmCookie = "gatehouse_confirmed"
+
+// How a user re-authenticated, as recorded in the cookie and the audit
+// trail (pool.AuditReauthenticated).
 const (
-	confirmCookie = "gatehouse_confirmed"
-	// confirmTTL is how long a passkey confirmation stands in for the
-	// password: a few changes' worth, not a second session.
-	confirmTTL = 5 * time.Minute
+	reauthPassword     = "password"
+	reauthPasskey      = "passkey"
+	reauthOTP          = "otp"           // an app's, a mailed or a texted code
+	reauthRecoveryCode = "recovery_code" // one of the user's recovery codes
+	// reauthSignIn: a user without a password here (EXTERNAL_PROVIDER)
+	// whose session signed in within the window (signedInUntil).
+	reauthSignIn = "sign_in"
 )
 
-// passkeyConfirmation is the sealed content of confirmCookie.
-type passkeyConfirmation struct {
+// reauthRecord is the sealed content of confirmCookie.
+type reauthRecord struct {
 	UserID    string `json:"u"`
 	SessionID string `json:"s"`
-	// Until is when it stops standing in for the password (Unix seconds).
-	Until int64 `json:"t"`
+	// At is when the user proved it was them (Unix seconds, the handler's
+	// clock); Method how (reauth* above).
+	At     int64  `json:"a"`
+	Method string `json:"m"`
 }
 
-// confirmedUntil returns until when u's passkey confirmation carried by r
-// stands, at now: zero when there is none for u's current session.
-func (h *Handler) confirmedUntil(r *http.Request, u *store.User, now time.Time) time.Time {
+// reauth is a re-authentication standing for a request: Method is ""
+// when there is none.
+type reauth struct {
+	Method string
+	Until  time.Time
+}
+
+func (a reauth) ok() bool { return a.Method != "" }
+
+// strong reports whether a is proof enough to add a way to sign in or to
+// change the password.
+func (a reauth) strong() bool {
+	switch a.Method {
+	case reauthPassword, reauthPasskey, reauthSignIn:
+		return true
+	}
+	return false
+}
+
+// reauthWindow is how long a re-authentication stands.
+func (h *Handler) reauthWindow() time.Duration {
+	if w := h.pool.Accounts().ReauthWindow; w > 0 {
+		return w
+	}
+	return pool.DefaultReauthWindow
+}
+
+// reauthOf returns the strongest re-authentication of u that r carries
+// for its session, at the handler's clock.
+func (h *Handler) reauthOf(r *http.Request, u *store.User) reauth {
+	now := h.now()
+	var best reauth
+	if until := h.signedInUntil(r, u, now); !until.IsZero() {
+		best = reauth{Method: reauthSignIn, Until: until}
+	}
 	s, ok := h.session(r)
-	if !ok || s.UserID != u.ID {
-		return time.Time{}
+	if !ok || s.UserID != u.ID || s.ID == "" {
+		return best
 	}
 	for _, ck := range h.cookiesNamed(r, confirmCookie) {
-		var c passkeyConfirmation
-		if !h.openJSON(confirmCookie, ck.Value, &c) || c.UserID != u.ID || c.SessionID != s.ID || s.ID == "" {
+		var c reauthRecord
+		if !h.openJSON(confirmCookie, ck.Value, &c) || c.UserID != u.ID || c.SessionID != s.ID {
 			continue
 		}
-		if until := time.Unix(c.Until, 0); now.Before(until) {
-			return until
+		a := reauth{Method: c.Method, Until: time.Unix(c.At, 0).Add(h.reauthWindow())}
+		switch a.Method {
+		case reauthPassword, reauthPasskey, reauthOTP, reauthRecoveryCode:
+		default:
+			continue // a record of an earlier format, or none
+		}
+		if !now.Before(a.Until) || time.Unix(c.At, 0).After(now.Add(time.Minute)) {
+			continue
+		}
+		if !best.ok() || (a.strong() && !best.strong()) || (a.strong() == best.strong() && a.Until.After(best.Until)) {
+			best = a
 		}
 	}
-	return time.Time{}
+	return best
+}
+
+// setReauth records that u, signed in with r's session, proved it was
+// them by method just now: the cookie, the audit trail and the log.
+func (h *Handler) setReauth(w http.ResponseWriter, r *http.Request, u *store.User, method string) error {
+	s, ok := h.session(r)
+	if !ok || s.UserID != u.ID || s.ID == "" {
+		return errors.New("no session to bind the re-authentication to")
+	}
+	v, err := h.sealJSON(confirmCookie, reauthRecord{UserID: u.ID, SessionID: s.ID, At: h.now().Unix(), Method: method})
+	if err != nil {
+		return err
+	}
+	h.setStrictCookie(w, r, confirmCookie, v, PathPrefix, int(h.reauthWindow()/time.Second))
+	h.pool.RecordReauthentication(r.Context(), u, method)
+	h.log.Info("confirmed it's them", zap.String("user_id", u.ID), zap.String("method", method),
+		zap.String("remote_ip", h.clientIP(r)))
+	return nil
 }
 
 // forgetConfirmation clears the confirmation cookie r carries, at
@@ -68,18 +144,108 @@ func (h *Handler) forgetConfirmation(w http.ResponseWriter, r *http.Request) {
 	h.setStrictCookie(w, r, confirmCookie, "", PathPrefix, -1)
 }
 
-// confirmation is what a form of the account page shows for u: the
-// password it carries, and whether a passkey confirmation stands.
-func (h *Handler) confirmation(r *http.Request, u *store.User, password string) pool.Confirmation {
-	return pool.Confirmation{Password: password, Passkey: !h.confirmedUntil(r, u, time.Now()).IsZero()}
+// need is what proof a change asks for.
+type need int
+
+const (
+	needAny    need = iota + 1 // any re-authentication, a second factor's included
+	needStrong                 // the password or a passkey
+)
+
+// errReauthNeeded: no proof stands for the change; the caller sends the
+// browser to the confirm step (toConfirm).
+var errReauthNeeded = errors.New("hostedui: confirm it's you first")
+
+// proof returns what a sensitive change of u asked with r stands on: a
+// password typed with the form (older clients post one; the caller has
+// it checked, by the pool or verifyTyped, counting in the lockout), or
+// the re-authentication standing if it is enough for n. Otherwise
+// errReauthNeeded.
+func (h *Handler) proof(r *http.Request, u *store.User, password string, n need) (pool.Confirmation, error) {
+	if password != "" {
+		return pool.Confirmation{Password: password}, nil
+	}
+	if a := h.reauthOf(r, u); a.ok() && (n == needAny || a.strong()) {
+		return pool.Confirmation{Reauth: a.Method}, nil
+	}
+	return pool.Confirmation{}, errReauthNeeded
 }
 
-// msgNotConfirmed says why a change was refused for want of a
-// confirmation: a wrong password, or none (a passkey's confirmation may
-// have run out while the page was open).
+// verifyTyped checks the password c carries, if any: nil, or the pool's
+// ErrInvalidCredentials or *LockedOutError.
+func (h *Handler) verifyTyped(r *http.Request, u *store.User, c pool.Confirmation) error {
+	if c.Password == "" {
+		return nil
+	}
+	_, err := h.pool.VerifyPassword(r.Context(), u.ID, c.Password)
+	return err
+}
+
+// freshProof is the one check before anything that adds a way to sign in
+// as u outside the account page's forms: a passkey's registration, and
+// the step-up's set-up. It returns nil when a strong re-authentication
+// stands or the password typed with the request is right, else
+// pool.ErrInvalidCredentials, a *pool.LockedOutError (the caller signs
+// out: refusedProof) or the store's error.
+//
+// The sign-in itself needs no call: the enrolment that `mfa required`
+// asks for right after the password (pool/signin.go) is made in that
+// request, and the steps that finish an enrolment carry a sealed challenge
+// or ceremony that only a passed check (or the sign-in) hands out.
+func (h *Handler) freshProof(r *http.Request, u *store.User, password string) error {
+	c, err := h.proof(r, u, password, needStrong)
+	if err != nil {
+		return pool.ErrInvalidCredentials
+	}
+	return h.verifyTyped(r, u, c)
+}
+
+// safeNext returns raw when it is an account page of this site to come
+// back to after the confirm step, else AccountPath: the step sends nobody
+// anywhere else, so it is no open redirect, not even within the site.
+func safeNext(raw string) string {
+	s, ok := SafeReturnTo(raw)
+	if !ok || len(s) < len(AccountPath) || s[:len(AccountPath)] != AccountPath {
+		return AccountPath
+	}
+	if rest := s[len(AccountPath):]; rest != "" && rest[0] != '?' && rest[0] != '#' {
+		return AccountPath
+	}
+	return s
+}
+
+// confirmURL is the confirm step's address, coming back to next; strict
+// says the change needs the password or a passkey, retry that a change
+// was refused for want of proof.
+func confirmURL(next string, n need, retry bool) string {
+	q := url.Values{"next": {safeNext(next)}}
+	if n == needStrong {
+		q.Set("strict", "1")
+	}
+	if retry {
+		q.Set("retry", "1")
+	}
+	return AccountConfirmPath + "?" + q.Encode()
+}
+
+// toConfirm answers a sensitive change asked without the proof it needs:
+// to the confirm step, and back to the account page's section after it.
+// Nothing was changed; the page shows its form again.
+func (h *Handler) toConfirm(w http.ResponseWriter, r *http.Request, u *store.User, n need, section string) {
+	h.log.Info("account change refused: confirm it's you first", zap.String("user_id", u.ID),
+		zap.Bool("strict", n == needStrong), zap.String("remote_ip", h.clientIP(r)))
+	next := AccountPath
+	if section != "" {
+		next += "#" + section
+	}
+	seeOther(w, confirmURL(next, n, true))
+}
+
+// msgNotConfirmed says why a change was refused for a password typed
+// with it.
 func msgNotConfirmed(password string) string {
 	if password == "" {
-		return "Enter your current password, or confirm with a passkey."
+		return "Confirm it's you first."
 	}
 	return "Your current password is not right."
 }
@@ -97,15 +263,15 @@ func (h *Handler) confirmBegin(w http.ResponseWriter, r *http.Request, rp pool.R
 	h.begun(w, r, opts, c)
 }
 
-// confirmFinish checks the passkey and, if it is the user's, sets the
-// confirmation cookie and sends the script back to the account page.
+// confirmFinish checks the passkey and, if it is the user's, records a
+// re-authentication by passkey and sends the script back to the account
+// page it came for (rd, an account page only: safeNext).
 func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.RelyingParty, req webauthnRequest) {
 	c, ok := h.takeCeremony(w, r)
 	u, signedIn := h.accountUser(w, r)
 	if !signedIn {
 		return
 	}
-	s, _ := h.session(r)
 	if !ok {
 		h.passkeyError(w, r, u.Email, "confirm", pool.ErrChallengeExpired)
 		return
@@ -119,49 +285,11 @@ func (h *Handler) confirmFinish(w http.ResponseWriter, r *http.Request, rp pool.
 		h.passkeyError(w, r, u.Email, "confirm", err)
 		return
 	}
-	v, err := h.sealJSON(confirmCookie, passkeyConfirmation{UserID: u.ID, SessionID: s.ID, Until: time.Now().Add(confirmTTL).Unix()})
-	if err != nil {
+	if err := h.setReauth(w, r, u, reauthPasskey); err != nil {
 		h.internalError(w, r, "sealing a passkey confirmation", err)
 		return
 	}
-	h.setStrictCookie(w, r, confirmCookie, v, PathPrefix, int(confirmTTL/time.Second))
-	h.log.Info("confirmed with a passkey", zap.String("user_id", u.ID), zap.String("rp_id", rp.ID),
-		zap.String("remote_ip", h.clientIP(r)))
-	writeJSON(w, webauthnFinished{Redirect: AccountPath})
-}
-
-// freshProof is the one check before anything that adds or removes a way
-// to sign in as u (an authenticator app, codes by email, a passkey) or
-// makes recovery codes, wherever it starts: the account page, step-up, the
-// passkey endpoints. A session alone is never proof, since a session
-// cookie is all a thief who copied it holds. What passes is proof from
-// this sign-in, made moments ago:
-//
-//   - a passkey confirmation standing for r's session (confirmTTL), or
-//   - the current password, typed with this request and checked now; it
-//     counts in the login's lockout as a sign-in's does, or
-//   - for a user who has no password here (EXTERNAL_PROVIDER: created by
-//     a sign-in at an outside provider), the sign-in of r's session, made
-//     within fedProofTTL (federation_account.go).
-//
-// The third kind, the sign-in itself, needs no call: the enrolment that
-// `mfa required` asks for right after the password (the pool's sign-in
-// machine, pool/signin.go) is made in that request, and the steps that
-// finish an enrolment carry a sealed challenge or ceremony that only a
-// passed check (or the sign-in) hands out, for minutes.
-//
-// It returns nil, pool.ErrInvalidCredentials (no proof, or a wrong
-// password), a *pool.LockedOutError (the caller signs out:
-// lockedOutSignedOut) or the store's error.
-func (h *Handler) freshProof(r *http.Request, u *store.User, password string) error {
-	if !h.confirmedUntil(r, u, time.Now()).IsZero() || !h.signedInUntil(r, u, time.Now()).IsZero() {
-		return nil
-	}
-	if password == "" {
-		return pool.ErrInvalidCredentials
-	}
-	_, err := h.pool.VerifyPassword(r.Context(), u.ID, password)
-	return err
+	writeJSON(w, webauthnFinished{Redirect: safeNext(req.ReturnTo)})
 }
 
 // lockedOutSignedOut answers a password check of a signed-in page that the

@@ -582,7 +582,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, params url.Value
 		}
 	}
 	p.Fields = append(p.Fields, relayInput{Name: relayField, Value: "1"})
-	h.render(w, r, http.StatusOK, pageRelay, p)
+	h.render(w, r, http.StatusOK, h.pages.relay, p)
 }
 
 // samlMetadata serves a SAML provider's service-provider metadata, with

@@ -25,10 +25,6 @@ import (
 // user and the session that started it: the callback links the identity
 // that comes back only if the browser is still that session.
 
-// fedProofTTL is how recent the sign-in of a user without a password must
-// be to stand as proof for a change of sign-in methods.
-const fedProofTTL = 5 * time.Minute
-
 // identityView is one linked identity as the account page lists it.
 type identityView struct {
 	Provider string
@@ -53,7 +49,8 @@ type identitySection struct {
 
 // signedInUntil is until when the sign-in of r's session stands as proof
 // for u (freshProof): zero unless u has no password here (status
-// EXTERNAL_PROVIDER) and the session, u's, signed in within fedProofTTL.
+// EXTERNAL_PROVIDER) and the session, u's, signed in within the reauth
+// window.
 func (h *Handler) signedInUntil(r *http.Request, u *store.User, now time.Time) time.Time {
 	if u.Status != store.StatusExternalProvider {
 		return time.Time{}
@@ -62,7 +59,7 @@ func (h *Handler) signedInUntil(r *http.Request, u *store.User, now time.Time) t
 	if !ok || s.UserID != u.ID {
 		return time.Time{}
 	}
-	if until := time.Unix(0, s.AuthTime).Add(fedProofTTL); now.Before(until) {
+	if until := time.Unix(0, s.AuthTime).Add(h.reauthWindow()); now.Before(until) {
 		return until
 	}
 	return time.Time{}
@@ -79,7 +76,7 @@ func (h *Handler) identitySectionFor(r *http.Request, u *store.User) (*identityS
 		return nil, err
 	}
 	sec := &identitySection{External: u.Status == store.StatusExternalProvider}
-	sec.Proved = sec.External && !h.signedInUntil(r, u, time.Now()).IsZero()
+	sec.Proved = sec.External && !h.signedInUntil(r, u, h.now()).IsZero()
 	linked := map[string]bool{}
 	for _, id := range ids {
 		linked[id.Provider] = true
@@ -106,17 +103,27 @@ func (h *Handler) identitySectionFor(r *http.Request, u *store.User) (*identityS
 func (h *Handler) accountIdentity(w http.ResponseWriter, r *http.Request, u *store.User, action string, log *zap.Logger) {
 	f := r.PostForm
 	name := f.Get("provider")
-	if err := h.freshProof(r, u, f.Get("password")); err != nil {
+	// Linking adds a way to sign in: the password or a passkey. Unlinking
+	// takes any re-authentication.
+	n := needAny
+	if action == "idp_link" {
+		n = needStrong
+	}
+	c, err := h.proof(r, u, f.Get("password"), n)
+	if errors.Is(err, errReauthNeeded) {
+		log.Info("sign-in method change refused: no fresh proof", zap.String("provider", clip(name)))
+		h.toConfirm(w, r, u, n, "idp-heading")
+		return
+	}
+	if err == nil {
+		err = h.verifyTyped(r, u, c)
+	}
+	if err != nil {
 		if h.refusedProof(w, r, u, err) {
 			return
 		}
 		if errors.Is(err, pool.ErrInvalidCredentials) {
-			msg := msgNotConfirmed(f.Get("password"))
-			if u.Status == store.StatusExternalProvider {
-				msg = "Sign in again, then change your sign-in methods within a few minutes."
-			}
-			log.Info("sign-in method change refused: no fresh proof", zap.String("provider", clip(name)))
-			h.renderAccount(w, r, http.StatusUnauthorized, u, accountPage{IdentityError: msg}, nil, nil)
+			h.renderAccount(w, r, http.StatusUnauthorized, u, accountPage{IdentityError: msgNotConfirmed(f.Get("password"))}, nil, nil)
 			return
 		}
 		h.internalError(w, r, "checking the password", err)

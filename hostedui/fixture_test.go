@@ -145,6 +145,14 @@ func (s *memStore) UserByEmail(_ context.Context, email string) (*store.User, er
 	return s.find(func(u *store.User) bool { return u.Email == email })
 }
 
+// KeepAliases and UserByAlias: the fixture's pools sign in with the
+// address alone; the aliases are tested on the real stores (module/).
+func (s *memStore) KeepAliases(context.Context, []string) ([]string, error) { return nil, nil }
+
+func (s *memStore) UserByAlias(context.Context, string, string) (*store.User, error) {
+	return nil, store.ErrNotFound
+}
+
 func (s *memStore) update(id string, f func(*store.User)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

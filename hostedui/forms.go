@@ -92,6 +92,33 @@ type field struct {
 	Required     bool
 	ReadOnly     bool
 	MaxLength    int
+	// Autofocus puts focus on the field when the page loads: the first
+	// field in error after a refused form (focusFirstError).
+	Autofocus bool
+}
+
+// focusFirstError sets Autofocus on the first of fields that has an error
+// and reports whether one had: after a refused form, focus (and with it a
+// screen reader) lands on what to fix, with no script. A form with a field
+// the template draws itself (a new password with its rules) passes a field
+// standing for it, whose Autofocus the template reads.
+func focusFirstError(fields ...*field) bool {
+	for _, f := range fields {
+		if f.Error != "" {
+			f.Autofocus = true
+			return true
+		}
+	}
+	return false
+}
+
+// fieldPtrs are pointers to fields, for focusFirstError.
+func fieldPtrs(fields []field) []*field {
+	out := make([]*field, len(fields))
+	for i := range fields {
+		out[i] = &fields[i]
+	}
+	return out
 }
 
 // fieldID makes an element id of a form field name ("custom:tenant" ->

@@ -93,7 +93,7 @@ func FuzzPages(f *testing.F) {
 
 	paths := []string{
 		SignInPath, LogoutPath, SignUpPath, ConfirmPath, ForgotPath, ResetPath, NewPasswordPath,
-		AccountPath, MFAPath, mfaSetupPath, staticPath + "gatehouse.css", PathPrefix + "nowhere",
+		AccountPath, AccountConfirmPath, MFAPath, mfaSetupPath, staticPath + "gatehouse.css", PathPrefix + "nowhere",
 		webauthnPath + "register/begin", webauthnPath + "register/finish", webauthnPath + "enrol/begin",
 		webauthnPath + "enrol/finish", webauthnPath + "login/begin", webauthnPath + "login/finish",
 		webauthnPath + "passkey/begin", webauthnPath + "passkey/finish", webauthnPath + "confirm/begin",

@@ -25,15 +25,18 @@ package hostedui
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/brand"
 	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/locale"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -97,6 +100,19 @@ type Config struct {
 	// Locales are the pool's languages (package locale); nil: the
 	// built-in catalogues with English as the default.
 	Locales *locale.Catalog
+	// Brand is the pool's branding (package brand); nil: Gatehouse's own
+	// look.
+	Brand *brand.Brand
+	// ClientBrands are the brands of app clients that have their own, by
+	// client id, each already laid over the pool's (brand.Config.Over):
+	// the pages of a sign-in for that client show it (branding.go).
+	ClientBrands map[string]*brand.Brand
+	// Templates holds an operator's page templates, files named as those
+	// of templates/ that replace them (overrides.go); nil: none.
+	Templates fs.FS
+	// Now is the clock the account page's re-authentications are made and
+	// checked with (confirm.go); default time.Now. Tests move it on.
+	Now func() time.Time
 }
 
 // Handler serves the hosted pages. It is safe for concurrent use and holds
@@ -113,12 +129,17 @@ type Handler struct {
 	deviceCodecs   []securecookie.Codec
 	cookiePrefix   string
 	log            *zap.Logger
+	pages          pages
 	locales        *locale.Catalog
 	langs          map[string]*langPages
 	static         *staticFiles
 	fedProviders   []*fedProvider
 	fedByName      map[string]*fedProvider
 	issuerSite     bool
+	brandAssets    map[string]*brand.Asset
+	variants       map[variantKey]*template.Template
+	clientBranded  bool
+	now            func() time.Time
 }
 
 // New checks cfg, parses the embedded templates and indexes the static files.
@@ -150,6 +171,7 @@ func New(cfg Config) (*Handler, error) {
 		cookiePrefix:   cfg.CookiePrefix,
 		log:            cfg.Logger,
 		issuerSite:     cfg.IssuerSite,
+		now:            cfg.Now,
 	}
 	if err := h.setProviders(cfg.Providers, cfg.Logo); err != nil {
 		return nil, err
@@ -178,8 +200,14 @@ func New(cfg Config) (*Handler, error) {
 	if h.clientIP == nil {
 		h.clientIP = remoteIP
 	}
+	if h.now == nil {
+		h.now = time.Now
+	}
 	tmpl, err := fs.Sub(gatehouse.Templates, "templates")
 	if err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	if tmpl, err = withOverrides(tmpl, cfg.Templates); err != nil {
 		return nil, fmt.Errorf("hostedui: %w", err)
 	}
 	h.locales = cfg.Locales
@@ -188,6 +216,8 @@ func New(cfg Config) (*Handler, error) {
 			return nil, fmt.Errorf("hostedui: %w", err)
 		}
 	}
+	// Each language's pages, parsed once; h.pages are the default
+	// language's, the keys render is given (branding.go, pageFor).
 	h.langs = make(map[string]*langPages, len(h.locales.Languages()))
 	for _, l := range h.locales.Languages() {
 		p, err := parsePages(tmpl, l, h.locales.Languages())
@@ -195,6 +225,13 @@ func New(cfg Config) (*Handler, error) {
 			return nil, fmt.Errorf("hostedui: %w", err)
 		}
 		h.langs[l.Tag] = &langPages{lang: l, pages: p}
+	}
+	h.pages = h.langs[h.locales.Default().Tag].pages
+	if err := h.setBrands(cfg.Brand, cfg.ClientBrands); err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
+	}
+	if err := checkPages(&h.pages); err != nil {
+		return nil, fmt.Errorf("hostedui: %w", err)
 	}
 	static, err := fs.Sub(gatehouse.Static, "static")
 	if err != nil {
@@ -253,6 +290,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.newPassword(w, r)
 	case p == AccountPath:
 		h.account(w, r)
+	case p == AccountConfirmPath:
+		h.accountConfirm(w, r)
 	case p == MFAPath:
 		h.mfa(w, r)
 	case p == mfaSetupPath:
@@ -267,6 +306,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveLogo(w, r)
 	case strings.HasPrefix(p, staticPath):
 		h.serveStatic(w, r)
+	case strings.HasPrefix(p, brandPath):
+		h.serveBrand(w, r)
 	case strings.HasPrefix(p, webauthnPath):
 		h.webauthn(w, r)
 	default:
@@ -330,7 +371,7 @@ func (h *Handler) continueTo(w http.ResponseWriter, r *http.Request, title, loca
 		seeOther(w, location)
 		return
 	}
-	h.render(w, r, http.StatusOK, pageContinue, continuePage{
+	h.render(w, r, http.StatusOK, h.pages.continuePage, continuePage{
 		DisplayName: h.displayName,
 		Title:       title,
 		Location:    location,

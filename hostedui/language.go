@@ -70,20 +70,15 @@ func (h *Handler) withLanguage(w http.ResponseWriter, r *http.Request) *http.Req
 	return r.WithContext(ctx)
 }
 
-// langPages returns the pages of r's language.
-func (h *Handler) langPages(r *http.Request) *langPages {
-	l := locale.FromContext(r.Context())
-	if l == nil {
-		l, _ = h.chooseLanguage(r) // RenderError from the gateway
+// lang is r's language: chosen once by ServeHTTP (withLanguage), or here
+// for a page the gateway renders (RenderError).
+func (h *Handler) lang(r *http.Request) *locale.Language {
+	if l := locale.FromContext(r.Context()); l != nil {
+		return l
 	}
-	if lp, ok := h.langs[l.Tag]; ok {
-		return lp
-	}
-	return h.langs[h.locales.Default().Tag]
+	l, _ := h.chooseLanguage(r)
+	return l
 }
-
-// lang is r's language, for the Go-side texts with placeholders.
-func (h *Handler) lang(r *http.Request) *locale.Language { return h.langPages(r).lang }
 
 // language answers the picker: a GET, so that it works from every page
 // without a token in the layout. A cross-site request (Sec-Fetch-Site)

@@ -16,6 +16,9 @@ const (
 	// NewPasswordPath takes the form that replaces a temporary password.
 	NewPasswordPath = PathPrefix + "new-password"
 	AccountPath     = PathPrefix + "account"
+	// AccountConfirmPath is the account page's "confirm it's you" step
+	// (reauth.go); its next parameter is the account page to go back to.
+	AccountConfirmPath = AccountPath + "/confirm"
 )
 
 // CodeLink returns the link a mailed code of purpose carries: the page where

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/store"
@@ -107,9 +106,9 @@ func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request) {
 }
 
 // proved reports whether r carries fresh proof of u other than a password
-// typed with it: a passkey confirmation of this session (freshProof).
+// typed with it: a strong re-authentication of this session (confirm.go).
 func (h *Handler) proved(r *http.Request, u *store.User) bool {
-	return !h.confirmedUntil(r, u, time.Now()).IsZero()
+	return h.reauthOf(r, u).strong()
 }
 
 func (h *Handler) mfaPost(w http.ResponseWriter, r *http.Request) {

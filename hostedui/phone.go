@@ -59,6 +59,11 @@ func (h *Handler) accountPhone(w http.ResponseWriter, r *http.Request, u *store.
 			f := codeField(code, msg)
 			f.ID, f.Name, f.Hint = "f-phone-code", "phone_code", "The 6 digits from the text message."
 			h.renderAccount(w, r, http.StatusUnprocessableEntity, u, accountPage{PhoneCodeSent: true, PhoneError: msg, PhoneCodeField: f}, nil, nil)
+		case errors.Is(err, pool.ErrPhoneTaken):
+			// Only whoever received the code gets here, and is not told
+			// which account has the number.
+			log.Info("phone number verified on another account")
+			h.renderAccount(w, r, http.StatusConflict, u, accountPage{PhoneError: msgPhoneTaken}, nil, nil)
 		case errors.Is(err, pool.ErrNoPhone):
 			h.renderAccount(w, r, http.StatusConflict, u, accountPage{PhoneError: "Add a phone number to your profile first."}, nil, nil)
 		default:

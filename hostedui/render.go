@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/brand"
 	"github.com/gatehouse-auth/gatehouse/locale"
 )
 
@@ -25,46 +26,24 @@ import (
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// page names one hosted page; pages holds a parsed template per page.
-type page int
-
-const (
-	pageSignIn page = iota
-	pageError
-	pageSignUp
-	pageConfirm
-	pageForgot
-	pageReset
-	pageNewPassword
-	pageAccount
-	pageMFA
-	pageMFASetup
-	pageRecoveryCodes
-	pageContinue
-	pageRelay
-	numPages
-)
-
-// pageFiles are the pages' files in templates/, by page.
-var pageFiles = [numPages]string{
-	pageSignIn:        "signin.html",
-	pageError:         "error.html",
-	pageSignUp:        "signup.html",
-	pageConfirm:       "confirm.html",
-	pageForgot:        "forgot.html",
-	pageReset:         "reset.html",
-	pageNewPassword:   "new_password.html",
-	pageAccount:       "account.html",
-	pageMFA:           "mfa.html",
-	pageMFASetup:      "mfa_setup.html",
-	pageRecoveryCodes: "recovery_codes.html",
-	pageContinue:      "continue.html",
-	pageRelay:         "relay.html",
-}
-
 // pages holds one template set per page: each page file defines the blocks
 // of layout.html, so each needs its own copy of the layout.
-type pages [numPages]*template.Template
+type pages struct {
+	signIn        *template.Template
+	error         *template.Template
+	signUp        *template.Template
+	confirm       *template.Template
+	forgot        *template.Template
+	reset         *template.Template
+	newPassword   *template.Template
+	account       *template.Template
+	mfa           *template.Template
+	mfaSetup      *template.Template
+	recoveryCodes *template.Template
+	continuePage  *template.Template
+	relay         *template.Template
+	reauth        *template.Template
+}
 
 // langPages is the pages of one language: parsed once at New with t
 // bound to that language, so rendering clones nothing.
@@ -81,34 +60,66 @@ type langPages struct {
 // also picks the plural form. A text no catalogue has (a Go-side text that
 // is already translated, a provider's reason) comes back unchanged. lang
 // and dir are the page's language tag and direction, languages the pool's
-// languages for the picker.
+// languages for the picker; brand is set by setBrands.
 func pageFuncs(l *locale.Language, all []*locale.Language) template.FuncMap {
 	return template.FuncMap{
 		"t":         l.T,
 		"lang":      func() string { return l.Tag },
 		"dir":       func() string { return l.Dir },
 		"languages": func() []*locale.Language { return all },
+		"brand":     noBrand,
 	}
 }
+
+// noBrand stands for "brand" until setBrands gives the pool's: the page's
+// brand (package brand), nil for Gatehouse's own look.
+func noBrand() *brand.Brand { return nil }
 
 func parsePages(fsys fs.FS, l *locale.Language, all []*locale.Language) (pages, error) {
 	layout, err := template.New("layout.html").Funcs(pageFuncs(l, all)).ParseFS(fsys, "layout.html", "partials.html")
 	if err != nil {
 		return pages{}, err
 	}
-	var p pages
-	for i, name := range pageFiles {
+	page := func(name string) (*template.Template, error) {
 		t, err := layout.Clone()
 		if err != nil {
-			return pages{}, err
+			return nil, err
 		}
 		if _, err := t.ParseFS(fsys, name); err != nil {
-			return pages{}, err
+			return nil, err
 		}
 		if t.Lookup("layout") == nil {
-			return pages{}, fmt.Errorf("%s: layout.html defines no \"layout\" template", name)
+			return nil, fmt.Errorf("%s: layout.html defines no \"layout\" template", name)
 		}
-		p[i] = t
+		return t, nil
+	}
+	var p pages
+	if p.signIn, err = page("signin.html"); err != nil {
+		return pages{}, err
+	}
+	if p.error, err = page("error.html"); err != nil {
+		return pages{}, err
+	}
+	for _, pg := range []struct {
+		dst  **template.Template
+		file string
+	}{
+		{&p.signUp, "signup.html"},
+		{&p.confirm, "confirm.html"},
+		{&p.forgot, "forgot.html"},
+		{&p.reset, "reset.html"},
+		{&p.newPassword, "new_password.html"},
+		{&p.account, "account.html"},
+		{&p.mfa, "mfa.html"},
+		{&p.mfaSetup, "mfa_setup.html"},
+		{&p.recoveryCodes, "recovery_codes.html"},
+		{&p.continuePage, "continue.html"},
+		{&p.relay, "relay.html"},
+		{&p.reauth, "reauth.html"},
+	} {
+		if *pg.dst, err = page(pg.file); err != nil {
+			return pages{}, err
+		}
 	}
 	return p, nil
 }
@@ -130,9 +141,10 @@ func setSecurityHeaders(hdr http.Header) {
 
 // render executes a page into a buffer first, so that a template failure
 // becomes a plain 500 instead of half a page under a 200.
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pg page, data any) {
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, data any) {
+	t = h.pageFor(r, t)
 	var buf bytes.Buffer
-	if err := h.langPages(r).pages[pg].ExecuteTemplate(&buf, "layout", data); err != nil {
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		h.log.Error("rendering a hosted page failed", zap.Error(err))
 		setPageHeaders(w.Header())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -189,8 +201,8 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 		_, _ = w.Write(body)
 		return
 	}
-	l := h.langPages(r).lang
-	h.render(w, r, status, pageError, errorPage{
+	l := h.lang(r)
+	h.render(w, r, status, h.pages.error, errorPage{
 		DisplayName: h.displayName,
 		Status:      status,
 		Title:       l.T(title),

@@ -49,6 +49,8 @@ type signInPage struct {
 	// address of such a domain goes to its provider without it).
 	Providers []providerButton
 	Routed    bool
+	// Login is how the login field is drawn (aliases.go).
+	Login loginInput
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
@@ -56,11 +58,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		q := r.URL.Query()
 		rd, _ := SafeReturnTo(q.Get("rd"))
-		// An OpenID client's login_hint fills in the email, if it is one.
-		hint, err := pool.NormalizeEmail(q.Get("login_hint"))
-		if err != nil {
-			hint = ""
-		}
+		// An OpenID client's login_hint fills in the login, if it is
+		// one the pool signs in with.
+		hint := h.loginKey(q.Get("login_hint"))
 		h.renderSignIn(w, r, http.StatusOK, signInPage{ReturnTo: rd, Email: hint, Notice: notices[q.Get("notice")]})
 	case http.MethodPost:
 		h.signInPost(w, r)
@@ -80,7 +80,8 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	p.CanReset = h.canReset()
 	p.Passkeys = h.passkeysOffered(r)
 	p.Providers, p.Routed = h.buttons(), h.routesDomains()
-	h.render(w, r, status, pageSignIn, p)
+	p.Login = h.loginInput()
+	h.render(w, r, status, h.pages.signIn, p)
 }
 
 func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {

@@ -63,7 +63,7 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request, at, email, rd str
 			seeOther(w, next)
 			return
 		}
-		h.render(w, r, http.StatusOK, pageRecoveryCodes, recoveryCodesPage{
+		h.render(w, r, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
 			DisplayName: h.displayName, Codes: step.RecoveryCodes, ContinueTo: next,
 		})
 	default:
@@ -102,14 +102,14 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, status i
 	u := c.User
 	switch {
 	case c.Name == pool.ChallengeNewPasswordRequired:
-		h.render(w, r, status, pageNewPassword, newPasswordPage{
+		h.render(w, r, status, h.pages.newPassword, newPasswordPage{
 			DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c.Session, Email: u.Email, Error: msg,
 			PasswordRules: passwordRules(h.lang(r), h.pool.PasswordPolicy()),
 		})
 		return
 	case c.Name == pool.ChallengeMFASetup && c.Enrolment != nil:
 		e := c.Enrolment
-		h.render(w, r, status, pageMFASetup, mfaSetupPage{
+		h.render(w, r, status, h.pages.mfaSetup, mfaSetupPage{
 			DisplayName: h.displayName, CSRF: tok, ReturnTo: rd, Challenge: c.Session, Email: u.Email, Error: msg,
 			Secret: e.Secret, QRCode: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRCodePNG)),
 			Required: c.Flow == pool.FlowSignIn, CanEmail: h.pool.CanEmailCodes() && c.Flow != pool.FlowAccount,
@@ -163,7 +163,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, status i
 	if msg != "" {
 		p.Error = msg
 	}
-	h.render(w, r, status, pageMFA, p)
+	h.render(w, r, status, h.pages.mfa, p)
 }
 
 // passkeyNext is next for the passkey endpoints' JSON: errors are
@@ -207,7 +207,7 @@ func (h *Handler) completeSignIn(w http.ResponseWriter, r *http.Request, a *pool
 		return
 	}
 	if len(a.RecoveryCodes) > 0 {
-		h.render(w, r, http.StatusOK, pageRecoveryCodes, recoveryCodesPage{
+		h.render(w, r, http.StatusOK, h.pages.recoveryCodes, recoveryCodesPage{
 			DisplayName: h.displayName, Codes: a.RecoveryCodes, ContinueTo: rd,
 		})
 		return
@@ -247,7 +247,7 @@ func (h *Handler) authError(w http.ResponseWriter, r *http.Request, at, email, r
 	switch {
 	case errors.Is(err, pool.ErrInvalidCredentials):
 		h.signInFailed(r, "invalid_credentials", email)
-		h.renderSignIn(w, r, http.StatusUnauthorized, signInPage{ReturnTo: rd, Email: email, Error: msgInvalidCredentials})
+		h.renderSignIn(w, r, http.StatusUnauthorized, signInPage{ReturnTo: rd, Email: email, Error: h.invalidCredentials()})
 	case errors.Is(err, pool.ErrUserDisabled):
 		h.signInFailed(r, "user_disabled", email)
 		h.RenderError(w, r, http.StatusForbidden, "Cannot sign in", msgUserDisabled)

@@ -38,6 +38,8 @@ type signUpPage struct {
 	Error         string
 	EmailField    field
 	PasswordError string
+	// FocusPassword: the password is the first field in error.
+	FocusPassword bool
 	PasswordRules []string
 	Fields        []field
 	// Providers are the outside providers' buttons: signing up with one
@@ -138,13 +140,20 @@ func (h *Handler) renderSignUp(w http.ResponseWriter, r *http.Request, status in
 		Fields:        h.attributeFields(h.lang(r), h.withPageLocale(r, values), errs, false),
 		Providers:     h.buttons(),
 	}
+	if h.pool.SignsInWith(pool.LoginUsername) {
+		// The username field is the one password managers save.
+		p.EmailField.Autocomplete = "email"
+	}
 	if len(errs) > 0 {
 		p.Error = msgFixFields
 	}
+	password := field{Error: p.PasswordError}
+	focusFirstError(append([]*field{&p.EmailField, &password}, fieldPtrs(p.Fields)...)...)
+	p.FocusPassword = password.Autofocus
 	if msg := errs[""]; msg != "" {
 		p.Error = msg // a refusal of the whole form (the pre sign-up hook's)
 	}
-	h.render(w, r, status, pageSignUp, p)
+	h.render(w, r, status, h.pages.signUp, p)
 }
 
 func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
@@ -246,11 +255,12 @@ func (h *Handler) renderConfirm(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	p.DisplayName, p.CSRF = h.displayName, tok
-	p.EmailField = emailField(p.Email, "")
+	p.EmailField = h.loginField(p.Email, "")
 	p.CodeField = codeField(p.code, p.codeError)
 	p.PasswordField = field{ID: "f-password", Name: "password", Label: "Password", Type: "password",
 		Autocomplete: "current-password", Hint: "The password you chose when you signed up.", Required: true}
-	h.render(w, r, status, pageConfirm, p)
+	focusFirstError(&p.EmailField, &p.CodeField, &p.PasswordField)
+	h.render(w, r, status, h.pages.confirm, p)
 }
 
 func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
@@ -303,6 +313,16 @@ func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
 	seeOther(w, SignInPath+"?"+q.Encode())
 }
 
+// formReturnTo is the safe rd of r's form, or of its query for a GET.
+func formReturnTo(r *http.Request) string {
+	rd := r.URL.Query().Get("rd")
+	if r.PostForm != nil && r.Method == http.MethodPost {
+		rd = r.PostForm.Get("rd")
+	}
+	rd, _ = SafeReturnTo(rd)
+	return rd
+}
+
 func humanWait(l *locale.Language, d time.Duration) string {
 	s := int((d + time.Second - 1) / time.Second)
 	if s <= 1 {
@@ -348,8 +368,12 @@ func passwordRules(l *locale.Language, p pool.PasswordPolicy) []string {
 type forgotPage struct {
 	DisplayName string
 	CSRF        string
-	Error       string
-	EmailField  field
+	// ReturnTo is the page the sign-in after the reset goes back to:
+	// kept through the reset so an app's sign-in resumes (and keeps its
+	// client's branding).
+	ReturnTo   string
+	Error      string
+	EmailField field
 	// ResetRequired: sign-in sent the user here (reset_required=1), their
 	// account needing a new password first (an imported one).
 	ResetRequired bool
@@ -357,17 +381,22 @@ type forgotPage struct {
 	// an account whose address is not verified). The page says so for
 	// every address alike.
 	Texts bool
+	// Login is what the pool signs in with (aliases.go).
+	Login loginInput
 }
 
 type resetPage struct {
 	DisplayName   string
 	CSRF          string
+	ReturnTo      string
 	Email         string
 	Sent          bool
 	Error         string
 	EmailField    field
 	CodeField     field
 	PasswordError string
+	// FocusPassword: the password is the first field in error.
+	FocusPassword bool
 	PasswordRules []string
 	Texts         bool
 }
@@ -397,12 +426,14 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: emailField(email, emailErr), Texts: h.pool.CanText(),
-		ResetRequired: r.URL.Query().Get("reset_required") == "1"}
+	p := forgotPage{DisplayName: h.displayName, CSRF: tok, EmailField: h.loginField(email, emailErr), Texts: h.pool.CanText(),
+		Login:         h.loginInput(),
+		ResetRequired: r.URL.Query().Get("reset_required") == "1", ReturnTo: formReturnTo(r)}
 	if emailErr != "" {
 		p.Error = msgFixFields
 	}
-	h.render(w, r, status, pageForgot, p)
+	focusFirstError(&p.EmailField)
+	h.render(w, r, status, h.pages.forgot, p)
 }
 
 // forgotPost answers at once and the same way for every address: whether
@@ -415,9 +446,15 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := r.PostForm.Get("email")
-	email, err := pool.NormalizeEmail(raw)
-	if err != nil {
-		h.renderForgot(w, r, http.StatusUnprocessableEntity, raw, "Enter a valid email address, such as name@example.com.")
+	// Any login the pool signs in with (aliases.go), told apart by its
+	// shape alone: whether it has an account is found after the answer.
+	email := h.loginKey(raw)
+	if email == "" {
+		msg := msgInvalidEmailFieldFormat
+		if !h.loginInput().EmailOnly() {
+			msg = msgEnterLogin
+		}
+		h.renderForgot(w, r, http.StatusUnprocessableEntity, raw, msg)
 		return
 	}
 	ip := h.clientIP(r)
@@ -427,7 +464,11 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("password reset code not sent", zap.String("email", clip(email)), zap.Error(err), zap.String("remote_ip", ip))
 	}
 	h.log.Info("password reset asked", zap.String("email", clip(email)), zap.String("remote_ip", ip))
-	seeOther(w, ResetPath+"?"+url.Values{"email": {email}, "sent": {"1"}}.Encode())
+	q := url.Values{"email": {email}, "sent": {"1"}}
+	if rd := formReturnTo(r); rd != "/" {
+		q.Set("rd", rd)
+	}
+	seeOther(w, ResetPath+"?"+q.Encode())
 }
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
@@ -452,13 +493,16 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, status int
 	if !ok {
 		return
 	}
-	p.DisplayName, p.CSRF, p.Texts = h.displayName, tok, h.pool.CanText()
-	p.EmailField = emailField(p.Email, "")
+	p.DisplayName, p.CSRF, p.Texts, p.ReturnTo = h.displayName, tok, h.pool.CanText(), formReturnTo(r)
+	p.EmailField = h.loginField(p.Email, "")
 	if p.CodeField.ID == "" {
 		p.CodeField = codeField("", "")
 	}
 	p.PasswordRules = passwordRules(h.lang(r), h.pool.PasswordPolicy())
-	h.render(w, r, status, pageReset, p)
+	password := field{Error: p.PasswordError}
+	focusFirstError(&p.EmailField, &p.CodeField, &password)
+	p.FocusPassword = password.Autofocus
+	h.render(w, r, status, h.pages.reset, p)
 }
 
 func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
@@ -486,7 +530,16 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("password reset", zap.String("user_id", u.ID), zap.String("remote_ip", h.clientIP(r)))
-	seeOther(w, SignInPath+"?"+url.Values{"notice": {"reset"}, "login_hint": {u.Email}}.Encode())
+	// The login it was reset by, as the user signs in with it.
+	hint := u.Email
+	if k := h.loginKey(email); k != "" {
+		hint = k
+	}
+	q := url.Values{"notice": {"reset"}, "login_hint": {hint}}
+	if rd := formReturnTo(r); rd != "/" {
+		q.Set("rd", rd)
+	}
+	seeOther(w, SignInPath+"?"+q.Encode())
 }
 
 // The "choose a new password" step after a temporary password: the form

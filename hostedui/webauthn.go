@@ -306,6 +306,14 @@ func (h *Handler) registerBegin(w http.ResponseWriter, r *http.Request, rp pool.
 			return
 		}
 		if errors.Is(err, pool.ErrInvalidCredentials) {
+			if req.Password == "" {
+				// No password or passkey confirmation stands (or it ran
+				// out while the page was open): the page's link leads to
+				// the confirm step.
+				h.RenderError(w, r, http.StatusUnauthorized, "Confirm it's you",
+					"Confirm it's you with your password or a passkey, then add the passkey.")
+				return
+			}
 			h.RenderError(w, r, http.StatusUnauthorized, "Wrong password", msgNotConfirmed(req.Password))
 			return
 		}

@@ -1,6 +1,7 @@
 // Package metrics holds Gatehouse's Prometheus collectors: sign-ins,
-// second factors, lockouts, sign-ups, tokens issued and bearer-token
-// checks. They are registered in the registry Caddy exposes (its metrics
+// second factors, lockouts, throttles, sign-ups, tokens issued, bearer-token
+// checks, claims refreshes, store latency, mail and text messages, and the
+// signing keys' ages. They are registered in the registry Caddy exposes (its metrics
 // handler and admin /metrics), beside Caddy's own and the trigger calls.
 //
 // Labels are bounded: the pool's name (from the config), and values from
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/oidc"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -38,6 +40,18 @@ var (
 	// BearerResults are the results of a bearer token's check.
 	BearerResults = []string{middleware.BearerVerified, middleware.BearerCached, middleware.BearerRefused,
 		middleware.BearerRevoked, middleware.BearerIssuerDown}
+	// ClaimsRefreshResults are the outcomes of a gateway's claims refresh.
+	ClaimsRefreshResults = []string{middleware.ClaimsRefreshOK, middleware.ClaimsRefreshEnded, middleware.ClaimsRefreshFailed}
+	// Surfaces are where a throttle refuses: the hosted pages' posts, the
+	// Cognito API's calls, the Cognito admin API's failed signatures.
+	Surfaces = []string{SurfaceHostedPages, SurfaceCognitoAPI, SurfaceAdminSignatures}
+)
+
+// Throttled surfaces.
+const (
+	SurfaceHostedPages     = "hosted_pages"
+	SurfaceCognitoAPI      = "cognito_api"
+	SurfaceAdminSignatures = "admin_signatures"
 )
 
 // Other is the label of a value outside its fixed set.
@@ -46,22 +60,28 @@ const Other = "other"
 // Metrics is the collectors, shared by every pool of a config.
 type Metrics struct {
 	signIns, signInFailures, secondFactors, lockouts, signUps, confirmations,
-	tokens, bearer, throttled *prometheus.CounterVec
+	tokens, bearer, throttled, claims, mails, texts *prometheus.CounterVec
+	storeLatency, mailDuration, textDuration *prometheus.HistogramVec
+	keys                                     *keyAges
 }
 
 // On registers the collectors in reg, or finds them there when an earlier
 // config (a reload) registered them.
 func On(reg prometheus.Registerer) *Metrics {
 	c := func(name, help string, labels ...string) *prometheus.CounterVec {
-		v := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Name: name, Help: help}, labels)
-		if err := reg.Register(v); err != nil {
-			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-				return are.ExistingCollector.(*prometheus.CounterVec)
-			}
-		}
-		return v
+		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Name: name, Help: help}, labels))
+	}
+	h := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		return register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "gatehouse", Name: name, Help: help, Buckets: buckets}, labels))
 	}
 	return &Metrics{
+		claims:         c("claims_refreshes_total", "Gateway claims refreshes (a session's claims re-read from the pool and re-signed), by pool and result (ok, ended, failed).", "pool", "result"),
+		storeLatency:   h("store_operation_duration_seconds", "Time of a store operation (one store.Store method, one transaction), failed ones included, by pool and operation.", StoreBuckets, "pool", "operation"),
+		mails:          c("mails_total", "Mail handed to the pool's sender (SMTP, outbox or custom email sender), by pool, kind and outcome (sent, failed, timeout).", "pool", "kind", "outcome"),
+		mailDuration:   h("mail_send_duration_seconds", "Time of one mail's delivery to the sender, failed ones included, by pool.", SendBuckets, "pool"),
+		texts:          c("text_messages_total", "Text messages handed to the custom SMS sender, by pool, kind and outcome (sent, failed, timeout).", "pool", "kind", "outcome"),
+		textDuration:   h("text_message_send_duration_seconds", "Time of one text message's delivery to the sender, by pool.", SendBuckets, "pool"),
+		keys:           register(reg, newKeyAges()),
 		signIns:        c("sign_ins_total", "Sessions granted, by pool and first factor (password, passkey, federated, custom, email_otp, other).", "pool", "method"),
 		signInFailures: c("sign_in_failures_total", "Sign-ins refused, by pool and reason.", "pool", "reason"),
 		secondFactors:  c("second_factors_total", "Second factors, by pool and result (ok, failed, recovery_code, remembered_device).", "pool", "result"),
@@ -69,9 +89,22 @@ func On(reg prometheus.Registerer) *Metrics {
 		signUps:        c("sign_ups_total", "Sign-ups stored (unconfirmed), by pool.", "pool"),
 		confirmations:  c("confirmations_total", "Sign-ups confirmed with their code, by pool.", "pool"),
 		tokens:         c("tokens_issued_total", "Token responses of the OIDC token endpoint, by pool and grant type.", "pool", "grant_type"),
-		throttled:      c("throttled_total", "Hosted-page posts refused by the per-client throttle (429), by pool.", "pool"),
+		throttled:      c("throttled_total", "Requests refused by a per-client throttle (429), by pool and surface (hosted_pages, cognito_api, admin_signatures).", "pool", "surface"),
 		bearer:         c("bearer_checks_total", "Bearer tokens presented to a gateway, by result (verified, cached, refused, revoked, issuer_down).", "pool", "result"),
 	}
+}
+
+// register registers c in reg, or returns the collector an earlier config
+// registered under the same name.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }
 
 // counters is one label's counters, made before any traffic.
@@ -95,13 +128,27 @@ func (cs counters) inc(value string) {
 
 // Pool is the counters of one pool.
 type Pool struct {
-	signIns, failures, secondFactors, tokens, bearer counters
-	lockouts, signUps, confirmations, throttled      prometheus.Counter
+	name                                                                string
+	m                                                                   *Metrics
+	signIns, failures, secondFactors, tokens, bearer, claims, throttled counters
+	lockouts, signUps, confirmations                                    prometheus.Counter
+	storeOps                                                            map[string]*lazyObserver
+	mails, texts                                                        sendCounters
+	mailDuration, textDuration                                          prometheus.Observer
 }
 
 // Pool makes the counters of the pool named name.
 func (m *Metrics) Pool(name string) *Pool {
 	return &Pool{
+		name:          name,
+		m:             m,
+		claims:        makeCounters(m.claims, name, ClaimsRefreshResults),
+		throttled:     makeCounters(m.throttled, name, Surfaces),
+		storeOps:      storeObservers(m.storeLatency, name),
+		mails:         makeSendCounters(m.mails, name, mail.Kinds),
+		texts:         makeSendCounters(m.texts, name, smsKinds),
+		mailDuration:  m.mailDuration.WithLabelValues(name),
+		textDuration:  m.textDuration.WithLabelValues(name),
 		signIns:       makeCounters(m.signIns, name, SignInMethods),
 		failures:      makeCounters(m.signInFailures, name, FailureReasons),
 		secondFactors: makeCounters(m.secondFactors, name, SecondFactorResults),
@@ -110,7 +157,6 @@ func (m *Metrics) Pool(name string) *Pool {
 		lockouts:      m.lockouts.WithLabelValues(name),
 		signUps:       m.signUps.WithLabelValues(name),
 		confirmations: m.confirmations.WithLabelValues(name),
-		throttled:     m.throttled.WithLabelValues(name),
 	}
 }
 
@@ -120,7 +166,7 @@ func (p *Pool) Observe(e store.AuditEvent) {
 	case pool.AuditSignIn:
 		amr := e.Detail["amr"]
 		p.signIns.inc(method(amr))
-		if r := secondFactor(amr); r != "" {
+		if r := secondFactor(amr, e.Detail["method"]); r != "" {
 			p.secondFactors.inc(r)
 		}
 	case pool.AuditSignInFailed:
@@ -139,18 +185,23 @@ func (p *Pool) Observe(e store.AuditEvent) {
 	}
 }
 
-// secondFactor is the second factor's result in a sign-in's amr: "ok"
-// for a code or key after a first factor, "remembered_device" when the
-// device stood in for one, "" when there was none (a passkey alone is
-// both factors at once).
-func secondFactor(amr string) string {
+// secondFactor is the second factor's result in a sign-in's amr and the
+// step that ended it (pool's Detail "method"): "ok" for a code or key
+// after a first factor, "remembered_device" when the device stood in for
+// one, "" when there was none (a passkey alone is both factors at once) or
+// it was a recovery code (counted by its own event). Without a method (an
+// older event) amr "pwd mfa" is taken for a remembered device.
+func secondFactor(amr, how string) string {
 	if !hasWord(amr, pool.AMRMFA) || !hasWord(amr, pool.AMRPassword) && !hasWord(amr, pool.AMRFederated) {
 		return ""
 	}
-	if hasWord(amr, pool.AMROTP) || hasWord(amr, pool.AMRHardwareKey) {
+	switch {
+	case hasWord(amr, pool.AMROTP) || hasWord(amr, pool.AMRHardwareKey):
 		return "ok"
+	case how == "remembered_device" || how == "":
+		return "remembered_device"
 	}
-	return "remembered_device"
+	return ""
 }
 
 // method names a sign-in's first factor from its amr (space separated).
@@ -186,13 +237,23 @@ func (p *Pool) TokenIssued(grantType string) { p.tokens.inc(grantType) }
 // (middleware.Config.BearerChecked). It does not allocate.
 func (p *Pool) BearerChecked(result string) { p.bearer.inc(result) }
 
-// Throttle returns t counting its refusals; nil for nil (no throttle).
-func (p *Pool) Throttle(t ratelimit.Throttle) ratelimit.Throttle {
+// Throttle returns t counting its refusals under surface (one of
+// Surfaces); nil for nil (no throttle). Wrap each user of a shared
+// throttle apart, and keep the throttle itself for what needs its type.
+func (p *Pool) Throttle(t ratelimit.Throttle, surface string) ratelimit.Throttle {
 	if t == nil {
 		return nil
 	}
-	return countedThrottle{t, p.throttled}
+	c, ok := p.throttled[surface]
+	if !ok {
+		c = p.throttled[Other]
+	}
+	return countedThrottle{t, c}
 }
+
+// ClaimsRefreshed counts a gateway's claims refresh
+// (middleware.Config.ClaimsRefreshed).
+func (p *Pool) ClaimsRefreshed(result string) { p.claims.inc(result) }
 
 type countedThrottle struct {
 	ratelimit.Throttle

@@ -3,6 +3,7 @@ package metrics
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -51,6 +52,8 @@ func TestObserve(t *testing.T) {
 		{Type: pool.AuditSignIn, UserID: "u1", Login: "a@example.com", Detail: map[string]string{"amr": "pwd"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd otp mfa"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd mfa"}},
+		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd mfa", "method": "remembered_device"}},
+		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "pwd mfa", "method": "second_factor"}}, // a recovery code
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "hwk mfa"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "fed"}},
 		{Type: pool.AuditSignIn, Detail: map[string]string{"amr": "otp"}},
@@ -70,12 +73,12 @@ func TestObserve(t *testing.T) {
 	p.BearerChecked(middleware.BearerCached)
 	got := counts(t, reg)
 	for k, v := range map[string]float64{
-		"gatehouse_sign_ins_total{password,main}":                    3,
+		"gatehouse_sign_ins_total{password,main}":                    5,
 		"gatehouse_sign_ins_total{passkey,main}":                     1,
 		"gatehouse_sign_ins_total{federated,main}":                   1,
 		"gatehouse_sign_ins_total{email_otp,main}":                   1,
 		"gatehouse_second_factors_total{main,ok}":                    1,
-		"gatehouse_second_factors_total{main,remembered_device}":     1,
+		"gatehouse_second_factors_total{main,remembered_device}":     2,
 		"gatehouse_second_factors_total{main,failed}":                1,
 		"gatehouse_second_factors_total{main,recovery_code}":         1,
 		"gatehouse_sign_in_failures_total{main,invalid_credentials}": 1,
@@ -110,20 +113,38 @@ func TestCountingAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { p.TokenIssued(oidc.GrantRefreshToken) }); n != 0 {
 		t.Errorf("TokenIssued: %v allocations, want 0", n)
 	}
+	p.StoreOperation("UserByID", time.Millisecond) // made at first use
+	if n := testing.AllocsPerRun(1000, func() { p.StoreOperation("UserByID", time.Millisecond) }); n != 0 {
+		t.Errorf("StoreOperation: %v allocations, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { p.ClaimsRefreshed(middleware.ClaimsRefreshOK) }); n != 0 {
+		t.Errorf("ClaimsRefreshed: %v allocations, want 0", n)
+	}
 }
 
 // A throttle's refusals are counted, its passes not.
 func TestThrottleCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := On(reg).Pool("main")
-	if p.Throttle(nil) != nil {
+	if p.Throttle(nil, SurfaceHostedPages) != nil {
 		t.Fatal("no throttle became one")
 	}
-	th := p.Throttle(ratelimit.New(ratelimit.Limits{Rate: 0.001, Burst: 2}))
+	shared := ratelimit.New(ratelimit.Limits{Rate: 0.001, Burst: 2})
+	pages, api := p.Throttle(shared, SurfaceHostedPages), p.Throttle(shared, SurfaceCognitoAPI)
 	for range 5 {
-		th.Allow(t.Context(), "client")
+		pages.Allow(t.Context(), "client")
 	}
-	if got := counts(t, reg)["gatehouse_throttled_total{main}"]; got != 3 {
-		t.Errorf("throttled %v, want 3", got)
+	api.Allow(t.Context(), "client")
+	p.Throttle(shared, "made up").Allow(t.Context(), "client")
+	got := counts(t, reg)
+	for k, v := range map[string]float64{
+		"gatehouse_throttled_total{main,hosted_pages}":     3,
+		"gatehouse_throttled_total{main,cognito_api}":      1,
+		"gatehouse_throttled_total{main,admin_signatures}": 0,
+		"gatehouse_throttled_total{main,other}":            1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }

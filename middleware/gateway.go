@@ -120,6 +120,11 @@ type Config struct {
 	// BearerRevoked, BearerIssuerDown); package metrics counts them. It
 	// runs on every API request: it must not allocate.
 	BearerChecked func(result string)
+	// ClaimsRefreshed, when set, is told the outcome of each claims
+	// refresh (ClaimsRefreshOK, ClaimsRefreshEnded, ClaimsRefreshFailed);
+	// package metrics counts them. It runs once per refresh, after the
+	// source answered, never per request.
+	ClaimsRefreshed func(result string)
 	// Policy is the authorization rules and roles (rules.go).
 	Policy Policy
 	// Bearer, when set, authenticates requests carrying

@@ -39,6 +39,13 @@ type renewals struct {
 	ren *renewal
 }
 
+// Outcomes of a claims refresh, for Config.ClaimsRefreshed.
+const (
+	ClaimsRefreshOK     = "ok"     // the claims were re-read and re-signed
+	ClaimsRefreshEnded  = "ended"  // the source said the session is over
+	ClaimsRefreshFailed = "failed" // the source did not answer, or signing failed; the old claims stand
+)
+
 // refreshRetry is how long a session keeps its old claims after its refresh
 // failed (store or outside issuer unreachable) before the next try, so that
 // an outage is not met with one more query per request.
@@ -122,6 +129,18 @@ walk:
 // session and records the outcome in rn, then closes rn.done.
 func (g *Gateway) refresh(ctx context.Context, e *cacheEntry, rn *renewal) {
 	defer close(rn.done)
+	if g.cfg.ClaimsRefreshed != nil {
+		defer func() {
+			switch {
+			case rn.ended:
+				g.cfg.ClaimsRefreshed(ClaimsRefreshEnded)
+			case rn.next == nil:
+				g.cfg.ClaimsRefreshed(ClaimsRefreshFailed)
+			default:
+				g.cfg.ClaimsRefreshed(ClaimsRefreshOK)
+			}
+		}()
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	failed := func(msg string, err error) {

@@ -166,3 +166,51 @@ func TestGatewayRefreshEndedStaysEnded(t *testing.T) {
 		t.Errorf("%d refreshes of an ended session, want 1", got)
 	}
 }
+
+// Each refresh's outcome is reported once: failed while the source cannot
+// answer, ok once it does, ended when it says the session is over; the
+// requests that share a refresh, or keep old claims after a failure,
+// report nothing more.
+func TestGatewayClaimsRefreshedReported(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	src := &countingSource{err: errors.New("store unreachable")}
+	f := newGatewayFixture(t, func(c *Config) {
+		src.Source = c.Source
+		c.Source = src
+		c.ClaimsRefreshed = func(result string) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, result)
+		}
+	})
+	cookies := f.start(t)
+	now := time.Now().Add(gwClaimsRefresh + time.Second)
+	f.gw.now = func() time.Time { return now }
+	for range 3 {
+		f.guard(cookies, nil) // one failed refresh, then the old claims
+	}
+	now = now.Add(refreshRetry)
+	src.err = nil
+	_, _, rec := f.guard(cookies, nil)
+	renewed := sessionCookie(rec.Header())
+	if renewed == "" {
+		t.Fatalf("no renewed cookie once the source answered: %v", rec.Header()["Set-Cookie"])
+	}
+	f.guard(cookies, nil) // the old cookie again: the same outcome, no refresh
+	now = now.Add(gwClaimsRefresh + time.Second)
+	src.err = ErrSessionEnded
+	f.guard([]*http.Cookie{{Name: "gatehouse_session", Value: renewed}}, nil)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{ClaimsRefreshFailed, ClaimsRefreshOK, ClaimsRefreshEnded}
+	if len(got) != len(want) {
+		t.Fatalf("reported %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("reported %v, want %v", got, want)
+			break
+		}
+	}
+}

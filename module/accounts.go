@@ -77,6 +77,14 @@ func validateAccounts(c *PoolConfig) error {
 	if v.CodeTTL < 0 || v.ResetCodeTTL < 0 || v.ResendCooldown < 0 || c.TemporaryPasswordTTL < 0 {
 		return errors.New("verification and temporary_password_ttl durations must be positive")
 	}
+	if c.ReauthWindow < 0 || time.Duration(c.ReauthWindow) > time.Hour {
+		return fmt.Errorf("reauth_window %s: want a duration from 1s to 1h", time.Duration(c.ReauthWindow))
+	}
+	if c.ReauthClock != "" {
+		if _, ok := clocks.Load(c.ReauthClock); !ok {
+			return fmt.Errorf("reauth_clock %q: no clock of that name is registered (RegisterClock)", c.ReauthClock)
+		}
+	}
 	if v.MaxAttempts < 0 || v.MaxAttempts > 100 {
 		return fmt.Errorf("verification max_attempts %d: want 1 to 100", v.MaxAttempts)
 	}
@@ -116,6 +124,8 @@ func accountConfig(ctx context.Context, name string, c *PoolConfig, hooks trigge
 		SignInUnverified:     v.SignInUnverified,
 		TemporaryPasswordTTL: time.Duration(c.TemporaryPasswordTTL),
 		AllowDelete:          c.AccountDeletion,
+		SignInWith:           c.SignInWith,
+		ReauthWindow:         time.Duration(c.ReauthWindow),
 	}
 	display := c.DisplayName
 	if display == "" {

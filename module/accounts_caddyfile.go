@@ -30,6 +30,9 @@ import (
 //	}
 //	temporary_password_ttl <duration>
 //	account_deletion on|off
+//	sign_in_with email|username|phone...  # default email (see pool/aliases.go)
+//	reauth_window <duration>
+//	reauth_clock <name>   # tests only: a clock registered with RegisterClock
 //	mail smtp://user:pass@host:587 | smtps://... | outbox <folder> {
 //		from <address>
 //		timeout <duration>
@@ -266,6 +269,19 @@ func parseAccountOption(d *caddyfile.Dispenser, cfg *PoolConfig) (bool, error) {
 		default:
 			return true, d.Errf("account_deletion %q: want on or off", s)
 		}
+	case "sign_in_with":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return true, d.Err("sign_in_with: name one or more of email, username, phone")
+		}
+		if err := pool.ValidateSignInWith(args); err != nil {
+			return true, d.Err(err.Error())
+		}
+		cfg.SignInWith = args
+	case "reauth_window":
+		return true, durationArg(d, &cfg.ReauthWindow)
+	case "reauth_clock":
+		return true, oneArg(d, &cfg.ReauthClock)
 	case "mail":
 		return true, parseMail(d, cfg)
 	case "srp":

@@ -745,7 +745,14 @@ func TestAccountPage(t *testing.T) {
 	t.Run("sign out everywhere", func(t *testing.T) {
 		third := testenv.Browser(t)
 		signIn(t, third, a.base, "/", adaEmail, "a fresh start in spring")
+		// A sensitive change: first "confirm it's you".
 		resp, body := a.form(t, c, "/_gatehouse/account", url.Values{"action": {"signout_all"}})
+		wantStatus(t, "sign out everywhere, unconfirmed", resp, body, http.StatusSeeOther)
+		if !strings.HasPrefix(resp.Header.Get("Location"), "/_gatehouse/account/confirm?") || !a.signedIn(t, third) {
+			t.Fatalf("sign out everywhere without confirming went to %q", resp.Header.Get("Location"))
+		}
+		a.confirmPassword(t, c, "a fresh start in spring")
+		resp, body = a.form(t, c, "/_gatehouse/account", url.Values{"action": {"signout_all"}})
 		wantStatus(t, "sign out everywhere", resp, body, http.StatusSeeOther)
 		if a.signedIn(t, c) || a.signedIn(t, third) {
 			t.Error("a session survived signing out everywhere")
@@ -849,6 +856,7 @@ func TestAccountsCaddyfile(t *testing.T) {
 			}
 			temporary_password_ttl 3d
 			account_deletion on
+			reauth_window 10m
 			password {
 				min_length 14
 				require lowercase uppercase digit symbol
@@ -863,11 +871,23 @@ func TestAccountsCaddyfile(t *testing.T) {
 			`{"name":"custom:tenant","required":true,"immutable":true,"max_length":32}`,
 			`{"name":"custom:seats","type":"number","min":1,"max":500}`,
 			`"code_ttl":43200000000000`, `"max_attempts":3`, `"sign_in_unverified":true`,
-			`"temporary_password_ttl":259200000000000`, `"account_deletion":true`,
+			`"temporary_password_ttl":259200000000000`, `"account_deletion":true`, `"reauth_window":600000000000`,
 			`"require_lowercase":true`, `"require_symbol":true`, `"allow_email":true`,
 			`"smtp":"smtp://user:{env.SMTP_PASSWORD}@smtp.example.com:587"`, `"link_base":"https://app.example.com"`} {
 			if !strings.Contains(out, want) {
 				t.Errorf("adapted config lacks %s:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("reauth options refused when adapting", func(t *testing.T) {
+		for opts, want := range map[string]string{
+			"reauth_window 2h":                    "reauth_window 2h0m0s: want a duration from 1s to 1h",
+			"reauth_clock nobody-registered-this": `reauth_clock "nobody-registered-this": no clock of that name`,
+		} {
+			_, _, err := caddyconfigAdapt(pool(opts))
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %v, want one containing %q", opts, err, want)
 			}
 		}
 	})

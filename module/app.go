@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"sort"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/gatehouse-auth/gatehouse/brand"
 	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/federation"
 	"github.com/gatehouse-auth/gatehouse/locale"
@@ -86,6 +88,17 @@ type PoolConfig struct {
 	TemporaryPasswordTTL caddy.Duration `json:"temporary_password_ttl,omitempty"`
 	// AccountDeletion lets users delete their own account.
 	AccountDeletion bool `json:"account_deletion,omitempty"`
+	// SignInWith is what users sign in with: email, username
+	// (preferred_username), phone (a verified phone_number), any of them.
+	// Default email.
+	SignInWith []string `json:"sign_in_with,omitempty"`
+	// ReauthWindow is how long the account page's "confirm it's you"
+	// lifts the prompt for sensitive changes. Default 5m.
+	ReauthWindow caddy.Duration `json:"reauth_window,omitempty"`
+	// ReauthClock names a clock registered with RegisterClock that the
+	// hosted pages read the time of re-authentications from, in place of
+	// the system's: for tests that move time on. Empty: the system clock.
+	ReauthClock string `json:"reauth_clock,omitempty"`
 	// SRP turns on Cognito's USER_SRP_AUTH (module/srp.go): a verifier
 	// per user, made when a password is set or used. Default off.
 	SRP bool `json:"srp,omitempty"`
@@ -124,6 +137,12 @@ type PoolConfig struct {
 	// { ... }`, module/triggers.go): Cognito's Lambda triggers, as
 	// signed webhooks.
 	Triggers []TriggerConfig `json:"triggers,omitempty"`
+	// Branding is the look of the pool's hosted pages: logo, favicon,
+	// colours, a stylesheet, footer links (package brand).
+	Branding *brand.Config `json:"branding,omitempty"`
+	// TemplatesDir is a folder whose files replace the hosted pages'
+	// templates of the same name (templates/*.html), checked at start.
+	TemplatesDir string `json:"templates_dir,omitempty"`
 }
 
 // CognitoConfig opts a pool into the Cognito user-pool API: the pool id
@@ -218,7 +237,8 @@ type Pool struct {
 	Store     store.Store
 	// Throttle is the per-client-IP budget of hosted-page POSTs, shared
 	// by every site of the pool (and, on PostgreSQL, by every instance);
-	// nil with `throttle off`.
+	// nil with `throttle off`. It is the throttle itself (Upkeep looks for
+	// a *ratelimit.Shared): each user wraps it in countThrottle.
 	Throttle ratelimit.Throttle
 	// Providers are the pool's outside identity providers, opened (only
 	// by the server: the CLI needs none).
@@ -231,6 +251,13 @@ type Pool struct {
 	// Metrics are the pool's counters in Caddy's registry (package
 	// metrics); nil outside a server.
 	Metrics *metrics.Pool
+	// Brand is the pool's branding, loaded; nil without any.
+	Brand *brand.Brand
+	// ClientBrands are the brands of clients with a branding of their
+	// own, laid over the pool's, by client id.
+	ClientBrands map[string]*brand.Brand
+	// PageTemplates is the templates_dir folder; nil without one.
+	PageTemplates fs.FS
 }
 
 // markerKeyKind is the store.Key kind of a pool's MarkerKey.
@@ -260,6 +287,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.ready[name] = p
 		if err := p.openProviders(ctx); err != nil {
+			a.closeAll()
+			return fmt.Errorf("pool %s: %w", name, err)
+		}
+		if err := p.openBranding(ctx); err != nil {
 			a.closeAll()
 			return fmt.Errorf("pool %s: %w", name, err)
 		}
@@ -530,6 +561,12 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	var observe func(store.AuditEvent)
 	if met != nil {
 		observe = met.Observe
+		observeSends(met, &acct)
+		if o, ok := s.(interface {
+			SetObserver(func(string, time.Duration))
+		}); ok {
+			o.SetObserver(met.StoreOperation)
+		}
 	}
 	pl, err := pool.New(ctx, s, pool.Config{
 		Name: name, Password: cfg.Password, Hash: cfg.PasswordHash, Accounts: acct,
@@ -547,6 +584,9 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 	keys, err := signing.Open(ctx, s, keyPolicy(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if met != nil {
+		met.SigningKeys(keys)
 	}
 	stored, err := pool.EnsureKeys(ctx, s, CookieKeyKind, func() (store.Key, error) {
 		// A fixed id makes concurrent first starts agree on one key.
@@ -572,7 +612,7 @@ func openPoolOn(ctx context.Context, name string, cfg *PoolConfig, s store.Store
 		return nil, errors.New("marker key: too short in the store")
 	}
 	return &Pool{Name: name, Config: cfg, Pool: pl, Keys: keys, CookieKeyRing: ring, MarkerKey: markerKey, Store: s, Triggers: triggers,
-		Throttle: countThrottle(met, cfg.Throttle.throttle(s)), Metrics: met, Locales: locales}, nil
+		Throttle: cfg.Throttle.throttle(s), Metrics: met, Locales: locales}, nil
 }
 
 // cookieKeysOf returns the usable keys among stored cookie keys.

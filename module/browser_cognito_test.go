@@ -44,6 +44,20 @@ type cognitoApp struct {
 // Amplify app into the app's files.
 func startCognitoApp(t *testing.T, bundleAmplify bool) *cognitoApp {
 	t.Helper()
+	return startCognitoAppWith(t, cognitoAppOptions{amplify: bundleAmplify})
+}
+
+// cognitoAppOptions: amplify bundles the Amplify app; passkeys serves the
+// app on http://localhost (browsers offer WebAuthn on domain names only),
+// makes it the API's webauthn_origin and lets the client sign in by
+// USER_AUTH with a passkey as the first factor.
+type cognitoAppOptions struct {
+	amplify, passkeys bool
+}
+
+func startCognitoAppWith(t *testing.T, opts cognitoAppOptions) *cognitoApp {
+	t.Helper()
+	bundleAmplify := opts.amplify
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +69,13 @@ func startCognitoApp(t *testing.T, bundleAmplify bool) *cognitoApp {
 	a := &cognitoApp{
 		issuer: fmt.Sprintf("https://localhost:%d", issuerPort), app: fmt.Sprintf("http://127.0.0.1:%d", appPort),
 		web: filepath.Join(dir, "web"), node: node, root: root, dir: dir,
+	}
+	flows, cognitoExtra, poolExtra := "ALLOW_USER_SRP_AUTH ALLOW_REFRESH_TOKEN_AUTH", "", ""
+	if opts.passkeys {
+		a.app = fmt.Sprintf("http://localhost:%d", appPort)
+		flows += " ALLOW_USER_AUTH"
+		cognitoExtra = "webauthn_origin " + a.app
+		poolExtra = "first_auth_factors PASSWORD WEB_AUTHN"
 	}
 	copyDir(t, filepath.Join(root, "module", "testdata", "browser", "cognito-app"), a.web)
 	lib, err := os.ReadFile(filepath.Join(root, "node_modules", "amazon-cognito-identity-js", "dist", "amazon-cognito-identity.min.js"))
@@ -96,16 +117,18 @@ func startCognitoApp(t *testing.T, bundleAmplify bool) *cognitoApp {
 				from "Example Corp <no-reply@example.com>"
 				timeout 2s
 			}
+			%s
 			cognito {
 				pool_id %s
 				region us-east-1
+				%s
 			}
 			srp on
 			client %s {
 				public
 				redirect_uri %s/amplify.html %s/hostedui.html
 				post_logout_redirect_uri %s/amplify.html
-				auth_flows ALLOW_USER_SRP_AUTH ALLOW_REFRESH_TOKEN_AUTH
+				auth_flows %s
 				refresh_token_rotation off
 			}
 		}
@@ -126,7 +149,7 @@ func startCognitoApp(t *testing.T, bundleAmplify bool) *cognitoApp {
 	file_server
 }
 `, filepath.Join(dir, "caddy"), filepath.Join(dir, "gatehouse.db"), a.issuer, testenv.FastHash, smtp.URL(),
-		cogPoolID, cogClientID, a.app, a.app, a.app, a.issuer, a.app, a.web)
+		poolExtra, cogPoolID, cognitoExtra, cogClientID, a.app, a.app, a.app, flows, a.issuer, a.app, a.web)
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -293,4 +316,16 @@ func TestBrowserAmplifyRedirect(t *testing.T) {
 func TestBrowserCognitoHostedURLs(t *testing.T) {
 	a := startCognitoApp(t, false)
 	a.run(t, "cognito_hostedui.mjs")
+}
+
+// TestBrowserAmplifyPasskey: Amplify v6 in Chromium, on an app's origin
+// that is the API's webauthn_origin, with Chromium's virtual authenticator:
+// sign in with SRP, add a passkey (associateWebAuthnCredential:
+// StartWebAuthnRegistration, the browser's ceremony,
+// CompleteWebAuthnRegistration), sign out, and sign in again by USER_AUTH
+// with the passkey alone (the WEB_AUTHN challenge answered by the
+// browser's navigator.credentials.get).
+func TestBrowserAmplifyPasskey(t *testing.T) {
+	a := startCognitoAppWith(t, cognitoAppOptions{amplify: true, passkeys: true})
+	a.run(t, "amplify_passkey.mjs")
 }

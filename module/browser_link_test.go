@@ -12,7 +12,7 @@ import (
 
 // TestBrowserAccountLink: a signed-in pool user links an outside OpenID
 // provider (oidc-provider, on another site) from the account page's
-// "Sign-in methods" in Chromium, comes back to the account page with the
+// "Linked accounts" in Chromium, comes back to the account page with the
 // link shown, signs out, signs in through that provider as the same user,
 // and unlinks it (testdata/browser/link.mjs). The link's POST leaves the
 // origin, which form-action 'self' allows only through a continue page; the

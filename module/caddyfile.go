@@ -35,6 +35,9 @@ func init() {
 //			display_name <text>
 //			default_language <tag>     # en (default), de, fr, es, pt-BR, ja, zh-Hans, or one of locales_dir
 //			locales_dir <folder>       # <tag>.toml files overriding or adding languages (README, Languages)
+//			branding { logo <file>; favicon <file>; stylesheet <file>   # see branding.go
+//				color light|dark <role> <hex>; link terms|privacy|support <label> <url> }
+//			templates_dir <folder>   # files replacing templates/*.html of the hosted pages
 //			password {
 //				min_length <n>
 //				max_length <n>
@@ -47,6 +50,8 @@ func init() {
 //			verification { ... }
 //			temporary_password_ttl <duration>
 //			account_deletion on|off
+//			sign_in_with email|username|phone...   # default email
+//			reauth_window <duration>   # default 5m
 //			mail smtp://... | outbox <folder> { from ...; ... }   # see accounts_caddyfile.go
 //			password_hash {
 //				memory_kib <n>
@@ -59,7 +64,7 @@ func init() {
 //			revocation_refresh <duration>
 //			audit_retention <duration>|forever
 //			key_rotation <duration>
-//			client <id> { ... }      # see parseClient
+//			client <id> { ... }      # see parseClient; may hold its own branding { }
 //			idp <name> <kind> { ... } # an outside identity provider; see idps.go
 //			cognito {                # the Cognito user-pool API on the issuer site
 //				pool_id <region>_<id>
@@ -156,6 +161,14 @@ func parsePool(d *caddyfile.Dispenser) (*PoolConfig, error) {
 			}
 		case "locales_dir":
 			if err := oneArg(d, &cfg.LocalesDir); err != nil {
+				return nil, err
+			}
+		case "branding":
+			if err := parseBranding(d, &cfg.Branding); err != nil {
+				return nil, err
+			}
+		case "templates_dir":
+			if err := oneArg(d, &cfg.TemplatesDir); err != nil {
 				return nil, err
 			}
 		case "revocation_refresh":

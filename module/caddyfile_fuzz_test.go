@@ -91,6 +91,30 @@ func FuzzCaddyfile(f *testing.F) {
 			pass_access_token
 			header off
 		}`,
+		`gatehouse {
+			pool default {
+				store sqlite ./data/gatehouse.db
+				issuer https://auth.example.com
+				branding {
+					logo ./brand/logo.svg
+					favicon ./brand/icon.png
+					stylesheet ./brand/extra.css
+					color light accent "#0a5"
+					color dark text e8eaf0
+					link terms "Terms of use" https://example.com/terms
+					link support Help /help
+				}
+				templates_dir ./pages
+				client webapp {
+					redirect_uri https://app.example.com/cb
+					public
+					branding {
+						logo ./brand/webapp.svg
+						color light accent "#7a1fa2"
+					}
+				}
+			}
+		}`,
 		`gatehouse_idp {
 			pool default
 			session_timeout 12h

@@ -15,13 +15,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
-// confirmWithPasskey runs the account page's "Confirm with a passkey"
+// confirmWithPasskey runs the confirm step's "Confirm with a passkey"
 // for c with auth and returns finish's answer.
 func (a *accounts) confirmWithPasskey(t *testing.T, c *http.Client, auth *testenv.Authenticator) (*http.Response, string) {
 	t.Helper()
-	_, body, csrf := a.page(t, c, "/_gatehouse/account")
+	_, body, csrf := a.page(t, c, "/_gatehouse/account/confirm")
 	if !strings.Contains(body, `data-webauthn="confirm"`) {
-		t.Fatalf("the account page offers no confirmation with a passkey:\n%s", body)
+		t.Fatalf("the confirm step offers no confirmation with a passkey:\n%s", body)
 	}
 	o := a.begin(t, c, "confirm/begin", csrf, map[string]string{})
 	return a.jsonPost(t, c, "confirm/finish", csrf, mustJSON(t, map[string]json.RawMessage{
@@ -29,12 +29,23 @@ func (a *accounts) confirmWithPasskey(t *testing.T, c *http.Client, auth *testen
 	}))
 }
 
+// confirmPassword passes the confirm step with password, for the
+// account page's sensitive changes.
+func (a *accounts) confirmPassword(t *testing.T, c *http.Client, password string) {
+	t.Helper()
+	resp, body := a.form(t, c, "/_gatehouse/account/confirm", url.Values{"action": {"password"}, "password": {password},
+		"next": {"/_gatehouse/account"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/_gatehouse/account" {
+		t.Fatalf("confirm step with the password: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
+
 // passwordInputs counts the account page's password fields.
 func passwordInputs(body string) int {
 	return strings.Count(body, `type="password"`)
 }
 
-// TestPasskeyConfirmation: on the account page a passkey, verified, stands
+// TestPasskeyConfirmation: at the confirm step a passkey, verified, stands
 // in for the current password for five minutes, for this session only.
 func TestPasskeyConfirmation(t *testing.T) {
 	outbox := filepath.Join(t.TempDir(), "outbox")
@@ -45,9 +56,9 @@ func TestPasskeyConfirmation(t *testing.T) {
 	auth := testenv.NewAuthenticator(t, "localhost", m.base)
 
 	// Without a passkey there is nothing to confirm with.
-	_, body, csrf := m.page(t, c, "/_gatehouse/account")
-	if strings.Contains(body, `data-webauthn="confirm"`) {
-		t.Fatalf("the account page offers a passkey confirmation to a user without a passkey:\n%s", body)
+	_, body, csrf := m.page(t, c, "/_gatehouse/account/confirm")
+	if strings.Contains(body, `data-webauthn="confirm"`) || !strings.Contains(body, `id="f-confirm-password"`) {
+		t.Fatalf("the confirm step offers a passkey confirmation to a user without a passkey:\n%s", body)
 	}
 	resp, b := m.jsonPost(t, c, "confirm/begin", csrf, []byte(`{}`))
 	wantStatus(t, "confirming without a passkey", resp, b, http.StatusConflict)
@@ -58,21 +69,25 @@ func TestPasskeyConfirmation(t *testing.T) {
 	resp, b = m.addPasskey(t, c, auth, "Laptop")
 	wantStatus(t, "adding the passkey", resp, b, http.StatusOK)
 
-	// The page offers it and, until it is used, every change asks for
-	// the password: one without any is refused.
+	// The account page has no password fields but the new password's,
+	// and sends a change to the confirm step, which offers the passkey.
 	_, body, _ = m.page(t, c, "/_gatehouse/account")
-	withPasswords := passwordInputs(body)
-	if !strings.Contains(body, "Confirm with a passkey") || strings.Contains(body, `id="confirmed"`) || withPasswords < 6 {
-		t.Fatalf("account page before confirming (%d password fields):\n%s", withPasswords, body)
+	if !strings.Contains(body, `id="confirm-link"`) || strings.Contains(body, `id="confirmed"`) || passwordInputs(body) != 1 {
+		t.Fatalf("account page before confirming (%d password fields):\n%s", passwordInputs(body), body)
 	}
 	resp, b = m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_codes"}})
-	wantStatus(t, "new recovery codes with no password", resp, b, http.StatusUnauthorized)
-	if !strings.Contains(b, "Enter your current password, or confirm with a passkey") {
-		t.Fatalf("refusal without a password says:\n%s", b)
+	wantStatus(t, "new recovery codes unconfirmed", resp, b, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); loc != "/_gatehouse/account/confirm?next=%2F_gatehouse%2Faccount%23mfa-heading&retry=1&strict=1" {
+		t.Fatalf("new recovery codes unconfirmed went to %q", loc)
+	}
+	_, body, _ = m.page(t, c, resp.Header.Get("Location"))
+	if !strings.Contains(body, "Confirm with a passkey") || !strings.Contains(body, `data-rd="/_gatehouse/account#mfa-heading"`) ||
+		!strings.Contains(body, `id="not-saved"`) || strings.Contains(body, `id="f-confirm-code"`) {
+		t.Fatalf("the strict confirm step:\n%s", body)
 	}
 
 	// The options ask for this user's passkey, verified.
-	_, _, csrf = m.page(t, c, "/_gatehouse/account")
+	_, _, csrf = m.page(t, c, "/_gatehouse/account/confirm")
 	o := m.begin(t, c, "confirm/begin", csrf, map[string]string{})
 	if pk := o.PublicKey; len(pk.AllowCredentials) != 1 || string(b64d(t, pk.AllowCredentials[0].ID)) != string(auth.ID) ||
 		pk.UserVerification != "required" || pk.RPID != "localhost" {
@@ -110,7 +125,7 @@ func TestPasskeyConfirmation(t *testing.T) {
 	// The page says until when, and its forms ask for no password.
 	_, body, _ = m.page(t, c, "/_gatehouse/account")
 	if !strings.Contains(body, `id="confirmed"`) || !strings.Contains(body, "need no password") ||
-		strings.Contains(body, `data-webauthn="confirm"`) || passwordInputs(body) != 1 {
+		!strings.Contains(body, `data-webauthn="register"`) || passwordInputs(body) != 1 {
 		// The one left is the new password's.
 		t.Fatalf("account page while confirmed (%d password fields):\n%s", passwordInputs(body), body)
 	}
@@ -137,7 +152,10 @@ func TestPasskeyConfirmation(t *testing.T) {
 	u, _ := url.Parse(m.base + "/_gatehouse/account")
 	c2.Jar.SetCookies(u, []*http.Cookie{{Name: "gatehouse_confirmed", Value: confirmed, Path: "/_gatehouse/"}})
 	resp, b = m.form(t, c2, "/_gatehouse/account", url.Values{"action": {"mfa_codes"}})
-	wantStatus(t, "another session with the confirmation cookie", resp, b, http.StatusUnauthorized)
+	wantStatus(t, "another session with the confirmation cookie", resp, b, http.StatusSeeOther)
+	if !strings.HasPrefix(resp.Header.Get("Location"), "/_gatehouse/account/confirm?") {
+		t.Fatalf("another session with the confirmation cookie went to %q", resp.Header.Get("Location"))
+	}
 
 	// A new password with no old one. It ends every session, this one's
 	// included, and the confirmation with it: the new session this
@@ -149,7 +167,7 @@ func TestPasskeyConfirmation(t *testing.T) {
 		t.Fatalf("password change went to %q", loc)
 	}
 	resp, b = m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_codes"}})
-	wantStatus(t, "new recovery codes after the password change", resp, b, http.StatusUnauthorized)
+	wantStatus(t, "new recovery codes after the password change", resp, b, http.StatusSeeOther)
 	if m.signedIn(t, c2) {
 		t.Fatal("the other session outlived the password change")
 	}
@@ -167,7 +185,7 @@ func TestPasskeyConfirmation(t *testing.T) {
 	}
 	var sawConfirm, sawChange bool
 	for _, e := range events {
-		sawConfirm = sawConfirm || e.Type == pool.AuditPasskeyConfirmed
+		sawConfirm = sawConfirm || (e.Type == pool.AuditReauthenticated && e.Detail["method"] == "passkey")
 		sawChange = sawChange || (e.Type == pool.AuditPasswordChanged && e.Detail["confirmed_by"] == "passkey")
 	}
 	if !sawConfirm || !sawChange {

@@ -107,41 +107,51 @@ type enumAnswer struct {
 }
 
 func TestEnumerationPerFlow(t *testing.T) {
-	for _, f := range enumFlows() {
-		t.Run(f.name, func(t *testing.T) {
-			a := enumSite(t, "")
-			answers := map[string][]enumAnswer{}
-			for _, email := range []string{enumUnknown, enumPending, adaEmail} {
-				c := testenv.Browser(t)
-				for range f.repeat {
-					resp, body := a.form(t, c, f.path, f.form(email))
-					ans := enumAnswer{Status: resp.StatusCode, Page: normalize(body, email)}
-					if loc := resp.Header.Get("Location"); loc != "" {
-						ans.Location = normalize(loc, email)
-						_, page, _ := a.page(t, c, loc)
-						ans.Page = normalize(page, email)
-					}
-					answers[email] = append(answers[email], ans)
-				}
+	// Also in a pool that signs in with usernames: the addresses stay as
+	// undisclosed (TestAliasEnumeration compares the usernames and numbers).
+	for _, variant := range []struct{ name, extra string }{{"", ""}, {"with aliases", "sign_in_with email username"}} {
+		for _, f := range enumFlows() {
+			name := f.name
+			if variant.name != "" {
+				name += " " + variant.name
 			}
-			want := answers[enumUnknown]
-			for _, email := range []string{enumPending, adaEmail} {
-				for i, got := range answers[email] {
-					if got != want[i] {
-						t.Errorf("answer %d for %s differs from an unknown address's:\nstatus %d vs %d, location %q vs %q\n%s",
-							i+1, email, got.Status, want[i].Status, got.Location, want[i].Location, firstDiff(got.Page, want[i].Page))
-					}
-				}
+			t.Run(name, func(t *testing.T) { enumerationPerFlow(t, f, variant.extra) })
+		}
+	}
+}
+
+func enumerationPerFlow(t *testing.T, f enumFlow, extra string) {
+	a := enumSite(t, extra)
+	answers := map[string][]enumAnswer{}
+	for _, email := range []string{enumUnknown, enumPending, adaEmail} {
+		c := testenv.Browser(t)
+		for range f.repeat {
+			resp, body := a.form(t, c, f.path, f.form(email))
+			ans := enumAnswer{Status: resp.StatusCode, Page: normalize(body, email)}
+			if loc := resp.Header.Get("Location"); loc != "" {
+				ans.Location = normalize(loc, email)
+				_, page, _ := a.page(t, c, loc)
+				ans.Page = normalize(page, email)
 			}
-			if t.Failed() {
-				return
+			answers[email] = append(answers[email], ans)
+		}
+	}
+	want := answers[enumUnknown]
+	for _, email := range []string{enumPending, adaEmail} {
+		for i, got := range answers[email] {
+			if got != want[i] {
+				t.Errorf("answer %d for %s differs from an unknown address's:\nstatus %d vs %d, location %q vs %q\n%s",
+					i+1, email, got.Status, want[i].Status, got.Location, want[i].Location, firstDiff(got.Page, want[i].Page))
 			}
-			// Nothing was changed by the flow for the confirmed account.
-			flush(t, a.site)
-			if u, _ := a.pool.Pool.UserByEmail(context.Background(), adaEmail); u == nil || u.Status != store.StatusConfirmed {
-				t.Errorf("the confirmed account changed: %+v", u)
-			}
-		})
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	// Nothing was changed by the flow for the confirmed account.
+	flush(t, a.site)
+	if u, _ := a.pool.Pool.UserByEmail(context.Background(), adaEmail); u == nil || u.Status != store.StatusConfirmed {
+		t.Errorf("the confirmed account changed: %+v", u)
 	}
 }
 

@@ -575,8 +575,8 @@ func TestFederation(t *testing.T) {
 		c := testenv.Browser(t)
 		signIn(t, c, e.app, "/", "linus.native@example.com", "an unguessable passphrase 2")
 		resp, body := get(t, c, e.app+"/_gatehouse/account", nil)
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Sign-in methods") || !strings.Contains(body, `id="link-corp"`) {
-			t.Fatalf("account page: %d, want Sign-in methods with Link corp:\n%s", resp.StatusCode, body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Linked accounts") || !strings.Contains(body, `id="link-corp"`) {
+			t.Fatalf("account page: %d, want Linked accounts with Link corp:\n%s", resp.StatusCode, body)
 		}
 		csrf := csrfField.FindStringSubmatch(body)[1]
 		post := func(c *http.Client, form url.Values) (*http.Response, string) {
@@ -589,8 +589,9 @@ func TestFederation(t *testing.T) {
 		// A stolen cookie (the whole jar) without the password links nothing.
 		thief := testenv.Browser(t)
 		thief.Jar.SetCookies(mustParse(t, e.app+"/_gatehouse/"), c.Jar.Cookies(mustParse(t, e.app+"/_gatehouse/")))
-		if resp, body := post(thief, url.Values{"action": {"idp_link"}, "provider": {"corp"}}); resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("link without proof: %d, want 401:\n%s", resp.StatusCode, body)
+		if resp, body := post(thief, url.Values{"action": {"idp_link"}, "provider": {"corp"}}); resp.StatusCode != http.StatusSeeOther ||
+			!strings.HasPrefix(resp.Header.Get("Location"), "/_gatehouse/account/confirm?") || !strings.Contains(resp.Header.Get("Location"), "strict=1") {
+			t.Fatalf("link without proof: %d to %q, want the strict confirm step:\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 		if resp, _ := post(thief, url.Values{"action": {"idp_link"}, "provider": {"corp"}, "password": {"a guess"}}); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("link with a wrong password: %d, want 401", resp.StatusCode)
@@ -616,8 +617,9 @@ func TestFederation(t *testing.T) {
 		if !strings.Contains(body, `id="unlink-corp"`) {
 			t.Fatalf("account page lists no Unlink for corp:\n%s", body)
 		}
-		if resp, _ := post(thief, url.Values{"action": {"idp_unlink"}, "provider": {"corp"}}); resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("unlink without proof: %d, want 401", resp.StatusCode)
+		if resp, _ := post(thief, url.Values{"action": {"idp_unlink"}, "provider": {"corp"}}); resp.StatusCode != http.StatusSeeOther ||
+			!strings.HasPrefix(resp.Header.Get("Location"), "/_gatehouse/account/confirm?") {
+			t.Fatalf("unlink without proof: %d to %q, want the confirm step", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		resp, _ = post(c, url.Values{"action": {"idp_unlink"}, "provider": {"corp"}, "password": {"an unguessable passphrase 2"}})
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/_gatehouse/account?notice=idp_unlinked" {

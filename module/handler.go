@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/gatehouse-auth/gatehouse/federation/oidcrp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
+	"github.com/gatehouse-auth/gatehouse/metrics"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/pool"
@@ -241,10 +242,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		gwSource = middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath}
 	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		BearerChecked: bearerChecked(p.Metrics),
-		Revocations:   p.Pool.DenyList(),
-		Revoker:       p.Pool,
-		Codec:         codec,
+		BearerChecked:   bearerChecked(p.Metrics),
+		ClaimsRefreshed: claimsRefreshed(p.Metrics),
+		Revocations:     p.Pool.DenyList(),
+		Revoker:         p.Pool,
+		Codec:           codec,
 		Data: &albdata.Signer{
 			Keys:     p.Keys,
 			ARN:      h.Signer,
@@ -287,11 +289,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger:         logger,
 		Sessions:       h.gateway,
 		ClientIP:       clientIP,
-		Throttle:       p.Throttle,
+		Throttle:       countThrottle(p.Metrics, metrics.SurfaceHostedPages, p.Throttle),
 		DeviceCodecs:   p.deviceCodecs(codec),
 		CookiePrefix:   cookiePrefix,
 		Providers:      p.poolProviders(h.OIDCIssuer == ""),
 		Logo:           providerLogo,
+		Brand:          p.Brand,
+		ClientBrands:   p.ClientBrands,
+		Templates:      p.PageTemplates,
+		Now:            clockNamed(p.Config.ReauthClock),
 		Locales:        p.Locales,
 	})
 	if err != nil {

@@ -12,10 +12,12 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/brand"
 	"github.com/gatehouse-auth/gatehouse/cognito"
 	"github.com/gatehouse-auth/gatehouse/cognito/sigv4"
 	"github.com/gatehouse-auth/gatehouse/cognito/srp"
 	"github.com/gatehouse-auth/gatehouse/hostedui"
+	"github.com/gatehouse-auth/gatehouse/metrics"
 	"github.com/gatehouse-auth/gatehouse/middleware"
 	"github.com/gatehouse-auth/gatehouse/middleware/albdata"
 	"github.com/gatehouse-auth/gatehouse/oidc"
@@ -110,11 +112,12 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.gateway, err = middleware.NewGateway(middleware.Config{
-		BearerChecked: bearerChecked(p.Metrics),
-		Revocations:   p.Pool.DenyList(),
-		Revoker:       p.Pool,
-		Source:        middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
-		Codec:         codec,
+		BearerChecked:   bearerChecked(p.Metrics),
+		ClaimsRefreshed: claimsRefreshed(p.Metrics),
+		Revocations:     p.Pool.DenyList(),
+		Revoker:         p.Pool,
+		Source:          middleware.PoolSource{Pool: p.Pool, SignInPath: hostedui.SignInPath},
+		Codec:           codec,
 		Data: &albdata.Signer{
 			Keys:     p.Keys,
 			ARN:      albdata.DefaultARN(h.Pool),
@@ -142,12 +145,16 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 		Logger:       logger,
 		Sessions:     h.gateway,
 		ClientIP:     clientIP,
-		Throttle:     p.Throttle,
+		Throttle:     countThrottle(p.Metrics, metrics.SurfaceHostedPages, p.Throttle),
 		DeviceCodecs: p.deviceCodecs(codec),
 		CookiePrefix: cookiePrefix,
 		Providers:    p.Providers,
 		IssuerSite:   true,
 		Logo:         providerLogo,
+		Brand:        p.Brand,
+		ClientBrands: p.ClientBrands,
+		Templates:    p.PageTemplates,
+		Now:          clockNamed(p.Config.ReauthClock),
 		Locales:      p.Locales,
 	})
 	if err != nil {
@@ -210,7 +217,7 @@ func (h *IDP) Provision(ctx caddy.Context) error {
 			Region:        cc.Region,
 			Pool:          p.Pool,
 			Provider:      h.provider,
-			Throttle:      p.Throttle,
+			Throttle:      countThrottle(p.Metrics, metrics.SurfaceCognitoAPI, p.Throttle),
 			ClientIP:      clientIP,
 			SealKey:       p.MarkerKey,
 			Logger:        logger.Named("cognito"),
@@ -318,6 +325,9 @@ type ClientConfig struct {
 	// (ExplicitAuthFlows names); default ALLOW_USER_SRP_AUTH and
 	// ALLOW_REFRESH_TOKEN_AUTH, as Cognito's.
 	AuthFlows []string `json:"auth_flows,omitempty"`
+	// Branding is the look of the hosted pages of this client's sign-ins,
+	// each option in place of the pool's (package brand).
+	Branding *brand.Config `json:"branding,omitempty"`
 }
 
 func (c ClientConfig) client(secret string) *oidc.Client {
@@ -410,13 +420,16 @@ func adminVerifier(p *Pool, cc *CognitoConfig) (cognito.AdminVerifier, error) {
 	if region == "" {
 		region, _, _ = strings.Cut(cc.PoolID, "_")
 	}
-	var throttle ratelimit.Throttle
+	// sigv4's own default when the store is one host's, made here so
+	// that its refusals are counted too.
+	var throttle ratelimit.Throttle = ratelimit.New(sigv4.DefaultFailureLimits)
 	if store.SharedAcrossHosts(p.Store) {
 		log := caddy.Log().Named("gatehouse.sigv4")
 		throttle = ratelimit.NewShared(p.Store, sigv4.DefaultFailureLimits.Burst, time.Minute, func(err error) {
 			log.Warn("counting a failed signature in the store failed; let through", zap.Error(err))
 		})
 	}
+	throttle = countThrottle(p.Metrics, metrics.SurfaceAdminSignatures, throttle)
 	v, err := sigv4.New(sigv4.Config{
 		Region:   region,
 		Keys:     p.Pool,

@@ -150,8 +150,12 @@ func parseClient(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 			if err := oneArg(d, &c.SigningAlg); err != nil {
 				return err
 			}
+		case "branding":
+			if err := parseBranding(d, &c.Branding); err != nil {
+				return err
+			}
 		default:
-			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation, signing_alg or auth_flows)", c.ID, opt)
+			return d.Errf("client %s: unrecognized option %q (want redirect_uri, post_logout_redirect_uri, secret, public, scopes, grant_types, id_token_ttl, access_token_ttl, refresh_token_ttl, refresh_token_rotation, signing_alg, auth_flows or branding)", c.ID, opt)
 		}
 	}
 	if slices.ContainsFunc(cfg.Clients, func(o ClientConfig) bool { return o.ID == c.ID }) {

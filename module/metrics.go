@@ -5,8 +5,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/gatehouse-auth/gatehouse/mail"
 	"github.com/gatehouse-auth/gatehouse/metrics"
+	"github.com/gatehouse-auth/gatehouse/pool"
 	"github.com/gatehouse-auth/gatehouse/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/sms"
 )
 
 // poolMetrics returns the pool's counters in Caddy's metrics registry
@@ -41,10 +44,31 @@ func bearerChecked(m *metrics.Pool) func(string) {
 	return m.BearerChecked
 }
 
-// countThrottle is t counting its refusals in m, t itself without metrics.
-func countThrottle(m *metrics.Pool, t ratelimit.Throttle) ratelimit.Throttle {
+// countThrottle is t counting its refusals in m under surface (one of
+// metrics.Surfaces), t itself without metrics.
+func countThrottle(m *metrics.Pool, surface string, t ratelimit.Throttle) ratelimit.Throttle {
 	if m == nil {
 		return t
 	}
-	return m.Throttle(t)
+	return m.Throttle(t, surface)
+}
+
+// claimsRefreshed is m's counter of claims refreshes for
+// middleware.Config, nil without metrics.
+func claimsRefreshed(m *metrics.Pool) func(string) {
+	if m == nil {
+		return nil
+	}
+	return m.ClaimsRefreshed
+}
+
+// observeSends counts and times the pool's mail and text messages in m,
+// whatever their sender.
+func observeSends(m *metrics.Pool, acct *pool.AccountConfig) {
+	if acct.Mail != nil {
+		acct.Mail.Mailer = mail.Observed(acct.Mail.Mailer, m.MailSent)
+	}
+	if acct.SMS != nil {
+		acct.SMS.Sender = sms.Observed(acct.SMS.Sender, m.TextSent)
+	}
 }

@@ -400,6 +400,22 @@ func TestPasswordChecksShareTheLockout(t *testing.T) {
 		setup        func(t *testing.T, c *http.Client)
 		refusedFirst int
 	}{
+		{name: "confirm step", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
+			return m.form(t, c, "/_gatehouse/account/confirm", url.Values{"action": {"password"}, "password": {wrong}, "next": {"/_gatehouse/account"}})
+		}},
+		{name: "confirm step, second factor", refusedFirst: 2, setup: func(t *testing.T, c *http.Client) {
+			// An app, so that the step takes codes: wrong codes count
+			// in the same lock.
+			resp, b := m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_add"}, "password": {adaPassword}})
+			wantStatus(t, "adding an app", resp, b, http.StatusOK)
+			secret := secretRE.FindStringSubmatch(b)
+			form := stepForm(t, b)
+			form.Set("code", totpCode(t, secret[1], 0))
+			resp, b = m.post(t, c, "/_gatehouse/mfa/setup", form)
+			wantStatus(t, "confirming the app", resp, b, http.StatusOK)
+		}, try: func(t *testing.T, c *http.Client, _ string) (*http.Response, string) {
+			return m.form(t, c, "/_gatehouse/account/confirm", url.Values{"action": {"code"}, "code": {"000000"}, "next": {"/_gatehouse/account"}})
+		}},
 		{name: "password change", try: func(t *testing.T, c *http.Client, wrong string) (*http.Response, string) {
 			return m.form(t, c, "/_gatehouse/account", url.Values{"action": {"password"}, "current_password": {wrong}, "new_password": {"a fresh start in spring"}})
 		}},
@@ -486,10 +502,11 @@ func TestPasswordChecksShareTheLockout(t *testing.T) {
 		resp, body := m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_codes"}, "password": {"wrong guess"}})
 		wantStatus(t, "wrong password after a right one", resp, body, http.StatusUnauthorized)
 	}
-	// An empty password guesses nothing and counts nothing.
+	// An empty password guesses nothing and counts nothing: the change
+	// goes to the confirm step instead.
 	for range 3 {
 		resp, body := m.form(t, c, "/_gatehouse/account", url.Values{"action": {"mfa_codes"}})
-		wantStatus(t, "no password", resp, body, http.StatusUnauthorized)
+		wantStatus(t, "no password", resp, body, http.StatusSeeOther)
 	}
 	if !m.signedIn(t, c) {
 		t.Fatal("signed out without a lock")

@@ -242,7 +242,13 @@ func TestPasskeyJourney(t *testing.T) {
 	signIn(t, c, m.base, "/", adaEmail, adaPassword)
 	auth := testenv.NewAuthenticator(t, "localhost", m.base)
 
-	// The account page offers it; the password is asked again.
+	// The account page offers it once Ada confirmed it's her with her
+	// password (or a passkey); a code would not do.
+	_, body, _ := m.page(t, c, "/_gatehouse/account")
+	if strings.Contains(body, `data-webauthn="register"`) || !strings.Contains(body, `id="passkey-confirm-first"`) {
+		t.Fatalf("account page offers to add a passkey before confirming:\n%s", body)
+	}
+	m.confirmPassword(t, c, adaPassword)
 	_, body, csrf := m.page(t, c, "/_gatehouse/account")
 	if !strings.Contains(body, `data-webauthn="register"`) || !strings.Contains(body, "<noscript>") ||
 		!strings.Contains(body, `<script src="/_gatehouse/static/webauthn.js"`) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -53,8 +54,10 @@ const (
 	DefaultCodeTTL              = 24 * time.Hour
 	DefaultResetCodeTTL         = time.Hour
 	DefaultTemporaryPasswordTTL = 7 * 24 * time.Hour
-	DefaultResendCooldown       = time.Minute
-	DefaultMaxAttempts          = 5
+	// DefaultReauthWindow is how long a "confirm it's you" lasts.
+	DefaultReauthWindow   = 5 * time.Minute
+	DefaultResendCooldown = time.Minute
+	DefaultMaxAttempts    = 5
 )
 
 // AccountConfig is how a pool's users come and go: sign-up, the codes that
@@ -81,12 +84,20 @@ type AccountConfig struct {
 	TemporaryPasswordTTL time.Duration
 	// AllowDelete lets users delete their own account on the account page.
 	AllowDelete bool
+	// ReauthWindow is how long a signed-in user's "confirm it's you" on
+	// the account page lifts the prompt for sensitive changes (default
+	// DefaultReauthWindow).
+	ReauthWindow time.Duration
 	// Mail sends the codes; nil when the pool has no mail, which rules out
 	// open sign-up and password reset.
 	Mail *Messenger
 	// SMS sends codes by text message; nil when the pool has no SMS
 	// sender, and then nothing SMS is offered (phone.go).
 	SMS *Texter
+	// SignInWith is what users sign in with: LoginEmail, LoginUsername
+	// (preferred_username), LoginPhone (a verified phone_number), any of
+	// them; default email alone (aliases.go).
+	SignInWith []string
 }
 
 // Texter is how a pool writes to its users' phones.
@@ -137,6 +148,9 @@ func (c *AccountConfig) setDefaults() {
 	if c.TemporaryPasswordTTL <= 0 {
 		c.TemporaryPasswordTTL = DefaultTemporaryPasswordTTL
 	}
+	if c.ReauthWindow <= 0 {
+		c.ReauthWindow = DefaultReauthWindow
+	}
 	if c.Mail != nil {
 		m := *c.Mail // the caller's stays as given
 		c.Mail = &m
@@ -149,6 +163,25 @@ func (c *AccountConfig) setDefaults() {
 		if c.Mail.Link == nil {
 			c.Mail.Link = func(string, string, string) string { return "" }
 		}
+	}
+	if len(c.SignInWith) == 0 {
+		c.SignInWith = []string{LoginEmail}
+	}
+	c.SignInWith = slices.Clone(c.SignInWith)
+	if slices.Contains(c.SignInWith, LoginUsername) {
+		// The username is an attribute with its own rule; a pool that
+		// signs in with nothing else requires it.
+		attrs := slices.Clone(c.Attributes)
+		i := slices.IndexFunc(attrs, func(a AttributeSpec) bool { return a.Name == AttrUsername })
+		if i < 0 {
+			attrs = append(attrs, AttributeSpec{Name: AttrUsername, MaxLength: 128})
+			i = len(attrs) - 1
+		}
+		attrs[i].username = true
+		if !slices.Contains(c.SignInWith, LoginEmail) && !slices.Contains(c.SignInWith, LoginPhone) {
+			attrs[i].Required = true
+		}
+		c.Attributes = attrs
 	}
 	if c.SMS != nil {
 		t := *c.SMS
@@ -184,6 +217,9 @@ func (c AccountConfig) Validate() error {
 	}
 	if c.SMS != nil && c.SMS.Sender == nil {
 		return errors.New("sms: a sender is required")
+	}
+	if err := ValidateSignInWith(c.SignInWith); err != nil {
+		return err
 	}
 	return ValidateAttributes(c.Attributes)
 }

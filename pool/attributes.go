@@ -35,6 +35,9 @@ type AttributeSpec struct {
 	// Min and Max bound a number.
 	Min *int64 `json:"min,omitempty"`
 	Max *int64 `json:"max,omitempty"`
+	// username: the pool signs in with this attribute (preferred_username
+	// with sign_in_with username), which then follows the username rule.
+	username bool
 }
 
 // Attribute value formats.
@@ -121,6 +124,9 @@ func (a AttributeSpec) Label() string {
 
 // Hint says what a valid value looks like, for the form; "" when obvious.
 func (a AttributeSpec) Hint() string {
+	if a.username {
+		return MsgUsernameFormat
+	}
 	switch a.Format() {
 	case formatPhone:
 		return "International format with country code, such as +14155550123."
@@ -253,6 +259,9 @@ func (a AttributeSpec) Check(value string) string {
 	}
 	if n < a.MinLength {
 		return fmt.Sprintf("Must be at least %d characters.", a.MinLength)
+	}
+	if a.username && !ValidUsername(value) {
+		return MsgUsernameFormat
 	}
 	switch f {
 	case formatPhone:

@@ -34,11 +34,16 @@ const (
 	// AuditRecoveryCodeUsed: a recovery code stood in for a factor.
 	AuditRecoveryCodeUsed = "recovery_code_used"
 	// AuditPasswordChanged: the user changed their password (Detail
-	// "confirmed_by": "passkey" when a passkey stood in for the old one).
+	// "confirmed_by": "passkey" or "password" when a confirmation made
+	// before the change stood in for the old one).
 	AuditPasswordChanged = "password_changed"
 	// AuditPasskeyConfirmed: a signed-in user confirmed it was them with a
 	// passkey, in place of their password, for changes to their account.
 	AuditPasskeyConfirmed = "passkey_confirmed"
+	// AuditReauthenticated: a signed-in user passed the account page's
+	// "confirm it's you" step (Detail "method": password, passkey, otp,
+	// recovery_code).
+	AuditReauthenticated = "reauthenticated"
 	// AuditPasswordReset: the password was set with a mailed code, or by
 	// an administrator (Detail "by": "email_code" or "admin").
 	AuditPasswordReset = "password_reset"
@@ -214,8 +219,19 @@ func (p *Pool) auditSignIn(ctx context.Context, u *store.User, login string, err
 // password for a user without a factor, after the second factor (or its
 // set-up) for the rest. Callers that drive the machine never call it.
 func (p *Pool) SignedIn(ctx context.Context, u *store.User, amr []string) {
-	p.audit(ctx, store.AuditEvent{Type: AuditSignIn, UserID: u.ID, Login: u.Email,
-		Detail: map[string]string{"amr": strings.Join(amr, " ")}})
+	p.signedIn(ctx, u, amr, "")
+}
+
+// signedIn is SignedIn with the step that ended the sign-in (Detail
+// "method": password, second_factor, remembered_device, enrolment,
+// passkey, federated, custom, email_otp), which tells a remembered device
+// apart from a recovery code: both leave amr "pwd mfa".
+func (p *Pool) signedIn(ctx context.Context, u *store.User, amr []string, method string) {
+	detail := map[string]string{"amr": strings.Join(amr, " ")}
+	if method != "" {
+		detail["method"] = method
+	}
+	p.audit(ctx, store.AuditEvent{Type: AuditSignIn, UserID: u.ID, Login: u.Email, Detail: detail})
 }
 
 // auditLockout records that login's failures started a lockout.

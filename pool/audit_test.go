@@ -342,3 +342,45 @@ func TestAuditStoreFailureIsLoggedOnly(t *testing.T) {
 		t.Errorf("failure logged as %v", m)
 	}
 }
+
+// TestConfirmationReauth: a re-authentication the caller vouches for
+// stands in for the password without a check (nothing counted), a new
+// password must still differ from the old one (checked against its hash),
+// and the trail records how the change was confirmed and the
+// re-authentication itself.
+func TestConfirmationReauth(t *testing.T) {
+	p, _, _ := auditPool(t, Config{})
+	ctx := context.Background()
+	u, err := p.CreateUser(ctx, NewUser{Email: "ada@example.com", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Confirm(ctx, u.ID, Confirmation{Reauth: "otp"}); err != nil {
+		t.Fatalf("confirm by an earlier code: %v", err)
+	}
+	if _, err := p.Confirm(ctx, u.ID, Confirmation{}); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("confirm by nothing: %v", err)
+	}
+	byPassword := Confirmation{Reauth: "password"}
+	if _, err := p.ChangePassword(ctx, u.ID, byPassword, "correct horse battery"); !errors.As(err, new(*PasswordPolicyError)) {
+		t.Fatalf("the same password again: %v", err)
+	}
+	if _, err := p.ChangePassword(ctx, u.ID, byPassword, "a brand new passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	p.RecordReauthentication(ctx, u, "passkey")
+	var by, method string
+	for _, e := range trail(t, p) {
+		switch e.Type {
+		case AuditPasswordChanged:
+			by = e.Detail["confirmed_by"]
+		case AuditReauthenticated:
+			method = e.Detail["method"]
+		case AuditSignInFailed:
+			t.Errorf("a failure was recorded: %+v", e)
+		}
+	}
+	if by != "password" || method != "passkey" {
+		t.Fatalf("confirmed_by %q, reauthenticated method %q", by, method)
+	}
+}

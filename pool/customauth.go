@@ -151,9 +151,9 @@ func (p *Pool) InitiateCustomAuth(ctx context.Context, a CustomAuth) (*AuthStep,
 	if !p.CustomAuthOn() {
 		return nil, ErrCustomAuthUnavailable
 	}
-	email, eerr := NormalizeEmail(a.Username)
+	email, _ := p.LoginKey(a.Username)
 	login := email
-	if eerr != nil {
+	if email == "" {
 		login = a.Username
 	}
 	failures, err := p.checkLock(ctx, email)
@@ -171,13 +171,11 @@ func (p *Pool) InitiateCustomAuth(ctx context.Context, a CustomAuth) (*AuthStep,
 		}
 		run.history = []ChallengeResult{{ChallengeName: challengeSRPA, ChallengeResult: true}}
 	}
-	if eerr == nil {
-		u, err := p.store.UserByEmail(ctx, email)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		run.user = u
+	_, u, err := p.lookupLogin(ctx, a.Username)
+	if err != nil {
+		return nil, err
 	}
+	run.user = u
 	return p.customNext(ctx, run)
 }
 

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 
 	"github.com/google/uuid"
@@ -255,6 +256,9 @@ func (p *Pool) createFederated(ctx context.Context, a FederatedAuth, email strin
 			p.FederationFailed(ctx, id.Provider, FederationEmailTaken, "")
 			return nil, ErrFederatedEmailTaken
 		}
+		if err := p.dropTakenAliases(ctx, attrs); err != nil {
+			return nil, err
+		}
 		u := &store.User{
 			ID:            uuid.NewString(),
 			Email:         email,
@@ -336,6 +340,21 @@ func (p *Pool) refreshAttributes(ctx context.Context, u *store.User, id External
 	}
 	if u.Status == store.StatusExternalProvider && verified && email != u.Email {
 		up.Email, up.EmailVerified = &email, ptrTo(true)
+	}
+	if up.SetAttributes != nil {
+		// An alias another account has stays as it is here.
+		taken := maps.Clone(up.SetAttributes)
+		if err := p.dropTakenAliases(ctx, taken); err != nil {
+			return nil, err
+		}
+		for _, k := range []string{AttrUsername, AttrPhoneVerified} {
+			if _, ok := taken[k]; !ok {
+				delete(up.SetAttributes, k)
+			}
+		}
+		if len(up.SetAttributes) == 0 {
+			up.SetAttributes = nil
+		}
 	}
 	if up.Name == nil && up.SetAttributes == nil && up.Email == nil {
 		return u, nil

@@ -165,6 +165,17 @@ func (p *Pool) PrepareSignUp(ctx context.Context, req SignUpRequest) (*PendingSi
 	if err != nil {
 		return nil, err
 	}
+	// A username another account has is said to be taken, before the
+	// answer: a sign-up cannot give a name it cannot have (README,
+	// "Sign-in aliases"). Every sign-up with a username costs this one
+	// read, taken or not.
+	if un := attrs[AttrUsername]; un != "" {
+		if _, err := p.checkUsernameFree(ctx, un, ""); errors.Is(err, ErrUsernameTaken) {
+			return nil, FieldErrors{AttrUsername: MsgUsernameTaken}
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	name := attrs["name"]
 	delete(attrs, "name")
 	id := uuid.NewString()
@@ -267,6 +278,23 @@ func (p *Pool) createPending(ctx context.Context, s *PendingSignUp, coolingSince
 		// The pre sign-up hook vouched for the sign-up: no code, and, as
 		// Cognito's, no post confirmation call.
 		u.Status, u.EmailVerified = store.StatusConfirmed, s.verified
+	}
+	if un := attrs[AttrUsername]; un != "" {
+		// A pending sign-up holding the name gives it way; one taken
+		// since PrepareSignUp said it was free (a race) is left out:
+		// the account is made without it, and its owner picks another
+		// on the account page.
+		holder, err := p.checkUsernameFree(ctx, un, u.ID)
+		switch {
+		case errors.Is(err, ErrUsernameTaken):
+			delete(attrs, AttrUsername)
+		case err != nil:
+			return err
+		default:
+			if err := p.freeUsername(ctx, holder); err != nil {
+				return err
+			}
+		}
 	}
 	if err := p.store.CreateUser(ctx, u); err != nil {
 		return err
@@ -438,16 +466,18 @@ func (p *Pool) checkPassword(ctx context.Context, u *store.User, password string
 
 // userForCode finds the user a code is mailed to; any failure to find one
 // is ErrWrongCode, so the answer says nothing about which addresses exist.
+//
+// The login may be any of the pool's sign-in kinds (aliases.go): a
+// forgotten password is asked for with what the user signs in with.
 func (p *Pool) userForCode(ctx context.Context, email string) (*store.User, error) {
-	e, err := NormalizeEmail(email)
+	_, u, err := p.lookupLogin(ctx, email)
 	if err != nil {
+		return nil, err
+	}
+	if u == nil {
 		return nil, ErrWrongCode
 	}
-	u, err := p.store.UserByEmail(ctx, e)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrWrongCode
-	}
-	return u, err
+	return u, nil
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -493,7 +523,7 @@ func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
 		return ErrMailUnavailable
 	}
 	u, err := p.userForCode(ctx, email)
-	if errors.Is(err, ErrWrongCode) && p.MigrationOn() {
+	if errors.Is(err, ErrWrongCode) && p.MigrationOn() && p.SignsInWith(LoginEmail) {
 		if norm, nerr := NormalizeEmail(email); nerr == nil {
 			m, merr := p.migrate(ctx, MigrationForgotPassword, email, norm, "", nil)
 			if merr != nil {
@@ -538,8 +568,8 @@ func (p *Pool) ForgotPassword(ctx context.Context, email string) error {
 // mailed (it proved the mailbox), and every session and refresh token they
 // had is revoked.
 func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword string) (*store.User, error) {
-	e, err := NormalizeEmail(email)
-	if err != nil {
+	e, _ := p.LoginKey(email)
+	if e == "" {
 		return nil, ErrWrongCode
 	}
 	if err := p.policy.CheckFor(newPassword, e); err != nil {
@@ -583,6 +613,12 @@ func (p *Pool) ResetPassword(ctx context.Context, email, code, newPassword strin
 	// keep the owner out.
 	if err := p.clearFailures(ctx, e); err != nil {
 		return nil, err
+	}
+	if u.Email != e {
+		// Asked for by an alias: the address's own count ends too.
+		if err := p.clearFailures(ctx, u.Email); err != nil {
+			return nil, err
+		}
 	}
 	if u, err = p.User(ctx, u.ID); err != nil {
 		return nil, err
@@ -689,6 +725,32 @@ func (p *Pool) VerifyPassword(ctx context.Context, userID, password string) (*st
 type Confirmation struct {
 	Password string
 	Passkey  bool
+	// Reauth, when not empty, is how the user confirmed it was them
+	// moments ago ("password", "passkey", ...), which the caller vouches
+	// for as it does for Passkey; it is recorded with the change.
+	Reauth string
+}
+
+// proved reports whether c stands without a password typed with it.
+func (c Confirmation) proved() bool { return c.Passkey || c.Reauth != "" }
+
+// by is how c was confirmed, for the audit trail; "" for a password typed
+// with the change.
+func (c Confirmation) by() string {
+	if c.Reauth != "" {
+		return c.Reauth
+	}
+	if c.Passkey {
+		return "passkey"
+	}
+	return ""
+}
+
+// RecordReauthentication audits that u confirmed it was them by method
+// (AuditReauthenticated); the caller checked the proof.
+func (p *Pool) RecordReauthentication(ctx context.Context, u *store.User, method string) {
+	p.audit(ctx, store.AuditEvent{Type: AuditReauthenticated, UserID: u.ID, Login: u.Email,
+		Detail: map[string]string{"method": method}})
 }
 
 // Confirm checks c for a signed-in user and returns them; a wrong or
@@ -696,7 +758,7 @@ type Confirmation struct {
 // checked counts in the login's lockout (VerifyPassword): a
 // *LockedOutError means the login is locked.
 func (p *Pool) Confirm(ctx context.Context, userID string, c Confirmation) (*store.User, error) {
-	if c.Passkey {
+	if c.proved() {
 		return p.User(ctx, userID)
 	}
 	return p.VerifyPassword(ctx, userID, c.Password)
@@ -715,7 +777,7 @@ func (p *Pool) ChangePassword(ctx context.Context, userID string, c Confirmation
 		return nil, err
 	}
 	same := newPassword == c.Password
-	if c.Passkey {
+	if c.proved() {
 		// The old password was not typed: compare with its hash.
 		if same, _, err = p.hasher.Verify(ctx, newPassword, u.PasswordHash); err != nil && !errors.Is(err, ErrMalformedHash) {
 			return nil, err
@@ -738,8 +800,8 @@ func (p *Pool) ChangePassword(ctx context.Context, userID string, c Confirmation
 	u.PasswordHash = hash
 	p.keepSRPVerifier(ctx, u, newPassword)
 	e := store.AuditEvent{Type: AuditPasswordChanged, UserID: u.ID, Login: u.Email}
-	if c.Passkey {
-		e.Detail = map[string]string{"confirmed_by": "passkey"}
+	if by := c.by(); by != "" {
+		e.Detail = map[string]string{"confirmed_by": by}
 	}
 	p.audit(ctx, e)
 	if err := p.signOutEverywhere(ctx, u.ID); err != nil {
@@ -786,6 +848,18 @@ func (p *Pool) UpdateProfile(ctx context.Context, userID string, values map[stri
 	if len(fe) > 0 {
 		return nil, fe
 	}
+	if un, ok := up.SetAttributes[AttrUsername]; ok {
+		holder, err := p.checkUsernameFree(ctx, un, userID)
+		if errors.Is(err, ErrUsernameTaken) {
+			return nil, FieldErrors{AttrUsername: MsgUsernameTaken}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := p.freeUsername(ctx, holder); err != nil {
+			return nil, err
+		}
+	}
 	if number, ok := up.SetAttributes[AttrPhone]; ok || slices.Contains(up.DeleteAttributes, AttrPhone) {
 		u, err := p.User(ctx, userID)
 		if err != nil {
@@ -798,6 +872,14 @@ func (p *Pool) UpdateProfile(ctx context.Context, userID string, values map[stri
 		}
 	}
 	if err := p.store.UpdateUser(ctx, userID, up); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// Only an alias key can conflict here: a username taken
+			// meanwhile, or (an administrator's) verified number.
+			if _, ok := up.SetAttributes[AttrUsername]; ok {
+				return nil, FieldErrors{AttrUsername: MsgUsernameTaken}
+			}
+			return nil, ErrPhoneTaken
+		}
 		return nil, mapNotFoundErr(err)
 	}
 	return p.User(ctx, userID)

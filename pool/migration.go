@@ -128,6 +128,9 @@ func (p *Pool) migrate(ctx context.Context, source, login, email, password strin
 			return migrated{}, err
 		}
 	}
+	if err := p.dropTakenAliases(ctx, u.Attributes); err != nil {
+		return migrated{}, err
+	}
 	err = p.store.CreateUser(ctx, u)
 	if errors.Is(err, store.ErrConflict) {
 		// The same first sign-in, elsewhere, made the user meanwhile (or

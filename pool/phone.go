@@ -145,6 +145,12 @@ func (p *Pool) VerifyPhone(ctx context.Context, userID, code string) (*store.Use
 		return nil, ErrCodeExpired
 	}
 	if err := p.store.UpdateUser(ctx, u.ID, store.UserUpdate{SetAttributes: map[string]string{AttrPhoneVerified: "true"}}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// The pool signs in with numbers and another account has
+			// verified this one. Only whoever received the code learns
+			// it, and not which account.
+			return nil, ErrPhoneTaken
+		}
 		return nil, mapNotFoundErr(err)
 	}
 	p.auditUser(ctx, AuditPhoneVerified, u.ID, "number", sms.Mask(number))
@@ -180,7 +186,11 @@ func (p *Pool) setPhoneVerified(ctx context.Context, userID string, verified boo
 	} else {
 		up.DeleteAttributes = []string{AttrPhoneVerified}
 	}
-	return mapNotFoundErr(p.store.UpdateUser(ctx, userID, up))
+	err := p.store.UpdateUser(ctx, userID, up)
+	if errors.Is(err, store.ErrConflict) {
+		return ErrPhoneTaken
+	}
+	return mapNotFoundErr(err)
 }
 
 // resetByText reports whether a password reset code for u goes by SMS:

@@ -213,6 +213,9 @@ func New(ctx context.Context, s store.Store, cfg Config) (*Pool, error) {
 	if p.secrets, err = newSecretBox(ctx, s, cfg.MFA.SecretKey, cfg.MFA.PreviousSecretKeys); err != nil {
 		return nil, err
 	}
+	if err := p.keepAliases(ctx, bgLog); err != nil {
+		return nil, err
+	}
 	p.deny = newDenyList(s, p.now)
 	if err := p.deny.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("loading revocations: %w", err)
@@ -317,6 +320,10 @@ func (p *Pool) CreateUser(ctx context.Context, nu NewUser) (*store.User, error) 
 		// whoever made it proved nothing, and must not keep the address
 		// (or hand the invitee a password of their own choosing).
 		pending, lerr := p.store.UserByEmail(ctx, email)
+		if errors.Is(lerr, store.ErrNotFound) {
+			// Not the address: an alias another account has.
+			return nil, p.aliasConflict(ctx, attrs)
+		}
 		if lerr != nil || pending.Status != store.StatusUnconfirmed || try > 0 {
 			return nil, ErrUserExists
 		}
@@ -342,7 +349,9 @@ func (p *Pool) SignIn(ctx context.Context, login, password string) (*store.User,
 // sign-up has, with another password) is first asked of the migration
 // hook, if the pool has one (migration.go).
 func (p *Pool) signIn(ctx context.Context, login, password string) (*store.User, error) {
-	email, eerr := NormalizeEmail(login)
+	// email is the login as counted and audited: an address, a folded
+	// username or a number (aliases.go), each its own lockout.
+	email, kind := p.LoginKey(login)
 	// A locked-out login is refused before any lookup or hashing, and
 	// alike whether or not it has an account.
 	failures, lerr := p.checkLock(ctx, email)
@@ -350,12 +359,8 @@ func (p *Pool) signIn(ctx context.Context, login, password string) (*store.User,
 		p.auditSignIn(ctx, nil, email, lerr)
 		return nil, lerr
 	}
-	var u *store.User
-	err := eerr
-	if err == nil {
-		u, err = p.store.UserByEmail(ctx, email)
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrInvalidEmail) {
+	_, u, err := p.lookupLogin(ctx, login)
+	if err != nil {
 		return nil, err // the store failed: not the user's fault, not a "no"
 	}
 	// The hook is asked before the password is checked, for every
@@ -366,7 +371,9 @@ func (p *Pool) signIn(ctx context.Context, login, password string) (*store.User,
 		p.auditSignIn(ctx, u, email, err)
 		return nil, err
 	}
-	migrate := eerr == nil && p.MigrationOn()
+	// The old system is asked about addresses: the user it vouches for
+	// is made with the address asked (migration.go).
+	migrate := email != "" && kind == LoginEmail && p.SignsInWith(LoginEmail) && p.MigrationOn()
 	if u == nil && migrate {
 		m, err := p.migrate(ctx, MigrationAuthentication, login, email, password, nil)
 		if err != nil {

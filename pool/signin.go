@@ -350,7 +350,7 @@ func (p *Pool) authenticated(ctx context.Context, u *store.User, amr []string, m
 		p.auditSignIn(ctx, u, u.Email, err)
 		return nil, err
 	}
-	p.SignedIn(ctx, u, amr)
+	p.signedIn(ctx, u, amr, method)
 	return &AuthStep{User: u, Auth: &Authentication{User: u, AMR: amr, AuthTime: p.now(), Method: method, RecoveryCodes: codes}}, nil
 }
 

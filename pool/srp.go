@@ -234,7 +234,7 @@ func (p *Pool) InitiateSRPAuth(ctx context.Context, a SRPAuth) (*AuthStep, error
 	if err != nil {
 		return nil, ErrInvalidSRPA
 	}
-	email, _ := NormalizeEmail(a.Username)
+	email, _ := p.LoginKey(a.Username)
 	if _, err := p.checkLock(ctx, email); err != nil {
 		p.auditSignIn(ctx, nil, email, err)
 		return nil, err
@@ -246,27 +246,23 @@ func (p *Pool) InitiateSRPAuth(ctx context.Context, a SRPAuth) (*AuthStep, error
 // client's A (a user's, or a decoy's), carrying custom, the history of a
 // CUSTOM_AUTH run it belongs to (nil for USER_SRP_AUTH).
 func (p *Pool) srpStep(ctx context.Context, client, username string, A *big.Int, custom []ChallengeResult) (*AuthStep, error) {
-	email, eerr := NormalizeEmail(username)
+	email, _ := p.LoginKey(username)
 	key, err := p.decoyKey(ctx)
 	if err != nil {
 		return nil, err
 	}
 	login := email
-	if eerr != nil {
-		login = username // not an address: no user has it
+	if email == "" {
+		login = username // no login's shape: no user has it
 	}
 	s := session{Name: ChallengePasswordVerifier, Flow: FlowSignIn, Login: email, Decoy: true, Custom: custom}
 	var rec srpRecord
 	s.SRPUser, rec = decoy(key, login)
-	var u *store.User
-	if eerr == nil {
-		u, err = p.store.UserByEmail(ctx, email)
-		if errors.Is(err, store.ErrNotFound) {
-			u, err = nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	// Any of the pool's sign-in kinds (aliases.go): the verifier is the
+	// user's, made with their id, whichever login found them.
+	_, u, err := p.lookupLogin(ctx, username)
+	if err != nil {
+		return nil, err
 	}
 	// As SignIn: the hook before any proof of the password, for every
 	// login (userNotFound for an unknown one).
@@ -306,8 +302,10 @@ func (p *Pool) srpStep(ctx context.Context, client, username string, A *big.Int,
 		return nil, err
 	}
 	raw, _ := base64.RawURLEncoding.DecodeString(tok)
+	// The login as typed (normalized), never the account's address: a
+	// username's challenge must not tell whose it is.
 	shown := email
-	if eerr != nil {
+	if email == "" {
 		shown = username
 	}
 	return &AuthStep{Challenge: &Challenge{Name: ChallengePasswordVerifier, Session: tok, Flow: FlowSignIn,

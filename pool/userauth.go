@@ -204,21 +204,16 @@ func (p *Pool) userAuthLogin(ctx context.Context, username string) (string, *sto
 	if username == "" || len(username) > 254 || !utf8.ValidString(username) {
 		return "", nil, ErrInvalidCredentials
 	}
-	email, err := NormalizeEmail(username)
-	if err != nil {
-		// The lookup an address costs, so that a non-address answers in
-		// the same time.
-		_, _ = p.store.UserByEmail(ctx, "invalid@invalid.invalid")
-		return username, nil, nil
-	}
-	u, err := p.store.UserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return email, nil, nil
-	}
+	// Any of the pool's sign-in kinds (aliases.go); a login of no kind
+	// costs the same read and is kept as given.
+	key, u, err := p.lookupLogin(ctx, username)
 	if err != nil {
 		return "", nil, err
 	}
-	return email, u, nil
+	if key == "" {
+		return username, nil, nil
+	}
+	return key, u, nil
 }
 
 // userAuthSession is a USER_AUTH step's state: the login, and the user

@@ -333,6 +333,10 @@ type Store interface {
 	// ImportStore writes users in bulk (importing.go).
 	ImportStore
 
+	// AliasStore finds users by username or verified phone number
+	// (aliases.go).
+	AliasStore
+
 	// Close releases the store's connections.
 	Close() error
 }

@@ -141,12 +141,8 @@ func (f *Facebook) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("facebook: scopes needs one or more permissions")
 			}
 		default:
-			ok, err := f.ParseOption(d)
-			if err != nil {
+			if err := f.ParseOptionOrRefuse(d, "facebook"); err != nil {
 				return err
-			}
-			if !ok {
-				return d.Errf("facebook: unknown option %q", opt)
 			}
 		}
 	}

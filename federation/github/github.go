@@ -137,12 +137,8 @@ func (g *GitHub) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			g.AllowedOrganizations = append(g.AllowedOrganizations, orgs...)
 		default:
-			ok, err := g.ParseOption(d)
-			if err != nil {
+			if err := g.ParseOptionOrRefuse(d, "github"); err != nil {
 				return err
-			}
-			if !ok {
-				return d.Errf("github: unknown option %q", opt)
 			}
 		}
 	}

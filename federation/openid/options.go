@@ -152,12 +152,8 @@ func parseBlock(d *caddyfile.Dispenser, common *federation.Common, own func(kind
 		if ok {
 			continue
 		}
-		ok, err = common.ParseOption(d)
-		if err != nil {
+		if err := common.ParseOptionOrRefuse(d, "idp "+kind); err != nil {
 			return err
-		}
-		if !ok {
-			return d.Errf("idp %s: unknown option %q", kind, opt)
 		}
 	}
 	return nil

@@ -269,12 +269,8 @@ func (p *Provider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				p.TrustEmail = v
 			}
 		default:
-			ok, err := p.Common.ParseOption(d)
-			if err != nil {
+			if err := p.Common.ParseOptionOrRefuse(d, "saml"); err != nil {
 				return err
-			}
-			if !ok {
-				return d.Errf("saml: unknown option %q", opt)
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 // the time the store recorded. u.Groups and u.Identities are ignored. A
 // taken id or email gives store.ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "CreateUser", &err)
 	defer done()
 	const op = "create user"
 	ins, err := s.userInsert(op, u)
@@ -28,10 +30,11 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) (err error) {
 
 // userInsert is a user checked and encoded for its INSERT.
 type userInsert struct {
-	u     *store.User
-	attrs string
-	now   time.Time
-	ts    any
+	u                     *store.User
+	attrs                 string
+	now                   time.Time
+	ts                    any
+	usernameKey, phoneKey any
 }
 
 func (s *Store) userInsert(op string, u *store.User) (userInsert, error) {
@@ -47,15 +50,27 @@ func (s *Store) userInsert(op string, u *store.User) (userInsert, error) {
 	if err != nil {
 		return userInsert{}, err
 	}
-	return userInsert{u: u, attrs: attrs, now: now, ts: ts}, nil
+	un, ph := s.aliases.keys(u.Attributes)
+	return userInsert{u: u, attrs: attrs, now: now, ts: ts, usernameKey: un, phoneKey: ph}, nil
 }
 
 func (in userInsert) exec(ctx context.Context, c conn) error {
 	u := in.u
+	if in.usernameKey == nil && in.phoneKey == nil {
+		// No alias: the columns' default (NULL), and the statement of
+		// every schema since 0001.
+		_, err := c.exec(ctx, `INSERT INTO users
+			(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts)
+		return err
+	}
 	_, err := c.exec(ctx, `INSERT INTO users
-		(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts)
+		(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at,
+		 username_key, phone_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, in.attrs, in.ts, in.ts,
+		in.usernameKey, in.phoneKey)
 	return err
 }
 
@@ -94,7 +109,7 @@ func (s *Store) userWhere(ctx context.Context, query, arg string) (*store.User, 
 
 // UserByID returns the user with that id, or store.ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (_ *store.User, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UserByID", &err)
 	defer done()
 	return s.userWhere(ctx, s.userByID, id)
 }
@@ -102,7 +117,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (_ *store.User, err err
 // UserByEmail returns the user with exactly that email, or store.ErrNotFound.
 // The email is compared byte for byte: normalizing it is the pool's job.
 func (s *Store) UserByEmail(ctx context.Context, email string) (_ *store.User, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UserByEmail", &err)
 	defer done()
 	return s.userWhere(ctx, s.userByEmail, email)
 }
@@ -114,7 +129,7 @@ const defaultListLimit = 100
 // ListUsers returns up to opts.Limit users whose email sorts after opts.After,
 // ordered by email (byte order).
 func (s *Store) ListUsers(ctx context.Context, opts store.ListOptions) (_ []*store.User, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ListUsers", &err)
 	defer done()
 	limit := opts.Limit
 	if limit <= 0 {
@@ -134,7 +149,7 @@ func (s *Store) updateOne(ctx context.Context, op, query string, args ...any) er
 // UpdatedAt and deletes the user's SRP verifier; an unknown user gives
 // store.ErrNotFound.
 func (s *Store) UpdatePassword(ctx context.Context, userID, hash, status string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UpdatePassword", &err)
 	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
@@ -155,7 +170,7 @@ func (s *Store) UpdatePassword(ctx context.Context, userID, hash, status string)
 // SetEnabled enables or disables a user and bumps UpdatedAt; an unknown user
 // gives store.ErrNotFound.
 func (s *Store) SetEnabled(ctx context.Context, userID string, enabled bool) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SetEnabled", &err)
 	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
@@ -170,7 +185,7 @@ func (s *Store) SetEnabled(ctx context.Context, userID string, enabled bool) (er
 // gives store.ErrNotFound. Revocations naming the user are kept: they must
 // outlive the account.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteUser", &err)
 	defer done()
 	return s.updateOne(ctx, "delete user", `DELETE FROM users WHERE id = ?`, userID)
 }
@@ -180,7 +195,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (err error) {
 // attributes both land. An email taken by another user gives
 // store.ErrConflict; an unknown user store.ErrNotFound.
 func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpdate) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UpdateUser", &err)
 	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
@@ -225,6 +240,16 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpda
 				return err
 			}
 			set("attributes", enc)
+			// The alias keys follow their attributes in the same
+			// statement: a key another user has is a unique violation.
+			touchedU, touchedP := store.AliasTouched(append(slices.Collect(maps.Keys(up.SetAttributes)), up.DeleteAttributes...)...)
+			un, ph := s.aliases.keys(attrs)
+			if touchedU {
+				set("username_key", un)
+			}
+			if touchedP {
+				set("phone_key", ph)
+			}
 		}
 		_, err = c.exec(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, userID)...)
 		return err
@@ -236,7 +261,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, up store.UserUpda
 // has that name; adding twice is not an error. An unknown user gives
 // store.ErrNotFound.
 func (s *Store) AddToGroup(ctx context.Context, userID, group string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "AddToGroup", &err)
 	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
@@ -264,7 +289,7 @@ func (s *Store) AddToGroup(ctx context.Context, userID, group string) (err error
 // RemoveFromGroup ends a membership; removing a non-member, or a member of an
 // unknown user, is not an error.
 func (s *Store) RemoveFromGroup(ctx context.Context, userID, group string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RemoveFromGroup", &err)
 	defer done()
 	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `DELETE FROM user_groups WHERE user_id = ? AND group_name = ?`, userID, group)
@@ -278,7 +303,7 @@ func (s *Store) RemoveFromGroup(ctx context.Context, userID, group string) (err 
 // deny list, forgetting an entry too early is a security hole, keeping it too
 // long only costs a row.
 func (s *Store) Revoke(ctx context.Context, r store.Revocation) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "Revoke", &err)
 	defer done()
 	if (r.SessionID == "") == (r.UserID == "") {
 		return s.invalid("revoke", "exactly one of SessionID and UserID must be set")
@@ -300,7 +325,7 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) (err error) {
 // expired by now, oldest first (ties in insertion order). A zero since
 // returns them all.
 func (s *Store) RevocationsSince(ctx context.Context, since time.Time) (_ []store.Revocation, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RevocationsSince", &err)
 	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
@@ -338,7 +363,7 @@ func (s *Store) RevocationsSince(ctx context.Context, since time.Time) (_ []stor
 // PurgeRevocations forgets entries whose Expires is before now. Entries that
 // never expire are kept.
 func (s *Store) PurgeRevocations(ctx context.Context, now time.Time) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "PurgeRevocations", &err)
 	defer done()
 	return s.deleteBefore(ctx, "purge revocations", `DELETE FROM revocations WHERE expires < ?`, now)
 }
@@ -362,7 +387,7 @@ func (s *Store) deleteBefore(ctx context.Context, op, query string, before time.
 // Keys returns the keys of one kind, newest CreatedAt first (ties: the one
 // added last first); an unknown kind gives an empty slice, not an error.
 func (s *Store) Keys(ctx context.Context, kind string) (_ []store.Key, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "Keys", &err)
 	defer done()
 	rows, err := s.read().query(ctx, `SELECT kind, id, material, created_at, not_after FROM keys
 		WHERE kind = ? ORDER BY created_at DESC, `+s.d.KeyOrder()+` DESC`, kind)
@@ -380,7 +405,7 @@ func (s *Store) Keys(ctx context.Context, kind string) (_ []store.Key, err error
 // k.CreatedAt is recorded as now, so a caller minting a key need not set it
 // while one importing a key keeps its original date.
 func (s *Store) AddKey(ctx context.Context, k store.Key) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "AddKey", &err)
 	defer done()
 	if k.Kind == "" || k.ID == "" {
 		return s.invalid("add key", "kind and id are required")
@@ -400,7 +425,7 @@ func (s *Store) AddKey(ctx context.Context, k store.Key) (err error) {
 
 // DeleteKey removes a key; store.ErrNotFound if kind+ID does not exist.
 func (s *Store) DeleteKey(ctx context.Context, kind, id string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteKey", &err)
 	defer done()
 	return s.updateOne(ctx, "delete key", `DELETE FROM keys WHERE kind = ? AND id = ?`, kind, id)
 }
@@ -408,7 +433,7 @@ func (s *Store) DeleteKey(ctx context.Context, kind, id string) (err error) {
 // SaveVerificationCode stores c, replacing the user's code of the same
 // purpose; an unknown user gives store.ErrNotFound.
 func (s *Store) SaveVerificationCode(ctx context.Context, c store.VerificationCode) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SaveVerificationCode", &err)
 	defer done()
 	const op = "save verification code"
 	if c.UserID == "" || c.Purpose == "" || c.Expires.IsZero() {
@@ -450,7 +475,7 @@ func (s *Store) scanCode(sc scanner) (*store.VerificationCode, error) {
 
 // VerificationCode returns the user's code of that purpose, expired or not.
 func (s *Store) VerificationCode(ctx context.Context, userID, purpose string) (_ *store.VerificationCode, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "VerificationCode", &err)
 	defer done()
 	c, err := s.scanCode(s.read().queryRow(ctx, codeSelect, userID, purpose))
 	if err != nil {
@@ -466,7 +491,7 @@ func (s *Store) VerificationCode(ctx context.Context, userID, purpose string) (_
 // the last allowed try, so no number of concurrent guesses gets past
 // maxAttempts.
 func (s *Store) ConsumeVerificationCode(ctx context.Context, userID, purpose, hash string, maxAttempts int, now time.Time) (_ *store.VerificationCode, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ConsumeVerificationCode", &err)
 	defer done()
 	const op = "consume verification code"
 	if maxAttempts < 1 {
@@ -509,7 +534,7 @@ func (s *Store) ConsumeVerificationCode(ctx context.Context, userID, purpose, ha
 
 // DeleteVerificationCode removes the user's code of that purpose, if any.
 func (s *Store) DeleteVerificationCode(ctx context.Context, userID, purpose string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteVerificationCode", &err)
 	defer done()
 	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `DELETE FROM verification_codes WHERE user_id = ? AND purpose = ?`, userID, purpose)

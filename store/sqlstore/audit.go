@@ -13,7 +13,7 @@ import (
 // Ids only grow, in the order appends reach the database, and are never
 // reused, purged ones included.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "AppendAudit", &err)
 	defer done()
 	const op = "append audit"
 	if e.Type == "" {
@@ -38,7 +38,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (err error)
 // AuditEvents returns the events q selects, highest id first. The filters
 // are bound as parameters; only the shape of the WHERE clause varies.
 func (s *Store) AuditEvents(ctx context.Context, q store.AuditQuery) (_ []store.AuditEvent, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "AuditEvents", &err)
 	defer done()
 	var (
 		where []string
@@ -97,7 +97,7 @@ func (s *Store) AuditEvents(ctx context.Context, q store.AuditQuery) (_ []store.
 // PurgeAudit forgets events whose At is before before. The id counter is
 // kept, so ids given later stay above every id given before.
 func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "PurgeAudit", &err)
 	defer done()
 	return s.deleteBefore(ctx, "purge audit", `DELETE FROM audit_events WHERE at < ?`, before)
 }
@@ -105,7 +105,7 @@ func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (err error) {
 // CountHit adds one to key's count in the window starting at start and
 // returns it with the previous window's count, in one transaction.
 func (s *Store) CountHit(ctx context.Context, key string, start time.Time, length time.Duration) (cur, prev int64, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "CountHit", &err)
 	defer done()
 	const op = "count hit"
 	if key == "" || length <= 0 {
@@ -130,7 +130,7 @@ func (s *Store) CountHit(ctx context.Context, key string, start time.Time, lengt
 
 // PurgeHits forgets the windows that started before before.
 func (s *Store) PurgeHits(ctx context.Context, before time.Time) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "PurgeHits", &err)
 	defer done()
 	return s.deleteBefore(ctx, "purge hits", `DELETE FROM rate_hits WHERE window_start < ?`, before)
 }

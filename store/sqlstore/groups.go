@@ -41,7 +41,7 @@ func (s *Store) precedenceArg(op string, p *int) (any, error) {
 // CreateGroup stores g and writes back the times the store recorded; a
 // taken name gives store.ErrConflict.
 func (s *Store) CreateGroup(ctx context.Context, g *store.Group) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "CreateGroup", &err)
 	defer done()
 	const op = "create group"
 	if g.Name == "" || !utf8.ValidString(g.Name) || !utf8.ValidString(g.Description) {
@@ -70,7 +70,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *store.Group) (err error) {
 
 // GroupByName returns the group, or store.ErrNotFound.
 func (s *Store) GroupByName(ctx context.Context, name string) (_ *store.Group, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "GroupByName", &err)
 	defer done()
 	g, err := s.scanGroup(s.read().queryRow(ctx, `SELECT `+groupColumns+` FROM groups WHERE name = ?`, name))
 	if err != nil {
@@ -82,7 +82,7 @@ func (s *Store) GroupByName(ctx context.Context, name string) (_ *store.Group, e
 // UpdateGroup applies up and bumps UpdatedAt; an unknown group gives
 // store.ErrNotFound.
 func (s *Store) UpdateGroup(ctx context.Context, name string, up store.GroupUpdate) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UpdateGroup", &err)
 	defer done()
 	const op = "update group"
 	now, err := s.time(s.d.Now())
@@ -111,7 +111,7 @@ func (s *Store) UpdateGroup(ctx context.Context, name string, up store.GroupUpda
 // foreign key's ON DELETE CASCADE. An unknown group gives
 // store.ErrNotFound.
 func (s *Store) DeleteGroup(ctx context.Context, name string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteGroup", &err)
 	defer done()
 	return s.updateOne(ctx, "delete group", `DELETE FROM groups WHERE name = ?`, name)
 }
@@ -127,7 +127,7 @@ func pageLimit(p store.Page) int {
 // ListGroups returns up to p.Limit groups whose name sorts after p.After,
 // by name.
 func (s *Store) ListGroups(ctx context.Context, p store.Page) (_ []store.Group, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ListGroups", &err)
 	defer done()
 	rows, err := s.read().query(ctx, `SELECT `+groupColumns+` FROM groups WHERE name > ? ORDER BY name LIMIT ?`,
 		p.After, pageLimit(p))
@@ -138,7 +138,7 @@ func (s *Store) ListGroups(ctx context.Context, p store.Page) (_ []store.Group, 
 // ListUsersInGroup returns up to p.Limit members of the group whose email
 // sorts after p.After, by email; an unknown group gives store.ErrNotFound.
 func (s *Store) ListUsersInGroup(ctx context.Context, group string, p store.Page) (_ []*store.User, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ListUsersInGroup", &err)
 	defer done()
 	const op = "list users in group"
 	if err := s.exists(ctx, `SELECT 1 FROM groups WHERE name = ?`, group); err != nil {
@@ -154,7 +154,7 @@ func (s *Store) ListUsersInGroup(ctx context.Context, group string, p store.Page
 // GroupsOfUser returns up to p.Limit groups of the user whose name sorts
 // after p.After, by name; an unknown user gives store.ErrNotFound.
 func (s *Store) GroupsOfUser(ctx context.Context, userID string, p store.Page) (_ []store.Group, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "GroupsOfUser", &err)
 	defer done()
 	const op = "groups of user"
 	if err := s.exists(ctx, `SELECT 1 FROM users WHERE id = ?`, userID); err != nil {
@@ -180,7 +180,7 @@ func (s *Store) exists(ctx context.Context, query string, arg any) error {
 // wildcards and its engine-dependent case folding, is ever built from
 // input.
 func (s *Store) SearchUsers(ctx context.Context, f *store.UserFilter, p store.Page) (_ []*store.User, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SearchUsers", &err)
 	defer done()
 	const op = "search users"
 	where, args := `email > ?`, []any{p.After}

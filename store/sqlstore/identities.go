@@ -14,7 +14,7 @@ import (
 // leaves neither row. A zero id.CreatedAt is the store's now; id.UserID,
 // if set, must be u.ID.
 func (s *Store) CreateUserWithIdentity(ctx context.Context, u *store.User, id store.Identity) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "CreateUserWithIdentity", &err)
 	defer done()
 	const op = "create user with identity"
 	if id.UserID != "" && id.UserID != u.ID {
@@ -46,7 +46,7 @@ func (s *Store) CreateUserWithIdentity(ctx context.Context, u *store.User, id st
 // unknown user, store.ErrConflict when the subject is linked to anyone or
 // the user has an identity of that provider.
 func (s *Store) LinkIdentity(ctx context.Context, id store.Identity) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "LinkIdentity", &err)
 	defer done()
 	const op = "link identity"
 	if id.UserID == "" {
@@ -87,7 +87,7 @@ func insertIdentity(ctx context.Context, c conn, args []any) error {
 // UnlinkIdentity removes the user's identity of provider; store.ErrNotFound
 // when there is none.
 func (s *Store) UnlinkIdentity(ctx context.Context, userID, provider string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UnlinkIdentity", &err)
 	defer done()
 	return s.updateOne(ctx, "unlink identity",
 		`DELETE FROM identities WHERE user_id = ? AND provider = ?`, userID, provider)
@@ -96,7 +96,7 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, provider string) (er
 // UserByIdentity returns the user a provider's subject is linked to, read
 // as UserByID reads one, or store.ErrNotFound.
 func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (_ *store.User, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UserByIdentity", &err)
 	defer done()
 	u, err := s.scanUser(s.read().queryRow(ctx, s.userByIdentity, provider, subject))
 	if err != nil {
@@ -108,7 +108,7 @@ func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (_
 // Identities returns a user's identities, oldest first; none (an empty
 // slice) for a user without any or an unknown user.
 func (s *Store) Identities(ctx context.Context, userID string) (_ []store.Identity, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "Identities", &err)
 	defer done()
 	rows, err := s.read().query(ctx, `SELECT provider, subject, provider_type, issuer, is_primary, created_at
 		FROM identities WHERE user_id = ? ORDER BY created_at, provider`, userID)

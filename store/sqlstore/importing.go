@@ -17,7 +17,7 @@ const rowsPerInsert = 200
 // taken, then writes the new users with multi-row INSERTs, so that a
 // batch costs a few statements rather than a few per user.
 func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser) (created []string, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ImportUsers", &err)
 	defer done()
 	const op = "import users"
 	if len(users) > store.MaxImportBatch {
@@ -53,6 +53,16 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser) (cr
 			(id, email, email_verified, name, password_hash, status, enabled, attributes, created_at, updated_at) VALUES `, us); err != nil {
 			return err
 		}
+		// An alias goes to the newcomer only if nobody has it yet
+		// (store.AliasStore): an import is not refused for it.
+		for _, i := range fresh {
+			for _, k := range rows[i].aliases {
+				if _, err := c.exec(ctx, `UPDATE users SET `+k.col+` = ? WHERE id = ? AND NOT EXISTS
+					(SELECT 1 FROM users WHERE `+k.col+` = ?)`, k.key, rows[i].id, k.key); err != nil {
+					return err
+				}
+			}
+		}
 		now, err := s.time(s.d.Now())
 		if err != nil {
 			return err
@@ -84,7 +94,11 @@ type importRow struct {
 	id                  string
 	user                []any
 	identities, factors [][]any
+	aliases             []aliasKey
 }
+
+// aliasKey is one alias key of an imported user, by its column.
+type aliasKey struct{ col, key string }
 
 // importRows checks users and encodes them, refusing a call that repeats
 // an id, an email or an identity.
@@ -114,6 +128,13 @@ func (s *Store) importRows(op string, users []store.ImportedUser) ([]importRow, 
 			updatedAt = ts.enc(u.UpdatedAt)
 		}
 		r := importRow{id: u.ID, user: []any{u.ID, u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Status, u.Enabled, attrs, createdAt, updatedAt}}
+		un, ph := store.AliasKeys(u.Attributes, s.aliases.username, s.aliases.phone)
+		if un != "" {
+			r.aliases = append(r.aliases, aliasKey{"username_key", un})
+		}
+		if ph != "" {
+			r.aliases = append(r.aliases, aliasKey{"phone_key", ph})
+		}
 		providers := map[string]bool{}
 		for _, id := range u.Identities {
 			if id.Provider == "" || id.Subject == "" {

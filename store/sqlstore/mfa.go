@@ -12,7 +12,7 @@ import (
 // unknown user gives store.ErrNotFound (checked first, so a taken id is only
 // reported for a user that exists), a taken f.ID store.ErrConflict.
 func (s *Store) AddMFAFactor(ctx context.Context, f store.MFAFactor) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "AddMFAFactor", &err)
 	defer done()
 	const op = "add MFA factor"
 	if f.ID == "" || f.UserID == "" || f.Kind == "" {
@@ -42,7 +42,7 @@ func (s *Store) AddMFAFactor(ctx context.Context, f store.MFAFactor) (err error)
 // MFAFactors returns the user's factors, oldest first (ties by id); an
 // unknown user has none.
 func (s *Store) MFAFactors(ctx context.Context, userID string) (_ []store.MFAFactor, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "MFAFactors", &err)
 	defer done()
 	rows, err := s.read().query(ctx, `SELECT id, user_id, kind, name, secret, confirmed, last_step,
 		created_at, last_used_at FROM mfa_factors WHERE user_id = ? ORDER BY created_at, id`, userID)
@@ -61,7 +61,7 @@ func (s *Store) MFAFactors(ctx context.Context, userID string) (_ []store.MFAFac
 // step. It never lowers LastStep: confirming again with an older code must
 // not reopen steps already accepted.
 func (s *Store) ConfirmMFAFactor(ctx context.Context, userID, factorID string, step int64) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ConfirmMFAFactor", &err)
 	defer done()
 	return s.updateOne(ctx, "confirm MFA factor", `UPDATE mfa_factors
 		SET confirmed = ?, last_step = CASE WHEN last_step < ? THEN ? ELSE last_step END
@@ -70,7 +70,7 @@ func (s *Store) ConfirmMFAFactor(ctx context.Context, userID, factorID string, s
 
 // SetMFASecret replaces the factor's secret.
 func (s *Store) SetMFASecret(ctx context.Context, userID, factorID string, secret []byte) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SetMFASecret", &err)
 	defer done()
 	return s.updateOne(ctx, "set MFA secret",
 		`UPDATE mfa_factors SET secret = ? WHERE user_id = ? AND id = ?`, nonNil(secret), userID, factorID)
@@ -79,14 +79,14 @@ func (s *Store) SetMFASecret(ctx context.Context, userID, factorID string, secre
 // DeleteMFAFactor removes one factor; store.ErrNotFound if the user has no
 // such factor. The user's recovery codes stay.
 func (s *Store) DeleteMFAFactor(ctx context.Context, userID, factorID string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteMFAFactor", &err)
 	defer done()
 	return s.updateOne(ctx, "delete MFA factor", `DELETE FROM mfa_factors WHERE user_id = ? AND id = ?`, userID, factorID)
 }
 
 // DeleteMFA removes every factor and recovery code of the user.
 func (s *Store) DeleteMFA(ctx context.Context, userID string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteMFA", &err)
 	defer done()
 	err = s.write(ctx, func(c conn) error {
 		if _, err := c.exec(ctx, `DELETE FROM mfa_factors WHERE user_id = ?`, userID); err != nil {
@@ -105,7 +105,7 @@ func (s *Store) DeleteMFA(ctx context.Context, userID string) (err error) {
 // tells a missing or unconfirmed factor (store.ErrNotFound) from a step
 // already used (store.ErrStepUsed).
 func (s *Store) UseTOTPStep(ctx context.Context, userID, factorID string, step int64, at time.Time) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UseTOTPStep", &err)
 	defer done()
 	const op = "use TOTP step"
 	if at.IsZero() {
@@ -147,7 +147,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID, factorID string, step i
 // READ COMMITTED the second one's DELETE would not see the first one's new
 // codes, and both sets would be left standing.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ReplaceRecoveryCodes", &err)
 	defer done()
 	for _, h := range hashes {
 		if h == "" {
@@ -179,7 +179,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 // code matches, so of concurrent callers, queued on its row, only the first
 // does) and counts what is left in the same transaction.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) (_ int, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "UseRecoveryCode", &err)
 	defer done()
 	now, err := s.time(s.d.Now())
 	if err != nil {
@@ -203,7 +203,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) (_ int
 // RecoveryCodesLeft counts the user's unused recovery codes; an unknown user
 // has none.
 func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (_ int, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RecoveryCodesLeft", &err)
 	defer done()
 	var n int
 	err = s.read().queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL`,
@@ -222,7 +222,7 @@ func (s *Store) scanFailures(sc scanner) (store.SignInFailures, error) {
 
 // SignInFailures returns the login's record, or a zero one with Login set.
 func (s *Store) SignInFailures(ctx context.Context, login string) (_ store.SignInFailures, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SignInFailures", &err)
 	defer done()
 	f, err := s.scanFailures(s.read().queryRow(ctx,
 		`SELECT login, count, last_at, locked_until FROM sign_in_failures WHERE login = ?`, login))
@@ -241,7 +241,7 @@ func (s *Store) SignInFailures(ctx context.Context, login string) (_ store.SignI
 // LastAt never moves back: a caller whose clock is a little behind
 // another's does not rewind it.
 func (s *Store) RecordSignInFailure(ctx context.Context, login string, now time.Time, window time.Duration) (_ store.SignInFailures, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RecordSignInFailure", &err)
 	defer done()
 	const op = "record sign-in failure"
 	if login == "" {
@@ -277,7 +277,7 @@ func (s *Store) RecordSignInFailure(ctx context.Context, login string, now time.
 // LockSignIn sets the login's LockedUntil, making a record with no failures
 // (Count 0, LastAt zero) if there is none. A zero until lifts the lock.
 func (s *Store) LockSignIn(ctx context.Context, login string, until time.Time) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "LockSignIn", &err)
 	defer done()
 	const op = "lock sign-in"
 	if login == "" {
@@ -297,7 +297,7 @@ func (s *Store) LockSignIn(ctx context.Context, login string, until time.Time) (
 
 // ClearSignInFailures forgets the login's record, if any.
 func (s *Store) ClearSignInFailures(ctx context.Context, login string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ClearSignInFailures", &err)
 	defer done()
 	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `DELETE FROM sign_in_failures WHERE login = ?`, login)
@@ -309,7 +309,7 @@ func (s *Store) ClearSignInFailures(ctx context.Context, login string) (err erro
 // PurgeSignInFailures forgets records whose LastAt and LockedUntil are both
 // before before (a time not set counts as before).
 func (s *Store) PurgeSignInFailures(ctx context.Context, before time.Time) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "PurgeSignInFailures", &err)
 	defer done()
 	return s.deleteBefore(ctx, "purge sign-in failures", `DELETE FROM sign_in_failures
 		WHERE (last_at IS NULL OR last_at < ?) AND (locked_until IS NULL OR locked_until < ?)`, before)

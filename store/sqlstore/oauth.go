@@ -25,7 +25,7 @@ func (s *Store) requireExpires(op string, t time.Time) error {
 // CreateClient stores c and, on success, sets c.CreatedAt to the time the
 // store recorded. A taken id gives store.ErrConflict.
 func (s *Store) CreateClient(ctx context.Context, c *store.Client) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "CreateClient", &err)
 	defer done()
 	const op = "create client"
 	if c.ID == "" {
@@ -116,7 +116,7 @@ func nonNilBytes(b []byte) []byte {
 // SetClientSecret replaces a confidential client's secret hash and sealed
 // secret; an unknown or public client gives store.ErrNotFound.
 func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, sealed []byte) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SetClientSecret", &err)
 	defer done()
 	const op = "set client secret"
 	if secretHash == "" {
@@ -130,7 +130,7 @@ func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, seal
 
 // ClientByID returns the stored client with that id, or store.ErrNotFound.
 func (s *Store) ClientByID(ctx context.Context, id string) (_ *store.Client, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ClientByID", &err)
 	defer done()
 	c, err := s.scanClient(s.read().queryRow(ctx, clientSelect+` WHERE id = ?`, id))
 	if err != nil {
@@ -142,7 +142,7 @@ func (s *Store) ClientByID(ctx context.Context, id string) (_ *store.Client, err
 // ListClients returns every stored client ordered by id (byte order); none
 // gives an empty slice.
 func (s *Store) ListClients(ctx context.Context) (_ []*store.Client, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ListClients", &err)
 	defer done()
 	rows, err := s.read().query(ctx, clientSelect+` ORDER BY id`)
 	out, err := collect(rows, err, s.scanClient)
@@ -159,7 +159,7 @@ func (s *Store) ListClients(ctx context.Context) (_ []*store.Client, err error) 
 // outlives its client, to come back to life if a client of the same id is
 // made again.
 func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteClient", &err)
 	defer done()
 	err = s.write(ctx, func(c conn) error {
 		if err := s.d.LockTables(ctx, c.tx, "auth_codes", "refresh_tokens"); err != nil {
@@ -180,7 +180,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
 // SaveAuthCode stores a new code; a taken hash gives store.ErrConflict.
 // c.Expires is required.
 func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SaveAuthCode", &err)
 	defer done()
 	const op = "save auth code"
 	if c.Hash == "" {
@@ -216,7 +216,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) (err error) 
 // deleted all the same (it can never be used) and reported as
 // store.ErrNotFound; "expired" means Expires is at or before now.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (_ *store.AuthCode, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "ConsumeAuthCode", &err)
 	defer done()
 	const op = "consume auth code"
 	var (
@@ -318,7 +318,7 @@ func (s *Store) scanRefresh(sc scanner) (*tokenRow, error) {
 // to an existing family here would bypass rotation, and could bring a
 // revoked family back to life. t.Expires is required.
 func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SaveRefreshToken", &err)
 	defer done()
 	const op = "save refresh token"
 	vals, err := s.refreshValues(op, t)
@@ -370,7 +370,7 @@ func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) (err
 // before now) token gives store.ErrNotFound. next must carry old's FamilyID; a
 // taken next hash gives store.ErrConflict and leaves old live.
 func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, now time.Time) (_ *store.RefreshToken, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RotateRefreshToken", &err)
 	defer done()
 	const op = "rotate refresh token"
 	at, err := s.time(now)
@@ -438,7 +438,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old string, next store.R
 // exchanged: live, or retired less than its Grace ago with its family not
 // revoked; and Expires after now. Otherwise store.ErrNotFound.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash string, now time.Time) (_ *store.RefreshToken, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RefreshTokenByHash", &err)
 	defer done()
 	r, err := s.scanRefresh(s.read().queryRow(ctx, refreshSelect+` WHERE hash = ?`, hash))
 	if err != nil {
@@ -453,7 +453,7 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string, now time.Ti
 // RevokeRefreshFamily revokes every token of a family; an unknown family is
 // not an error. Revocation is final: no method makes a token live again.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RevokeRefreshFamily", &err)
 	defer done()
 	err = s.write(ctx, func(c conn) error {
 		var userID string
@@ -478,7 +478,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) (err e
 // RevokeUserRefreshTokens revokes every refresh token of a user, of every
 // client and family; a user with none is not an error.
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "RevokeUserRefreshTokens", &err)
 	defer done()
 	err = s.write(ctx, func(c conn) error {
 		if err := s.lock(ctx, c, LockUserTokens, userID); err != nil {

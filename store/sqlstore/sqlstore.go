@@ -120,9 +120,15 @@ type Store struct {
 	d  Dialect
 	// timeout bounds every operation (see op).
 	timeout time.Duration
+	// observe, when set, is told each operation's name and duration.
+	observe func(op string, d time.Duration)
 	// The user reads, built once: they are the store's most frequent
 	// queries (every sign-in, every token refresh).
 	userByID, userByEmail, userList, userByIdentity string
+	userByUsername, userByPhone                     string
+	// aliases is which sign-in aliases' keys the user writes keep
+	// (aliases.go).
+	aliases aliasKinds
 	// userSelect is the start of every user read, for the reads whose
 	// WHERE is built per call.
 	userSelect string
@@ -138,9 +144,11 @@ func New(db *sql.DB, d Dialect) *Store {
 	userSelect := `SELECT id, email, email_verified, name, password_hash, status, enabled,
 		attributes, created_at, updated_at, ` + d.GroupsAgg() + `, ` + d.IdentitiesAgg() + ` FROM users`
 	return &Store{db: db, d: d, timeout: DefaultTimeout, userSelect: userSelect,
-		userByID:    userSelect + ` WHERE id = ?`,
-		userByEmail: userSelect + ` WHERE email = ?`,
-		userList:    userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,
+		userByID:       userSelect + ` WHERE id = ?`,
+		userByEmail:    userSelect + ` WHERE email = ?`,
+		userByUsername: userSelect + ` WHERE username_key = ?`,
+		userByPhone:    userSelect + ` WHERE phone_key = ?`,
+		userList:       userSelect + ` WHERE email > ? ORDER BY email LIMIT ?`,
 		userByIdentity: userSelect +
 			` WHERE id = (SELECT user_id FROM identities WHERE provider = ? AND subject = ?)`,
 	}
@@ -160,13 +168,24 @@ func (s *Store) SetTimeout(d time.Duration) {
 	s.timeout = d
 }
 
-// op bounds one operation: it returns the caller's ctx with the store's
-// timeout, and a func, to defer, that ends it and turns a failure to reach
-// the database (the deadline, a refused connection, a lock held elsewhere)
-// into store.ErrUnavailable. A hung database thus costs a caller at most
-// the timeout, and every caller can tell "try again" from "broken" with
-// errors.Is, whichever engine is behind.
-func (s *Store) op(ctx context.Context, err *error) (context.Context, func()) {
+// SetObserver makes the store tell observe the name and duration of every
+// operation it runs (the store.Store method's name, a fixed set), failed
+// ones included: package metrics keeps them as a latency histogram. Timing
+// happens here, once for every SQL backend. Call it before the store is
+// shared; observe must be safe for concurrent use and quick.
+func (s *Store) SetObserver(observe func(op string, d time.Duration)) {
+	s.observe = observe
+}
+
+// op bounds one operation, named name (its method's name): it returns the
+// caller's ctx with the store's timeout, and a func, to defer, that ends it
+// and turns a failure to reach the database (the deadline, a refused
+// connection, a lock held elsewhere) into store.ErrUnavailable. A hung
+// database thus costs a caller at most the timeout, and every caller can
+// tell "try again" from "broken" with errors.Is, whichever engine is behind.
+// The operation's duration goes to the observer (SetObserver).
+func (s *Store) op(ctx context.Context, name string, err *error) (context.Context, func()) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	return ctx, func() {
 		if e := *err; e != nil && !errors.Is(e, store.ErrUnavailable) &&
@@ -174,6 +193,9 @@ func (s *Store) op(ctx context.Context, err *error) (context.Context, func()) {
 			*err = fmt.Errorf("%w: %w", store.ErrUnavailable, e)
 		}
 		cancel()
+		if s.observe != nil {
+			s.observe(name, time.Since(start))
+		}
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // either committed first (its hash differs: ErrConflict) or waits for this
 // transaction and then deletes what it saved.
 func (s *Store) SaveSRPVerifier(ctx context.Context, v store.SRPVerifier) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SaveSRPVerifier", &err)
 	defer done()
 	const op = "save SRP verifier"
 	if v.UserID == "" || len(v.Sealed) == 0 || v.PasswordHash == "" {
@@ -41,7 +41,7 @@ func (s *Store) SaveSRPVerifier(ctx context.Context, v store.SRPVerifier) (err e
 
 // SRPVerifier returns the user's verifier.
 func (s *Store) SRPVerifier(ctx context.Context, userID string) (_ *store.SRPVerifier, err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "SRPVerifier", &err)
 	defer done()
 	v := &store.SRPVerifier{UserID: userID}
 	err = s.read().queryRow(ctx, `SELECT sealed, created_at FROM srp_verifiers WHERE user_id = ?`, userID).
@@ -54,7 +54,7 @@ func (s *Store) SRPVerifier(ctx context.Context, userID string) (_ *store.SRPVer
 
 // DeleteSRPVerifier removes the user's verifier, if any.
 func (s *Store) DeleteSRPVerifier(ctx context.Context, userID string) (err error) {
-	ctx, done := s.op(ctx, &err)
+	ctx, done := s.op(ctx, "DeleteSRPVerifier", &err)
 	defer done()
 	err = s.writeOne(ctx, func(c conn) error {
 		_, err := c.exec(ctx, `DELETE FROM srp_verifiers WHERE user_id = ?`, userID)

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GroupRecords", testGroupRecords},
 		{"SearchUsers", testSearchUsers},
 		{"Import", testImport},
+		{"Aliases", testAliases},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()

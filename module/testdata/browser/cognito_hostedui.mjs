@@ -1,4 +1,4 @@
-// Cognito's classic hosted-UI links, /login and /signup with client_id,
+// Cognito's classic hosted-UI links, /login, /signup and /logout?response_type=code with client_id,
 // response_type=code and redirect_uri, followed in Chromium from an app on
 // another origin: the browser ends on the redirect_uri with a code, which
 // the app exchanges at /oauth2/token (PKCE, from the browser). Run by
@@ -52,6 +52,13 @@ await run(browser, summary, async (failure) => {
     step('/login: sign in, back on the app with a code it exchanges');
     await signInBack(page, email, 'login');
     summary.login = checkCORS(log, ['/oauth2/token'], { preflight: false });
+
+    step('/logout?response_type=code: signed out, then the sign-in page, not straight back');
+    await page.getByRole('link', { name: 'Switch account' }).click();
+    const out = await waitOn(page, issuer, '/_gatehouse/signin', 'the sign-in page after signing out');
+    check((out.searchParams.get('rd') || '').startsWith('/oauth2/authorize?'), `after signing out the sign-in continues to ${out.searchParams.get('rd')}`);
+    check(log.some((e) => new URL(e.url).pathname === '/logout' && e.type === 'Document'), 'the browser never asked for /logout');
+    await signInBack(page, email, 'switch');
     await context.close();
   }
   {

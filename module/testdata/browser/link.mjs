@@ -1,4 +1,4 @@
-// The account page's "Sign-in methods" round trip in Chromium: a pool user
+// The account page's "Linked accounts" round trip in Chromium: a pool user
 // signed in with a password links an outside OpenID provider (on another
 // site), is back on the account page with the link shown, signs out, signs
 // in through the provider as the same user, and unlinks it. Run by
@@ -29,6 +29,17 @@ async function atProvider(page, mayPass) {
   await page.locator('#submit').click();
 }
 
+// confirmed clicks the button id on the account page, which first sends
+// the browser to "confirm it's you"; it confirms with the password there
+// and, back on the account page, clicks again.
+async function confirmed(page, id) {
+  await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account/confirm', { timeout: 10000 }), page.locator(id).click()]);
+  check(await page.locator('#not-saved').isVisible(), 'the confirm step does not say the change was not made');
+  await page.getByLabel('Current password', { exact: true }).fill(password);
+  await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account', { timeout: 10000 }), page.getByRole('button', { name: 'Confirm', exact: true }).click()]);
+  await page.locator(id).click();
+}
+
 async function onAccountPage(page, notice) {
   await page.waitForURL((u) => u.href.startsWith(account), { timeout: 10000 }).catch(() => {});
   check(page.url().startsWith(account), `browser is on ${page.url()}, want the account page`);
@@ -56,10 +67,8 @@ await run(browser, summary, async (failure) => {
   check((await methods.innerText()).includes('You sign in with your password only.'), 'the account has a linked provider already');
   await shoot(page, 'link-before');
 
-  step('link Corp SSO: the password, then the provider on its own site');
-  const linkForm = page.locator('form', { has: page.locator('#link-corp') });
-  await linkForm.getByLabel('Current password').fill(password);
-  await page.locator('#link-corp').click();
+  step('link Corp SSO: confirm it\'s you with the password, then the provider on its own site');
+  await confirmed(page, '#link-corp');
   await atProvider(page);
 
   step('back on the account page with the link shown');
@@ -78,11 +87,8 @@ await run(browser, summary, async (failure) => {
   check((await page.locator('#identities').innerText()).includes('Corp SSO'), 'the provider sign-in reached an account without the link');
   await shoot(page, 'link-signed-in-with-provider');
 
-  step('unlink Corp SSO');
-  const unlinkForm = page.locator('form', { has: page.locator('#unlink-corp') });
-  const pw = unlinkForm.getByLabel('Current password');
-  if (await pw.count()) await pw.fill(password);
-  await page.locator('#unlink-corp').click();
+  step('unlink Corp SSO (a new session: confirm it\'s you again)');
+  await confirmed(page, '#unlink-corp');
   await onAccountPage(page, 'unlinked');
   check((await methods.innerText()).includes('You sign in with your password only.'), `after unlinking: ${await methods.innerText()}`);
   check(await page.locator('#link-corp').isVisible(), 'no Link button after unlinking');

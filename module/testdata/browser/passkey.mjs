@@ -2,9 +2,11 @@
 // virtual authenticator (DevTools protocol, WebAuthn domain): sign in with
 // the password, add a passkey on the account page, sign out, and sign in
 // again with "Sign in with a passkey" alone, then by picking the passkey
-// from the email field's suggestions (conditional mediation). On the way,
-// it confirms with the passkey on the account page and makes new recovery
-// codes without typing the password. Run by
+// from the email field's suggestions (conditional mediation). Adding the
+// passkey goes through the "confirm it's you" step with the password; at
+// the end, in the passkey's own session, removing the passkey sends the
+// browser to that step, where it confirms with the passkey, makes new
+// recovery codes and removes the passkey without typing the password. Run by
 // module/browser_passkey_test.go (TestBrowserPasskey); by hand:
 //
 //	node module/testdata/browser/passkey.mjs <base-url> <email> <password> <screenshot-dir> <display-name>
@@ -16,7 +18,14 @@
 // It prints one JSON summary line on stdout and exits 0, or prints what
 // failed on stderr (plus a JSON line with "ok": false) and exits 1.
 
+import { AxeBuilder } from '@axe-core/playwright';
 import { check, launch, openPage, pageErrors, run, shoot, step, virtualAuthenticator } from './harness.mjs';
+
+// accessible fails on any WCAG 2.1 A/AA violation axe-core finds on page.
+const accessible = async (page, what) => {
+  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  check(violations.length === 0, `${what}: axe-core finds ${JSON.stringify(violations.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target) })))}`);
+};
 
 const [argBase, email, password, shots, displayName] = process.argv.slice(2);
 const base = (argBase || '').replace(/\/+$/, '');
@@ -49,12 +58,24 @@ await run(browser, summary, async (failure) => {
     await page.getByLabel('Password', { exact: true }).fill(password);
     await Promise.all([page.waitForURL((u) => u.pathname === privatePath), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
 
-    step('add a passkey on the account page');
+    step('confirm it\'s you with the password, to add a passkey');
     await page.goto(base + '/_gatehouse/account');
+    check(!(await page.locator('#passkey-add').isVisible()), 'the "Add a passkey" form shows before confirming');
+    await accessible(page, 'the account page, not confirmed');
+    check((await page.locator('input[type="password"]').count()) === 1, 'the account page has password fields besides the new password');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account/confirm'), page.locator('#passkey-confirm-first').click()]);
+    check(!(await page.locator('#f-confirm-code').count()), 'the strict confirm step offers a code');
+    await shoot(page, 'account-confirm-strict');
+    await accessible(page, 'the strict confirm step');
+    await page.getByLabel('Current password', { exact: true }).fill(password);
+    await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account'), page.getByRole('button', { name: 'Confirm', exact: true }).click()]);
+    check(await page.locator('#confirmed').isVisible(), 'the account page does not say it was confirmed');
+
+    step('add a passkey on the account page');
     const form = page.locator('#passkey-add');
+    await form.waitFor({ state: 'visible', timeout: 5000 }).catch(() => {});
     check(await form.isVisible(), 'the "Add a passkey" form is not visible');
     await page.getByLabel('Name of the passkey').fill('This Chromium');
-    await page.locator('#f-passkey-password').fill(password);
     await page.getByRole('button', { name: 'Add a passkey' }).click();
     const codes = page.locator('#passkey-codes');
     await codes.waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});
@@ -72,22 +93,6 @@ await run(browser, summary, async (failure) => {
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     check(credentials.length === 1 && credentials[0].isResidentCredential, `authenticator holds ${JSON.stringify(credentials.map((c) => ({ rp: c.rpId, resident: c.isResidentCredential })))}`);
     summary.credential = { rpId: credentials[0].rpId, resident: credentials[0].isResidentCredential, signCount: credentials[0].signCount };
-
-    step('confirm with the passkey instead of the password');
-    await page.goto(base + '/_gatehouse/account');
-    check((await page.locator('#f-codes-password').count()) === 1, 'before confirming, making recovery codes does not ask for the password');
-    await Promise.all([
-      page.waitForSelector('#confirmed', { timeout: 10000 }),
-      page.getByRole('button', { name: 'Confirm with a passkey' }).click(),
-    ]);
-    check(onPath(page) === '/_gatehouse/account', `after confirming the browser is on ${page.url()}`);
-    check((await page.locator('#f-codes-password').count()) === 0, 'while confirmed, making recovery codes still asks for the password');
-    await shoot(page, 'account-confirmed');
-    // The answer is a page of its own at the same address.
-    await Promise.all([page.waitForSelector('#recovery-codes', { timeout: 10000 }), page.getByRole('button', { name: 'Make new recovery codes' }).click()]);
-    const fresh = await page.locator('#recovery-codes li code').allInnerTexts();
-    check(fresh.length === 10, `making recovery codes while confirmed showed ${JSON.stringify(fresh)}`);
-    check(!fresh.some((c) => shown.includes(c)), 'the new recovery codes repeat the old ones');
 
     // With presence off the authenticator answers nothing, so the sign-in
     // page's passkey suggestions wait as they do for a user who has not
@@ -133,6 +138,41 @@ await run(browser, summary, async (failure) => {
     await Promise.all([page.waitForURL((u) => u.pathname === privatePath, { timeout: 15000 }), page.goto(base + privatePath)]);
     const body = (await page.locator('body').innerText()).trim();
     check(body === 'upstream', `after the suggestion the upstream's page says ${JSON.stringify(body)}`);
+
+    step('a new session: removing the passkey asks to confirm it\'s you');
+    await page.goto(base + '/_gatehouse/account');
+    check(await page.locator('#reauth-needed').isVisible(), 'a fresh session is shown as confirmed');
+    const row = page.locator('#factors li', { hasText: 'This Chromium' });
+    await Promise.all([page.waitForURL((u) => u.pathname === '/_gatehouse/account/confirm'), row.getByRole('button', { name: 'Remove' }).click()]);
+    check(await page.locator('#not-saved').isVisible(), 'the confirm step does not say the change was not made');
+
+    step('confirm with the passkey');
+    const confirmButton = page.getByRole('button', { name: 'Confirm with a passkey' });
+    await confirmButton.waitFor({ state: 'visible', timeout: 5000 }).catch(() => {});
+    check(await confirmButton.isVisible(), 'no visible "Confirm with a passkey" button (did webauthn.js run?)');
+    await shoot(page, 'account-confirm');
+    await accessible(page, 'the confirm step');
+    await Promise.all([page.waitForSelector('#confirmed', { timeout: 10000 }), confirmButton.click()]);
+    check(onPath(page) === '/_gatehouse/account', `after confirming the browser is on ${page.url()}`);
+    await shoot(page, 'account-confirmed');
+    await accessible(page, 'the account page, confirmed');
+
+    step('make new recovery codes: a passkey is proof enough');
+    // The answer is a page of its own at the same address.
+    await Promise.all([page.waitForSelector('#recovery-codes', { timeout: 10000 }), page.getByRole('button', { name: 'Make new recovery codes' }).click()]);
+    const fresh = await page.locator('#recovery-codes li code').allInnerTexts();
+    check(fresh.length === 10, `making recovery codes while confirmed showed ${JSON.stringify(fresh)}`);
+    check(!fresh.some((c) => shown.includes(c)), 'the new recovery codes repeat the old ones');
+
+    step('remove the passkey, with no password typed');
+    await page.goto(base + '/_gatehouse/account');
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/_gatehouse/account' && u.search.includes('notice=mfa_removed'), { timeout: 10000 }),
+      page.locator('#factors li', { hasText: 'This Chromium' }).getByRole('button', { name: 'Remove' }).click(),
+    ]);
+    check((await page.locator('#factors li').count()) === 0, 'the passkey is still listed after removing it');
+    check((await page.getByRole('status').innerText()).includes('removed'), 'no notice that the passkey was removed');
+    await shoot(page, 'account-passkey-removed');
     await context.close();
   }
 

@@ -164,9 +164,15 @@ await run(browser, { spa, issuer }, async (failure) => {
     const tok = await signInThroughProvider(page, email, '', 'passkey');
 
     step('passkey: add a passkey on the issuer\'s account page');
+    // Adding a way to sign in needs "confirm it's you" first, with the
+    // password (or a passkey): the account page links to that step.
     await page.goto(issuer + '/_gatehouse/account');
+    await page.locator('#passkey-confirm-first').click();
+    await page.waitForURL((u) => u.pathname === '/_gatehouse/account/confirm', { timeout: 10000 });
+    await page.getByLabel('Current password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+    await page.waitForURL((u) => u.pathname === '/_gatehouse/account', { timeout: 10000 });
     await page.getByLabel('Name of the passkey').fill('This Chromium');
-    await page.locator('#f-passkey-password').fill(password);
     await page.getByRole('button', { name: 'Add a passkey' }).click();
     const codes = page.locator('#passkey-codes');
     await codes.waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});

@@ -2,7 +2,9 @@
 // userPoolEndpoint for the API, loginWith.oauth.domain for the hosted UI.
 // Bundled for the browser by module/browser_cognito_test.go (esbuild).
 import { Amplify } from 'aws-amplify';
-import { fetchAuthSession, getCurrentUser, signIn, signInWithRedirect, signOut } from 'aws-amplify/auth';
+import {
+  associateWebAuthnCredential, fetchAuthSession, getCurrentUser, listWebAuthnCredentials, signIn, signInWithRedirect, signOut,
+} from 'aws-amplify/auth';
 import { Hub } from 'aws-amplify/utils';
 
 const cfg = window.APP_CONFIG;
@@ -52,6 +54,34 @@ document.getElementById('signin').addEventListener('submit', async (ev) => {
   try {
     const res = await signIn({ username: document.getElementById('email').value, password: document.getElementById('password').value });
     window.signInResult = res;
+  } catch (err) {
+    page.fail(err);
+  }
+  await refresh();
+});
+
+// Passkeys: add one to the signed-in user, and sign in with one alone
+// (USER_AUTH, the WEB_AUTHN challenge answered by the browser).
+document.getElementById('passkey-add').addEventListener('click', async () => {
+  page.clear();
+  try {
+    await associateWebAuthnCredential();
+    const { credentials } = await listWebAuthnCredentials();
+    window.passkeys = credentials;
+    page.show(`passkeys: ${credentials.length}`);
+  } catch (err) {
+    page.fail(err);
+  }
+});
+
+document.getElementById('passkey-signin').addEventListener('click', async () => {
+  page.clear();
+  page.show('signing in');
+  try {
+    window.signInResult = await signIn({
+      username: document.getElementById('email').value,
+      options: { authFlowType: 'USER_AUTH', preferredChallenge: 'WEB_AUTHN' },
+    });
   } catch (err) {
     page.fail(err);
   }

@@ -4,7 +4,7 @@ const cfg = window.APP_CONFIG;
 const redirectURI = cfg.app + '/hostedui.html';
 const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 
-async function links() {
+async function links(shown = 'signed out') {
   const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
   const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
@@ -15,7 +15,8 @@ async function links() {
   });
   document.getElementById('login').href = `${cfg.endpoint}/login?${q}`;
   document.getElementById('signup').href = `${cfg.endpoint}/signup?${q}`;
-  page.show('signed out');
+  document.getElementById('switch').href = `${cfg.endpoint}/logout?${q}`;
+  page.show(shown);
 }
 
 async function exchange(params) {
@@ -34,6 +35,7 @@ async function exchange(params) {
   const claims = JSON.parse(atob(body.id_token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
   window.tokens = { id: body.id_token, access: body.access_token, claims };
   page.show(`signed in as ${claims.email}`);
+  await links(`signed in as ${claims.email}`); // fresh PKCE for the next link
 }
 
 const params = new URLSearchParams(location.search);

@@ -46,7 +46,8 @@ async function onAccountPage(page, notice) {
   const facts = await page.locator('.facts').innerText();
   check(facts.includes(email), `the account page is not ${email}'s: ${facts}`);
   if (notice) {
-    const status = await page.getByRole('status').innerText();
+    // The page may also say that a confirmation stands (a second status).
+    const status = (await page.getByRole('status').allInnerTexts()).join(' | ');
     check(status.includes(notice), `the account page says "${status}", want "${notice}"`);
   }
 }

@@ -88,7 +88,7 @@ await run(browser, summary, async (failure) => {
     const listed = page.locator('#factors li', { hasText: 'This Chromium' });
     check((await listed.count()) === 1, 'the account page does not list the passkey');
     check((await listed.locator('.badge').innerText()).trim() === 'passkey', 'the listed factor has no "passkey" badge');
-    check((await page.getByRole('status').innerText()).includes('passkey was added'), 'no notice that the passkey was added');
+    check((await page.getByRole('status').allInnerTexts()).join(' ').includes('passkey was added'), 'no notice that the passkey was added');
     await shoot(page, 'account-passkey');
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     check(credentials.length === 1 && credentials[0].isResidentCredential, `authenticator holds ${JSON.stringify(credentials.map((c) => ({ rp: c.rpId, resident: c.isResidentCredential })))}`);
@@ -171,7 +171,7 @@ await run(browser, summary, async (failure) => {
       page.locator('#factors li', { hasText: 'This Chromium' }).getByRole('button', { name: 'Remove' }).click(),
     ]);
     check((await page.locator('#factors li').count()) === 0, 'the passkey is still listed after removing it');
-    check((await page.getByRole('status').innerText()).includes('removed'), 'no notice that the passkey was removed');
+    check((await page.getByRole('status').allInnerTexts()).join(' ').includes('removed'), 'no notice that the passkey was removed');
     await shoot(page, 'account-passkey-removed');
     await context.close();
   }

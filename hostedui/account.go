@@ -226,9 +226,9 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		for _, f := range fs {
 			p.CanAddEmail = p.CanAddEmail && f.Kind != store.FactorEmail
 			p.CanAddSMS = p.CanAddSMS && f.Kind != store.FactorSMS
-			v := factorView{ID: f.ID, Name: f.Name, Passkey: f.Kind == store.FactorWebAuthn, Added: f.CreatedAt.UTC().Format("2 Jan 2006")}
+			v := factorView{ID: f.ID, Name: f.Name, Passkey: f.Kind == store.FactorWebAuthn, Added: f.CreatedAt.UTC().Format(h.lang(r).T(layoutDate))}
 			if !f.LastUsedAt.IsZero() {
-				v.LastUsed = f.LastUsedAt.UTC().Format("2 Jan 2006 15:04 MST")
+				v.LastUsed = f.LastUsedAt.UTC().Format(h.lang(r).T(layoutDateTime))
 			}
 			p.Factors = append(p.Factors, v)
 		}
@@ -241,7 +241,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	}
 	if a := h.reauthOf(r, u); a.ok() {
 		p.Confirmed, p.Strong, p.SignedIn = true, a.strong(), a.Method == reauthSignIn
-		p.ConfirmedUntil, p.ConfirmedBy = a.Until.UTC().Format("15:04 MST"), a.Method
+		p.ConfirmedUntil, p.ConfirmedBy = a.Until.UTC().Format(h.lang(r).T(layoutTime)), a.Method
 	}
 	p.ConfirmURL = confirmURL(AccountPath, needAny, false)
 	p.StrongConfirmURL = confirmURL(AccountPath+"#security", needStrong, false)
@@ -257,7 +257,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	p.Identities = sec
 	p.CanDelete = acct.AllowDelete
 	if s, ok := h.session(r); ok && s.AuthTime > 0 {
-		p.SignedInAt = time.Unix(0, s.AuthTime).UTC().Format("2 Jan 2006 15:04 MST")
+		p.SignedInAt = time.Unix(0, s.AuthTime).UTC().Format(h.lang(r).T(layoutDateTime))
 	}
 	h.render(w, r, status, h.pages.account, p)
 }

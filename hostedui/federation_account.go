@@ -80,7 +80,7 @@ func (h *Handler) identitySectionFor(r *http.Request, u *store.User) (*identityS
 	linked := map[string]bool{}
 	for _, id := range ids {
 		linked[id.Provider] = true
-		v := identityView{Provider: id.Provider, Label: id.Provider, Linked: id.CreatedAt.UTC().Format("2 Jan 2006"), Primary: id.Primary}
+		v := identityView{Provider: id.Provider, Label: id.Provider, Linked: id.CreatedAt.UTC().Format(h.lang(r).T(layoutDate)), Primary: id.Primary}
 		if p, ok := h.fedByName[id.Provider]; ok {
 			v.Label = p.info.DisplayName
 		}

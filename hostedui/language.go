@@ -190,3 +190,12 @@ func poolErrors(l *locale.Language, errs pool.FieldErrors) pool.FieldErrors {
 	}
 	return out
 }
+
+// The account page's dates and times are Go time layouts that the
+// catalogues translate, so that each language writes them its own way
+// ("02.01.2006", "2006年1月2日") and no English month name shows.
+const (
+	layoutDate     = "2 Jan 2006"
+	layoutDateTime = "2 Jan 2006 15:04 MST"
+	layoutTime     = "15:04 MST"
+)

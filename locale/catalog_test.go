@@ -171,6 +171,48 @@ func goTexts(t *testing.T) map[string]string {
 			return true
 		})
 	}
+	// T given a named constant (T(layoutDate), T(msgNoEmail)): the
+	// constant's text.
+	consts := map[string]string{}
+	var parsed []*ast.File
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || !strings.Contains(f, "/hostedui/") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed = append(parsed, file)
+		ast.Inspect(file, func(n ast.Node) bool {
+			if vs, ok := n.(*ast.ValueSpec); ok {
+				for i, name := range vs.Names {
+					if i < len(vs.Values) {
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							if v, err := strconv.Unquote(lit.Value); err == nil {
+								consts[name.Name] = v
+							}
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	for _, file := range parsed {
+		ast.Inspect(file, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok && len(call.Args) > 0 {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "T" {
+					if id, ok := call.Args[0].(*ast.Ident); ok {
+						if v, ok := consts[id.Name]; ok {
+							out[v] = "hostedui (const " + id.Name + ")"
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
 	for _, n := range pool.StandardAttributeNames() {
 		out[pool.AttributeSpec{Name: n}.Label()] = "pool/attributes.go"
 	}

@@ -125,6 +125,7 @@ func (h *Handler) renderConfirmStep(w http.ResponseWriter, r *http.Request, stat
 			}
 		}
 	}
+	focusFirstError(&p.PasswordField, &p.CodeField)
 	h.render(w, r, status, h.pages.reauth, p)
 }
 

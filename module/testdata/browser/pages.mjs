@@ -302,6 +302,14 @@ async function walk(browser, lang, failure) {
     const account = await page.goto(`${base}/_gatehouse/account`);
     check(account.status() === 200 && new URL(page.url()).pathname === '/_gatehouse/account', `the account page is ${page.url()} (${account.status()})`);
     await capture(page, lang, 'account');
+    // The "confirm it's you" step, and a wrong password there.
+    await page.goto(`${base}/_gatehouse/account/confirm?next=${encodeURIComponent('/_gatehouse/account')}`);
+    check((await page.locator('#confirm-password').count()) === 1, `the confirm step is ${page.url()}, with no password form`);
+    await capture(page, lang, 'reauth');
+    await page.locator('#confirm-password input[type=password]').fill('not the password at all');
+    await submit(page, '#confirm-password button[type=submit]');
+    await capture(page, lang, 'reauth-error');
+    await checkRefused(page, lang, 'reauth-error');
     await context.close();
   }
 

@@ -56,8 +56,15 @@ const viewports = { desktop: { width: 1280, height: 800 }, phone: { width: 390, 
 const shotPages = {
   signin: [],
   'signup-errors': [],
+  confirm: [],
+  forgot: [],
+  'reset-error': [],
+  'new-password': [],
+  error: [],
   'mfa-totp': [],
+  'recovery-codes': ['#recovery-codes'],
   account: ['#signed-in-recently', '#confirmed'],
+  reauth: [],
 };
 
 const summary = { ok: false, base, checked: 0, violations: [], problems: [], shots: [] };

@@ -336,7 +336,8 @@ func writeSmallPNG(t *testing.T, from, to string) int64 {
 	return st.Size()
 }
 
-// runPagesScript runs testdata/browser/<script> with node and args, fails
+// runPagesScript runs testdata/browser/<script> with node and args, in the
+// shared Chromium (sharedBrowser) as runBrowserScript does, fails
 // the test on a non-zero exit or after five minutes, and returns the JSON
 // summary, its last line on stdout.
 func runPagesScript(t *testing.T, node, root, script string, args ...string) []byte {
@@ -345,7 +346,11 @@ func runPagesScript(t *testing.T, node, root, script string, args ...string) []b
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(root, "module", "testdata", "browser", script)}, args...)...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	ws, err := sharedBrowser(node, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath, "GATEHOUSE_BROWSER_WS="+ws)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

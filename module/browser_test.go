@@ -84,8 +84,8 @@ http://127.0.0.1:%d {
 	runBrowserScript(t, node, root, dir, "signin.mjs", []string{base, email, password}, displayName)
 }
 
-// runBrowserScript runs testdata/browser/<script> with node, in Chromium
-// (CHROMIUM): its arguments are args, the screenshots folder, then tail.
+// runBrowserScript runs testdata/browser/<script> with node, in the
+// process's shared Chromium (sharedBrowser): its arguments are args, the screenshots folder, then tail.
 // The folder is GATEHOUSE_SHOTS, else one in dir. It fails the test on a
 // non-zero exit or after two minutes, and logs the script's output.
 func runBrowserScript(t *testing.T, node, root, dir, script string, args []string, tail ...string) {
@@ -100,7 +100,11 @@ func runBrowserScript(t *testing.T, node, root, dir, script string, args []strin
 	argv = append(append(append(argv, args...), shots), tail...)
 	cmd := exec.CommandContext(ctx, node, argv...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	ws, err := sharedBrowser(node, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath, "GATEHOUSE_BROWSER_WS="+ws)
 	cmd.WaitDelay = 5 * time.Second // Chromium's children may hold the pipes open
 	start := time.Now()
 	out, err := cmd.CombinedOutput()

@@ -25,6 +25,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testenv/web"
+	"github.com/gatehouse-auth/gatehouse/store/sqlite/sqlitetest"
 )
 
 // caddyMu serializes Caddy instances: Caddy's running config is global to
@@ -105,7 +106,9 @@ func portRange() (low, high int) {
 }
 
 // StartCaddy adapts caddyfile, turns the admin endpoint off and loads it
-// into this process. It fails the test on any adapt warning or load error.
+// into this process, each SQLite store it names that does not exist yet
+// seeded with a migrated copy (seedSQLiteStores). It fails the test on any
+// adapt warning or load error.
 // The returned function stops Caddy (a restart test calls it, then starts
 // again); the test's cleanup stops it too if it is still running.
 func StartCaddy(t testing.TB, caddyfile string) (stop func()) {
@@ -115,6 +118,7 @@ func StartCaddy(t testing.TB, caddyfile string) (stop func()) {
 	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	seedSQLiteStores(t, cfg)
 	cfg["admin"] = map[string]any{"disabled": true}
 	body, err := json.Marshal(cfg)
 	if err != nil {
@@ -136,6 +140,30 @@ func StartCaddy(t testing.TB, caddyfile string) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// seedSQLiteStores gives each SQLite store the config names (a "driver":
+// "sqlite" object's "path", without placeholders) that does not exist yet
+// a migrated copy (sqlitetest.Seed), as the store would be once opened:
+// under -race, migrating a fresh file costs more CPU than most tests that
+// start Caddy. A file that is there already is left as it is.
+func seedSQLiteStores(t testing.TB, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		if v["driver"] == "sqlite" {
+			if path, ok := v["path"].(string); ok && path != "" && !strings.Contains(path, "{") {
+				sqlitetest.Seed(t, path)
+			}
+		}
+		for _, e := range v {
+			seedSQLiteStores(t, e)
+		}
+	case []any:
+		for _, e := range v {
+			seedSQLiteStores(t, e)
+		}
+	}
 }
 
 // Adapt turns a Caddyfile into JSON, failing the test on errors or on

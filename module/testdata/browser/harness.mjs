@@ -142,12 +142,11 @@ export function pageErrors() {
   return consoleNotes.filter((n) => n.type === 'pageerror' || /Content Security Policy|Refused to/i.test(n.text));
 }
 
-// launch starts Chromium (CHROMIUM, default /usr/bin/chromium) with the
-// flags this machine needs, screenshots going to shots.
-export async function launch(shots) {
-  shotsDir = shots;
-  mkdirSync(shots, { recursive: true });
-  return chromium.launch({
+// launchOptions are Playwright's launch options for Debian's Chromium
+// (CHROMIUM, default /usr/bin/chromium) with the flags this machine needs;
+// server.mjs launches the shared browser with the same ones.
+export function launchOptions() {
+  return {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: [
       '--headless',
@@ -158,10 +157,25 @@ export async function launch(shots) {
       '--disable-sync',
       '--no-first-run',
     ],
-  });
+  };
 }
 
-// run calls body(failure), then closes the browser, prints summary as one
+// launch returns the browser a script works in, screenshots going to
+// shots. Under the Go tests GATEHOUSE_BROWSER_WS names the one Chromium
+// the test process shares (server.mjs): the script connects to it, and
+// each context it opens is its own, closed with it by run (a context
+// shares no cookies, storage or HSTS state with another). Without it the
+// script launches a Chromium of its own, as when run by hand.
+export async function launch(shots) {
+  shotsDir = shots;
+  mkdirSync(shots, { recursive: true });
+  const ws = process.env.GATEHOUSE_BROWSER_WS;
+  if (ws) return chromium.connect(ws);
+  return chromium.launch(launchOptions());
+}
+
+// run calls body(failure), then closes the browser (a shared one: only
+// this script's contexts, and the connection), prints summary as one
 // JSON line and exits 0 if body returned, or 1 after saying on stderr what
 // failed, with a screenshot of failure.page if body set one.
 export async function run(browser, summary, body) {

@@ -411,7 +411,15 @@ func (g *Gateway) verifyToken(ctx context.Context, tok string, now time.Time) (*
 	if sub == "" {
 		return nil, errNoSub
 	}
-	be, err := g.bearerEntry(strings.Clone(tok), iss, sub, claims, exp, iat)
+	// The deny list compares a user's revocation with when the user signed
+	// in: auth_time where the token has it (the pool's own tokens do; a
+	// refresh after the revocation is refused, so it is never later than
+	// the sign-in it carries), else iat.
+	signedIn := iat
+	if at, ok, err := numericDate(claims, "auth_time"); err == nil && ok {
+		signedIn = time.Unix(int64(at), 0)
+	}
+	be, err := g.bearerEntry(strings.Clone(tok), iss, sub, claims, exp, signedIn)
 	if err != nil {
 		g.cfg.Logger.Error("signing the data header for a bearer token failed", zap.Error(err))
 		return nil, &tokenError{status: http.StatusInternalServerError, code: "server_error", desc: "internal error"}

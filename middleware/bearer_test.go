@@ -548,6 +548,46 @@ func TestBearerRevokedAccessToken(t *testing.T) {
 	}
 }
 
+// TestBearerSignedInAfterUserRevocation: after a user is signed out
+// everywhere, a token counts from its auth_time (iat where it has none): one
+// from a sign-in stamped after the revocation (the pool stamps a sign-in in
+// the revocation's second with the next one) is taken though its iat is in
+// that second; one whose sign-in is not after the revocation is refused.
+func TestBearerSignedInAfterUserRevocation(t *testing.T) {
+	f := newBearerFixture(t, ModeDeny, Policy{})
+	var sec int64
+	for range 5 { // the revocation and the tokens in one second
+		before := time.Now()
+		if err := f.pool.RevokeUserSessions(t.Context(), f.user.ID); err != nil {
+			t.Fatal(err)
+		}
+		if sec = before.Unix(); time.Now().Unix() == sec {
+			break
+		}
+	}
+	token := func(jti string, authTime int64) string {
+		c := f.claims()
+		c["jti"], c["iat"] = jti, sec
+		if authTime == 0 {
+			delete(c, "auth_time")
+		} else {
+			c["auth_time"] = authTime
+		}
+		return mint(t, f.keys.Current(), c, nil)
+	}
+	if ok, _, rec := f.call("Bearer "+token("after", sec+1), nil); !ok {
+		t.Errorf("a token of a sign-in after the revocation was refused: %s", rec.Header().Get("WWW-Authenticate"))
+	}
+	for name, tok := range map[string]string{
+		"a sign-in in the revocation's second": token("same", sec),
+		"no auth_time, iat in that second":     token("noauth", 0),
+	} {
+		if ok, _, rec := f.call("Bearer "+tok, nil); ok || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "revoked") {
+			t.Errorf("%s: ok %v, %q, want refused as revoked", name, ok, rec.Header().Get("WWW-Authenticate"))
+		}
+	}
+}
+
 // newKeySet loads a KeySet on a fresh SQLite store.
 func newKeySet(t testing.TB) *signing.KeySet {
 	t.Helper()

@@ -48,6 +48,42 @@ func (d *DenyList) Revoked(sessionID, userID string, issuedAt time.Time) bool {
 	return false
 }
 
+// Tokens carry auth_time and iat in whole seconds, and Revoked refuses
+// those not after a revocation of their user. Two stamps keep that exact
+// around a revocation:
+//
+//   - AuthTimeAfter: a sign-in made once a revocation is known, in the same
+//     second (or before a revocation time moved ahead, below), counts from
+//     the whole second after the revocation, so a sign-in moments after a
+//     password reset or a sign-out everywhere gets tokens that work;
+//   - RevocationTime: a revocation made while such stamps may be out counts
+//     from at least that second, so it still refuses them.
+//
+// Sign-ins before a revocation keep their time and stay refused.
+
+// AuthTimeAfter is when an authentication of userID made at now counts as
+// made (see above).
+func (d *DenyList) AuthTimeAfter(userID string, now time.Time) time.Time {
+	u, ok := d.snap.Load().users[userID]
+	if !ok || u.at.Before(now.Truncate(time.Second)) {
+		return now
+	}
+	return u.at.Truncate(time.Second).Add(time.Second)
+}
+
+// RevocationTime is the time a revocation of userID's sessions made at now
+// is recorded with (see above).
+func (d *DenyList) RevocationTime(userID string, now time.Time) time.Time {
+	u, ok := d.snap.Load().users[userID]
+	if !ok {
+		return now
+	}
+	if stamped := u.at.Truncate(time.Second).Add(time.Second); stamped.After(now) && !u.at.Before(now.Truncate(time.Second)) {
+		return stamped
+	}
+	return now
+}
+
 // Len returns the number of entries held, for metrics and tests.
 func (d *DenyList) Len() int {
 	s := d.snap.Load()

@@ -146,6 +146,51 @@ func TestDenyListLaterUserRevocationWins(t *testing.T) {
 	}
 }
 
+// TestAuthTimeAfterRevocation: tokens carry whole seconds, so a sign-in in
+// the same second as a revocation of its user, but after it, counts from
+// the next second and its tokens are not refused; one before it, in that
+// same second, stays refused, and so does the stamped one once the user is
+// revoked again in that second.
+func TestAuthTimeAfterRevocation(t *testing.T) {
+	sec := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	revokedAt := sec.Add(400 * time.Millisecond)
+	d := newDenyList(nil, newFakeClock(sec).now)
+	d.add(store.Revocation{UserID: "u1", At: revokedAt, Expires: sec.Add(time.Hour)})
+	// What a verifier sees of a token: its auth_time in whole seconds.
+	refused := func(authTime time.Time) bool { return d.Revoked("", "u1", time.Unix(authTime.Unix(), 0)) }
+
+	after := d.AuthTimeAfter("u1", sec.Add(700*time.Millisecond))
+	if !after.Equal(sec.Add(time.Second)) || refused(after) {
+		t.Errorf("a sign-in 300ms after the revocation counts from %v (refused %v), want the next second, not refused", after, refused(after))
+	}
+	// A sign-in stamped before the revocation was known, in its second.
+	if !refused(sec.Add(100 * time.Millisecond)) {
+		t.Error("a sign-in of the revocation's second made before it is not refused")
+	}
+	later := sec.Add(2500 * time.Millisecond)
+	if got := d.AuthTimeAfter("u1", later); !got.Equal(later) || refused(got) {
+		t.Errorf("a sign-in seconds later counts from %v, want %v, not refused", got, later)
+	}
+	if got := d.AuthTimeAfter("u2", sec.Add(700*time.Millisecond)); !got.Equal(sec.Add(700 * time.Millisecond)) {
+		t.Errorf("another user's sign-in moved to %v", got)
+	}
+
+	// A second revocation in that second still refuses the sign-in stamped
+	// with the next one, and a sign-in after it works again.
+	again := d.RevocationTime("u1", sec.Add(800*time.Millisecond))
+	d.add(store.Revocation{UserID: "u1", At: again, Expires: sec.Add(time.Hour)})
+	if !refused(after) {
+		t.Errorf("a sign-out everywhere at %v let through the sign-in stamped %v", again, after)
+	}
+	last := d.AuthTimeAfter("u1", sec.Add(900*time.Millisecond))
+	if refused(last) || last.After(sec.Add(2*time.Second)) {
+		t.Errorf("a sign-in after the second revocation counts from %v (refused %v)", last, refused(last))
+	}
+	if got := d.RevocationTime("u1", sec.Add(5*time.Second)); !got.Equal(sec.Add(5 * time.Second)) {
+		t.Errorf("a revocation seconds later is recorded at %v, want its own time", got)
+	}
+}
+
 func TestDenyListDropsExpiredEntries(t *testing.T) {
 	t0 := time.Now()
 	clock := newFakeClock(t0)

@@ -595,7 +595,7 @@ func (p *Pool) RevokeAccessToken(ctx context.Context, jti string, expires time.T
 // RevokeUserSessions ends every session the user holds now.
 func (p *Pool) RevokeUserSessions(ctx context.Context, userID string) error {
 	now := p.now()
-	return p.revoke(ctx, store.Revocation{UserID: userID, At: now, Expires: now.Add(p.userTTL)})
+	return p.revoke(ctx, store.Revocation{UserID: userID, At: p.deny.RevocationTime(userID, now), Expires: now.Add(p.userTTL)})
 }
 
 // revoke records r in the store, where other processes will see it, and in

@@ -351,7 +351,8 @@ func (p *Pool) authenticated(ctx context.Context, u *store.User, amr []string, m
 		return nil, err
 	}
 	p.signedIn(ctx, u, amr, method)
-	return &AuthStep{User: u, Auth: &Authentication{User: u, AMR: amr, AuthTime: p.now(), Method: method, RecoveryCodes: codes}}, nil
+	authTime := p.deny.AuthTimeAfter(u.ID, p.now())
+	return &AuthStep{User: u, Auth: &Authentication{User: u, AMR: amr, AuthTime: authTime, Method: method, RecoveryCodes: codes}}, nil
 }
 
 // InitiatePasskeyAuth finishes a passwordless sign-in: the ceremony of

@@ -588,6 +588,36 @@ func TestBearerSignedInAfterUserRevocation(t *testing.T) {
 	}
 }
 
+// TestSessionAfterUserRevocations: a session begun right after its user is
+// signed out everywhere works, and a second sign-out everywhere in that same
+// second still ends it, as it ends the pool's tokens of that sign-in.
+func TestSessionAfterUserRevocations(t *testing.T) {
+	f := newBearerFixture(t, ModeDeny, Policy{})
+	revoke := func() {
+		if err := f.pool.RevokeUserSessions(t.Context(), f.user.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 { // all in one second
+		start := time.Now().Unix()
+		revoke()
+		first := f.start(t)
+		revoke()
+		second := f.start(t)
+		if time.Now().Unix() != start {
+			continue
+		}
+		if ok, _, _ := f.guard(first, nil); ok {
+			t.Error("a session begun between two sign-outs everywhere survived the second")
+		}
+		if ok, _, rec := f.guard(second, nil); !ok {
+			t.Errorf("a session begun after the second sign-out everywhere was refused: %d", rec.Code)
+		}
+		return
+	}
+	t.Fatal("could not fit the steps in one second")
+}
+
 // newKeySet loads a KeySet on a fresh SQLite store.
 func newKeySet(t testing.TB) *signing.KeySet {
 	t.Helper()

@@ -69,6 +69,10 @@ func ParseMode(s string) (Mode, error) {
 // list (*pool.DenyList) is one.
 type RevocationChecker interface {
 	Revoked(id, userID string, issuedAt time.Time) bool
+	// AuthTimeAfter is when a sign-in of userID at now counts from: now,
+	// or just after a revocation of the user recorded at or after now's
+	// second (pool.DenyList: tokens count in whole seconds).
+	AuthTimeAfter(userID string, now time.Time) time.Time
 }
 
 // SessionRevoker records that a session signed out here has ended, where

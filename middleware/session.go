@@ -167,10 +167,14 @@ func (g *Gateway) StartIdentity(w http.ResponseWriter, r *http.Request, id *Iden
 		return errors.New("gateway: identity without a subject")
 	}
 	now := g.now()
+	// A sign-in right after its user's revocation counts from when the
+	// pool's tokens of it do, so a revocation in the same second that
+	// refuses those refuses this session too.
+	issued := g.cfg.Revocations.AuthTimeAfter(id.Subject, now)
 	s := &Session{
 		ID:       rand.Text(),
-		AuthTime: now.UnixNano(),
-		IssuedAt: now.UnixNano(),
+		AuthTime: issued.UnixNano(),
+		IssuedAt: issued.UnixNano(),
 		Expires:  now.Add(g.cfg.SessionTimeout).UnixNano(),
 	}
 	if err := g.build(s, id, now); err != nil {

@@ -18,6 +18,21 @@ var mailCode = regexp.MustCompile(`(?m)^\s+(\d{6})\s*$`)
 // confirms, signs in and opens the account page. GATEHOUSE_SHOTS keeps the
 // screenshots. It skips, or fails under CI=true, as TestBrowserSignIn does.
 func TestBrowserSignUp(t *testing.T) {
+	s := startMailSite(t, "Browser Sign-up Corp", "")
+	s.run(t, "signup.mjs", "katherine@example.com")
+}
+
+// mailSite is a pool with open sign-up that mails through a real SMTP
+// server, a guarded site in front of an upstream, and the endpoint the
+// browser scripts read mailed codes from.
+type mailSite struct {
+	base, codes, displayName string
+	node, root, dir          string
+}
+
+// startMailSite starts a mailSite whose pool block gets extra lines.
+func startMailSite(t *testing.T, displayName, extra string) *mailSite {
+	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +42,6 @@ func TestBrowserSignUp(t *testing.T) {
 	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})
 	dir := t.TempDir()
 	sitePort, upstreamPort := testenv.FreePort(t), testenv.FreePort(t)
-	const displayName = "Browser Sign-up Corp"
 	caddyfile := fmt.Sprintf(`{
 	default_bind 127.0.0.1
 	gatehouse {
@@ -38,6 +52,7 @@ func TestBrowserSignUp(t *testing.T) {
 			%s
 			signup open
 			attribute name required
+			%s
 			mail %s {
 				from "Browser Test <no-reply@example.com>"
 			}
@@ -59,14 +74,18 @@ http://127.0.0.1:%d {
 		X-Auth-Request-Email: {header.X-Auth-Request-Email}
 		TEXT 200
 }
-`, filepath.Join(dir, "data", "gatehouse.db"), sitePort, displayName, testenv.FastHash, smtp.URL(),
+`, filepath.Join(dir, "data", "gatehouse.db"), sitePort, displayName, testenv.FastHash, extra, smtp.URL(),
 		sitePort, upstreamPort, upstreamPort)
 	testenv.StartCaddy(t, caddyfile)
 	base := fmt.Sprintf("http://127.0.0.1:%d", sitePort)
 	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
+	// The scripts ask here for the code, as a person would open their mail.
+	return &mailSite{base: base, codes: mailCodeServer(t, smtp), displayName: displayName, node: node, root: root, dir: dir}
+}
 
-	// The script asks here for the code, as a person would open their mail.
-	codes := mailCodeServer(t, smtp)
-
-	runBrowserScript(t, node, root, dir, "signup.mjs", []string{base, codes, "katherine@example.com"}, displayName)
+// run runs testdata/browser/<script> with the site's address, the codes
+// endpoint and email.
+func (s *mailSite) run(t *testing.T, script, email string) {
+	t.Helper()
+	runBrowserScript(t, s.node, s.root, s.dir, script, []string{s.base, s.codes, email}, s.displayName)
 }

@@ -15,6 +15,19 @@ import (
 	"github.com/gatehouse-auth/gatehouse/store"
 )
 
+// wantCounts checks that reg holds each counter of want, at its value (0
+// too: a series that should exist, unmoved), and returns counts(t, reg).
+func wantCounts(t *testing.T, reg *prometheus.Registry, want map[string]float64) map[string]float64 {
+	t.Helper()
+	got := counts(t, reg)
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	return got
+}
+
 // counts gathers reg's gatehouse counters as "name{v1,v2}" -> value.
 func counts(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
@@ -71,8 +84,7 @@ func TestObserve(t *testing.T) {
 	p.TokenIssued(oidc.GrantAuthorizationCode)
 	p.TokenIssued("urn:made:up")
 	p.BearerChecked(middleware.BearerCached)
-	got := counts(t, reg)
-	for k, v := range map[string]float64{
+	got := wantCounts(t, reg, map[string]float64{
 		"gatehouse_sign_ins_total{password,main}":                    5,
 		"gatehouse_sign_ins_total{passkey,main}":                     1,
 		"gatehouse_sign_ins_total{federated,main}":                   1,
@@ -90,11 +102,7 @@ func TestObserve(t *testing.T) {
 		"gatehouse_tokens_issued_total{other,main}":                  1,
 		"gatehouse_bearer_checks_total{main,cached}":                 1,
 		"gatehouse_bearer_checks_total{main,verified}":               0,
-	} {
-		if g, ok := got[k]; !ok || g != v {
-			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
-		}
-	}
+	})
 	for k := range got {
 		for _, secret := range []string{"u1", "u2", "example.com", "future", "made"} {
 			if strings.Contains(k, secret) {
@@ -136,15 +144,10 @@ func TestThrottleCounted(t *testing.T) {
 	}
 	api.Allow(t.Context(), "client")
 	p.Throttle(shared, "made up").Allow(t.Context(), "client")
-	got := counts(t, reg)
-	for k, v := range map[string]float64{
+	wantCounts(t, reg, map[string]float64{
 		"gatehouse_throttled_total{main,hosted_pages}":     3,
 		"gatehouse_throttled_total{main,cognito_api}":      1,
 		"gatehouse_throttled_total{main,admin_signatures}": 0,
 		"gatehouse_throttled_total{main,other}":            1,
-	} {
-		if got[k] != v {
-			t.Errorf("%s = %v, want %v", k, got[k], v)
-		}
-	}
+	})
 }

@@ -83,8 +83,7 @@ func TestSendsCounted(t *testing.T) {
 	p.MailSent(mail.KindResetPassword, time.Millisecond, netTimeout)
 	p.MailSent("someone@example.com", time.Millisecond, nil)
 	p.TextSent(sms.KindMFACode, time.Millisecond, nil)
-	got := counts(t, reg)
-	for k, v := range map[string]float64{
+	wantCounts(t, reg, map[string]float64{
 		"gatehouse_mails_total{verify_email,sent,main}":           1,
 		"gatehouse_mails_total{verify_email,timeout,main}":        1,
 		"gatehouse_mails_total{reset_password,failed,main}":       1,
@@ -93,11 +92,7 @@ func TestSendsCounted(t *testing.T) {
 		"gatehouse_mails_total{invitation,sent,main}":             0,
 		"gatehouse_text_messages_total{mfa_code,sent,main}":       1,
 		"gatehouse_text_messages_total{verify_phone,failed,main}": 0,
-	} {
-		if g, ok := got[k]; !ok || g != v {
-			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
-		}
-	}
+	})
 	h := histograms(t, reg, "gatehouse_")
 	if h["gatehouse_mail_send_duration_seconds{main}"] != 5 || h["gatehouse_text_message_send_duration_seconds{main}"] != 1 {
 		t.Errorf("send histograms %v", h)
@@ -117,17 +112,12 @@ func TestClaimsRefreshesCounted(t *testing.T) {
 	p.ClaimsRefreshed(middleware.ClaimsRefreshOK)
 	p.ClaimsRefreshed(middleware.ClaimsRefreshFailed)
 	p.ClaimsRefreshed("exploded")
-	got := counts(t, reg)
-	for k, v := range map[string]float64{
+	wantCounts(t, reg, map[string]float64{
 		"gatehouse_claims_refreshes_total{main,ok}":     2,
 		"gatehouse_claims_refreshes_total{main,failed}": 1,
 		"gatehouse_claims_refreshes_total{main,ended}":  0,
 		"gatehouse_claims_refreshes_total{main,other}":  1,
-	} {
-		if got[k] != v {
-			t.Errorf("%s = %v, want %v", k, got[k], v)
-		}
-	}
+	})
 }
 
 // The signing keys' ages are read from the key set at each scrape: the

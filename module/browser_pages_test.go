@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/testenv"
 	"github.com/gatehouse-auth/gatehouse/pool"
 )
 
@@ -49,56 +48,14 @@ type pagesSite struct {
 
 func startPagesSite(t *testing.T, mfa string) pagesSite {
 	t.Helper()
-	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})
-	dir := t.TempDir()
-	sitePort, upstreamPort := testenv.FreePort(t), testenv.FreePort(t)
-	caddyfile := fmt.Sprintf(`{
-	default_bind 127.0.0.1
-	gatehouse {
-		pool default {
-			store sqlite %s
-			issuer http://127.0.0.1:%d
-			display_name "Gatehouse"
-			%s
-			signup open
-			attribute name required
-			mfa %s
+	m := startMailSite(t, "Gatehouse", "mfa "+mfa+`
 			throttle off
 			idp github github {
 				client_id pages-test
 				client_secret pages-test-secret
-			}
-			mail %s {
-				from "Gatehouse <no-reply@example.com>"
-			}
-		}
-	}
-}
-
-http://127.0.0.1:%d {
-	gatehouse {
-		pool default
-	}
-	reverse_proxy 127.0.0.1:%d
-}
-
-http://127.0.0.1:%d {
-	header Content-Type "text/plain; charset=utf-8"
-	respond <<TEXT
-		Hello from the upstream.
-		X-Auth-Request-Email: {header.X-Auth-Request-Email}
-		TEXT 200
-}
-`, filepath.Join(dir, "data", "gatehouse.db"), sitePort, testenv.FastHash, mfa, smtp.URL(),
-		sitePort, upstreamPort, upstreamPort)
-	file := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	testenv.StartCaddy(t, caddyfile)
-	base := fmt.Sprintf("http://127.0.0.1:%d", sitePort)
-	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
-	s := pagesSite{base: base, codes: mailCodeServer(t, smtp)}
+			}`)
+	smtp, file := m.smtp, m.file
+	s := pagesSite{base: m.base, codes: m.codes}
 	if mfa != "required" {
 		return s
 	}

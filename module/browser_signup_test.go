@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -23,11 +24,12 @@ func TestBrowserSignUp(t *testing.T) {
 }
 
 // mailSite is a pool with open sign-up that mails through a real SMTP
-// server, a guarded site in front of an upstream, and the endpoint the
-// browser scripts read mailed codes from.
+// server (smtp), a guarded site in front of an upstream, and the endpoint
+// the browser scripts read mailed codes from; file is its Caddyfile.
 type mailSite struct {
 	base, codes, displayName string
-	node, root, dir          string
+	node, root, dir, file    string
+	smtp                     *testenv.SMTPServer
 }
 
 // startMailSite starts a mailSite whose pool block gets extra lines.
@@ -76,11 +78,16 @@ http://127.0.0.1:%d {
 }
 `, filepath.Join(dir, "data", "gatehouse.db"), sitePort, displayName, testenv.FastHash, extra, smtp.URL(),
 		sitePort, upstreamPort, upstreamPort)
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	testenv.StartCaddy(t, caddyfile)
 	base := fmt.Sprintf("http://127.0.0.1:%d", sitePort)
 	testenv.WaitHTTP(t, base+"/_gatehouse/static/gatehouse.css", 10*time.Second)
 	// The scripts ask here for the code, as a person would open their mail.
-	return &mailSite{base: base, codes: mailCodeServer(t, smtp), displayName: displayName, node: node, root: root, dir: dir}
+	return &mailSite{base: base, codes: mailCodeServer(t, smtp), displayName: displayName,
+		node: node, root: root, dir: dir, file: file, smtp: smtp}
 }
 
 // run runs testdata/browser/<script> with the site's address, the codes

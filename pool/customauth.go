@@ -182,22 +182,22 @@ func (p *Pool) InitiateCustomAuth(ctx context.Context, a CustomAuth) (*AuthStep,
 // customNext asks the define hook what follows run's history.
 func (p *Pool) customNext(ctx context.Context, run *customRun) (*AuthStep, error) {
 	if len(run.history) >= MaxCustomRounds {
-		return nil, p.failed(ctx, run.user, run.lockLogin())
+		return nil, p.failed(ctx, run.user, run.lockLogin(p))
 	}
 	attrs, notFound := customAttributes(run.user)
 	var def defineResponse
 	err := p.callTrigger(ctx, trigger.DefineAuthChallenge, p.customEvent(ctx, "DefineAuthChallenge_Authentication", run,
 		defineRequest{UserAttributes: attrs, Session: history(run), ClientMetadata: metadata(ctx), UserNotFound: notFound},
-		defineResponse{}), &def, run.user, run.lockLogin())
+		defineResponse{}), &def, run.user, run.lockLogin(p))
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case def.FailAuthentication:
-		return nil, p.failed(ctx, run.user, run.lockLogin())
+		return nil, p.failed(ctx, run.user, run.lockLogin(p))
 	case def.IssueTokens:
 		if run.user == nil {
-			return nil, p.failed(ctx, nil, run.lockLogin())
+			return nil, p.failed(ctx, nil, run.lockLogin(p))
 		}
 		return p.customDone(ctx, run)
 	case def.ChallengeName == ChallengeCustom:
@@ -216,7 +216,7 @@ func (p *Pool) customChallenge(ctx context.Context, run *customRun) (*AuthStep, 
 	err := p.callTrigger(ctx, trigger.CreateAuthChallenge, p.customEvent(ctx, "CreateAuthChallenge_Authentication", run,
 		createRequest{UserAttributes: attrs, ChallengeName: ChallengeCustom, Session: history(run),
 			ClientMetadata: metadata(ctx), UserNotFound: notFound},
-		createResponse{}), &cr, run.user, run.lockLogin())
+		createResponse{}), &cr, run.user, run.lockLogin(p))
 	if err != nil {
 		return nil, err
 	}
@@ -266,8 +266,8 @@ func (p *Pool) answerCustom(ctx context.Context, a Answer) (*AuthStep, error) {
 		}
 		run.user = u
 	}
-	if run.failures, err = p.checkLock(ctx, run.lockLogin()); err != nil {
-		p.auditSignIn(ctx, run.user, run.lockLogin(), err)
+	if run.failures, err = p.checkLock(ctx, run.lockLogin(p)); err != nil {
+		p.auditSignIn(ctx, run.user, run.lockLogin(p), err)
 		return nil, err
 	}
 	if err := p.spend(ctx, s); err != nil {
@@ -278,18 +278,18 @@ func (p *Pool) answerCustom(ctx context.Context, a Answer) (*AuthStep, error) {
 	err = p.callTrigger(ctx, trigger.VerifyAuthChallengeResponse, p.customEvent(ctx, "VerifyAuthChallengeResponse_Authentication", run,
 		verifyRequest{UserAttributes: attrs, PrivateChallengeParameters: orEmpty(s.Private), ChallengeAnswer: a.Custom,
 			ClientMetadata: metadata(ctx), UserNotFound: notFound},
-		verifyResponse{}), &vr, run.user, run.lockLogin())
+		verifyResponse{}), &vr, run.user, run.lockLogin(p))
 	if err != nil {
 		return nil, err
 	}
 	right := vr.AnswerCorrect && run.user != nil
 	run.history = append(run.history, ChallengeResult{ChallengeName: ChallengeCustom, ChallengeResult: right, ChallengeMetadata: s.Metadata})
 	if !right {
-		p.auditSignIn(ctx, run.user, run.lockLogin(), ErrInvalidCredentials)
-		if err := p.recordFailure(ctx, run.lockLogin()); err != nil {
+		p.auditSignIn(ctx, run.user, run.lockLogin(p), ErrInvalidCredentials)
+		if err := p.recordFailure(ctx, run.lockLogin(p)); err != nil {
 			return nil, err
 		}
-		if _, err := p.checkLock(ctx, run.lockLogin()); err != nil {
+		if _, err := p.checkLock(ctx, run.lockLogin(p)); err != nil {
 			return nil, err
 		}
 	}
@@ -299,7 +299,7 @@ func (p *Pool) answerCustom(ctx context.Context, a Answer) (*AuthStep, error) {
 // customDone ends a run the define hook gave tokens: the user's own
 // state decides as after a right password, then their second factor.
 func (p *Pool) customDone(ctx context.Context, run *customRun) (*AuthStep, error) {
-	u, err := p.passwordRight(ctx, run.user, run.lockLogin(), run.failures)
+	u, err := p.passwordRight(ctx, run.user, run.lockLogin(p), run.failures)
 	if npr, ok := errors.AsType[*NewPasswordRequiredError](err); ok {
 		return p.challenge(ctx, run.client, session{Name: ChallengeNewPasswordRequired, Flow: FlowSignIn}, npr.User, newPasswordTTL, &Challenge{})
 	}
@@ -334,13 +334,12 @@ func (r *customRun) passed(name string) bool {
 	return false
 }
 
-// lockLogin is what the run counts failures against: the address, or
-// nothing for what is no address (as SignIn).
-func (r *customRun) lockLogin() string {
-	if _, err := NormalizeEmail(r.login); err != nil {
-		return ""
-	}
-	return r.login
+// lockLogin is what the run counts failures against: the login's key of
+// whichever kind it is (address, username, phone; LoginKey, as
+// InitiateCustomAuth and SignIn lock on), or nothing for a malformed login.
+func (r *customRun) lockLogin(p *Pool) string {
+	key, _ := p.LoginKey(r.login)
+	return key
 }
 
 func (p *Pool) customEvent(ctx context.Context, source string, run *customRun, req, resp any) *trigger.Event {

@@ -123,6 +123,29 @@ func TestCustomAuthFails(t *testing.T) {
 	}
 }
 
+// Wrong answers count in the lockout of the login as typed, whatever its
+// kind: a username's as an address's.
+func TestCustomAuthLocksUsernames(t *testing.T) {
+	m := migrationPoolWith(t, &hooks{answer: codeTrio("424242")}, MFAConfig{Lockout: LockoutConfig{Threshold: 3}},
+		func(a *AccountConfig) { a.SignInWith = []string{LoginEmail, LoginUsername} })
+	mustCreate(t, m.p, NewUser{Email: "ada@example.com", Password: goodPassword, Attributes: map[string]string{AttrUsername: "ada"}})
+	c := customStart(t, m, "Ada")
+	for i := range 3 {
+		step, err := customAnswer(t, m, c, "wrong")
+		if i == 2 {
+			break
+		}
+		if err != nil || step.Challenge == nil {
+			t.Fatalf("wrong answer %d: %s, %v", i, describe(step), err)
+		}
+		c = step.Challenge
+	}
+	var lo *LockedOutError
+	if _, err := m.p.InitiateCustomAuth(t.Context(), CustomAuth{Username: "ada", Client: machineClient}); !errors.As(err, &lo) {
+		t.Fatalf("after three wrong answers for the username: %v, want a lockout", err)
+	}
+}
+
 // An unknown login runs as a known one does and never gets tokens, even
 // when its hooks would give them.
 func TestCustomAuthUnknownUser(t *testing.T) {

@@ -81,14 +81,23 @@ func oldSystem(users map[string]string, attrs map[string]string) func(ev *trigge
 
 func migrationPool(t *testing.T, h *hooks, mfa MFAConfig) *machine {
 	t.Helper()
+	return migrationPoolWith(t, h, mfa, nil)
+}
+
+// migrationPoolWith is migrationPool with the accounts' settings edited.
+func migrationPoolWith(t *testing.T, h *hooks, mfa MFAConfig, accounts func(*AccountConfig)) *machine {
+	t.Helper()
 	tmpl, err := mail.LoadTemplates(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fm := &fakeMailer{}
-	p := newPoolOn(t, openSQLite(t, filepath.Join(t.TempDir(), "gatehouse.db")), Config{MFA: mfa, Triggers: h,
-		Accounts: AccountConfig{Mail: &Messenger{Mailer: fm, Templates: tmpl, DisplayName: "Test Pool",
-			Link: func(purpose, email, code string) string { return "https://x/" + code }}}})
+	acct := AccountConfig{Mail: &Messenger{Mailer: fm, Templates: tmpl, DisplayName: "Test Pool",
+		Link: func(purpose, email, code string) string { return "https://x/" + code }}}
+	if accounts != nil {
+		accounts(&acct)
+	}
+	p := newPoolOn(t, openSQLite(t, filepath.Join(t.TempDir(), "gatehouse.db")), Config{MFA: mfa, Triggers: h, Accounts: acct})
 	clk := &clock{t: time.Date(2026, 5, 1, 12, 0, 10, 0, time.UTC)}
 	return &machine{p: withClock(p, clk), fm: fm, clk: clk}
 }

@@ -73,8 +73,12 @@ func (h *Handler) setBrands(poolBrand *brand.Brand, clients map[string]*brand.Br
 
 // all lists the pages, to prepare each alike.
 func (p *pages) all() []**template.Template {
-	return []**template.Template{&p.signIn, &p.error, &p.signUp, &p.confirm, &p.forgot, &p.reset,
-		&p.newPassword, &p.account, &p.mfa, &p.mfaSetup, &p.recoveryCodes, &p.continuePage, &p.relay, &p.reauth}
+	table := p.table()
+	out := make([]**template.Template, len(table))
+	for i, pg := range table {
+		out[i] = pg.slot
+	}
+	return out
 }
 
 // pageFor is t in r's language (lang) and as the app client of r's flow

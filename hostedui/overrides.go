@@ -106,34 +106,16 @@ func withOverrides(base, override fs.FS) (fs.FS, error) {
 // not render with its data's zero value (a misspelt field): so a broken
 // override stops Caddy from starting rather than a user's sign-in.
 func checkPages(p *pages) error {
-	for _, pg := range []struct {
-		t    *template.Template
-		file string
-		data any
-	}{
-		{p.signIn, "signin.html", signInPage{}},
-		{p.error, "error.html", errorPage{}},
-		{p.signUp, "signup.html", signUpPage{}},
-		{p.confirm, "confirm.html", confirmPage{}},
-		{p.forgot, "forgot.html", forgotPage{}},
-		{p.reset, "reset.html", resetPage{}},
-		{p.newPassword, "new_password.html", newPasswordPage{}},
-		{p.account, "account.html", accountPage{}},
-		{p.mfa, "mfa.html", mfaPage{}},
-		{p.mfaSetup, "mfa_setup.html", mfaSetupPage{}},
-		{p.recoveryCodes, "recovery_codes.html", recoveryCodesPage{}},
-		{p.continuePage, "continue.html", continuePage{}},
-		{p.relay, "relay.html", relayPage{}},
-	} {
-		for _, t := range pg.t.Templates() {
+	for _, pg := range p.table() {
+		for _, t := range (*pg.slot).Templates() {
 			if t.Tree == nil {
 				continue
 			}
-			if name, ok := undefinedCall(pg.t, t.Tree.Root); ok {
+			if name, ok := undefinedCall(*pg.slot, t.Tree.Root); ok {
 				return fmt.Errorf("page templates: %s: template %q calls %q, which no file defines", pg.file, t.Name(), name)
 			}
 		}
-		c, err := pg.t.Clone()
+		c, err := (*pg.slot).Clone()
 		if err != nil {
 			return fmt.Errorf("page templates: %s: %w", pg.file, err)
 		}

@@ -75,6 +75,35 @@ func pageFuncs(l *locale.Language, all []*locale.Language) template.FuncMap {
 // brand (package brand), nil for Gatehouse's own look.
 func noBrand() *brand.Brand { return nil }
 
+// pageSlot is one page: where its template set lives, its file in
+// templates/ (which a pool's templates_dir may replace) and the zero value
+// of its data, which checkPages renders it with at start.
+type pageSlot struct {
+	slot **template.Template
+	file string
+	data any
+}
+
+// table lists every page once, for parsing, checking and per-client copies.
+func (p *pages) table() []pageSlot {
+	return []pageSlot{
+		{&p.signIn, "signin.html", signInPage{}},
+		{&p.error, "error.html", errorPage{}},
+		{&p.signUp, "signup.html", signUpPage{}},
+		{&p.confirm, "confirm.html", confirmPage{}},
+		{&p.forgot, "forgot.html", forgotPage{}},
+		{&p.reset, "reset.html", resetPage{}},
+		{&p.newPassword, "new_password.html", newPasswordPage{}},
+		{&p.account, "account.html", accountPage{}},
+		{&p.mfa, "mfa.html", mfaPage{}},
+		{&p.mfaSetup, "mfa_setup.html", mfaSetupPage{}},
+		{&p.recoveryCodes, "recovery_codes.html", recoveryCodesPage{}},
+		{&p.continuePage, "continue.html", continuePage{}},
+		{&p.relay, "relay.html", relayPage{}},
+		{&p.reauth, "reauth.html", confirmStepPage{}},
+	}
+}
+
 func parsePages(fsys fs.FS, l *locale.Language, all []*locale.Language) (pages, error) {
 	layout, err := template.New("layout.html").Funcs(pageFuncs(l, all)).ParseFS(fsys, "layout.html", "partials.html")
 	if err != nil {
@@ -94,30 +123,8 @@ func parsePages(fsys fs.FS, l *locale.Language, all []*locale.Language) (pages, 
 		return t, nil
 	}
 	var p pages
-	if p.signIn, err = page("signin.html"); err != nil {
-		return pages{}, err
-	}
-	if p.error, err = page("error.html"); err != nil {
-		return pages{}, err
-	}
-	for _, pg := range []struct {
-		dst  **template.Template
-		file string
-	}{
-		{&p.signUp, "signup.html"},
-		{&p.confirm, "confirm.html"},
-		{&p.forgot, "forgot.html"},
-		{&p.reset, "reset.html"},
-		{&p.newPassword, "new_password.html"},
-		{&p.account, "account.html"},
-		{&p.mfa, "mfa.html"},
-		{&p.mfaSetup, "mfa_setup.html"},
-		{&p.recoveryCodes, "recovery_codes.html"},
-		{&p.continuePage, "continue.html"},
-		{&p.relay, "relay.html"},
-		{&p.reauth, "reauth.html"},
-	} {
-		if *pg.dst, err = page(pg.file); err != nil {
+	for _, pg := range p.table() {
+		if *pg.slot, err = page(pg.file); err != nil {
 			return pages{}, err
 		}
 	}

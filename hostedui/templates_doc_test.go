@@ -3,6 +3,7 @@ package hostedui
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,6 +63,9 @@ func TestEveryPageOverridable(t *testing.T) {
 		}
 		if _, ok := pageFiles[e.Name()]; !ok {
 			t.Errorf("templates/%s is not in pageFiles (hostedui/overrides.go): templates_dir cannot replace it", e.Name())
+		}
+		if e.Name() != "layout.html" && e.Name() != "partials.html" && !slices.ContainsFunc((&pages{}).table(), func(pg pageSlot) bool { return pg.file == e.Name() }) {
+			t.Errorf("templates/%s is not in pages.table (hostedui/render.go): it is neither parsed nor checked at start", e.Name())
 		}
 		if !strings.Contains(string(doc), "### "+e.Name()) && !strings.Contains(string(doc), ", "+e.Name()) {
 			t.Errorf("docs/templates.md does not describe %s", e.Name())

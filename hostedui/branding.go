@@ -111,6 +111,12 @@ func flowClient(r *http.Request) string {
 	if rd == "" && r.PostForm != nil {
 		rd = r.PostForm.Get("rd")
 	}
+	return returnClient(rd)
+}
+
+// returnClient is the app client of the authorization request rd returns
+// to: a local /oauth2/authorize URL's client_id, else "".
+func returnClient(rd string) string {
 	if rd == "" {
 		return ""
 	}

@@ -213,3 +213,21 @@ func TestTemplateOverrides(t *testing.T) {
 		}
 	}
 }
+
+// returnClient names a client only for a local authorization request, so
+// neither a brand nor the hooks' client id can be picked by an rd that
+// points elsewhere.
+func TestReturnClient(t *testing.T) {
+	for rd, want := range map[string]string{
+		"/oauth2/authorize?client_id=web&response_type=code":  "web",
+		"/authorize?client_id=web":                            "",
+		"/private/page?client_id=web":                         "",
+		"https://evil.example/oauth2/authorize?client_id=web": "",
+		"//evil.example/oauth2/authorize?client_id=web":       "",
+		"": "",
+	} {
+		if got := returnClient(rd); got != want {
+			t.Errorf("returnClient(%q) = %q, want %q", rd, got, want)
+		}
+	}
+}

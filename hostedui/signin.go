@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/url"
 	"unicode"
 	"unicode/utf8"
 
@@ -109,17 +108,6 @@ func (h *Handler) signInPost(w http.ResponseWriter, r *http.Request) {
 		Username: email, Password: r.PostForm.Get("password"), Client: h.client(r), Device: h.deviceClaim(r),
 	})
 	h.next(w, r, atSignIn, email, rd, step, err)
-}
-
-// returnClient is the OAuth client a sign-in returns to, when rd is an
-// authorization request: the pool's hooks are told it, as Cognito's are
-// told the app client of its hosted UI.
-func returnClient(rd string) string {
-	u, err := url.Parse(rd)
-	if err != nil {
-		return ""
-	}
-	return u.Query().Get("client_id")
 }
 
 func (h *Handler) signInFailed(r *http.Request, reason, email string) {

@@ -70,6 +70,19 @@ func (h *Handler) accountConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderConfirmStep fills in what u can confirm with.
+// emailsConfirmCodes reports whether the step may email u a code: the pool
+// mails codes and u has turned emailed codes on.
+func (h *Handler) emailsConfirmCodes(r *http.Request, u *store.User) (bool, error) {
+	if h.pool.MFA().Mode == pool.MFAOff || !h.pool.CanEmailCodes() {
+		return false, nil
+	}
+	fs, err := h.pool.Factors(r.Context(), u.ID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(fs, func(f store.MFAFactor) bool { return f.Kind == store.FactorEmail }), nil
+}
+
 func (h *Handler) renderConfirmStep(w http.ResponseWriter, r *http.Request, status int, u *store.User, p confirmStepPage) {
 	tok, ok := h.issueCSRF(w, r)
 	if !ok {
@@ -194,7 +207,18 @@ func (h *Handler) accountConfirmPost(w http.ResponseWriter, r *http.Request) {
 		}
 
 	case "email_code":
-		err := h.pool.SendMFACode(ctx, u)
+		// Only where the step offers it: not on a strict step (a code
+		// does not do there) nor to a user without emailed codes.
+		canEmail, err := h.emailsConfirmCodes(r, u)
+		if err != nil {
+			h.internalError(w, r, "reading the user's factors", err)
+			return
+		}
+		if p.Strict || !canEmail {
+			h.renderConfirmStep(w, r, http.StatusBadRequest, u, p)
+			return
+		}
+		err = h.pool.SendMFACode(ctx, u)
 		if tooSoon, ok := errors.AsType[*pool.TooSoonError](err); ok {
 			p.Error = h.lang(r).T("We sent a code moments ago. Wait {{.Wait}} before asking for another.", "Wait", humanWait(h.lang(r), tooSoon.Wait))
 			p.CodeSent = true

@@ -357,6 +357,12 @@ func TestReauthByEmailCode(t *testing.T) {
 	if !strings.Contains(body, `id="email-code"`) || !strings.Contains(body, `id="f-confirm-code"`) || !strings.Contains(body, `id="f-confirm-password"`) {
 		t.Fatalf("confirm step of a user with email codes:\n%s", body)
 	}
+	// A strict step takes no code, so it mails none.
+	mailed := a.smtp.CountTo(adaEmail)
+	resp, body = a.confirmStep(t, c, url.Values{"action": {"email_code"}, "strict": {"1"}, "next": {"/_gatehouse/account#email-heading"}})
+	if resp.StatusCode != http.StatusBadRequest || a.smtp.CountTo(adaEmail) != mailed {
+		t.Fatalf("asking for a code on a strict step: %d, %d mails (had %d)\n%s", resp.StatusCode, a.smtp.CountTo(adaEmail), mailed, body)
+	}
 	resp, body = a.confirmStep(t, c, url.Values{"action": {"email_code"}, "next": {"/_gatehouse/account#email-heading"}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "notice=code_sent") {
 		t.Fatalf("asking for a code: %d to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)

@@ -103,9 +103,6 @@ func (h *Handler) mapError(c *call, err error) *apiError {
 		}
 		return errf("InvalidParameterException", "Attributes did not conform to the schema: "+strings.Join(parts, " "))
 	}
-	if te, ok := errors.AsType[*trigger.Error](err); ok {
-		return errf(te.CognitoType(), te.Message())
-	}
 	if _, ok := errors.AsType[*pool.TooSoonError](err); ok {
 		return errf("LimitExceededException", "Attempt limit exceeded, please try after some time.")
 	}

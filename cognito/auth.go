@@ -39,6 +39,9 @@ func (c *call) client(id string) (*oidc.Client, error) {
 // triggers: the app client, and the app's ValidationData and
 // ClientMetadata of this call.
 func (c *call) setTriggerContext(clientID string) {
+	if c.h.cfg.Pool.Triggers() == nil {
+		return // no hook to tell: the body need not be read again
+	}
 	var extra struct {
 		ValidationData []attribute       `json:"ValidationData"`
 		ClientMetadata map[string]string `json:"ClientMetadata"`

@@ -352,7 +352,7 @@ func (p *Pool) VerifyMFA(ctx context.Context, u *store.User, code string) ([]str
 		p.auditSignIn(ctx, u, u.Email, err)
 		return nil, err
 	}
-	amr, err := p.verifyFactor(ctx, u.ID, code)
+	amr, err := p.verifyFactor(ctx, u, code)
 	switch {
 	case errors.Is(err, ErrWrongCode):
 		p.auditSignIn(ctx, u, u.Email, err)
@@ -367,7 +367,8 @@ func (p *Pool) VerifyMFA(ctx context.Context, u *store.User, code string) ([]str
 	return amr, err
 }
 
-func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string, error) {
+func (p *Pool) verifyFactor(ctx context.Context, u *store.User, code string) ([]string, error) {
+	userID := u.ID
 	if rc, ok := normalizeRecoveryCode(code); ok {
 		_, err := p.store.UseRecoveryCode(ctx, userID, recoveryHash(userID, rc))
 		if errors.Is(err, store.ErrNotFound) {
@@ -419,10 +420,6 @@ func (p *Pool) verifyFactor(ctx context.Context, userID, code string) ([]string,
 		err = p.verifyEmailCode(ctx, userID, code)
 	}
 	if text && errors.Is(err, ErrWrongCode) && p.CanTextCodes() {
-		u, uerr := p.User(ctx, userID)
-		if uerr != nil {
-			return nil, uerr
-		}
 		err = p.verifySMSCode(ctx, u, code)
 	}
 	if err != nil {

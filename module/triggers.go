@@ -46,17 +46,6 @@ func parseTrigger(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 		return d.Errf("trigger: want `trigger <kind> <url> { secret ... }`, got %d arguments", len(args))
 	}
 	tc := TriggerConfig{Kind: args[0], URL: args[1]}
-	if !trigger.Kind(tc.Kind).Valid() {
-		return d.Errf("trigger %q: unknown kind (known: %s)", tc.Kind, triggerKinds())
-	}
-	for _, have := range cfg.Triggers {
-		if have.Kind == tc.Kind {
-			return d.Errf("trigger %s is configured twice", tc.Kind)
-		}
-	}
-	if _, err := trigger.CheckURL(tc.URL); err != nil {
-		return d.Errf("trigger %s: %v", tc.Kind, err)
-	}
 	for n := d.Nesting(); d.NextBlock(n); {
 		switch opt := d.Val(); opt {
 		case "secret":
@@ -77,18 +66,17 @@ func parseTrigger(d *caddyfile.Dispenser, cfg *PoolConfig) error {
 			if err := oneArg(d, &tc.Version); err != nil {
 				return err
 			}
-			if tc.Kind != string(trigger.PreTokenGeneration) || (tc.Version != "1" && tc.Version != "2" && tc.Version != "3") {
-				return d.Errf("trigger %s: version %q: only pre_token_generation has a version, 1, 2 or 3", tc.Kind, tc.Version)
-			}
 		default:
 			return d.Errf("trigger %s: unrecognized option %q (want secret, timeout or version)", tc.Kind, opt)
 		}
 	}
-	if tc.Secret == "" {
-		return d.Errf("trigger %s: a secret is required (secret whsec_...; make one with: echo whsec_$(openssl rand -base64 32))", tc.Kind)
-	}
 	cfg.Triggers = append(cfg.Triggers, tc)
-	return validateTriggers(cfg)
+	// The rest (kind, a second of one kind, the URL, the secret, the
+	// version) is checked once, as for a JSON config, at this line.
+	if err := validateTriggers(cfg); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
 }
 
 func triggerKinds() string {
@@ -118,7 +106,10 @@ func validateTriggers(c *PoolConfig) error {
 			return fmt.Errorf("trigger %s: timeout %s: want a positive duration up to %s", tc.Kind, time.Duration(tc.Timeout), trigger.MaxTimeout)
 		}
 		if tc.Secret == "" {
-			return fmt.Errorf("trigger %s: a secret is required", tc.Kind)
+			return fmt.Errorf("trigger %s: a secret is required (secret whsec_...; make one with: echo whsec_$(openssl rand -base64 32))", tc.Kind)
+		}
+		if tc.Version != "" && (tc.Kind != string(trigger.PreTokenGeneration) || (tc.Version != "1" && tc.Version != "2" && tc.Version != "3")) {
+			return fmt.Errorf("trigger %s: version %q: only pre_token_generation has a version, 1, 2 or 3", tc.Kind, tc.Version)
 		}
 		if !strings.Contains(tc.Secret, "{") {
 			if _, err := trigger.ParseSecret(tc.Secret); err != nil {

@@ -33,6 +33,8 @@ func TestTriggerCaddyfile(t *testing.T) {
 		{"bad secret", "trigger pre_sign_up https://h.example/ {\n secret hunter2\n}", "whsec_"},
 		{"bad timeout", "trigger pre_sign_up https://h.example/ {\n secret " + secret + "\n timeout 1m\n}", "timeout"},
 		{"unknown option", "trigger pre_sign_up https://h.example/ {\n secret " + secret + "\n retries 3\n}", "unrecognized option"},
+		{"version elsewhere", "trigger pre_sign_up https://h.example/ {\n secret " + secret + "\n version 2\n}", "only pre_token_generation"},
+		{"version 4", "trigger pre_token_generation https://h.example/ {\n secret " + secret + "\n version 4\n}", "only pre_token_generation"},
 		{"twice", "trigger pre_sign_up https://h.example/ {\n secret " + secret + "\n}\ntrigger pre_sign_up https://h.example/b {\n secret " + secret + "\n}", "twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

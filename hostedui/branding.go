@@ -51,14 +51,14 @@ func (h *Handler) setBrands(poolBrand *brand.Brand, clients map[string]*brand.Br
 	h.clientBranded = len(clients) > 0
 	keys := h.pages.all()
 	for tag, lp := range h.langs {
-		for i, t := range lp.pages.all() {
+		for i, t := range lp.all() {
 			(*t).Funcs(template.FuncMap{"brand": func() *brand.Brand { return poolBrand }})
 			h.variants[variantKey{*keys[i], tag, ""}] = *t
 		}
 	}
 	for id, b := range clients {
 		for tag, lp := range h.langs {
-			for i, t := range lp.pages.all() {
+			for i, t := range lp.all() {
 				c, err := (*t).Clone()
 				if err != nil {
 					return fmt.Errorf("client %s: %w", id, err)

@@ -131,7 +131,9 @@ type Handler struct {
 	log            *zap.Logger
 	pages          pages
 	locales        *locale.Catalog
-	langs          map[string]*langPages
+	// langs holds each language's pages by tag: parsed once at New with
+	// t bound to that language, so rendering clones nothing.
+	langs          map[string]*pages
 	static         *staticFiles
 	fedProviders   []*fedProvider
 	fedByName      map[string]*fedProvider
@@ -218,15 +220,15 @@ func New(cfg Config) (*Handler, error) {
 	}
 	// Each language's pages, parsed once; h.pages are the default
 	// language's, the keys render is given (branding.go, pageFor).
-	h.langs = make(map[string]*langPages, len(h.locales.Languages()))
+	h.langs = make(map[string]*pages, len(h.locales.Languages()))
 	for _, l := range h.locales.Languages() {
 		p, err := parsePages(tmpl, l, h.locales.Languages())
 		if err != nil {
 			return nil, fmt.Errorf("hostedui: %w", err)
 		}
-		h.langs[l.Tag] = &langPages{lang: l, pages: p}
+		h.langs[l.Tag] = &p
 	}
-	h.pages = h.langs[h.locales.Default().Tag].pages
+	h.pages = *h.langs[h.locales.Default().Tag]
 	if err := h.setBrands(cfg.Brand, cfg.ClientBrands); err != nil {
 		return nil, fmt.Errorf("hostedui: %w", err)
 	}

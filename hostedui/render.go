@@ -45,13 +45,6 @@ type pages struct {
 	reauth        *template.Template
 }
 
-// langPages is the pages of one language: parsed once at New with t
-// bound to that language, so rendering clones nothing.
-type langPages struct {
-	lang  *locale.Language
-	pages pages
-}
-
 // pageFuncs are the functions every page template may call, bound to one
 // language of the pool. t marks a text a user reads: t "Sign in" gives
 // that text in the page's language; extra arguments are name/value pairs

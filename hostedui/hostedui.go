@@ -133,15 +133,15 @@ type Handler struct {
 	locales        *locale.Catalog
 	// langs holds each language's pages by tag: parsed once at New with
 	// t bound to that language, so rendering clones nothing.
-	langs          map[string]*pages
-	static         *staticFiles
-	fedProviders   []*fedProvider
-	fedByName      map[string]*fedProvider
-	issuerSite     bool
-	brandAssets    map[string]*brand.Asset
-	variants       map[variantKey]*template.Template
-	clientBranded  bool
-	now            func() time.Time
+	langs         map[string]*pages
+	static        *staticFiles
+	fedProviders  []*fedProvider
+	fedByName     map[string]*fedProvider
+	issuerSite    bool
+	brandAssets   map[string]*brand.Asset
+	variants      map[variantKey]*template.Template
+	clientBranded bool
+	now           func() time.Time
 }
 
 // New checks cfg, parses the embedded templates and indexes the static files.

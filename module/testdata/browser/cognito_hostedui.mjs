@@ -1,4 +1,4 @@
-// Cognito's classic hosted-UI links, /login, /signup and /logout?response_type=code with client_id,
+// Cognito's classic hosted-UI links, /login (also with lang=de), /signup and /logout?response_type=code with client_id,
 // response_type=code and redirect_uri, followed in Chromium from an app on
 // another origin: the browser ends on the redirect_uri with a code, which
 // the app exchanges at /oauth2/token (PKCE, from the browser). Run by
@@ -89,6 +89,28 @@ await run(browser, summary, async (failure) => {
     step('/signup: sign in, back on the app with a code it exchanges');
     await signInBack(page, newEmail, 'signup');
     summary.signup = checkCORS(log, ['/oauth2/token'], { preflight: false });
+    await context.close();
+  }
+
+  {
+    const { context, page } = await openPage(browser, failure, 'lang', { ignoreHTTPSErrors: true });
+    step("/login with Cognito's lang=de: the hosted pages in German, then back on the app");
+    await page.goto(appPage);
+    await waitState(page, 'signed out');
+    const login = new URL(await page.getByRole('link', { name: 'Sign in' }).getAttribute('href'));
+    login.searchParams.set('lang', 'de');
+    await page.goto(login.toString());
+    await waitOn(page, issuer, '/_gatehouse/signin', 'the hosted sign-in page');
+    const lang = await page.locator('html').getAttribute('lang');
+    check(lang === 'de', `the sign-in page's lang is ${lang}, want de`);
+    await page.getByRole('heading', { name: 'Anmelden' }).waitFor({ timeout: 5000 }).catch(() => {});
+    check(await page.getByRole('heading', { name: 'Anmelden' }).isVisible(), 'the sign-in page is not in German');
+    await page.locator('#email').fill(email);
+    await page.locator('#password').fill(password);
+    await page.getByRole('button', { name: 'Anmelden', exact: true }).click();
+    await waitOn(page, app, '/hostedui.html', "the app's redirect_uri");
+    await waitState(page, `signed in as ${email}`);
+    await shoot(page, 'lang-back');
     await context.close();
   }
 
